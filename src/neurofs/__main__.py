@@ -1,0 +1,3 @@
+from neurofs.cli import main
+
+main()

@@ -1,0 +1,181 @@
+"""Configuration: a TOML file validated with pydantic.
+
+```toml
+[cache]
+dir = "~/.cache/neurofs"     # optional; default: the platform's user cache dir
+size = "20GiB"               # optional
+
+[[source]]
+kind = "dandi"
+name = "dandi"               # the top-level directory in the mount
+url = "https://api.dandiarchive.org/api"
+token_env = "DANDI_API_KEY"  # optional; the default for DANDI
+# token = "..."              # allowed only if the file is private (mode 0600)
+```
+With no file, the public DANDI Archive is mounted at ``dandi/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from neurofs import secrets
+from neurofs.errors import ConfigError
+
+APP = "neurofs"
+PUBLIC_DANDI_URL = "https://api.dandiarchive.org/api"
+DEFAULT_TOKEN_ENV = {"dandi": "DANDI_API_KEY"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str | int) -> int:
+    """'20GiB', '500M', '1.5G', 1048576 → bytes (binary units; 'B' optional)."""
+    if isinstance(text, int):
+        return text
+    m = _SIZE.match(text)
+    if not m:
+        raise ValueError(f"not a size: {text!r} (examples: 500MiB, 20GiB)")
+    number, unit = float(m.group(1)), m.group(2).upper()
+    return int(number * 1024 ** "_KMGT".index(unit or "_"))
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+def default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir(APP))
+
+
+def default_log_dir() -> Path:
+    return Path(platformdirs.user_log_dir(APP))
+
+
+class SourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["dandi"]
+    name: str
+    url: str
+    token_env: str | None = None
+    token: str | None = Field(default=None, repr=False)
+    # DANDI: versions with at most this many assets are listed from the flat asset list
+    # (sizes and mtimes of every asset), larger ones folder by folder from assets/paths/.
+    flat_listing_max_assets: int = Field(default=20_000, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, v: str) -> str:
+        if not _NAME.match(v) or v in (".neurofs",):
+            raise ValueError(f"{v!r} is not a usable directory name")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v.rstrip("/")
+
+    def resolved_token(self) -> str | None:
+        """The token from the file, else from the environment variable (if set)."""
+        if self.token:
+            return self.token
+        env = self.token_env or DEFAULT_TOKEN_ENV.get(self.kind)
+        value = os.environ.get(env) if env else None
+        return value or None
+
+
+class CacheConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dir: Path = Field(default_factory=default_cache_dir)
+    size: int = 20 * 1024**3
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> int:
+        return parse_size(v)
+
+    @field_validator("dir", mode="before")
+    @classmethod
+    def _dir(cls, v: Any) -> Path:
+        return Path(str(v)).expanduser()
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: list[SourceConfig] = Field(default_factory=list)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    # Set by `neurofs demo`: the emulators this mount started (shown in config.json).
+    demo: bool = False
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration as shown in .neurofs/config.json: no secret values."""
+        data = self.model_dump(mode="json")
+        for src, model in zip(data["source"], self.source, strict=True):
+            src["token"] = secrets.MASK if model.token else None
+            src["token_env"] = model.token_env or DEFAULT_TOKEN_ENV.get(model.kind)
+            src["authenticated"] = model.resolved_token() is not None
+        return data
+
+
+def default_config() -> Config:
+    return Config(source=[SourceConfig(kind="dandi", name="dandi", url=PUBLIC_DANDI_URL)])
+
+
+def _check_private(path: Path, raw: dict[str, Any]) -> None:
+    holds_token = any(isinstance(s, dict) and s.get("token") for s in raw.get("source", []))
+    mode = path.stat().st_mode
+    if holds_token and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path} holds a token but group or others can read it "
+            f"(mode {stat.filemode(mode)}); run: chmod 600 {path}"
+        )
+
+
+def load_config(path: Path | None) -> Config:
+    """Load and validate the config file; with no file at the default place, the default.
+
+    Every token it yields is registered for redaction before anything can log it.
+    """
+    explicit = path is not None
+    path = path or default_config_path()
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist")
+        config = default_config()
+    else:
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        _check_private(path, raw)
+        try:
+            config = Config.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(f"{path}: {_describe(exc)}") from None
+    names = [s.name for s in config.source]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: two sources share a name: {names}")
+    for src in config.source:
+        secrets.register(src.resolved_token())
+    return config
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

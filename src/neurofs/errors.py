@@ -1,0 +1,60 @@
+"""Domain errors raised by tree nodes and sources.
+
+Only the ``fs`` layer knows errnos: it maps these classes to errno values in one place
+(``neurofs.fs.errno_map``). Everything below it raises one of these, with a message meant
+for ``.neurofs/errors.log`` and the daemon log (never containing a secret).
+"""
+
+from __future__ import annotations
+
+
+class NeurofsError(Exception):
+    """Base class of every error neurofs raises on purpose."""
+
+
+class NotFound(NeurofsError):
+    """The path does not exist on the server (ENOENT)."""
+
+
+class AccessDenied(NeurofsError):
+    """The server refused: not logged in, not allowed, embargoed (EACCES)."""
+
+
+class ReadOnly(NeurofsError):
+    """The target can never be written through this mount (EROFS)."""
+
+
+class NotPermitted(NeurofsError):
+    """The operation needs an explicit mount option (EPERM)."""
+
+
+class InvalidContent(NeurofsError):
+    """Text written by the user does not parse or validate (EINVAL)."""
+
+
+class Conflict(NeurofsError):
+    """The server reports a conflicting state (EBUSY)."""
+
+
+class AlreadyExists(NeurofsError):
+    """The target name is taken (EEXIST)."""
+
+
+class TooLarge(NeurofsError):
+    """A write exceeds the size a sidecar may have (EFBIG)."""
+
+
+class NotADirectory(NeurofsError):
+    """A path component is a file (ENOTDIR)."""
+
+
+class IsADirectory(NeurofsError):
+    """A file operation on a directory (EISDIR)."""
+
+
+class RemoteError(NeurofsError):
+    """The server or network failed after retries, or sent bytes that fail checks (EIO)."""
+
+
+class ConfigError(NeurofsError):
+    """The configuration is invalid or unsafe; raised before mounting."""

@@ -1,0 +1,225 @@
+"""Mounting: checks before the mount, the trio main loop, clean shutdown.
+
+``run_mount`` mounts, reports readiness through a callback (the CLI passes it on to the
+parent process that waits for it), serves until the filesystem is unmounted or the process
+gets SIGTERM/SIGINT, then unmounts and closes the cache.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyfuse3
+import trio
+
+from neurofs.config import Config
+from neurofs.errors import ConfigError
+from neurofs.fs.operations import Operations
+from neurofs.io.block_cache import BlockCache, CacheError
+from neurofs.io.fetcher import Fetcher
+from neurofs.io.stats import Stats
+from neurofs.sources import Source, build_source
+from neurofs.tree.control import ErrorLog, build_root
+
+log = logging.getLogger(__name__)
+
+# A source that does not answer within this time at mount is reported as a warning.
+PROBE_SECONDS = 5.0
+
+
+@dataclass
+class MountOptions:
+    mountpoint: Path
+    config: Config
+    fuse_options: list[str] = field(default_factory=list)
+
+
+class MountError(Exception):
+    """A problem that prevents mounting; the message is shown to the user as is."""
+
+
+# ---------------------------------------------------------------- checks
+
+
+def is_stale_mount(path: Path) -> bool:
+    """A mount whose daemon died: stat fails with ENOTCONN."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return False
+
+
+def lazy_unmount(path: Path) -> bool:
+    for cmd in (["fusermount3", "-u", "-z", str(path)], ["umount", "-l", str(path)]):
+        try:
+            if subprocess.run(cmd, capture_output=True, check=False).returncode == 0:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
+def check_mountpoint(path: Path) -> None:
+    if is_stale_mount(path):
+        log.warning("%s: cleaning up a stale mount left by a daemon that died", path)
+        if not lazy_unmount(path):
+            raise MountError(f"{path} is a stale mount and could not be unmounted")
+    if not path.exists():
+        raise MountError(f"mount point {path} does not exist")
+    if not path.is_dir():
+        raise MountError(f"mount point {path} is not a directory")
+    if os.path.ismount(path):
+        raise MountError(f"{path} is already a mount point (busy)")
+    if not os.path.exists("/dev/fuse"):
+        raise MountError("/dev/fuse is missing: install fuse3 and load the fuse kernel module")
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        raise MountError("/dev/fuse is not accessible to this user (see README, Troubleshooting)")
+
+
+def fuse_options(user_options: list[str]) -> set[str]:
+    options = set(pyfuse3.default_options)
+    options |= {"fsname=neurofs", "subtype=neurofs", "noatime"}
+    for opt in user_options:
+        options |= {o.strip() for o in opt.split(",") if o.strip()}
+    if "allow_other" in options:
+        # Other users may enter the mount only with the kernel enforcing the mode bits.
+        options.add("default_permissions")
+    return options
+
+
+# ---------------------------------------------------------------- pid files
+
+
+def _runtime_dir() -> Path:
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    path = Path(base) / "neurofs" if base else Path(f"/tmp/neurofs-{os.getuid()}")
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid != os.getuid():
+        raise MountError(f"{path} belongs to another user")
+    return path
+
+
+def pid_file(mountpoint: Path) -> Path:
+    digest = hashlib.sha256(str(mountpoint.resolve()).encode()).hexdigest()[:16]
+    return _runtime_dir() / f"mount-{digest}.pid"
+
+
+# ---------------------------------------------------------------- the mount
+
+
+async def _serve(
+    ops_factory: Callable[[], tuple[Operations, list[Source]]],
+    fetcher: Fetcher,
+    mountpoint: Path,
+    options: set[str],
+    on_ready: Callable[[list[str]], None],
+) -> None:
+    ops, sources = ops_factory()
+    pyfuse3.init(ops, str(mountpoint), options)
+    unmount = True
+    try:
+        async with trio.open_nursery() as nursery:
+            fetcher.start_background(nursery)
+            nursery.start_soon(_stop_on_signals, nursery.cancel_scope)
+            warnings = await _probe(sources)
+            on_ready(warnings)
+            await pyfuse3.main()
+            # main() returns when the kernel unmounted us (fusermount -u, umount).
+            unmount = False
+            nursery.cancel_scope.cancel()
+    finally:
+        for source in sources:
+            with trio.CancelScope(shield=True):
+                await source.http.aclose()
+        pyfuse3.close(unmount=unmount)
+
+
+async def _probe(sources: list[Source]) -> list[str]:
+    warnings: list[str] = []
+
+    async def one(source: Source) -> None:
+        with trio.move_on_after(PROBE_SECONDS) as scope:
+            problem = await source.probe()
+            if problem:
+                warnings.append(problem)
+        if scope.cancelled_caught:
+            warnings.append(f"{source.name}: {source.http.base_url} did not answer in time")
+
+    async with trio.open_nursery() as nursery:
+        for source in sources:
+            nursery.start_soon(one, source)
+    for w in warnings:
+        log.warning("%s (the mount is up; cached data stays readable)", w)
+    return warnings
+
+
+async def _stop_on_signals(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            log.info("received %s: unmounting", signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None:
+    """Mount and serve until unmounted or signalled. Raises MountError before mounting."""
+    mountpoint = opts.mountpoint.resolve()
+    check_mountpoint(mountpoint)
+    config = opts.config
+    if not config.source:
+        raise ConfigError("the configuration names no source")
+    stats = Stats()
+    errors = ErrorLog()
+    try:
+        cache = BlockCache(config.cache.dir, config.cache.size)
+    except CacheError as exc:
+        raise MountError(f"{exc}; give this mount its own --cache-dir") from None
+    try:
+        fetcher = Fetcher(cache, stats)
+
+        def snapshot() -> dict[str, object]:
+            c = cache.stats()
+            return stats.snapshot(
+                {
+                    "cache": {
+                        "hits": c.hits,
+                        "misses": c.misses,
+                        "evictions": c.evictions,
+                        "corrupt_dropped": c.corrupt_dropped,
+                        "write_failures": c.write_failures,
+                        "stored_bytes": c.stored_bytes,
+                        "stored_blocks": c.stored_blocks,
+                        "capacity_bytes": config.cache.size,
+                    }
+                }
+            )
+
+        def make_ops() -> tuple[Operations, list[Source]]:
+            sources = [build_source(s, stats, fetcher) for s in config.source]
+            root = build_root(
+                [s.root for s in sources],
+                stats=snapshot,
+                config=config.redacted(),
+                errors=errors,
+            )
+            return Operations(root, errors), sources
+
+        pidfile = pid_file(mountpoint)
+        pidfile.write_text(f"{os.getpid()}\n")
+        try:
+            trio.run(
+                _serve, make_ops, fetcher, mountpoint, fuse_options(opts.fuse_options), on_ready
+            )
+        finally:
+            pidfile.unlink(missing_ok=True)
+    finally:
+        cache.close()

@@ -1,0 +1,68 @@
+"""The inode table: path keys ↔ inode numbers, with the kernel's lookup counts.
+
+A path keeps its inode number for as long as the kernel remembers it (lookup count > 0), even
+when its listing is fetched again and a new node object replaces the old one. When the kernel
+forgets an inode, its number is retired and never reused within the mount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyfuse3
+
+from neurofs.tree.nodes import Attrs, Key, Node
+
+
+@dataclass
+class InodeEntry:
+    node: Node
+    lookups: int = 0
+    # Attributes seen at the last open: unchanged attributes let the kernel keep its pages.
+    opened_attrs: Attrs | None = None
+
+
+class InodeTable:
+    def __init__(self, root: Node) -> None:
+        self._by_key: dict[Key, int] = {root.key: pyfuse3.ROOT_INODE}
+        self._entries: dict[int, InodeEntry] = {pyfuse3.ROOT_INODE: InodeEntry(root, 1)}
+        self._next = pyfuse3.ROOT_INODE + 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entry(self, inode: int) -> InodeEntry | None:
+        return self._entries.get(inode)
+
+    def remember(self, node: Node) -> tuple[int, bool]:
+        """The inode of ``node``'s path (the fresh node object replaces the old); and
+        whether the inode is new."""
+        inode = self._by_key.get(node.key)
+        if inode is not None:
+            self._entries[inode].node = node
+            return inode, False
+        inode = self._next
+        self._next += 1
+        self._by_key[node.key] = inode
+        self._entries[inode] = InodeEntry(node)
+        return inode, True
+
+    def incref(self, inode: int) -> None:
+        self._entries[inode].lookups += 1
+
+    def drop_if_unused(self, inode: int) -> None:
+        """Undo a ``remember`` whose entry the kernel never received."""
+        entry = self._entries.get(inode)
+        if entry is not None and entry.lookups == 0 and inode != pyfuse3.ROOT_INODE:
+            del self._entries[inode]
+            self._by_key.pop(entry.node.key, None)
+
+    def forget(self, inode: int, count: int) -> None:
+        entry = self._entries.get(inode)
+        if entry is None or inode == pyfuse3.ROOT_INODE:
+            return
+        entry.lookups -= count
+        if entry.lookups <= 0:
+            del self._entries[inode]
+            if self._by_key.get(entry.node.key) == inode:
+                del self._by_key[entry.node.key]

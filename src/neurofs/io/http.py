@@ -1,0 +1,312 @@
+"""The one HTTP client every source uses.
+
+One ``HttpClient`` per configured source: a pooled ``httpx.AsyncClient`` on trio with
+explicit timeouts, the source's auth header on API requests only, retries with exponential
+backoff and jitter (connect errors, resets, cut bodies, 5xx, 429 with Retry-After) inside a
+bounded total retry time, per-source stats, and URLs redacted in every log line.
+
+Ranged reads are verified: a 206 with a matching Content-Range and an exact body length, or a
+200 that covers the whole object. Anything else is retried and never returned, so a short or
+mismatched body can never reach the block cache.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import trio
+
+from neurofs.errors import AccessDenied, NotFound, RemoteError
+from neurofs.io.stats import Stats
+from neurofs.secrets import redact, redact_url
+
+log = logging.getLogger(__name__)
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+# Bodies of API error answers are shown to users; keep them short.
+_MAX_ERROR_TEXT = 300
+# JSON answers bigger than this are refused (a hostile or broken server cannot exhaust memory).
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long and how often to retry one logical request."""
+
+    total_seconds: float = 30.0
+    first_backoff: float = 0.2
+    max_backoff: float = 5.0
+    # A Retry-After longer than this is cut to it (but never beyond the total budget).
+    max_retry_after: float = 10.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 10.0
+    read: float = 20.0
+
+
+class LinkExpired(AccessDenied):
+    """A presigned URL answered 403: the caller should resolve a fresh one."""
+
+
+class _Retryable(Exception):
+    """Internal: this attempt failed in a way worth another try."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The server's message: a bare JSON string, DRF's {"detail": ...}, or the raw text."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text
+    else:
+        if isinstance(body, str):
+            text = body
+        elif isinstance(body, dict) and isinstance(body.get("detail"), str):
+            text = body["detail"]
+        else:
+            text = str(body)
+    return redact(text.strip()[:_MAX_ERROR_TEXT])
+
+
+def same_origin(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
+
+
+class HttpClient:
+    """HTTP for one source. API calls carry ``auth_headers``; data URLs elsewhere never do."""
+
+    def __init__(
+        self,
+        source: str,
+        base_url: str,
+        stats: Stats,
+        *,
+        auth_headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        max_connections: int = 16,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.source = source
+        self.base_url = base_url.rstrip("/") + "/"
+        self._stats = stats
+        self._auth = dict(auth_headers or {})
+        self.retry = retry or RetryPolicy()
+        t = timeouts or Timeouts()
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.read),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            follow_redirects=False,
+            headers={"User-Agent": "neurofs/0.1"},
+            transport=transport,
+        )
+        self._rng = random.Random()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def url(self, path: str) -> str:
+        """Absolute URL of an API path (absolute URLs pass through)."""
+        return urljoin(self.base_url, path.lstrip("/")) if "://" not in path else path
+
+    def _headers_for(self, url: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = dict(extra or {})
+        # The token goes to the API's own origin only: never to S3 or another host.
+        if same_origin(url, self.base_url):
+            headers.update(self._auth)
+        return headers
+
+    # ------------------------------------------------------------------ core loop
+
+    async def _attempts(self, describe: str, attempt: Any, budget: float | None = None) -> Any:
+        """Run ``attempt()`` until it returns, raises a final error, or the budget is spent."""
+        deadline = time.monotonic() + (self.retry.total_seconds if budget is None else budget)
+        backoff = self.retry.first_backoff
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return await attempt()
+            except _Retryable as exc:
+                remaining = deadline - time.monotonic()
+                wait = backoff * (0.5 + self._rng.random())
+                if exc.retry_after is not None:
+                    wait = max(wait, min(exc.retry_after, self.retry.max_retry_after))
+                if remaining <= wait:
+                    self._stats.add("errors", source=self.source)
+                    log.warning("%s: giving up after %d tries: %s", describe, tries, exc)
+                    raise RemoteError(f"{describe}: {exc} (after {tries} tries)") from None
+                self._stats.add("retries", source=self.source)
+                log.info("%s: retrying in %.2fs: %s", describe, wait, exc)
+                await trio.sleep(wait)
+                backoff = min(backoff * 2, self.retry.max_backoff)
+
+    def _classify(self, response: httpx.Response, describe: str) -> None:
+        """Raise for an unsuccessful final status; _Retryable for transient ones."""
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Retryable(
+                f"HTTP {status}", _parse_retry_after(response.headers.get("Retry-After"))
+            )
+        if status in (401, 403):
+            raise AccessDenied(f"{describe}: HTTP {status}: {_error_text(response)}")
+        if status in (404, 410):
+            raise NotFound(f"{describe}: HTTP {status}: {_error_text(response)}")
+        if status >= 400:
+            raise RemoteError(f"{describe}: HTTP {status}: {_error_text(response)}")
+
+    async def _send(
+        self, method: str, url: str, *, params: Mapping[str, Any] | None, headers: dict[str, str]
+    ) -> httpx.Response:
+        """One exchange, body read fully (bounded), stats recorded; network errors retryable."""
+        try:
+            request = self._client.build_request(method, url, params=params, headers=headers)
+            response = await self._client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            self._stats.request(self.source, 0, 0)
+            raise _Retryable(f"{type(exc).__name__}") from None
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_JSON_BYTES:
+                    raise RemoteError(f"{redact_url(url)}: answer larger than {MAX_JSON_BYTES}")
+                chunks.append(chunk)
+        except httpx.TransportError as exc:
+            self._stats.request(self.source, response.status_code, size)
+            raise _Retryable(f"body cut: {type(exc).__name__}") from None
+        finally:
+            await response.aclose()
+        response._content = b"".join(chunks)
+        self._stats.request(self.source, response.status_code, size)
+        return response
+
+    # ------------------------------------------------------------------ public calls
+
+    async def get_json(
+        self, path: str, params: Mapping[str, Any] | None = None, *, budget: float | None = None
+    ) -> Any:
+        """GET an API resource and parse its JSON; follows same-origin 301/308 (trailing slash).
+
+        ``budget`` overrides the total retry time (0: a single try)."""
+        url = self.url(path)
+        describe = f"GET {redact_url(url)}"
+
+        async def attempt() -> Any:
+            current, query = url, params
+            for _ in range(5):
+                response = await self._send(
+                    "GET", current, params=query, headers=self._headers_for(current, None)
+                )
+                if response.status_code in (301, 302, 307, 308):
+                    target = urljoin(current, response.headers.get("Location", ""))
+                    if not same_origin(target, self.base_url):
+                        raise RemoteError(f"{describe}: redirected off the API to another host")
+                    current, query = target, None
+                    continue
+                self._classify(response, describe)
+                try:
+                    return response.json()
+                except ValueError:
+                    raise _Retryable("answer is not JSON") from None
+            raise RemoteError(f"{describe}: too many redirects")
+
+        return await self._attempts(describe, attempt, budget)
+
+    async def resolve_redirect(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """GET an API route that answers with a redirect and return where it points."""
+        url = self.url(path)
+        describe = f"GET {redact_url(url)}"
+
+        async def attempt() -> str:
+            response = await self._send(
+                "GET", url, params=params, headers=self._headers_for(url, None)
+            )
+            if response.status_code in (301, 302, 303, 307, 308):
+                location = response.headers.get("Location")
+                if not location:
+                    raise RemoteError(f"{describe}: redirect without Location")
+                return urljoin(url, location)
+            self._classify(response, describe)
+            raise RemoteError(f"{describe}: expected a redirect, got HTTP {response.status_code}")
+
+        result: str = await self._attempts(describe, attempt)
+        return result
+
+    async def get_range(self, url: str, start: int, end: int, total_size: int) -> bytes:
+        """Bytes [start, end) of the object at ``url`` whose size is ``total_size``.
+
+        403 raises ``LinkExpired`` at once (presigned URLs expire; the caller re-resolves).
+        """
+        if not 0 <= start < end <= total_size:
+            raise ValueError(f"bad range {start}-{end} of {total_size}")
+        describe = f"GET {redact_url(url)} bytes={start}-{end - 1}"
+        headers = self._headers_for(url, {"Range": f"bytes={start}-{end - 1}"})
+
+        async def attempt() -> bytes:
+            response = await self._send("GET", url, params=None, headers=headers)
+            if response.status_code == 403 and not same_origin(url, self.base_url):
+                raise LinkExpired(f"{describe}: HTTP 403 {_error_text(response)}")
+            self._classify(response, describe)
+            return self._checked_range(response, start, end, total_size)
+
+        result: bytes = await self._attempts(describe, attempt)
+        return result
+
+    @staticmethod
+    def _checked_range(response: httpx.Response, start: int, end: int, total: int) -> bytes:
+        body = response.content
+        if response.status_code == 200:
+            # A server may ignore Range; acceptable only when the range is the whole object.
+            if start == 0 and end == total and len(body) == total:
+                return body
+            raise _Retryable(f"HTTP 200 instead of 206 ({len(body)} bytes)")
+        if response.status_code != 206:
+            raise _Retryable(f"unexpected HTTP {response.status_code} to a range request")
+        m = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+        if not m:
+            raise _Retryable("206 without a valid Content-Range")
+        first, last, size = int(m.group(1)), int(m.group(2)), m.group(3)
+        if first != start or last != end - 1 or (size != "*" and int(size) != total):
+            raise _Retryable(f"Content-Range {m.group(0)} does not match the request")
+        if len(body) != end - start:
+            raise _Retryable(f"short body: {len(body)} of {end - start} bytes")
+        return body
+
+    async def get_bytes(self, url: str, expected_size: int) -> bytes:
+        """A whole small object (e.g. a zarr chunk) with an exact length check."""
+        if expected_size == 0:
+            return b""
+        return await self.get_range(url, 0, expected_size, expected_size)

@@ -1,0 +1,36 @@
+"""One package per service: its API models, client and nodes. Nothing here knows FUSE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neurofs.config import SourceConfig
+from neurofs.io.fetcher import Fetcher
+from neurofs.io.http import HttpClient
+from neurofs.io.stats import Stats
+from neurofs.tree.nodes import Directory
+
+
+@dataclass
+class Source:
+    """A mounted service instance: its top-level directory and its HTTP client."""
+
+    name: str
+    root: Directory
+    http: HttpClient
+
+    async def probe(self) -> str | None:
+        """None when the server answers, else a one-line warning."""
+        try:
+            await self.http.get_json("info/", budget=0)
+        except Exception as exc:  # any failure is only a warning at mount time
+            return f"{self.name}: {self.http.base_url} is not reachable now ({exc})"
+        return None
+
+
+def build_source(config: SourceConfig, stats: Stats, fetcher: Fetcher) -> Source:
+    if config.kind == "dandi":
+        from neurofs.sources.dandi import build
+
+        return build(config, stats, fetcher)
+    raise ValueError(f"unknown source kind {config.kind!r}")

@@ -1,0 +1,230 @@
+"""The DANDI REST API as neurofs uses it: typed, cached, paginated.
+
+Every answer is validated into the models of ``models.py``. Listings of published versions
+are cached forever (they cannot change); drafts with a TTL. Presigned download URLs are
+remembered until shortly before they expire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import trio
+from pydantic import BaseModel, ValidationError
+
+from neurofs.errors import RemoteError
+from neurofs.io.http import HttpClient
+from neurofs.io.memo import Memo
+from neurofs.sources.dandi.models import (
+    Asset,
+    AssetInfo,
+    AssetPath,
+    Dandiset,
+    Page,
+    VersionInfo,
+    VersionSummary,
+    ZarrFile,
+    ZarrPage,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+PAGE_SIZE = 1000  # the server's cap
+# Parallel page requests when a listing spans many pages.
+PAGE_WORKERS = 4
+# Presigned URLs are reused until this many seconds before they expire.
+_EXPIRY_MARGIN = 300.0
+_DEFAULT_LINK_LIFETIME = 3600.0
+
+
+def _validate(model: type[M], data: Any, what: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RemoteError(
+            f"{what}: unexpected answer: {exc.error_count()} invalid fields"
+        ) from None
+
+
+def link_expiry(url: str, now: float) -> float:
+    """When a presigned URL stops working (X-Amz-Date + X-Amz-Expires), or a default."""
+    query = parse_qs(urlsplit(url).query)
+    lifetime = _DEFAULT_LINK_LIFETIME
+    start = now
+    if "X-Amz-Expires" in query:
+        with contextlib.suppress(ValueError):
+            lifetime = float(query["X-Amz-Expires"][0])
+    if "X-Amz-Date" in query:
+        with contextlib.suppress(ValueError):
+            start = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%S%z").timestamp()
+    return start + lifetime
+
+
+class DandiApi:
+    def __init__(self, http: HttpClient, *, ttl: float = 30.0) -> None:
+        self.http = http
+        self.memo = Memo(ttl=ttl)
+        self._links: dict[tuple[str, ...], tuple[str, float]] = {}
+
+    # ------------------------------------------------------------------ pagination
+
+    async def _pages(self, path: str, params: dict[str, Any], item: type[M], what: str) -> list[M]:
+        """Every result of a paginated route; pages after the first fetched in parallel
+        when the first page tells how many there are."""
+        params = {**params, "page_size": PAGE_SIZE}
+        first = await self.http.get_json(path, {**params, "page": 1})
+        page = _validate(Page[item], first, what)  # type: ignore[valid-type]
+        results: list[M] = list(page.results)
+        if page.next is None:
+            return results
+        if page.count is not None:
+            npages = -(-page.count // PAGE_SIZE)
+            pages: dict[int, list[M]] = {}
+            limiter = trio.Semaphore(PAGE_WORKERS)
+
+            async def one(n: int) -> None:
+                async with limiter:
+                    data = await self.http.get_json(path, {**params, "page": n})
+                pages[n] = list(_validate(Page[item], data, what).results)  # type: ignore[valid-type]
+
+            async with trio.open_nursery() as nursery:
+                for n in range(2, npages + 1):
+                    nursery.start_soon(one, n)
+            for n in range(2, npages + 1):
+                results.extend(pages[n])
+            return results
+        url: str | None = page.next
+        while url:  # no count: follow next links one by one
+            data = await self.http.get_json(url)
+            page = _validate(Page[item], data, what)  # type: ignore[valid-type]
+            results.extend(page.results)
+            url = page.next
+        return results
+
+    def _cached(
+        self, key: tuple[Any, ...], fetch: Callable[[], Awaitable[M]], immutable: bool = False
+    ) -> Awaitable[M]:
+        return self.memo.get(key, fetch, immutable=immutable)
+
+    # ------------------------------------------------------------------ dandisets, versions
+
+    async def dandisets(self) -> list[Dandiset]:
+        async def fetch() -> list[Dandiset]:
+            return await self._pages(
+                "dandisets/", {"embargoed": "true", "ordering": "id"}, Dandiset, "dandisets"
+            )
+
+        return await self.memo.get(("dandisets",), fetch)
+
+    async def dandiset(self, identifier: str) -> Dandiset:
+        async def fetch() -> Dandiset:
+            data = await self.http.get_json(f"dandisets/{identifier}/")
+            return _validate(Dandiset, data, f"dandiset {identifier}")
+
+        return await self._cached(("dandiset", identifier), fetch)
+
+    async def releases(self, identifier: str) -> list[VersionSummary]:
+        async def fetch() -> list[VersionSummary]:
+            versions = await self._pages(
+                f"dandisets/{identifier}/versions/", {}, VersionSummary, "versions"
+            )
+            return [v for v in versions if v.version != "draft"]
+
+        return await self.memo.get(("releases", identifier), fetch)
+
+    async def version_info(self, identifier: str, version: str) -> VersionInfo:
+        async def fetch() -> VersionInfo:
+            data = await self.http.get_json(f"dandisets/{identifier}/versions/{version}/info/")
+            return _validate(VersionInfo, data, f"version {identifier}/{version}")
+
+        return await self._cached(
+            ("info", identifier, version), fetch, immutable=version != "draft"
+        )
+
+    # ------------------------------------------------------------------ assets
+
+    async def assets(self, identifier: str, version: str) -> list[Asset]:
+        """The flat asset list of a version (all pages)."""
+
+        async def fetch() -> list[Asset]:
+            return await self._pages(
+                f"dandisets/{identifier}/versions/{version}/assets/",
+                {"order": "path"},
+                Asset,
+                f"assets of {identifier}/{version}",
+            )
+
+        return await self.memo.get(
+            ("assets", identifier, version), fetch, immutable=version != "draft"
+        )
+
+    async def paths(self, identifier: str, version: str, prefix: str) -> list[AssetPath]:
+        """One directory level (``prefix`` is '' or ends with '/')."""
+
+        async def fetch() -> list[AssetPath]:
+            return await self._pages(
+                f"dandisets/{identifier}/versions/{version}/assets/paths/",
+                {"path_prefix": prefix},
+                AssetPath,
+                f"paths of {identifier}/{version}/{prefix}",
+            )
+
+        return await self.memo.get(
+            ("paths", identifier, version, prefix), fetch, immutable=version != "draft"
+        )
+
+    async def asset_info(self, asset_id: str) -> AssetInfo:
+        async def fetch() -> AssetInfo:
+            data = await self.http.get_json(f"assets/{asset_id}/info/")
+            return _validate(AssetInfo, data, f"asset {asset_id}")
+
+        # An asset id never changes meaning: a metadata edit makes a new id.
+        return await self._cached(("asset", asset_id), fetch, immutable=True)
+
+    async def zarr_files(self, zarr_id: str) -> list[ZarrFile]:
+        """Every file of a zarr, following the ``after`` cursor."""
+
+        async def fetch() -> list[ZarrFile]:
+            files: list[ZarrFile] = []
+            url: str | None = f"zarr/{zarr_id}/files/"
+            params: dict[str, Any] | None = {"limit": PAGE_SIZE}
+            while url:
+                data = await self.http.get_json(url, params)
+                page = _validate(ZarrPage, data, f"zarr {zarr_id} files")
+                files.extend(page.results)
+                url, params = page.next, None
+            return files
+
+        return await self.memo.get(("zarr", zarr_id), fetch)
+
+    # ------------------------------------------------------------------ download links
+
+    async def _link(self, key: tuple[str, ...], resolve: Callable[[], Awaitable[str]]) -> str:
+        now = time.time()
+        cached = self._links.get(key)
+        if cached and cached[1] - _EXPIRY_MARGIN > now:
+            return cached[0]
+        url = await resolve()
+        self._links[key] = (url, link_expiry(url, now))
+        return url
+
+    def forget_link(self, key: tuple[str, ...]) -> None:
+        self._links.pop(key, None)
+
+    async def blob_url(self, asset_id: str) -> str:
+        return await self._link(
+            ("asset", asset_id), lambda: self.http.resolve_redirect(f"assets/{asset_id}/download/")
+        )
+
+    async def zarr_file_url(self, zarr_id: str, key: str) -> str:
+        return await self._link(
+            ("zarr", zarr_id, key),
+            lambda: self.http.resolve_redirect(
+                f"zarr/{zarr_id}/files/", {"prefix": key, "download": "true"}
+            ),
+        )

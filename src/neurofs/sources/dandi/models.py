@@ -1,0 +1,103 @@
+"""Pydantic models of the DANDI API payloads neurofs reads (see shared api/dandi.md).
+
+Unknown fields are ignored (the server adds fields over time); the ones modelled here are the
+ones the tree depends on, validated so that a malformed answer fails loudly at the boundary.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Page(_Model, Generic[T]):
+    count: int | None = None
+    next: str | None = None
+    previous: str | None = None
+    results: list[T]
+
+
+class VersionSummary(_Model):
+    version: str
+    name: str = ""
+    asset_count: int = 0
+    size: int = 0
+    status: str = ""
+    created: datetime
+    modified: datetime
+
+
+class Dandiset(_Model):
+    identifier: str = Field(pattern=r"^\d{6}$")
+    created: datetime
+    modified: datetime
+    contact_person: str = ""
+    embargo_status: str = "OPEN"
+    draft_version: VersionSummary | None = None
+    most_recent_published_version: VersionSummary | None = None
+
+    @property
+    def embargoed(self) -> bool:
+        return self.embargo_status != "OPEN"
+
+
+class VersionInfo(VersionSummary):
+    """``/versions/{v}/info/``: the version fields plus its metadata document."""
+
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Asset(_Model):
+    asset_id: str
+    blob: str | None = None
+    zarr: str | None = None
+    path: str
+    size: int = Field(ge=0)
+    created: datetime
+    modified: datetime
+
+
+class PathAsset(_Model):
+    asset_id: str
+    url: str | None = None
+
+
+class AssetPath(_Model):
+    """One child of ``assets/paths/``: a folder (``asset`` null) or an asset."""
+
+    path: str
+    aggregate_files: int = 0
+    aggregate_size: int = Field(default=0, ge=0)
+    asset: PathAsset | None = None
+
+
+class AssetInfo(_Model):
+    """``/assets/{id}/info/``: enough to tell blob from zarr."""
+
+    asset_id: str
+    blob: str | None = None
+    zarr: str | None = None
+    path: str
+    size: int = Field(ge=0)
+    created: datetime
+    modified: datetime
+
+
+class ZarrFile(_Model):
+    key: str = Field(alias="Key")
+    last_modified: datetime = Field(alias="LastModified")
+    etag: str = Field(alias="ETag")
+    size: int = Field(alias="Size", ge=0)
+
+
+class ZarrPage(_Model):
+    next: str | None = None
+    results: list[ZarrFile]

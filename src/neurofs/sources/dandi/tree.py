@@ -1,0 +1,465 @@
+"""The DANDI part of the mount.
+
+```
+<source>/
+  000123/
+    draft/                     the draft version (dandiset.yaml + assets as files and folders)
+    releases/0.240101.1200/    each published version, immutable
+    latest -> releases/...     only when published
+```
+A version's folders come from one of two views (see ``VersionView``): the flat asset list
+(one request per 1000 assets, with sizes and mtimes of every asset: best for walks and for
+most dandisets) or ``assets/paths/`` (one request per folder: best for a single folder of a
+huge dandiset). Which one is chosen by the version's asset count.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import yaml
+
+from neurofs.errors import NotFound, RemoteError
+from neurofs.io.fetcher import Fetcher, RemoteObject
+from neurofs.io.http import LinkExpired
+from neurofs.sources.dandi.api import DandiApi
+from neurofs.sources.dandi.models import Dandiset, VersionSummary, ZarrFile
+from neurofs.tree.names import safe_name
+from neurofs.tree.nodes import (
+    Attrs,
+    Directory,
+    GeneratedFile,
+    Key,
+    Kind,
+    Node,
+    Symlink,
+)
+from neurofs.tree.remote import RemoteFile
+
+_DANDISET_ID = re.compile(r"^\d{6}$")
+_ZARR_SUFFIXES = (".zarr", ".ngff")
+METADATA_FILE = "dandiset.yaml"
+
+
+@dataclass(frozen=True)
+class DandiOptions:
+    # Versions with at most this many assets are listed with the flat asset list.
+    flat_listing_max_assets: int = 20_000
+
+
+class DandiContext:
+    """What every DANDI node needs: the API, the fetcher, the options."""
+
+    def __init__(self, api: DandiApi, fetcher: Fetcher, options: DandiOptions) -> None:
+        self.api = api
+        self.fetcher = fetcher
+        self.options = options
+
+
+# ---------------------------------------------------------------- remote objects
+
+
+class DandiBlob:
+    """A blob asset's bytes, via the download redirect (re-resolved when S3 says 403)."""
+
+    def __init__(self, api: DandiApi, asset_id: str, blob_id: str, size: int) -> None:
+        self._api = api
+        self._asset_id = asset_id
+        self.content_id = f"dandi-blob:{blob_id}"
+        self.size = size
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        for attempt in range(2):
+            url = await self._api.blob_url(self._asset_id)
+            try:
+                return await self._api.http.get_range(url, start, end, self.size)
+            except LinkExpired:
+                self._api.forget_link(("asset", self._asset_id))
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+class DandiZarrFile:
+    """One file of a zarr asset, keyed by zarr id, key and ETag."""
+
+    def __init__(self, api: DandiApi, zarr_id: str, file: ZarrFile) -> None:
+        self._api = api
+        self._zarr_id = zarr_id
+        self._key = file.key
+        self.content_id = f"dandi-zarr:{zarr_id}/{file.key}@{file.etag.strip(chr(34))}"
+        self.size = file.size
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        for attempt in range(2):
+            url = await self._api.zarr_file_url(self._zarr_id, self._key)
+            try:
+                return await self._api.http.get_range(url, start, end, self.size)
+            except LinkExpired:
+                self._api.forget_link(("zarr", self._zarr_id, self._key))
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- version views
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One child of a folder inside a version, as either view sees it."""
+
+    name: str  # safe file name
+    server_path: str  # the asset path (or folder path) on the server
+    is_folder: bool
+    size: int
+    mtime: float
+    asset_id: str | None = None
+    blob_id: str | None = None
+    zarr_id: str | None = None
+    # In the paths view the asset kind is unknown until asked; decided by suffix for listing.
+    looks_like_zarr: bool = False
+
+
+class VersionView(ABC):
+    @abstractmethod
+    async def list_folder(self, folder: str) -> list[Entry]:
+        """Children of ``folder`` ('' = version root, else 'a/b'). NotFound if absent."""
+
+
+class FlatView(VersionView):
+    """Folders derived from the full flat asset list."""
+
+    def __init__(self, ctx: DandiContext, identifier: str, version: str) -> None:
+        self._ctx = ctx
+        self._id = identifier
+        self._version = version
+
+    async def _index(self) -> dict[str, dict[str, Entry]]:
+        async def build() -> dict[str, dict[str, Entry]]:
+            assets = await self._ctx.api.assets(self._id, self._version)
+            return build_index(assets)
+
+        return await self._ctx.api.memo.get(
+            ("index", self._id, self._version), build, immutable=self._version != "draft"
+        )
+
+    async def list_folder(self, folder: str) -> list[Entry]:
+        index = await self._index()
+        if folder not in index:
+            raise NotFound(f"{self._id}/{self._version}/{folder}")
+        return list(index[folder].values())
+
+
+def build_index(assets: Sequence[object]) -> dict[str, dict[str, Entry]]:
+    """folder path → {safe name → entry}, folders' mtimes = newest asset below them."""
+    from neurofs.sources.dandi.models import Asset
+
+    index: dict[str, dict[str, Entry]] = {"": {}}
+    folder_mtime: dict[str, float] = {}
+    for asset in assets:
+        assert isinstance(asset, Asset)
+        parts = [p for p in asset.path.split("/") if p]
+        if not parts:
+            continue
+        mtime = asset.modified.timestamp()
+        folder = ""
+        for i, part in enumerate(parts[:-1]):
+            child = "/".join(parts[: i + 1])
+            name = safe_name(part)
+            children = index.setdefault(folder, {})
+            if name not in children:
+                children[name] = Entry(name, child, True, 0, 0.0)
+            folder_mtime[child] = max(folder_mtime.get(child, 0.0), mtime)
+            index.setdefault(child, {})
+            folder = child
+        name = safe_name(parts[-1])
+        index.setdefault(folder, {}).setdefault(
+            name,
+            Entry(
+                name,
+                asset.path,
+                False,
+                asset.size,
+                mtime,
+                asset_id=asset.asset_id,
+                blob_id=asset.blob,
+                zarr_id=asset.zarr,
+            ),
+        )
+    for children in index.values():
+        for name, entry in children.items():
+            if entry.is_folder:
+                children[name] = Entry(
+                    name, entry.server_path, True, 0, folder_mtime.get(entry.server_path, 0.0)
+                )
+    return index
+
+
+class PathsView(VersionView):
+    """Folders from ``assets/paths/``, one request per folder (for huge versions).
+
+    That route gives no timestamps: files and folders carry the version's modified time.
+    """
+
+    def __init__(self, ctx: DandiContext, identifier: str, version: str, mtime: float) -> None:
+        self._ctx = ctx
+        self._id = identifier
+        self._version = version
+        self._mtime = mtime
+
+    async def list_folder(self, folder: str) -> list[Entry]:
+        prefix = f"{folder}/" if folder else ""
+        items = await self._ctx.api.paths(self._id, self._version, prefix)
+        entries: dict[str, Entry] = {}
+        for item in items:
+            base = item.path.rstrip("/").rsplit("/", 1)[-1]
+            name = safe_name(base)
+            if item.asset is None:
+                entries.setdefault(name, Entry(name, item.path.rstrip("/"), True, 0, self._mtime))
+            else:
+                entries.setdefault(
+                    name,
+                    Entry(
+                        name,
+                        item.path,
+                        False,
+                        item.aggregate_size,
+                        self._mtime,
+                        asset_id=item.asset.asset_id,
+                        looks_like_zarr=base.endswith(_ZARR_SUFFIXES),
+                    ),
+                )
+        return list(entries.values())
+
+
+# ---------------------------------------------------------------- nodes
+
+
+def _ts(value: object) -> float:
+    from datetime import datetime
+
+    return value.timestamp() if isinstance(value, datetime) else 0.0
+
+
+class SourceRoot(Directory):
+    """``<source>/``: one directory per dandiset."""
+
+    def __init__(self, key: Key, ctx: DandiContext) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._mtime = time.time()
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, self._mtime)
+
+    async def children(self) -> Sequence[Node]:
+        return [
+            DandisetDir((*self.key, d.identifier), self._ctx, d)
+            for d in await self._ctx.api.dandisets()
+        ]
+
+    async def child(self, name: str) -> Node:
+        # A direct lookup is one small request, cheaper than the whole listing.
+        if not _DANDISET_ID.match(name):
+            raise NotFound(name)
+        return DandisetDir((*self.key, name), self._ctx, await self._ctx.api.dandiset(name))
+
+
+class DandisetDir(Directory):
+    def __init__(self, key: Key, ctx: DandiContext, dandiset: Dandiset) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._d = dandiset
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, _ts(self._d.modified))
+
+    async def children(self) -> Sequence[Node]:
+        d = self._d
+        nodes: list[Node] = []
+        if d.draft_version is not None:
+            nodes.append(VersionDir((*self.key, "draft"), self._ctx, d, d.draft_version))
+        nodes.append(ReleasesDir((*self.key, "releases"), self._ctx, d))
+        latest = d.most_recent_published_version
+        if latest is not None:
+            nodes.append(
+                Symlink(
+                    (*self.key, "latest"),
+                    f"releases/{safe_name(latest.version)}",
+                    _ts(latest.modified),
+                )
+            )
+        return nodes
+
+
+class ReleasesDir(Directory):
+    def __init__(self, key: Key, ctx: DandiContext, dandiset: Dandiset) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._d = dandiset
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, _ts(self._d.modified))
+
+    async def children(self) -> Sequence[Node]:
+        if self._d.most_recent_published_version is None:
+            return []
+        releases = await self._ctx.api.releases(self._d.identifier)
+        return [
+            VersionDir((*self.key, safe_name(v.version)), self._ctx, self._d, v) for v in releases
+        ]
+
+
+class FolderDir(Directory):
+    """A folder inside a version (the version root is a FolderDir too)."""
+
+    def __init__(
+        self,
+        key: Key,
+        ctx: DandiContext,
+        view: VersionView,
+        folder: str,
+        mtime: float,
+        immutable: bool,
+    ) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._view = view
+        self._folder = folder
+        self._attrs = Attrs(Kind.DIRECTORY, 0, mtime, immutable=immutable)
+
+    async def stat(self) -> Attrs:
+        return self._attrs
+
+    async def children(self) -> Sequence[Node]:
+        return [self._node(e) for e in await self._view.list_folder(self._folder)]
+
+    def _node(self, e: Entry) -> Node:
+        ctx, key, immutable = self._ctx, (*self.key, e.name), self._attrs.immutable
+        if e.is_folder:
+            return FolderDir(key, ctx, self._view, e.server_path, e.mtime, immutable)
+        if e.zarr_id is not None or (e.blob_id is None and e.looks_like_zarr):
+            return ZarrDir(key, ctx, e)
+        return _blob_file(key, ctx, e, immutable)
+
+
+def _blob_file(key: Key, ctx: DandiContext, e: Entry, immutable: bool) -> RemoteFile:
+    asset_id = e.asset_id
+    assert asset_id is not None
+
+    async def resolve() -> RemoteObject:
+        blob_id = e.blob_id
+        if blob_id is None:  # the paths view does not name the blob
+            info = await ctx.api.asset_info(asset_id)
+            if info.blob is None:
+                raise RemoteError(f"asset {asset_id} has no blob")
+            blob_id = info.blob
+        return DandiBlob(ctx.api, asset_id, blob_id, e.size)
+
+    return RemoteFile(
+        key, size=e.size, mtime=e.mtime, fetcher=ctx.fetcher, resolve=resolve, immutable=immutable
+    )
+
+
+class VersionDir(FolderDir):
+    """A version root: ``dandiset.yaml`` plus the top-level assets and folders."""
+
+    def __init__(
+        self, key: Key, ctx: DandiContext, dandiset: Dandiset, version: VersionSummary
+    ) -> None:
+        identifier, v = dandiset.identifier, version.version
+        mtime = _ts(version.modified)
+        view: VersionView
+        if version.asset_count <= ctx.options.flat_listing_max_assets:
+            view = FlatView(ctx, identifier, v)
+        else:
+            view = PathsView(ctx, identifier, v, mtime)
+        super().__init__(key, ctx, view, "", mtime, immutable=v != "draft")
+        self._identifier = identifier
+        self._version = v
+
+    async def children(self) -> Sequence[Node]:
+        assets = await super().children()
+        return [self._metadata_file(), *(n for n in assets if n.name != METADATA_FILE)]
+
+    async def child(self, name: str) -> Node:
+        if name == METADATA_FILE:
+            return self._metadata_file()
+        return await super().child(name)
+
+    def _metadata_file(self) -> GeneratedFile:
+        ctx, identifier, version = self._ctx, self._identifier, self._version
+
+        async def render() -> bytes:
+            info = await ctx.api.version_info(identifier, version)
+            return yaml.safe_dump(
+                info.metadata, sort_keys=False, allow_unicode=True, default_flow_style=False
+            ).encode()
+
+        return GeneratedFile(
+            (*self.key, METADATA_FILE),
+            render,
+            mtime=self._attrs.mtime,
+            immutable=self._attrs.immutable,
+        )
+
+
+class ZarrDir(Directory):
+    """A zarr asset: its keys as a directory tree."""
+
+    def __init__(self, key: Key, ctx: DandiContext, entry: Entry, prefix: str = "") -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._entry = entry
+        self._prefix = prefix  # '' for the zarr root, else 'a/b/'
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, self._entry.mtime)
+
+    async def _zarr_id(self) -> str:
+        if self._entry.zarr_id is not None:
+            return self._entry.zarr_id
+        assert self._entry.asset_id is not None
+        info = await self._ctx.api.asset_info(self._entry.asset_id)
+        if info.zarr is None:
+            raise RemoteError(f"asset {self._entry.asset_id} is not a zarr")
+        return info.zarr
+
+    async def children(self) -> Sequence[Node]:
+        zarr_id = await self._zarr_id()
+        files = await self._ctx.api.zarr_files(zarr_id)
+        nodes: dict[str, Node] = {}
+        for f in files:
+            if not f.key.startswith(self._prefix):
+                continue
+            rest = f.key[len(self._prefix) :]
+            head, sep, _ = rest.partition("/")
+            name = safe_name(head)
+            if name in nodes:
+                continue
+            key = (*self.key, name)
+            if sep:
+                nodes[name] = ZarrDir(key, self._ctx, self._entry, f"{self._prefix}{head}/")
+            else:
+                nodes[name] = self._file(key, zarr_id, f)
+        return list(nodes.values())
+
+    def _file(self, key: Key, zarr_id: str, f: ZarrFile) -> RemoteFile:
+        obj = DandiZarrFile(self._ctx.api, zarr_id, f)
+
+        async def resolve() -> RemoteObject:
+            return obj
+
+        return RemoteFile(
+            key,
+            size=f.size,
+            mtime=f.last_modified.timestamp(),
+            fetcher=self._ctx.fetcher,
+            resolve=resolve,
+            immutable=False,
+        )

@@ -1,0 +1,1 @@
+"""Node kinds of the mounted tree (no FUSE here)."""

@@ -1,0 +1,185 @@
+"""Node kinds of the mounted tree: directories, files, symlinks.
+
+Nodes know nothing of FUSE. A node is identified by its path from the mount root (``key``),
+so that the fs layer can give the same path the same inode even when a listing is fetched
+again and new node objects are built. Sources subclass these or use the generic ones here.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from neurofs.errors import NotFound
+
+
+class Kind(enum.Enum):
+    DIRECTORY = "directory"
+    FILE = "file"
+    SYMLINK = "symlink"
+
+
+@dataclass(frozen=True)
+class Attrs:
+    """What getattr reports. ``size`` is exact; ``mtime`` in seconds since the epoch."""
+
+    kind: Kind
+    size: int = 0
+    mtime: float = 0.0
+    writable: bool = False
+    # True when neither the node nor (for directories) its listing can ever change:
+    # the fs layer then lets the kernel cache entries and attributes for long.
+    immutable: bool = False
+
+
+Key = tuple[str, ...]
+
+
+class Node(ABC):
+    """Anything with a name in the tree."""
+
+    kind: Kind
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+
+    @property
+    def name(self) -> str:
+        return self.key[-1] if self.key else ""
+
+    @abstractmethod
+    async def stat(self) -> Attrs: ...
+
+
+class Directory(Node):
+    kind = Kind.DIRECTORY
+
+    @abstractmethod
+    async def children(self) -> Sequence[Node]:
+        """Every child, in a stable order (listing order of readdir)."""
+
+    async def child(self, name: str) -> Node:
+        """The child called ``name``; raises NotFound. Override when a direct lookup is cheaper."""
+        for node in await self.children():
+            if node.name == name:
+                return node
+        raise NotFound("/".join((*self.key, name)))
+
+
+class FileHandle(ABC):
+    """State of one open file (read position pattern, snapshot of generated content)."""
+
+    @abstractmethod
+    async def read(self, offset: int, size: int) -> bytes: ...
+
+    async def release(self) -> None:  # noqa: B027 - optional hook
+        """Called once when the last reference to the open file is closed."""
+
+
+class File(Node):
+    kind = Kind.FILE
+    # keep_cache: the kernel may keep this file's pages across opens (content never changes).
+    keep_cache: bool = False
+    # direct_io: sizes are not known in advance (live control files); not for data files,
+    # since it disables mmap.
+    direct_io: bool = False
+
+    @abstractmethod
+    async def open(self) -> FileHandle: ...
+
+
+class Symlink(Node):
+    kind = Kind.SYMLINK
+
+    def __init__(self, key: Key, target: str, mtime: float = 0.0, immutable: bool = False) -> None:
+        super().__init__(key)
+        self.target = target
+        self._attrs = Attrs(Kind.SYMLINK, len(target.encode()), mtime, immutable=immutable)
+
+    async def stat(self) -> Attrs:
+        return self._attrs
+
+
+# ---------------------------------------------------------------- generic building blocks
+
+
+class StaticDirectory(Directory):
+    """A directory whose children are known when it is built."""
+
+    def __init__(
+        self, key: Key, children: Sequence[Node], mtime: float = 0.0, immutable: bool = False
+    ) -> None:
+        super().__init__(key)
+        self._children = list(children)
+        self._by_name = {c.name: c for c in self._children}
+        self._attrs = Attrs(Kind.DIRECTORY, 0, mtime, immutable=immutable)
+
+    async def stat(self) -> Attrs:
+        return self._attrs
+
+    async def children(self) -> Sequence[Node]:
+        return self._children
+
+    async def child(self, name: str) -> Node:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise NotFound("/".join((*self.key, name))) from None
+
+
+class BytesHandle(FileHandle):
+    """An open file over a snapshot of bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def read(self, offset: int, size: int) -> bytes:
+        return self._data[offset : offset + size]
+
+
+class GeneratedFile(File):
+    """A file rendered from server state (JSON, YAML, headers).
+
+    ``render`` must be deterministic for a given server state, because getattr reports the
+    length of one rendering and read serves another.
+    """
+
+    def __init__(
+        self,
+        key: Key,
+        render: Callable[[], Awaitable[bytes]],
+        mtime: float = 0.0,
+        immutable: bool = False,
+    ) -> None:
+        super().__init__(key)
+        self._render = render
+        self._mtime = mtime
+        self._immutable = immutable
+        self.keep_cache = immutable
+
+    async def stat(self) -> Attrs:
+        data = await self._render()
+        return Attrs(Kind.FILE, len(data), self._mtime, immutable=self._immutable)
+
+    async def open(self) -> FileHandle:
+        return BytesHandle(await self._render())
+
+
+class LiveFile(File):
+    """A control file whose content changes all the time (stats): rendered at open, served
+    with direct_io so readers see the whole snapshot whatever size getattr reported."""
+
+    direct_io = True
+
+    def __init__(self, key: Key, render: Callable[[], bytes]) -> None:
+        super().__init__(key)
+        self._render = render
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.FILE, len(self._render()), time.time())
+
+    async def open(self) -> FileHandle:
+        return BytesHandle(self._render())

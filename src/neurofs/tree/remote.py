@@ -1,0 +1,46 @@
+"""Files whose bytes live on a server and are read through the block cache."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from neurofs.io.fetcher import Fetcher, ReadPattern, RemoteObject
+from neurofs.tree.nodes import Attrs, File, FileHandle, Key, Kind
+
+
+class RemoteHandle(FileHandle):
+    def __init__(self, fetcher: Fetcher, obj: RemoteObject) -> None:
+        self._fetcher = fetcher
+        self._obj = obj
+        self._pattern = ReadPattern()
+
+    async def read(self, offset: int, size: int) -> bytes:
+        return await self._fetcher.read(self._obj, offset, size, self._pattern)
+
+
+class RemoteFile(File):
+    """A remote object as a file. ``resolve`` returns the object to read (it may need a
+    request, e.g. to learn a blob id), called once per open."""
+
+    def __init__(
+        self,
+        key: Key,
+        *,
+        size: int,
+        mtime: float,
+        fetcher: Fetcher,
+        resolve: Callable[[], Awaitable[RemoteObject]],
+        immutable: bool,
+    ) -> None:
+        super().__init__(key)
+        self._attrs = Attrs(Kind.FILE, size, mtime, immutable=immutable)
+        self._fetcher = fetcher
+        self._resolve = resolve
+        # Content-addressed bytes never change under the same node: let the kernel keep pages.
+        self.keep_cache = True
+
+    async def stat(self) -> Attrs:
+        return self._attrs
+
+    async def open(self) -> FileHandle:
+        return RemoteHandle(self._fetcher, await self._resolve())

@@ -1,0 +1,143 @@
+"""The fetcher over a real block cache, with an in-memory remote object counting requests."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import trio
+
+from neurofs.errors import AccessDenied, RemoteError
+from neurofs.io.block_cache import BlockCache
+from neurofs.io.fetcher import MAX_RUN_BLOCKS, Fetcher, ReadPattern, _runs
+from neurofs.io.stats import Stats
+
+BS = 4096
+
+
+class Remote:
+    def __init__(self, data: bytes, content_id: str = "obj", delay: float = 0.0) -> None:
+        self.data = data
+        self.content_id = content_id
+        self.size = len(data)
+        self.requests: list[tuple[int, int]] = []
+        self.delay = delay
+        self.fail_with: Exception | None = None
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        self.requests.append((start, end))
+        await trio.sleep(self.delay)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return self.data[start:end]
+
+
+@pytest.fixture
+def fetcher(tmp_path):
+    cache = BlockCache(tmp_path / "cache", 10 * 1024 * 1024)
+    yield Fetcher(cache, Stats(), block_size=BS)
+    cache.close()
+
+
+def payload(n: int) -> bytes:
+    return random.Random(n).randbytes(n)
+
+
+async def test_reads_equal_source_at_random_offsets(fetcher):
+    remote = Remote(payload(BS * 10 + 123))
+    rng = random.Random(1)
+    for _ in range(200):
+        off = rng.randrange(0, remote.size + 10)
+        size = rng.randrange(0, 3 * BS)
+        assert await fetcher.read(remote, off, size) == remote.data[off : off + size]
+
+
+async def test_second_read_makes_no_request(fetcher):
+    remote = Remote(payload(BS * 3))
+    await fetcher.read(remote, 0, remote.size)
+    n = len(remote.requests)
+    fetcher._hot.clear()  # force the disk cache path
+    assert await fetcher.read(remote, 0, remote.size) == remote.data
+    assert len(remote.requests) == n
+
+
+async def test_contiguous_misses_become_one_request_per_run(fetcher):
+    remote = Remote(payload(BS * 20))
+    await fetcher.read(remote, 0, BS * 20)
+    m = MAX_RUN_BLOCKS
+    assert sorted(remote.requests) == [(0, BS * m), (BS * m, BS * 2 * m), (BS * 2 * m, BS * 20)]
+
+
+async def test_concurrent_misses_of_one_block_share_one_request(fetcher):
+    remote = Remote(payload(BS * 2), delay=0.05)
+    results = []
+
+    async def reader():
+        results.append(await fetcher.read(remote, 100, 200))
+
+    async with trio.open_nursery() as n:
+        for _ in range(8):
+            n.start_soon(reader)
+    assert results == [remote.data[100:300]] * 8
+    assert len(remote.requests) == 1
+
+
+async def test_errors_reach_every_waiter_with_their_kind(fetcher):
+    remote = Remote(payload(BS), delay=0.05)
+    remote.fail_with = AccessDenied("gone")
+    errors = []
+
+    async def reader():
+        try:
+            await fetcher.read(remote, 0, 10)
+        except AccessDenied as exc:
+            errors.append(exc)
+
+    async with trio.open_nursery() as n:
+        for _ in range(3):
+            n.start_soon(reader)
+    assert len(errors) == 3 and len(remote.requests) == 1
+    remote.fail_with = None  # failures are not cached
+    assert await fetcher.read(remote, 0, 10) == remote.data[:10]
+
+
+async def test_short_answer_is_an_error_not_data(fetcher):
+    class Short(Remote):
+        async def fetch(self, start, end):
+            return self.data[start : end - 1]
+
+    with pytest.raises(RemoteError):
+        await fetcher.read(Short(payload(BS)), 0, 10)
+
+
+async def test_sequential_reads_trigger_growing_read_ahead(fetcher):
+    remote = Remote(payload(BS * 64))
+    pattern = ReadPattern()
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for off in range(0, BS * 8, BS):
+            await fetcher.read(remote, off, BS, pattern)
+        await trio.sleep(0.1)
+        n.cancel_scope.cancel()
+    assert pattern.window > 2
+    fetched = {i for s, e in remote.requests for i in range(s // BS, e // BS)}
+    assert max(fetched) > 8  # blocks beyond what was read were fetched ahead
+
+
+async def test_random_reads_do_not_read_ahead(fetcher):
+    remote = Remote(payload(BS * 64))
+    pattern = ReadPattern()
+    rng = random.Random(3)
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for _ in range(10):
+            await fetcher.read(remote, rng.randrange(0, 60) * BS + 7, 100, pattern)
+        await trio.sleep(0.05)
+        n.cancel_scope.cancel()
+    assert all(e - s == BS for s, e in remote.requests)
+    assert len(remote.requests) <= 10
+
+
+def test_runs():
+    assert _runs([5, 1, 2, 3, 7], 8) == [(1, 3), (5, 5), (7, 7)]
+    assert _runs(range(10), 4) == [(0, 3), (4, 7), (8, 9)]

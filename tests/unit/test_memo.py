@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+import trio
+
+from neurofs.errors import NotFound, RemoteError
+from neurofs.io.memo import Memo
+
+
+async def test_single_flight_and_caching():
+    calls = []
+
+    async def fetch():
+        calls.append(1)
+        await trio.sleep(0.05)
+        return 42
+
+    memo = Memo(ttl=60)
+    results = []
+    async with trio.open_nursery() as n:
+        for _ in range(10):
+            n.start_soon(lambda: _collect(memo, fetch, results))
+    assert results == [42] * 10 and len(calls) == 1
+    assert await memo.get("k", fetch) == 42 and len(calls) == 1
+
+
+async def _collect(memo, fetch, results):
+    results.append(await memo.get("k", fetch))
+
+
+async def test_failures_not_cached_negative_cached_briefly():
+    memo = Memo(ttl=60, negative_ttl=60)
+    attempts = []
+
+    async def failing():
+        attempts.append(1)
+        raise RemoteError("down")
+
+    for _ in range(2):
+        with pytest.raises(RemoteError):
+            await memo.get("a", failing)
+    assert len(attempts) == 2
+
+    async def missing():
+        attempts.append(1)
+        raise NotFound("x")
+
+    for _ in range(2):
+        with pytest.raises(NotFound):
+            await memo.get("b", missing)
+    assert len(attempts) == 3
+
+
+async def test_invalidate():
+    memo = Memo()
+    n = []
+
+    async def fetch():
+        n.append(1)
+        return len(n)
+
+    assert await memo.get(("x", 1), fetch, immutable=True) == 1
+    memo.invalidate(lambda k: k[0] == "x")
+    assert await memo.get(("x", 1), fetch) == 2
