@@ -166,3 +166,71 @@ async def test_error_messages_never_contain_the_token():
     with pytest.raises(RemoteError) as info:
         await c.get_json("x/")
     assert "sekrit-token" not in str(info.value)
+
+
+async def test_unreachable_server_serves_last_good_answer(tmp_path):
+    from neurofs.io.responses import ResponseStore
+
+    store = ResponseStore(tmp_path / "r.sqlite")
+    up = [True]
+
+    def handler(request):
+        if not up[0]:
+            raise httpx.ConnectError("down")
+        return httpx.Response(200, json={"page": request.url.params.get("page")})
+
+    c = HttpClient(
+        "t",
+        API,
+        Stats(),
+        retry=RetryPolicy(total_seconds=0.1, first_backoff=0.01),
+        transport=httpx.MockTransport(handler),
+        responses=store,
+    )
+    assert await c.get_json("list/", {"page": 2}) == {"page": "2"}
+    up[0] = False
+    assert await c.get_json("list/", {"page": 2}) == {"page": "2"}
+    assert c._stats.get("answers_served_offline", source="t") == 1
+    with pytest.raises(RemoteError):
+        await c.get_json("list/", {"page": 3})  # never seen: no answer to serve
+
+
+async def test_final_errors_are_not_replaced_by_stored_answers(tmp_path):
+    from neurofs.io.responses import ResponseStore
+
+    store = ResponseStore(tmp_path / "r.sqlite")
+    status = [200]
+    c = HttpClient(
+        "t",
+        API,
+        Stats(),
+        transport=httpx.MockTransport(lambda r: httpx.Response(status[0], json={"detail": "x"})),
+        responses=store,
+    )
+    await c.get_json("a/")
+    status[0] = 404
+    with pytest.raises(NotFound):
+        await c.get_json("a/")
+
+
+async def test_after_an_outage_requests_fail_fast_until_the_server_answers():
+    up = [False]
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        if not up[0]:
+            raise httpx.ConnectError("down")
+        return httpx.Response(200, json=1)
+
+    c = client(handler, budget=0.3)
+    with pytest.raises(RemoteError):
+        await c.get_json("a/")
+    first = len(calls)
+    assert first > 1 and c.seems_down
+    with pytest.raises(RemoteError):
+        await c.get_json("b/")
+    assert len(calls) == first + 1  # a single try while the server counts as down
+    up[0] = True
+    assert await c.get_json("c/") == 1
+    assert not c.seems_down

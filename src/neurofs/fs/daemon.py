@@ -25,6 +25,7 @@ from neurofs.errors import ConfigError
 from neurofs.fs.operations import Operations
 from neurofs.io.block_cache import BlockCache, CacheError
 from neurofs.io.fetcher import Fetcher
+from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources import Source, build_source
 from neurofs.tree.control import ErrorLog, build_root
@@ -183,6 +184,7 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
         cache = BlockCache(config.cache.dir, config.cache.size)
     except CacheError as exc:
         raise MountError(f"{exc}; give this mount its own --cache-dir") from None
+    responses = ResponseStore(config.cache.dir / "responses.sqlite")
     try:
         fetcher = Fetcher(cache, stats)
 
@@ -204,7 +206,7 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
             )
 
         def make_ops() -> tuple[Operations, list[Source]]:
-            sources = [build_source(s, stats, fetcher) for s in config.source]
+            sources = [build_source(s, stats, fetcher, responses) for s in config.source]
             root = build_root(
                 [s.root for s in sources],
                 stats=snapshot,
@@ -222,4 +224,5 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
         finally:
             pidfile.unlink(missing_ok=True)
     finally:
+        responses.close()
         cache.close()

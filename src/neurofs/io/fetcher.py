@@ -222,6 +222,10 @@ class Fetcher:
         if self._background is None or pattern.window == 0:
             return
         nblocks = (obj.size + self.block_size - 1) // self.block_size
+        # Top up only once half the window is consumed, so that read-ahead goes out in large
+        # runs rather than one block at a time.
+        if pattern.prefetched_to - next_block > pattern.window // 2:
+            return
         start = max(next_block, pattern.prefetched_to)
         stop = min(next_block + pattern.window, nblocks)
         if start >= stop:

@@ -26,6 +26,7 @@ import httpx
 import trio
 
 from neurofs.errors import AccessDenied, NotFound, RemoteError
+from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.secrets import redact, redact_url
 
@@ -47,12 +48,19 @@ class RetryPolicy:
     max_backoff: float = 5.0
     # A Retry-After longer than this is cut to it (but never beyond the total budget).
     max_retry_after: float = 10.0
+    # After a request used up its whole budget, the server counts as down for this long:
+    # further requests get a single try, so that an outage costs one wait, not one per file.
+    down_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
 class Timeouts:
     connect: float = 10.0
     read: float = 20.0
+
+
+class Unreachable(RemoteError):
+    """The server could not be reached (or kept failing) for the whole retry budget."""
 
 
 class LinkExpired(AccessDenied):
@@ -115,6 +123,7 @@ class HttpClient:
         timeouts: Timeouts | None = None,
         max_connections: int = 16,
         transport: httpx.AsyncBaseTransport | None = None,
+        responses: ResponseStore | None = None,
     ) -> None:
         self.source = source
         self.base_url = base_url.rstrip("/") + "/"
@@ -132,6 +141,8 @@ class HttpClient:
             transport=transport,
         )
         self._rng = random.Random()
+        self._responses = responses
+        self._down_until = 0.0
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -149,15 +160,24 @@ class HttpClient:
 
     # ------------------------------------------------------------------ core loop
 
+    @property
+    def seems_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def mark_down(self) -> None:
+        self._down_until = time.monotonic() + self.retry.down_seconds
+
     async def _attempts(self, describe: str, attempt: Any, budget: float | None = None) -> Any:
         """Run ``attempt()`` until it returns, raises a final error, or the budget is spent."""
-        deadline = time.monotonic() + (self.retry.total_seconds if budget is None else budget)
+        if budget is None:
+            budget = 0.0 if self.seems_down else self.retry.total_seconds
+        deadline = time.monotonic() + budget
         backoff = self.retry.first_backoff
         tries = 0
         while True:
             tries += 1
             try:
-                return await attempt()
+                result = await attempt()
             except _Retryable as exc:
                 remaining = deadline - time.monotonic()
                 wait = backoff * (0.5 + self._rng.random())
@@ -165,12 +185,16 @@ class HttpClient:
                     wait = max(wait, min(exc.retry_after, self.retry.max_retry_after))
                 if remaining <= wait:
                     self._stats.add("errors", source=self.source)
+                    self.mark_down()
                     log.warning("%s: giving up after %d tries: %s", describe, tries, exc)
-                    raise RemoteError(f"{describe}: {exc} (after {tries} tries)") from None
+                    raise Unreachable(f"{describe}: {exc} (after {tries} tries)") from None
                 self._stats.add("retries", source=self.source)
                 log.info("%s: retrying in %.2fs: %s", describe, wait, exc)
                 await trio.sleep(wait)
                 backoff = min(backoff * 2, self.retry.max_backoff)
+            else:
+                self._down_until = 0.0
+                return result
 
     def _classify(self, response: httpx.Response, describe: str) -> None:
         """Raise for an unsuccessful final status; _Retryable for transient ones."""
@@ -220,9 +244,11 @@ class HttpClient:
     ) -> Any:
         """GET an API resource and parse its JSON; follows same-origin 301/308 (trailing slash).
 
-        ``budget`` overrides the total retry time (0: a single try)."""
+        ``budget`` overrides the total retry time (0: a single try). When the server cannot
+        be reached, the last good answer kept on disk is served instead (if there is one)."""
         url = self.url(path)
         describe = f"GET {redact_url(url)}"
+        store_key = str(httpx.URL(url, params=params)) if params else url
 
         async def attempt() -> Any:
             current, query = url, params
@@ -243,7 +269,18 @@ class HttpClient:
                     raise _Retryable("answer is not JSON") from None
             raise RemoteError(f"{describe}: too many redirects")
 
-        return await self._attempts(describe, attempt, budget)
+        try:
+            data = await self._attempts(describe, attempt, budget)
+        except Unreachable:
+            stored = self._responses.load(self.source, store_key) if self._responses else None
+            if stored is None or budget == 0:
+                raise
+            self._stats.add("answers_served_offline", source=self.source)
+            log.warning("%s: server unreachable; serving the answer kept on disk", describe)
+            return stored[0]
+        if self._responses is not None:
+            await trio.to_thread.run_sync(self._responses.save, self.source, store_key, data)
+        return data
 
     async def resolve_redirect(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         """GET an API route that answers with a redirect and return where it points."""

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from neurofs.config import SourceConfig
 from neurofs.io.fetcher import Fetcher
-from neurofs.io.http import HttpClient
+from neurofs.io.http import HttpClient, Unreachable
+from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.tree.nodes import Directory
 
@@ -23,14 +24,19 @@ class Source:
         """None when the server answers, else a one-line warning."""
         try:
             await self.http.get_json("info/", budget=0)
-        except Exception as exc:  # any failure is only a warning at mount time
+        except Unreachable as exc:
+            self.http.mark_down()
             return f"{self.name}: {self.http.base_url} is not reachable now ({exc})"
+        except Exception as exc:  # any other failure is only a warning at mount time too
+            return f"{self.name}: {self.http.base_url} answered with an error ({exc})"
         return None
 
 
-def build_source(config: SourceConfig, stats: Stats, fetcher: Fetcher) -> Source:
+def build_source(
+    config: SourceConfig, stats: Stats, fetcher: Fetcher, responses: ResponseStore | None
+) -> Source:
     if config.kind == "dandi":
         from neurofs.sources.dandi import build
 
-        return build(config, stats, fetcher)
+        return build(config, stats, fetcher, responses)
     raise ValueError(f"unknown source kind {config.kind!r}")

@@ -66,10 +66,12 @@ def link_expiry(url: str, now: float) -> float:
 
 
 class DandiApi:
-    def __init__(self, http: HttpClient, *, ttl: float = 30.0) -> None:
+    def __init__(self, http: HttpClient, *, authenticated: bool, ttl: float = 30.0) -> None:
         self.http = http
+        self.authenticated = authenticated
         self.memo = Memo(ttl=ttl)
         self._links: dict[tuple[str, ...], tuple[str, float]] = {}
+        self._link_locks: dict[tuple[str, ...], trio.Lock] = {}
 
     # ------------------------------------------------------------------ pagination
 
@@ -114,10 +116,12 @@ class DandiApi:
     # ------------------------------------------------------------------ dandisets, versions
 
     async def dandisets(self) -> list[Dandiset]:
+        # The server answers 401 to an anonymous embargoed=true; signed in, it adds the
+        # embargoed dandisets the user may see.
+        params = {"ordering": "id", **({"embargoed": "true"} if self.authenticated else {})}
+
         async def fetch() -> list[Dandiset]:
-            return await self._pages(
-                "dandisets/", {"embargoed": "true", "ordering": "id"}, Dandiset, "dandisets"
-            )
+            return await self._pages("dandisets/", params, Dandiset, "dandisets")
 
         return await self.memo.get(("dandisets",), fetch)
 
@@ -169,7 +173,9 @@ class DandiApi:
         async def fetch() -> list[AssetPath]:
             return await self._pages(
                 f"dandisets/{identifier}/versions/{version}/assets/paths/",
-                {"path_prefix": prefix},
+                # The server rejects a blank path_prefix (DRF CharField without allow_blank):
+                # the root is asked for by leaving it out.
+                {"path_prefix": prefix} if prefix else {},
                 AssetPath,
                 f"paths of {identifier}/{version}/{prefix}",
             )
@@ -205,13 +211,16 @@ class DandiApi:
     # ------------------------------------------------------------------ download links
 
     async def _link(self, key: tuple[str, ...], resolve: Callable[[], Awaitable[str]]) -> str:
-        now = time.time()
-        cached = self._links.get(key)
-        if cached and cached[1] - _EXPIRY_MARGIN > now:
-            return cached[0]
-        url = await resolve()
-        self._links[key] = (url, link_expiry(url, now))
-        return url
+        # Parallel range requests of one file would each resolve the redirect: one does.
+        lock = self._link_locks.setdefault(key, trio.Lock())
+        async with lock:
+            now = time.time()
+            cached = self._links.get(key)
+            if cached and cached[1] - _EXPIRY_MARGIN > now:
+                return cached[0]
+            url = await resolve()
+            self._links[key] = (url, link_expiry(url, now))
+            return url
 
     def forget_link(self, key: tuple[str, ...]) -> None:
         self._links.pop(key, None)

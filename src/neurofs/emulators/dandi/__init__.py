@@ -1,0 +1,48 @@
+"""Offline emulator of the DANDI Archive REST API and its S3 object store.
+
+``run()`` is what ``neurofs emulate dandi`` and ``neurofs demo`` call; ``create_app()`` builds
+the ASGI app for in-process use. The sample data is described in :mod:`.sample`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from neurofs.emulators.dandi.app import Origins, create_app
+from neurofs.emulators.dandi.sample import OTHER_TOKEN, OWNER_TOKEN, SampleArchive
+from neurofs.emulators.network import NetworkKnobs
+from neurofs.emulators.server import serve
+
+__all__ = ["OTHER_TOKEN", "OWNER_TOKEN", "Origins", "SampleArchive", "create_app", "run"]
+
+SERVICE = "dandi"
+
+
+def run(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    knobs: NetworkKnobs,
+    data_dir: Path | None = None,
+) -> None:
+    """Serve the DANDI emulator until SIGTERM/SIGINT. Prints the ready line.
+
+    The API is at ``http://HOST:PORT/api``; the object store gets a second, free port.
+    The ready line lists both: ``neurofs-emulator dandi ready <api url> <blob store url>``.
+    """
+    archive = SampleArchive(data_dir)
+    origins = Origins()
+    app = create_app(archive, knobs, origins=origins)
+
+    def on_ready(urls: list[str]) -> None:
+        # The object store is the second socket: its port is known only once bound.
+        origins.blob_port = int(urls[1].rsplit(":", 1)[1])
+
+    serve(
+        app,
+        host=host,
+        ports=[port, 0],
+        service=SERVICE,
+        on_ready=on_ready,
+        url_paths=["/api", ""],
+    )

@@ -1,0 +1,283 @@
+"""Network conditions and the request log shared by every emulator.
+
+:class:`NetworkMiddleware` wraps an emulator's ASGI app and, on every route except the
+``/__emulator__/...`` control routes:
+
+- waits ``latency_ms`` before the request reaches the app (so before the first byte);
+- paces response bodies to ``bandwidth_mbps`` (per response stream, in small chunks);
+- at ``fault_rate``, injects a fault drawn from ``random.Random(seed)``: a 500/502/503 with a
+  JSON body, a 429 with ``Retry-After: 1``, or a connection cut mid-body (the headers with the
+  full Content-Length, part of the body, then the connection is closed);
+- records ``{method, path, query, status, range, host, fault}`` of the request.
+
+Control routes (never logged, never delayed or faulted):
+
+- ``GET /__emulator__/requests``: the log since start or the last ``DELETE``;
+- ``DELETE /__emulator__/requests``: clear it (204);
+- ``GET /__emulator__/knobs`` / ``PUT /__emulator__/knobs`` (JSON body of
+  :class:`NetworkKnobs` fields): read or change the knobs at run time; a PUT re-seeds the
+  fault generator from ``seed``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Literal
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CONTROL_PREFIX = "/__emulator__"
+
+FaultKind = Literal["500", "502", "503", "429", "cut"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("500", "502", "503", "429", "cut")
+_FAULT_REASONS = {
+    "500": "Internal Server Error",
+    "502": "Bad Gateway",
+    "503": "Service Unavailable",
+    "429": "Too Many Requests",
+}
+
+
+class NetworkKnobs(BaseModel):
+    """Simulated network conditions of one emulator process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: float = Field(default=0, ge=0)
+    # Megabits per second, applied to each response stream separately.
+    bandwidth_mbps: float | None = Field(default=None, gt=0)
+    fault_rate: float = Field(default=0, ge=0, le=1)
+    seed: int = 0
+
+
+class RequestRecord(BaseModel):
+    method: str
+    path: str
+    query: str
+    status: int | None
+    range: str | None
+    host: str | None
+    fault: FaultKind | None = None
+
+
+class RequestLog:
+    """Requests seen by the emulator, oldest first (one process, one event loop)."""
+
+    def __init__(self) -> None:
+        self._records: list[RequestRecord] = []
+
+    def append(self, record: RequestRecord) -> None:
+        self._records.append(record)
+
+    def clear(self) -> None:
+        self._records.clear()
+
+    def snapshot(self) -> list[RequestRecord]:
+        return list(self._records)
+
+
+class InjectedConnectionCut(Exception):
+    """Raised inside the response to make the server drop the connection mid-body."""
+
+
+class _DropInjectedCuts(logging.Filter):
+    """Keeps uvicorn from logging a traceback for every deliberate connection cut."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not _contains_cut(exc)
+
+
+def _contains_cut(exc: BaseException | None) -> bool:
+    if exc is None:
+        return False
+    if isinstance(exc, InjectedConnectionCut):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_contains_cut(e) for e in exc.exceptions)
+    return _contains_cut(exc.__cause__ or exc.__context__)
+
+
+def install_log_filter() -> None:
+    """Silence the server's error log for injected cuts (idempotent)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DropInjectedCuts) for f in logger.filters):
+        logger.addFilter(_DropInjectedCuts())
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class NetworkMiddleware:
+    """ASGI middleware applying :class:`NetworkKnobs` and keeping the :class:`RequestLog`."""
+
+    def __init__(self, app: ASGIApp, knobs: NetworkKnobs, log: RequestLog | None = None) -> None:
+        self.app = app
+        self.knobs = knobs
+        self.log = log if log is not None else RequestLog()
+        self._rng = random.Random(knobs.seed)
+
+    def set_knobs(self, knobs: NetworkKnobs) -> None:
+        self.knobs = knobs
+        self._rng = random.Random(knobs.seed)
+
+    def _draw_fault(self) -> FaultKind | None:
+        # Always draw twice so the sequence of faults depends only on the request count.
+        roll = self._rng.random()
+        kind = self._rng.choice(FAULT_KINDS)
+        return kind if roll < self.knobs.fault_rate else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
+            await self._control(scope, receive, send)
+            return
+
+        knobs = self.knobs
+        record = RequestRecord(
+            method=scope["method"],
+            path=path,
+            query=bytes(scope.get("query_string", b"")).decode("latin-1"),
+            status=None,
+            range=_header(scope, b"range"),
+            host=_header(scope, b"host"),
+        )
+        self.log.append(record)
+        fault = self._draw_fault()
+        record.fault = fault
+        if knobs.latency_ms:
+            await anyio.sleep(knobs.latency_ms / 1000)
+        if fault is not None and fault != "cut":
+            record.status = int(fault)
+            await self._send_fault(fault, send)
+            return
+
+        bytes_per_second = (
+            knobs.bandwidth_mbps * 1_000_000 / 8 if knobs.bandwidth_mbps is not None else None
+        )
+        state: dict[str, Any] = {"sent": 0, "t0": 0.0, "cut_at": None}
+
+        async def wrapped_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                record.status = int(message["status"])
+                state["t0"] = time.monotonic()
+                if fault == "cut":
+                    length = 0
+                    for key, value in message.get("headers", []):
+                        if bytes(key).lower() == b"content-length":
+                            length = int(value)
+                    # HEAD and empty bodies are cut right after the headers.
+                    state["cut_at"] = 0 if scope["method"] == "HEAD" else length // 2
+                await send(message)
+                if fault == "cut" and state["cut_at"] == 0:
+                    raise InjectedConnectionCut
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            body: bytes = message.get("body", b"")
+            more = message.get("more_body", False)
+            if state["cut_at"] is not None:
+                room = state["cut_at"] - state["sent"]
+                if len(body) >= room:
+                    await self._paced(send, body[:room], True, state, bytes_per_second)
+                    raise InjectedConnectionCut
+            await self._paced(send, body, more, state, bytes_per_second)
+
+        try:
+            await self.app(scope, receive, wrapped_send)
+        finally:
+            if record.status is None:
+                record.status = 500
+
+    @staticmethod
+    async def _paced(
+        send: Send, body: bytes, more: bool, state: dict[str, Any], rate: float | None
+    ) -> None:
+        if rate is None or not body:
+            state["sent"] += len(body)
+            await send({"type": "http.response.body", "body": body, "more_body": more})
+            return
+        # Small chunks (about 20 ms of transfer each) keep the pacing smooth.
+        chunk = int(max(1024, min(64 * 1024, rate / 50)))
+        for offset in range(0, len(body), chunk):
+            piece = body[offset : offset + chunk]
+            last = offset + chunk >= len(body)
+            await send({"type": "http.response.body", "body": piece, "more_body": more or not last})
+            state["sent"] += len(piece)
+            delay = state["t0"] + state["sent"] / rate - time.monotonic()
+            if delay > 0:
+                await anyio.sleep(delay)
+
+    @staticmethod
+    async def _send_fault(fault: FaultKind, send: Send) -> None:
+        status = int(fault)
+        reason = _FAULT_REASONS[fault]
+        body = json.dumps({"detail": f"{reason} (injected by the neurofs emulator)"}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if fault == "429":
+            headers.append((b"retry-after", b"1"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"].rstrip("/")
+        method = scope["method"]
+        if path == CONTROL_PREFIX + "/requests" and method in ("GET", "HEAD"):
+            payload = [r.model_dump() for r in self.log.snapshot()]
+            await _send_json(send, 200, payload)
+        elif path == CONTROL_PREFIX + "/requests" and method == "DELETE":
+            self.log.clear()
+            await _send_json(send, 204, None)
+        elif path == CONTROL_PREFIX + "/knobs" and method in ("GET", "HEAD"):
+            await _send_json(send, 200, self.knobs.model_dump())
+        elif path == CONTROL_PREFIX + "/knobs" and method == "PUT":
+            raw = await _read_body(receive)
+            try:
+                knobs = NetworkKnobs.model_validate_json(raw)
+            except ValidationError as exc:
+                await _send_json(send, 400, {"detail": exc.errors(include_url=False)})
+                return
+            self.set_knobs(knobs)
+            await _send_json(send, 200, knobs.model_dump())
+        else:
+            await _send_json(send, 404, {"detail": "Not found."})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send_json(send: Send, status: int, payload: Any) -> None:
+    body = b"" if status == 204 else json.dumps(payload, default=str).encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    if status != 204:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,104 @@
+"""Fixtures for conformance tests: the official clients, in their own venv, against emulators.
+
+The official DANDI client lives in ``.venv-conformance`` (made by ``scripts/conformance-venv``,
+which is idempotent and fast once the venv exists). Tests run small Python snippets there in
+a subprocess and get JSON back; the emulator runs as a real subprocess on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neurofs.emulators.dandi.sample import SampleArchive
+from neurofs.emulators.launch import RunningEmulator, start_emulator
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_PYTHON = REPO / ".venv-conformance" / "bin" / "python"
+SCRIPT = REPO / "scripts" / "conformance-venv"
+
+ClientRunner = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def conformance_python() -> Path:
+    """The conformance venv's interpreter, created on first use."""
+    result = subprocess.run(
+        ["bash", str(SCRIPT)], capture_output=True, text=True, timeout=1800, check=False
+    )
+    if result.returncode != 0 or not VENV_PYTHON.exists():
+        pytest.skip(
+            "scripts/conformance-venv could not create .venv-conformance:\n"
+            + result.stdout[-2000:]
+            + result.stderr[-2000:]
+        )
+    return VENV_PYTHON
+
+
+@pytest.fixture(scope="session")
+def sample() -> SampleArchive:
+    return SampleArchive()
+
+
+@pytest.fixture(scope="session")
+def dandi_emulator(sample: SampleArchive) -> Iterator[RunningEmulator]:
+    with start_emulator("dandi") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def run_client(
+    conformance_python: Path, dandi_emulator: RunningEmulator, tmp_path: Path
+) -> ClientRunner:
+    """Run a snippet in the conformance venv; it must ``emit(obj)`` its JSON result.
+
+    The snippet sees ``API_URL`` (the emulator's API), ``TMP`` (a scratch dir) and
+    ``emit``. Keyword arguments become extra environment variables.
+    """
+
+    def run(code: str, timeout: float = 600, **env: str) -> Any:
+        prelude = textwrap.dedent(
+            """
+            import json, os, sys
+            API_URL = os.environ["NEUROFS_TEST_API_URL"]
+            TMP = os.environ["NEUROFS_TEST_TMP"]
+            def emit(obj):
+                sys.stdout.write("\\nNEUROFS-RESULT " + json.dumps(obj) + "\\n")
+            """
+        )
+        full_env = {
+            **os.environ,
+            "NEUROFS_TEST_API_URL": dandi_emulator.api_url,
+            "NEUROFS_TEST_TMP": str(tmp_path),
+            # No network calls to version-check services; no on-disk digest caches.
+            "DANDI_NO_ET": "1",
+            "DANDI_CACHE": "ignore",
+            **env,
+        }
+        full_env.pop("PYTHONPATH", None)
+        result = subprocess.run(
+            [str(conformance_python), "-c", prelude + textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise AssertionError(
+                f"client snippet failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+                f"{result.stderr[-6000:]}"
+            )
+        for line in reversed(result.stdout.splitlines()):
+            if line.startswith("NEUROFS-RESULT "):
+                return json.loads(line[len("NEUROFS-RESULT ") :])
+        raise AssertionError(f"client snippet emitted nothing:\n{result.stdout[-4000:]}")
+
+    return run

@@ -1,0 +1,203 @@
+"""Real kernel mounts of neurofs against emulators on loopback.
+
+The mount runs as its own process (``neurofs mount``, background mode, exactly as a user
+starts it); tests use shell tools and libraries on the mount point. Without /dev/fuse the
+tests are skipped, except in CI (CI=true), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from neurofs.emulators.dandi.sample import OTHER_TOKEN, OWNER_TOKEN
+from neurofs.emulators.launch import RunningEmulator, start_emulator
+
+NEUROFS = [sys.executable, "-m", "neurofs"]
+
+
+def require_fuse() -> None:
+    if os.path.exists("/dev/fuse"):
+        return
+    if os.environ.get("CI"):
+        pytest.fail("/dev/fuse is missing: real-mount tests must run in CI")
+    pytest.skip("/dev/fuse is missing")
+
+
+@dataclass
+class Emulator:
+    """A running emulator plus helpers to ask it what it serves and what it was asked."""
+
+    running: RunningEmulator
+
+    @property
+    def api_url(self) -> str:
+        return self.running.api_url
+
+    def _base(self) -> str:
+        return self.running.urls[0].rsplit("/api", 1)[0]
+
+    def requests(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self._base()}/__emulator__/requests").json()
+
+    def reset(self) -> None:
+        httpx.delete(f"{self._base()}/__emulator__/requests").raise_for_status()
+
+    def data_requests(self) -> list[dict[str, Any]]:
+        """Requests for bytes: the blob store and the download redirects."""
+        return [
+            r
+            for r in self.requests()
+            if r["path"].startswith("/dandiarchive/")
+            or "download" in r["path"]
+            or "download=true" in (r.get("query") or "")
+        ]
+
+    def api(self, token: str | None = OWNER_TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"token {token}"} if token else {}
+        return httpx.Client(base_url=self.api_url + "/", headers=headers, timeout=60)
+
+    def all_assets(self, dandiset: str, version: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        with self.api() as c:
+            url: str | None = f"dandisets/{dandiset}/versions/{version}/assets/"
+            params: dict[str, Any] | None = {"page_size": 1000, "metadata": "true"}
+            while url:
+                page = c.get(url, params=params).json()
+                out.extend(page["results"])
+                url, params = page["next"], None
+        return out
+
+    def download(self, asset_id: str) -> bytes:
+        with self.api() as c:
+            r = c.get(f"assets/{asset_id}/download/", follow_redirects=False)
+            assert r.status_code == 302
+        return httpx.get(r.headers["Location"], timeout=300).content
+
+
+@pytest.fixture(scope="session")
+def dandi_emulator() -> Iterator[Emulator]:
+    with start_emulator("dandi", []) as running:
+        yield Emulator(running)
+
+
+@pytest.fixture(scope="session")
+def slow_dandi_emulator() -> Iterator[Emulator]:
+    """Every response waits 300 ms: long enough for concurrent readers to overlap."""
+    with start_emulator("dandi", ["--latency-ms", "300"]) as running:
+        yield Emulator(running)
+
+
+@dataclass
+class Mount:
+    path: Path
+    config: Path
+    cache_dir: Path
+    extra: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    last_output: str = ""
+
+    def start(self, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [
+                *NEUROFS,
+                "mount",
+                str(self.path),
+                "--config",
+                str(self.config),
+                "--cache-dir",
+                str(self.cache_dir),
+                *self.extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **self.env},
+        )
+        self.last_output = result.stdout + result.stderr
+        if check:
+            assert result.returncode == 0, self.last_output
+            assert os.path.ismount(self.path)
+        return result
+
+    def stop(self) -> None:
+        if os.path.ismount(self.path) or _stale(self.path):
+            result = subprocess.run(
+                [*NEUROFS, "unmount", str(self.path)], capture_output=True, text=True, timeout=60
+            )
+            if result.returncode != 0:
+                subprocess.run(["fusermount3", "-u", "-z", str(self.path)], check=False)
+                raise AssertionError(f"unmount failed: {result.stdout}{result.stderr}")
+
+    def remount(self) -> None:
+        self.stop()
+        self.start()
+
+    def stats(self) -> dict[str, Any]:
+        return json.loads((self.path / ".neurofs" / "stats.json").read_text())
+
+    def __truediv__(self, other: str) -> Path:
+        return self.path / other
+
+
+def _stale(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError:
+        return True
+    return False
+
+
+def write_config(path: Path, url: str, token: str | None, **extra: Any) -> Path:
+    lines = ["[[source]]", 'kind = "dandi"', 'name = "dandi"', f'url = "{url}"']
+    if token:
+        lines.append(f'token = "{token}"')
+    for k, v in extra.items():
+        lines.append(f"{k} = {json.dumps(v)}")
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def make_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """make_mount(emulator, token=..., **source_options) → a started Mount."""
+    require_fuse()
+    mounts: list[Mount] = []
+
+    def factory(
+        emulator: Emulator,
+        token: str | None = OWNER_TOKEN,
+        start: bool = True,
+        cache_dir: Path | None = None,
+        **options: Any,
+    ) -> Mount:
+        base = tmp_path_factory.mktemp("mount")
+        (base / "mnt").mkdir()
+        m = Mount(
+            base / "mnt",
+            write_config(base / "config.toml", emulator.api_url, token, **options),
+            cache_dir or base / "cache",
+        )
+        mounts.append(m)
+        if start:
+            m.start()
+        return m
+
+    yield factory
+    for m in mounts:
+        with contextlib.suppress(Exception):
+            m.stop()
+
+
+__all__ = ["OTHER_TOKEN", "OWNER_TOKEN", "Emulator", "Mount"]

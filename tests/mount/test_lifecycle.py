@@ -1,0 +1,189 @@
+"""Mounting, unmounting and failing clearly: what a user sees from the command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from neurofs.emulators.launch import start_emulator
+
+from .conftest import NEUROFS, Emulator, Mount, require_fuse, write_config
+
+pytestmark = pytest.mark.mount
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    return subprocess.run(
+        [*NEUROFS, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def daemon_pid(mount: Path) -> int:
+    from neurofs.fs.daemon import pid_file
+
+    return int(pid_file(mount).read_text())
+
+
+def wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def test_missing_mountpoint_fails_clearly(tmp_path: Path, dandi_emulator: Emulator):
+    require_fuse()
+    config = write_config(tmp_path / "c.toml", dandi_emulator.api_url, None)
+    result = run("mount", str(tmp_path / "nope"), "--config", str(config))
+    assert result.returncode != 0
+    assert "does not exist" in result.stderr
+
+
+def test_busy_mountpoint_fails_clearly(make_mount, dandi_emulator: Emulator):
+    mount = make_mount(dandi_emulator)
+    result = run(
+        "mount",
+        str(mount.path),
+        "--config",
+        str(mount.config),
+        "--cache-dir",
+        str(mount.cache_dir.parent / "other-cache"),
+    )
+    assert result.returncode != 0
+    assert "already a mount point" in result.stderr
+
+
+def test_cache_dir_in_use_fails_clearly(make_mount, dandi_emulator: Emulator, tmp_path: Path):
+    mount = make_mount(dandi_emulator)
+    (tmp_path / "m2").mkdir()
+    result = run(
+        "mount",
+        str(tmp_path / "m2"),
+        "--config",
+        str(mount.config),
+        "--cache-dir",
+        str(mount.cache_dir),
+    )
+    assert result.returncode != 0
+    assert "in use" in result.stderr
+    assert not os.path.ismount(tmp_path / "m2")
+
+
+@pytest.mark.parametrize(
+    ("body", "mode", "message"),
+    [
+        (
+            '[[source]]\nkind="dandi"\nname="d"\nurl="http://127.0.0.1:1/api"\ntoken="abcdef"\n',
+            0o644,
+            "chmod 600",
+        ),
+        ('[[source]]\nkind="webdav"\nname="d"\nurl="http://x"\n', 0o600, "kind"),
+        ("[[source]\n", 0o600, "config.toml"),
+    ],
+)
+def test_bad_config_fails_before_mounting(tmp_path: Path, body: str, mode: int, message: str):
+    require_fuse()
+    (tmp_path / "m").mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(body)
+    config.chmod(mode)
+    result = run("mount", str(tmp_path / "m"), "--config", str(config))
+    assert result.returncode != 0 and message in result.stderr
+    assert not os.path.ismount(tmp_path / "m")
+
+
+def test_unreachable_server_is_a_warning_and_cache_stays_readable(make_mount, tmp_path: Path):
+    require_fuse()
+    with start_emulator("dandi", []) as running:
+        emulator = Emulator(running)
+        mount: Mount = make_mount(emulator)
+        asset = next(a for a in emulator.all_assets("000003", "draft") if a["blob"])
+        path = mount / "dandi/000003/draft" / asset["path"]
+        data = path.read_bytes()
+        listing = sorted(os.listdir(path.parent))
+        mount.stop()
+    # The server is gone now.
+    result = mount.start()
+    assert "warning" in result.stderr and "not reachable" in result.stderr
+    assert sorted(os.listdir(path.parent)) == listing
+    assert path.read_bytes() == data
+    never_read = next(p for p in listing if p != path.name and p != "dandiset.yaml")
+    with pytest.raises(OSError):
+        (path.parent / never_read).read_bytes()
+    assert mount.stats()["sources"]["dandi"]["answers_served_offline"] > 0
+
+
+def test_unmount_cleans_a_dead_mount_and_mount_reuses_it(make_mount, dandi_emulator: Emulator):
+    mount = make_mount(dandi_emulator)
+    os.kill(daemon_pid(mount.path), signal.SIGKILL)
+    wait_until(lambda: _enotconn(mount.path))
+    result = run("unmount", str(mount.path))
+    assert result.returncode == 0, result.stderr
+    assert "stale" in result.stdout
+    assert not os.path.ismount(mount.path)
+    # A new mount on a stale mount point cleans it up by itself.
+    mount.start()
+    os.kill(daemon_pid(mount.path), signal.SIGKILL)
+    wait_until(lambda: _enotconn(mount.path))
+    mount.start()
+    assert "dandi" in os.listdir(mount.path)
+
+
+def _enotconn(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == 107
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_unmount_cleanly(make_mount, dandi_emulator: Emulator, sig: int):
+    mount = make_mount(dandi_emulator)
+    pid = daemon_pid(mount.path)
+    os.kill(pid, sig)
+    wait_until(lambda: not os.path.ismount(mount.path))
+    wait_until(lambda: not _alive(pid))
+    os.stat(mount.path)  # a plain directory again, not a dead mount
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_demo_mounts_the_emulators_and_unmount_stops_them(tmp_path: Path):
+    require_fuse()
+    mnt = tmp_path / "demo"
+    mnt.mkdir()
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = run("demo", str(mnt), env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert str(mnt) in result.stdout and "unmount" in result.stdout
+    try:
+        assert "000001" in os.listdir(mnt / "dandi")
+        assert "127.0.0.1" in (mnt / ".neurofs/config.json").read_text()
+        pid = daemon_pid(mnt)
+        children = subprocess.run(
+            ["pgrep", "-P", str(pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert children, "the demo daemon should own its emulator processes"
+    finally:
+        assert run("unmount", str(mnt)).returncode == 0
+    wait_until(lambda: not any(_alive(int(c)) for c in children))

@@ -1,0 +1,597 @@
+"""Unit tests of the on-disk block cache (no mocks except the injected ENOSPC)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import random
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from neurofs.io import block_cache
+from neurofs.io.block_cache import BLOCK_SIZE, BlockCache, CacheError
+
+
+def payload(content: str, index: int, size: int = 100) -> bytes:
+    """Deterministic, distinct bytes per block."""
+    seed = f"{content}#{index}#".encode()
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+def block_files(directory: Path) -> list[Path]:
+    return sorted(p for p in (directory / "blocks").rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def test_block_size_is_one_mib() -> None:
+    assert BLOCK_SIZE == 1024 * 1024
+
+
+def test_round_trip_and_miss(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 10_000) as cache:
+        data = payload("dandi-blob:3f2a", 7)
+        assert cache.put("dandi-blob:3f2a", 7, data)
+        assert cache.get("dandi-blob:3f2a", 7) == data
+        assert cache.get("dandi-blob:3f2a", 8) is None
+        assert cache.get("dandi-blob:other", 7) is None
+        assert cache.contains("dandi-blob:3f2a", 7)
+        assert not cache.contains("dandi-blob:3f2a", 8)
+        s = cache.stats()
+        assert (s.hits, s.misses, s.stored_blocks, s.stored_bytes) == (1, 2, 1, len(data))
+        assert cache.disk_usage() == len(data)
+
+
+def test_empty_block_round_trips(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 100) as cache:
+        assert cache.put("c", 0, b"")
+        assert cache.get("c", 0) == b""
+
+
+def test_content_string_never_becomes_a_path(cache_dir: Path) -> None:
+    nasty = ["../../../etc/passwd", "/abs/path", "a/b/../c", "", "nul\x00byte", "ünïcödé", "."]
+    with BlockCache(cache_dir, 100_000) as cache:
+        for i, content in enumerate(nasty):
+            assert cache.put(content, i, payload(content, i))
+        for i, content in enumerate(nasty):
+            assert cache.get(content, i) == payload(content, i)
+            path = cache.block_path(content, i)
+            assert path is not None
+            assert path.resolve().is_relative_to((cache_dir / "blocks").resolve())
+    assert not (cache_dir.parent / "etc").exists()
+
+
+def test_invalid_keys_rejected(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 100) as cache:
+        with pytest.raises(ValueError):
+            cache.put("c", -1, b"x")
+        with pytest.raises(ValueError):
+            cache.put("c", 2**63, b"x")
+        with pytest.raises(ValueError):
+            cache.put("lone \udc80 surrogate", 0, b"x")
+        with pytest.raises(TypeError):
+            cache.put(b"bytes", 0, b"x")  # type: ignore[arg-type]
+
+
+def test_eviction_is_lru(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 300) as cache:
+        for name in "abc":
+            assert cache.put(name, 0, payload(name, 0))
+        assert cache.get("a", 0) is not None  # a is now most recent; b is the oldest
+        assert cache.put("d", 0, payload("d", 0))
+        assert [cache.contains(n, 0) for n in "abcd"] == [True, False, True, True]
+        assert cache.contains("c", 0)  # contains() does not refresh recency
+        assert cache.put("e", 0, payload("e", 0))
+        assert [cache.contains(n, 0) for n in "acde"] == [True, False, True, True]
+        s = cache.stats()
+        assert (s.evictions, s.stored_bytes) == (2, 300)
+        assert len(block_files(cache_dir)) == 3
+
+
+def test_eviction_frees_enough_for_a_large_block(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 300) as cache:
+        for name in "abc":
+            cache.put(name, 0, payload(name, 0))
+        assert cache.put("big", 0, payload("big", 0, 150))
+        # 150 bytes must go: two 100-byte blocks, oldest first.
+        assert [cache.contains(n, 0) for n in "abc"] == [False, False, True]
+        assert cache.stats().stored_bytes == 250
+
+
+def test_lru_order_survives_restart(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 300) as cache:
+        for name in "abc":
+            cache.put(name, 0, payload(name, 0))
+        cache.get("a", 0)
+    with BlockCache(cache_dir, 300) as cache:
+        cache.put("d", 0, payload("d", 0))
+        assert [cache.contains(n, 0) for n in "abcd"] == [True, False, True, True]
+
+
+def test_pinned_never_evicted(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 300) as cache:
+        for name in "abc":
+            cache.put(name, 0, payload(name, 0))
+        with cache.pinned([("a", 0), ("b", 0)]):
+            for name in "defg":
+                assert cache.put(name, 0, payload(name, 0))
+            assert cache.contains("a", 0) and cache.contains("b", 0)
+            assert cache.stats().pinned_bytes == 200
+            cache.clear()
+            assert cache.contains("a", 0) and cache.contains("b", 0)
+            assert cache.prune(0) == 0
+        assert cache.stats().pinned_bytes == 0
+
+
+def test_pins_are_refcounted_and_may_exceed_capacity(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 200) as cache:
+        for name in "abc":
+            cache.pin(name, 0)
+        cache.pin("a", 0)
+        for name in "abc":
+            assert cache.put(name, 0, payload(name, 0))  # pinned: stored over capacity
+        assert cache.stats().stored_bytes == 300
+        # With the cache full of pinned blocks, an unpinned block has no room.
+        assert not cache.put("d", 0, payload("d", 0))
+        assert cache.stats().write_failures == 0  # refusal is not a disk failure
+        cache.unpin("a", 0)
+        assert cache.stats().stored_bytes == 300  # "a" still pinned once
+        cache.unpin("a", 0)
+        # Unpinning trims back to capacity; "a" is the least recently used.
+        assert [cache.contains(n, 0) for n in "abc"] == [False, True, True]
+        assert cache.stats().stored_bytes == 200
+        with pytest.raises(ValueError):
+            cache.unpin("a", 0)
+        cache.unpin("b", 0)
+        cache.unpin("c", 0)
+
+
+def test_pinned_context_releases_on_error(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 100) as cache:
+        with pytest.raises(ValueError), cache.pinned([("a", 0), ("b", -1)]):
+            pass
+        assert cache.stats().pinned_bytes == 0
+        with pytest.raises(RuntimeError), cache.pinned([("a", 0)]):
+            raise RuntimeError
+        with pytest.raises(ValueError):
+            cache.unpin("a", 0)
+
+
+def test_block_larger_than_capacity_refused(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 100) as cache:
+        cache.put("small", 0, payload("small", 0, 50))
+        assert not cache.put("big", 0, payload("big", 0, 101))
+        cache.pin("big", 1)
+        assert not cache.put("big", 1, payload("big", 1, 101))  # even when pinned
+        assert cache.contains("small", 0)
+        assert not cache.contains("big", 0)
+        assert cache.disk_usage() == 50
+
+
+def test_restart_keeps_blocks(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 10_000) as cache:
+        for i in range(10):
+            cache.put("blob", i, payload("blob", i))
+    with BlockCache(cache_dir, 10_000) as cache:
+        assert cache.stats().stored_blocks == 10
+        for i in range(10):
+            assert cache.get("blob", i) == payload("blob", i)
+
+
+def test_restart_with_smaller_capacity_trims(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 10_000) as cache:
+        for i in range(10):
+            cache.put("blob", i, payload("blob", i))
+        cache.get("blob", 0)
+    with BlockCache(cache_dir, 300) as cache:
+        assert [i for i in range(10) if cache.contains("blob", i)] == [0, 8, 9]
+        assert len(block_files(cache_dir)) == 3
+
+
+def test_replacing_a_block(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 1000) as cache:
+        cache.put("c", 0, b"old bytes")
+        old_path = cache.block_path("c", 0)
+        assert cache.put("c", 0, b"new bytes!")
+        assert cache.get("c", 0) == b"new bytes!"
+        assert old_path is not None and not old_path.exists()
+        assert cache.stats().stored_bytes == len(b"new bytes!")
+        assert len(block_files(cache_dir)) == 1
+
+
+def test_close_is_idempotent_and_final(cache_dir: Path) -> None:
+    cache = BlockCache(cache_dir, 1000)
+    cache.put("c", 0, b"x")
+    cache.close()
+    cache.close()
+    assert cache.get("c", 0) is None
+    assert not cache.put("c", 1, b"y")
+    assert not cache.contains("c", 0)
+    with BlockCache(cache_dir, 1000) as again:
+        assert again.get("c", 0) == b"x"
+        assert not again.contains("c", 1)
+
+
+def test_one_process_per_directory(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 1000), pytest.raises(CacheError, match="in use"):
+        BlockCache(cache_dir, 1000)
+    BlockCache(cache_dir, 1000).close()  # released on close
+
+
+def test_directory_owned_by_someone_else_refused(cache_dir: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chown")
+    cache_dir.mkdir(mode=0o700)
+    os.chown(cache_dir, 12345, 12345)
+    with pytest.raises(CacheError, match="another user"):
+        BlockCache(cache_dir, 1000)
+
+
+# ---------------------------------------------------------------------- permissions
+
+
+def test_modes_private_even_with_permissive_umask(cache_dir: Path) -> None:
+    old = os.umask(0)
+    try:
+        with BlockCache(cache_dir, 1000) as cache:
+            cache.put("c", 0, b"data")
+            assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
+            for path in cache_dir.rglob("*"):
+                expected = 0o700 if path.is_dir() else 0o600
+                assert stat.S_IMODE(path.stat().st_mode) == expected, path
+            assert (cache_dir / "index.sqlite3-wal").exists()
+    finally:
+        os.umask(old)
+
+
+def test_loose_directory_and_index_tightened(cache_dir: Path) -> None:
+    BlockCache(cache_dir, 1000).close()
+    os.chmod(cache_dir, 0o755)
+    os.chmod(cache_dir / "index.sqlite3", 0o644)
+    with BlockCache(cache_dir, 1000):
+        assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE((cache_dir / "index.sqlite3").stat().st_mode) == 0o600
+
+
+# ---------------------------------------------------------------------- recovery
+
+
+def test_recovery_removes_temp_and_orphan_files(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 1000) as cache:
+        cache.put("c", 0, b"keep me")
+        kept = cache.block_path("c", 0)
+    assert kept is not None
+    prefix = kept.parent
+    tmp = prefix / ("tmp-" + "a" * 64 + ".0123456789abcdef")
+    orphan = prefix / ("b" * 64 + ".0123456789abcdef")
+    junk = cache_dir / "blocks" / "not-a-prefix"
+    for path in (tmp, orphan, junk):
+        path.write_bytes(b"half written")
+    (cache_dir / "blocks" / "zz").mkdir()
+    with BlockCache(cache_dir, 1000) as cache:
+        assert block_files(cache_dir) == [kept]
+        assert not (cache_dir / "blocks" / "zz").exists()
+        assert cache.get("c", 0) == b"keep me"
+
+
+def test_recovery_drops_rows_without_files(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 1000) as cache:
+        cache.put("c", 0, b"gone")
+        cache.put("c", 1, b"stays")
+        gone = cache.block_path("c", 0)
+    assert gone is not None
+    gone.unlink()
+    with BlockCache(cache_dir, 1000) as cache:
+        assert not cache.contains("c", 0)
+        assert cache.get("c", 1) == b"stays"
+        assert cache.stats().stored_bytes == len(b"stays")
+    with sqlite3.connect(cache_dir / "index.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM blocks").fetchone() == (1,)
+
+
+def test_truncated_file_dropped_at_open(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 1000) as cache:
+        cache.put("c", 0, payload("c", 0))
+        path = cache.block_path("c", 0)
+    assert path is not None
+    os.truncate(path, 10)
+    with BlockCache(cache_dir, 1000) as cache:
+        assert not cache.contains("c", 0)
+        assert not path.exists()
+
+
+def test_truncated_file_detected_by_get(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 1000) as cache:
+        cache.put("c", 0, payload("c", 0))
+        path = cache.block_path("c", 0)
+        assert path is not None
+        os.truncate(path, 10)
+        assert cache.get("c", 0) is None
+        assert cache.stats().corrupt_dropped == 1
+        assert not path.exists()
+
+
+def test_extended_file_detected_by_get(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 1000) as cache:
+        cache.put("c", 0, payload("c", 0))
+        path = cache.block_path("c", 0)
+        assert path is not None
+        with open(path, "ab") as f:
+            f.write(b"extra")
+        assert cache.get("c", 0) is None
+        assert cache.stats().corrupt_dropped == 1
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_flipped_byte_detected_and_refetchable(
+    cache_dir: Path, restart: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = payload("c", 0, 5000)
+    cache = BlockCache(cache_dir, 10_000)
+    cache.put("c", 0, data)
+    path = cache.block_path("c", 0)
+    assert path is not None
+    with open(path, "r+b") as f:
+        f.seek(1234)
+        byte = f.read(1)
+        f.seek(1234)
+        f.write(bytes([byte[0] ^ 0x01]))
+    if restart:  # same size: survives the open-time check, caught by the crc at get
+        cache.close()
+        cache = BlockCache(cache_dir, 10_000)
+        assert cache.contains("c", 0)
+    with caplog.at_level(logging.WARNING, logger="neurofs.io.block_cache"):
+        assert cache.get("c", 0) is None
+    assert "failed verification" in caplog.text
+    s = cache.stats()
+    assert (s.corrupt_dropped, s.misses, s.hits, s.stored_blocks) == (1, 1, 0, 0)
+    assert not cache.contains("c", 0)
+    assert cache.put("c", 0, data)
+    assert cache.get("c", 0) == data
+    assert len(block_files(cache_dir)) == 1
+    cache.close()
+
+
+def test_missing_file_detected_by_get(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 1000) as cache:
+        cache.put("c", 0, b"x")
+        path = cache.block_path("c", 0)
+        assert path is not None
+        path.unlink()
+        assert cache.get("c", 0) is None
+        assert cache.stats().corrupt_dropped == 1
+        assert not cache.contains("c", 0)
+
+
+def test_garbage_index_rebuilt_empty(cache_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with BlockCache(cache_dir, 1000) as cache:
+        cache.put("c", 0, b"x")
+    for suffix in ("-wal", "-shm"):
+        Path(f"{cache_dir / 'index.sqlite3'}{suffix}").unlink(missing_ok=True)
+    (cache_dir / "index.sqlite3").write_bytes(b"this is not a database" * 100)
+    with caplog.at_level(logging.WARNING), BlockCache(cache_dir, 1000) as cache:
+        assert cache.stats().stored_blocks == 0
+        assert block_files(cache_dir) == []  # the orphaned block file went too
+        assert cache.put("c", 0, b"x")
+    assert "unreadable" in caplog.text
+
+
+def test_tampered_row_never_leads_outside(cache_dir: Path) -> None:
+    outside = cache_dir.parent / "outside"
+    outside.write_bytes(b"secret")
+    with BlockCache(cache_dir, 1000) as cache:
+        cache.put("c", 0, b"secret")
+    with sqlite3.connect(cache_dir / "index.sqlite3") as db:
+        db.execute("UPDATE blocks SET name = '../../outside'")
+    with BlockCache(cache_dir, 1000) as cache:
+        assert not cache.contains("c", 0)
+        assert cache.get("c", 0) is None
+    assert outside.read_bytes() == b"secret"
+
+
+def test_kill_9_at_any_instant_leaves_a_consistent_cache(cache_dir: Path) -> None:
+    """A writer process is killed at random moments; every reopen must find only blocks whose
+    bytes are exactly right, no temp files, and index and files in agreement."""
+    script = textwrap.dedent(
+        """
+        import random, sys
+        from pathlib import Path
+        from neurofs.io.block_cache import BlockCache
+        def payload(content, index, size):
+            seed = f"{content}#{index}#".encode()
+            return (seed * (size // len(seed) + 1))[:size]
+        cache = BlockCache(Path(sys.argv[1]), 40_000)
+        rng = random.Random()
+        print("ready", flush=True)
+        while True:
+            c, i = rng.choice("abcde"), rng.randrange(30)
+            if cache.get(c, i) is None:
+                cache.put(c, i, payload(c, i, 1000 + 97 * i))
+            if rng.random() < 0.05:
+                cache.clear()
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    rng = random.Random(1234)
+    for _ in range(6):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script, str(cache_dir)],
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        time.sleep(rng.uniform(0.05, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with BlockCache(cache_dir, 40_000) as cache:
+            assert not [p for p in block_files(cache_dir) if p.name.startswith("tmp-")]
+            s = cache.stats()
+            assert s.stored_bytes <= 40_000
+            assert cache.disk_usage() == s.stored_bytes
+            assert len(block_files(cache_dir)) == s.stored_blocks
+            for c in "abcde":
+                for i in range(30):
+                    got = cache.get(c, i)
+                    assert got is None or got == payload(c, i, 1000 + 97 * i)
+            assert cache.stats().corrupt_dropped == 0
+
+
+# ---------------------------------------------------------------------- disk trouble
+
+
+def test_enospc_put_returns_false_and_stores_nothing(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def half_then_enospc(fd: int, data: bytes) -> None:
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with BlockCache(cache_dir, 100_000) as cache:
+        cache.put("c", 0, payload("c", 0))
+        monkeypatch.setattr(block_cache, "_write_all", half_then_enospc)
+        with caplog.at_level(logging.WARNING, logger="neurofs.io.block_cache"):
+            assert cache.put("c", 1, payload("c", 1)) is False
+            assert cache.put("c", 0, payload("c", 0, 300)) is False  # replacing fails too
+        assert "No space left" in caplog.text
+        assert caplog.text.count("cannot store") == 1  # rate-limited
+        s = cache.stats()
+        assert (s.write_failures, s.stored_blocks) == (2, 1)
+        assert not cache.contains("c", 1)
+        assert cache.get("c", 1) is None
+        assert cache.get("c", 0) == payload("c", 0)  # the old block is untouched
+        assert len(block_files(cache_dir)) == 1
+        assert cache.disk_usage() == 100
+        monkeypatch.undo()
+        assert cache.put("c", 1, payload("c", 1))
+        assert cache.get("c", 1) == payload("c", 1)
+
+
+def test_fsync_failure_stores_nothing(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    with BlockCache(cache_dir, 100_000) as cache:
+        monkeypatch.setattr(block_cache.os, "fsync", failing_fsync)
+        assert not cache.put("c", 0, b"data")
+        monkeypatch.undo()
+        assert cache.stats().write_failures == 1
+        assert block_files(cache_dir) == []
+
+
+def test_removed_prefix_directory_recreated(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 1000) as cache:
+        cache.put("c", 0, b"x")
+        path = cache.block_path("c", 0)
+        assert path is not None
+        path.unlink()
+        path.parent.rmdir()
+        assert cache.put("c", 0, b"x")
+        assert cache.get("c", 0) == b"x"
+
+
+# ---------------------------------------------------------------------- concurrency
+
+
+def test_threads_put_and_get_concurrently(cache_dir: Path) -> None:
+    keys = [(c, i) for c in ("x", "y/../z", "w") for i in range(20)]
+
+    def size_of(key: tuple[str, int]) -> int:
+        return 500 + 211 * key[1]
+
+    errors: list[BaseException] = []
+    gets: list[int] = []
+    with BlockCache(cache_dir, 40_000) as cache:
+
+        def worker(seed: int) -> None:
+            rng = random.Random(seed)
+            count = 0
+            try:
+                for _ in range(300):
+                    key = rng.choice(keys)
+                    expected = payload(*key, size_of(key))
+                    action = rng.random()
+                    if action < 0.1:
+                        with cache.pinned([key]):
+                            cache.put(*key, expected)
+                            got = cache.get(*key)
+                            count += 1
+                            assert got == expected  # a pinned block cannot vanish
+                    elif action < 0.12:
+                        cache.prune(3600)
+                    else:
+                        got = cache.get(*key)
+                        count += 1
+                        assert got is None or got == expected
+                        if got is None:
+                            cache.put(*key, expected)
+            except BaseException as exc:
+                errors.append(exc)
+            gets.append(count)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[0]
+        s = cache.stats()
+        assert s.hits + s.misses == sum(gets)
+        assert s.corrupt_dropped == 0 and s.write_failures == 0
+        assert s.stored_bytes <= 40_000
+        assert s.pinned_bytes == 0
+        assert cache.disk_usage() == s.stored_bytes
+        assert len(block_files(cache_dir)) == s.stored_blocks
+    with BlockCache(cache_dir, 40_000) as cache:
+        assert cache.stats().stored_blocks == s.stored_blocks
+        for key in keys:
+            got = cache.get(*key)
+            assert got is None or got == payload(*key, size_of(key))
+
+
+# ---------------------------------------------------------------------- prune and clear
+
+
+def test_prune_drops_only_old_blocks(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 10_000) as cache:
+        for i in range(5):
+            cache.put("c", i, payload("c", i))
+        time.sleep(0.3)
+        cache.get("c", 1)
+        cache.put("c", 9, payload("c", 9))
+        assert cache.prune(0.2) == 4
+        assert [i for i in (0, 1, 2, 3, 4, 9) if cache.contains("c", i)] == [1, 9]
+        assert cache.prune(3600) == 0
+        assert len(block_files(cache_dir)) == 2
+    with BlockCache(cache_dir, 10_000) as cache:
+        assert cache.stats().stored_blocks == 2
+
+
+def test_clear_drops_everything_unpinned(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 10_000) as cache:
+        for i in range(5):
+            cache.put("c", i, payload("c", i))
+        cache.pin("c", 2)
+        cache.clear()
+        assert [i for i in range(5) if cache.contains("c", i)] == [2]
+        assert cache.stats().stored_bytes == 100
+        assert cache.stats().evictions == 0
+        cache.unpin("c", 2)
+        cache.clear()
+        assert cache.stats().stored_blocks == 0
+        assert block_files(cache_dir) == []
+    with BlockCache(cache_dir, 10_000) as cache:
+        assert cache.stats().stored_blocks == 0

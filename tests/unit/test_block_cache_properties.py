@@ -1,0 +1,272 @@
+"""Stateful property test: the block cache against an exact reference model.
+
+The "source" maps (content, index) to deterministic bytes. Reads go through the cache and,
+on a miss, fetch from the source and put, as the fetcher does. The model is a plain LRU list
+with pins and a record of which files were damaged on disk, so it predicts every result:
+which gets hit, which puts are refused, what is evicted, and every counter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from neurofs.io.block_cache import BlockCache
+
+# Few keys, so that reads often hit; awkward content strings, which must never become paths.
+CONTENTS = ["dandi-blob:3f2a", "dandi-zarr:z/0.0@e1", "../../etc", "ü\x00"]
+KEYS = [(c, i) for c in CONTENTS for i in range(2)]
+MAX_SIZE = 60
+
+
+def source(content: str, index: int) -> bytes:
+    seed = hashlib.sha256(f"{content}\0{index}".encode()).digest()
+    return (seed * 2)[: seed[0] % (MAX_SIZE + 1)]
+
+
+Key = tuple[str, int]
+
+
+class Model:
+    """Exact LRU: ``order`` lists present blocks, least recently used first."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.order: dict[Key, int] = {}  # insertion order = recency order
+        self.damage: dict[Key, str] = {}  # present blocks whose file was damaged
+        self.pins: Counter[Key] = Counter()
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        self.hits = self.misses = self.evictions = self.corrupt_dropped = 0
+
+    @property
+    def stored(self) -> int:
+        return sum(self.order.values())
+
+    def pinned_bytes(self, exclude: Key | None = None) -> int:
+        return sum(s for k, s in self.order.items() if self.pins[k] > 0 and k != exclude)
+
+    def get(self, key: Key) -> bool:
+        """True on a hit."""
+        if key not in self.order:
+            self.misses += 1
+            return False
+        if key in self.damage:
+            self.misses += 1
+            self.corrupt_dropped += 1
+            self._forget(key)
+            return False
+        self.hits += 1
+        self.order[key] = self.order.pop(key)
+        return True
+
+    def put(self, key: Key, size: int) -> bool:
+        if size > self.capacity:
+            return False
+        if self.pins[key] == 0 and self.pinned_bytes(exclude=key) + size > self.capacity:
+            return False
+        if key in self.order:
+            self._forget(key)
+        self._evict(self.stored + size - self.capacity)
+        self.order[key] = size
+        return True
+
+    def unpin(self, key: Key) -> None:
+        self.pins[key] -= 1
+        if self.pins[key] == 0:
+            del self.pins[key]
+            self._evict(self.stored - self.capacity)
+
+    def restart(self) -> None:
+        self.pins.clear()
+        self.reset_counters()
+        for key, kind in list(self.damage.items()):
+            if kind != "flip":  # size changed or file gone: dropped by the open-time check
+                self._forget(key)
+        self._evict(self.stored - self.capacity)
+
+    def clear(self) -> None:
+        for key in [k for k in self.order if self.pins[k] == 0]:
+            self._forget(key)
+
+    def disk_bytes(self) -> int:
+        deltas = {"flip": 0, "truncate": -1, "extend": +1}
+        total = 0
+        for key, size in self.order.items():
+            kind = self.damage.get(key)
+            if kind != "delete":
+                total += size + (deltas[kind] if kind else 0)
+        return total
+
+    def _evict(self, excess: int) -> None:
+        for key in list(self.order):
+            if excess <= 0:
+                break
+            if self.pins[key] == 0:
+                excess -= self.order[key]
+                self._forget(key)
+                self.evictions += 1
+
+    def _forget(self, key: Key) -> None:
+        del self.order[key]
+        self.damage.pop(key, None)
+
+
+class BlockCacheMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp(prefix="neurofs-cache-prop-"))
+        self.dir = self.tmp / "cache"
+        self.cache: BlockCache | None = None
+        self.model = Model(0)
+
+    @initialize(capacity=st.sampled_from([30, 100, 200]))
+    def open_cache(self, capacity: int) -> None:
+        self.model = Model(capacity)
+        self.cache = BlockCache(self.dir, capacity)
+
+    @property
+    def c(self) -> BlockCache:
+        assert self.cache is not None
+        return self.cache
+
+    def teardown(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @rule(key=st.sampled_from(KEYS))
+    def read(self, key: Key) -> None:
+        self._read(key)
+
+    @precondition(lambda self: bool(self.model.order))
+    @rule(data=st.data())
+    def read_present(self, data: st.DataObject) -> None:
+        """Reads of present (and especially of damaged) blocks are what the model is for."""
+        self._read(data.draw(st.sampled_from(list(self.model.order))))
+
+    @precondition(lambda self: bool(self.model.damage))
+    @rule(data=st.data())
+    def read_damaged(self, data: st.DataObject) -> None:
+        self._read(data.draw(st.sampled_from(list(self.model.damage))))
+
+    def _read(self, key: Key) -> None:
+        got = self.c.get(*key)
+        if self.model.get(key):
+            assert got == source(*key)
+            return
+        assert got is None
+        data = source(*key)
+        assert self.c.put(*key, data) == self.model.put(key, len(data))
+
+    @rule(key=st.sampled_from(KEYS))
+    def refetch(self, key: Key) -> None:
+        """A put of a block that may already be present (a duplicate fetch)."""
+        data = source(*key)
+        assert self.c.put(*key, data) == self.model.put(key, len(data))
+
+    @rule(key=st.sampled_from(KEYS))
+    def pin(self, key: Key) -> None:
+        self.c.pin(*key)
+        self.model.pins[key] += 1
+
+    @precondition(lambda self: bool(self.model.pins))
+    @rule(data=st.data())
+    def unpin(self, data: st.DataObject) -> None:
+        key = data.draw(st.sampled_from(sorted(self.model.pins)))
+        self.c.unpin(*key)
+        self.model.unpin(key)
+
+    @rule()
+    def restart(self) -> None:
+        self.c.close()
+        self.cache = BlockCache(self.dir, self.model.capacity)
+        self.model.restart()
+
+    @rule()
+    def clear(self) -> None:
+        self.c.clear()
+        self.model.clear()
+
+    @precondition(lambda self: any(k not in self.model.damage for k in self.model.order))
+    @rule(
+        data=st.data(),
+        kind=st.sampled_from(["flip", "truncate", "extend", "delete"]),
+        then_read=st.booleans(),
+    )
+    def damage_file(self, data: st.DataObject, kind: str, then_read: bool) -> None:
+        healthy = [k for k in self.model.order if k not in self.model.damage]
+        key = data.draw(st.sampled_from(healthy))
+        size = self.model.order[key]
+        if size == 0 and kind in ("flip", "truncate"):
+            kind = "extend"
+        path = self.c.block_path(*key)
+        assert path is not None
+        if kind == "flip":
+            pos = data.draw(st.integers(0, size - 1))
+            raw = bytearray(path.read_bytes())
+            raw[pos] ^= 1 << data.draw(st.integers(0, 7))
+            path.write_bytes(bytes(raw))
+        elif kind == "truncate":
+            os.truncate(path, size - 1)
+        elif kind == "extend":
+            with open(path, "ab") as f:
+                f.write(b"\0")
+        else:
+            path.unlink()
+        self.model.damage[key] = kind
+        if then_read:  # often read at once: later steps may evict or restart first
+            self._read(key)
+
+    @invariant()
+    def stats_match_model(self) -> None:
+        if self.cache is None:
+            return
+        s = self.cache.stats()
+        m = self.model
+        assert (s.hits, s.misses) == (m.hits, m.misses)
+        assert (s.evictions, s.corrupt_dropped, s.write_failures) == (
+            m.evictions,
+            m.corrupt_dropped,
+            0,
+        )
+        assert (s.stored_blocks, s.stored_bytes) == (len(m.order), m.stored)
+        assert s.pinned_bytes == m.pinned_bytes()
+        assert s.stored_bytes <= m.capacity + s.pinned_bytes
+
+    @invariant()
+    def presence_matches_model(self) -> None:
+        if self.cache is None:
+            return
+        for key in KEYS:
+            assert self.cache.contains(*key) == (key in self.model.order)
+
+    @invariant()
+    def disk_matches_model(self) -> None:
+        if self.cache is None:
+            return
+        assert self.cache.disk_usage() == self.model.disk_bytes()
+
+
+BlockCacheMachine.TestCase.settings = settings(
+    max_examples=60,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestBlockCache = BlockCacheMachine.TestCase
