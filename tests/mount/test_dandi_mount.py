@@ -287,6 +287,19 @@ def test_embargoed_is_eacces(make_mount, dandi_emulator: Emulator):
                 os.stat(mount / path)
 
 
+def test_failed_reads_are_logged_in_errors_log(make_mount, dandi_emulator: Emulator):
+    mount = make_mount(dandi_emulator, token=OTHER_TOKEN)
+    with pytest.raises(PermissionError):
+        os.listdir(mount / "dandi/000002/draft")
+    with pytest.raises(FileNotFoundError):
+        os.stat(mount / "dandi/000001/draft/nothing-here")
+    lines = (mount / ".neurofs/errors.log").read_text().splitlines()
+    assert lines, "a refused listing should be logged"
+    assert any("EACCES" in line for line in lines)
+    assert not any("nothing-here" in line for line in lines)
+    assert OTHER_TOKEN not in "".join(lines)
+
+
 def test_owner_reads_embargoed(mount: Mount, dandi_emulator: Emulator):
     assert "000002" in os.listdir(mount / "dandi")
     assert "dandiset.yaml" in os.listdir(mount / "dandi/000002/draft")

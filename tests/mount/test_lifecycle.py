@@ -140,11 +140,9 @@ def test_unmount_cleans_a_dead_mount_and_mount_reuses_it(make_mount, dandi_emula
 
 
 def _enotconn(path: Path) -> bool:
-    try:
-        os.stat(path)
-    except OSError as exc:
-        return exc.errno == 107
-    return False
+    from neurofs.fs.daemon import is_stale_mount
+
+    return is_stale_mount(path)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

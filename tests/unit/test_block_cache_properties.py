@@ -30,7 +30,7 @@ from neurofs.io.block_cache import BlockCache
 # Few keys, so that reads often hit; awkward content strings, which must never become paths.
 CONTENTS = ["dandi-blob:3f2a", "dandi-zarr:z/0.0@e1", "../../etc", "ü\x00"]
 KEYS = [(c, i) for c in CONTENTS for i in range(2)]
-MAX_SIZE = 60
+MAX_SIZE = 24
 
 
 def source(content: str, index: int) -> bytes:
@@ -135,7 +135,7 @@ class BlockCacheMachine(RuleBasedStateMachine):
         self.cache: BlockCache | None = None
         self.model = Model(0)
 
-    @initialize(capacity=st.sampled_from([30, 100, 200]))
+    @initialize(capacity=st.sampled_from([20, 50, 100]))
     def open_cache(self, capacity: int) -> None:
         self.model = Model(capacity)
         self.cache = BlockCache(self.dir, capacity)
@@ -180,10 +180,12 @@ class BlockCacheMachine(RuleBasedStateMachine):
         data = source(*key)
         assert self.c.put(*key, data) == self.model.put(key, len(data))
 
-    @rule(key=st.sampled_from(KEYS))
-    def pin(self, key: Key) -> None:
+    @rule(key=st.sampled_from(KEYS), then_read=st.booleans())
+    def pin(self, key: Key, then_read: bool) -> None:
         self.c.pin(*key)
         self.model.pins[key] += 1
+        if then_read:  # as a reader does: pin, then read (and fetch on a miss)
+            self._read(key)
 
     @precondition(lambda self: bool(self.model.pins))
     @rule(data=st.data())

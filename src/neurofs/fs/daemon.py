@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,11 +52,21 @@ class MountError(Exception):
 
 
 def is_stale_mount(path: Path) -> bool:
-    """A mount whose daemon died: stat fails with ENOTCONN."""
-    try:
-        os.stat(path)
-    except OSError as exc:
-        return exc.errno == errno.ENOTCONN
+    """A mount whose daemon died: operations fail with ENOTCONN.
+
+    The kernel may answer ``stat`` of the mount root from its attribute cache for a while
+    after the daemon died, so a never-seen name is looked up too: that always reaches the
+    daemon (or fails with ENOTCONN when there is none).
+    """
+    probe = f".neurofs-probe-{os.getpid()}-{time.monotonic_ns()}"
+    for target in (path, path / probe):
+        try:
+            os.stat(target)
+        except OSError as exc:
+            if exc.errno == errno.ENOTCONN:
+                return True
+            if target == path:
+                return False
     return False
 
 

@@ -65,6 +65,26 @@ def _guard(
     return wrapper
 
 
+def _recorded(
+    handler: Callable[..., Coroutine[Any, Any, R]],
+) -> Callable[..., Coroutine[Any, Any, R]]:
+    """Failures of opening, reading and listing also go to .neurofs/errors.log (not ENOENT:
+    shells probe for names that do not exist all the time)."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Operations, first: int, *args: Any) -> R:
+        try:
+            return await handler(self, first, *args)
+        except NeurofsError as exc:
+            code = errno_for(exc)
+            if code != errno.ENOENT:
+                name = os.fsdecode(args[0]) if handler.__name__ == "lookup" else None
+                self._record(handler.__name__, first, code, exc, name)
+            raise
+
+    return wrapper
+
+
 @dataclass
 class _OpenDir:
     children: Sequence[Node]
@@ -88,6 +108,20 @@ class Operations(pyfuse3.Operations):
         self._gid = os.getgid()
 
     # ------------------------------------------------------------------ helpers
+
+    def _record(
+        self, operation: str, inode_or_fh: int, code: int, exc: Exception, name: str | None
+    ) -> None:
+        if operation == "read":
+            opened = self._files.get(inode_or_fh)
+            node: Node | None = opened.node if opened else None
+        else:
+            entry = self._inodes.entry(inode_or_fh)
+            node = entry.node if entry else None
+        path = "/".join(node.key) if node else "?"
+        if name is not None:
+            path = f"{path}/{name}".lstrip("/")
+        self._errors.add(path, errno.errorcode[code], f"{operation}: {exc}")
 
     def _node(self, inode: int) -> Node:
         entry = self._inodes.entry(inode)
@@ -127,6 +161,7 @@ class Operations(pyfuse3.Operations):
     # ------------------------------------------------------------------ lookups and attributes
 
     @_guard
+    @_recorded
     async def lookup(
         self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
@@ -148,6 +183,7 @@ class Operations(pyfuse3.Operations):
         return self._entry_attributes(inode, attrs)
 
     @_guard
+    @_recorded
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         return await self._attributes_of(self._node(inode), inode)
 
@@ -165,6 +201,7 @@ class Operations(pyfuse3.Operations):
     # ------------------------------------------------------------------ directories
 
     @_guard
+    @_recorded
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
         node = self._node(inode)
         if not isinstance(node, Directory):
@@ -196,6 +233,7 @@ class Operations(pyfuse3.Operations):
     # ------------------------------------------------------------------ files
 
     @_guard
+    @_recorded
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         node = self._node(inode)
         if isinstance(node, Directory):
@@ -220,6 +258,7 @@ class Operations(pyfuse3.Operations):
         return info
 
     @_guard
+    @_recorded
     async def read(self, fh: int, off: int, size: int) -> bytes:
         return await self._files[fh].handle.read(off, size)
 

@@ -441,7 +441,7 @@ class BlockCache:
         if self._closed or self._entries.get(key) is not entry:
             return []  # evicted or replaced while we read it: not damage, just a race
         self._counters.corrupt_dropped += 1
-        log.warning("block cache: block %d of %s failed verification; dropped", key[1], key[0])
+        log.warning("block cache: block %d of %r failed verification; dropped", key[1], key[0])
         try:
             with self._transaction() as db:
                 db.execute("DELETE FROM blocks WHERE content = ? AND idx = ?", key)
@@ -508,7 +508,7 @@ class BlockCache:
             self._last_warning, level = now, logging.WARNING
         log.log(
             level,
-            "block cache: cannot store block %d of %s (%d failures so far): %s",
+            "block cache: cannot store block %d of %r (%d failures so far): %s",
             key[1],
             key[0],
             self._counters.write_failures,
