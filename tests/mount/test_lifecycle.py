@@ -178,10 +178,21 @@ def test_demo_mounts_the_emulators_and_unmount_stops_them(tmp_path: Path):
         assert "000001" in os.listdir(mnt / "dandi")
         assert "127.0.0.1" in (mnt / ".neurofs/config.json").read_text()
         pid = daemon_pid(mnt)
-        children = subprocess.run(
-            ["pgrep", "-P", str(pid)], capture_output=True, text=True
-        ).stdout.split()
+        children = _children(pid)
         assert children, "the demo daemon should own its emulator processes"
     finally:
         assert run("unmount", str(mnt)).returncode == 0
-    wait_until(lambda: not any(_alive(int(c)) for c in children))
+    wait_until(lambda: not any(_alive(c) for c in children))
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(entry.name))
+    return out
