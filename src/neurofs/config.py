@@ -60,6 +60,11 @@ def default_log_dir() -> Path:
     return Path(platformdirs.user_log_dir(APP))
 
 
+def default_state_dir() -> Path:
+    """Where kept data lives (rejected writes): survives cache clearing and unmounts."""
+    return Path(platformdirs.user_state_dir(APP))
+
+
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -71,6 +76,9 @@ class SourceConfig(BaseModel):
     # DANDI: versions with at most this many assets are listed from the flat asset list
     # (sizes and mtimes of every asset), larger ones folder by folder from assets/paths/.
     flat_listing_max_assets: int = Field(default=20_000, ge=0)
+    # How long one request is retried (server errors, 429, lost connections) before the
+    # reader or writer gets EIO.
+    retry_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     @field_validator("name")
     @classmethod

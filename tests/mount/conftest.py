@@ -63,6 +63,32 @@ class Emulator:
             or "download=true" in (r.get("query") or "")
         ]
 
+    def writes(self) -> list[dict[str, Any]]:
+        """Requests that change something (the log's ``body`` field holds what was sent)."""
+        return [r for r in self.requests() if r["method"] not in ("GET", "HEAD")]
+
+    def refuse(self, method: str, path_prefix: str, status: int, body: Any, times: int = 1) -> None:
+        """Make the next matching request(s) fail as the real server would."""
+        httpx.post(
+            f"{self._base()}/__emulator__/refusals",
+            json={
+                "method": method,
+                "path_prefix": path_prefix,
+                "status": status,
+                "body": body,
+                "times": times,
+            },
+        ).raise_for_status()
+
+    def clear_refusals(self) -> None:
+        httpx.delete(f"{self._base()}/__emulator__/refusals").raise_for_status()
+
+    def draft_metadata(self, dandiset: str) -> dict[str, Any]:
+        with self.api() as c:
+            r = c.get(f"dandisets/{dandiset}/versions/draft/info/")
+            r.raise_for_status()
+            return r.json()["metadata"]
+
     def api(self, token: str | None = OWNER_TOKEN) -> httpx.Client:
         headers = {"Authorization": f"token {token}"} if token else {}
         return httpx.Client(base_url=self.api_url + "/", headers=headers, timeout=60)
@@ -87,6 +113,13 @@ class Emulator:
 
 @pytest.fixture(scope="session")
 def dandi_emulator() -> Iterator[Emulator]:
+    with start_emulator("dandi", []) as running:
+        yield Emulator(running)
+
+
+@pytest.fixture(scope="module")
+def private_dandi_emulator() -> Iterator[Emulator]:
+    """An emulator of this test module's own, for tests that change server state."""
     with start_emulator("dandi", []) as running:
         yield Emulator(running)
 

@@ -66,7 +66,9 @@ def test_ls_sizes_and_mtimes_equal_the_api(mount: Mount, dandi_emulator: Emulato
             assert st.st_mode & 0o777 == 0o444
             # du counts st_blocks: they must cover the size.
             assert st.st_blocks == (asset["size"] + 511) // 512
-    assert os.stat(mount / "dandi/000001/draft").st_mode & 0o777 == 0o555
+    # Draft folders take editors' scratch files; published ones are read-only.
+    assert os.stat(mount / "dandi/000001/draft").st_mode & 0o777 == 0o755
+    assert os.stat(mount / "dandi/000001/latest/").st_mode & 0o777 == 0o555
 
 
 def test_dandiset_yaml_is_the_version_metadata(mount: Mount, dandi_emulator: Emulator):
@@ -320,14 +322,20 @@ def test_open_for_write_is_erofs(mount: Mount, dandi_emulator: Emulator):
         with pytest.raises(OSError) as info:
             os.open(mount / "dandi/000001/draft" / asset["path"], flags)
         assert info.value.errno == errno.EROFS
+    release = mount / "dandi/000001/latest/"
     for action in (
-        lambda: (mount / "dandi/000001/draft/new.txt").write_text("x"),
+        lambda: (release / "new.txt").write_text("x"),
+        lambda: os.mkdir(release / "newdir"),
         lambda: os.mkdir(mount / "dandi/000001/draft/newdir"),
-        lambda: os.unlink(mount / "dandi/000001/draft/dandiset.yaml"),
+        lambda: (mount / "dandi/new.txt").write_text("x"),
+        lambda: os.rename(mount / "dandi/000001/draft" / asset["path"], release / "x"),
     ):
         with pytest.raises(OSError) as info:
             action()
         assert info.value.errno == errno.EROFS
+    with pytest.raises(OSError) as info:
+        os.unlink(mount / "dandi/000001/draft" / asset["path"])
+    assert info.value.errno == errno.EPERM  # deleting needs -o allow_delete
 
 
 # ---------------------------------------------------------------- control files and commands

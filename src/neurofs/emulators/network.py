@@ -16,7 +16,9 @@ Control routes (never logged, never delayed or faulted):
 - ``DELETE /__emulator__/requests``: clear it (204);
 - ``GET /__emulator__/knobs`` / ``PUT /__emulator__/knobs`` (JSON body of
   :class:`NetworkKnobs` fields): read or change the knobs at run time; a PUT re-seeds the
-  fault generator from ``seed``.
+  fault generator from ``seed``;
+- ``POST /__emulator__/refusals`` (JSON :class:`Refusal`): answer the next matching requests
+  with a given error, for tests of failure paths; ``DELETE`` clears them.
 """
 
 from __future__ import annotations
@@ -123,6 +125,18 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+class Refusal(BaseModel):
+    """A scripted answer for tests of failure paths: the next ``times`` requests matching
+    ``method`` and ``path_prefix`` get ``status`` with the JSON ``body`` (the real server's
+    error shapes), without reaching the service."""
+
+    method: str
+    path_prefix: str
+    status: int = Field(ge=400, le=599)
+    body: Any = None
+    times: int = Field(default=1, ge=1)
+
+
 class NetworkMiddleware:
     """ASGI middleware applying :class:`NetworkKnobs` and keeping the :class:`RequestLog`."""
 
@@ -131,6 +145,16 @@ class NetworkMiddleware:
         self.knobs = knobs
         self.log = log if log is not None else RequestLog()
         self._rng = random.Random(knobs.seed)
+        self._refusals: list[Refusal] = []
+
+    def _scripted(self, method: str, path: str) -> Refusal | None:
+        for refusal in self._refusals:
+            if refusal.method.upper() == method and path.startswith(refusal.path_prefix):
+                refusal.times -= 1
+                if refusal.times == 0:
+                    self._refusals.remove(refusal)
+                return refusal
+        return None
 
     def set_knobs(self, knobs: NetworkKnobs) -> None:
         self.knobs = knobs
@@ -161,6 +185,11 @@ class NetworkMiddleware:
             host=_header(scope, b"host"),
         )
         self.log.append(record)
+        refusal = self._scripted(scope["method"], path)
+        if refusal is not None:
+            record.status = refusal.status
+            await _send_json(send, refusal.status, refusal.body)
+            return
         fault = self._draw_fault()
         record.fault = fault
         if knobs.latency_ms:
@@ -261,6 +290,18 @@ class NetworkMiddleware:
                 return
             self.set_knobs(knobs)
             await _send_json(send, 200, knobs.model_dump())
+        elif path == CONTROL_PREFIX + "/refusals" and method == "POST":
+            raw = await _read_body(receive)
+            try:
+                refusal = Refusal.model_validate_json(raw)
+            except ValidationError as exc:
+                await _send_json(send, 400, {"detail": exc.errors(include_url=False)})
+                return
+            self._refusals.append(refusal)
+            await _send_json(send, 201, refusal.model_dump())
+        elif path == CONTROL_PREFIX + "/refusals" and method == "DELETE":
+            self._refusals.clear()
+            await _send_json(send, 204, None)
         else:
             await _send_json(send, 404, {"detail": "Not found."})
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyfuse3
 import trio
 
-from neurofs.config import Config
+from neurofs.config import Config, default_state_dir
 from neurofs.errors import ConfigError
 from neurofs.fs.operations import Operations
 from neurofs.io.block_cache import BlockCache, CacheError
@@ -30,6 +30,7 @@ from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources import Source, build_source
 from neurofs.tree.control import ErrorLog, build_root
+from neurofs.tree.rejected import RejectedStore
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,20 @@ def check_mountpoint(path: Path) -> None:
         raise MountError("/dev/fuse is not accessible to this user (see README, Troubleshooting)")
 
 
+# Options that are neurofs's own, not the kernel's: taken out before mounting.
+NEUROFS_OPTIONS = frozenset({"allow_delete"})
+
+
+def split_options(user_options: list[str]) -> tuple[set[str], set[str]]:
+    """(kernel options, neurofs options) from ``-o a,b -o c``."""
+    given = {o.strip() for opt in user_options for o in opt.split(",") if o.strip()}
+    return given - NEUROFS_OPTIONS, given & NEUROFS_OPTIONS
+
+
 def fuse_options(user_options: list[str]) -> set[str]:
     options = set(pyfuse3.default_options)
     options |= {"fsname=neurofs", "subtype=neurofs", "noatime"}
-    for opt in user_options:
-        options |= {o.strip() for o in opt.split(",") if o.strip()}
+    options |= split_options(user_options)[0]
     if "allow_other" in options:
         # Other users may enter the mount only with the kernel enforcing the mode bits.
         options.add("default_permissions")
@@ -196,6 +206,8 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
     except CacheError as exc:
         raise MountError(f"{exc}; give this mount its own --cache-dir") from None
     responses = ResponseStore(config.cache.dir / "responses.sqlite")
+    rejected = RejectedStore(default_state_dir() / "rejected")
+    allow_delete = "allow_delete" in split_options(opts.fuse_options)[1]
     try:
         fetcher = Fetcher(cache, stats)
 
@@ -223,8 +235,9 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
                 stats=snapshot,
                 config=config.redacted(),
                 errors=errors,
+                rejected=rejected,
             )
-            return Operations(root, errors), sources
+            return Operations(root, errors, rejected, allow_delete), sources
 
         pidfile = pid_file(mountpoint)
         pidfile.write_text(f"{os.getpid()}\n")

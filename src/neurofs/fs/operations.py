@@ -2,8 +2,9 @@
 
 Every handler goes through ``_guard``, which turns domain errors into ``FUSEError`` with the
 errno of ``errno_map`` and any unexpected exception into EIO (logged with its traceback).
-Nothing in this mount is writable yet: opening for write answers EROFS, and so does every
-call that would change the tree.
+Only sidecars and scratch files are writable (see ``editing``); opening anything else for
+write answers EROFS, and so does every call that would change the tree elsewhere, unless a
+directory implements it (moving or deleting assets).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import itertools
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -21,12 +23,33 @@ from typing import Any, ParamSpec, TypeVar
 import pyfuse3
 import trio
 
-from neurofs.errors import IsADirectory, NeurofsError, NotADirectory, NotFound
+from neurofs.errors import (
+    AlreadyExists,
+    IsADirectory,
+    NeurofsError,
+    NotADirectory,
+    NotFound,
+    NotPermitted,
+    ReadOnly,
+)
+from neurofs.fs.editing import Edit, EditState, resize, write_into
 from neurofs.fs.errno_map import errno_for
 from neurofs.fs.inodes import InodeTable
 from neurofs.io.block_cache import BLOCK_SIZE
 from neurofs.tree.control import ErrorLog
-from neurofs.tree.nodes import Attrs, Directory, File, FileHandle, Kind, Node, Symlink
+from neurofs.tree.nodes import (
+    Attrs,
+    BytesHandle,
+    Directory,
+    File,
+    FileHandle,
+    Kind,
+    Node,
+    Symlink,
+)
+from neurofs.tree.rejected import RejectedStore
+from neurofs.tree.scratch import ScratchFile
+from neurofs.tree.sidecar import Sidecar
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +117,21 @@ class _OpenDir:
 class _OpenFile:
     node: File
     handle: FileHandle
+    # Set when opened for writing: the sidecar's pending edit, or the scratch file itself.
+    edit: Edit | None = None
+    scratch: ScratchFile | None = None
+    append: bool = False
 
 
 class Operations(pyfuse3.Operations):
-    def __init__(self, root: Directory, errors: ErrorLog) -> None:
+    def __init__(
+        self, root: Directory, errors: ErrorLog, rejected: RejectedStore, allow_delete: bool
+    ) -> None:
         super().__init__()
         self._inodes = InodeTable(root)
         self._errors = errors
+        self._edits = EditState(errors, rejected)
+        self._allow_delete = allow_delete
         self._dirs: dict[int, _OpenDir] = {}
         self._files: dict[int, _OpenFile] = {}
         self._handles = itertools.count(1)
@@ -133,7 +164,12 @@ class Operations(pyfuse3.Operations):
         e = pyfuse3.EntryAttributes()
         e.st_ino = inode
         e.generation = 0
-        timeout = IMMUTABLE_TIMEOUT if attrs.immutable else MUTABLE_TIMEOUT
+        # Writable files change under the kernel's feet (commits, scratch files, renames over
+        # them): the kernel asks every time.
+        if attrs.writable and attrs.kind is Kind.FILE:
+            timeout = 0.0
+        else:
+            timeout = IMMUTABLE_TIMEOUT if attrs.immutable else MUTABLE_TIMEOUT
         e.entry_timeout = timeout
         e.attr_timeout = timeout
         if attrs.kind is Kind.DIRECTORY:
@@ -155,8 +191,39 @@ class Operations(pyfuse3.Operations):
         e.st_atime_ns = e.st_mtime_ns = e.st_ctime_ns = ns
         return e
 
+    async def _stat(self, node: Node) -> Attrs:
+        if isinstance(node, Sidecar):
+            edit = self._edits.pending(node.key)
+            if edit is not None:  # while an edit is open, the file is what was written
+                return Attrs(Kind.FILE, len(edit.buffer), time.time(), writable=True)
+        return await node.stat()
+
     async def _attributes_of(self, node: Node, inode: int) -> pyfuse3.EntryAttributes:
-        return self._entry_attributes(inode, await node.stat())
+        return self._entry_attributes(inode, await self._stat(node))
+
+    async def _child(self, parent: Directory, name: str) -> Node:
+        """A child by name: scratch files first, then the tree."""
+        scratch = self._edits.scratch(parent.key, name)
+        if scratch is not None:
+            return scratch
+        return await parent.child(name)
+
+    async def _maybe_child(self, parent: Directory, name: str) -> Node | None:
+        try:
+            return await self._child(parent, name)
+        except NotFound:
+            return None
+
+    def _directory(self, inode: int) -> Directory:
+        node = self._node(inode)
+        if not isinstance(node, Directory):
+            raise NotADirectory("/".join(node.key))
+        return node
+
+    def _entry_for(self, node: Node, attrs: Attrs) -> pyfuse3.EntryAttributes:
+        inode, _ = self._inodes.remember(node)
+        self._inodes.incref(inode)
+        return self._entry_attributes(inode, attrs)
 
     # ------------------------------------------------------------------ lookups and attributes
 
@@ -170,17 +237,14 @@ class Operations(pyfuse3.Operations):
             raise NotADirectory(str(parent.key))
         text = os.fsdecode(name)
         try:
-            child = await parent.child(text)
+            child = await self._child(parent, text)
         except NotFound:
             # A zero-inode answer lets the kernel cache the negative lookup briefly.
             e = pyfuse3.EntryAttributes()
             e.st_ino = 0
             e.entry_timeout = NEGATIVE_TIMEOUT
             return e
-        attrs = await child.stat()
-        inode, _ = self._inodes.remember(child)
-        self._inodes.incref(inode)
-        return self._entry_attributes(inode, attrs)
+        return self._entry_for(child, await self._stat(child))
 
     @_guard
     @_recorded
@@ -209,7 +273,10 @@ class Operations(pyfuse3.Operations):
         # The listing is taken once per open: readdir offsets index into this snapshot, so a
         # listing resumed at any offset never repeats or skips an entry.
         fh = next(self._handles)
-        self._dirs[fh] = _OpenDir(list(await node.children()))
+        children = list(await node.children())
+        names = {c.name for c in children}
+        children += [s for s in self._edits.scratch_in(node.key) if s.name not in names]
+        self._dirs[fh] = _OpenDir(children)
         return fh
 
     @_guard
@@ -217,7 +284,7 @@ class Operations(pyfuse3.Operations):
         children = self._dirs[fh].children
         for index in range(start_id, len(children)):
             child = children[index]
-            attrs = await child.stat()
+            attrs = await self._stat(child)
             inode, new = self._inodes.remember(child)
             entry = self._entry_attributes(inode, attrs)
             if not pyfuse3.readdir_reply(token, os.fsencode(child.name), entry, index + 1):
@@ -238,12 +305,42 @@ class Operations(pyfuse3.Operations):
         node = self._node(inode)
         if isinstance(node, Directory):
             raise IsADirectory(str(node.key))
-        if flags & _WRITE_FLAGS:
-            raise pyfuse3.FUSEError(errno.EROFS)
         if not isinstance(node, File):
             raise pyfuse3.FUSEError(errno.EINVAL)
+        if flags & _WRITE_FLAGS:
+            return await self._open_for_write(inode, node, flags)
+        if isinstance(node, Sidecar):
+            # Remember what the user read: it is the merge base of their next save.
+            text = await node.render()
+            self._edits.remember_read(node.key, text)
+            return self._file_info(inode, node, BytesHandle(text), await node.stat())
         attrs = await node.stat()
-        handle = await node.open()
+        return self._file_info(inode, node, await node.open(), attrs)
+
+    async def _open_for_write(self, inode: int, node: File, flags: int) -> pyfuse3.FileInfo:
+        truncate = bool(flags & os.O_TRUNC)
+        append = bool(flags & os.O_APPEND)
+        if isinstance(node, Sidecar):
+            edit = await self._edits.begin(node, truncate=truncate)
+            opened = _OpenFile(node, BytesHandle(b""), edit=edit, append=append)
+        elif isinstance(node, ScratchFile):
+            if truncate:
+                del node.data[:]
+            opened = _OpenFile(node, await node.open(), scratch=node, append=append)
+        else:
+            raise ReadOnly(f"{'/'.join(node.key)} is read-only")
+        fh = next(self._handles)
+        self._files[fh] = opened
+        if opened.edit is not None:
+            opened.edit.writers.add(fh)
+        info = pyfuse3.FileInfo(fh=fh)
+        info.keep_cache = False
+        info.direct_io = False
+        return info
+
+    def _file_info(
+        self, inode: int, node: File, handle: FileHandle, attrs: Attrs
+    ) -> pyfuse3.FileInfo:
         fh = next(self._handles)
         self._files[fh] = _OpenFile(node, handle)
         entry = self._inodes.entry(inode)
@@ -260,14 +357,178 @@ class Operations(pyfuse3.Operations):
     @_guard
     @_recorded
     async def read(self, fh: int, off: int, size: int) -> bytes:
-        return await self._files[fh].handle.read(off, size)
+        opened = self._files[fh]
+        if opened.edit is not None:
+            return bytes(opened.edit.buffer[off : off + size])
+        return await opened.handle.read(off, size)
+
+    @_guard
+    async def write(self, fh: int, off: int, buf: bytes) -> int:
+        opened = self._files.get(fh)
+        if opened is None:
+            raise pyfuse3.FUSEError(errno.EBADF)
+        if opened.edit is not None:
+            edit = self._current_edit(opened)
+            if opened.append:
+                off = len(edit.buffer)
+            write_into(edit.buffer, off, buf)
+            edit.dirty = True
+        elif opened.scratch is not None:
+            data = opened.scratch.data
+            write_into(data, len(data) if opened.append else off, buf)
+            opened.scratch.mtime = time.time()
+        else:
+            raise pyfuse3.FUSEError(errno.EBADF)
+        return len(buf)
+
+    def _current_edit(self, opened: _OpenFile) -> Edit:
+        """The edit this handle writes to; after a commit, writes on the same handle start a
+        new edit from the text just saved."""
+        assert opened.edit is not None and isinstance(opened.node, Sidecar)
+        opened.edit = self._edits.resume(opened.edit)
+        return opened.edit
+
+    @_guard
+    async def flush(self, fh: int) -> None:
+        await self._commit(fh)
+
+    @_guard
+    async def fsync(self, fh: int, datasync: bool) -> None:
+        await self._commit(fh)
+
+    async def _commit(self, fh: int) -> None:
+        opened = self._files.get(fh)
+        if opened is None or opened.edit is None:
+            return
+        edit = self._edits.pending(opened.node.key)
+        if edit is not None and edit is opened.edit:
+            await self._edits.commit(edit)
 
     async def release(self, fh: int) -> None:
         opened = self._files.pop(fh, None)
-        if opened is not None:
-            await opened.handle.release()
+        if opened is None:
+            return
+        if opened.edit is not None:
+            opened.edit.writers.discard(fh)
+            pending = self._edits.pending(opened.node.key)
+            if pending is opened.edit and not pending.writers and not pending.dirty:
+                self._edits.drop(opened.node.key)
+        await opened.handle.release()
 
-    # ------------------------------------------------------------------ the rest is read-only
+    # ------------------------------------------------------------------ changing the tree
+
+    @_guard
+    async def setattr(
+        self,
+        inode: int,
+        attr: pyfuse3.EntryAttributes,
+        fields: pyfuse3.SetattrFields,
+        fh: int | None,
+        ctx: pyfuse3.RequestContext,
+    ) -> pyfuse3.EntryAttributes:
+        node = self._node(inode)
+        if not isinstance(node, Sidecar | ScratchFile):
+            raise ReadOnly(f"{'/'.join(node.key)} is read-only")
+        # Mode, owner and times of sidecars and scratch files are accepted and ignored
+        # (cp -p, touch, editors restoring permissions); only the size matters.
+        if fields.update_size:
+            if isinstance(node, ScratchFile):
+                resize(node.data, attr.st_size)
+            else:
+                opened = self._files.get(fh) if fh is not None else None
+                if opened is not None and opened.edit is not None:
+                    edit = self._current_edit(opened)
+                else:
+                    edit = await self._edits.begin(node, truncate=False)
+                resize(edit.buffer, attr.st_size)
+                edit.dirty = True
+                if opened is None or opened.edit is None:
+                    # truncate(2) by path: no close will follow, so this is the save.
+                    await self._edits.commit(edit)
+        return await self._attributes_of(node, inode)
+
+    @_guard
+    async def create(
+        self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
+    ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        parent = self._directory(parent_inode)
+        text = os.fsdecode(name)
+        existing = await self._maybe_child(parent, text)
+        if existing is not None:
+            if flags & os.O_EXCL:
+                raise AlreadyExists("/".join(existing.key))
+            if not isinstance(existing, Sidecar | ScratchFile):
+                raise ReadOnly(f"{'/'.join(existing.key)} is read-only")
+            node: File = existing
+        elif parent.accepts_scratch:
+            node = self._edits.create_scratch(parent.key, text)
+        else:
+            raise ReadOnly(f"new files cannot be created in {'/'.join(parent.key) or '/'}")
+        inode, _ = self._inodes.remember(node)
+        info = await self._open_for_write(inode, node, flags | os.O_WRONLY)
+        attrs = self._entry_for(node, await self._stat(node))
+        return info, attrs
+
+    @_guard
+    async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        parent = self._directory(parent_inode)
+        text = os.fsdecode(name)
+        if self._edits.remove_scratch(parent.key, text) is not None:
+            return
+        child = await parent.child(text)
+        if isinstance(child, Sidecar):
+            raise NotPermitted(f"{'/'.join(child.key)} is metadata and cannot be deleted")
+        if not self._allow_delete:
+            raise NotPermitted(
+                f"deleting {'/'.join(child.key)} needs the mount option -o allow_delete"
+            )
+        await parent.remove_child(text)
+
+    @_guard
+    async def rename(
+        self,
+        parent_inode_old: int,
+        name_old: bytes,
+        parent_inode_new: int,
+        name_new: bytes,
+        flags: int,
+        ctx: pyfuse3.RequestContext,
+    ) -> None:
+        if flags:
+            raise pyfuse3.FUSEError(errno.EINVAL)  # RENAME_EXCHANGE / NOREPLACE: not offered
+        old_dir = self._directory(parent_inode_old)
+        new_dir = self._directory(parent_inode_new)
+        old_name, new_name = os.fsdecode(name_old), os.fsdecode(name_new)
+        source = await self._child(old_dir, old_name)
+        target = await self._maybe_child(new_dir, new_name)
+        if isinstance(source, ScratchFile):
+            if isinstance(target, Sidecar):
+                # An editor's atomic save: the scratch file's bytes are the new text.
+                base = self._edits.last_read(target.key)
+                await self._edits.commit_bytes(target, bytes(source.data), base)
+                self._edits.remove_scratch(old_dir.key, old_name)
+                return
+            if target is not None and not isinstance(target, ScratchFile):
+                raise ReadOnly(f"{'/'.join(target.key)} is read-only")
+            if not new_dir.accepts_scratch:
+                raise ReadOnly(f"new files cannot be created in {'/'.join(new_dir.key)}")
+            self._edits.move_scratch(source, new_dir.key, new_name)
+            return
+        if isinstance(source, Sidecar):
+            # Editors move the original aside as a backup before writing the new file: the
+            # backup becomes a scratch copy and the sidecar itself stays where it is.
+            if target is not None and not isinstance(target, ScratchFile):
+                raise ReadOnly(f"{'/'.join(target.key)} is read-only")
+            if not new_dir.accepts_scratch:
+                raise ReadOnly(f"new files cannot be created in {'/'.join(new_dir.key)}")
+            pending = self._edits.pending(source.key)
+            text = bytes(pending.buffer) if pending else await source.render()
+            self._edits.create_scratch(new_dir.key, new_name, text)
+            pyfuse3.invalidate_entry_async(parent_inode_old, name_old)
+            return
+        if isinstance(target, Sidecar | ScratchFile):
+            raise ReadOnly(f"{'/'.join(target.key)} cannot be replaced by {old_name}")
+        await old_dir.rename_child(old_name, new_dir, new_name)
 
     async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
         s = pyfuse3.StatvfsData()
@@ -282,8 +543,17 @@ class Operations(pyfuse3.Operations):
     async def _read_only(self, *args: Any, **kwargs: Any) -> Any:
         raise pyfuse3.FUSEError(errno.EROFS)
 
-    create = mkdir = mknod = symlink = link = unlink = rmdir = rename = _read_only
-    setattr = setxattr = removexattr = write = _read_only
+    mkdir = mknod = symlink = link = rmdir = _read_only
+
+    async def setxattr(
+        self, inode: int, name: bytes, value: bytes, ctx: pyfuse3.RequestContext
+    ) -> None:
+        # "Not supported" rather than EROFS: tools that copy ACLs and labels (sed -i, cp -a)
+        # then carry on quietly.
+        raise pyfuse3.FUSEError(errno.ENOTSUP)
+
+    async def removexattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        raise pyfuse3.FUSEError(errno.ENOTSUP)
 
     async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
         raise pyfuse3.FUSEError(pyfuse3.ENOATTR)

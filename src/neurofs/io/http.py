@@ -25,7 +25,14 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import trio
 
-from neurofs.errors import AccessDenied, NotFound, RemoteError
+from neurofs.errors import (
+    AccessDenied,
+    Conflict,
+    InvalidContent,
+    NotFound,
+    ReadOnly,
+    RemoteError,
+)
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.secrets import redact, redact_url
@@ -102,6 +109,20 @@ def _error_text(response: httpx.Response) -> str:
         else:
             text = str(body)
     return redact(text.strip()[:_MAX_ERROR_TEXT])
+
+
+def _write_error(status: int, message: str) -> Exception:
+    if status in (400, 422):
+        return InvalidContent(message)
+    if status in (401, 403):
+        return AccessDenied(message)
+    if status in (404, 410):
+        return NotFound(message)
+    if status == 405:
+        return ReadOnly(message)
+    if status == 409:
+        return Conflict(message)
+    return RemoteError(message)
 
 
 def same_origin(a: str, b: str) -> bool:
@@ -341,6 +362,51 @@ class HttpClient:
         if len(body) != end - start:
             raise _Retryable(f"short body: {len(body)} of {end - start} bytes")
         return body
+
+    async def send_json(self, method: str, path: str, body: Any = None) -> Any:
+        """A write to the API (PUT, PATCH, POST, DELETE) with the server's refusals mapped:
+        400/422 → InvalidContent, 401/403 → AccessDenied, 404 → NotFound, 405 → ReadOnly,
+        409 → Conflict, anything else → RemoteError. Returns the parsed answer (None if empty).
+
+        Server errors and cut connections are retried only for idempotent methods; a POST is
+        retried only when the connection could not be made (nothing was sent).
+        """
+        url = self.url(path)
+        describe = f"{method} {redact_url(url)}"
+        idempotent = method in ("PUT", "DELETE", "PATCH")
+
+        async def attempt() -> Any:
+            try:
+                request = self._client.build_request(
+                    method, url, json=body, headers=self._headers_for(url, None)
+                )
+                response = await self._client.send(request)
+            except httpx.ConnectError as exc:
+                self._stats.request(self.source, 0, 0)
+                raise _Retryable(type(exc).__name__) from None
+            except httpx.TransportError as exc:
+                self._stats.request(self.source, 0, 0)
+                if idempotent:
+                    raise _Retryable(type(exc).__name__) from None
+                raise RemoteError(
+                    f"{describe}: {type(exc).__name__}; the change may or may not have been made"
+                ) from None
+            self._stats.request(self.source, response.status_code, len(response.content))
+            status = response.status_code
+            if (status == 429 or status >= 500) and idempotent:
+                raise _Retryable(
+                    f"HTTP {status}", _parse_retry_after(response.headers.get("Retry-After"))
+                )
+            if status >= 400:
+                raise _write_error(status, f"{describe}: HTTP {status}: {_error_text(response)}")
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                return None
+
+        return await self._attempts(describe, attempt)
 
     async def get_bytes(self, url: str, expected_size: int) -> bytes:
         """A whole small object (e.g. a zarr chunk) with an exact length check."""

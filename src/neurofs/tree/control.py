@@ -18,6 +18,7 @@ from typing import Any
 
 from neurofs.secrets import redact
 from neurofs.tree.nodes import Directory, GeneratedFile, LiveFile, Node, StaticDirectory
+from neurofs.tree.rejected import LocalDirectory, RejectedStore
 
 CONTROL_DIR = ".neurofs"
 
@@ -47,6 +48,7 @@ def build_root(
     stats: Callable[[], dict[str, Any]],
     config: dict[str, Any],
     errors: ErrorLog,
+    rejected: RejectedStore,
 ) -> StaticDirectory:
     config_bytes = _json(config)
 
@@ -60,7 +62,7 @@ def build_root(
             LiveFile((CONTROL_DIR, "stats.json"), lambda: _json(stats())),
             GeneratedFile((CONTROL_DIR, "config.json"), render_config, mtime=now),
             LiveFile((CONTROL_DIR, "errors.log"), errors.render),
-            StaticDirectory((CONTROL_DIR, "rejected"), [], mtime=now),
+            LocalDirectory((CONTROL_DIR, "rejected"), rejected.directory),
         ],
         mtime=now,
     )

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from neurofs.errors import NotFound
+from neurofs.errors import NotFound, ReadOnly
 
 
 class Kind(enum.Enum):
@@ -56,6 +56,9 @@ class Node(ABC):
 
 class Directory(Node):
     kind = Kind.DIRECTORY
+    # Editors' scratch files (swap files, backups, temporaries) may be created here: true in
+    # directories that hold sidecars.
+    accepts_scratch: bool = False
 
     @abstractmethod
     async def children(self) -> Sequence[Node]:
@@ -67,6 +70,14 @@ class Directory(Node):
             if node.name == name:
                 return node
         raise NotFound("/".join((*self.key, name)))
+
+    async def remove_child(self, name: str) -> None:
+        """Delete a child on the server (the fs layer checks the delete option first)."""
+        raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be deleted")
+
+    async def rename_child(self, name: str, new_parent: Directory, new_name: str) -> None:
+        """Move a child on the server."""
+        raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be moved")
 
 
 class FileHandle(ABC):

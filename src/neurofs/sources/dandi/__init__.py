@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from neurofs.config import SourceConfig
 from neurofs.io.fetcher import Fetcher
-from neurofs.io.http import HttpClient
+from neurofs.io.http import HttpClient, RetryPolicy
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources import Source
@@ -22,6 +22,7 @@ def build(
         stats,
         auth_headers={"Authorization": f"token {token}"} if token else None,
         responses=responses,
+        retry=RetryPolicy(total_seconds=config.retry_seconds),
     )
     ctx = DandiContext(
         DandiApi(http, authenticated=token is not None),

@@ -21,24 +21,23 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import yaml
-
 from neurofs.errors import NotFound, RemoteError
 from neurofs.io.fetcher import Fetcher, RemoteObject
 from neurofs.io.http import LinkExpired
 from neurofs.sources.dandi.api import DandiApi
 from neurofs.sources.dandi.models import Dandiset, VersionSummary, ZarrFile
+from neurofs.sources.dandi.sidecars import dandiset_yaml
 from neurofs.tree.names import safe_name
 from neurofs.tree.nodes import (
     Attrs,
     Directory,
-    GeneratedFile,
     Key,
     Kind,
     Node,
     Symlink,
 )
 from neurofs.tree.remote import RemoteFile
+from neurofs.tree.sidecar import Sidecar
 
 _DANDISET_ID = re.compile(r"^\d{6}$")
 _ZARR_SUFFIXES = (".zarr", ".ngff")
@@ -331,7 +330,9 @@ class FolderDir(Directory):
         self._ctx = ctx
         self._view = view
         self._folder = folder
-        self._attrs = Attrs(Kind.DIRECTORY, 0, mtime, immutable=immutable)
+        # Draft folders take editors' scratch files (and, with them, edits of sidecars).
+        self.accepts_scratch = not immutable
+        self._attrs = Attrs(Kind.DIRECTORY, 0, mtime, writable=not immutable, immutable=immutable)
 
     async def stat(self) -> Attrs:
         return self._attrs
@@ -392,20 +393,13 @@ class VersionDir(FolderDir):
             return self._metadata_file()
         return await super().child(name)
 
-    def _metadata_file(self) -> GeneratedFile:
-        ctx, identifier, version = self._ctx, self._identifier, self._version
-
-        async def render() -> bytes:
-            info = await ctx.api.version_info(identifier, version)
-            return yaml.safe_dump(
-                info.metadata, sort_keys=False, allow_unicode=True, default_flow_style=False
-            ).encode()
-
-        return GeneratedFile(
+    def _metadata_file(self) -> Sidecar:
+        return dandiset_yaml(
+            self._ctx.api,
             (*self.key, METADATA_FILE),
-            render,
-            mtime=self._attrs.mtime,
-            immutable=self._attrs.immutable,
+            self._identifier,
+            self._version,
+            self._attrs.mtime,
         )
 
 

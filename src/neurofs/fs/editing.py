@@ -1,0 +1,172 @@
+"""Pending edits of sidecars, scratch files, and what happens when an edit is committed.
+
+An edit starts when a sidecar is opened for writing (or truncated, or a scratch file is
+renamed over it) and holds the new text in memory. It is committed when a handle that wrote
+it is flushed (close) or fsynced: only flush errors reach ``close(2)``. A failed commit keeps
+the exact bytes under ``.neurofs/rejected/``, writes one line to ``errors.log``, and drops the
+edit so that the sidecar shows the server's state again.
+
+The merge base is the text the user last *read* from the sidecar, so that a field changed on
+the server after they opened the file survives their save of another field.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from neurofs.errors import NeurofsError, TooLarge
+from neurofs.fs.errno_map import errno_for
+from neurofs.tree.control import ErrorLog
+from neurofs.tree.nodes import Key
+from neurofs.tree.rejected import RejectedStore
+from neurofs.tree.scratch import ScratchFile
+from neurofs.tree.sidecar import Sidecar
+
+log = logging.getLogger(__name__)
+
+# Sidecars are metadata: a write beyond this is refused (EFBIG) rather than buffered.
+MAX_EDIT_BYTES = 16 * 1024 * 1024
+# How many "last read" texts to remember (one per sidecar path).
+_LAST_READ_ENTRIES = 10_000
+
+
+@dataclass
+class Edit:
+    node: Sidecar
+    buffer: bytearray
+    base: bytes | None
+    dirty: bool = False
+    writers: set[int] = field(default_factory=set)
+
+
+def write_into(buffer: bytearray, offset: int, data: bytes) -> None:
+    end = offset + len(data)
+    if end > MAX_EDIT_BYTES:
+        raise TooLarge(f"writes beyond {MAX_EDIT_BYTES} bytes are refused for this file")
+    if offset > len(buffer):
+        buffer.extend(b"\0" * (offset - len(buffer)))
+    buffer[offset:end] = data
+
+
+def resize(buffer: bytearray, size: int) -> None:
+    if size > MAX_EDIT_BYTES:
+        raise TooLarge(f"files here may not grow beyond {MAX_EDIT_BYTES} bytes")
+    if size < len(buffer):
+        del buffer[size:]
+    else:
+        buffer.extend(b"\0" * (size - len(buffer)))
+
+
+class EditState:
+    def __init__(self, errors: ErrorLog, rejected: RejectedStore) -> None:
+        self._errors = errors
+        self._rejected = rejected
+        self._edits: dict[Key, Edit] = {}
+        self._last_read: OrderedDict[Key, bytes] = OrderedDict()
+        self._scratch: dict[Key, dict[str, ScratchFile]] = {}
+
+    # ------------------------------------------------------------------ reads
+
+    def remember_read(self, key: Key, text: bytes) -> None:
+        self._last_read[key] = text
+        self._last_read.move_to_end(key)
+        while len(self._last_read) > _LAST_READ_ENTRIES:
+            self._last_read.popitem(last=False)
+
+    def pending(self, key: Key) -> Edit | None:
+        return self._edits.get(key)
+
+    def last_read(self, key: Key) -> bytes | None:
+        return self._last_read.get(key)
+
+    def resume(self, previous: Edit) -> Edit:
+        """A new edit continuing from ``previous`` after it was committed (more writes on the
+        same open file): its base is the text just saved."""
+        edit = self._edits.get(previous.node.key)
+        if edit is None:
+            text = bytes(previous.buffer)
+            edit = Edit(previous.node, bytearray(text), text, writers=set(previous.writers))
+            self._edits[previous.node.key] = edit
+        return edit
+
+    # ------------------------------------------------------------------ edits
+
+    async def begin(self, node: Sidecar, *, truncate: bool) -> Edit:
+        """The pending edit of ``node`` (a new one starts from its current text)."""
+        node.check_writable()
+        edit = self._edits.get(node.key)
+        if edit is None:
+            current = await node.render()
+            base = self._last_read.get(node.key, current)
+            edit = Edit(node, bytearray(current), base)
+            self._edits[node.key] = edit
+        if truncate:
+            del edit.buffer[:]
+            edit.dirty = True
+        return edit
+
+    def drop(self, key: Key) -> None:
+        self._edits.pop(key, None)
+
+    async def commit(self, edit: Edit) -> None:
+        """Send a dirty edit; on failure keep the bytes and log, then re-raise."""
+        if not edit.dirty:
+            return
+        key = edit.node.key
+        data = bytes(edit.buffer)
+        # The edit ends here whatever happens: success shows the new server state, failure
+        # shows the old one again (the user's bytes are kept in rejected/).
+        self._edits.pop(key, None)
+        await self.commit_bytes(edit.node, data, edit.base)
+
+    async def commit_bytes(self, node: Sidecar, data: bytes, base: bytes | None) -> None:
+        try:
+            sent = await node.commit(data, base)
+        except NeurofsError as exc:
+            self.reject(node.key, data, exc)
+            raise
+        except Exception as exc:
+            self.reject(node.key, data, exc)
+            raise
+        if sent:
+            log.info("%s: change sent", "/".join(node.key))
+        self.remember_read(node.key, data)
+
+    def reject(self, key: Key, data: bytes, exc: Exception) -> None:
+        code = errno_for(exc) if isinstance(exc, NeurofsError) else errno.EIO
+        kept = self._rejected.keep(key, data)
+        self._errors.add(
+            "/".join(key),
+            errno.errorcode[code],
+            f"{exc} (your text is kept in .neurofs/rejected/{kept})",
+        )
+        log.warning("%s: write refused (%s): %s", "/".join(key), errno.errorcode[code], exc)
+
+    # ------------------------------------------------------------------ scratch files
+
+    def scratch_in(self, directory: Key) -> list[ScratchFile]:
+        return list(self._scratch.get(directory, {}).values())
+
+    def scratch(self, directory: Key, name: str) -> ScratchFile | None:
+        return self._scratch.get(directory, {}).get(name)
+
+    def create_scratch(self, directory: Key, name: str, data: bytes = b"") -> ScratchFile:
+        node = ScratchFile((*directory, name), data)
+        self._scratch.setdefault(directory, {})[name] = node
+        return node
+
+    def remove_scratch(self, directory: Key, name: str) -> ScratchFile | None:
+        entries = self._scratch.get(directory, {})
+        node = entries.pop(name, None)
+        if not entries:
+            self._scratch.pop(directory, None)
+        return node
+
+    def move_scratch(self, node: ScratchFile, directory: Key, name: str) -> ScratchFile:
+        self.remove_scratch(node.key[:-1], node.name)
+        moved = node.moved((*directory, name))
+        self._scratch.setdefault(directory, {})[name] = moved
+        return moved

@@ -1,0 +1,134 @@
+"""DANDI sidecars: ``dandiset.yaml`` at each version root.
+
+In the draft it is editable: a save becomes ``PUT /dandisets/{id}/versions/draft/`` with the
+server's current metadata plus the fields the user changed, and ``name``. Keys the server
+computes are shown but never sent (the server would drop them anyway). Published versions
+are immutable, so their ``dandiset.yaml`` is read-only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from neurofs.errors import InvalidContent
+from neurofs.sources.dandi.api import DandiApi
+from neurofs.tree.merge import Path
+from neurofs.tree.nodes import Key
+from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat
+
+# Keys the archive computes itself (dropped by the server on PUT).
+COMPUTED_KEYS = frozenset(
+    {
+        "id",
+        "identifier",
+        "url",
+        "version",
+        "assetsSummary",
+        "citation",
+        "doi",
+        "dateCreated",
+        "dateModified",
+        "datePublished",
+        "publishedBy",
+        "manifestLocation",
+        "releaseNotes",
+    }
+)
+
+Text = Annotated[str, Field(strict=True)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+
+class DandisetMetadataEdit(BaseModel):
+    """The Dandiset metadata fields a user may edit, typed strictly so that mistakes are
+    caught before anything is sent. Unknown keys are refused: a misspelt key would be stored
+    and silently ignored by every DANDI tool."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+
+    context: Any = Field(default=None, alias="@context")
+    schemaKey: Text | None = None
+    schemaVersion: Text | None = None
+    name: Name
+    description: Text | None = None
+    license: list[Text] | None = None
+    keywords: list[Text] | None = None
+    contributor: list[dict[str, Any]] | None = None
+    about: list[dict[str, Any]] | None = None
+    access: list[dict[str, Any]] | None = None
+    acknowledgement: Text | None = None
+    protocol: list[Text] | None = None
+    ethicsApproval: list[dict[str, Any]] | None = None
+    studyTarget: list[Text] | None = None
+    relatedResource: list[dict[str, Any]] | None = None
+    wasGeneratedBy: list[dict[str, Any]] | None = None
+    repository: Text | None = None
+    sameAs: list[Text] | None = None
+    # Shown, computed by the server, never sent.
+    id: Any = None
+    identifier: Any = None
+    url: Any = None
+    version: Any = None
+    assetsSummary: Any = None
+    citation: Any = None
+    doi: Any = None
+    dateCreated: Any = None
+    dateModified: Any = None
+    datePublished: Any = None
+    publishedBy: Any = None
+    manifestLocation: Any = None
+    releaseNotes: Any = None
+
+
+def describe_validation(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "document"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{where}'")
+        elif err["type"] == "missing":
+            parts.append(f"'{where}' is required")
+        else:
+            parts.append(f"'{where}': {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def validate_dandiset_metadata(doc: Document) -> None:
+    try:
+        DandisetMetadataEdit.model_validate(doc)
+    except ValidationError as exc:
+        raise InvalidContent(describe_validation(exc)) from None
+
+
+def dandiset_yaml(api: DandiApi, key: Key, identifier: str, version: str, mtime: float) -> Sidecar:
+    async def load(fresh: bool) -> Document:
+        if fresh:
+            api.memo.invalidate(lambda k: k == ("info", identifier, version))
+        info = await api.version_info(identifier, version)
+        return dict(info.metadata)
+
+    async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+        metadata = {k: v for k, v in merged.items() if k not in COMPUTED_KEYS}
+        name = str(merged["name"]).strip()
+        await api.http.send_json(
+            "PUT",
+            f"dandisets/{identifier}/versions/draft/",
+            {"metadata": {**metadata, "name": name}, "name": name},
+        )
+        # The draft's metadata, name and modified time changed: drop what was cached.
+        api.memo.invalidate(
+            lambda k: k in (("info", identifier, version), ("dandiset", identifier), ("dandisets",))
+        )
+
+    spec = SidecarSpec(
+        load=load,
+        validate=validate_dandiset_metadata,
+        send=send,
+        fmt=TextFormat.YAML,
+        computed_keys=COMPUTED_KEYS,
+        read_only_reason=None if version == "draft" else "published versions are immutable",
+    )
+    return Sidecar(key, spec, mtime)

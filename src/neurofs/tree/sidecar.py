@@ -1,0 +1,131 @@
+"""Sidecars: text files that show server state and turn edits into API calls.
+
+A source declares, per sidecar, how to load the server's state, how to validate a document
+and how to send a change (``SidecarSpec``). Everything else is shared: rendering (JSON or
+YAML), parsing with clear messages, the three-way merge against the text the user read, the
+rule that an unchanged save sends nothing, and keys that are shown but computed by the server.
+Buffering, commit on close and error reporting are the fs layer's (``neurofs.fs.editing``).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from neurofs.errors import InvalidContent, ReadOnly
+from neurofs.tree.merge import Path, apply, diff
+from neurofs.tree.nodes import Attrs, BytesHandle, File, FileHandle, Key, Kind
+
+Document = dict[str, Any]
+
+
+class TextFormat(enum.Enum):
+    JSON = "json"
+    YAML = "yaml"
+
+
+def render(doc: Document, fmt: TextFormat) -> bytes:
+    if fmt is TextFormat.JSON:
+        return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+    return yaml.safe_dump(
+        doc, sort_keys=False, allow_unicode=True, default_flow_style=False
+    ).encode()
+
+
+def parse(data: bytes, fmt: TextFormat) -> Document:
+    """A mapping from the user's bytes, or InvalidContent saying what is wrong and where."""
+    if not data.strip():
+        raise InvalidContent("the file is empty")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidContent(f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        doc = json.loads(text) if fmt is TextFormat.JSON else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidContent(f"invalid JSON: {exc.msg} at line {exc.lineno}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InvalidContent(f"invalid YAML: {problem}{where}") from None
+    if not isinstance(doc, dict):
+        raise InvalidContent(f"expected a mapping at the top level, got {type(doc).__name__}")
+    return doc
+
+
+@dataclass
+class SidecarSpec:
+    """What a source supplies for one sidecar."""
+
+    # The server's state as a document; ``fresh`` bypasses in-memory caches.
+    load: Callable[[bool], Awaitable[Document]]
+    # Raise InvalidContent for a document the server must not receive.
+    validate: Callable[[Document], None]
+    # Send the change: the changed fields, the merged document and the state it was merged on.
+    send: Callable[[dict[Path, Any], Document, Document], Awaitable[None]]
+    fmt: TextFormat = TextFormat.YAML
+    # Top-level keys the server computes: shown, never sent; an edit of only these is refused.
+    computed_keys: frozenset[str] = field(default_factory=frozenset)
+    # When set, the sidecar is read-only and opening it for write says this.
+    read_only_reason: str | None = None
+
+
+class Sidecar(File):
+    def __init__(self, key: Key, spec: SidecarSpec, mtime: float = 0.0) -> None:
+        super().__init__(key)
+        self.spec = spec
+        self._mtime = mtime
+
+    @property
+    def writable(self) -> bool:
+        return self.spec.read_only_reason is None
+
+    async def render(self) -> bytes:
+        return render(await self.spec.load(False), self.spec.fmt)
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.FILE, len(await self.render()), self._mtime, writable=self.writable)
+
+    async def open(self) -> FileHandle:
+        return BytesHandle(await self.render())
+
+    def check_writable(self) -> None:
+        if self.spec.read_only_reason is not None:
+            raise ReadOnly(self.spec.read_only_reason)
+
+    async def commit(self, edited: bytes, base: bytes | None) -> bool:
+        """Send the user's edit. False when nothing changed (nothing is sent).
+
+        ``base`` is the text the user last read (None: they did not read it first).
+        """
+        self.check_writable()
+        spec = self.spec
+        mine = parse(edited, spec.fmt)
+        spec.validate(mine)
+        current = await spec.load(True)
+        base_doc = current
+        if base is not None:
+            try:
+                base_doc = parse(base, spec.fmt)
+            except InvalidContent:
+                base_doc = current
+        changes = diff(base_doc, mine)
+        computed = sorted({p[0] for p in changes if p and p[0] in spec.computed_keys})
+        wanted = {p: v for p, v in changes.items() if not (p and p[0] in spec.computed_keys)}
+        if not wanted:
+            if computed:
+                raise InvalidContent(
+                    f"only server-computed keys were changed ({', '.join(computed)}); "
+                    "the server sets them and they cannot be edited"
+                )
+            return False
+        merged = apply(current, wanted, base_doc)
+        spec.validate(merged)
+        await spec.send(wanted, merged, current)
+        return True
