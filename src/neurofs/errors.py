@@ -44,6 +44,10 @@ class TooLarge(NeurofsError):
     """A write exceeds the size a sidecar may have (EFBIG)."""
 
 
+class NotEmpty(NeurofsError):
+    """A directory that still has entries (ENOTEMPTY)."""
+
+
 class NotADirectory(NeurofsError):
     """A path component is a file (ENOTDIR)."""
 

@@ -213,6 +213,7 @@ def make_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         token: str | None = OWNER_TOKEN,
         start: bool = True,
         cache_dir: Path | None = None,
+        fuse_options: list[str] | None = None,
         **options: Any,
     ) -> Mount:
         base = tmp_path_factory.mktemp("mount")
@@ -221,6 +222,7 @@ def make_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             base / "mnt",
             write_config(base / "config.toml", emulator.api_url, token, **options),
             cache_dir or base / "cache",
+            extra=[a for o in (fuse_options or []) for a in ("-o", o)],
         )
         mounts.append(m)
         if start:

@@ -40,6 +40,9 @@ class Edit:
     base: bytes | None
     dirty: bool = False
     writers: set[int] = field(default_factory=set)
+    # Set when a write went past MAX_EDIT_BYTES: the kernel reports short writes, so the
+    # refusal is repeated at close, where the user is sure to see it.
+    too_large: bool = False
 
 
 def write_into(buffer: bytearray, offset: int, data: bytes) -> None:
@@ -120,6 +123,10 @@ class EditState:
         # The edit ends here whatever happens: success shows the new server state, failure
         # shows the old one again (the user's bytes are kept in rejected/).
         self._edits.pop(key, None)
+        if edit.too_large:
+            exc = TooLarge(f"the file grew beyond {MAX_EDIT_BYTES} bytes; nothing was sent")
+            self.reject(key, data, exc)
+            raise exc
         await self.commit_bytes(edit.node, data, edit.base)
 
     async def commit_bytes(self, node: Sidecar, data: bytes, base: bytes | None) -> None:

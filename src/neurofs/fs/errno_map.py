@@ -16,6 +16,7 @@ ERRNO: dict[type[errors.NeurofsError], int] = {
     errors.AlreadyExists: errno.EEXIST,
     errors.TooLarge: errno.EFBIG,
     errors.NotADirectory: errno.ENOTDIR,
+    errors.NotEmpty: errno.ENOTEMPTY,
     errors.IsADirectory: errno.EISDIR,
     errors.RemoteError: errno.EIO,
     errors.ConfigError: errno.EINVAL,

@@ -18,6 +18,8 @@ from neurofs.tree.nodes import Attrs, Key, Node
 class InodeEntry:
     node: Node
     lookups: int = 0
+    # The path moved (rename): the node must be looked up again by ``key`` before use.
+    stale_key: Key | None = None
     # Attributes seen at the last open: unchanged attributes let the kernel keep its pages.
     opened_attrs: Attrs | None = None
 
@@ -40,12 +42,33 @@ class InodeTable:
         inode = self._by_key.get(node.key)
         if inode is not None:
             self._entries[inode].node = node
+            self._entries[inode].stale_key = None
             return inode, False
         inode = self._next
         self._next += 1
         self._by_key[node.key] = inode
         self._entries[inode] = InodeEntry(node)
         return inode, True
+
+    def rekey(self, old: Key, new: Key) -> None:
+        """After a rename: every inode at or below ``old`` now lives below ``new``."""
+        moved = [
+            (inode, entry)
+            for inode, entry in self._entries.items()
+            if self._key_of(entry)[: len(old)] == old and inode != pyfuse3.ROOT_INODE
+        ]
+        for inode, entry in moved:
+            key = self._key_of(entry)
+            if self._by_key.get(key) == inode:
+                del self._by_key[key]
+        for inode, entry in moved:
+            new_key = new + self._key_of(entry)[len(old) :]
+            entry.stale_key = new_key
+            self._by_key[new_key] = inode
+
+    @staticmethod
+    def _key_of(entry: InodeEntry) -> Key:
+        return entry.stale_key if entry.stale_key is not None else entry.node.key
 
     def incref(self, inode: int) -> None:
         self._entries[inode].lookups += 1
@@ -55,7 +78,7 @@ class InodeTable:
         entry = self._entries.get(inode)
         if entry is not None and entry.lookups == 0 and inode != pyfuse3.ROOT_INODE:
             del self._entries[inode]
-            self._by_key.pop(entry.node.key, None)
+            self._by_key.pop(self._key_of(entry), None)
 
     def forget(self, inode: int, count: int) -> None:
         entry = self._entries.get(inode)
@@ -64,5 +87,6 @@ class InodeTable:
         entry.lookups -= count
         if entry.lookups <= 0:
             del self._entries[inode]
-            if self._by_key.get(entry.node.key) == inode:
-                del self._by_key[entry.node.key]
+            key = self._key_of(entry)
+            if self._by_key.get(key) == inode:
+                del self._by_key[key]

@@ -31,6 +31,7 @@ from neurofs.errors import (
     NotFound,
     NotPermitted,
     ReadOnly,
+    TooLarge,
 )
 from neurofs.fs.editing import Edit, EditState, resize, write_into
 from neurofs.fs.errno_map import errno_for
@@ -128,6 +129,7 @@ class Operations(pyfuse3.Operations):
         self, root: Directory, errors: ErrorLog, rejected: RejectedStore, allow_delete: bool
     ) -> None:
         super().__init__()
+        self._root = root
         self._inodes = InodeTable(root)
         self._errors = errors
         self._edits = EditState(errors, rejected)
@@ -154,10 +156,18 @@ class Operations(pyfuse3.Operations):
             path = f"{path}/{name}".lstrip("/")
         self._errors.add(path, errno.errorcode[code], f"{operation}: {exc}")
 
-    def _node(self, inode: int) -> Node:
+    async def _node(self, inode: int) -> Node:
         entry = self._inodes.entry(inode)
         if entry is None:
             raise pyfuse3.FUSEError(errno.ESTALE)
+        if entry.stale_key is not None:
+            # Moved by a rename: find the node at its new path.
+            node: Node = self._root
+            for name in entry.stale_key:
+                if not isinstance(node, Directory):
+                    raise NotFound("/".join(entry.stale_key))
+                node = await self._child(node, name)
+            entry.node, entry.stale_key = node, None
         return entry.node
 
     def _entry_attributes(self, inode: int, attrs: Attrs) -> pyfuse3.EntryAttributes:
@@ -214,8 +224,8 @@ class Operations(pyfuse3.Operations):
         except NotFound:
             return None
 
-    def _directory(self, inode: int) -> Directory:
-        node = self._node(inode)
+    async def _directory(self, inode: int) -> Directory:
+        node = await self._node(inode)
         if not isinstance(node, Directory):
             raise NotADirectory("/".join(node.key))
         return node
@@ -232,7 +242,7 @@ class Operations(pyfuse3.Operations):
     async def lookup(
         self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
-        parent = self._node(parent_inode)
+        parent = await self._node(parent_inode)
         if not isinstance(parent, Directory):
             raise NotADirectory(str(parent.key))
         text = os.fsdecode(name)
@@ -249,11 +259,11 @@ class Operations(pyfuse3.Operations):
     @_guard
     @_recorded
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
-        return await self._attributes_of(self._node(inode), inode)
+        return await self._attributes_of(await self._node(inode), inode)
 
     @_guard
     async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
-        node = self._node(inode)
+        node = await self._node(inode)
         if not isinstance(node, Symlink):
             raise pyfuse3.FUSEError(errno.EINVAL)
         return os.fsencode(node.target)
@@ -267,7 +277,7 @@ class Operations(pyfuse3.Operations):
     @_guard
     @_recorded
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
-        node = self._node(inode)
+        node = await self._node(inode)
         if not isinstance(node, Directory):
             raise NotADirectory(str(node.key))
         # The listing is taken once per open: readdir offsets index into this snapshot, so a
@@ -302,7 +312,7 @@ class Operations(pyfuse3.Operations):
     @_guard
     @_recorded
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
-        node = self._node(inode)
+        node = await self._node(inode)
         if isinstance(node, Directory):
             raise IsADirectory(str(node.key))
         if not isinstance(node, File):
@@ -371,8 +381,12 @@ class Operations(pyfuse3.Operations):
             edit = self._current_edit(opened)
             if opened.append:
                 off = len(edit.buffer)
-            write_into(edit.buffer, off, buf)
             edit.dirty = True
+            try:
+                write_into(edit.buffer, off, buf)
+            except TooLarge:
+                edit.too_large = True
+                raise
         elif opened.scratch is not None:
             data = opened.scratch.data
             write_into(data, len(data) if opened.append else off, buf)
@@ -426,7 +440,7 @@ class Operations(pyfuse3.Operations):
         fh: int | None,
         ctx: pyfuse3.RequestContext,
     ) -> pyfuse3.EntryAttributes:
-        node = self._node(inode)
+        node = await self._node(inode)
         if not isinstance(node, Sidecar | ScratchFile):
             raise ReadOnly(f"{'/'.join(node.key)} is read-only")
         # Mode, owner and times of sidecars and scratch files are accepted and ignored
@@ -451,7 +465,7 @@ class Operations(pyfuse3.Operations):
     async def create(
         self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
     ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
-        parent = self._directory(parent_inode)
+        parent = await self._directory(parent_inode)
         text = os.fsdecode(name)
         existing = await self._maybe_child(parent, text)
         if existing is not None:
@@ -471,7 +485,7 @@ class Operations(pyfuse3.Operations):
 
     @_guard
     async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        parent = self._directory(parent_inode)
+        parent = await self._directory(parent_inode)
         text = os.fsdecode(name)
         if self._edits.remove_scratch(parent.key, text) is not None:
             return
@@ -496,8 +510,8 @@ class Operations(pyfuse3.Operations):
     ) -> None:
         if flags:
             raise pyfuse3.FUSEError(errno.EINVAL)  # RENAME_EXCHANGE / NOREPLACE: not offered
-        old_dir = self._directory(parent_inode_old)
-        new_dir = self._directory(parent_inode_new)
+        old_dir = await self._directory(parent_inode_old)
+        new_dir = await self._directory(parent_inode_new)
         old_name, new_name = os.fsdecode(name_old), os.fsdecode(name_new)
         source = await self._child(old_dir, old_name)
         target = await self._maybe_child(new_dir, new_name)
@@ -529,6 +543,8 @@ class Operations(pyfuse3.Operations):
         if isinstance(target, Sidecar | ScratchFile):
             raise ReadOnly(f"{'/'.join(target.key)} cannot be replaced by {old_name}")
         await old_dir.rename_child(old_name, new_dir, new_name)
+        # The kernel now reaches the moved inodes by their new names.
+        self._inodes.rekey(source.key, (*new_dir.key, new_name))
 
     async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
         s = pyfuse3.StatvfsData()
@@ -543,7 +559,12 @@ class Operations(pyfuse3.Operations):
     async def _read_only(self, *args: Any, **kwargs: Any) -> Any:
         raise pyfuse3.FUSEError(errno.EROFS)
 
-    mkdir = mknod = symlink = link = rmdir = _read_only
+    mkdir = mknod = symlink = link = _read_only
+
+    @_guard
+    async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        parent = await self._directory(parent_inode)
+        await parent.remove_directory(os.fsdecode(name))
 
     async def setxattr(
         self, inode: int, name: bytes, value: bytes, ctx: pyfuse3.RequestContext

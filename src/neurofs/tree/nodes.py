@@ -75,6 +75,10 @@ class Directory(Node):
         """Delete a child on the server (the fs layer checks the delete option first)."""
         raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be deleted")
 
+    async def remove_directory(self, name: str) -> None:
+        """rmdir of a child directory."""
+        raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be removed")
+
     async def rename_child(self, name: str, new_parent: Directory, new_name: str) -> None:
         """Move a child on the server."""
         raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be moved")

@@ -17,13 +17,14 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 from pydantic import BaseModel, ValidationError
 
-from neurofs.errors import RemoteError
+from neurofs.errors import NotFound, RemoteError
 from neurofs.io.http import HttpClient
 from neurofs.io.memo import Memo
 from neurofs.sources.dandi.models import (
     Asset,
     AssetInfo,
     AssetPath,
+    AssetWithMetadata,
     Dandiset,
     Page,
     VersionInfo,
@@ -207,6 +208,56 @@ class DandiApi:
             return files
 
         return await self.memo.get(("zarr", zarr_id), fetch)
+
+    async def assets_with_metadata(
+        self, identifier: str, version: str, path: str
+    ) -> list[AssetWithMetadata]:
+        """Assets whose path starts with ``path`` (exact case), with their metadata. An exact
+        path gives just that asset: the server matches prefixes case-insensitively."""
+        found = await self._pages(
+            f"dandisets/{identifier}/versions/{version}/assets/",
+            {"path": path, "metadata": "true"},
+            AssetWithMetadata,
+            f"assets of {identifier}/{version} at {path}",
+        )
+        return [a for a in found if a.path.startswith(path)]
+
+    async def asset_at(self, identifier: str, version: str, path: str) -> AssetWithMetadata:
+        for asset in await self.assets_with_metadata(identifier, version, path):
+            if asset.path == path:
+                return asset
+        raise NotFound(f"{identifier}/{version}/{path}")
+
+    async def put_asset(
+        self, identifier: str, asset: AssetWithMetadata, metadata: dict[str, Any]
+    ) -> AssetWithMetadata:
+        """PUT an asset of the draft; the answer is the asset under its new id."""
+        body: dict[str, Any] = {"metadata": metadata}
+        if asset.zarr is not None:
+            body["zarr_id"] = asset.zarr
+        else:
+            body["blob_id"] = asset.blob
+        data = await self.http.send_json(
+            "PUT", f"dandisets/{identifier}/versions/draft/assets/{asset.asset_id}/", body
+        )
+        return _validate(AssetWithMetadata, data, f"asset {asset.asset_id}")
+
+    async def delete_asset(self, identifier: str, asset_id: str) -> None:
+        await self.http.send_json(
+            "DELETE", f"dandisets/{identifier}/versions/draft/assets/{asset_id}/"
+        )
+
+    def forget_version(self, identifier: str, version: str) -> None:
+        """Drop every cached answer about a version after it changed."""
+
+        def stale(key: object) -> bool:
+            if not isinstance(key, tuple) or not key:
+                return False
+            if key[0] in ("dandisets",) or key == ("dandiset", identifier):
+                return True
+            return len(key) >= 3 and key[1] == identifier and key[2] == version
+
+        self.memo.invalidate(stale)
 
     # ------------------------------------------------------------------ download links
 

@@ -65,6 +65,10 @@ class Asset(_Model):
     modified: datetime
 
 
+class AssetWithMetadata(Asset):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
 class PathAsset(_Model):
     asset_id: str
     url: str | None = None

@@ -132,3 +132,69 @@ def dandiset_yaml(api: DandiApi, key: Key, identifier: str, version: str, mtime:
         read_only_reason=None if version == "draft" else "published versions are immutable",
     )
     return Sidecar(key, spec, mtime)
+
+
+# ---------------------------------------------------------------- asset metadata
+
+# Keys the archive derives from the asset's identity, path and content (dropped on PUT). The
+# path is changed by moving the asset (mv), not by editing it here.
+ASSET_COMPUTED_KEYS = frozenset(
+    {"id", "identifier", "path", "access", "contentUrl", "contentSize", "digest"}
+)
+
+
+class AssetMetadataEdit(BaseModel):
+    """Typed checks of the asset metadata fields people edit; other schema keys pass through
+    (the archive validates the whole document after the PUT)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True)
+
+    schemaKey: Text | None = None
+    encodingFormat: Text | None = None
+    description: Text | None = None
+    keywords: list[Text] | None = None
+    wasGeneratedBy: list[dict[str, Any]] | None = None
+    wasAttributedTo: list[dict[str, Any]] | None = None
+    approach: list[dict[str, Any]] | None = None
+    measurementTechnique: list[dict[str, Any]] | None = None
+    variableMeasured: list[dict[str, Any]] | None = None
+
+
+def validate_asset_metadata(doc: Document) -> None:
+    try:
+        AssetMetadataEdit.model_validate(doc)
+    except ValidationError as exc:
+        raise InvalidContent(describe_validation(exc)) from None
+    if doc.get("schemaKey", "Asset") != "Asset":
+        raise InvalidContent("'schemaKey' must stay 'Asset'")
+
+
+def asset_yaml(api: DandiApi, key: Key, identifier: str, path: str, mtime: float) -> Sidecar:
+    """The metadata of the draft's asset at ``path``. The asset is found by path each time,
+    because every metadata change gives it a new id."""
+
+    async def load(fresh: bool) -> Document:
+        if fresh:
+            api.memo.invalidate(lambda k: k == ("asset-at", identifier, path))
+
+        async def fetch() -> Document:
+            return dict((await api.asset_at(identifier, "draft", path)).metadata)
+
+        return await api.memo.get(("asset-at", identifier, path), fetch)
+
+    async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+        asset = await api.asset_at(identifier, "draft", path)
+        metadata = {k: v for k, v in merged.items() if k not in ASSET_COMPUTED_KEYS}
+        metadata["path"] = asset.path
+        await api.put_asset(identifier, asset, metadata)
+        api.forget_version(identifier, "draft")
+        api.memo.invalidate(lambda k: k == ("asset-at", identifier, path))
+
+    spec = SidecarSpec(
+        load=load,
+        validate=validate_asset_metadata,
+        send=send,
+        fmt=TextFormat.YAML,
+        computed_keys=ASSET_COMPUTED_KEYS,
+    )
+    return Sidecar(key, spec, mtime)

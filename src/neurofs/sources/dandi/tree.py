@@ -21,12 +21,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from neurofs.errors import NotFound, RemoteError
+from neurofs.errors import IsADirectory, NotEmpty, NotFound, ReadOnly, RemoteError
 from neurofs.io.fetcher import Fetcher, RemoteObject
 from neurofs.io.http import LinkExpired
+from neurofs.sources.dandi import edits
 from neurofs.sources.dandi.api import DandiApi
 from neurofs.sources.dandi.models import Dandiset, VersionSummary, ZarrFile
-from neurofs.sources.dandi.sidecars import dandiset_yaml
+from neurofs.sources.dandi.sidecars import asset_yaml, dandiset_yaml
 from neurofs.tree.names import safe_name
 from neurofs.tree.nodes import (
     Attrs,
@@ -40,6 +41,8 @@ from neurofs.tree.remote import RemoteFile
 from neurofs.tree.sidecar import Sidecar
 
 _DANDISET_ID = re.compile(r"^\d{6}$")
+# Next to draft/: the metadata of each draft asset, at the same relative path as the asset.
+ASSET_METADATA_DIR = "draft.meta"
 _ZARR_SUFFIXES = (".zarr", ".ngff")
 METADATA_FILE = "dandiset.yaml"
 
@@ -125,6 +128,9 @@ class Entry:
 
 
 class VersionView(ABC):
+    identifier: str
+    version: str
+
     @abstractmethod
     async def list_folder(self, folder: str) -> list[Entry]:
         """Children of ``folder`` ('' = version root, else 'a/b'). NotFound if absent."""
@@ -135,8 +141,8 @@ class FlatView(VersionView):
 
     def __init__(self, ctx: DandiContext, identifier: str, version: str) -> None:
         self._ctx = ctx
-        self._id = identifier
-        self._version = version
+        self.identifier = self._id = identifier
+        self.version = self._version = version
 
     async def _index(self) -> dict[str, dict[str, Entry]]:
         async def build() -> dict[str, dict[str, Entry]]:
@@ -207,8 +213,8 @@ class PathsView(VersionView):
 
     def __init__(self, ctx: DandiContext, identifier: str, version: str, mtime: float) -> None:
         self._ctx = ctx
-        self._id = identifier
-        self._version = version
+        self.identifier = self._id = identifier
+        self.version = self._version = version
         self._mtime = mtime
 
     async def list_folder(self, folder: str) -> list[Entry]:
@@ -282,7 +288,13 @@ class DandisetDir(Directory):
         d = self._d
         nodes: list[Node] = []
         if d.draft_version is not None:
-            nodes.append(VersionDir((*self.key, "draft"), self._ctx, d, d.draft_version))
+            draft = VersionDir((*self.key, "draft"), self._ctx, d, d.draft_version)
+            nodes.append(draft)
+            nodes.append(
+                AssetMetadataDir(
+                    (*self.key, ASSET_METADATA_DIR), self._ctx, draft.view, "", draft.mtime
+                )
+            )
         nodes.append(ReleasesDir((*self.key, "releases"), self._ctx, d))
         latest = d.most_recent_published_version
         if latest is not None:
@@ -340,6 +352,48 @@ class FolderDir(Directory):
     async def children(self) -> Sequence[Node]:
         return [self._node(e) for e in await self._view.list_folder(self._folder)]
 
+    async def _entry(self, name: str) -> Entry:
+        for e in await self._view.list_folder(self._folder):
+            if e.name == name:
+                return e
+        raise NotFound("/".join((*self.key, name)))
+
+    def _draft_only(self, name: str) -> None:
+        if self._attrs.immutable:
+            raise ReadOnly(f"{'/'.join((*self.key, name))}: published versions are immutable")
+
+    async def rename_child(self, name: str, new_parent: Directory, new_name: str) -> None:
+        self._draft_only(name)
+        if not (
+            isinstance(new_parent, FolderDir)
+            and new_parent._view.identifier == self._view.identifier
+            and not new_parent._attrs.immutable
+        ):
+            raise ReadOnly("assets can only be moved within their own draft")
+        entry = await self._entry(name)
+        target = f"{new_parent._folder}/{new_name}" if new_parent._folder else new_name
+        await edits.move(
+            self._ctx.api, self._view.identifier, entry.server_path, target, entry.is_folder
+        )
+
+    async def remove_child(self, name: str) -> None:
+        self._draft_only(name)
+        entry = await self._entry(name)
+        if entry.is_folder:
+            raise IsADirectory("/".join((*self.key, name)))
+        await edits.delete(self._ctx.api, self._view.identifier, entry.server_path)
+
+    async def remove_directory(self, name: str) -> None:
+        self._draft_only(name)
+        try:
+            entry = await self._entry(name)
+        except NotFound:
+            return  # folders exist only through their assets: an emptied one is already gone
+        if not entry.is_folder:
+            raise ReadOnly(f"{'/'.join((*self.key, name))}: zarr assets cannot be removed here")
+        if await self._view.list_folder(entry.server_path):
+            raise NotEmpty("/".join((*self.key, name)))
+
     def _node(self, e: Entry) -> Node:
         ctx, key, immutable = self._ctx, (*self.key, e.name), self._attrs.immutable
         if e.is_folder:
@@ -383,6 +437,8 @@ class VersionDir(FolderDir):
         super().__init__(key, ctx, view, "", mtime, immutable=v != "draft")
         self._identifier = identifier
         self._version = v
+        self.view = view
+        self.mtime = mtime
 
     async def children(self) -> Sequence[Node]:
         assets = await super().children()
@@ -401,6 +457,38 @@ class VersionDir(FolderDir):
             self._version,
             self._attrs.mtime,
         )
+
+
+class AssetMetadataDir(Directory):
+    """``draft.meta/``: mirrors the draft's folders; each asset (blob or zarr) is a YAML
+    sidecar of its metadata at the same relative path, so no name can collide with an
+    asset's. Editing one PUTs the asset (which gives it a new id)."""
+
+    accepts_scratch = True
+
+    def __init__(
+        self, key: Key, ctx: DandiContext, view: VersionView, folder: str, mtime: float
+    ) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._view = view
+        self._folder = folder
+        self._attrs = Attrs(Kind.DIRECTORY, 0, mtime, writable=True)
+
+    async def stat(self) -> Attrs:
+        return self._attrs
+
+    async def children(self) -> Sequence[Node]:
+        nodes: list[Node] = []
+        for e in await self._view.list_folder(self._folder):
+            key = (*self.key, e.name)
+            if e.is_folder:
+                nodes.append(AssetMetadataDir(key, self._ctx, self._view, e.server_path, e.mtime))
+            else:
+                nodes.append(
+                    asset_yaml(self._ctx.api, key, self._view.identifier, e.server_path, e.mtime)
+                )
+        return nodes
 
 
 class ZarrDir(Directory):
