@@ -6,6 +6,9 @@ serves, the emulator has not drifted from the real archive where neurofs relies 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import httpx
 import pytest
 
 from neurofs.emulators.dandi.sample import (
@@ -20,6 +23,7 @@ from neurofs.emulators.dandi.sample import (
     RELEASE_VERSION,
     SampleArchive,
 )
+from neurofs.emulators.launch import RunningEmulator, start_emulator
 
 from .conftest import ClientRunner
 
@@ -272,3 +276,132 @@ def test_gibibyte_etag_agrees_with_dandischema(
     blob = sample.asset_by_path("000001", BIG_BLOB_PATH).blob
     assert blob is not None
     assert result == [blob.etag, blob.sha256, 16]
+
+
+# ---------------------------------------------------------------------------- writes
+
+
+@pytest.fixture
+def writable() -> Iterator[RunningEmulator]:
+    """A private emulator: the write tests change its state (the shared one stays pristine)."""
+    with start_emulator("dandi", env={"NEUROFS_EMULATOR_VALIDATION_DELAY": "0.5"}) as emulator:
+        yield emulator
+
+
+def test_set_raw_metadata_round_trip(run_client: ClientRunner, writable: RunningEmulator) -> None:
+    result = run_client(
+        """
+        from dandi.dandiapi import DandiAPIClient, VersionStatus
+        client = DandiAPIClient(api_url=API_URL, token=os.environ["TOKEN"])
+        d = client.get_dandiset("000004", "draft")
+        md = d.get_raw_metadata()
+        md["description"] = "Edited by the official client."
+        d.set_raw_metadata(md)
+        right_after = d.get_version("draft").status.value
+        d.wait_until_valid(max_time=30)
+        fresh = client.get_dandiset("000004", "draft")
+        model = fresh.get_metadata()              # dandischema's model of what was stored
+        model.keywords = ["edited", "twice"]
+        fresh.set_metadata(model)
+        fresh.wait_until_valid(max_time=30)
+        emit({
+            "description": fresh.get_raw_metadata()["description"],
+            "keywords": client.get_dandiset("000004", "draft").get_raw_metadata()["keywords"],
+            "status": [right_after, fresh.get_version("draft").status.value],
+            "name": fresh.get_version("draft").name,
+        })
+        """,
+        TOKEN=OWNER_TOKEN,
+        NEUROFS_TEST_API_URL=writable.api_url,
+    )
+    assert result["description"] == "Edited by the official client."
+    assert result["keywords"] == ["edited", "twice"]
+    assert result["status"] == ["Pending", "Valid"]
+    assert result["name"] == "A small dandiset to edit"
+    puts = [r for r in writable.requests() if r["method"] == "PUT"]
+    assert [(r["path"], r["status"]) for r in puts] == [
+        ("/api/dandisets/000004/versions/draft/", 200)
+    ] * 2
+    # What the client sends: the whole document, and the name taken from it.
+    assert set(puts[0]["body"]) == {"metadata", "name"}
+    assert puts[0]["body"]["name"] == "A small dandiset to edit"
+    assert puts[0]["body"]["metadata"]["description"] == "Edited by the official client."
+
+
+def test_asset_set_raw_metadata_rename_and_delete(
+    run_client: ClientRunner, writable: RunningEmulator, sample: SampleArchive
+) -> None:
+    result = run_client(
+        """
+        from dandi.dandiapi import DandiAPIClient
+        from dandi.exceptions import NotFoundError
+        client = DandiAPIClient(api_url=API_URL, token=os.environ["TOKEN"])
+        d = client.get_dandiset("000004", "draft")
+        asset = d.get_asset_by_path("README.txt")
+        old_id = asset.identifier
+        md = asset.get_raw_metadata()
+        md["keywords"] = ["edited"]
+        asset.set_raw_metadata(md)
+        new_id = asset.identifier
+        asset.rename("docs/README.txt")
+        renamed_id = asset.identifier
+        probe = d.get_asset_by_path("sub-01/sub-01_probe.json")
+        probe.delete()
+        try:
+            d.get_asset_by_path("sub-01/sub-01_probe.json")
+            gone = False
+        except NotFoundError:
+            gone = True
+        emit({
+            "ids": [old_id, new_id, renamed_id],
+            "keywords": d.get_asset(renamed_id).get_raw_metadata()["keywords"],
+            "old_still_there": client.get_asset(old_id).path,
+            "paths": sorted(a.path for a in d.get_assets()),
+            "gone": gone,
+            "count": client.get_dandiset("000004", "draft", lazy=False).version.asset_count,
+        })
+        """,
+        TOKEN=OWNER_TOKEN,
+        NEUROFS_TEST_API_URL=writable.api_url,
+    )
+    old_id, new_id, renamed_id = result["ids"]
+    assert old_id == sample.asset_by_path("000004", "README.txt").asset_id
+    assert len({old_id, new_id, renamed_id}) == 3
+    assert result["keywords"] == ["edited"]
+    assert result["old_still_there"] == "README.txt"
+    assert result["paths"] == ["docs/README.txt"]
+    assert result["gone"] is True
+    assert result["count"] == 1
+    writes = [(r["method"], r["status"]) for r in writable.requests() if r["method"] != "GET"]
+    assert writes == [("PUT", 200), ("PUT", 200), ("DELETE", 204)]
+
+
+def test_client_sees_a_raw_put(run_client: ClientRunner, writable: RunningEmulator) -> None:
+    url = f"{writable.api_url}/dandisets/000004/versions/draft/"
+    metadata = httpx.get(url, timeout=30).json()
+    metadata["description"] = "Written with plain HTTP."
+    response = httpx.put(
+        url,
+        json={"metadata": metadata, "name": "Renamed over HTTP"},
+        headers={"Authorization": f"token {OWNER_TOKEN}"},
+        timeout=30,
+    )
+    assert response.status_code == 200 and response.json()["status"] == "Pending"
+    result = run_client(
+        """
+        from dandi.dandiapi import DandiAPIClient
+        client = DandiAPIClient(api_url=API_URL)
+        d = client.get_dandiset("000004", "draft", lazy=False)
+        emit({
+            "description": d.get_raw_metadata()["description"],
+            "name": d.version.name,
+            "listed": [x.version.name for x in client.get_dandisets() if x.identifier == "000004"],
+        })
+        """,
+        NEUROFS_TEST_API_URL=writable.api_url,
+    )
+    assert result == {
+        "description": "Written with plain HTTP.",
+        "name": "Renamed over HTTP",
+        "listed": ["Renamed over HTTP"],
+    }

@@ -49,7 +49,12 @@ def test_top_level_layout(mount: Mount):
     assert sorted(os.listdir(mount.path)) == [".neurofs", "dandi"]
     ids = os.listdir(mount / "dandi")
     assert {"000001", "000002", "000003", "000004"} <= set(ids)
-    assert sorted(os.listdir(mount / "dandi/000001")) == ["draft", "draft.meta", "latest", "releases"]
+    assert sorted(os.listdir(mount / "dandi/000001")) == [
+        "draft",
+        "draft.meta",
+        "latest",
+        "releases",
+    ]
     assert "latest" not in os.listdir(mount / "dandi/000003")  # never published
     release = os.listdir(mount / "dandi/000001/releases")
     assert release == [os.readlink(mount / "dandi/000001/latest").split("/")[-1]]

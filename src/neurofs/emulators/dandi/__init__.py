@@ -24,15 +24,19 @@ def run(
     port: int = 0,
     knobs: NetworkKnobs,
     data_dir: Path | None = None,
+    validation_delay: float | None = None,
 ) -> None:
     """Serve the DANDI emulator until SIGTERM/SIGINT. Prints the ready line.
 
     The API is at ``http://HOST:PORT/api``; the object store gets a second, free port.
     The ready line lists both: ``neurofs-emulator dandi ready <api url> <blob store url>``.
+    Writes change the in-memory archive only: a restart serves the sample data again.
+    ``validation_delay``: seconds a written draft or asset stays Pending (default 1, or the
+    ``NEUROFS_EMULATOR_VALIDATION_DELAY`` environment variable).
     """
     archive = SampleArchive(data_dir)
     origins = Origins()
-    app = create_app(archive, knobs, origins=origins)
+    app = create_app(archive, knobs, origins=origins, validation_delay=validation_delay)
 
     def on_ready(urls: list[str]) -> None:
         # The object store is the second socket: its port is known only once bound.

@@ -21,6 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument(
+        "--validation-delay",
+        type=float,
+        default=None,
+        help="seconds a written draft or asset stays Pending (default 1)",
+    )
     args = parser.parse_args(argv)
     knobs = NetworkKnobs(
         latency_ms=args.latency_ms,
@@ -28,7 +34,13 @@ def main(argv: list[str] | None = None) -> None:
         fault_rate=args.fault_rate,
         seed=args.seed,
     )
-    run(host=args.host, port=args.port, knobs=knobs, data_dir=args.data_dir)
+    run(
+        host=args.host,
+        port=args.port,
+        knobs=knobs,
+        data_dir=args.data_dir,
+        validation_delay=args.validation_delay,
+    )
 
 
 if __name__ == "__main__":

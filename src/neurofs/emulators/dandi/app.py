@@ -5,12 +5,17 @@ Routes, status codes and bodies follow the real server (dandi-archive ``dandiapi
 arriving on the blob port (``Origins.blob_port``) reach only the object store
 (``/dandiarchive/...``), every other port only the API. Without a blob port (in-process use)
 both live on one origin.
+
+Besides the reads, the draft can be edited like on the real server: ``PUT`` of a draft's
+metadata, ``POST``/``PUT``/``DELETE`` of its assets (owner only; rules in :mod:`.writes`).
+Writes change the in-memory :class:`Archive` only.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -23,8 +28,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from neurofs.emulators.dandi import drf, models
-from neurofs.emulators.dandi.archive import Archive, Asset, Dandiset, User, Version, Zarr
+from neurofs.emulators.dandi import drf, models, writes
+from neurofs.emulators.dandi.archive import Archive, Asset, Blob, Dandiset, User, Version, Zarr
 from neurofs.emulators.dandi.blobstore import (
     BUCKET,
     S3Error,
@@ -32,7 +37,8 @@ from neurofs.emulators.dandi.blobstore import (
     presign_ttl_from_env,
     serve_object,
 )
-from neurofs.emulators.dandi.drf import APIError, QueryParams
+from neurofs.emulators.dandi.drf import APIError, QueryParams, RawError
+from neurofs.emulators.dandi.requestlog import BodyRequestLog, CaptureWriteBodies
 from neurofs.emulators.dandi.sample import (
     ALLOWED_SCHEMA_VERSIONS,
     INSTANCE_NAME,
@@ -93,10 +99,21 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
 class DandiAPI:
     """Request handlers; all state lives in the :class:`Archive`."""
 
-    def __init__(self, archive: Archive, origins: Origins, signer: Signer) -> None:
+    def __init__(
+        self,
+        archive: Archive,
+        origins: Origins,
+        signer: Signer,
+        validation_delay: float = writes.DEFAULT_VALIDATION_DELAY,
+    ) -> None:
         self.archive = archive
         self.origins = origins
         self.signer = signer
+        self.validation_delay = validation_delay
+
+    def settle(self) -> None:
+        """Finish the emulated background validation that is due (before each request)."""
+        writes.settle(self.archive)
 
     # ---------------------------------------------------------------- helpers
 
@@ -462,6 +479,10 @@ class DandiAPI:
     async def version_info(self, request: Request) -> Response:
         user = self.authenticate(request)
         version = self.get_version(request, user)
+        return _json(self.version_info_payload(request, version))
+
+    def version_info_payload(self, request: Request, version: Version) -> models.VersionInfo:
+        """VersionDetailSerializer: ``/info/`` and the answer of a metadata PUT."""
         errors = [
             models.AssetValidationError(field="", message=m, path=a.path)
             for a in version.assets.values()
@@ -478,16 +499,14 @@ class DandiAPI:
                     )
                     for e in asset.validation_errors
                 )
-        return _json(
-            models.VersionInfo(
-                **self.version_item(version),
-                asset_validation_errors=errors,
-                version_validation_errors=[
-                    models.ValidationError(**e) for e in version.validation_errors
-                ],
-                metadata=models.DandisetMetadata(**self.version_metadata(request, version)),
-                contact_person=self.contact_person(version),
-            )
+        return models.VersionInfo(
+            **self.version_item(version),
+            asset_validation_errors=errors,
+            version_validation_errors=[
+                models.ValidationError(**e) for e in version.validation_errors
+            ],
+            metadata=models.DandisetMetadata(**self.version_metadata(request, version)),
+            contact_person=self.contact_person(version),
         )
 
     # ---------------------------------------------------------------- assets
@@ -608,6 +627,250 @@ class DandiAPI:
         return RedirectResponse(
             url, status_code=302, headers={"Content-Type": "text/html; charset=utf-8"}
         )
+
+    # ---------------------------------------------------------------- writes
+    # Check order follows the real views: authentication and DRF's permission classes (an
+    # anonymous write is a 401), django-guardian's owner check (dandiset 404, else a bare
+    # 403), the version lookup, then the view's own checks, the body, the service's checks.
+
+    def require_owner(self, request: Request, user: User | None) -> Dandiset:
+        if user is None:
+            raise drf.not_authenticated()
+        if not user.admin and user.status != "APPROVED":
+            raise drf.permission_denied()  # IsApprovedOrReadOnly
+        dandiset = self.get_dandiset(request)
+        if not self.archive.is_owner(user, dandiset):
+            raise drf.guardian_forbidden()
+        return dandiset
+
+    def lookup_version(self, request: Request, dandiset: Dandiset) -> Version:
+        version = dandiset.versions.get(request.path_params["version"])
+        if version is None:
+            raise drf.not_found()
+        return version
+
+    @staticmethod
+    def require_draft(version: Version) -> None:
+        if not version.is_draft:
+            # DraftDandisetNotModifiableError, or the version view's own answer: same body.
+            raise APIError(405, "Only draft versions can be modified.")
+
+    @staticmethod
+    def require_not_unembargoing(dandiset: Dandiset) -> None:
+        if dandiset.embargo_status == "UNEMBARGOING":
+            raise APIError(400, "Dandiset modification not allowed during unembargo")
+
+    async def version_update(self, request: Request) -> Response:
+        """PUT ``versions/draft/``: new name and metadata; Pending until validated."""
+        user = self.authenticate(request)
+        dandiset = self.require_owner(request, user)
+        version = self.get_version(request, user)
+        self.require_draft(version)
+        self.require_not_unembargoing(dandiset)
+        data = await drf.request_data(request)
+        if not isinstance(data, dict):
+            raise drf.not_a_dict(data)
+        errors: dict[str, list[str]] = {}
+        metadata, metadata_errors = drf.json_field(data, "metadata", required=False)
+        if metadata_errors:
+            errors["metadata"] = metadata_errors
+        name, name_errors = drf.char_field(data, "name", writes.VERSION_NAME_MAX_LENGTH)
+        if name_errors:
+            errors["name"] = name_errors
+        if errors:
+            raise APIError(400, errors)
+        if drf.is_missing(metadata) or not isinstance(metadata, dict):
+            # The serializer's validate() does data["metadata"].setdefault(...): a KeyError or
+            # an AttributeError, so Django's 500 page.
+            raise drf.server_error()
+        metadata = {**metadata, "schemaVersion": metadata.get("schemaVersion", SCHEMA_VERSION)}
+        new = writes.strip_version_metadata(metadata)
+        if (name, new) != (version.name, writes.strip_version_metadata(version.metadata)):
+            when = writes.now()
+            version.name = name
+            version.metadata = writes.populate_version_metadata(version, new, when)
+            writes.mark_pending(self.archive, version, when, self.validation_delay)
+        return _json(self.version_info_payload(request, version))
+
+    async def version_delete(self, request: Request) -> Response:
+        """DELETE ``versions/{v}/``: drafts never, published versions by admins only."""
+        user = self.authenticate(request)
+        if user is None:
+            raise drf.not_authenticated()
+        if not user.admin and user.status != "APPROVED":
+            raise drf.permission_denied()
+        version = self.get_version(request, user)
+        if version.is_draft:
+            raise APIError(403, "Cannot delete draft versions")
+        if not user.admin:
+            raise APIError(403, "Cannot delete published versions")
+        del version.dandiset.versions[version.version]
+        return Response(status_code=204)
+
+    async def asset_request(
+        self, request: Request
+    ) -> tuple[dict[str, Any], str | None, str | None]:
+        """AssetRequestSerializer: ``(metadata, blob_id, zarr_id)`` or a 400."""
+        data = await drf.request_data(request)
+        if not isinstance(data, dict):
+            raise drf.not_a_dict(data)
+        errors: dict[str, list[str]] = {}
+        metadata, field_errors = drf.json_field(data, "metadata")
+        if field_errors:
+            errors["metadata"] = field_errors
+        blob_id, field_errors = drf.uuid_field(data, "blob_id")
+        if field_errors:
+            errors["blob_id"] = field_errors
+        zarr_id, field_errors = drf.uuid_field(data, "zarr_id")
+        if field_errors:
+            errors["zarr_id"] = field_errors
+        if errors:
+            raise APIError(400, errors)
+        if (blob_id is None) == (zarr_id is None):
+            raise drf.field_error("blob_id", "Exactly one of blob_id or zarr_id must be specified.")
+        if not isinstance(metadata, dict):
+            # validate() tests `"path" not in metadata`, then indexes it: on a list or a
+            # string without "path" that is the 400 below, anything else raises (a 500).
+            if isinstance(metadata, list | str) and "path" not in metadata:
+                raise drf.field_error("metadata", "No path specified in metadata.")
+            raise drf.server_error()
+        path = metadata.get("path")
+        if not path:
+            raise drf.field_error("metadata", "No path specified in metadata.")
+        if not isinstance(path, str):
+            raise drf.server_error()  # validate_asset_path calls path.startswith
+        message = writes.asset_path_error(path)
+        if message is not None:
+            raise APIError(400, {"non_field_errors": [message]})
+        metadata = {**metadata, "schemaVersion": metadata.get("schemaVersion", SCHEMA_VERSION)}
+        return metadata, blob_id, zarr_id
+
+    def lookup_blob(self, blob_id: str | None) -> Blob | None:
+        if blob_id is None:
+            return None
+        blob = self.archive.blobs.get(blob_id)
+        if blob is None:
+            raise drf.not_found()
+        return blob
+
+    def lookup_zarr(self, zarr_id: str | None) -> Zarr | None:
+        if zarr_id is None:
+            return None
+        zarr = self.archive.zarrs.get(zarr_id)
+        if zarr is None:
+            raise drf.not_found()
+        return zarr
+
+    @staticmethod
+    def check_path_length(path: str) -> None:
+        # Asset.full_clean() in _create_asset: a Django ValidationError with one message.
+        if len(path) > writes.ASSET_PATH_MAX_LENGTH:
+            raise APIError(
+                400,
+                f"Ensure this value has at most {writes.ASSET_PATH_MAX_LENGTH} characters "
+                f"(it has {len(path)}).",
+            )
+
+    def attach_new_asset(
+        self,
+        version: Version,
+        metadata: dict[str, Any],
+        blob: Blob | None,
+        zarr: Zarr | None,
+    ) -> Asset:
+        """``_add_asset_to_version``: a new Pending asset in the draft; the draft goes Pending."""
+        when = writes.now()
+        if blob is not None and blob.embargoed and version.dandiset.embargo_status == "OPEN":
+            blob.embargoed = False  # an open dandiset's asset unembargoes its blob
+        asset = self.archive.new_asset(
+            asset_id=str(uuid.uuid4()),
+            path=metadata["path"],
+            blob=blob,
+            zarr=zarr,
+            metadata=writes.strip_asset_metadata(metadata),
+            created=when,
+            modified=when,
+        )
+        writes.mark_asset_pending(self.archive, asset, when, self.validation_delay)
+        version.add_asset(asset)
+        writes.mark_pending(self.archive, version, when, self.validation_delay)
+        return asset
+
+    async def asset_create(self, request: Request) -> Response:
+        """POST ``versions/draft/assets/``: a new asset at ``metadata.path``."""
+        user = self.authenticate(request)
+        dandiset = self.require_owner(request, user)
+        version = self.lookup_version(request, dandiset)
+        self.require_not_unembargoing(dandiset)
+        metadata, blob_id, zarr_id = await self.asset_request(request)
+        blob = self.lookup_blob(blob_id)
+        zarr = self.lookup_zarr(zarr_id)
+        # add_asset_to_version
+        self.require_draft(version)
+        path: str = metadata["path"]
+        if writes.path_taken(version, path):
+            raise APIError(409, "An asset with that path already exists")
+        conflicts = writes.conflicting_paths(version, path)
+        if conflicts:
+            raise APIError(
+                409, f'Path of new asset "{path}" conflicts with existing assets: {conflicts}'
+            )
+        if zarr is not None and zarr.dandiset != dandiset.identifier:
+            raise APIError(400, "The zarr archive belongs to a different dandiset")
+        self.check_path_length(path)
+        asset = self.attach_new_asset(version, metadata, blob, zarr)
+        return _json(self.asset_item(request, asset, metadata=True))
+
+    async def asset_update(self, request: Request) -> Response:
+        """PUT ``versions/draft/assets/{aid}/``: any change makes a new asset (new id)."""
+        user = self.authenticate(request)
+        dandiset = self.require_owner(request, user)
+        version = self.lookup_version(request, dandiset)
+        self.require_draft(version)
+        self.require_not_unembargoing(dandiset)
+        metadata, blob_id, zarr_id = await self.asset_request(request)
+        asset = self.nested_asset(request, user)
+        blob = self.lookup_blob(blob_id)
+        zarr = self.lookup_zarr(zarr_id)
+        # change_asset
+        path: str = metadata["path"]
+        stored = writes.strip_asset_metadata(metadata)
+        changed = (
+            (blob is not None and asset.blob is not None and blob is not asset.blob)
+            or (zarr is not None and asset.zarr is not None and zarr is not asset.zarr)
+            or asset.path != path
+            or asset.metadata != stored
+        )
+        if not changed:
+            return _json(self.asset_item(request, asset, metadata=True))
+        if writes.path_taken(version, path, ignore=asset) or writes.folder_at(
+            version, path, ignore=asset
+        ):
+            # A folder there: the new leaf path breaks a unique constraint, same answer.
+            raise APIError(409, "An asset with that path already exists")
+        conflicts = writes.conflicting_paths(version, path, ignore=asset)
+        if conflicts:
+            # The real server skips this check on a change and corrupts its path tree; the
+            # emulator refuses like a create does.
+            raise APIError(
+                409, f'Path of new asset "{path}" conflicts with existing assets: {conflicts}'
+            )
+        self.check_path_length(path)
+        version.remove_asset(asset)
+        new_asset = self.attach_new_asset(version, metadata, blob, zarr)
+        return _json(self.asset_item(request, new_asset, metadata=True))
+
+    async def asset_delete(self, request: Request) -> Response:
+        """DELETE ``versions/draft/assets/{aid}/``: detach it (it stays gettable by id)."""
+        user = self.authenticate(request)
+        dandiset = self.require_owner(request, user)
+        version = self.lookup_version(request, dandiset)
+        self.require_not_unembargoing(dandiset)
+        asset = self.nested_asset(request, user)
+        self.require_draft(version)
+        version.remove_asset(asset)
+        writes.mark_pending(self.archive, version, writes.now(), self.validation_delay)
+        return Response(status_code=204)
 
     # ---------------------------------------------------------------- zarr
 
@@ -968,17 +1231,33 @@ def search_dandisets(dandisets: list[Dandiset], query: str, archive: Archive) ->
 
 # Routes take every method; the handlers answer the wrong ones the way the real services do.
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def _methods(handler: Handler, allowed: Sequence[str] = ("GET",)) -> Handler:
-    """DRF-style method dispatch: HEAD follows GET; anything else is a JSON 405."""
+def _methods(api: DandiAPI, handlers: Mapping[str, Handler], viewset: bool = False) -> Handler:
+    """DRF-style method dispatch: HEAD follows GET; anything else is a JSON 405.
+
+    Background validation that is due is finished first (:meth:`DandiAPI.settle`). On the
+    archive's viewsets (``viewset``) DRF checks authentication and the default permission
+    classes before it looks for a handler, so an anonymous write to a read-only route is a
+    401, not a 405.
+    """
 
     async def endpoint(request: Request) -> Response:
+        api.settle()
         method = request.method
-        if method == "HEAD" and "GET" in allowed:
+        if method == "HEAD" and "GET" in handlers:
+            return await handlers["GET"](request)
+        handler = handlers.get(method)
+        if handler is not None:
             return await handler(request)
-        if method in allowed:
-            return await handler(request)
+        if viewset:
+            user = api.authenticate(request)
+            if method not in SAFE_METHODS:
+                if user is None:
+                    raise drf.not_authenticated()
+                if not user.admin and user.status != "APPROVED":
+                    raise drf.permission_denied()
         raise drf.method_not_allowed(method)
 
     return endpoint
@@ -988,31 +1267,40 @@ def api_routes(api: DandiAPI) -> list[Route]:
     ds = "/api/dandisets/{dandiset_id:dandiset_id}"
     ver = ds + "/versions/{version:dandi_version}"
     nested = ver + "/assets/{asset_id:uuid4}"
-    table: list[tuple[str, Handler, tuple[str, ...]]] = [
-        ("/api/info/", api.info, ("GET",)),
-        ("/api/auth/token/", api.auth_token, ("GET",)),
-        ("/api/users/me/", api.users_me, ("GET",)),
-        ("/api/dandisets/", api.dandiset_list, ("GET",)),
-        (ds + "/", api.dandiset_detail, ("GET",)),
-        (ds + "/versions/", api.version_list, ("GET",)),
-        (ver + "/", api.version_detail, ("GET",)),
-        (ver + "/info/", api.version_info, ("GET",)),
-        (ver + "/assets/", api.asset_list, ("GET",)),
-        (ver + "/assets/paths/", api.asset_paths, ("GET",)),
-        (nested + "/", api.nested_asset_detail, ("GET",)),
-        (nested + "/info/", api.nested_asset_info, ("GET",)),
-        (nested + "/download/", api.nested_asset_download, ("GET",)),
-        ("/api/assets/{asset_id:uuid4}/", api.asset_detail, ("GET",)),
-        ("/api/assets/{asset_id:uuid4}/info/", api.asset_info, ("GET",)),
-        ("/api/assets/{asset_id:uuid4}/download/", api.asset_download, ("GET",)),
-        ("/api/zarr/", api.zarr_list, ("GET",)),
-        ("/api/zarr/{zarr_id:uuid4}/", api.zarr_detail, ("GET",)),
-        ("/api/zarr/{zarr_id:uuid4}/files/", api.zarr_files, ("GET",)),
-        ("/api/blobs/digest/", api.blob_digest, ("POST",)),
+    top = "/api/assets/{asset_id:uuid4}"
+    table: list[tuple[str, dict[str, Handler], bool]] = [
+        ("/api/info/", {"GET": api.info}, False),
+        ("/api/auth/token/", {"GET": api.auth_token}, False),
+        ("/api/users/me/", {"GET": api.users_me}, False),
+        ("/api/dandisets/", {"GET": api.dandiset_list}, True),
+        (ds + "/", {"GET": api.dandiset_detail}, True),
+        (ds + "/versions/", {"GET": api.version_list}, True),
+        (
+            ver + "/",
+            {"GET": api.version_detail, "PUT": api.version_update, "DELETE": api.version_delete},
+            True,
+        ),
+        (ver + "/info/", {"GET": api.version_info}, True),
+        (ver + "/assets/", {"GET": api.asset_list, "POST": api.asset_create}, True),
+        (ver + "/assets/paths/", {"GET": api.asset_paths}, True),
+        (
+            nested + "/",
+            {"GET": api.nested_asset_detail, "PUT": api.asset_update, "DELETE": api.asset_delete},
+            True,
+        ),
+        (nested + "/info/", {"GET": api.nested_asset_info}, True),
+        (nested + "/download/", {"GET": api.nested_asset_download}, True),
+        (top + "/", {"GET": api.asset_detail}, True),
+        (top + "/info/", {"GET": api.asset_info}, True),
+        (top + "/download/", {"GET": api.asset_download}, True),
+        ("/api/zarr/", {"GET": api.zarr_list}, False),
+        ("/api/zarr/{zarr_id:uuid4}/", {"GET": api.zarr_detail}, False),
+        ("/api/zarr/{zarr_id:uuid4}/files/", {"GET": api.zarr_files}, False),
+        ("/api/blobs/digest/", {"POST": api.blob_digest}, False),
     ]
     return [
-        Route(path, _methods(handler, allowed), methods=ALL_METHODS)
-        for path, handler, allowed in table
+        Route(path, _methods(api, handlers, viewset), methods=ALL_METHODS)
+        for path, handlers, viewset in table
     ]
 
 
@@ -1057,21 +1345,31 @@ def create_app(
     origins: Origins | None = None,
     presign_ttl: float | None = None,
     request_log: RequestLog | None = None,
+    validation_delay: float | None = None,
 ) -> Starlette:
     """The emulator's ASGI app.
 
     ``origins.blob_port`` (settable after creation) is the port of the object store; until
     set, blob URLs point at the API's own origin. ``presign_ttl`` defaults to 6 hours or the
-    ``NEUROFS_EMULATOR_PRESIGN_TTL`` environment variable.
+    ``NEUROFS_EMULATOR_PRESIGN_TTL`` environment variable. ``validation_delay`` (seconds a
+    written draft or asset stays Pending) defaults to 1 s or the
+    ``NEUROFS_EMULATOR_VALIDATION_DELAY`` environment variable. The request log (default: a
+    :class:`BodyRequestLog`) records the JSON body of writes.
     """
     origins = origins if origins is not None else Origins()
     signer = Signer(presign_ttl if presign_ttl is not None else presign_ttl_from_env())
-    api = DandiAPI(archive, origins, signer)
+    delay = validation_delay if validation_delay is not None else writes.validation_delay_from_env()
+    api = DandiAPI(archive, origins, signer, delay)
     routes = api_routes(api) + blob_routes(api)
+    log = request_log if request_log is not None else BodyRequestLog()
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, APIError)
         return _json(exc.body, exc.status, exc.headers)
+
+    async def raw_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RawError)
+        return HTMLResponse(exc.body, status_code=exc.status)
 
     async def unrouted(request: Request, exc: Exception) -> Response:
         # Django's APPEND_SLASH: a URL that only lacks its trailing slash → 301 (relative).
@@ -1092,14 +1390,16 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(NetworkMiddleware, knobs=knobs, log=request_log),
+            Middleware(CaptureWriteBodies),
+            Middleware(NetworkMiddleware, knobs=knobs, log=log),
             Middleware(OriginSplit, origins=origins),
         ],
-        exception_handlers={APIError: api_error, 404: unrouted},
+        exception_handlers={APIError: api_error, RawError: raw_error, 404: unrouted},
     )
     # Django answers unrouted URLs itself (301 to the slashed form, else 404), not Starlette's 307.
     app.router.redirect_slashes = False
     app.state.archive = archive
     app.state.origins = origins
     app.state.signer = signer
+    app.state.api = api
     return app

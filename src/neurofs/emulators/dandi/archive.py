@@ -1,8 +1,8 @@
 """The emulator's in-memory DANDI Archive: users, dandisets, versions, assets, blobs, zarrs.
 
 This mirrors the real server's data model (dandi-archive ``dandiapi/api/models``) closely
-enough that its read semantics can be reproduced and that write routes (PUT draft metadata,
-asset POST/PUT/DELETE) can later be added as plain mutations:
+enough that its read semantics can be reproduced and that the write routes (PUT draft
+metadata, asset POST/PUT/DELETE; rules in :mod:`.writes`) are plain mutations:
 
 - an :class:`Asset` is immutable content + metadata with its own ``asset_id``; versions hold
   *references* to assets, so a published version and the draft share unchanged assets, and a
@@ -240,6 +240,8 @@ class Asset:
     published: bool = False
     status: AssetStatus = "Valid"
     validation_errors: list[dict[str, Any]] = field(default_factory=list)
+    # When the emulated background validation of a Pending asset is due (see writes.settle).
+    validation_due: datetime | None = None
 
     @property
     def size(self) -> int:
@@ -284,6 +286,8 @@ class Version:
     modified: datetime
     release_notes: str = ""
     validation_errors: list[dict[str, Any]] = field(default_factory=list)
+    # When the emulated background validation of a Pending draft is due (see writes.settle).
+    validation_due: datetime | None = None
     # Ordered by asset pk (the order assets were added).
     assets: dict[int, Asset] = field(default_factory=dict)
     _paths: PathIndex | None = field(default=None, repr=False)
@@ -396,8 +400,11 @@ class Archive:
         self.zarrs: dict[str, Zarr] = {}
         self._next_asset_pk = 1
         self._next_version_pk = 1
+        # Background validation waiting to happen (writes.settle finishes it when due).
+        self.pending_assets: dict[str, Asset] = {}
+        self.pending_versions: dict[int, Version] = {}
 
-    # ---- construction helpers (used by the sample builder and, later, by write routes)
+    # ---- construction helpers (used by the sample builder and by the write routes)
 
     def add_user(self, user: User) -> User:
         self.users[user.username] = user

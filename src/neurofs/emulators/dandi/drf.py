@@ -6,7 +6,9 @@ pagination links, error envelopes), so the emulator reproduces them here, in one
 
 from __future__ import annotations
 
+import json
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -28,6 +30,13 @@ DJANGO_NOT_FOUND_HTML = (
     "</body>\n</html>\n"
 )
 
+# Django's default 500 page (no 500.html template): what an unhandled exception in a view
+# (e.g. a ``KeyError`` on a malformed body the serializer let through) answers.
+DJANGO_SERVER_ERROR_HTML = (
+    '\n<!doctype html>\n<html lang="en">\n<head>\n  <title>Server Error (500)</title>\n'
+    "</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n"
+)
+
 WWW_AUTHENTICATE = 'Bearer realm="api"'  # from the first authenticator (OAuth2) of the server
 
 
@@ -39,6 +48,25 @@ class APIError(Exception):
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
+
+
+class RawError(Exception):
+    """A non-JSON error answer (Django's own pages, django-guardian's bare 403)."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(status, body)
+        self.status = status
+        self.body = body
+
+
+def guardian_forbidden() -> RawError:
+    """django-guardian's ``permission_required(return_403=True)`` without a 403 template:
+    ``HttpResponseForbidden()``, an empty ``text/html`` body."""
+    return RawError(403, "")
+
+
+def server_error() -> RawError:
+    return RawError(500, DJANGO_SERVER_ERROR_HTML)
 
 
 def not_found(detail: str = "Not found.") -> APIError:
@@ -67,6 +95,95 @@ def method_not_allowed(method: str) -> APIError:
 
 def field_error(field: str, message: str) -> APIError:
     return APIError(400, {field: [message]})
+
+
+def unsupported_media_type(content_type: str) -> APIError:
+    return APIError(415, {"detail": f'Unsupported media type "{content_type}" in request.'})
+
+
+async def request_data(request: Request) -> Any:
+    """``request.data`` with the JSON parser only: an empty body is ``{}``, a body of another
+    media type is a 415, malformed JSON a 400 ``JSON parse error - ...``."""
+    raw = await request.body()
+    if not raw:
+        return {}
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise unsupported_media_type(content_type)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise APIError(400, {"detail": f"JSON parse error - {exc}"}) from exc
+
+
+def not_a_dict(data: Any) -> APIError:
+    """A serializer given something else than a JSON object (``null``: "No data provided")."""
+    if data is None:
+        return APIError(400, {"non_field_errors": ["No data provided"]})
+    kind = type(data).__name__
+    return APIError(
+        400, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
+    )
+
+
+_MISSING = object()
+
+
+def char_field(
+    data: dict[str, Any], name: str, max_length: int | None = None
+) -> tuple[str, list[str]]:
+    """A required, non-null, non-blank DRF ``CharField`` (``trim_whitespace``): the value
+    and the field's error messages (empty when valid)."""
+    value = data.get(name, _MISSING)
+    if value is _MISSING:
+        return "", ["This field is required."]
+    if value is None:
+        return "", ["This field may not be null."]
+    if value == "" or str(value).strip() == "":
+        return "", ["This field may not be blank."]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return "", ["Not a valid string."]
+    text = str(value).strip()
+    errors = []
+    if max_length is not None and len(text) > max_length:
+        errors.append(f"Ensure this field has no more than {max_length} characters.")
+    if "\x00" in text:
+        errors.append("Null characters are not allowed.")
+    surrogate = next((c for c in text if 0xD800 <= ord(c) <= 0xDFFF), None)
+    if surrogate is not None:
+        errors.append(f"Surrogate characters are not allowed: U+{ord(surrogate):X}.")
+    return text, errors
+
+
+def json_field(data: dict[str, Any], name: str, required: bool = True) -> tuple[Any, list[str]]:
+    """A DRF ``JSONField`` (not null): any JSON value."""
+    value = data.get(name, _MISSING)
+    if value is _MISSING:
+        return _MISSING, ["This field is required."] if required else []
+    if value is None:
+        return _MISSING, ["This field may not be null."]
+    return value, []
+
+
+def uuid_field(data: dict[str, Any], name: str) -> tuple[str | None, list[str]]:
+    """An optional DRF ``UUIDField``: the canonical form of what was given."""
+    value = data.get(name, _MISSING)
+    if value is _MISSING:
+        return None, []
+    if value is None:
+        return None, ["This field may not be null."]
+    try:
+        if isinstance(value, int):
+            return str(uuid.UUID(int=value)), []
+        if isinstance(value, str):
+            return str(uuid.UUID(hex=value)), []
+    except ValueError:
+        pass
+    return None, ["Must be a valid UUID."]
+
+
+def is_missing(value: Any) -> bool:
+    return value is _MISSING
 
 
 class QueryParams:

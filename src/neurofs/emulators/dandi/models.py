@@ -12,7 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 
 def drf_datetime(value: datetime) -> str:
@@ -164,19 +171,37 @@ class AssetValidationError(ValidationError):
     path: str
 
 
-class DandisetMetadata(Payload):
-    """A version's JSON-LD metadata document (``versions/{v}/``)."""
+class Document(Payload):
+    """A JSON-LD document: well-known keys typed, the rest kept as-is.
+
+    Keys a client may edit (through the write routes) can hold any JSON value or be absent,
+    as on the real server, which stores what it is given: they are typed ``Any`` and a key
+    that was not given is left out of the output (not rendered as null).
+    """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, info in type(self).model_fields.items():
+                if name not in self.model_fields_set:
+                    data.pop(info.alias or name, None)
+        return data
+
+
+class DandisetMetadata(Document):
+    """A version's JSON-LD metadata document (``versions/{v}/``)."""
 
     id: str
     url: str
     name: str
     version: str
     context: str = Field(alias="@context")
-    schemaKey: Literal["Dandiset"]
+    schemaKey: Any = None  # "Dandiset" unless a client stored something else
     identifier: str
-    schemaVersion: str
+    schemaVersion: Any
     manifestLocation: list[str]
 
 
@@ -200,10 +225,8 @@ class VersionInfo(Payload):
 # ------------------------------------------------------------------ assets
 
 
-class AssetMetadata(Payload):
+class AssetMetadata(Document):
     """An asset's JSON-LD metadata document as served (stored keys + computed ones)."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str
     access: list[dict[str, Any]]
@@ -213,9 +236,9 @@ class AssetMetadata(Payload):
     contentSize: int
     digest: dict[str, str]
     context: str = Field(alias="@context")
-    schemaKey: str
-    schemaVersion: str
-    encodingFormat: str
+    schemaKey: Any = None  # "Asset" unless a client stored something else
+    schemaVersion: Any
+    encodingFormat: Any = None  # always set for zarr assets
 
 
 class AssetItem(Payload):
