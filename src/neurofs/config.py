@@ -32,7 +32,8 @@ from neurofs.errors import ConfigError
 
 APP = "neurofs"
 PUBLIC_DANDI_URL = "https://api.dandiarchive.org/api"
-DEFAULT_TOKEN_ENV = {"dandi": "DANDI_API_KEY"}
+# The variables the official clients read.
+DEFAULT_TOKEN_ENV = {"dandi": "DANDI_API_KEY", "webknossos": "WK_TOKEN"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)?\s*$", re.IGNORECASE)
 
@@ -68,7 +69,7 @@ def default_state_dir() -> Path:
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["dandi"]
+    kind: Literal["dandi", "webknossos"]
     name: str
     url: str
     token_env: str | None = None
@@ -79,6 +80,13 @@ class SourceConfig(BaseModel):
     # How long one request is retried (server errors, 429, lost connections) before the
     # reader or writer gets EIO.
     retry_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # WEBKNOSSOS: plain volume files (<mag>.raw) are offered for mags up to this size.
+    raw_max_bytes: int = Field(default=4 * 1024**3, ge=0)
+
+    @field_validator("raw_max_bytes", mode="before")
+    @classmethod
+    def _raw_size(cls, v: Any) -> int:
+        return parse_size(v)
 
     @field_validator("name")
     @classmethod

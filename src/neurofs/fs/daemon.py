@@ -161,7 +161,7 @@ async def _serve(
     finally:
         for source in sources:
             with trio.CancelScope(shield=True):
-                await source.http.aclose()
+                await source.aclose()
         pyfuse3.close(unmount=unmount)
 
 

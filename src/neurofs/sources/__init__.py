@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from neurofs.config import SourceConfig
@@ -19,11 +20,20 @@ class Source:
     name: str
     root: Directory
     http: HttpClient
+    # A cheap route that answers when the server is up.
+    probe_path: str = "info/"
+    # Extra clients to close (WEBKNOSSOS datastores).
+    close: Callable[[], Awaitable[None]] | None = None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        if self.close is not None:
+            await self.close()
 
     async def probe(self) -> str | None:
         """None when the server answers, else a one-line warning."""
         try:
-            await self.http.get_json("info/", budget=0)
+            await self.http.get_json(self.probe_path, budget=0)
         except Unreachable as exc:
             self.http.mark_down()
             return f"{self.name}: {self.http.base_url} is not reachable now ({exc})"
@@ -39,4 +49,8 @@ def build_source(
         from neurofs.sources.dandi import build
 
         return build(config, stats, fetcher, responses)
+    if config.kind == "webknossos":
+        from neurofs.sources.webknossos import build as build_wk
+
+        return build_wk(config, stats, fetcher, responses)
     raise ValueError(f"unknown source kind {config.kind!r}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from neurofs.errors import InvalidContent, ReadOnly
 from neurofs.tree.merge import Path, apply, diff
@@ -57,6 +58,20 @@ def parse(data: bytes, fmt: TextFormat) -> Document:
     if not isinstance(doc, dict):
         raise InvalidContent(f"expected a mapping at the top level, got {type(doc).__name__}")
     return doc
+
+
+def describe_validation(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "document"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{where}'")
+        elif err["type"] == "missing":
+            parts.append(f"'{where}' is required")
+        else:
+            parts.append(f"'{where}': {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 @dataclass

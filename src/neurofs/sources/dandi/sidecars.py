@@ -16,7 +16,13 @@ from neurofs.errors import InvalidContent
 from neurofs.sources.dandi.api import DandiApi
 from neurofs.tree.merge import Path
 from neurofs.tree.nodes import Key
-from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat
+from neurofs.tree.sidecar import (
+    Document,
+    Sidecar,
+    SidecarSpec,
+    TextFormat,
+    describe_validation,
+)
 
 # Keys the archive computes itself (dropped by the server on PUT).
 COMPUTED_KEYS = frozenset(
@@ -80,20 +86,6 @@ class DandisetMetadataEdit(BaseModel):
     publishedBy: Any = None
     manifestLocation: Any = None
     releaseNotes: Any = None
-
-
-def describe_validation(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "document"
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{where}'")
-        elif err["type"] == "missing":
-            parts.append(f"'{where}' is required")
-        else:
-            parts.append(f"'{where}': {err['msg']}")
-    more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 def validate_dandiset_metadata(doc: Document) -> None:

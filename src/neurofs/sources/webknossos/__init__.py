@@ -1,0 +1,25 @@
+"""WEBKNOSSOS: datasets, layers and magnifications as OME-Zarr, native zarr and plain volumes."""
+
+from __future__ import annotations
+
+from neurofs.config import SourceConfig
+from neurofs.io.fetcher import Fetcher
+from neurofs.io.responses import ResponseStore
+from neurofs.io.stats import Stats
+from neurofs.sources import Source
+from neurofs.sources.webknossos.api import WebknossosApi
+from neurofs.sources.webknossos.tree import WkContext, WkOptions, WkRoot
+
+
+def build(
+    config: SourceConfig, stats: Stats, fetcher: Fetcher, responses: ResponseStore | None
+) -> Source:
+    api = WebknossosApi(config, stats, responses)
+    ctx = WkContext(api, fetcher, WkOptions(raw_max_bytes=config.raw_max_bytes))
+    return Source(
+        config.name,
+        WkRoot((config.name,), ctx),
+        api.http,
+        probe_path="api/buildinfo",
+        close=api.aclose,
+    )

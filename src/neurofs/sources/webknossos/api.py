@@ -1,0 +1,173 @@
+"""The WEBKNOSSOS API as neurofs uses it: version negotiation, datasets, teams, folders,
+and the datastores' zarr streaming.
+
+The token goes in ``X-Auth-Token`` to the main server and to every datastore (each gets an
+HTTP client of its own, so the token only ever travels to those two kinds of origin).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from neurofs.config import SourceConfig
+from neurofs.errors import ConfigError, NotFound, RemoteError
+from neurofs.io.http import HttpClient, RetryPolicy
+from neurofs.io.memo import Memo
+from neurofs.io.responses import ResponseStore
+from neurofs.io.stats import Stats
+from neurofs.sources.webknossos.models import BuildInfo, Dataset, Folder, Team
+
+M = TypeVar("M", bound=BaseModel)
+
+# The HTTP API versions neurofs speaks: those of the official client, and v12.
+OLDEST_SUPPORTED = 12
+NEWEST_SUPPORTED = 14
+
+
+def choose_version(info: BuildInfo) -> int:
+    """The newest version both sides speak, or ConfigError saying why there is none."""
+    server = info.http_api_versioning
+    version = min(server.current, NEWEST_SUPPORTED)
+    if version < max(OLDEST_SUPPORTED, server.oldest):
+        raise ConfigError(
+            f"the server speaks WEBKNOSSOS API v{server.oldest}–v{server.current}; "
+            f"neurofs speaks v{OLDEST_SUPPORTED}–v{NEWEST_SUPPORTED}"
+        )
+    return version
+
+
+def _parse(adapter: TypeAdapter[Any], data: Any, what: str) -> Any:
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        raise RemoteError(
+            f"{what}: unexpected answer: {exc.error_count()} invalid fields"
+        ) from None
+
+
+_DATASETS = TypeAdapter(list[Dataset])
+_TEAMS = TypeAdapter(list[Team])
+_FOLDERS = TypeAdapter(list[Folder])
+
+
+class WebknossosApi:
+    def __init__(
+        self,
+        config: SourceConfig,
+        stats: Stats,
+        responses: ResponseStore | None,
+        *,
+        ttl: float = 30.0,
+    ) -> None:
+        self._config = config
+        self._stats = stats
+        self._responses = responses
+        self._token = config.resolved_token()
+        self._retry = RetryPolicy(total_seconds=config.retry_seconds)
+        self.http = self._client(config.url)
+        self.memo = Memo(ttl=ttl)
+        self._datastores: dict[str, HttpClient] = {}
+        self._version: int | None = None
+
+    def _client(self, url: str) -> HttpClient:
+        return HttpClient(
+            self._config.name,
+            url,
+            self._stats,
+            auth_headers={"X-Auth-Token": self._token} if self._token else None,
+            responses=self._responses,
+            retry=self._retry,
+        )
+
+    def datastore(self, url: str) -> HttpClient:
+        client = self._datastores.get(url)
+        if client is None:
+            client = self._datastores[url] = self._client(url)
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._datastores.values():
+            await client.aclose()
+
+    # ------------------------------------------------------------------ version
+
+    async def version(self) -> int:
+        if self._version is None:
+            info = await self.http.get_json("api/buildinfo")
+            try:
+                self._version = choose_version(BuildInfo.model_validate(info))
+            except ValidationError:
+                raise RemoteError("api/buildinfo: not a WEBKNOSSOS server answer") from None
+        return self._version
+
+    async def api(self, path: str) -> str:
+        return f"api/v{await self.version()}/{path}"
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return await self.http.get_json(await self.api(path), params)
+
+    async def send(self, method: str, path: str, body: Any) -> Any:
+        return await self.http.send_json(method, await self.api(path), body)
+
+    # ------------------------------------------------------------------ datasets
+
+    async def datasets(self) -> list[Dataset]:
+        async def fetch() -> list[Dataset]:
+            data = await self.get("datasets", {"isActive": "true"})
+            result: list[Dataset] = _parse(_DATASETS, data, "datasets")
+            return result
+
+        return await self.memo.get(("datasets",), fetch)
+
+    async def dataset(self, dataset_id: str, *, fresh: bool = False) -> Dataset:
+        if fresh:
+            self.memo.invalidate(lambda k: k == ("dataset", dataset_id))
+
+        async def fetch() -> Dataset:
+            try:
+                return Dataset.model_validate(await self.get(f"datasets/{dataset_id}"))
+            except ValidationError:
+                raise RemoteError(f"dataset {dataset_id}: unexpected answer") from None
+
+        return await self.memo.get(("dataset", dataset_id), fetch)
+
+    def forget_dataset(self, dataset_id: str) -> None:
+        self.memo.invalidate(lambda k: k in (("datasets",), ("dataset", dataset_id)))
+
+    async def teams(self) -> list[Team]:
+        async def fetch() -> list[Team]:
+            result: list[Team] = _parse(_TEAMS, await self.get("teams"), "teams")
+            return result
+
+        return await self.memo.get(("teams",), fetch)
+
+    async def folders(self) -> list[Folder]:
+        """Every folder the user may see, flat, with parent ids."""
+
+        async def fetch() -> list[Folder]:
+            result: list[Folder] = _parse(_FOLDERS, await self.get("folders/tree"), "folders")
+            return result
+
+        return await self.memo.get(("folders",), fetch)
+
+    async def sharing_token(self, dataset_id: str) -> str:
+        data = await self.get(f"datasets/{dataset_id}/sharingToken")
+        if not isinstance(data, dict) or not isinstance(data.get("sharingToken"), str):
+            raise RemoteError("sharingToken: unexpected answer")
+        return str(data["sharingToken"])
+
+    # ------------------------------------------------------------------ voxels
+
+    async def chunk(
+        self, dataset: Dataset, layer: str, mag: str, key: str, size: int
+    ) -> bytes | None:
+        """One served chunk (``c.x.y.z``) of exactly ``size`` bytes; None when the datastore
+        has no such chunk (readers see the fill value)."""
+        store = self.datastore(dataset.data_store.url)
+        path = f"data/v{await self.version()}/zarr/{dataset.id}/{layer}/{mag}/{key}"
+        try:
+            return await store.get_bytes(store.url(path), size)
+        except NotFound:
+            return None

@@ -1,0 +1,162 @@
+"""Pydantic models of the WEBKNOSSOS API payloads neurofs reads (shared api/webknossos.md).
+
+Unknown fields are ignored; the modelled ones are the ones the tree depends on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ApiVersions(_Model):
+    current: int = Field(alias="currentApiVersion")
+    oldest: int = Field(alias="oldestSupportedApiVersion")
+
+
+class BuildInfo(_Model):
+    http_api_versioning: ApiVersions = Field(alias="httpApiVersioning")
+
+
+class BoundingBox(_Model):
+    top_left: tuple[int, int, int] = Field(alias="topLeft")
+    width: int = Field(ge=0)
+    height: int = Field(ge=0)
+    depth: int = Field(ge=0)
+
+    @property
+    def end(self) -> tuple[int, int, int]:
+        x, y, z = self.top_left
+        return (x + self.width, y + self.height, z + self.depth)
+
+
+class MagInfo(_Model):
+    mag: tuple[int, int, int]
+    path: str | None = None
+
+
+# elementClass → (numpy dtype of one channel, channels)
+ELEMENT_CLASSES: dict[str, tuple[str, int]] = {
+    "uint8": ("u1", 1),
+    "uint16": ("<u2", 1),
+    "uint24": ("u1", 3),
+    "uint32": ("<u4", 1),
+    "uint64": ("<u8", 1),
+    "int8": ("i1", 1),
+    "int16": ("<i2", 1),
+    "int32": ("<i4", 1),
+    "int64": ("<i8", 1),
+    "float": ("<f4", 1),
+    "double": ("<f8", 1),
+}
+
+
+class DataLayer(_Model):
+    name: str
+    category: str
+    element_class: str = Field(alias="elementClass")
+    bounding_box: BoundingBox = Field(alias="boundingBox")
+    mags: list[MagInfo] = Field(default_factory=list, alias="resolutions")
+    num_channels: int | None = Field(default=None, alias="numChannels")
+    largest_segment_id: int | None = Field(default=None, alias="largestSegmentId")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mags(cls, data: Any) -> Any:
+        # Newer servers say "mags" ([{"mag": [x, y, z], ...}]), older "resolutions" ([x, y, z]).
+        if isinstance(data, dict):
+            data = dict(data)
+            if "mags" in data and "resolutions" not in data:
+                data["resolutions"] = data.pop("mags")
+            res = data.get("resolutions")
+            if isinstance(res, list):
+                data["resolutions"] = [m if isinstance(m, dict) else {"mag": m} for m in res]
+        return data
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        try:
+            name, _ = ELEMENT_CLASSES[self.element_class]
+        except KeyError:
+            raise ValueError(f"unsupported elementClass {self.element_class!r}") from None
+        return np.dtype(name)
+
+    @property
+    def channels(self) -> int:
+        if self.element_class in ELEMENT_CLASSES:
+            return ELEMENT_CLASSES[self.element_class][1]
+        return self.num_channels or 1
+
+
+class Scale(_Model):
+    factor: tuple[float, float, float]
+    unit: str = "nanometer"
+
+
+class DataSourceId(_Model):
+    name: str = ""
+    team: str = ""
+
+
+class DataSource(_Model):
+    id: DataSourceId | None = None
+    data_layers: list[DataLayer] = Field(default_factory=list, alias="dataLayers")
+    scale: Scale | None = None
+
+
+class DataStore(_Model):
+    name: str = ""
+    url: str
+
+
+class TeamRef(_Model):
+    id: str
+    name: str
+
+
+class MetadataEntry(_Model):
+    key: str
+    type: str = "string"
+    value: Any = None
+
+
+class Dataset(_Model):
+    id: str
+    name: str
+    directory_name: str | None = Field(default=None, alias="directoryName")
+    owning_organization: str = Field(alias="owningOrganization")
+    data_store: DataStore = Field(alias="dataStore")
+    data_source: DataSource = Field(default_factory=DataSource, alias="dataSource")
+    allowed_teams: list[TeamRef] = Field(default_factory=list, alias="allowedTeams")
+    is_active: bool = Field(default=True, alias="isActive")
+    is_public: bool = Field(default=False, alias="isPublic")
+    description: str | None = None
+    created: int = 0
+    metadata: list[MetadataEntry] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    folder_id: str | None = Field(default=None, alias="folderId")
+    is_editable: bool = Field(default=False, alias="isEditable")
+
+
+class Team(_Model):
+    id: str
+    name: str
+
+
+class Folder(_Model):
+    id: str
+    name: str
+    parent: str | None = None
+    is_editable: bool = Field(default=False, alias="isEditable")
+
+
+class Task(_Model):
+    id: str
+    dataset_id: str | None = Field(default=None, alias="datasetId")
+    project_name: str | None = Field(default=None, alias="projectName")

@@ -1,0 +1,492 @@
+"""The WEBKNOSSOS part of the mount.
+
+```
+<source>/datasets/<organization>/<dataset>/
+    dataset.json                 editable (see sidecars.py)
+    datasource-properties.json   read-only
+    sharing-token                a fresh sharing token on each read
+    <layer>.ome.zarr/            OME-Zarr 0.4 view: .zgroup, .zattrs, <mag>/.zarray, <mag>/z/y/x
+    <layer>/                     native zarr-streaming view: <mag>/.zarray, <mag>/c.x.y.z,
+                                 and <mag>.raw / .nhdr / .mhd plain volumes (up to a size cap)
+<source>/folders/<folder path>/<dataset> -> ../../datasets/<organization>/<dataset>
+```
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import trio
+
+from neurofs.errors import NotFound
+from neurofs.io.fetcher import Fetcher, RemoteObject
+from neurofs.sources.webknossos import volume
+from neurofs.sources.webknossos.api import WebknossosApi
+from neurofs.sources.webknossos.models import DataLayer, Dataset
+from neurofs.sources.webknossos.volume import CHUNK, MagGeometry, mag_name
+from neurofs.tree.names import safe_name
+from neurofs.tree.nodes import (
+    Attrs,
+    BytesHandle,
+    Directory,
+    File,
+    FileHandle,
+    GeneratedFile,
+    Key,
+    Kind,
+    Node,
+    StaticDirectory,
+    Symlink,
+)
+from neurofs.tree.remote import RemoteFile
+
+log = logging.getLogger(__name__)
+
+# Plain volume files are offered for mags up to this size.
+DEFAULT_RAW_MAX_BYTES = 4 * 1024**3
+# Chunk requests in flight for one plain-volume read.
+RAW_PARALLEL = 8
+
+
+@dataclass(frozen=True)
+class WkOptions:
+    raw_max_bytes: int = DEFAULT_RAW_MAX_BYTES
+
+
+class WkContext:
+    def __init__(self, api: WebknossosApi, fetcher: Fetcher, options: WkOptions) -> None:
+        self.api = api
+        self.fetcher = fetcher
+        self.options = options
+
+
+def _revision(dataset: Dataset, layer: DataLayer) -> str:
+    """Changes when the layer's data may have: cache keys include it."""
+    bb = layer.bounding_box
+    return f"{dataset.created}-{bb.top_left}-{bb.width}x{bb.height}x{bb.depth}"
+
+
+# ---------------------------------------------------------------- remote objects
+
+
+class WkChunk:
+    """One 32³ chunk as served (native) or as the OME-Zarr view needs it (transposed)."""
+
+    def __init__(
+        self,
+        ctx: WkContext,
+        dataset: Dataset,
+        g: MagGeometry,
+        cxyz: tuple[int, int, int],
+        ome: bool,
+    ) -> None:
+        self._ctx = ctx
+        self._dataset = dataset
+        self._g = g
+        self._key = f"0.{cxyz[0]}.{cxyz[1]}.{cxyz[2]}"
+        self._ome = ome
+        self.size = g.chunk_bytes
+        mag = mag_name(g.mag)
+        self.content_id = (
+            f"wk:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag}/{self._key}"
+            f"@{_revision(dataset, g.layer)}{'/ome' if ome else ''}"
+        )
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        data = await self._ctx.api.chunk(
+            self._dataset, self._g.layer.name, mag_name(self._g.mag), self._key, self.size
+        )
+        if data is None:  # missing on the server: the fill value
+            return bytes(end - start)
+        if self._ome:
+            data = volume.ome_chunk_from_native(self._g, data)
+        return data[start:end]
+
+
+class RawVolume:
+    """A mag's bounding box as one plain array (x fastest, then y, z; channels innermost),
+    assembled from chunks that are read through the block cache, a 32-deep slab at a time
+    with parallel requests."""
+
+    def __init__(self, ctx: WkContext, dataset: Dataset, g: MagGeometry) -> None:
+        self._ctx = ctx
+        self._dataset = dataset
+        self._g = g
+        self.size = g.raw_size
+        self.content_id = (
+            f"wk-raw:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag_name(g.mag)}"
+            f"@{_revision(dataset, g.layer)}"
+        )
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        g = self._g
+        z0 = g.box[0][2]
+        nx, ny, _ = g.raw_shape_xyz
+        plane = nx * ny * g.voxel_bytes
+        first_z, last_z = start // plane, (end - 1) // plane
+        slab = await self._slab(z0 + first_z, z0 + last_z + 1)
+        data = slab.tobytes()
+        offset = start - first_z * plane
+        return data[offset : offset + (end - start)]
+
+    async def _slab(self, za: int, zb: int) -> np.ndarray:
+        """Voxels of z in [za, zb) over the whole box, as (z, y, x, c)."""
+        g = self._g
+        (x0, y0, _), (x1, y1, _) = g.box
+        c = g.channels
+        out = np.zeros((zb - za, y1 - y0, x1 - x0, c), dtype=g.dtype)
+        chunks = [
+            (cx, cy, cz)
+            for cz in range(za // CHUNK, (zb - 1) // CHUNK + 1)
+            for cy in range(y0 // CHUNK, (y1 - 1) // CHUNK + 1)
+            for cx in range(x0 // CHUNK, (x1 - 1) // CHUNK + 1)
+        ]
+        limiter = trio.Semaphore(RAW_PARALLEL)
+
+        async def one(cx: int, cy: int, cz: int) -> None:
+            obj = WkChunk(self._ctx, self._dataset, g, (cx, cy, cz), ome=False)
+            async with limiter:
+                raw = await self._ctx.fetcher.read(obj, 0, obj.size)
+            block = np.frombuffer(raw, dtype=g.dtype).reshape((c, CHUNK, CHUNK, CHUNK), order="F")
+            block = block.transpose(3, 2, 1, 0)  # → (z, y, x, c)
+            # Intersect this chunk with the wanted region.
+            zs, ys, xs = cz * CHUNK, cy * CHUNK, cx * CHUNK
+            a = (max(za, zs), max(y0, ys), max(x0, xs))
+            b = (min(zb, zs + CHUNK), min(y1, ys + CHUNK), min(x1, xs + CHUNK))
+            out[a[0] - za : b[0] - za, a[1] - y0 : b[1] - y0, a[2] - x0 : b[2] - x0] = block[
+                a[0] - zs : b[0] - zs, a[1] - ys : b[1] - ys, a[2] - xs : b[2] - xs
+            ]
+
+        async with trio.open_nursery() as nursery:
+            for cxyz in chunks:
+                nursery.start_soon(one, *cxyz)
+        return out
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _json_file(key: Key, doc: object, mtime: float) -> GeneratedFile:
+    data = (json.dumps(doc, indent=2) + "\n").encode()
+
+    async def render() -> bytes:
+        return data
+
+    return GeneratedFile(key, render, mtime=mtime)
+
+
+def _bytes_file(key: Key, data: bytes, mtime: float) -> GeneratedFile:
+    async def render() -> bytes:
+        return data
+
+    return GeneratedFile(key, render, mtime=mtime)
+
+
+class FreshFile(File):
+    """Content fetched anew at every open (a sharing token); served with direct_io."""
+
+    direct_io = True
+
+    def __init__(self, key: Key, fetch: Callable[[], Awaitable[bytes]], mtime: float) -> None:
+        super().__init__(key)
+        self._fetch = fetch
+        self._mtime = mtime
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.FILE, 0, self._mtime)
+
+    async def open(self) -> FileHandle:
+        return BytesHandle(await self._fetch())
+
+
+def _mtime(dataset: Dataset) -> float:
+    return dataset.created / 1000 if dataset.created else 0.0
+
+
+def _mags(layer: DataLayer) -> list[volume.Mag]:
+    return [m.mag for m in layer.mags]
+
+
+# ---------------------------------------------------------------- nodes
+
+
+class WkRoot(StaticDirectory):
+    def __init__(self, key: Key, ctx: WkContext) -> None:
+        now = time.time()
+        super().__init__(
+            key,
+            [DatasetsDir((*key, "datasets"), ctx), FoldersDir((*key, "folders"), ctx, None)],
+            mtime=now,
+        )
+
+
+def dataset_names(datasets: Sequence[Dataset]) -> dict[str, Dataset]:
+    """Safe, unique names for the datasets of one organization (a clash adds the id)."""
+    names: dict[str, Dataset] = {}
+    for d in sorted(datasets, key=lambda d: (d.name, d.id)):
+        name = safe_name(d.name)
+        if name in names:
+            name = safe_name(f"{d.name}~{d.id}")
+        names[name] = d
+    return names
+
+
+class DatasetsDir(Directory):
+    def __init__(self, key: Key, ctx: WkContext) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0)
+
+    async def children(self) -> Sequence[Node]:
+        orgs = sorted({d.owning_organization for d in await self._ctx.api.datasets()})
+        return [OrganizationDir((*self.key, safe_name(o)), self._ctx, o) for o in orgs]
+
+
+class OrganizationDir(Directory):
+    def __init__(self, key: Key, ctx: WkContext, organization: str) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._org = organization
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0)
+
+    async def children(self) -> Sequence[Node]:
+        datasets = [d for d in await self._ctx.api.datasets() if d.owning_organization == self._org]
+        return [
+            DatasetDir((*self.key, name), self._ctx, d)
+            for name, d in dataset_names(datasets).items()
+        ]
+
+
+class DatasetDir(Directory):
+    def __init__(self, key: Key, ctx: WkContext, dataset: Dataset) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._d = dataset
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, _mtime(self._d))
+
+    async def children(self) -> Sequence[Node]:
+        from neurofs.sources.webknossos.sidecars import dataset_json
+
+        ctx, d, mtime = self._ctx, self._d, _mtime(self._d)
+        nodes: list[Node] = [
+            dataset_json(ctx.api, (*self.key, "dataset.json"), d.id, mtime),
+            _json_file(
+                (*self.key, "datasource-properties.json"),
+                d.data_source.model_dump(mode="json", by_alias=True, exclude_none=True),
+                mtime,
+            ),
+            FreshFile((*self.key, "sharing-token"), self._sharing_token, mtime),
+        ]
+        for layer in d.data_source.data_layers:
+            name = safe_name(layer.name)
+            nodes.append(OmeZarrDir((*self.key, f"{name}.ome.zarr"), ctx, d, layer))
+            nodes.append(NativeLayerDir((*self.key, name), ctx, d, layer))
+        return nodes
+
+    async def _sharing_token(self) -> bytes:
+        return (await self._ctx.api.sharing_token(self._d.id) + "\n").encode()
+
+
+class OmeZarrDir(Directory):
+    """``<layer>.ome.zarr/``: the image group with one array per mag."""
+
+    def __init__(self, key: Key, ctx: WkContext, dataset: Dataset, layer: DataLayer) -> None:
+        super().__init__(key)
+        self._ctx, self._d, self._layer = ctx, dataset, layer
+        self._mtime = _mtime(dataset)
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, self._mtime)
+
+    async def children(self) -> Sequence[Node]:
+        d, layer = self._d, self._layer
+        attrs = volume.ome_zattrs(layer, _mags(layer), d.data_source.scale, layer.name)
+        nodes: list[Node] = [
+            _bytes_file((*self.key, ".zgroup"), volume.dumps({"zarr_format": 2}), self._mtime),
+            _bytes_file((*self.key, ".zattrs"), volume.dumps(attrs), self._mtime),
+        ]
+        for mag in _mags(layer):
+            g = MagGeometry(layer, mag)
+            nodes.append(OmeMagDir((*self.key, mag_name(mag)), self._ctx, d, g, ()))
+        return nodes
+
+
+class OmeMagDir(Directory):
+    """One mag of the OME-Zarr view, and its nested chunk folders ``z/y/x`` (``c/z/y/x`` for
+    multi-channel layers, whose c axis is one chunk); ``prefix`` holds the chunk indices
+    above this level. Lookups compute nodes without listing."""
+
+    def __init__(
+        self, key: Key, ctx: WkContext, dataset: Dataset, g: MagGeometry, prefix: tuple[int, ...]
+    ) -> None:
+        super().__init__(key)
+        self._ctx, self._d, self._g, self._prefix = ctx, dataset, g, prefix
+        self._mtime = _mtime(dataset)
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, self._mtime)
+
+    def _levels(self) -> list[int]:
+        cx, cy, cz = self._g.chunk_counts
+        return ([1] if self._g.channels > 1 else []) + [cz, cy, cx]
+
+    def _count(self) -> int:
+        return self._levels()[len(self._prefix)]
+
+    def _node(self, index: int) -> Node:
+        key = (*self.key, str(index))
+        prefix = (*self._prefix, index)
+        if len(prefix) < len(self._levels()):
+            return OmeMagDir(key, self._ctx, self._d, self._g, prefix)
+        z, y, x = prefix[-3:]
+        obj = WkChunk(self._ctx, self._d, self._g, (x, y, z), ome=True)
+        return _chunk_file(key, self._ctx, obj, self._mtime)
+
+    async def children(self) -> Sequence[Node]:
+        nodes: list[Node] = []
+        if not self._prefix:
+            nodes.append(
+                _bytes_file(
+                    (*self.key, ".zarray"), volume.dumps(volume.ome_zarray(self._g)), self._mtime
+                )
+            )
+        nodes.extend(self._node(i) for i in range(self._count()))
+        return nodes
+
+    async def child(self, name: str) -> Node:
+        if name.isdigit() and int(name) < self._count() and str(int(name)) == name:
+            return self._node(int(name))
+        return await super().child(name)
+
+
+def _chunk_file(key: Key, ctx: WkContext, obj: RemoteObject, mtime: float) -> RemoteFile:
+    async def resolve() -> RemoteObject:
+        return obj
+
+    return RemoteFile(
+        key, size=obj.size, mtime=mtime, fetcher=ctx.fetcher, resolve=resolve, immutable=False
+    )
+
+
+class NativeLayerDir(Directory):
+    """``<layer>/``: the datastore's own zarr layout, plus plain volume files per mag."""
+
+    def __init__(self, key: Key, ctx: WkContext, dataset: Dataset, layer: DataLayer) -> None:
+        super().__init__(key)
+        self._ctx, self._d, self._layer = ctx, dataset, layer
+        self._mtime = _mtime(dataset)
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, self._mtime)
+
+    async def children(self) -> Sequence[Node]:
+        d, layer, mtime = self._d, self._layer, self._mtime
+        zattrs = volume.native_zattrs(layer, _mags(layer), d.data_source.scale)
+        nodes: list[Node] = [
+            _bytes_file((*self.key, ".zgroup"), volume.dumps({"zarr_format": 2}), mtime),
+            _bytes_file((*self.key, ".zattrs"), volume.dumps(zattrs), mtime),
+        ]
+        for mag in _mags(layer):
+            g = MagGeometry(layer, mag)
+            name = mag_name(mag)
+            nodes.append(NativeMagDir((*self.key, name), self._ctx, d, g))
+            if g.raw_size <= self._ctx.options.raw_max_bytes:
+                raw = RawVolume(self._ctx, d, g)
+                nodes.append(_chunk_file((*self.key, f"{name}.raw"), self._ctx, raw, mtime))
+                scale = d.data_source.scale
+                nodes.append(
+                    _bytes_file(
+                        (*self.key, f"{name}.nhdr"),
+                        volume.nrrd_header(g, scale, f"{name}.raw"),
+                        mtime,
+                    )
+                )
+                nodes.append(
+                    _bytes_file(
+                        (*self.key, f"{name}.mhd"),
+                        volume.mhd_header(g, scale, f"{name}.raw"),
+                        mtime,
+                    )
+                )
+        return nodes
+
+
+class NativeMagDir(Directory):
+    """``<layer>/<mag>/``: ``.zarray`` and chunk files ``c.x.y.z`` as the datastore names them."""
+
+    def __init__(self, key: Key, ctx: WkContext, dataset: Dataset, g: MagGeometry) -> None:
+        super().__init__(key)
+        self._ctx, self._d, self._g = ctx, dataset, g
+        self._mtime = _mtime(dataset)
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, self._mtime)
+
+    def _chunk(self, x: int, y: int, z: int) -> RemoteFile:
+        obj = WkChunk(self._ctx, self._d, self._g, (x, y, z), ome=False)
+        return _chunk_file((*self.key, f"0.{x}.{y}.{z}"), self._ctx, obj, self._mtime)
+
+    async def children(self) -> Sequence[Node]:
+        cx, cy, cz = self._g.chunk_counts
+        zarray = _bytes_file(
+            (*self.key, ".zarray"), volume.dumps(volume.native_zarray(self._g)), self._mtime
+        )
+        chunks = [self._chunk(x, y, z) for x in range(cx) for y in range(cy) for z in range(cz)]
+        return [zarray, *chunks]
+
+    async def child(self, name: str) -> Node:
+        parts = name.split(".")
+        if len(parts) == 4 and all(p.isdigit() for p in parts) and parts[0] == "0":
+            x, y, z = (int(p) for p in parts[1:])
+            if self._g.has_chunk(x, y, z) and name == f"0.{x}.{y}.{z}":
+                return self._chunk(x, y, z)
+            raise NotFound("/".join((*self.key, name)))
+        return await super().child(name)
+
+
+class FoldersDir(Directory):
+    """``folders/``: the WEBKNOSSOS folder tree; datasets appear as symlinks into datasets/."""
+
+    def __init__(self, key: Key, ctx: WkContext, folder_id: str | None) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._folder_id = folder_id
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0)
+
+    async def children(self) -> Sequence[Node]:
+        folders = await self._ctx.api.folders()
+        if self._folder_id is None:  # the root folder(s): those without a parent
+            roots = [f for f in folders if f.parent is None]
+            if len(roots) == 1:  # one organization root: show its children directly
+                return await FoldersDir(self.key, self._ctx, roots[0].id).children()
+            return [FoldersDir((*self.key, safe_name(f.name)), self._ctx, f.id) for f in roots]
+        nodes: list[Node] = [
+            FoldersDir((*self.key, safe_name(f.name)), self._ctx, f.id)
+            for f in folders
+            if f.parent == self._folder_id
+        ]
+        depth = len(self.key) - 1  # levels below the source directory
+        datasets = [d for d in await self._ctx.api.datasets() if d.folder_id == self._folder_id]
+        by_org: dict[str, list[Dataset]] = {}
+        for d in await self._ctx.api.datasets():
+            by_org.setdefault(d.owning_organization, []).append(d)
+        for d in datasets:
+            name = next(
+                n for n, x in dataset_names(by_org[d.owning_organization]).items() if x is d
+            )
+            target = "../" * depth + f"datasets/{safe_name(d.owning_organization)}/{name}"
+            nodes.append(Symlink((*self.key, name), target))
+        return nodes

@@ -1,0 +1,293 @@
+"""Volume geometry of WEBKNOSSOS layers and the views neurofs builds from it (no I/O here).
+
+The datastore serves each mag as a Zarr v2 array over (c, x, y, z), Fortran order,
+uncompressed, 32³ chunks, starting at voxel 0 (not at the bounding box's top-left).
+
+- The native view (``<layer>/``) repeats that array as served.
+- The OME-Zarr view (``<layer>.ome.zarr/``) is an OME-NGFF 0.4 image with axes z, y, x (and c
+  first for multi-channel layers), C order. F order over (1, x, y, z) is byte for byte C
+  order over (z, y, x), so single-channel chunks pass through untouched; only the key changes
+  (``0.x.y.z`` → ``z/y/x``). Multi-channel chunks are transposed.
+- Plain volumes (``<mag>.raw`` with ``.nhdr`` and ``.mhd`` headers) cover the layer's bounding
+  box at that mag, x fastest, then y, then z (channels innermost), little-endian.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from neurofs.sources.webknossos.models import DataLayer, Scale
+
+CHUNK = 32
+Mag = tuple[int, int, int]
+
+
+def mag_name(mag: Mag) -> str:
+    """'1' for (1, 1, 1), '2-2-1' for anisotropic mags: how WEBKNOSSOS names mags."""
+    return str(mag[0]) if mag[0] == mag[1] == mag[2] else "-".join(map(str, mag))
+
+
+def parse_mag(name: str) -> Mag | None:
+    parts = name.split("-")
+    if len(parts) == 1 and parts[0].isdigit():
+        v = int(parts[0])
+        return (v, v, v)
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        return (int(parts[0]), int(parts[1]), int(parts[2]))
+    return None
+
+
+@dataclass(frozen=True)
+class MagGeometry:
+    """One mag of one layer, in voxels of that mag."""
+
+    layer: DataLayer
+    mag: Mag
+
+    @property
+    def channels(self) -> int:
+        return self.layer.channels
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.layer.dtype
+
+    @property
+    def shape_xyz(self) -> tuple[int, int, int]:
+        """The served array's extent: from voxel 0 to the bounding box's end."""
+        end = self.layer.bounding_box.end
+        return tuple(math.ceil(e / m) for e, m in zip(end, self.mag, strict=True))  # type: ignore[return-value]
+
+    @property
+    def box(self) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+        """The bounding box at this mag: (start, end) per axis x, y, z."""
+        bb = self.layer.bounding_box
+        start = tuple(t // m for t, m in zip(bb.top_left, self.mag, strict=True))
+        return start, self.shape_xyz  # type: ignore[return-value]
+
+    @property
+    def chunk_counts(self) -> tuple[int, int, int]:
+        return tuple(math.ceil(s / CHUNK) for s in self.shape_xyz)  # type: ignore[return-value]
+
+    @property
+    def chunk_bytes(self) -> int:
+        return CHUNK**3 * self.channels * self.dtype.itemsize
+
+    def has_chunk(self, x: int, y: int, z: int) -> bool:
+        cx, cy, cz = self.chunk_counts
+        return 0 <= x < cx and 0 <= y < cy and 0 <= z < cz
+
+    # ---------------------------------------------------------------- plain volume
+
+    @property
+    def raw_shape_xyz(self) -> tuple[int, int, int]:
+        start, end = self.box
+        return tuple(e - s for s, e in zip(start, end, strict=True))  # type: ignore[return-value]
+
+    @property
+    def voxel_bytes(self) -> int:
+        return self.channels * self.dtype.itemsize
+
+    @property
+    def raw_size(self) -> int:
+        x, y, z = self.raw_shape_xyz
+        return x * y * z * self.voxel_bytes
+
+
+# ---------------------------------------------------------------- zarr metadata
+
+
+def _dtype_str(dtype: np.dtype[Any]) -> str:
+    return dtype.str if dtype.itemsize > 1 else "|" + dtype.str[1:]
+
+
+def native_zarray(g: MagGeometry) -> dict[str, Any]:
+    x, y, z = g.shape_xyz
+    return {
+        "zarr_format": 2,
+        "shape": [g.channels, x, y, z],
+        "chunks": [g.channels, CHUNK, CHUNK, CHUNK],
+        "dtype": _dtype_str(g.dtype),
+        "compressor": None,
+        "filters": None,
+        "order": "F",
+        "fill_value": 0,
+        "dimension_separator": ".",
+    }
+
+
+def ome_zarray(g: MagGeometry) -> dict[str, Any]:
+    x, y, z = g.shape_xyz
+    multi = g.channels > 1
+    return {
+        "zarr_format": 2,
+        "shape": ([g.channels] if multi else []) + [z, y, x],
+        "chunks": ([g.channels] if multi else []) + [CHUNK, CHUNK, CHUNK],
+        "dtype": _dtype_str(g.dtype),
+        "compressor": None,
+        "filters": None,
+        "order": "C",
+        "fill_value": 0,
+        "dimension_separator": "/",
+    }
+
+
+def _unit(scale: Scale | None) -> str:
+    return scale.unit if scale is not None else "nanometer"
+
+
+def ome_zattrs(layer: DataLayer, mags: list[Mag], scale: Scale | None, name: str) -> dict[str, Any]:
+    vx, vy, vz = scale.factor if scale is not None else (1.0, 1.0, 1.0)
+    unit = _unit(scale)
+    multi = layer.channels > 1
+    axes: list[dict[str, str]] = [
+        {"name": "z", "type": "space", "unit": unit},
+        {"name": "y", "type": "space", "unit": unit},
+        {"name": "x", "type": "space", "unit": unit},
+    ]
+    if multi:
+        axes.insert(0, {"name": "c", "type": "channel"})
+    datasets = []
+    for mag in mags:
+        factor = [vz * mag[2], vy * mag[1], vx * mag[0]]
+        datasets.append(
+            {
+                "path": mag_name(mag),
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": ([1.0] if multi else []) + factor}
+                ],
+            }
+        )
+    attrs: dict[str, Any] = {
+        "multiscales": [{"version": "0.4", "name": name, "axes": axes, "datasets": datasets}]
+    }
+    if layer.category == "segmentation":
+        attrs["image-label"] = {"version": "0.4", "source": {"image": "../"}}
+    return attrs
+
+
+def native_zattrs(layer: DataLayer, mags: list[Mag], scale: Scale | None) -> dict[str, Any]:
+    """The layer's ``.zattrs`` as the datastore serves it: axes c, x, y, z."""
+    vx, vy, vz = scale.factor if scale is not None else (1.0, 1.0, 1.0)
+    unit = _unit(scale)
+    axes = [{"name": "c", "type": "channel"}] + [
+        {"name": a, "type": "space", "unit": unit} for a in ("x", "y", "z")
+    ]
+    datasets = [
+        {
+            "path": mag_name(m),
+            "coordinateTransformations": [
+                {"type": "scale", "scale": [1.0, vx * m[0], vy * m[1], vz * m[2]]}
+            ],
+        }
+        for m in mags
+    ]
+    return {
+        "multiscales": [{"version": "0.4", "name": layer.name, "axes": axes, "datasets": datasets}]
+    }
+
+
+def dumps(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+# ---------------------------------------------------------------- chunk bytes
+
+
+def ome_chunk_from_native(g: MagGeometry, native: bytes) -> bytes:
+    """The OME-Zarr chunk (C order over [c,] z, y, x) from a served chunk (F order c, x, y, z)."""
+    if g.channels == 1:
+        return native
+    arr = np.frombuffer(native, dtype=g.dtype).reshape((g.channels, CHUNK, CHUNK, CHUNK), order="F")
+    return np.ascontiguousarray(arr.transpose(0, 3, 2, 1)).tobytes()
+
+
+# ---------------------------------------------------------------- plain volume headers
+
+_NRRD_TYPES = {
+    "u1": "uint8",
+    "i1": "int8",
+    "<u2": "uint16",
+    "<i2": "int16",
+    "<u4": "uint32",
+    "<i4": "int32",
+    "<u8": "uint64",
+    "<i8": "int64",
+    "<f4": "float",
+    "<f8": "double",
+}
+_MET_TYPES = {
+    "u1": "MET_UCHAR",
+    "i1": "MET_CHAR",
+    "<u2": "MET_USHORT",
+    "<i2": "MET_SHORT",
+    "<u4": "MET_UINT",
+    "<i4": "MET_INT",
+    "<u8": "MET_ULONG_LONG",
+    "<i8": "MET_LONG_LONG",
+    "<f4": "MET_FLOAT",
+    "<f8": "MET_DOUBLE",
+}
+
+
+def _key(dtype: np.dtype[Any]) -> str:
+    return dtype.str.lstrip("|")
+
+
+def _spacing_origin(g: MagGeometry, scale: Scale | None) -> tuple[list[float], list[float]]:
+    voxel = scale.factor if scale is not None else (1.0, 1.0, 1.0)
+    spacing = [v * m for v, m in zip(voxel, g.mag, strict=True)]
+    start, _ = g.box
+    origin = [s * sp for s, sp in zip(start, spacing, strict=True)]
+    return spacing, origin
+
+
+def _num(v: float) -> str:
+    return repr(float(v)).removesuffix(".0") if float(v).is_integer() else repr(float(v))
+
+
+def nrrd_header(g: MagGeometry, scale: Scale | None, data_file: str) -> bytes:
+    spacing, origin = _spacing_origin(g, scale)
+    x, y, z = g.raw_shape_xyz
+    multi = g.channels > 1
+    dirs = [f"({_num(spacing[0])},0,0)", f"(0,{_num(spacing[1])},0)", f"(0,0,{_num(spacing[2])})"]
+    lines = [
+        "NRRD0004",
+        "# Written by neurofs: a WEBKNOSSOS layer at one mag",
+        f"type: {_NRRD_TYPES[_key(g.dtype)]}",
+        f"dimension: {4 if multi else 3}",
+        "space dimension: 3",
+        f"sizes: {f'{g.channels} ' if multi else ''}{x} {y} {z}",
+        f"space directions: {'none ' if multi else ''}{' '.join(dirs)}",
+        f"space origin: ({','.join(_num(o) for o in origin)})",
+        f"kinds: {'vector ' if multi else ''}domain domain domain",
+        "space units: " + " ".join([f'"{_unit(scale)}"'] * 3),
+        "encoding: raw",
+        "endian: little",
+        f"data file: {data_file}",
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def mhd_header(g: MagGeometry, scale: Scale | None, data_file: str) -> bytes:
+    spacing, origin = _spacing_origin(g, scale)
+    x, y, z = g.raw_shape_xyz
+    lines = [
+        "ObjectType = Image",
+        "NDims = 3",
+        "BinaryData = True",
+        "BinaryDataByteOrderMSB = False",
+        "CompressedData = False",
+        f"Offset = {' '.join(_num(o) for o in origin)}",
+        f"ElementSpacing = {' '.join(_num(s) for s in spacing)}",
+        f"DimSize = {x} {y} {z}",
+        f"ElementNumberOfChannels = {g.channels}",
+        f"ElementType = {_MET_TYPES[_key(g.dtype)]}",
+        f"ElementDataFile = {data_file}",
+    ]
+    return ("\n".join(lines) + "\n").encode()

@@ -1,0 +1,166 @@
+"""The WEBKNOSSOS volume views, checked with zarr-python on files built from served chunks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from neurofs.sources.webknossos import volume
+from neurofs.sources.webknossos.models import DataLayer, Scale
+from neurofs.sources.webknossos.volume import CHUNK, MagGeometry, mag_name, parse_mag
+
+
+def layer(element_class: str, top_left=(40, 20, 8), size=(90, 70, 50)) -> DataLayer:
+    return DataLayer.model_validate(
+        {
+            "name": "color",
+            "category": "color",
+            "elementClass": element_class,
+            "boundingBox": {
+                "topLeft": list(top_left),
+                "width": size[0],
+                "height": size[1],
+                "depth": size[2],
+            },
+            "mags": [{"mag": [1, 1, 1]}, {"mag": [2, 2, 1]}],
+        }
+    )
+
+
+def served_array(g: MagGeometry) -> np.ndarray:
+    """A deterministic array over the served extent, (c, x, y, z)."""
+    x, y, z = g.shape_xyz
+    rng = np.random.default_rng(sum(g.mag))
+    info = np.iinfo(g.dtype) if g.dtype.kind in "ui" else None
+    high = min(info.max, 10_000) if info else 1000
+    return rng.integers(0, high, size=(g.channels, x, y, z)).astype(g.dtype)
+
+
+def served_chunk(arr: np.ndarray, g: MagGeometry, cx: int, cy: int, cz: int) -> bytes:
+    """What the datastore sends: the full 32³ chunk, F order over (c, x, y, z), zero-padded."""
+    out = np.zeros((g.channels, CHUNK, CHUNK, CHUNK), dtype=g.dtype)
+    part = arr[
+        :,
+        cx * CHUNK : (cx + 1) * CHUNK,
+        cy * CHUNK : (cy + 1) * CHUNK,
+        cz * CHUNK : (cz + 1) * CHUNK,
+    ]
+    out[:, : part.shape[1], : part.shape[2], : part.shape[3]] = part
+    return out.tobytes(order="F")
+
+
+@pytest.mark.parametrize("element_class", ["uint8", "uint32", "uint24"])
+@pytest.mark.parametrize("mag", [(1, 1, 1), (2, 2, 1)])
+def test_ome_view_equals_the_served_array(tmp_path: Path, element_class: str, mag):
+    g = MagGeometry(layer(element_class), mag)
+    arr = served_array(g)
+    root = tmp_path / "view.ome.zarr"
+    (root / mag_name(mag)).mkdir(parents=True)
+    (root / ".zgroup").write_bytes(volume.dumps({"zarr_format": 2}))
+    scale = Scale(factor=(4.0, 4.0, 40.0), unit="nanometer")
+    (root / ".zattrs").write_bytes(volume.dumps(volume.ome_zattrs(g.layer, [mag], scale, "c")))
+    (root / mag_name(mag) / ".zarray").write_bytes(volume.dumps(volume.ome_zarray(g)))
+    cx, cy, cz = g.chunk_counts
+    for x in range(cx):
+        for y in range(cy):
+            for z in range(cz):
+                chunk = volume.ome_chunk_from_native(g, served_chunk(arr, g, x, y, z))
+                assert len(chunk) == g.chunk_bytes
+                channel = ["0"] if g.channels > 1 else []  # the c axis has one chunk
+                path = root.joinpath(mag_name(mag), *channel, str(z), str(y), str(x))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(chunk)
+    got = zarr.open_group(str(root), mode="r")[mag_name(mag)][...]
+    expected = arr.transpose(0, 3, 2, 1)  # (c, z, y, x)
+    if g.channels == 1:
+        expected = expected[0]
+    np.testing.assert_array_equal(got, expected)
+    multiscale = json.loads((root / ".zattrs").read_text())["multiscales"][0]
+    scale_of_mag = multiscale["datasets"][0]["coordinateTransformations"][0]["scale"]
+    assert scale_of_mag[-3:] == [40.0 * mag[2], 4.0 * mag[1], 4.0 * mag[0]]
+
+
+def test_native_view_is_readable_as_served(tmp_path: Path):
+    g = MagGeometry(layer("uint16"), (1, 1, 1))
+    arr = served_array(g)
+    root = tmp_path / "layer" / "1"
+    root.mkdir(parents=True)
+    (root / ".zarray").write_bytes(volume.dumps(volume.native_zarray(g)))
+    cx, cy, cz = g.chunk_counts
+    for x in range(cx):
+        for y in range(cy):
+            for z in range(cz):
+                (root / f"0.{x}.{y}.{z}").write_bytes(served_chunk(arr, g, x, y, z))
+    got = zarr.open_array(str(root), mode="r")[...]
+    np.testing.assert_array_equal(got, arr)
+
+
+def test_geometry_starts_at_zero_and_box_at_top_left():
+    g = MagGeometry(layer("uint8", top_left=(40, 20, 8), size=(90, 70, 50)), (2, 2, 1))
+    assert g.shape_xyz == (65, 45, 58)  # ceil((40+90)/2), ceil((20+70)/2), 8+50
+    assert g.box == ((20, 10, 8), (65, 45, 58))
+    assert g.raw_shape_xyz == (45, 35, 50)
+    assert g.raw_size == 45 * 35 * 50
+
+
+def test_headers_describe_the_raw_file():
+    g = MagGeometry(layer("uint24"), (2, 2, 1))
+    scale = Scale(factor=(4.0, 4.0, 40.0), unit="nanometer")
+    nhdr = volume.nrrd_header(g, scale, "2-2-1.raw").decode()
+    assert "type: uint8" in nhdr and "dimension: 4" in nhdr and "sizes: 3 45 35 50" in nhdr
+    assert "data file: 2-2-1.raw" in nhdr and "endian: little" in nhdr
+    mhd = volume.mhd_header(g, scale, "2-2-1.raw").decode()
+    assert "DimSize = 45 35 50" in mhd and "ElementSpacing = 8 8 40" in mhd
+    assert "Offset = 160 80 320" in mhd and "ElementNumberOfChannels = 3" in mhd
+
+
+def test_mag_names():
+    assert mag_name((1, 1, 1)) == "1" and mag_name((2, 2, 1)) == "2-2-1"
+    assert parse_mag("4") == (4, 4, 4) and parse_mag("2-2-1") == (2, 2, 1)
+    assert parse_mag("x") is None and parse_mag("1-2") is None
+
+
+class FakeApi:
+    """Serves chunks of one array like the datastore does (unit test of the assembly only)."""
+
+    def __init__(self, arr: np.ndarray, g: MagGeometry) -> None:
+        self.arr, self.g, self.requests = arr, g, 0
+
+    async def chunk(self, dataset, layer, mag, key, size):
+        self.requests += 1
+        _, x, y, z = (int(p) for p in key.split("."))
+        if (x, y, z) == (0, 0, 0):
+            return None  # missing on the server: reads as zeros
+        return served_chunk(self.arr, self.g, x, y, z)
+
+
+@pytest.mark.parametrize("element_class", ["uint8", "uint24", "uint32"])
+async def test_raw_volume_is_the_bounding_box_x_fastest(tmp_path: Path, element_class: str):
+    from neurofs.io.block_cache import BlockCache
+    from neurofs.io.fetcher import Fetcher
+    from neurofs.io.stats import Stats
+    from neurofs.sources.webknossos.models import Dataset
+    from neurofs.sources.webknossos.tree import RawVolume, WkContext, WkOptions
+
+    g = MagGeometry(layer(element_class, top_left=(10, 5, 3), size=(70, 40, 45)), (1, 1, 1))
+    arr = served_array(g)
+    arr[:, :CHUNK, :CHUNK, :CHUNK] = 0  # the missing chunk
+    dataset = Dataset.model_validate(
+        {"id": "d1", "name": "d", "owningOrganization": "o", "dataStore": {"url": "http://ds"}}
+    )
+    cache = BlockCache(tmp_path / "cache", 1 << 30)
+    api = FakeApi(arr, g)
+    raw = RawVolume(WkContext(api, Fetcher(cache, Stats()), WkOptions()), dataset, g)  # type: ignore[arg-type]
+    (x0, y0, z0), (x1, y1, z1) = g.box
+    expected = arr[:, x0:x1, y0:y1, z0:z1].transpose(3, 2, 1, 0)  # (z, y, x, c)
+    data = await raw.fetch(0, raw.size)
+    assert len(data) == raw.size
+    got = np.frombuffer(data, dtype=g.dtype).reshape(expected.shape)
+    np.testing.assert_array_equal(got, expected)
+    # An arbitrary byte range is the same slice of the whole.
+    assert await raw.fetch(12345, 67890) == data[12345:67890]
+    cache.close()
