@@ -32,6 +32,16 @@ class InvalidContent(NeurofsError):
     """Text written by the user does not parse or validate (EINVAL)."""
 
 
+class PartlyRefused(InvalidContent):
+    """A batch the server accepted only in part (EINVAL): ``receipt`` says what was made,
+    ``refused`` holds the items it refused, each with the server's message."""
+
+    def __init__(self, message: str, *, receipt: bytes, refused: bytes) -> None:
+        super().__init__(message)
+        self.receipt = receipt
+        self.refused = refused
+
+
 class Conflict(NeurofsError):
     """The server reports a conflicting state (EBUSY)."""
 

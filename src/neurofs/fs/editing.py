@@ -17,10 +17,10 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from neurofs.errors import NeurofsError, TooLarge
+from neurofs.errors import NeurofsError, PartlyRefused, TooLarge
 from neurofs.fs.errno_map import errno_for
 from neurofs.tree.control import ErrorLog
-from neurofs.tree.nodes import Key
+from neurofs.tree.nodes import Directory, Key
 from neurofs.tree.rejected import RejectedStore
 from neurofs.tree.scratch import ScratchFile
 from neurofs.tree.sidecar import Sidecar
@@ -151,6 +151,19 @@ class EditState:
             f"{exc} (your text is kept in .neurofs/rejected/{kept})",
         )
         log.warning("%s: write refused (%s): %s", "/".join(key), errno.errorcode[code], exc)
+
+    async def create_from(self, directory: Directory, scratch: ScratchFile, data: bytes) -> None:
+        """A new file written in a creating directory: send it; the file becomes the receipt."""
+        try:
+            receipt = await directory.create_from_file(scratch.name, data)
+        except PartlyRefused as exc:
+            scratch.data[:] = exc.receipt
+            self.reject(scratch.key, exc.refused, exc)
+            raise
+        except NeurofsError as exc:
+            self.reject(scratch.key, data, exc)
+            raise
+        scratch.data[:] = receipt
 
     # ------------------------------------------------------------------ scratch files
 

@@ -122,6 +122,8 @@ class _OpenFile:
     edit: Edit | None = None
     scratch: ScratchFile | None = None
     append: bool = False
+    # A scratch file written through this handle (a creation request is sent at close).
+    wrote: bool = False
 
 
 class Operations(pyfuse3.Operations):
@@ -162,12 +164,7 @@ class Operations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.ESTALE)
         if entry.stale_key is not None:
             # Moved by a rename: find the node at its new path.
-            node: Node = self._root
-            for name in entry.stale_key:
-                if not isinstance(node, Directory):
-                    raise NotFound("/".join(entry.stale_key))
-                node = await self._child(node, name)
-            entry.node, entry.stale_key = node, None
+            entry.node, entry.stale_key = await self._node_at(entry.stale_key), None
         return entry.node
 
     def _entry_attributes(self, inode: int, attrs: Attrs) -> pyfuse3.EntryAttributes:
@@ -391,6 +388,7 @@ class Operations(pyfuse3.Operations):
             data = opened.scratch.data
             write_into(data, len(data) if opened.append else off, buf)
             opened.scratch.mtime = time.time()
+            opened.wrote = True
         else:
             raise pyfuse3.FUSEError(errno.EBADF)
         return len(buf)
@@ -412,11 +410,31 @@ class Operations(pyfuse3.Operations):
 
     async def _commit(self, fh: int) -> None:
         opened = self._files.get(fh)
-        if opened is None or opened.edit is None:
+        if opened is None:
+            return
+        if opened.scratch is not None and opened.wrote:
+            opened.wrote = False
+            await self._maybe_create(opened.scratch)
+            return
+        if opened.edit is None:
             return
         edit = self._edits.pending(opened.node.key)
         if edit is not None and edit is opened.edit:
             await self._edits.commit(edit)
+
+    async def _maybe_create(self, scratch: ScratchFile) -> None:
+        """A new file in a creating directory (tasks/, …) is a request: send it now."""
+        parent = await self._node_at(scratch.key[:-1])
+        if isinstance(parent, Directory) and parent.creates_from(scratch.name):
+            await self._edits.create_from(parent, scratch, bytes(scratch.data))
+
+    async def _node_at(self, key: tuple[str, ...]) -> Node:
+        node: Node = self._root
+        for name in key:
+            if not isinstance(node, Directory):
+                raise NotFound("/".join(key))
+            node = await self._child(node, name)
+        return node
 
     async def release(self, fh: int) -> None:
         opened = self._files.pop(fh, None)
@@ -526,7 +544,9 @@ class Operations(pyfuse3.Operations):
                 raise ReadOnly(f"{'/'.join(target.key)} is read-only")
             if not new_dir.accepts_scratch:
                 raise ReadOnly(f"new files cannot be created in {'/'.join(new_dir.key)}")
-            self._edits.move_scratch(source, new_dir.key, new_name)
+            moved = self._edits.move_scratch(source, new_dir.key, new_name)
+            if target is None and new_dir.creates_from(new_name):
+                await self._edits.create_from(new_dir, moved, bytes(moved.data))
             return
         if isinstance(source, Sidecar):
             # Editors move the original aside as a backup before writing the new file: the

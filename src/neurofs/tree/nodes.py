@@ -79,6 +79,15 @@ class Directory(Node):
         """rmdir of a child directory."""
         raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be removed")
 
+    def creates_from(self, name: str) -> bool:
+        """Whether a new file called ``name`` written here is a request to create something
+        on the server (committed at close, like a sidecar), rather than a scratch file."""
+        return False
+
+    async def create_from_file(self, name: str, data: bytes) -> bytes:
+        """Create what ``data`` describes; return a short receipt that replaces the file."""
+        raise ReadOnly(f"nothing can be created in {'/'.join(self.key)}")
+
     async def rename_child(self, name: str, new_parent: Directory, new_name: str) -> None:
         """Move a child on the server."""
         raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be moved")

@@ -9,6 +9,7 @@
     <layer>/                     native zarr-streaming view: <mag>/.zarray, <mag>/c.x.y.z,
                                  and <mag>.raw / .nhdr / .mhd plain volumes (up to a size cap)
 <source>/folders/<folder path>/<dataset> -> ../../datasets/<organization>/<dataset>
+<source>/tasks/, task-types/, projects/   see records.py
 ```
 """
 
@@ -23,11 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import trio
 
-from neurofs.errors import NotFound
+from neurofs.errors import NotFound, ReadOnly
 from neurofs.io.fetcher import Fetcher, RemoteObject
 from neurofs.sources.webknossos import volume
 from neurofs.sources.webknossos.api import WebknossosApi
 from neurofs.sources.webknossos.models import DataLayer, Dataset
+from neurofs.sources.webknossos.records import ProjectsDir, TasksDir, TaskTypesDir
 from neurofs.sources.webknossos.volume import CHUNK, MagGeometry, mag_name
 from neurofs.tree.names import safe_name
 from neurofs.tree.nodes import (
@@ -220,7 +222,13 @@ class WkRoot(StaticDirectory):
         now = time.time()
         super().__init__(
             key,
-            [DatasetsDir((*key, "datasets"), ctx), FoldersDir((*key, "folders"), ctx, None)],
+            [
+                DatasetsDir((*key, "datasets"), ctx),
+                FoldersDir((*key, "folders"), ctx, None),
+                TasksDir((*key, "tasks"), ctx.api),
+                TaskTypesDir((*key, "task-types"), ctx.api),
+                ProjectsDir((*key, "projects"), ctx.api),
+            ],
             mtime=now,
         )
 
@@ -267,13 +275,16 @@ class OrganizationDir(Directory):
 
 
 class DatasetDir(Directory):
+    # It holds dataset.json: editors' scratch files may be created here.
+    accepts_scratch = True
+
     def __init__(self, key: Key, ctx: WkContext, dataset: Dataset) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._d = dataset
 
     async def stat(self) -> Attrs:
-        return Attrs(Kind.DIRECTORY, 0, _mtime(self._d))
+        return Attrs(Kind.DIRECTORY, 0, _mtime(self._d), writable=True)
 
     async def children(self) -> Sequence[Node]:
         from neurofs.sources.webknossos.sidecars import dataset_json
@@ -465,6 +476,34 @@ class FoldersDir(Directory):
 
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0)
+
+    async def _id(self) -> str | None:
+        """This folder's id (the single root folder's, for ``folders/`` itself)."""
+        if self._folder_id is not None:
+            return self._folder_id
+        roots = [f for f in await self._ctx.api.folders() if f.parent is None]
+        return roots[0].id if len(roots) == 1 else None
+
+    async def rename_child(self, name: str, new_parent: Directory, new_name: str) -> None:
+        """``mv folders/a/<dataset> folders/b/``: moves the dataset to folder b."""
+        if not isinstance(new_parent, FoldersDir) or new_name != name:
+            raise ReadOnly("datasets can be moved between folders, not renamed (edit dataset.json)")
+        child = await self.child(name)
+        target = await new_parent._id()
+        if not isinstance(child, Symlink) or target is None:
+            raise ReadOnly(f"{'/'.join(child.key)} is not a dataset that can be moved")
+        source = await self._id()
+        dataset = next(
+            d
+            for d in await self._ctx.api.datasets()
+            if d.folder_id == source and child.target.endswith("/" + name)
+        )
+        try:
+            await self._ctx.api.send(
+                "PATCH", f"datasets/{dataset.id}/updatePartial", {"folderId": target}
+            )
+        finally:
+            self._ctx.api.forget_dataset(dataset.id)
 
     async def children(self) -> Sequence[Node]:
         folders = await self._ctx.api.folders()

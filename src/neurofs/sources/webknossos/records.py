@@ -1,0 +1,338 @@
+"""Tasks, task types and projects as JSON files.
+
+```
+<source>/tasks/<task id>.json               editable task parameters → PUT /tasks/{id}
+<source>/tasks/<task id>.annotations.json   the task's annotation infos (read-only)
+<source>/task-types/<id>.json               read-only (the API has no update route)
+<source>/projects/<name>.json               editable → PUT /projects/{id}
+```
+A new ``*.json`` file written into one of these directories is a request to create: one task
+parameters object or a list of them (tasks), one task type, one project. It is sent when the
+file is closed, and the file is then replaced by a short receipt naming what was created.
+Task creation is a batch: when the server refuses some items, the others are created, the
+receipt lists both, and the refused items, each with the server's message, are kept in
+``.neurofs/rejected/``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from neurofs.errors import InvalidContent, NotFound, PartlyRefused, RemoteError
+from neurofs.sources.webknossos.api import WebknossosApi
+from neurofs.tree.merge import Path
+from neurofs.tree.names import safe_name
+from neurofs.tree.nodes import Attrs, Directory, GeneratedFile, Key, Kind, Node
+from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
+
+Record = dict[str, Any]
+
+# What PUT /tasks/{id} and POST /tasks take; the rest of a task is shown but computed.
+TASK_PARAMETERS = (
+    "taskTypeId",
+    "neededExperience",
+    "pendingInstances",
+    "projectName",
+    "scriptId",
+    "boundingBox",
+    "datasetId",
+    "editPosition",
+    "editRotation",
+)
+TASK_COMPUTED = frozenset(
+    {
+        "id",
+        "status",
+        "created",
+        "team",
+        "type",
+        "datasetName",
+        "tracingTime",
+        "projectId",
+        "creationInfo",
+    }
+)
+PROJECT_COMPUTED = frozenset({"id", "created", "owner", "teamName"})
+
+
+def task_document(task: Record) -> Document:
+    """A task as its parameters (editable) followed by what the server computes."""
+    doc: Document = {
+        "taskTypeId": (task.get("type") or {}).get("id"),
+        "neededExperience": task.get("neededExperience"),
+        "pendingInstances": (task.get("status") or {}).get("pending"),
+        "projectName": task.get("projectName"),
+        "scriptId": (task.get("script") or {}).get("id") if task.get("script") else None,
+        "boundingBox": task.get("boundingBox"),
+        "datasetId": task.get("datasetId"),
+        "editPosition": task.get("editPosition"),
+        "editRotation": task.get("editRotation"),
+    }
+    doc.update({k: task.get(k) for k in sorted(TASK_COMPUTED) if k in task})
+    return doc
+
+
+def _validate_task(doc: Document) -> None:
+    for key in ("taskTypeId", "projectName", "datasetId"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            raise InvalidContent(f"'{key}' is required (text)")
+    pending = doc.get("pendingInstances")
+    if not isinstance(pending, int) or isinstance(pending, bool) or pending < 0:
+        raise InvalidContent("'pendingInstances' must be a whole number ≥ 0")
+    for key in ("editPosition", "editRotation"):
+        value = doc.get(key)
+        if not (
+            isinstance(value, list)
+            and len(value) == 3
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        ):
+            raise InvalidContent(f"'{key}' must be a list of 3 numbers")
+    exp = doc.get("neededExperience")
+    if not (
+        isinstance(exp, dict)
+        and isinstance(exp.get("domain"), str)
+        and isinstance(exp.get("value"), int)
+    ):
+        raise InvalidContent('\'neededExperience\' must be {"domain": text, "value": number}')
+    unknown = set(doc) - set(TASK_PARAMETERS) - TASK_COMPUTED
+    if unknown:
+        raise InvalidContent(f"unknown keys: {', '.join(sorted(unknown))}")
+
+
+def _validate_project(doc: Document) -> None:
+    if not isinstance(doc.get("name"), str) or not doc["name"].strip():
+        raise InvalidContent("'name' is required (text)")
+    for key, kind in (
+        ("priority", int),
+        ("expectedTime", int),
+        ("paused", bool),
+        ("isBlacklistedFromReport", bool),
+    ):
+        if key in doc and (
+            not isinstance(doc[key], kind) or (kind is int and isinstance(doc[key], bool))
+        ):
+            raise InvalidContent(f"'{key}' must be {kind.__name__}")
+
+
+def _json(doc: Any) -> bytes:
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+class RecordsDir(Directory):
+    """A collection of records shown as ``<name>.json`` files."""
+
+    accepts_scratch = True
+
+    def __init__(self, key: Key, api: WebknossosApi) -> None:
+        super().__init__(key)
+        self.api = api
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0, writable=True)
+
+    def creates_from(self, name: str) -> bool:
+        # Only plain *.json names are requests; editors' swap, backup and temporary files
+        # (".x.swp", "x~", "4913", "sedXXXX") stay scratch files.
+        return name.endswith(".json") and not name.startswith(".")
+
+    async def _load(self, what: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        return await self.api.memo.get((what,), fetch)
+
+    def forget(self, *keys: str) -> None:
+        self.api.memo.invalidate(lambda k: isinstance(k, tuple) and bool(k) and k[0] in keys)
+
+
+class TasksDir(RecordsDir):
+    async def _tasks(self) -> list[Record]:
+        async def fetch() -> list[Record]:
+            data = await self.api.send("POST", "tasks/list", {})
+            if not isinstance(data, list):
+                raise RemoteError("tasks/list: unexpected answer")
+            return [t for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
+
+        result: list[Record] = await self._load("tasks", fetch)
+        return result
+
+    async def children(self) -> Sequence[Node]:
+        nodes: list[Node] = []
+        for task in await self._tasks():
+            tid = safe_name(task["id"])
+            nodes.append(self._task_file(task["id"], (*self.key, f"{tid}.json")))
+            nodes.append(self._annotations_file(task["id"], (*self.key, f"{tid}.annotations.json")))
+        return nodes
+
+    def _task_file(self, task_id: str, key: Key) -> Sidecar:
+        api = self.api
+
+        async def load(fresh: bool) -> Document:
+            if fresh:
+                self.forget("task:" + task_id)
+
+            async def fetch() -> Record:
+                data = await api.get(f"tasks/{task_id}")
+                if not isinstance(data, dict):
+                    raise RemoteError(f"task {task_id}: unexpected answer")
+                return data
+
+            return task_document(await api.memo.get(("task:" + task_id,), fetch))
+
+        async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+            body = {k: merged.get(k) for k in TASK_PARAMETERS}
+            try:
+                await api.send("PUT", f"tasks/{task_id}", body)
+            finally:
+                self.forget("tasks", "task:" + task_id)
+
+        spec = SidecarSpec(
+            load=load,
+            validate=_validate_task,
+            send=send,
+            fmt=TextFormat.JSON,
+            computed_keys=TASK_COMPUTED,
+        )
+        return Sidecar(key, spec)
+
+    def _annotations_file(self, task_id: str, key: Key) -> GeneratedFile:
+        async def render() -> bytes:
+            return _json(await self.api.get(f"tasks/{task_id}/annotations"))
+
+        return GeneratedFile(key, render)
+
+    async def create_from_file(self, name: str, data: bytes) -> bytes:
+        items = _items(data)
+        for i, item in enumerate(items):
+            try:
+                _validate_task({**item})
+            except InvalidContent as exc:
+                raise InvalidContent(f"item {i}: {exc}") from None
+        answer = await self.api.send(
+            "POST", "tasks", [{k: item.get(k) for k in TASK_PARAMETERS} for item in items]
+        )
+        self.forget("tasks")
+        results = answer.get("tasks") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(items):
+            raise RemoteError("POST tasks: unexpected answer")
+        created = [r["success"]["id"] for r in results if isinstance(r.get("success"), dict)]
+        refused = [
+            {"item": i, "parameters": items[i], "error": r.get("error")}
+            for i, r in enumerate(results)
+            if not isinstance(r.get("success"), dict)
+        ]
+        receipt = _json(
+            {
+                "created": [f"{c}.json" for c in created],
+                "refused": refused,
+                "warnings": answer.get("warnings", []),
+            }
+        )
+        if refused:
+            raise PartlyRefused(
+                f"{len(refused)} of {len(items)} tasks refused: "
+                + "; ".join(f"item {r['item']}: {r['error']}" for r in refused),
+                receipt=receipt,
+                refused=_json(refused),
+            )
+        return receipt
+
+
+def _items(data: bytes) -> list[Record]:
+    doc: Any
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        parse(data, TextFormat.JSON)  # raises InvalidContent with the details
+        raise InvalidContent("invalid JSON") from None
+    items = doc if isinstance(doc, list) else [doc]
+    if not items or not all(isinstance(i, dict) for i in items):
+        raise InvalidContent("expected a JSON object or a non-empty list of objects")
+    return items
+
+
+class TaskTypesDir(RecordsDir):
+    async def children(self) -> Sequence[Node]:
+        async def fetch() -> list[Record]:
+            data = await self.api.get("taskTypes")
+            if not isinstance(data, list):
+                raise RemoteError("taskTypes: unexpected answer")
+            return [t for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
+
+        types: list[Record] = await self._load("taskTypes", fetch)
+        return [_static_json((*self.key, f"{safe_name(t['id'])}.json"), t) for t in types]
+
+    async def create_from_file(self, name: str, data: bytes) -> bytes:
+        doc = parse(data, TextFormat.JSON)
+        for key in ("summary", "description"):
+            if not isinstance(doc.get(key), str) or not doc[key].strip():
+                raise InvalidContent(f"'{key}' is required (text)")
+        if doc.get("tracingType") not in ("skeleton", "volume", "hybrid"):
+            raise InvalidContent("'tracingType' must be skeleton, volume or hybrid")
+        created = await self.api.send("POST", "taskTypes", doc)
+        self.forget("taskTypes")
+        tid = created.get("id") if isinstance(created, dict) else None
+        return _json({"created": [f"{tid}.json"] if tid else []})
+
+
+def _static_json(key: Key, doc: Any) -> GeneratedFile:
+    data = _json(doc)
+
+    async def render() -> bytes:
+        return data
+
+    return GeneratedFile(key, render)
+
+
+class ProjectsDir(RecordsDir):
+    async def _projects(self) -> list[Record]:
+        async def fetch() -> list[Record]:
+            data = await self.api.get("projects")
+            if not isinstance(data, list):
+                raise RemoteError("projects: unexpected answer")
+            return [p for p in data if isinstance(p, dict) and isinstance(p.get("name"), str)]
+
+        result: list[Record] = await self._load("projects", fetch)
+        return result
+
+    async def children(self) -> Sequence[Node]:
+        return [
+            self._project_file(p["name"], (*self.key, f"{safe_name(p['name'])}.json"))
+            for p in await self._projects()
+        ]
+
+    def _project_file(self, name: str, key: Key) -> Sidecar:
+        api = self.api
+
+        async def load(fresh: bool) -> Document:
+            if fresh:
+                self.forget("projects")
+            for p in await self._projects():
+                if p["name"] == name:
+                    return {k: v for k, v in p.items() if k != "owner"} | {
+                        "owner": (p.get("owner") or {}).get("email")
+                    }
+            raise NotFound(f"project {name}")
+
+        async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+            body = {k: v for k, v in merged.items() if k not in PROJECT_COMPUTED}
+            try:
+                await api.send("PUT", f"projects/{current['id']}", body)
+            finally:
+                self.forget("projects")
+
+        spec = SidecarSpec(
+            load=load,
+            validate=_validate_project,
+            send=send,
+            fmt=TextFormat.JSON,
+            computed_keys=PROJECT_COMPUTED,
+        )
+        return Sidecar(key, spec)
+
+    async def create_from_file(self, name: str, data: bytes) -> bytes:
+        doc = parse(data, TextFormat.JSON)
+        _validate_project(doc)
+        created = await self.api.send("POST", "projects", doc)
+        self.forget("projects")
+        pname = created.get("name") if isinstance(created, dict) else doc["name"]
+        return _json({"created": [f"{safe_name(str(pname))}.json"]})
