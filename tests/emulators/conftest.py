@@ -9,6 +9,7 @@ import pytest
 
 from neurofs.emulators.dandi.sample import SampleArchive
 from neurofs.emulators.launch import RunningEmulator, start_emulator
+from neurofs.emulators.webknossos.sample import SampleWorld
 
 
 @pytest.fixture(scope="session")
@@ -36,4 +37,41 @@ def dandi(dandi_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
 def api(dandi: RunningEmulator) -> Iterator[httpx.Client]:
     """An httpx client on the API base URL (redirects not followed)."""
     with httpx.Client(base_url=dandi.api_url + "/", timeout=60) as client:
+        yield client
+
+
+# ---------------------------------------------------------------- WEBKNOSSOS emulator
+
+
+@pytest.fixture(scope="session")
+def wk_sample() -> SampleWorld:
+    """Ground truth of the WEBKNOSSOS emulator's sample data."""
+    return SampleWorld()
+
+
+@pytest.fixture(scope="session")
+def wk_emulator() -> Iterator[RunningEmulator]:
+    with start_emulator("webknossos") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def wk(wk_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
+    """The shared WEBKNOSSOS emulator with a clean request log and default knobs."""
+    wk_emulator.clear_requests()
+    yield wk_emulator
+    wk_emulator.set_knobs()
+
+
+@pytest.fixture
+def wk_api(wk: RunningEmulator) -> Iterator[httpx.Client]:
+    """An httpx client on the main server's ``/api/v14/`` (no auth header by default)."""
+    with httpx.Client(base_url=wk.urls[0] + "/api/v14/", timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def wk_data(wk: RunningEmulator) -> Iterator[httpx.Client]:
+    """An httpx client on the datastore's ``/data/v14/``."""
+    with httpx.Client(base_url=wk.urls[1] + "/data/v14/", timeout=60) as client:
         yield client

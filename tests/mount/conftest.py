@@ -22,6 +22,7 @@ import pytest
 
 from neurofs.emulators.dandi.sample import OTHER_TOKEN, OWNER_TOKEN
 from neurofs.emulators.launch import RunningEmulator, start_emulator
+from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
 
 NEUROFS = [sys.executable, "-m", "neurofs"]
 
@@ -111,6 +112,30 @@ class Emulator:
         return httpx.get(r.headers["Location"], timeout=300).content
 
 
+@dataclass
+class WkEmulator(Emulator):
+    """The WEBKNOSSOS emulator: main server first, datastore second."""
+
+    @property
+    def api_url(self) -> str:
+        return self.running.urls[0]
+
+    def _base(self) -> str:
+        return self.running.urls[0].rstrip("/")
+
+    def wk(self, token: str | None = None) -> httpx.Client:
+        token = token or WK_OWNER_TOKEN
+        return httpx.Client(
+            base_url=self._base() + "/api/v12/", headers={"X-Auth-Token": token}, timeout=60
+        )
+
+
+@pytest.fixture(scope="module")
+def wk_emulator() -> Iterator[WkEmulator]:
+    with start_emulator("webknossos", []) as running:
+        yield WkEmulator(running)
+
+
 @pytest.fixture(scope="session")
 def dandi_emulator() -> Iterator[Emulator]:
     with start_emulator("dandi", []) as running:
@@ -191,8 +216,10 @@ def _stale(path: Path) -> bool:
     return False
 
 
-def write_config(path: Path, url: str, token: str | None, **extra: Any) -> Path:
-    lines = ["[[source]]", 'kind = "dandi"', 'name = "dandi"', f'url = "{url}"']
+def write_config(
+    path: Path, url: str, token: str | None, kind: str = "dandi", **extra: Any
+) -> Path:
+    lines = ["[[source]]", f'kind = "{kind}"', f'name = "{kind}"', f'url = "{url}"']
     if token:
         lines.append(f'token = "{token}"')
     for k, v in extra.items():
@@ -209,7 +236,7 @@ def make_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     mounts: list[Mount] = []
 
     def factory(
-        emulator: Emulator,
+        emulator: Emulator | WkEmulator,
         token: str | None = OWNER_TOKEN,
         start: bool = True,
         cache_dir: Path | None = None,
@@ -218,9 +245,12 @@ def make_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     ) -> Mount:
         base = tmp_path_factory.mktemp("mount")
         (base / "mnt").mkdir()
+        if isinstance(emulator, WkEmulator) and token == OWNER_TOKEN:
+            token = WK_OWNER_TOKEN
+        kind = "webknossos" if isinstance(emulator, WkEmulator) else "dandi"
         m = Mount(
             base / "mnt",
-            write_config(base / "config.toml", emulator.api_url, token, **options),
+            write_config(base / "config.toml", emulator.api_url, token, kind, **options),
             cache_dir or base / "cache",
             extra=[a for o in (fuse_options or []) for a in ("-o", o)],
         )

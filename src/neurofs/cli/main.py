@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -248,13 +249,18 @@ def demo(
 @contextlib.contextmanager
 def _emulators() -> Iterator[Config]:
     """Start every emulator on loopback; yield a configuration that mounts them."""
-    from neurofs.emulators.dandi.sample import OWNER_TOKEN
+    from neurofs.emulators.dandi.sample import OWNER_TOKEN as DANDI_TOKEN
     from neurofs.emulators.launch import start_emulator
+    from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
 
-    with start_emulator("dandi", []) as dandi:
-        secrets.register(OWNER_TOKEN)
+    with start_emulator("dandi", []) as dandi, start_emulator("webknossos", []) as wk:
+        secrets.register(DANDI_TOKEN)
+        secrets.register(WK_TOKEN)
         yield Config(
-            source=[SourceConfig(kind="dandi", name="dandi", url=dandi.api_url, token=OWNER_TOKEN)],
+            source=[
+                SourceConfig(kind="dandi", name="dandi", url=dandi.api_url, token=DANDI_TOKEN),
+                SourceConfig(kind="webknossos", name="webknossos", url=wk.urls[0], token=WK_TOKEN),
+            ],
             cache=CacheConfig(dir=default_cache_dir() / "demo"),
             demo=True,
         )
@@ -265,14 +271,38 @@ def emulate() -> None:
     """Run one service emulator on loopback (for tests, benchmarks and trying things out)."""
 
 
+def network_options(f: Callable[..., None]) -> Callable[..., None]:
+    """The knobs every emulator takes."""
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True),
+        click.option("--port", default=0, show_default=True, help="0 picks a free port."),
+        click.option("--latency-ms", default=0.0, help="Added before each response's first byte."),
+        click.option(
+            "--bandwidth-mbps", type=float, default=None, help="Cap per connection, Mbit/s."
+        ),
+        click.option(
+            "--fault-rate", default=0.0, help="Fraction of requests that fail (5xx, 429, cut)."
+        ),
+        click.option("--seed", default=0, help="Seed of the fault sequence."),
+        click.option("--data-dir", type=click.Path(path_type=Path), default=None),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _knobs(latency_ms: float, bandwidth_mbps: float | None, fault_rate: float, seed: int) -> Any:
+    from neurofs.emulators.network import NetworkKnobs
+
+    if not 0.0 <= fault_rate <= 1.0:
+        raise click.BadParameter("must be between 0 and 1", param_hint="--fault-rate")
+    return NetworkKnobs(
+        latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps, fault_rate=fault_rate, seed=seed
+    )
+
+
 @emulate.command("dandi")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=0, show_default=True, help="0 picks a free port.")
-@click.option("--latency-ms", default=0.0, help="Added before each response's first byte.")
-@click.option("--bandwidth-mbps", type=float, default=None, help="Cap per connection, Mbit/s.")
-@click.option("--fault-rate", default=0.0, help="Fraction of requests that fail (5xx, 429, cut).")
-@click.option("--seed", default=0, help="Seed of the fault sequence.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@network_options
 def emulate_dandi(
     host: str,
     port: int,
@@ -284,14 +314,35 @@ def emulate_dandi(
 ) -> None:
     """The DANDI Archive API and an S3-like blob store."""
     from neurofs.emulators.dandi import run
-    from neurofs.emulators.network import NetworkKnobs
 
-    if not 0.0 <= fault_rate <= 1.0:
-        raise click.BadParameter("must be between 0 and 1", param_hint="--fault-rate")
-    knobs = NetworkKnobs(
-        latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps, fault_rate=fault_rate, seed=seed
+    run(
+        host=host,
+        port=port,
+        knobs=_knobs(latency_ms, bandwidth_mbps, fault_rate, seed),
+        data_dir=data_dir,
     )
-    run(host=host, port=port, knobs=knobs, data_dir=data_dir)
+
+
+@emulate.command("webknossos")
+@network_options
+def emulate_webknossos(
+    host: str,
+    port: int,
+    latency_ms: float,
+    bandwidth_mbps: float | None,
+    fault_rate: float,
+    seed: int,
+    data_dir: Path | None,
+) -> None:
+    """The WEBKNOSSOS main server and a datastore with synthetic volumes."""
+    from neurofs.emulators.webknossos import run
+
+    run(
+        host=host,
+        port=port,
+        knobs=_knobs(latency_ms, bandwidth_mbps, fault_rate, seed),
+        data_dir=data_dir,
+    )
 
 
 @main.command()

@@ -1,0 +1,129 @@
+"""Routing and error plumbing shared by the emulated main server and datastore.
+
+The real server is a Play application: routes match on method and path exactly (no trailing
+slash redirects; a wrong method is a 404 like an unknown path), errors are JSON
+``{"messages": [{"error": "..."}]}``, and every route lives under ``/api/v{N}`` (main server) or
+``/data/v{N}`` (datastore), ``N`` between the oldest supported and the current API version,
+or unversioned (= current). Other versions answer 404 with the real server's message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+JSON_TYPE = "application/json"
+
+
+class WkError(Exception):
+    """An error answer in the real server's shape."""
+
+    def __init__(self, status: int, message: str, *, plain: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        # The datastore answers some access errors as plain text (Play's Forbidden("...")).
+        self.plain = plain
+
+    def response(self) -> Response:
+        if self.plain:
+            return Response(self.message, status_code=self.status, media_type="text/plain")
+        return json_response({"messages": [{"error": self.message}]}, self.status)
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """Compact JSON like Play writes it (no spaces)."""
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, status_code=status, headers=headers, media_type=JSON_TYPE)
+
+
+def success_message(text: str) -> dict[str, Any]:
+    return {"messages": [{"success": text}]}
+
+
+async def json_body(request: Request) -> Any:
+    """The request body as JSON, or the real server's 400 for invalid JSON."""
+    raw = await request.body()
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        raise WkError(400, "Invalid Json format: the request body is not valid JSON") from None
+
+
+def validation_message(exc: Exception) -> str:
+    """A short, readable summary of a pydantic validation error."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for err in errors(include_url=False):
+            loc = "/".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+        return "Invalid Json format: " + "; ".join(parts)
+    return f"Invalid Json format: {exc}"
+
+
+OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def require_object_id(value: str) -> str:
+    """Path and query ids are Play ``ObjectId`` binders: malformed ids are a 400."""
+    if not OBJECT_ID.match(value):
+        raise WkError(400, f"The passed resource id “{value}” is invalid")
+    return value
+
+
+@dataclass
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class Router:
+    """Exact method + path matching; ``{name}`` matches one segment, ``{name:path}`` the rest.
+
+    HEAD is answered by the GET handler (the server drops the body, keeps Content-Length).
+    """
+
+    def __init__(self) -> None:
+        self._routes: list[_Route] = []
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        regex = "^"
+        for part in re.split(r"(\{[^}]+\})", path):
+            if part.startswith("{") and part.endswith("}"):
+                name, _, kind = part[1:-1].partition(":")
+                regex += f"(?P<{name}>.+)" if kind == "path" else f"(?P<{name}>[^/]+)"
+            else:
+                regex += re.escape(part)
+        self._routes.append(_Route(method, re.compile(regex + "$"), handler))
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
+        wanted = "GET" if method == "HEAD" else method
+        for route in self._routes:
+            if route.method != wanted:
+                continue
+            found = route.pattern.match(path)
+            if found:
+                return route.handler, found.groupdict()
+        return None
+
+
+VERSIONED = re.compile(r"^/(?P<prefix>api|data)(?:/v(?P<version>\d+))?(?P<rest>/.*)?$")
+
+
+def invalid_version_message(requested: int, oldest: int, current: int) -> str:
+    return (
+        "This WEBKNOSSOS instance does not support the requested HTTP API version. "
+        f"Client requested {requested} but must be at least {oldest} and at most {current}."
+    )

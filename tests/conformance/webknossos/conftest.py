@@ -1,0 +1,108 @@
+"""Fixtures for the WEBKNOSSOS conformance tests: the official ``webknossos`` client, in its
+own venv (``.venv-conformance-webknossos``, made by ``scripts/conformance-venv-webknossos``),
+against the WEBKNOSSOS emulator running as a real subprocess on loopback.
+
+Tests run small Python snippets in that venv and get JSON back. The snippets import nothing
+from neurofs: expected voxel arrays are handed over as ``.npy`` files written by the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neurofs.emulators.launch import RunningEmulator, start_emulator
+from neurofs.emulators.webknossos.sample import OWNER_TOKEN, SampleWorld
+
+REPO = Path(__file__).resolve().parents[3]
+VENV_PYTHON = REPO / ".venv-conformance-webknossos" / "bin" / "python"
+SCRIPT = REPO / "scripts" / "conformance-venv-webknossos"
+
+WkClientRunner = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def wk_conformance_python() -> Path:
+    """The WEBKNOSSOS conformance venv's interpreter, created on first use."""
+    result = subprocess.run(
+        ["bash", str(SCRIPT)], capture_output=True, text=True, timeout=1800, check=False
+    )
+    if result.returncode != 0 or not VENV_PYTHON.exists():
+        pytest.skip(
+            "scripts/conformance-venv-webknossos could not create the venv:\n"
+            + result.stdout[-2000:]
+            + result.stderr[-2000:]
+        )
+    return VENV_PYTHON
+
+
+@pytest.fixture(scope="session")
+def wk_sample() -> SampleWorld:
+    return SampleWorld()
+
+
+@pytest.fixture
+def wk_emulator() -> Iterator[RunningEmulator]:
+    """A private emulator per test: the client writes, and tests stay independent."""
+    with start_emulator("webknossos") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def run_wk_client(
+    wk_conformance_python: Path, wk_emulator: RunningEmulator, tmp_path: Path
+) -> WkClientRunner:
+    """Run a snippet in the conformance venv; it must ``emit(obj)`` its JSON result.
+
+    The snippet sees ``WK_URL`` (the main server), ``TMP`` (a scratch dir) and ``emit``;
+    the client takes the server and token from ``WK_URL`` / ``WK_TOKEN`` (owner token unless
+    overridden). Keyword arguments become extra environment variables.
+    """
+
+    def run(code: str, timeout: float = 600, **env: str) -> Any:
+        prelude = textwrap.dedent(
+            """
+            import json, os, sys
+            WK_URL = os.environ["WK_URL"]
+            TMP = os.environ["NEUROFS_TEST_TMP"]
+            def emit(obj):
+                sys.stdout.write("\\nNEUROFS-RESULT " + json.dumps(obj) + "\\n")
+            """
+        )
+        full_env = {
+            **os.environ,
+            "WK_URL": wk_emulator.urls[0],
+            "WK_TOKEN": OWNER_TOKEN,
+            "NEUROFS_TEST_TMP": str(tmp_path),
+            # No background version check against PyPI on import.
+            "WEBKNOSSOS_SKIP_VERSION_CHECK": "True",
+            **env,
+        }
+        full_env.pop("PYTHONPATH", None)
+        result = subprocess.run(
+            [str(wk_conformance_python), "-c", prelude + textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=tmp_path,  # the client reads a .env file from the working directory
+            check=False,
+        )
+        if result.returncode != 0:
+            raise AssertionError(
+                f"client snippet failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+                f"{result.stderr[-6000:]}"
+            )
+        for line in reversed(result.stdout.splitlines()):
+            if line.startswith("NEUROFS-RESULT "):
+                return json.loads(line[len("NEUROFS-RESULT ") :])
+        raise AssertionError(f"client snippet emitted nothing:\n{result.stdout[-4000:]}")
+
+    return run

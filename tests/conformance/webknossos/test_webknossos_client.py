@@ -1,0 +1,220 @@
+"""The official ``webknossos`` client (PyPI, in .venv-conformance-webknossos) against the
+WEBKNOSSOS emulator.
+
+If the real client reads the emulator's voxels exactly, edits dataset settings through it and
+manages tasks with it, the emulator has not drifted from the real server where neurofs relies
+on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from neurofs.emulators.launch import RunningEmulator
+from neurofs.emulators.webknossos.sample import (
+    DATASET_L4,
+    DATASET_RETINA,
+    FOLDER_ARCHIVE,
+    ORGANIZATION,
+    OWNER_TOKEN,
+    TASK_IDS,
+    TEAM_BETA,
+    SampleWorld,
+)
+
+from .conftest import WkClientRunner
+
+pytestmark = pytest.mark.conformance
+
+OWNER = {"X-Auth-Token": OWNER_TOKEN}
+
+
+def save(path: Path, array: np.ndarray) -> str:
+    np.save(path, array)
+    return str(path)
+
+
+def test_remote_dataset_reads_ground_truth(
+    run_wk_client: WkClientRunner,
+    wk_sample: SampleWorld,
+    wk_emulator: RunningEmulator,
+    tmp_path: Path,
+) -> None:
+    # Absolute (mag-1) boxes; expected values in mag coordinates from the ground truth.
+    save(
+        tmp_path / "color_1.npy",
+        wk_sample.voxels(DATASET_L4, "color", (1, 1, 1), 96, 64, 24, 160, 128, 40),
+    )
+    save(
+        tmp_path / "color_2.npy",
+        wk_sample.voxels(DATASET_L4, "color", (2, 2, 1), 48, 32, 24, 80, 64, 40),
+    )
+    save(
+        tmp_path / "seg_4.npy",
+        wk_sample.voxels(DATASET_L4, "segmentation", (4, 4, 2), 16, 8, 8, 96, 72, 56),
+    )
+    save(
+        tmp_path / "rgb_2.npy",
+        wk_sample.voxels(DATASET_RETINA, "rgb", (2, 2, 1), 80, 48, 16, 112, 64, 32),
+    )
+    result = run_wk_client(
+        f"""
+        import numpy as np
+        import webknossos as wk
+
+        def same(array, name):
+            expected = np.load(os.path.join(TMP, name + ".npy"))
+            return [list(array.shape), str(array.dtype), bool(np.array_equal(array, expected))]
+
+        ds = wk.RemoteDataset.open(dataset_id="{DATASET_L4}")
+        color = ds.get_layer("color")
+        seg = ds.get_layer("segmentation")
+        box = wk.BoundingBox((96, 64, 24), (64, 64, 16))
+        out = {{
+            "layers": sorted(ds.layers),
+            "bbox": [list(color.bounding_box.topleft), list(color.bounding_box.size)],
+            "mags": [m.to_layer_name() for m in color.mags],
+            "voxel_size": list(ds.voxel_size),
+            "largest_segment_id": seg.largest_segment_id,
+            "color_1": same(color.get_mag("1").read(absolute_bounding_box=box), "color_1"),
+            "color_2": same(color.get_mag("2-2-1").read(absolute_bounding_box=box), "color_2"),
+            # The whole layer at mag 4-4-2, including the chunks the bounding box only touches.
+            "seg_4": same(seg.get_mag("4-4-2").read(), "seg_4"),
+        }}
+        by_name = wk.RemoteDataset.open("retina_rgb", organization_id="{ORGANIZATION}")
+        rgb = by_name.get_layer("rgb")
+        out["rgb_channels"] = rgb.num_channels
+        rgb_box = wk.BoundingBox((160, 96, 16), (64, 32, 16))
+        out["rgb_2"] = same(rgb.get_mag("2-2-1").read(absolute_bounding_box=rgb_box), "rgb_2")
+        emit(out)
+        """
+    )
+    spec = wk_sample.dataset(DATASET_L4)
+    assert result["layers"] == ["color", "segmentation"]
+    assert result["bbox"] == [[64, 32, 16], [320, 256, 96]]
+    assert result["mags"] == ["1", "2-2-1", "4-4-2"]
+    assert result["voxel_size"] == list(spec.voxel_size)
+    assert result["largest_segment_id"] == spec.layer("segmentation").largest_segment_id()
+    assert result["color_1"] == [[1, 64, 64, 16], "uint8", True]
+    assert result["color_2"] == [[1, 32, 32, 16], "uint8", True]
+    assert result["seg_4"] == [[1, 80, 64, 48], "uint32", True]
+    assert result["rgb_channels"] == 3
+    assert result["rgb_2"] == [[3, 32, 16, 16], "uint8", True]
+    # The client streamed zarr chunks from the datastore (zarr streaming, API v14).
+    paths = [r["path"] for r in wk_emulator.requests()]
+    assert f"/data/v14/zarr/{DATASET_L4}/datasource-properties.json" in paths
+    assert f"/data/v14/zarr/{DATASET_L4}/color/2-2-1/.zarray" in paths
+    assert any(p.startswith(f"/data/v14/zarr/{DATASET_RETINA}/rgb/2-2-1/0.") for p in paths)
+
+
+def test_remote_dataset_settings(
+    run_wk_client: WkClientRunner, wk_emulator: RunningEmulator
+) -> None:
+    result = run_wk_client(
+        f"""
+        import webknossos as wk
+        ds = wk.RemoteDataset.open(dataset_id="{DATASET_RETINA}")
+        ds.description = "edited by the official client"
+        ds.tags = ["LM", "edited"]
+        ds.is_public = True
+        ds.metadata = {{"species": "zebrafish", "age_days": 5, "stains": ["dapi"]}}
+        ds.allowed_teams = [wk.Team.get_by_name("team_beta")]
+        ds.folder = wk.RemoteFolder.get_by_id("{FOLDER_ARCHIVE}")
+        emit({{
+            "description": ds.description,
+            "tags": list(ds.tags),
+            "teams": [t.name for t in ds.allowed_teams],
+            "folder": ds.folder.name,
+            "sharing_token": ds.sharing_token,
+        }})
+        """
+    )
+    assert result["description"] == "edited by the official client"
+    assert result["tags"] == ["LM", "edited"]
+    assert result["teams"] == ["team_beta"]
+    assert result["folder"] == "Archive"
+    seen = httpx.get(
+        f"{wk_emulator.urls[0]}/api/v14/datasets/{DATASET_RETINA}", headers=OWNER
+    ).json()
+    assert seen["description"] == "edited by the official client"
+    assert seen["tags"] == ["LM", "edited"]
+    assert seen["isPublic"] is True
+    assert [t["id"] for t in seen["allowedTeams"]] == [TEAM_BETA]
+    assert seen["folderId"] == FOLDER_ARCHIVE
+    assert {m["key"]: m for m in seen["metadata"]}["age_days"] == {
+        "key": "age_days",
+        "type": "number",
+        "value": 5,
+    }
+    assert result["sharing_token"] == SampleWorld().sharing_token(DATASET_RETINA)
+    # Each setter sent one updatePartial with just its key.
+    patches = [r["body"] for r in wk_emulator.requests() if r["path"].endswith("/updatePartial")]
+    assert {"description": "edited by the official client"} in patches
+    assert {"tags": ["LM", "edited"]} in patches
+    assert all(len(body) == 1 for body in patches)
+
+
+def test_tasks_and_task_types(run_wk_client: WkClientRunner, wk_emulator: RunningEmulator) -> None:
+    result = run_wk_client(
+        f"""
+        import webknossos as wk
+        task_type = wk.TaskType.create(
+            "Conformance type", "made by the official client", "team_alpha", "skeleton"
+        )
+        project = wk.Project.get_by_name("demo_project")
+        created = wk.Task.create(
+            task_type_id=task_type,
+            project_name=project,
+            needed_experience_domain="tracing",
+            needed_experience_value=2,
+            starting_position=(150, 120, 40),
+            dataset_id="{DATASET_L4}",
+            instances=3,
+            bounding_box=wk.BoundingBox((128, 96, 32), (64, 64, 16)),
+        )
+        listed = wk.Task.get_list()
+        sample = wk.Task.get_by_id("{TASK_IDS[0]}")
+        emit({{
+            "task_type": [task_type.task_type_id, task_type.name, task_type.team_name],
+            "type_ids": [t.task_type_id for t in wk.TaskType.get_list()],
+            "created": [
+                [t.task_id, t.dataset_id, t.status.pending_instance_count,
+                 list(t.bounding_box.topleft), list(t.bounding_box.size), list(t.edit_position)]
+                for t in created
+            ],
+            "listed": [t.task_id for t in listed],
+            "sample_status": [
+                sample.status.pending_instance_count,
+                sample.status.active_instance_count,
+                sample.status.finished_instance_count,
+            ],
+            "sample_annotations": [str(a.state.value) for a in sample.get_annotation_infos()],
+            "project_tasks": [t.task_id for t in project.get_tasks()],
+        }})
+        """
+    )
+    type_id, type_name, type_team = result["task_type"]
+    assert (type_name, type_team) == ("Conformance type", "team_alpha")
+    assert type_id in result["type_ids"]
+    # The client drops tracingType when it parses task types; check it on the server.
+    stored = httpx.get(f"{wk_emulator.urls[0]}/api/v14/taskTypes/{type_id}", headers=OWNER).json()
+    assert stored["tracingType"] == "skeleton"
+    [[task_id, dataset_id, pending, top_left, size, position]] = result["created"]
+    assert (dataset_id, pending, top_left, size, position) == (
+        DATASET_L4,
+        3,
+        [128, 96, 32],
+        [64, 64, 16],
+        [150, 120, 40],
+    )
+    assert result["listed"] == [*TASK_IDS, task_id]
+    assert result["sample_status"] == [1, 1, 1]
+    assert result["sample_annotations"] == ["Active", "Finished"]
+    assert task_id in result["project_tasks"] and TASK_IDS[0] in result["project_tasks"]
+    seen = httpx.get(f"{wk_emulator.urls[0]}/api/v14/tasks/{task_id}", headers=OWNER).json()
+    assert seen["type"]["summary"] == "Conformance type"
+    assert seen["neededExperience"] == {"domain": "tracing", "value": 2}

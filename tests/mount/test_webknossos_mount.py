@@ -1,0 +1,241 @@
+"""WEBKNOSSOS through a real mount: volumes read by zarr-python and numpy equal the ground
+truth voxel for voxel; dataset.json edits become the API's own calls."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurofs.emulators.webknossos.sample import ORGANIZATION, SampleWorld
+
+from .conftest import Mount, WkEmulator
+
+pytestmark = pytest.mark.mount
+
+WORLD = SampleWorld()
+
+
+@pytest.fixture
+def mount(make_mount, wk_emulator: WkEmulator) -> Mount:
+    m = make_mount(wk_emulator, retry_seconds=2)
+    wk_emulator.reset()
+    return m
+
+
+def ds_dir(mount: Mount, name: str) -> Path:
+    return mount / f"webknossos/datasets/{ORGANIZATION}/{name}"
+
+
+def expected_ome(dataset: str, layer: str, mag, box) -> np.ndarray:
+    """Ground truth in the OME-Zarr view's axis order: (z, y, x), or (c, z, y, x)."""
+    (x0, y0, z0), (x1, y1, z1) = box
+    v = WORLD.voxels(dataset, layer, mag, x0, y0, z0, x1, y1, z1).transpose(0, 3, 2, 1)
+    return v[0] if v.shape[0] == 1 else v
+
+
+def test_tree(mount: Mount):
+    assert sorted(os.listdir(mount / "webknossos")) == [
+        "datasets",
+        "folders",
+        "projects",
+        "task-types",
+        "tasks",
+    ]
+    names = sorted(os.listdir(mount / f"webknossos/datasets/{ORGANIZATION}"))
+    assert names == sorted(d.name for d in WORLD.datasets.values())
+    entries = set(os.listdir(ds_dir(mount, "retina_rgb")))
+    assert {
+        "dataset.json",
+        "datasource-properties.json",
+        "sharing-token",
+        "color.ome.zarr",
+        "color",
+        "segmentation.ome.zarr",
+        "segmentation",
+        "rgb.ome.zarr",
+        "rgb",
+    } <= entries
+    token = (ds_dir(mount, "retina_rgb") / "sharing-token").read_text().strip()
+    assert token == WORLD.sharing_token("retina_rgb")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "layer"), [("l4_demo", "color"), ("l4_demo", "segmentation"), ("retina_rgb", "rgb")]
+)
+def test_zarr_reads_every_mag_of_the_ome_view(mount: Mount, dataset: str, layer: str):
+    import zarr
+
+    spec = WORLD.layer(dataset, layer)
+    group = zarr.open_group(str(ds_dir(mount, dataset) / f"{layer}.ome.zarr"), mode="r")
+    multiscale = group.attrs["multiscales"][0]
+    assert [a["name"] for a in multiscale["axes"]][-3:] == ["z", "y", "x"]
+    for d in multiscale["datasets"]:
+        mag = next(m for m in spec.mags if WORLD.mag_name(m) == d["path"])
+        arr = group[d["path"]]
+        # A region crossing chunk borders inside the bounding box, and one over its edge.
+        start = [t // m for t, m in zip(spec.top_left, mag, strict=True)]
+        end = [(t + s) // m for t, s, m in zip(spec.top_left, spec.size, mag, strict=True)]
+        box = (tuple(start), tuple(min(s + 45, e) for s, e in zip(start, end, strict=True)))
+        (x0, y0, z0), (x1, y1, z1) = box
+        got = arr[..., z0:z1, y0:y1, x0:x1]
+        np.testing.assert_array_equal(got, expected_ome(dataset, layer, mag, box))
+        edge = ((end[0] - 20, end[1] - 20, end[2] - 5), tuple(end))
+        (x0, y0, z0), (x1, y1, z1) = edge
+        np.testing.assert_array_equal(
+            arr[..., z0:z1, y0:y1, x0:x1], expected_ome(dataset, layer, mag, edge)
+        )
+
+
+def test_segmentation_carries_image_label(mount: Mount):
+    attrs = json.loads((ds_dir(mount, "l4_demo") / "segmentation.ome.zarr/.zattrs").read_text())
+    assert "image-label" in attrs
+
+
+def test_numpy_memmap_of_raw_equals_ground_truth(mount: Mount):
+    for layer, mag in (("color", (2, 2, 1)), ("segmentation", (1, 1, 1)), ("rgb", (1, 1, 1))):
+        dataset = "retina_rgb"
+        spec = WORLD.layer(dataset, layer)
+        name = WORLD.mag_name(mag)
+        raw = ds_dir(mount, dataset) / layer / f"{name}.raw"
+        start = [t // m for t, m in zip(spec.top_left, mag, strict=True)]
+        end = [-(-(t + s) // m) for t, s, m in zip(spec.top_left, spec.size, mag, strict=True)]
+        nx, ny, nz = (e - s for s, e in zip(start, end, strict=True))
+        truth = WORLD.voxels(dataset, layer, mag, *start, *end)  # (c, x, y, z)
+        c = truth.shape[0]
+        mm = np.memmap(raw, dtype=truth.dtype, mode="r", shape=(nz, ny, nx, c))
+        np.testing.assert_array_equal(mm, truth.transpose(3, 2, 1, 0))
+        header = (ds_dir(mount, dataset) / layer / f"{name}.mhd").read_text()
+        assert f"DimSize = {nx} {ny} {nz}" in header
+        assert f"ElementDataFile = {name}.raw" in header
+
+
+def test_native_view_as_served(mount: Mount):
+    import zarr
+
+    arr = zarr.open_array(str(ds_dir(mount, "l4_demo") / "color" / "1"), mode="r")
+    spec = WORLD.layer("l4_demo", "color")
+    x0, y0, z0 = spec.top_left
+    np.testing.assert_array_equal(
+        arr[:, x0 : x0 + 40, y0 : y0 + 40, z0 : z0 + 40],
+        WORLD.voxels("l4_demo", "color", (1, 1, 1), x0, y0, z0, x0 + 40, y0 + 40, z0 + 40),
+    )
+
+
+def _patches(emulator: WkEmulator) -> list[dict]:
+    return [w for w in emulator.writes() if w["method"] == "PATCH"]
+
+
+def test_dataset_json_edit_sends_only_the_changed_keys(mount: Mount, wk_emulator: WkEmulator):
+    path = ds_dir(mount, "l4_demo") / "dataset.json"
+    doc = json.loads(path.read_text())
+    doc["description"] = "Edited through the mount"
+    doc["tags"] = [*doc["tags"], "edited"]
+    wk_emulator.reset()
+    path.write_text(json.dumps(doc, indent=2))
+    patches = _patches(wk_emulator)
+    assert len(patches) == 1 and patches[0]["path"].endswith("/updatePartial")
+    assert patches[0]["body"] == {"description": "Edited through the mount", "tags": doc["tags"]}
+    assert json.loads(path.read_text())["description"] == "Edited through the mount"
+    # sed -i on one key: one request, that key only.
+    wk_emulator.reset()
+    subprocess.run(["sed", "-i", 's/"isPublic": true/"isPublic": false/', str(path)], check=True)
+    patches = _patches(wk_emulator)
+    assert [p["body"] for p in patches] == [{"isPublic": False}]
+
+
+def test_allowed_teams_and_folder(mount: Mount, wk_emulator: WkEmulator):
+    path = ds_dir(mount, "l4_demo") / "dataset.json"
+    doc = json.loads(path.read_text())
+    with wk_emulator.wk() as c:
+        teams = {t["name"]: t["id"] for t in c.get("teams").json()}
+    new_teams = sorted(teams)[:2]
+    doc["allowedTeams"] = new_teams
+    wk_emulator.reset()
+    path.write_text(json.dumps(doc))
+    patches = _patches(wk_emulator)
+    assert [(p["path"].rsplit("/", 1)[-1], p["body"]) for p in patches] == [
+        ("teams", [teams[t] for t in new_teams])
+    ]
+    for bad in (
+        {**doc, "allowedTeams": ["no such team"]},
+        {**doc, "folder": "no/such/folder"},
+        {**doc, "isPublic": "yes"},
+        {**doc, "metadata": [{"key": "k", "type": "number", "value": "x"}]},
+    ):
+        wk_emulator.reset()
+        with pytest.raises(OSError) as info:
+            path.write_text(json.dumps(bad))
+        assert info.value.errno == errno.EINVAL
+        assert _patches(wk_emulator) == []
+
+
+def test_mv_between_folders_sets_the_folder(mount: Mount, wk_emulator: WkEmulator):
+    folders = mount / "webknossos/folders"
+    link = next(p for p in folders.rglob("l4_demo"))
+    assert (link / "dataset.json").is_file()  # the symlink leads to the dataset
+    target_dir = next(
+        p
+        for p in folders.rglob("*")
+        if p.is_dir() and not p.is_symlink() and p != link.parent and "l4_demo" not in str(p)
+    )
+    wk_emulator.reset()
+    os.rename(link, target_dir / "l4_demo")
+    patches = _patches(wk_emulator)
+    assert len(patches) == 1 and list(patches[0]["body"]) == ["folderId"]
+    assert (target_dir / "l4_demo").is_symlink()
+    folder = json.loads((ds_dir(mount, "l4_demo") / "dataset.json").read_text())["folder"]
+    assert folder == str(target_dir.relative_to(folders))
+
+
+def test_ome_zarr_metadata_validates(mount: Mount):
+    import zarr
+    from ome_zarr_models.v04.image import Image, ImageAttrs
+
+    for layer in ("color", "segmentation", "rgb"):
+        root = ds_dir(mount, "retina_rgb") / f"{layer}.ome.zarr"
+        ImageAttrs.model_validate(json.loads((root / ".zattrs").read_text()))
+        # The whole group: every dataset path exists with as many dimensions as axes.
+        Image.from_zarr(zarr.open_group(str(root), mode="r"))
+
+
+def test_tensorstore_reads_the_ome_view(mount: Mount):
+    import tensorstore as ts
+
+    spec = WORLD.layer("l4_demo", "segmentation")
+    for mag in spec.mags:
+        path = ds_dir(mount, "l4_demo") / "segmentation.ome.zarr" / WORLD.mag_name(mag)
+        arr = ts.open(
+            {"driver": "zarr", "kvstore": {"driver": "file", "path": str(path)}}, read=True
+        ).result()
+        start = [t // m for t, m in zip(spec.top_left, mag, strict=True)]
+        box = (tuple(start), tuple(s + 33 for s in start))
+        (x0, y0, z0), (x1, y1, z1) = box
+        np.testing.assert_array_equal(
+            arr[z0:z1, y0:y1, x0:x1].read().result(),
+            expected_ome("l4_demo", "segmentation", mag, box),
+        )
+
+
+@pytest.mark.parametrize("header", ["mhd", "nhdr"])
+def test_simpleitk_opens_the_plain_volume(mount: Mount, header: str):
+    import SimpleITK as sitk
+
+    dataset, layer, mag = "l4_demo", "color", (2, 2, 1)
+    spec = WORLD.dataset(dataset)
+    lspec = WORLD.layer(dataset, layer)
+    image = sitk.ReadImage(str(ds_dir(mount, dataset) / layer / f"{WORLD.mag_name(mag)}.{header}"))
+    spacing = tuple(v * m for v, m in zip(spec.voxel_size, mag, strict=True))
+    assert image.GetSpacing() == pytest.approx(spacing)
+    start = [t // m for t, m in zip(lspec.top_left, mag, strict=True)]
+    assert image.GetOrigin() == pytest.approx(
+        [s * sp for s, sp in zip(start, spacing, strict=True)]
+    )
+    end = [-(-(t + s) // m) for t, s, m in zip(lspec.top_left, lspec.size, mag, strict=True)]
+    truth = WORLD.voxels(dataset, layer, mag, *start, *end)[0].transpose(2, 1, 0)  # (z, y, x)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), truth)
