@@ -82,6 +82,21 @@ class SourceConfig(BaseModel):
     retry_seconds: float = Field(default=30.0, ge=0, le=3600)
     # WEBKNOSSOS: plain volume files (<mag>.raw) are offered for mags up to this size.
     raw_max_bytes: int = Field(default=4 * 1024**3, ge=0)
+    # WEBKNOSSOS: which datasets appear (all that the token may see, by default).
+    organization: str | None = None
+    search: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    folder: str | None = None  # a folder path below the organization's root
+    datasets: list[str] = Field(default_factory=list)  # dataset ids: exactly these
+    # WEBKNOSSOS: a dataset's sharing token (mount shared datasets without an account).
+    sharing_token: str | None = Field(default=None, repr=False)
+    sharing_token_env: str | None = None
+
+    def resolved_sharing_token(self) -> str | None:
+        if self.sharing_token:
+            return self.sharing_token
+        value = os.environ.get(self.sharing_token_env) if self.sharing_token_env else None
+        return value or None
 
     @field_validator("raw_max_bytes", mode="before")
     @classmethod
@@ -141,6 +156,7 @@ class Config(BaseModel):
         data = self.model_dump(mode="json")
         for src, model in zip(data["source"], self.source, strict=True):
             src["token"] = secrets.MASK if model.token else None
+            src["sharing_token"] = secrets.MASK if model.sharing_token else None
             src["token_env"] = model.token_env or DEFAULT_TOKEN_ENV.get(model.kind)
             src["authenticated"] = model.resolved_token() is not None
         return data
@@ -151,7 +167,10 @@ def default_config() -> Config:
 
 
 def _check_private(path: Path, raw: dict[str, Any]) -> None:
-    holds_token = any(isinstance(s, dict) and s.get("token") for s in raw.get("source", []))
+    holds_token = any(
+        isinstance(s, dict) and (s.get("token") or s.get("sharing_token"))
+        for s in raw.get("source", [])
+    )
     mode = path.stat().st_mode
     if holds_token and mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
@@ -186,6 +205,7 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"{path}: two sources share a name: {names}")
     for src in config.source:
         secrets.register(src.resolved_token())
+        secrets.register(src.resolved_sharing_token())
     return config
 
 

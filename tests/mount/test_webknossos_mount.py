@@ -239,3 +239,102 @@ def test_simpleitk_opens_the_plain_volume(mount: Mount, header: str):
     end = [-(-(t + s) // m) for t, s, m in zip(lspec.top_left, lspec.size, mag, strict=True)]
     truth = WORLD.voxels(dataset, layer, mag, *start, *end)[0].transpose(2, 1, 0)  # (z, y, x)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(image), truth)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"tags": ["EM"]}, ["l4_demo"]),
+        ({"search": "retina"}, ["retina_rgb"]),
+        ({"folder": "EM"}, ["cerebellum_beta"]),
+        ({"organization": ORGANIZATION}, sorted(d.name for d in WORLD.datasets.values())),
+    ],
+)
+def test_dataset_filters(make_mount, wk_emulator: WkEmulator, options: dict, expected: list):
+    mount = make_mount(wk_emulator, **options)
+    assert sorted(os.listdir(mount / f"webknossos/datasets/{ORGANIZATION}")) == expected
+
+
+def test_a_sharing_token_alone_opens_a_private_dataset(make_mount, wk_emulator: WkEmulator):
+    import zarr
+
+    spec = WORLD.dataset("retina_rgb")
+    assert not spec.is_public
+    mount = make_mount(
+        wk_emulator, token=None, datasets=[spec.id], sharing_token=spec.sharing_token
+    )
+    assert os.listdir(mount / f"webknossos/datasets/{ORGANIZATION}") == ["retina_rgb"]
+    arr = zarr.open_group(str(ds_dir(mount, "retina_rgb") / "color.ome.zarr"), mode="r")["1"]
+    layer = WORLD.layer("retina_rgb", "color")
+    x0, y0, z0 = layer.top_left
+    box = ((x0, y0, z0), (x0 + 20, y0 + 20, z0 + 5))
+    np.testing.assert_array_equal(
+        arr[z0 : z0 + 5, y0 : y0 + 20, x0 : x0 + 20],
+        expected_ome("retina_rgb", "color", (1, 1, 1), box),
+    )
+    assert spec.sharing_token not in (mount / ".neurofs/config.json").read_text()
+
+
+def test_vim_edit_of_dataset_json_is_one_patch(mount: Mount, wk_emulator: WkEmulator):
+    path = ds_dir(mount, "cerebellum_beta") / "dataset.json"
+    wk_emulator.reset()
+    result = subprocess.run(
+        [
+            "vim",
+            "-u",
+            "NONE",
+            "-i",
+            "NONE",
+            "-N",
+            "-es",
+            "-c",
+            r'%s/"description": .*/"description": "via vim",/',
+            "-c",
+            "wq",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [p["body"] for p in _patches(wk_emulator)] == [{"description": "via vim"}]
+
+
+BAD_DATASET_JSON = {
+    "invalid JSON": b'{"name": ',
+    "empty": b"",
+    "a list": b"[]",
+    "blank name": {"name": "  "},
+    "tags not a list": {"tags": "EM"},
+    "isPublic not a bool": {"isPublic": 1},
+    "unknown key": {"descripton": "typo"},
+    "computed key only": {"id": "other"},
+    "metadata wrong type": {"metadata": [{"key": "k", "type": "date", "value": "x"}]},
+    "unknown team": {"allowedTeams": ["nobody"]},
+    "unknown folder": {"folder": "Nowhere"},
+}
+
+
+@pytest.mark.parametrize("case", BAD_DATASET_JSON)
+def test_bad_dataset_json_is_einval_and_sends_nothing(
+    mount: Mount, wk_emulator: WkEmulator, case: str
+):
+    path = ds_dir(mount, "l4_demo") / "dataset.json"
+    bad = BAD_DATASET_JSON[case]
+    data = (
+        bad
+        if isinstance(bad, bytes)
+        else json.dumps({**json.loads(path.read_text()), **bad}).encode()
+    )
+    before = path.read_text()
+    wk_emulator.reset()
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, data)
+    with pytest.raises(OSError) as info:
+        os.close(fd)
+    assert info.value.errno == errno.EINVAL
+    assert wk_emulator.writes() == []
+    assert path.read_text() == before
+    kept = mount / ".neurofs/rejected/webknossos/datasets" / ORGANIZATION / "l4_demo"
+    assert any(p.read_bytes() == data for p in kept.iterdir())

@@ -38,7 +38,6 @@ from neurofs.emulators.dandi.blobstore import (
     serve_object,
 )
 from neurofs.emulators.dandi.drf import APIError, QueryParams, RawError
-from neurofs.emulators.dandi.requestlog import BodyRequestLog, CaptureWriteBodies
 from neurofs.emulators.dandi.sample import (
     ALLOWED_SCHEMA_VERSIONS,
     INSTANCE_NAME,
@@ -48,6 +47,7 @@ from neurofs.emulators.dandi.sample import (
     WEB_APP_URL,
 )
 from neurofs.emulators.network import NetworkKnobs, NetworkMiddleware, RequestLog
+from neurofs.emulators.requestlog import BodyRequestLog, CaptureWriteBodies
 
 # ------------------------------------------------------------------ URL converters
 # The real URL patterns only match well-formed ids; anything else is an unrouted URL (HTML 404).

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from neurofs.emulators.dandi.requestlog import BodyRequestLog, CaptureWriteBodies
 from neurofs.emulators.network import NetworkKnobs, NetworkMiddleware, RequestLog
+from neurofs.emulators.requestlog import BodyRequestLog, CaptureWriteBodies
 from neurofs.emulators.webknossos.api import MainApi
 from neurofs.emulators.webknossos.datastore import Datastore
 from neurofs.emulators.webknossos.routing import (

@@ -47,6 +47,24 @@ def _parse(adapter: TypeAdapter[Any], data: Any, what: str) -> Any:
         ) from None
 
 
+def folder_paths(folders: list[Folder]) -> dict[str, str]:
+    """folder id → path below the (single) root, '' for the root itself."""
+    by_id = {f.id: f for f in folders}
+    roots = [f for f in folders if f.parent is None]
+    single_root = roots[0].id if len(roots) == 1 else None
+    paths: dict[str, str] = {}
+    for f in folders:
+        parts: list[str] = []
+        seen: set[str] = set()
+        node: Folder | None = f
+        while node is not None and node.id not in seen and node.id != single_root:
+            seen.add(node.id)
+            parts.append(node.name)
+            node = by_id.get(node.parent) if node.parent else None
+        paths[f.id] = "/".join(reversed(parts))
+    return paths
+
+
 _DATASETS = TypeAdapter(list[Dataset])
 _TEAMS = TypeAdapter(list[Team])
 _FOLDERS = TypeAdapter(list[Folder])
@@ -65,18 +83,21 @@ class WebknossosApi:
         self._stats = stats
         self._responses = responses
         self._token = config.resolved_token()
+        # A sharing token opens one dataset without an account: it goes as ?sharingToken= to
+        # the main server and, when there is no user token, as X-Auth-Token to datastores.
+        self._sharing = config.resolved_sharing_token()
         self._retry = RetryPolicy(total_seconds=config.retry_seconds)
-        self.http = self._client(config.url)
+        self.http = self._client(config.url, self._token)
         self.memo = Memo(ttl=ttl)
         self._datastores: dict[str, HttpClient] = {}
         self._version: int | None = None
 
-    def _client(self, url: str) -> HttpClient:
+    def _client(self, url: str, token: str | None) -> HttpClient:
         return HttpClient(
             self._config.name,
             url,
             self._stats,
-            auth_headers={"X-Auth-Token": self._token} if self._token else None,
+            auth_headers={"X-Auth-Token": token} if token else None,
             responses=self._responses,
             retry=self._retry,
         )
@@ -84,7 +105,7 @@ class WebknossosApi:
     def datastore(self, url: str) -> HttpClient:
         client = self._datastores.get(url)
         if client is None:
-            client = self._datastores[url] = self._client(url)
+            client = self._datastores[url] = self._client(url, self._token or self._sharing)
         return client
 
     async def aclose(self) -> None:
@@ -114,10 +135,22 @@ class WebknossosApi:
     # ------------------------------------------------------------------ datasets
 
     async def datasets(self) -> list[Dataset]:
+        config = self._config
+
         async def fetch() -> list[Dataset]:
-            data = await self.get("datasets", {"isActive": "true"})
+            if config.datasets:  # exactly these (a sharing token may open only them)
+                return [await self.dataset(i) for i in config.datasets]
+            params: dict[str, Any] = {"isActive": "true"}
+            if config.organization:
+                params["organizationId"] = config.organization
+            if config.search:
+                params["searchQuery"] = config.search
+            if config.folder is not None:
+                params["folderId"] = await self.folder_id(config.folder)
+            data = await self.get("datasets", params)
             result: list[Dataset] = _parse(_DATASETS, data, "datasets")
-            return result
+            wanted = set(config.tags)
+            return [d for d in result if wanted <= set(d.tags)]
 
         return await self.memo.get(("datasets",), fetch)
 
@@ -125,9 +158,11 @@ class WebknossosApi:
         if fresh:
             self.memo.invalidate(lambda k: k == ("dataset", dataset_id))
 
+        params = {"sharingToken": self._sharing} if self._sharing else None
+
         async def fetch() -> Dataset:
             try:
-                return Dataset.model_validate(await self.get(f"datasets/{dataset_id}"))
+                return Dataset.model_validate(await self.get(f"datasets/{dataset_id}", params))
             except ValidationError:
                 raise RemoteError(f"dataset {dataset_id}: unexpected answer") from None
 
@@ -151,6 +186,13 @@ class WebknossosApi:
             return result
 
         return await self.memo.get(("folders",), fetch)
+
+    async def folder_id(self, path: str) -> str:
+        by_path = {p: i for i, p in folder_paths(await self.folders()).items()}
+        wanted = path.strip("/")
+        if wanted not in by_path:
+            raise ConfigError(f"{self._config.name}: no folder '{wanted}'")
+        return by_path[wanted]
 
     async def sharing_token(self, dataset_id: str) -> str:
         data = await self.get(f"datasets/{dataset_id}/sharingToken")

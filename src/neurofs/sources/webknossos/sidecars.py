@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from neurofs.errors import InvalidContent
-from neurofs.sources.webknossos.api import WebknossosApi
-from neurofs.sources.webknossos.models import Dataset, Folder
+from neurofs.errors import AccessDenied, InvalidContent
+from neurofs.sources.webknossos.api import WebknossosApi, folder_paths
+from neurofs.sources.webknossos.models import Dataset
 from neurofs.tree.merge import Path
 from neurofs.tree.nodes import Key
 from neurofs.tree.sidecar import (
@@ -76,24 +76,6 @@ def validate_dataset(doc: Document) -> None:
             raise InvalidContent(f"metadata '{entry.key}': value does not match type {entry.type}")
 
 
-def folder_paths(folders: list[Folder]) -> dict[str, str]:
-    """folder id → path below the (single) root, '' for the root itself."""
-    by_id = {f.id: f for f in folders}
-    roots = [f for f in folders if f.parent is None]
-    single_root = roots[0].id if len(roots) == 1 else None
-    paths: dict[str, str] = {}
-    for f in folders:
-        parts: list[str] = []
-        seen: set[str] = set()
-        node: Folder | None = f
-        while node is not None and node.id not in seen and node.id != single_root:
-            seen.add(node.id)
-            parts.append(node.name)
-            node = by_id.get(node.parent) if node.parent else None
-        paths[f.id] = "/".join(reversed(parts))
-    return paths
-
-
 def render_dataset(
     d: Dataset, teams_by_id: dict[str, str], folders: dict[str, str], base_url: str
 ) -> Document:
@@ -132,8 +114,11 @@ def _union_box(d: Dataset) -> dict[str, Any] | None:
 def dataset_json(api: WebknossosApi, key: Key, dataset_id: str, mtime: float) -> Sidecar:
     async def load(fresh: bool) -> Document:
         dataset = await api.dataset(dataset_id, fresh=fresh)
-        teams = {t.id: t.name for t in await api.teams()}
-        folders = folder_paths(await api.folders())
+        try:
+            teams = {t.id: t.name for t in await api.teams()}
+            folders = folder_paths(await api.folders())
+        except AccessDenied:  # mounted with a sharing token only: no team or folder names
+            teams, folders = {}, {}
         return render_dataset(dataset, teams, folders, api.http.base_url)
 
     async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from neurofs.errors import ConfigError
+from neurofs.sources.webknossos.api import choose_version, folder_paths
+from neurofs.sources.webknossos.models import BuildInfo, Folder
+
+
+def info(current: int, oldest: int) -> BuildInfo:
+    return BuildInfo.model_validate(
+        {"httpApiVersioning": {"currentApiVersion": current, "oldestSupportedApiVersion": oldest}}
+    )
+
+
+@pytest.mark.parametrize(("current", "oldest", "chosen"), [(12, 5, 12), (14, 5, 14), (16, 13, 14)])
+def test_newest_common_version(current, oldest, chosen):
+    assert choose_version(info(current, oldest)) == chosen
+
+
+@pytest.mark.parametrize(("current", "oldest"), [(11, 5), (20, 15)])
+def test_no_common_version_is_a_clear_error(current, oldest):
+    with pytest.raises(ConfigError, match="neurofs speaks v12"):
+        choose_version(info(current, oldest))
+
+
+def test_folder_paths_below_the_single_root():
+    folders = [
+        Folder(id="r", name="Root"),
+        Folder(id="a", name="EM", parent="r"),
+        Folder(id="b", name="Cortex", parent="a"),
+    ]
+    assert folder_paths(folders) == {"r": "", "a": "EM", "b": "EM/Cortex"}
