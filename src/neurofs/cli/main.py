@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -301,48 +302,28 @@ def _knobs(latency_ms: float, bandwidth_mbps: float | None, fault_rate: float, s
     )
 
 
-@emulate.command("dandi")
-@network_options
-def emulate_dandi(
-    host: str,
-    port: int,
-    latency_ms: float,
-    bandwidth_mbps: float | None,
-    fault_rate: float,
-    seed: int,
-    data_dir: Path | None,
-) -> None:
-    """The DANDI Archive API and an S3-like blob store."""
-    from neurofs.emulators.dandi import run
-
-    run(
-        host=host,
-        port=port,
-        knobs=_knobs(latency_ms, bandwidth_mbps, fault_rate, seed),
-        data_dir=data_dir,
-    )
+def _add_emulator_command(service: str, help_text: str) -> None:
+    @emulate.command(service, help=help_text)
+    @network_options
+    def command(
+        host: str,
+        port: int,
+        latency_ms: float,
+        bandwidth_mbps: float | None,
+        fault_rate: float,
+        seed: int,
+        data_dir: Path | None,
+    ) -> None:
+        module = importlib.import_module(f"neurofs.emulators.{service}")
+        knobs = _knobs(latency_ms, bandwidth_mbps, fault_rate, seed)
+        module.run(host=host, port=port, knobs=knobs, data_dir=data_dir)
 
 
-@emulate.command("webknossos")
-@network_options
-def emulate_webknossos(
-    host: str,
-    port: int,
-    latency_ms: float,
-    bandwidth_mbps: float | None,
-    fault_rate: float,
-    seed: int,
-    data_dir: Path | None,
-) -> None:
-    """The WEBKNOSSOS main server and a datastore with synthetic volumes."""
-    from neurofs.emulators.webknossos import run
-
-    run(
-        host=host,
-        port=port,
-        knobs=_knobs(latency_ms, bandwidth_mbps, fault_rate, seed),
-        data_dir=data_dir,
-    )
+for _service, _help in (
+    ("dandi", "The DANDI Archive API and an S3-like blob store."),
+    ("webknossos", "The WEBKNOSSOS main server and a datastore with synthetic volumes."),
+):
+    _add_emulator_command(_service, _help)
 
 
 @main.command()

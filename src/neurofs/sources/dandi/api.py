@@ -22,7 +22,6 @@ from neurofs.io.http import HttpClient
 from neurofs.io.memo import Memo
 from neurofs.sources.dandi.models import (
     Asset,
-    AssetInfo,
     AssetPath,
     AssetWithMetadata,
     Dandiset,
@@ -185,10 +184,10 @@ class DandiApi:
             ("paths", identifier, version, prefix), fetch, immutable=version != "draft"
         )
 
-    async def asset_info(self, asset_id: str) -> AssetInfo:
-        async def fetch() -> AssetInfo:
+    async def asset_info(self, asset_id: str) -> Asset:
+        async def fetch() -> Asset:
             data = await self.http.get_json(f"assets/{asset_id}/info/")
-            return _validate(AssetInfo, data, f"asset {asset_id}")
+            return _validate(Asset, data, f"asset {asset_id}")
 
         # An asset id never changes meaning: a metadata edit makes a new id.
         return await self._cached(("asset", asset_id), fetch, immutable=True)

@@ -83,18 +83,6 @@ class AssetPath(_Model):
     asset: PathAsset | None = None
 
 
-class AssetInfo(_Model):
-    """``/assets/{id}/info/``: enough to tell blob from zarr."""
-
-    asset_id: str
-    blob: str | None = None
-    zarr: str | None = None
-    path: str
-    size: int = Field(ge=0)
-    created: datetime
-    modified: datetime
-
-
 class ZarrFile(_Model):
     key: str = Field(alias="Key")
     last_modified: datetime = Field(alias="LastModified")

@@ -309,8 +309,8 @@ class DatasetDir(Directory):
         return (await self._ctx.api.sharing_token(self._d.id) + "\n").encode()
 
 
-class OmeZarrDir(Directory):
-    """``<layer>.ome.zarr/``: the image group with one array per mag."""
+class _LayerDir(Directory):
+    """A zarr group for one layer: ``.zgroup``, ``.zattrs`` and what subclasses add."""
 
     def __init__(self, key: Key, ctx: WkContext, dataset: Dataset, layer: DataLayer) -> None:
         super().__init__(key)
@@ -320,13 +320,20 @@ class OmeZarrDir(Directory):
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, self._mtime)
 
+    def _group_files(self, zattrs: dict[str, object]) -> list[Node]:
+        return [
+            _bytes_file((*self.key, ".zgroup"), volume.dumps({"zarr_format": 2}), self._mtime),
+            _bytes_file((*self.key, ".zattrs"), volume.dumps(zattrs), self._mtime),
+        ]
+
+
+class OmeZarrDir(_LayerDir):
+    """``<layer>.ome.zarr/``: the image group with one array per mag."""
+
     async def children(self) -> Sequence[Node]:
         d, layer = self._d, self._layer
         attrs = volume.ome_zattrs(layer, _mags(layer), d.data_source.scale, layer.name)
-        nodes: list[Node] = [
-            _bytes_file((*self.key, ".zgroup"), volume.dumps({"zarr_format": 2}), self._mtime),
-            _bytes_file((*self.key, ".zattrs"), volume.dumps(attrs), self._mtime),
-        ]
+        nodes = self._group_files(attrs)
         for mag in _mags(layer):
             g = MagGeometry(layer, mag)
             nodes.append(OmeMagDir((*self.key, mag_name(mag)), self._ctx, d, g, ()))
@@ -390,24 +397,12 @@ def _chunk_file(key: Key, ctx: WkContext, obj: RemoteObject, mtime: float) -> Re
     )
 
 
-class NativeLayerDir(Directory):
+class NativeLayerDir(_LayerDir):
     """``<layer>/``: the datastore's own zarr layout, plus plain volume files per mag."""
-
-    def __init__(self, key: Key, ctx: WkContext, dataset: Dataset, layer: DataLayer) -> None:
-        super().__init__(key)
-        self._ctx, self._d, self._layer = ctx, dataset, layer
-        self._mtime = _mtime(dataset)
-
-    async def stat(self) -> Attrs:
-        return Attrs(Kind.DIRECTORY, 0, self._mtime)
 
     async def children(self) -> Sequence[Node]:
         d, layer, mtime = self._d, self._layer, self._mtime
-        zattrs = volume.native_zattrs(layer, _mags(layer), d.data_source.scale)
-        nodes: list[Node] = [
-            _bytes_file((*self.key, ".zgroup"), volume.dumps({"zarr_format": 2}), mtime),
-            _bytes_file((*self.key, ".zattrs"), volume.dumps(zattrs), mtime),
-        ]
+        nodes = self._group_files(volume.native_zattrs(layer, _mags(layer), d.data_source.scale))
         for mag in _mags(layer):
             g = MagGeometry(layer, mag)
             name = mag_name(mag)
