@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from neurofs.errors import NeurofsError, PartlyRefused, TooLarge
 from neurofs.fs.errno_map import errno_for
 from neurofs.tree.control import ErrorLog
-from neurofs.tree.nodes import Directory, Key
+from neurofs.tree.nodes import Directory, EditableFile, Key
 from neurofs.tree.rejected import RejectedStore
 from neurofs.tree.scratch import ScratchFile
-from neurofs.tree.sidecar import Sidecar
 
 log = logging.getLogger(__name__)
 
-# Sidecars are metadata: a write beyond this is refused (EFBIG) rather than buffered.
+# EditableFiles are metadata: a write beyond this is refused (EFBIG) rather than buffered.
 MAX_EDIT_BYTES = 16 * 1024 * 1024
 # How many "last read" texts to remember (one per sidecar path).
 _LAST_READ_ENTRIES = 10_000
@@ -35,7 +34,7 @@ _LAST_READ_ENTRIES = 10_000
 
 @dataclass
 class Edit:
-    node: Sidecar
+    node: EditableFile
     buffer: bytearray
     base: bytes | None
     dirty: bool = False
@@ -45,18 +44,20 @@ class Edit:
     too_large: bool = False
 
 
-def write_into(buffer: bytearray, offset: int, data: bytes) -> None:
+def write_into(
+    buffer: bytearray, offset: int, data: bytes, limit: int = MAX_EDIT_BYTES
+) -> None:
     end = offset + len(data)
-    if end > MAX_EDIT_BYTES:
-        raise TooLarge(f"writes beyond {MAX_EDIT_BYTES} bytes are refused for this file")
+    if end > limit:
+        raise TooLarge(f"writes beyond {limit} bytes are refused for this file")
     if offset > len(buffer):
         buffer.extend(b"\0" * (offset - len(buffer)))
     buffer[offset:end] = data
 
 
-def resize(buffer: bytearray, size: int) -> None:
-    if size > MAX_EDIT_BYTES:
-        raise TooLarge(f"files here may not grow beyond {MAX_EDIT_BYTES} bytes")
+def resize(buffer: bytearray, size: int, limit: int = MAX_EDIT_BYTES) -> None:
+    if size > limit:
+        raise TooLarge(f"files here may not grow beyond {limit} bytes")
     if size < len(buffer):
         del buffer[size:]
     else:
@@ -97,7 +98,7 @@ class EditState:
 
     # ------------------------------------------------------------------ edits
 
-    async def begin(self, node: Sidecar, *, truncate: bool) -> Edit:
+    async def begin(self, node: EditableFile, *, truncate: bool) -> Edit:
         """The pending edit of ``node`` (a new one starts from its current text)."""
         node.check_writable()
         edit = self._edits.get(node.key)
@@ -124,12 +125,13 @@ class EditState:
         # shows the old one again (the user's bytes are kept in rejected/).
         self._edits.pop(key, None)
         if edit.too_large:
-            exc = TooLarge(f"the file grew beyond {MAX_EDIT_BYTES} bytes; nothing was sent")
+            limit = edit.node.max_edit_bytes
+            exc = TooLarge(f"the file grew beyond {limit} bytes; nothing was sent")
             self.reject(key, data, exc)
             raise exc
         await self.commit_bytes(edit.node, data, edit.base)
 
-    async def commit_bytes(self, node: Sidecar, data: bytes, base: bytes | None) -> None:
+    async def commit_bytes(self, node: EditableFile, data: bytes, base: bytes | None) -> None:
         try:
             sent = await node.commit(data, base)
         except NeurofsError as exc:

@@ -42,6 +42,7 @@ from neurofs.tree.nodes import (
     Attrs,
     BytesHandle,
     Directory,
+    EditableFile,
     File,
     FileHandle,
     Kind,
@@ -50,7 +51,6 @@ from neurofs.tree.nodes import (
 )
 from neurofs.tree.rejected import RejectedStore
 from neurofs.tree.scratch import ScratchFile
-from neurofs.tree.sidecar import Sidecar
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class Operations(pyfuse3.Operations):
         return e
 
     async def _stat(self, node: Node) -> Attrs:
-        if isinstance(node, Sidecar):
+        if isinstance(node, EditableFile):
             edit = self._edits.pending(node.key)
             if edit is not None:  # while an edit is open, the file is what was written
                 return Attrs(Kind.FILE, len(edit.buffer), time.time(), writable=True)
@@ -316,7 +316,7 @@ class Operations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EINVAL)
         if flags & _WRITE_FLAGS:
             return await self._open_for_write(inode, node, flags)
-        if isinstance(node, Sidecar):
+        if isinstance(node, EditableFile):
             # Remember what the user read: it is the merge base of their next save.
             text = await node.render()
             self._edits.remember_read(node.key, text)
@@ -327,7 +327,7 @@ class Operations(pyfuse3.Operations):
     async def _open_for_write(self, inode: int, node: File, flags: int) -> pyfuse3.FileInfo:
         truncate = bool(flags & os.O_TRUNC)
         append = bool(flags & os.O_APPEND)
-        if isinstance(node, Sidecar):
+        if isinstance(node, EditableFile):
             edit = await self._edits.begin(node, truncate=truncate)
             opened = _OpenFile(node, BytesHandle(b""), edit=edit, append=append)
         elif isinstance(node, ScratchFile):
@@ -380,7 +380,7 @@ class Operations(pyfuse3.Operations):
                 off = len(edit.buffer)
             edit.dirty = True
             try:
-                write_into(edit.buffer, off, buf)
+                write_into(edit.buffer, off, buf, edit.node.max_edit_bytes)
             except TooLarge:
                 edit.too_large = True
                 raise
@@ -396,7 +396,7 @@ class Operations(pyfuse3.Operations):
     def _current_edit(self, opened: _OpenFile) -> Edit:
         """The edit this handle writes to; after a commit, writes on the same handle start a
         new edit from the text just saved."""
-        assert opened.edit is not None and isinstance(opened.node, Sidecar)
+        assert opened.edit is not None and isinstance(opened.node, EditableFile)
         opened.edit = self._edits.resume(opened.edit)
         return opened.edit
 
@@ -459,7 +459,7 @@ class Operations(pyfuse3.Operations):
         ctx: pyfuse3.RequestContext,
     ) -> pyfuse3.EntryAttributes:
         node = await self._node(inode)
-        if not isinstance(node, Sidecar | ScratchFile):
+        if not isinstance(node, EditableFile | ScratchFile):
             raise ReadOnly(f"{'/'.join(node.key)} is read-only")
         # Mode, owner and times of sidecars and scratch files are accepted and ignored
         # (cp -p, touch, editors restoring permissions); only the size matters.
@@ -472,7 +472,7 @@ class Operations(pyfuse3.Operations):
                     edit = self._current_edit(opened)
                 else:
                     edit = await self._edits.begin(node, truncate=False)
-                resize(edit.buffer, attr.st_size)
+                resize(edit.buffer, attr.st_size, edit.node.max_edit_bytes)
                 edit.dirty = True
                 if opened is None or opened.edit is None:
                     # truncate(2) by path: no close will follow, so this is the save.
@@ -489,7 +489,7 @@ class Operations(pyfuse3.Operations):
         if existing is not None:
             if flags & os.O_EXCL:
                 raise AlreadyExists("/".join(existing.key))
-            if not isinstance(existing, Sidecar | ScratchFile):
+            if not isinstance(existing, EditableFile | ScratchFile):
                 raise ReadOnly(f"{'/'.join(existing.key)} is read-only")
             node: File = existing
         elif parent.accepts_scratch:
@@ -508,7 +508,7 @@ class Operations(pyfuse3.Operations):
         if self._edits.remove_scratch(parent.key, text) is not None:
             return
         child = await parent.child(text)
-        if isinstance(child, Sidecar):
+        if isinstance(child, EditableFile):
             raise NotPermitted(f"{'/'.join(child.key)} is metadata and cannot be deleted")
         if not self._allow_delete:
             raise NotPermitted(
@@ -534,7 +534,7 @@ class Operations(pyfuse3.Operations):
         source = await self._child(old_dir, old_name)
         target = await self._maybe_child(new_dir, new_name)
         if isinstance(source, ScratchFile):
-            if isinstance(target, Sidecar):
+            if isinstance(target, EditableFile):
                 # An editor's atomic save: the scratch file's bytes are the new text.
                 base = self._edits.last_read(target.key)
                 await self._edits.commit_bytes(target, bytes(source.data), base)
@@ -548,7 +548,7 @@ class Operations(pyfuse3.Operations):
             if target is None and new_dir.creates_from(new_name):
                 await self._edits.create_from(new_dir, moved, bytes(moved.data))
             return
-        if isinstance(source, Sidecar):
+        if isinstance(source, EditableFile):
             # Editors move the original aside as a backup before writing the new file: the
             # backup becomes a scratch copy and the sidecar itself stays where it is.
             if target is not None and not isinstance(target, ScratchFile):
@@ -560,7 +560,7 @@ class Operations(pyfuse3.Operations):
             self._edits.create_scratch(new_dir.key, new_name, text)
             pyfuse3.invalidate_entry_async(parent_inode_old, name_old)
             return
-        if isinstance(target, Sidecar | ScratchFile):
+        if isinstance(target, EditableFile | ScratchFile):
             raise ReadOnly(f"{'/'.join(target.key)} cannot be replaced by {old_name}")
         await old_dir.rename_child(old_name, new_dir, new_name)
         # The kernel now reaches the moved inodes by their new names.

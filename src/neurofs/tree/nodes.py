@@ -115,6 +115,31 @@ class File(Node):
     async def open(self) -> FileHandle: ...
 
 
+class EditableFile(File):
+    """A file whose saves become API calls (sidecars, annotation tables). The fs layer
+    buffers writes and calls ``commit`` at close and fsync."""
+
+    # Writes beyond this size are refused (EFBIG) rather than buffered.
+    max_edit_bytes: int = 16 * 1024 * 1024
+
+    @property
+    @abstractmethod
+    def writable(self) -> bool: ...
+
+    @abstractmethod
+    def check_writable(self) -> None:
+        """Raise ReadOnly (EROFS) when this file cannot be written."""
+
+    @abstractmethod
+    async def render(self) -> bytes:
+        """The current server state as the file's text."""
+
+    @abstractmethod
+    async def commit(self, edited: bytes, base: bytes | None) -> bool:
+        """Send the user's text; ``base`` is what they last read (None: not read). False
+        when nothing changed (nothing sent)."""
+
+
 class Symlink(Node):
     kind = Kind.SYMLINK
 

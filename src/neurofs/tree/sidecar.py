@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from neurofs.errors import InvalidContent, ReadOnly
 from neurofs.tree.merge import Path, apply, diff
-from neurofs.tree.nodes import Attrs, BytesHandle, File, FileHandle, Key, Kind
+from neurofs.tree.nodes import Attrs, BytesHandle, EditableFile, FileHandle, Key, Kind
 
 Document = dict[str, Any]
 
@@ -91,7 +91,7 @@ class SidecarSpec:
     read_only_reason: str | None = None
 
 
-class Sidecar(File):
+class Sidecar(EditableFile):
     def __init__(self, key: Key, spec: SidecarSpec, mtime: float = 0.0) -> None:
         super().__init__(key)
         self.spec = spec
