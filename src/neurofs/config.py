@@ -33,7 +33,7 @@ from neurofs.errors import ConfigError
 APP = "neurofs"
 PUBLIC_DANDI_URL = "https://api.dandiarchive.org/api"
 # The variables the official clients read.
-DEFAULT_TOKEN_ENV = {"dandi": "DANDI_API_KEY", "webknossos": "WK_TOKEN"}
+DEFAULT_TOKEN_ENV = {"dandi": "DANDI_API_KEY", "webknossos": "WK_TOKEN", "cave": "CAVE_TOKEN"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)?\s*$", re.IGNORECASE)
 
@@ -69,7 +69,7 @@ def default_state_dir() -> Path:
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["dandi", "webknossos"]
+    kind: Literal["dandi", "webknossos", "cave"]
     name: str
     url: str
     token_env: str | None = None
@@ -91,6 +91,8 @@ class SourceConfig(BaseModel):
     # WEBKNOSSOS: a dataset's sharing token (mount shared datasets without an account).
     sharing_token: str | None = Field(default=None, repr=False)
     sharing_token_env: str | None = None
+    # CAVE: the datastacks to mount (the service cannot list them).
+    datastacks: list[str] = Field(default_factory=list)
 
     def resolved_sharing_token(self) -> str | None:
         if self.sharing_token:

@@ -229,7 +229,10 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
             )
 
         def make_ops() -> tuple[Operations, list[Source]]:
-            sources = [build_source(s, stats, fetcher, responses) for s in config.source]
+            sources = [
+                build_source(s, stats, fetcher, responses, allow_delete=allow_delete)
+                for s in config.source
+            ]
             root = build_root(
                 [s.root for s in sources],
                 stats=snapshot,

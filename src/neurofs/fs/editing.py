@@ -44,9 +44,7 @@ class Edit:
     too_large: bool = False
 
 
-def write_into(
-    buffer: bytearray, offset: int, data: bytes, limit: int = MAX_EDIT_BYTES
-) -> None:
+def write_into(buffer: bytearray, offset: int, data: bytes, limit: int = MAX_EDIT_BYTES) -> None:
     end = offset + len(data)
     if end > limit:
         raise TooLarge(f"writes beyond {limit} bytes are refused for this file")

@@ -579,7 +579,18 @@ class Operations(pyfuse3.Operations):
     async def _read_only(self, *args: Any, **kwargs: Any) -> Any:
         raise pyfuse3.FUSEError(errno.EROFS)
 
-    mkdir = mknod = symlink = link = _read_only
+    mknod = symlink = link = _read_only
+
+    @_guard
+    async def mkdir(
+        self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        parent = await self._directory(parent_inode)
+        text = os.fsdecode(name)
+        if await self._maybe_child(parent, text) is not None:
+            raise AlreadyExists("/".join((*parent.key, text)))
+        node = await parent.make_directory(text)
+        return self._entry_for(node, await node.stat())
 
     @_guard
     async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:

@@ -17,7 +17,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -105,7 +105,11 @@ def _error_text(response: httpx.Response) -> str:
         if isinstance(body, str):
             text = body
         elif isinstance(body, dict) and isinstance(body.get("detail"), str):
-            text = body["detail"]
+            text = body["detail"]  # DRF
+        elif isinstance(body, dict) and isinstance(body.get("message"), str):
+            # CAVE: {"error": "missing_tos", "message": ...} or {"code": 500, "message": ...}
+            error = body.get("error")
+            text = f"{error}: {body['message']}" if isinstance(error, str) else body["message"]
         else:
             text = str(body)
     return redact(text.strip()[:_MAX_ERROR_TEXT])
@@ -145,6 +149,7 @@ class HttpClient:
         max_connections: int = 16,
         transport: httpx.AsyncBaseTransport | None = None,
         responses: ResponseStore | None = None,
+        refusal: Callable[[int, str], Exception | None] | None = None,
     ) -> None:
         self.source = source
         self.base_url = base_url.rstrip("/") + "/"
@@ -164,6 +169,9 @@ class HttpClient:
         self._rng = random.Random()
         self._responses = responses
         self._down_until = 0.0
+        # A service-specific reading of error answers (status, message) → a final error, or
+        # None for the usual handling. CAVE's annotation engine says "500" for refusals.
+        self._refusal = refusal
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -220,6 +228,10 @@ class HttpClient:
     def _classify(self, response: httpx.Response, describe: str) -> None:
         """Raise for an unsuccessful final status; _Retryable for transient ones."""
         status = response.status_code
+        if status >= 400 and self._refusal is not None:
+            special = self._refusal(status, _error_text(response))
+            if special is not None:
+                raise special
         if status == 429 or status >= 500:
             raise _Retryable(
                 f"HTTP {status}", _parse_retry_after(response.headers.get("Retry-After"))
@@ -363,7 +375,15 @@ class HttpClient:
             raise _Retryable(f"short body: {len(body)} of {end - start} bytes")
         return body
 
-    async def send_json(self, method: str, path: str, body: Any = None) -> Any:
+    async def send_json(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
         """A write to the API (PUT, PATCH, POST, DELETE) with the server's refusals mapped:
         400/422 → InvalidContent, 401/403 → AccessDenied, 404 → NotFound, 405 → ReadOnly,
         409 → Conflict, anything else → RemoteError. Returns the parsed answer (None if empty).
@@ -373,12 +393,14 @@ class HttpClient:
         """
         url = self.url(path)
         describe = f"{method} {redact_url(url)}"
-        idempotent = method in ("PUT", "DELETE", "PATCH")
+        # A POST that only reads (a query) may say so and be retried like a GET.
+        if idempotent is None:
+            idempotent = method in ("PUT", "DELETE", "PATCH")
 
         async def attempt() -> Any:
             try:
                 request = self._client.build_request(
-                    method, url, json=body, headers=self._headers_for(url, None)
+                    method, url, json=body, params=params, headers=self._headers_for(url, None)
                 )
                 response = await self._client.send(request)
             except httpx.ConnectError as exc:
@@ -393,6 +415,10 @@ class HttpClient:
                 ) from None
             self._stats.request(self.source, response.status_code, len(response.content))
             status = response.status_code
+            if status >= 400 and self._refusal is not None:
+                special = self._refusal(status, _error_text(response))
+                if special is not None:
+                    raise special
             if (status == 429 or status >= 500) and idempotent:
                 raise _Retryable(
                     f"HTTP {status}", _parse_retry_after(response.headers.get("Retry-After"))

@@ -43,7 +43,12 @@ class Source:
 
 
 def build_source(
-    config: SourceConfig, stats: Stats, fetcher: Fetcher, responses: ResponseStore | None
+    config: SourceConfig,
+    stats: Stats,
+    fetcher: Fetcher,
+    responses: ResponseStore | None,
+    *,
+    allow_delete: bool = False,
 ) -> Source:
     if config.kind == "dandi":
         from neurofs.sources.dandi import build
@@ -53,4 +58,8 @@ def build_source(
         from neurofs.sources.webknossos import build as build_wk
 
         return build_wk(config, stats, fetcher, responses)
+    if config.kind == "cave":
+        from neurofs.sources.cave import build as build_cave
+
+        return build_cave(config, stats, responses, allow_delete=allow_delete)
     raise ValueError(f"unknown source kind {config.kind!r}")

@@ -75,6 +75,10 @@ class Directory(Node):
         """Delete a child on the server (the fs layer checks the delete option first)."""
         raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be deleted")
 
+    async def make_directory(self, name: str) -> Node:
+        """mkdir of a child (e.g. a new CAVE table, made real by writing its metadata)."""
+        raise ReadOnly(f"directories cannot be created in {'/'.join(self.key) or '/'}")
+
     async def remove_directory(self, name: str) -> None:
         """rmdir of a child directory."""
         raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be removed")

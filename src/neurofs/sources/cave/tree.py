@@ -1,0 +1,453 @@
+"""The CAVE part of the mount.
+
+```
+<source>/<datastack>/
+    info.json                      the datastack's info (read-only)
+    tables/<table>/
+        metadata.json              editable: description, notice_text, read_permission,
+                                   write_permission, flat_segmentation_source → PUT table
+        schema.json                the table's schema definition (read-only)
+        annotations.csv            all valid rows; appending or rewriting → POST / PUT / DELETE
+        annotations.jsonl          the same rows, nested as the API posts them
+        count                      all rows, superseded and deleted ones included
+    states/<id>.json               neuroglancer states (read-only); a new file → POST
+```
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from neurofs.errors import InvalidContent, NotFound, NotPermitted, ReadOnly, RemoteError
+from neurofs.sources.cave.api import POST_LIMIT, CaveApi
+from neurofs.sources.cave.table_format import (
+    TableFormat,
+    flat_to_nested,
+    format_from_schema,
+    parse_csv,
+    parse_jsonl,
+    plan_change,
+    render_csv,
+    render_jsonl,
+)
+from neurofs.tree.merge import Path
+from neurofs.tree.names import safe_name
+from neurofs.tree.nodes import (
+    Attrs,
+    BytesHandle,
+    Directory,
+    EditableFile,
+    FileHandle,
+    GeneratedFile,
+    Key,
+    Kind,
+    Node,
+    StaticDirectory,
+)
+from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
+
+log = logging.getLogger(__name__)
+
+# Keys of a table's metadata that a PUT may change; the rest is shown, not sent.
+EDITABLE_METADATA = (
+    "description",
+    "notice_text",
+    "read_permission",
+    "write_permission",
+    "flat_segmentation_source",
+)
+PERMISSIONS = ("PRIVATE", "GROUP", "PUBLIC")
+
+
+@dataclass
+class CaveContext:
+    api: CaveApi
+    allow_delete: bool
+
+
+def _json(doc: Any) -> bytes:
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def _static(key: Key, render: Any) -> GeneratedFile:
+    async def data() -> bytes:
+        return _json(await render())
+
+    return GeneratedFile(key, data)
+
+
+class CaveRoot(Directory):
+    def __init__(self, key: Key, ctx: CaveContext, datastacks: list[str]) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._datastacks = datastacks
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0)
+
+    async def children(self) -> Sequence[Node]:
+        return [DatastackDir((*self.key, safe_name(d)), self._ctx, d) for d in self._datastacks]
+
+
+class DatastackDir(StaticDirectory):
+    def __init__(self, key: Key, ctx: CaveContext, datastack: str) -> None:
+        super().__init__(
+            key,
+            [
+                _static((*key, "info.json"), lambda: ctx.api.info(datastack)),
+                TablesDir((*key, "tables"), ctx, datastack),
+                StatesDir((*key, "states"), ctx),
+            ],
+        )
+
+
+class TablesDir(Directory):
+    def __init__(self, key: Key, ctx: CaveContext, datastack: str) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._ds = datastack
+        # Tables being created: mkdir'ed here, real once their metadata.json is accepted.
+        self._pending: dict[str, NewTableDir] = {}
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0, writable=True)
+
+    async def children(self) -> Sequence[Node]:
+        tables = await self._ctx.api.tables(self._ds)
+        for name in tables:
+            self._pending.pop(name, None)
+        nodes: list[Node] = [
+            TableDir((*self.key, safe_name(t)), self._ctx, self._ds, t) for t in tables
+        ]
+        return [*nodes, *self._pending.values()]
+
+    async def make_directory(self, name: str) -> Node:
+        if safe_name(name) != name or not _TABLE_NAME.match(name):
+            raise InvalidContent(f"'{name}' is not a valid table name (letters, digits, _)")
+        node = NewTableDir((*self.key, name), self._ctx, self._ds, name, self)
+        self._pending[name] = node
+        return node
+
+    async def remove_directory(self, name: str) -> None:
+        if self._pending.pop(name, None) is None:
+            raise ReadOnly("tables cannot be deleted through the mount")
+
+    def forget_pending(self, name: str) -> None:
+        self._pending.pop(name, None)
+
+
+_TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
+NEW_TABLE_TEMPLATE = {
+    "schema_type": "",
+    "description": "",
+    "voxel_resolution_x": 1.0,
+    "voxel_resolution_y": 1.0,
+    "voxel_resolution_z": 1.0,
+    "read_permission": "PUBLIC",
+    "write_permission": "PRIVATE",
+    "notice_text": None,
+    "flat_segmentation_source": None,
+}
+
+
+class NewTableDir(Directory):
+    """A table being created: its metadata.json starts as a template; saving it POSTs the
+    table. A refusal removes the directory (the reason goes to errors.log)."""
+
+    accepts_scratch = True
+
+    def __init__(
+        self, key: Key, ctx: CaveContext, datastack: str, name: str, tables: TablesDir
+    ) -> None:
+        super().__init__(key)
+        self._ctx, self._ds, self._name, self._tables = ctx, datastack, name, tables
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0, writable=True)
+
+    async def children(self) -> Sequence[Node]:
+        return [NewTableMetadata((*self.key, "metadata.json"), self)]
+
+    def abandon(self) -> None:
+        self._tables.forget_pending(self._name)
+
+    async def create(self, doc: Document) -> None:
+        schema_type = doc.get("schema_type")
+        if not isinstance(schema_type, str) or not schema_type:
+            self.abandon()
+            raise InvalidContent("'schema_type' is required (e.g. bound_tag)")
+        metadata = {k: v for k, v in doc.items() if k != "schema_type" and v is not None}
+        try:
+            _validate_metadata(metadata)
+            for axis in "xyz":
+                value = metadata.get(f"voxel_resolution_{axis}")
+                if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                    raise InvalidContent(f"'voxel_resolution_{axis}' must be a positive number")
+            await self._ctx.api.send(
+                self._ds,
+                "POST",
+                "table",
+                {"table_name": self._name, "schema_type": schema_type, "metadata": metadata},
+            )
+        finally:
+            # Made or refused, the placeholder goes: the listing shows the real table.
+            self.abandon()
+            self._ctx.api.forget_table(self._ds, self._name)
+
+
+class NewTableMetadata(EditableFile):
+    def __init__(self, key: Key, table: NewTableDir) -> None:
+        super().__init__(key)
+        self._table = table
+
+    @property
+    def writable(self) -> bool:
+        return True
+
+    def check_writable(self) -> None:
+        return None
+
+    async def render(self) -> bytes:
+        return _json(NEW_TABLE_TEMPLATE)
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.FILE, len(await self.render()), 0.0, writable=True)
+
+    async def open(self) -> FileHandle:
+        return BytesHandle(await self.render())
+
+    async def commit(self, edited: bytes, base: bytes | None) -> bool:
+        try:
+            doc = parse(edited, TextFormat.JSON)
+        except InvalidContent:
+            self._table.abandon()
+            raise
+        await self._table.create(doc)
+        return True
+
+
+class TableDir(Directory):
+    accepts_scratch = True
+
+    def __init__(self, key: Key, ctx: CaveContext, datastack: str, table: str) -> None:
+        super().__init__(key)
+        self._ctx, self._ds, self._table = ctx, datastack, table
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0, writable=True)
+
+    async def children(self) -> Sequence[Node]:
+        ctx, ds, table = self._ctx, self._ds, self._table
+
+        async def schema() -> dict[str, Any]:
+            meta = await ctx.api.table_metadata(ds, table)
+            return await ctx.api.schema(str(meta.get("schema_type")))
+
+        async def count() -> bytes:
+            return f"{await ctx.api.count(ds, table)}\n".encode()
+
+        return [
+            metadata_json((*self.key, "metadata.json"), ctx, ds, table),
+            _static((*self.key, "schema.json"), schema),
+            AnnotationsFile((*self.key, "annotations.csv"), ctx, ds, table, jsonl=False),
+            AnnotationsFile((*self.key, "annotations.jsonl"), ctx, ds, table, jsonl=True),
+            GeneratedFile((*self.key, "count"), count),
+        ]
+
+
+def _validate_metadata(doc: Document) -> None:
+    for key in ("description", "notice_text", "flat_segmentation_source"):
+        if key in doc and doc[key] is not None and not isinstance(doc[key], str):
+            raise InvalidContent(f"'{key}' must be text")
+    for key in ("read_permission", "write_permission"):
+        if key in doc and doc[key] not in PERMISSIONS:
+            raise InvalidContent(f"'{key}' must be one of {', '.join(PERMISSIONS)}")
+
+
+def metadata_json(key: Key, ctx: CaveContext, datastack: str, table: str) -> Sidecar:
+    async def load(fresh: bool) -> Document:
+        return dict(await ctx.api.table_metadata(datastack, table, fresh=fresh))
+
+    async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+        metadata = {k: merged.get(k) for k in EDITABLE_METADATA if k in merged}
+        if metadata.get("notice_text") is None and "notice_text" in {p[0] for p in changes}:
+            metadata["notice_text"] = ""  # the API clears the notice with an empty string
+        try:
+            await ctx.api.send(
+                datastack, "PUT", "table", {"table_name": table, "metadata": metadata}
+            )
+        finally:
+            ctx.api.forget_table(datastack, table)
+
+    spec = SidecarSpec(
+        load=load,
+        validate=_validate_metadata,
+        send=send,
+        fmt=TextFormat.JSON,
+        computed_keys=frozenset(),
+    )
+    return _MetadataSidecar(key, spec)
+
+
+class _MetadataSidecar(Sidecar):
+    """metadata.json: only the editable keys may change; the rest is shown."""
+
+    async def commit(self, edited: bytes, base: bytes | None) -> bool:
+        doc = parse(edited, TextFormat.JSON)
+        current = await self.spec.load(False)
+        touched = sorted(
+            k
+            for k in set(doc) | set(current)
+            if k not in EDITABLE_METADATA and doc.get(k) != current.get(k)
+        )
+        if touched:
+            raise InvalidContent(
+                f"only {', '.join(EDITABLE_METADATA)} can be changed (not {', '.join(touched)})"
+            )
+        return await super().commit(edited, base)
+
+
+class AnnotationsFile(EditableFile):
+    """annotations.csv / annotations.jsonl: every valid row; saves become row changes."""
+
+    # Whole tables are edited in memory: allow more than a sidecar.
+    max_edit_bytes = 256 * 1024 * 1024
+
+    def __init__(self, key: Key, ctx: CaveContext, datastack: str, table: str, jsonl: bool) -> None:
+        super().__init__(key)
+        self._ctx, self._ds, self._table, self._jsonl = ctx, datastack, table, jsonl
+
+    @property
+    def writable(self) -> bool:
+        return True
+
+    def check_writable(self) -> None:
+        return None
+
+    async def _format(self) -> TableFormat:
+        meta = await self._ctx.api.table_metadata(self._ds, self._table)
+        return format_from_schema(await self._ctx.api.schema(str(meta.get("schema_type"))))
+
+    async def render(self) -> bytes:
+        api = self._ctx.api
+        # The text is rendered once per table revision (the row count changes with every
+        # write, superseded and deleted rows included).
+        revision = await api.count(self._ds, self._table)
+        fmt = await self._format()
+
+        async def fetch() -> bytes:
+            rows = await api.rows(self._ds, self._table)
+            rows.sort(key=lambda r: int(r.get("id") or 0))
+            return render_jsonl(fmt, rows) if self._jsonl else render_csv(fmt, rows)
+
+        key = ("rendered", self._ds, self._table, self._jsonl, revision)
+        data: bytes = await api.memo.get(key, fetch)
+        return data
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.FILE, len(await self.render()), 0.0, writable=True)
+
+    async def open(self) -> FileHandle:
+        return BytesHandle(await self.render())
+
+    async def commit(self, edited: bytes, base: bytes | None) -> bool:
+        fmt = await self._format()
+        parse_rows = parse_jsonl if self._jsonl else parse_csv
+        rows = parse_rows(fmt, edited)
+        api = self._ctx.api
+        api.forget_table(self._ds, self._table)
+        current = {
+            int(r["id"]): flat_to_nested(fmt, r) for r in await api.rows(self._ds, self._table)
+        }
+        for nested in current.values():
+            nested.pop("id", None)
+        base_ids = (
+            {r.id for r in parse_rows(fmt, base) if r.id is not None} if base else set(current)
+        )
+        change = plan_change(rows, current, base_ids)
+        if change.delete and not self._ctx.allow_delete:
+            raise NotPermitted(
+                f"the save removes {len(change.delete)} rows (ids {change.delete[:5]}…); "
+                "deleting annotations needs the mount option -o allow_delete"
+            )
+        if not (change.post or change.put or change.delete):
+            return False
+        try:
+            for start in range(0, len(change.post), POST_LIMIT):
+                batch = change.post[start : start + POST_LIMIT]
+                await self._send("POST", {"annotations": [r.annotation for r in batch]}, batch)
+            for start in range(0, len(change.put), POST_LIMIT):
+                batch = change.put[start : start + POST_LIMIT]
+                body = {"annotations": [{"id": r.id, **r.annotation} for r in batch]}
+                await self._send("PUT", body, batch)
+            if change.delete:
+                await self._ctx.api.send(
+                    self._ds,
+                    "DELETE",
+                    f"table/{self._table}/annotations",
+                    {"annotation_ids": change.delete},
+                )
+        finally:
+            api.forget_table(self._ds, self._table)
+        return True
+
+    async def _send(self, method: str, body: dict[str, Any], rows: Sequence[Any]) -> None:
+        try:
+            await self._ctx.api.send(self._ds, method, f"table/{self._table}/annotations", body)
+        except InvalidContent as exc:
+            first, last = rows[0].number, rows[-1].number
+            raise InvalidContent(f"rows {first}–{last}: the server refused: {exc}") from None
+
+
+class StatesDir(Directory):
+    """Neuroglancer states by id. Reading needs the id: the service has no listing, so
+    the directory shows the states this mount has seen or made."""
+
+    accepts_scratch = True
+
+    def __init__(self, key: Key, ctx: CaveContext) -> None:
+        super().__init__(key)
+        self._ctx = ctx
+        self._known: set[str] = set()
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0, writable=True)
+
+    def _file(self, state_id: str) -> GeneratedFile:
+        return _static((*self.key, f"{state_id}.json"), lambda: self._ctx.api.state(state_id))
+
+    async def children(self) -> Sequence[Node]:
+        return [self._file(i) for i in sorted(self._known, key=int)]
+
+    async def child(self, name: str) -> Node:
+        stem = name.removesuffix(".json")
+        if name.endswith(".json") and stem.isdigit():
+            try:
+                await self._ctx.api.state(stem)
+            except RemoteError as exc:
+                raise NotFound(name) from exc
+            self._known.add(stem)
+            return self._file(stem)
+        raise NotFound(name)
+
+    def creates_from(self, name: str) -> bool:
+        return name.endswith(".json") and not name.startswith(".")
+
+    async def create_from_file(self, name: str, data: bytes) -> bytes:
+        try:
+            state = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidContent(f"not a JSON state: {exc}") from None
+        if not isinstance(state, dict):
+            raise InvalidContent("a neuroglancer state is a JSON object")
+        state_id = await self._ctx.api.post_state(state)
+        self._known.add(state_id)
+        return _json({"created": [f"{state_id}.json"]})
+
+    async def remove_child(self, name: str) -> None:
+        raise ReadOnly("neuroglancer states cannot be deleted")
