@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from neurofs.emulators.cave.sample import SampleCave
 from neurofs.emulators.dandi.sample import SampleArchive
 from neurofs.emulators.launch import RunningEmulator, start_emulator
 from neurofs.emulators.webknossos.sample import SampleWorld
@@ -75,3 +76,26 @@ def wk_data(wk: RunningEmulator) -> Iterator[httpx.Client]:
     """An httpx client on the datastore's ``/data/v14/``."""
     with httpx.Client(base_url=wk.urls[1] + "/data/v14/", timeout=60) as client:
         yield client
+
+
+# ---------------------------------------------------------------- CAVE emulator
+
+
+@pytest.fixture(scope="session")
+def cave_sample() -> SampleCave:
+    """Ground truth of the CAVE emulator's sample data."""
+    return SampleCave()
+
+
+@pytest.fixture(scope="session")
+def cave_emulator() -> Iterator[RunningEmulator]:
+    with start_emulator("cave") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def cave(cave_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
+    """The shared CAVE emulator (never written to) with a clean request log and default knobs."""
+    cave_emulator.clear_requests()
+    yield cave_emulator
+    cave_emulator.set_knobs()

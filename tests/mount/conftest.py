@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from neurofs.emulators.cave.sample import DATASTACK as CAVE_DATASTACK
+from neurofs.emulators.cave.sample import OWNER_TOKEN as CAVE_OWNER_TOKEN
 from neurofs.emulators.dandi.sample import OTHER_TOKEN, OWNER_TOKEN
 from neurofs.emulators.launch import RunningEmulator, start_emulator
 from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
@@ -130,6 +132,32 @@ class WkEmulator(Emulator):
         )
 
 
+@dataclass
+class CaveEmulator(Emulator):
+    """The CAVE emulator: global server first, local server second."""
+
+    @property
+    def api_url(self) -> str:
+        return self.running.urls[0]
+
+    def _base(self) -> str:
+        return self.running.urls[0].rstrip("/")
+
+    def local(self, token: str | None = None) -> httpx.Client:
+        token = token or CAVE_OWNER_TOKEN
+        return httpx.Client(
+            base_url=self.running.urls[1].rstrip("/") + "/",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+
+
+@pytest.fixture(scope="module")
+def cave_emulator() -> Iterator[CaveEmulator]:
+    with start_emulator("cave", []) as running:
+        yield CaveEmulator(running)
+
+
 @pytest.fixture(scope="module")
 def wk_emulator() -> Iterator[WkEmulator]:
     with start_emulator("webknossos", []) as running:
@@ -236,7 +264,7 @@ def make_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     mounts: list[Mount] = []
 
     def factory(
-        emulator: Emulator | WkEmulator,
+        emulator: Emulator,
         token: str | None = OWNER_TOKEN,
         start: bool = True,
         cache_dir: Path | None = None,
@@ -245,9 +273,17 @@ def make_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     ) -> Mount:
         base = tmp_path_factory.mktemp("mount")
         (base / "mnt").mkdir()
-        if isinstance(emulator, WkEmulator) and token == OWNER_TOKEN:
-            token = WK_OWNER_TOKEN
-        kind = "webknossos" if isinstance(emulator, WkEmulator) else "dandi"
+        kind = (
+            "webknossos"
+            if isinstance(emulator, WkEmulator)
+            else "cave"
+            if isinstance(emulator, CaveEmulator)
+            else "dandi"
+        )
+        if token == OWNER_TOKEN:  # "the owner" of whichever service this is
+            token = {"webknossos": WK_OWNER_TOKEN, "cave": CAVE_OWNER_TOKEN}.get(kind, token)
+        if kind == "cave":
+            options.setdefault("datastacks", [CAVE_DATASTACK])
         m = Mount(
             base / "mnt",
             write_config(base / "config.toml", emulator.api_url, token, kind, **options),

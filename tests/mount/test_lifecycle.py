@@ -177,6 +177,7 @@ def test_demo_mounts_the_emulators_and_unmount_stops_them(tmp_path: Path):
     try:
         assert "000001" in os.listdir(mnt / "dandi")
         assert os.listdir(mnt / "webknossos/datasets")  # the WEBKNOSSOS emulator too
+        assert "tables" in os.listdir(mnt / "cave/neurofs_demo")  # and CAVE
         # The demo's tokens may edit: the sample drafts and datasets are editable.
         assert os.stat(mnt / "dandi/000004/draft/dandiset.yaml").st_mode & 0o200
         assert "127.0.0.1" in (mnt / ".neurofs/config.json").read_text()

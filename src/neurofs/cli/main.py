@@ -250,17 +250,30 @@ def demo(
 @contextlib.contextmanager
 def _emulators() -> Iterator[Config]:
     """Start every emulator on loopback; yield a configuration that mounts them."""
+    from neurofs.emulators.cave.sample import DATASTACK
+    from neurofs.emulators.cave.sample import OWNER_TOKEN as CAVE_TOKEN
     from neurofs.emulators.dandi.sample import OWNER_TOKEN as DANDI_TOKEN
     from neurofs.emulators.launch import start_emulator
     from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
 
-    with start_emulator("dandi", []) as dandi, start_emulator("webknossos", []) as wk:
-        secrets.register(DANDI_TOKEN)
-        secrets.register(WK_TOKEN)
+    with (
+        start_emulator("dandi", []) as dandi,
+        start_emulator("webknossos", []) as wk,
+        start_emulator("cave", []) as cave,
+    ):
+        for token in (DANDI_TOKEN, WK_TOKEN, CAVE_TOKEN):
+            secrets.register(token)
         yield Config(
             source=[
                 SourceConfig(kind="dandi", name="dandi", url=dandi.api_url, token=DANDI_TOKEN),
                 SourceConfig(kind="webknossos", name="webknossos", url=wk.urls[0], token=WK_TOKEN),
+                SourceConfig(
+                    kind="cave",
+                    name="cave",
+                    url=cave.urls[0],
+                    token=CAVE_TOKEN,
+                    datastacks=[DATASTACK],
+                ),
             ],
             cache=CacheConfig(dir=default_cache_dir() / "demo"),
             demo=True,
@@ -322,6 +335,7 @@ def _add_emulator_command(service: str, help_text: str) -> None:
 for _service, _help in (
     ("dandi", "The DANDI Archive API and an S3-like blob store."),
     ("webknossos", "The WEBKNOSSOS main server and a datastore with synthetic volumes."),
+    ("cave", "The CAVE global server and a local server with annotation tables."),
 ):
     _add_emulator_command(_service, _help)
 

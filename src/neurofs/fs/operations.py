@@ -162,9 +162,10 @@ class Operations(pyfuse3.Operations):
         entry = self._inodes.entry(inode)
         if entry is None:
             raise pyfuse3.FUSEError(errno.ESTALE)
-        if entry.stale_key is not None:
-            # Moved by a rename: find the node at its new path.
-            entry.node, entry.stale_key = await self._node_at(entry.stale_key), None
+        if entry.stale_key is not None or entry.node.stale:
+            # Moved by a rename, or replaced on the server: find the node at its path again.
+            key = entry.stale_key if entry.stale_key is not None else entry.node.key
+            entry.node, entry.stale_key = await self._node_at(key), None
         return entry.node
 
     def _entry_attributes(self, inode: int, attrs: Attrs) -> pyfuse3.EntryAttributes:

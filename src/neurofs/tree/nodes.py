@@ -42,6 +42,9 @@ class Node(ABC):
     """Anything with a name in the tree."""
 
     kind: Kind
+    # Set when this object no longer stands for its path (a placeholder replaced by what
+    # the server made): the fs layer then looks the path up again.
+    stale: bool = False
 
     def __init__(self, key: Key) -> None:
         self.key = key

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +62,9 @@ def refusal(status: int, message: str) -> Exception | None:
         return AccessDenied(f"terms of service not accepted: {message}")
     if status != 500:
         return None
+    if "schema_errors" in message or "Input payload validation failed" in message:
+        # The request body failed the engine's own schema: a refusal, not a server fault.
+        return InvalidContent(message)
     m = _EMBEDDED_STATUS.match(message.split(":", 1)[-1] if message.startswith("{") else message)
     real = int(m.group(1)) if m else None
     if real is None or real >= 500:
@@ -202,7 +205,8 @@ class CaveApi:
         """Every valid row now, as flat records, in pages of the server's row cap."""
         client, _ = await self.local(datastack)
         path = f"materialize/api/v3/datastack/{datastack}/query"
-        now = time.time()
+        # The service takes the time as ISO text; one instant for all pages keeps them consistent.
+        now = datetime.now(UTC).isoformat()
         rows: list[dict[str, Any]] = []
         while True:
             page = await client.send_json(
@@ -214,6 +218,47 @@ class CaveApi:
             )
             if not isinstance(page, list):
                 raise RemoteError(f"rows of {table}: unexpected answer")
+            rows.extend(r for r in page if isinstance(r, dict))
+            if len(page) < QUERY_LIMIT:
+                return rows
+
+    async def versions(self, datastack: str) -> list[int]:
+        async def fetch() -> list[int]:
+            client, _ = await self.local(datastack)
+            data = await client.get_json(f"materialize/api/v3/datastack/{datastack}/versions")
+            if not isinstance(data, list):
+                raise RemoteError("versions: unexpected answer")
+            return sorted(int(v) for v in data)
+
+        return await self.memo.get(("versions", datastack), fetch)
+
+    async def version_tables(self, datastack: str, version: int) -> list[str]:
+        async def fetch() -> list[str]:
+            client, _ = await self.local(datastack)
+            data = await client.get_json(
+                f"materialize/api/v2/datastack/{datastack}/version/{version}/tables"
+            )
+            if not isinstance(data, list):
+                raise RemoteError("version tables: unexpected answer")
+            return sorted(str(t) for t in data)
+
+        # A materialized version never changes.
+        return await self.memo.get(("vtables", datastack, version), fetch, immutable=True)
+
+    async def version_rows(self, datastack: str, version: int, table: str) -> list[dict[str, Any]]:
+        client, _ = await self.local(datastack)
+        path = f"materialize/api/v3/datastack/{datastack}/version/{version}/table/{table}/query"
+        rows: list[dict[str, Any]] = []
+        while True:
+            page = await client.send_json(
+                "POST",
+                path,
+                {"offset": len(rows), "limit": QUERY_LIMIT},
+                params={"return_pyarrow": "false", "split_positions": "false"},
+                idempotent=True,
+            )
+            if not isinstance(page, list):
+                raise RemoteError(f"rows of {table} in version {version}: unexpected answer")
             rows.extend(r for r in page if isinstance(r, dict))
             if len(page) < QUERY_LIMIT:
                 return rows

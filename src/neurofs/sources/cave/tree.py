@@ -101,6 +101,7 @@ class DatastackDir(StaticDirectory):
             [
                 _static((*key, "info.json"), lambda: ctx.api.info(datastack)),
                 TablesDir((*key, "tables"), ctx, datastack),
+                VersionsDir((*key, "versions"), ctx, datastack),
                 StatesDir((*key, "states"), ctx),
             ],
         )
@@ -175,6 +176,7 @@ class NewTableDir(Directory):
 
     def abandon(self) -> None:
         self._tables.forget_pending(self._name)
+        self.stale = True  # the path now leads to the real table (or to nothing)
 
     async def create(self, doc: Document) -> None:
         schema_type = doc.get("schema_type")
@@ -274,9 +276,13 @@ def metadata_json(key: Key, ctx: CaveContext, datastack: str, table: str) -> Sid
         return dict(await ctx.api.table_metadata(datastack, table, fresh=fresh))
 
     async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
-        metadata = {k: merged.get(k) for k in EDITABLE_METADATA if k in merged}
-        if metadata.get("notice_text") is None and "notice_text" in {p[0] for p in changes}:
+        changed = {p[0] for p in changes}
+        metadata = {k: merged.get(k) for k in EDITABLE_METADATA if k in changed}
+        if "notice_text" in metadata and metadata["notice_text"] is None:
             metadata["notice_text"] = ""  # the API clears the notice with an empty string
+        nulls = sorted(k for k, v in metadata.items() if v is None)
+        if nulls:
+            raise InvalidContent(f"{', '.join(nulls)} cannot be set to null")
         try:
             await ctx.api.send(
                 datastack, "PUT", "table", {"table_name": table, "metadata": metadata}
@@ -316,7 +322,7 @@ class AnnotationsFile(EditableFile):
     """annotations.csv / annotations.jsonl: every valid row; saves become row changes."""
 
     # Whole tables are edited in memory: allow more than a sidecar.
-    max_edit_bytes = 256 * 1024 * 1024
+    max_edit_bytes = 64 * 1024 * 1024
 
     def __init__(self, key: Key, ctx: CaveContext, datastack: str, table: str, jsonl: bool) -> None:
         super().__init__(key)
@@ -402,6 +408,55 @@ class AnnotationsFile(EditableFile):
         except InvalidContent as exc:
             first, last = rows[0].number, rows[-1].number
             raise InvalidContent(f"rows {first}–{last}: the server refused: {exc}") from None
+
+
+class VersionsDir(Directory):
+    """``versions/<n>/<table>.csv``: materialized snapshots, read-only and immutable."""
+
+    def __init__(self, key: Key, ctx: CaveContext, datastack: str) -> None:
+        super().__init__(key)
+        self._ctx, self._ds = ctx, datastack
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0)
+
+    async def children(self) -> Sequence[Node]:
+        return [
+            MaterializedVersionDir((*self.key, str(v)), self._ctx, self._ds, v)
+            for v in await self._ctx.api.versions(self._ds)
+        ]
+
+
+class MaterializedVersionDir(Directory):
+    def __init__(self, key: Key, ctx: CaveContext, datastack: str, version: int) -> None:
+        super().__init__(key)
+        self._ctx, self._ds, self._version = ctx, datastack, version
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0, immutable=True)
+
+    async def children(self) -> Sequence[Node]:
+        api, ds, version = self._ctx.api, self._ds, self._version
+        nodes: list[Node] = []
+        for table in await api.version_tables(ds, version):
+
+            async def render(table: str = table) -> bytes:
+                async def fetch() -> bytes:
+                    meta = await api.table_metadata(ds, table)
+                    fmt = format_from_schema(await api.schema(str(meta.get("schema_type"))))
+                    rows = await api.version_rows(ds, version, table)
+                    rows.sort(key=lambda r: int(r.get("id") or 0))
+                    return render_csv(fmt, rows)
+
+                data: bytes = await api.memo.get(
+                    ("version-csv", ds, version, table), fetch, immutable=True
+                )
+                return data
+
+            nodes.append(
+                GeneratedFile((*self.key, f"{safe_name(table)}.csv"), render, immutable=True)
+            )
+        return nodes
 
 
 class StatesDir(Directory):

@@ -1,0 +1,119 @@
+"""Fixtures for the CAVE conformance tests: the official ``caveclient``, in its own venv
+(``.venv-conformance-cave``, made by ``scripts/conformance-venv-cave``), against the CAVE
+emulator running as a real subprocess on loopback.
+
+Tests run small Python snippets in that venv and get JSON back. The client is pointed at the
+emulator with ``server_address`` and ``auth_token`` and never writes the user's home: ``HOME``
+is a temporary directory (the client would otherwise cache the datastack → server map and look
+for token files under ``~/.cloudvolume``), and snippets pass ``write_server_cache=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neurofs.emulators.cave.sample import OWNER_TOKEN, SampleCave
+from neurofs.emulators.launch import RunningEmulator, start_emulator
+
+REPO = Path(__file__).resolve().parents[3]
+VENV_PYTHON = REPO / ".venv-conformance-cave" / "bin" / "python"
+SCRIPT = REPO / "scripts" / "conformance-venv-cave"
+
+CaveClientRunner = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def cave_conformance_python() -> Path:
+    """The CAVE conformance venv's interpreter, created on first use."""
+    result = subprocess.run(
+        ["bash", str(SCRIPT)], capture_output=True, text=True, timeout=1800, check=False
+    )
+    if result.returncode != 0 or not VENV_PYTHON.exists():
+        pytest.skip(
+            "scripts/conformance-venv-cave could not create the venv:\n"
+            + result.stdout[-2000:]
+            + result.stderr[-2000:]
+        )
+    return VENV_PYTHON
+
+
+@pytest.fixture(scope="session")
+def cave_sample() -> SampleCave:
+    return SampleCave()
+
+
+@pytest.fixture
+def cave_emulator() -> Iterator[RunningEmulator]:
+    """A private emulator per test: the client writes, and tests stay independent."""
+    with start_emulator("cave") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def run_cave_client(
+    cave_conformance_python: Path, cave_emulator: RunningEmulator, tmp_path: Path
+) -> CaveClientRunner:
+    """Run a snippet in the conformance venv; it must ``emit(obj)`` its JSON result.
+
+    The snippet sees ``client`` (a ``CAVEclient`` on the emulator's datastack with the owner's
+    token), ``GLOBAL_URL``, ``TMP`` and ``emit``. Keyword arguments become environment
+    variables.
+    """
+
+    def run(code: str, timeout: float = 600, **env: str) -> Any:
+        prelude = textwrap.dedent(
+            """
+            import json, os, sys
+            from caveclient import CAVEclient
+            GLOBAL_URL = os.environ["CAVE_GLOBAL_URL"]
+            TMP = os.environ["NEUROFS_TEST_TMP"]
+            def emit(obj):
+                sys.stdout.write("\\nNEUROFS-RESULT " + json.dumps(obj, default=str) + "\\n")
+            client = CAVEclient(
+                os.environ["CAVE_DATASTACK"],
+                server_address=GLOBAL_URL,
+                auth_token=os.environ["CAVE_TOKEN"],
+                write_server_cache=False,
+            )
+            """
+        )
+        home = tmp_path / "home"
+        home.mkdir(exist_ok=True)
+        full_env = {
+            **os.environ,
+            "HOME": str(home),
+            "CAVE_GLOBAL_URL": cave_emulator.urls[0],
+            "CAVE_DATASTACK": "neurofs_demo",
+            "CAVE_TOKEN": OWNER_TOKEN,
+            "NEUROFS_TEST_TMP": str(tmp_path),
+            **env,
+        }
+        full_env.pop("PYTHONPATH", None)
+        result = subprocess.run(
+            [str(cave_conformance_python), "-c", prelude + textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=tmp_path,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise AssertionError(
+                f"client snippet failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+                f"{result.stderr[-6000:]}"
+            )
+        for line in reversed(result.stdout.splitlines()):
+            if line.startswith("NEUROFS-RESULT "):
+                return json.loads(line[len("NEUROFS-RESULT ") :])
+        raise AssertionError(f"client snippet emitted nothing:\n{result.stdout[-4000:]}")
+
+    return run

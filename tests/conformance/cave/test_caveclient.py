@@ -1,0 +1,177 @@
+"""The official ``caveclient`` (PyPI, in .venv-conformance-cave) against the CAVE emulator.
+
+If the real client builds a ``CAVEclient`` on the emulator, reads and writes annotations,
+queries materialized tables through the Arrow path, and stores neuroglancer states, the
+emulator has not drifted from the real services where neurofs relies on them. Each test also
+checks which requests the client made.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from neurofs.emulators.cave.definitions import DEFINITIONS
+from neurofs.emulators.cave.sample import (
+    ALIGNED_VOLUME,
+    CELL_TYPE_NOTICE,
+    DATASTACK,
+    STATE_ID,
+    SampleCave,
+    sample_state_json,
+)
+from neurofs.emulators.launch import RunningEmulator
+
+from .conftest import CaveClientRunner
+
+pytestmark = pytest.mark.conformance
+
+AV = f"/annotation/api/v2/aligned_volume/{ALIGNED_VOLUME}"
+M3 = f"/materialize/api/v3/datastack/{DATASTACK}"
+
+
+def calls(emulator: RunningEmulator) -> list[tuple[str, str]]:
+    return [(r["method"], r["path"]) for r in emulator.requests()]
+
+
+def test_info_schema_and_tables(
+    run_cave_client: CaveClientRunner, cave_emulator: RunningEmulator, cave_sample: SampleCave
+) -> None:
+    result = run_cave_client(
+        """
+        info = client.info.get_datastack_info()
+        md = client.annotation.get_table_metadata("cell_type_local")
+        emit({
+            "local_server": info["local_server"],
+            "aligned_volume": info["aligned_volume"]["name"],
+            "tables": client.annotation.get_tables(),
+            "metadata": md,
+            "count": client.annotation.get_annotation_count("synapse"),
+            "schema": client.schema.schema_definition("synapse"),
+            "rows": client.annotation.get_annotation("synapse", [1, 2]),
+        })
+        """
+    )
+    assert result["local_server"] == cave_emulator.urls[1]
+    assert result["aligned_volume"] == ALIGNED_VOLUME
+    assert result["tables"] == cave_sample.table_names
+    assert result["metadata"]["voxel_resolution"] == [4.0, 4.0, 40.0]
+    assert result["metadata"]["notice_text"] == CELL_TYPE_NOTICE
+    assert result["count"] == cave_sample.count("synapse")
+    assert result["schema"] == DEFINITIONS["synapse"]
+    assert result["rows"] == [cave_sample.row("synapse", 1), cave_sample.row("synapse", 2)]
+    made = calls(cave_emulator)
+    assert ("GET", f"/info/api/v2/datastack/full/{DATASTACK}") in made
+    assert ("GET", f"{AV}/table/cell_type_local") in made
+    assert ("GET", f"{AV}/table/synapse/count") in made
+    assert ("GET", "/schema/api/v2/type/synapse") in made
+
+
+def test_post_update_delete_annotations(
+    run_cave_client: CaveClientRunner, cave_emulator: RunningEmulator
+) -> None:
+    result = run_cave_client(
+        """
+        ids = client.annotation.post_annotation(
+            "bound_tag",
+            [{"pt": {"position": [10, 20, 3]}, "tag": "apical"},
+             {"pt": {"position": [11, 21, 3]}, "tag": "basal"}],
+        )
+        mapping = client.annotation.update_annotation(
+            "bound_tag", [{"id": ids[0], "pt": {"position": [12, 22, 3]}, "tag": "soma"}]
+        )
+        deleted = client.annotation.delete_annotation("bound_tag", [ids[1]])
+        new_id = list(mapping.values())[0]
+        rows = client.annotation.get_annotation("bound_tag", [ids[0], ids[1], new_id])
+        try:
+            client.annotation.update_annotation(
+                "bound_tag", [{"id": ids[0], "pt": {"position": [1, 1, 1]}, "tag": "x"}]
+            )
+            conflict = None
+        except Exception as exc:
+            conflict = str(exc)
+        emit({"ids": ids, "mapping": mapping, "deleted": deleted, "rows": rows,
+              "conflict": conflict})
+        """
+    )
+    first, second = result["ids"]
+    assert second == first + 1
+    new_id = result["mapping"][str(first)]
+    assert result["deleted"] == [second]
+    rows = {r["id"]: r for r in result["rows"]}
+    assert rows[first]["valid"] is False and rows[first]["superceded_id"] == new_id
+    assert rows[second]["valid"] is False and rows[second]["deleted"] != "None"
+    assert rows[new_id]["tag"] == "soma" and rows[new_id]["pt_position"] == [12, 22, 3]
+    # The engine's catch-all handler: HTTP 500 carrying the real 409 in its message.
+    assert "500 Server Error: 409 Conflict: Error update ID" in result["conflict"]
+    methods = [m for m, p in calls(cave_emulator) if p == f"{AV}/table/bound_tag/annotations"]
+    assert methods == ["POST", "PUT", "DELETE", "GET", "PUT"]
+
+
+def test_query_table_arrow_path(
+    run_cave_client: CaveClientRunner, cave_emulator: RunningEmulator, cave_sample: SampleCave
+) -> None:
+    result = run_cave_client(
+        """
+        df = client.materialize.query_table("synapse", offset=10, limit=500, split_positions=True)
+        tags = client.materialize.query_table(
+            "bound_tag", filter_equal_dict={"tag": "apical"}, materialization_version=1
+        )
+        emit({
+            "versions": client.materialize.get_versions(),
+            "columns": list(df.columns),
+            "dtypes": {c: str(t) for c, t in df.dtypes.items()},
+            "records": json.loads(df.to_json(orient="records")),
+            "tag_ids": tags["id"].tolist(),
+            "tag_position": [int(v) for v in tags["pt_position"].iloc[0]],
+        })
+        """
+    )
+    assert result["versions"] == [1, 2]
+    truth = cave_sample.materialized("synapse", 2)[10:510]
+    assert result["columns"] == list(truth[0])
+    assert result["records"] == truth
+    assert result["dtypes"]["pre_pt_root_id"] == "int64" and result["dtypes"]["valid"] == "bool"
+    apical = [r for r in cave_sample.materialized("bound_tag", 1) if r["tag"] == "apical"]
+    assert result["tag_ids"] == [r["id"] for r in apical]
+    assert result["tag_position"] == [apical[0][f"pt_position_{a}"] for a in "xyz"]
+    requests = cave_emulator.requests()
+    queries = [r for r in requests if r["path"].endswith("/table/synapse/query")]
+    assert queries and queries[0]["path"] == f"{M3}/version/2/table/synapse/query"
+    assert "return_pyarrow=True" in queries[0]["query"]
+    assert "split_positions=True" in queries[0]["query"]
+
+
+def test_live_queries(run_cave_client: CaveClientRunner, cave_sample: SampleCave) -> None:
+    result = run_cave_client(
+        """
+        import datetime
+        ts = client.materialize.get_timestamp(1)
+        at_version = client.materialize.live_query("bound_tag", ts)
+        new = [{"pt": {"position": [5, 5, 5]}, "tag": "new"}]
+        client.annotation.post_annotation("bound_tag", new)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        live = client.materialize.live_live_query("bound_tag", now)
+        emit({"at_version": sorted(at_version["id"].tolist()),
+              "live_tags": live["tag"].tolist(), "live_ids": live["id"].tolist()})
+        """
+    )
+    assert result["at_version"] == [r["id"] for r in cave_sample.materialized("bound_tag", 1)]
+    valid_now = [r["id"] for r in cave_sample.materialized("bound_tag", 2)]
+    assert result["live_ids"][:-1] == valid_now
+    assert result["live_tags"][-1] == "new"
+
+
+def test_neuroglancer_states(
+    run_cave_client: CaveClientRunner, cave_emulator: RunningEmulator
+) -> None:
+    result = run_cave_client(
+        f"""
+        stored = client.state.get_state_json({STATE_ID})
+        new_id = client.state.upload_state_json({{"layers": [], "title": "from caveclient"}})
+        emit({{"stored": stored, "new_id": new_id, "back": client.state.get_state_json(new_id)}})
+        """
+    )
+    assert result["stored"] == sample_state_json()
+    assert result["back"] == {"layers": [], "title": "from caveclient"}
+    assert ("POST", "/nglstate/api/v1/post") in calls(cave_emulator)
+    assert ("GET", f"/nglstate/api/v1/{result['new_id']}") in calls(cave_emulator)

@@ -1,0 +1,385 @@
+"""CAVE through a real mount: tables read as CSV equal the server's rows; appends, rewrites
+and deletions become exactly the POST / PUT / DELETE they mean; bad input is refused."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import json
+import os
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from neurofs.emulators.cave.sample import (
+    DATASTACK,
+    STATE_ID,
+    TOS_TOKEN,
+    SampleCave,
+)
+from neurofs.emulators.cave.sample import (
+    OWNER_TOKEN as SAMPLE_TOKEN,
+)
+
+from .conftest import CaveEmulator, Mount
+
+pytestmark = pytest.mark.mount
+
+SAMPLE = SampleCave()
+
+
+@pytest.fixture
+def mount(make_mount, cave_emulator: CaveEmulator) -> Mount:
+    m = make_mount(cave_emulator, retry_seconds=1)
+    cave_emulator.clear_refusals()
+    cave_emulator.reset()
+    return m
+
+
+def table(mount: Mount, name: str) -> Path:
+    return mount / f"cave/{DATASTACK}/tables/{name}"
+
+
+def annotation_writes(emulator: CaveEmulator) -> list[dict]:
+    return [w for w in emulator.writes() if "/annotations" in w["path"]]
+
+
+def live_ids(emulator: CaveEmulator, name: str) -> set[int]:
+    import pandas as pd
+
+    return set(pd.read_csv(io.StringIO(_server_csv(emulator, name)))["id"])
+
+
+def _server_csv(emulator: CaveEmulator, name: str) -> str:
+    """The table as the server has it now, rendered by a second, fresh mount would be
+    circular: ask the materialization service directly instead."""
+    with emulator.local() as c:
+        rows = c.post(
+            f"materialize/api/v3/datastack/{DATASTACK}/query",
+            params={"return_pyarrow": "false", "split_positions": "true"},
+            json={
+                "table": name,
+                "offset": 0,
+                "limit": 200_000,
+                "timestamp": datetime.now(UTC).isoformat(),
+            },
+        ).json()
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_csv(index=False)
+
+
+def test_tree(mount: Mount):
+    root = mount / f"cave/{DATASTACK}"
+    assert sorted(os.listdir(root)) == ["info.json", "states", "tables"]
+    info = json.loads((root / "info.json").read_text())
+    assert info["aligned_volume"]["name"] == SAMPLE.aligned_volume
+    assert sorted(os.listdir(root / "tables")) == sorted(SAMPLE.table_names)
+    for name in SAMPLE.table_names:
+        assert sorted(os.listdir(table(mount, name))) == [
+            "annotations.csv",
+            "annotations.jsonl",
+            "count",
+            "metadata.json",
+            "schema.json",
+        ]
+        assert int((table(mount, name) / "count").read_text()) == SAMPLE.count(name)
+        schema = json.loads((table(mount, name) / "schema.json").read_text())
+        assert schema == SAMPLE.schema_definition(SAMPLE.schema_of(name))
+
+
+def test_annotations_csv_equals_the_servers_valid_rows(mount: Mount):
+    import pandas as pd
+
+    path = table(mount, "synapse") / "annotations.csv"
+    text = path.read_text()
+    assert os.stat(path).st_size == len(text.encode())  # the size is exact
+    frame = pd.read_csv(path)
+    expected = SAMPLE.rows("synapse", valid_only=True)
+    assert len(frame) == len(expected) > 50_000
+    assert list(frame["id"]) == [r["id"] for r in expected]
+    first = expected[0]
+    assert list(
+        frame.loc[0, ["pre_pt_position_x", "pre_pt_position_y", "pre_pt_position_z"]]
+    ) == list(first["pre_pt_position"])
+    lines = (table(mount, "bound_tag") / "annotations.jsonl").read_text().splitlines()
+    assert len(lines) == len(SAMPLE.rows("bound_tag", valid_only=True))
+    assert set(json.loads(lines[0])) >= {"id", "pt", "tag"}
+
+
+def _new_rows(n: int, start: int = 0) -> str:
+    return "".join(f",{100 + i},{200 + i},{30 + i},apical,,,,\n" for i in range(start, start + n))
+
+
+def test_echo_append_posts_exactly_those_rows(mount: Mount, cave_emulator: CaveEmulator):
+    path = table(mount, "bound_tag") / "annotations.csv"
+    header = path.read_text().splitlines()[0]
+    assert (
+        header
+        == "id,pt_position_x,pt_position_y,pt_position_z,tag,valid,created,superceded_id,deleted"
+    )
+    before = live_ids(cave_emulator, "bound_tag")
+    cave_emulator.reset()
+    subprocess.run(["sh", "-c", f"printf '%s' '{_new_rows(3)}' >> '{path}'"], check=True)
+    writes = annotation_writes(cave_emulator)
+    assert [w["method"] for w in writes] == ["POST"]
+    posted = writes[0]["body"]["annotations"]
+    assert [a["pt"]["position"] for a in posted] == [[100, 200, 30], [101, 201, 31], [102, 202, 32]]
+    assert all(a["tag"] == "apical" for a in posted)
+    assert len(live_ids(cave_emulator, "bound_tag") - before) == 3
+    # The file now shows the new rows with their ids.
+    assert path.read_text().count(",apical,") >= 3
+
+
+def test_pandas_append(mount: Mount, cave_emulator: CaveEmulator):
+    import pandas as pd
+
+    path = table(mount, "bound_tag") / "annotations.csv"
+    new = pd.DataFrame(
+        {
+            "id": [None] * 3,
+            "pt_position_x": [1, 2, 3],
+            "pt_position_y": [4, 5, 6],
+            "pt_position_z": [7, 8, 9],
+            "tag": ["basal"] * 3,
+            "valid": [None] * 3,
+            "created": [None] * 3,
+            "superceded_id": [None] * 3,
+            "deleted": [None] * 3,
+        }
+    )
+    cave_emulator.reset()
+    new.to_csv(path, mode="a", header=False, index=False)
+    writes = annotation_writes(cave_emulator)
+    assert [w["method"] for w in writes] == ["POST"]
+    assert len(writes[0]["body"]["annotations"]) == 3
+
+
+def test_rewrite_with_one_change_and_one_new_row(mount: Mount, cave_emulator: CaveEmulator):
+    path = table(mount, "bound_tag") / "annotations.csv"
+    lines = path.read_text().splitlines()
+    cells = lines[1].split(",")
+    old_id = int(cells[0])
+    cells[4] = "soma" if cells[4] != "soma" else "axon"
+    lines[1] = ",".join(cells)
+    cave_emulator.reset()
+    path.write_text("\n".join([*lines, _new_rows(1, 50).strip()]) + "\n")
+    writes = annotation_writes(cave_emulator)
+    assert sorted(w["method"] for w in writes) == ["POST", "PUT"]
+    put = next(w for w in writes if w["method"] == "PUT")["body"]["annotations"]
+    assert [a["id"] for a in put] == [old_id] and put[0]["tag"] == cells[4]
+    ids = live_ids(cave_emulator, "bound_tag")
+    assert old_id not in ids  # an update makes a new id
+    assert f",{cells[4]}," in path.read_text()
+
+
+def test_removing_rows_needs_the_delete_option(make_mount, cave_emulator: CaveEmulator):
+    plain = make_mount(cave_emulator, retry_seconds=1)
+    path = table(plain, "bound_tag") / "annotations.csv"
+    lines = path.read_text().splitlines()
+    removed = int(lines[-1].split(",")[0])
+    cave_emulator.reset()
+    with pytest.raises(OSError) as info:
+        path.write_text("\n".join(lines[:-1]) + "\n")
+    assert info.value.errno == errno.EPERM
+    assert annotation_writes(cave_emulator) == []
+    allowed = make_mount(cave_emulator, retry_seconds=1, fuse_options=["allow_delete"])
+    path = table(allowed, "bound_tag") / "annotations.csv"
+    lines = path.read_text().splitlines()
+    removed = int(lines[-1].split(",")[0])
+    path.write_text("\n".join(lines[:-1]) + "\n")
+    writes = annotation_writes(cave_emulator)
+    assert [w["method"] for w in writes] == ["DELETE"]
+    assert writes[0]["body"] == {"annotation_ids": [removed]}
+    assert removed not in live_ids(cave_emulator, "bound_tag")
+
+
+def _write(path: Path, data: bytes) -> int:
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # close repeats the refusal
+            os.close(fd)
+        return exc.errno or -1
+    try:
+        os.close(fd)
+    except OSError as exc:
+        return exc.errno or -1
+    return 0
+
+
+def _append(cells: str):
+    return lambda text: text + cells + "\n"
+
+
+BAD_TABLE_INPUTS = {
+    "empty file": lambda text: "",
+    "only a wrong header": lambda text: "a,b,c\n",
+    "a column missing": lambda text: text.replace(",tag,", ",", 1),
+    "an unknown column": lambda text: text.replace("deleted", "deleted,extra", 1),
+    "non-numeric position": _append(",x,2,3,apical,,,,"),
+    "fractional position": _append(",1.5,2,3,apical,,,,"),
+    "missing position": _append(",,2,3,apical,,,,"),
+    "missing required tag": _append(",1,2,3,,,,,"),
+    "too few cells": _append(",1,2,3"),
+    "too many cells": _append(",1,2,3,apical,,,,,,"),
+    "non-numeric id": _append("abc,1,2,3,apical,,,,"),
+    "unknown id": _append("999999999,1,2,3,apical,,,,"),
+    "duplicate id": lambda text: text + text.splitlines()[1] + "\n",
+    "binary garbage": lambda text: "\x00\x01\x02 garbage",
+    "unterminated quote": _append(',1,2,3,"apical,,,,'),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TABLE_INPUTS)
+def test_bad_table_input_is_einval_and_sends_nothing(
+    mount: Mount, cave_emulator: CaveEmulator, case: str
+):
+    path = table(mount, "bound_tag") / "annotations.csv"
+    text = path.read_text()
+    data = BAD_TABLE_INPUTS[case](text).encode()
+    before = live_ids(cave_emulator, "bound_tag")
+    cave_emulator.reset()
+    assert _write(path, data) == errno.EINVAL
+    assert annotation_writes(cave_emulator) == []
+    assert live_ids(cave_emulator, "bound_tag") == before
+    kept = mount / ".neurofs/rejected/cave" / DATASTACK / "tables/bound_tag"
+    assert any(p.read_bytes() == data for p in kept.iterdir())
+    assert "annotations.csv" in (mount / ".neurofs/errors.log").read_text().splitlines()[-1]
+
+
+def test_server_refusal_inside_a_500_is_einval(mount: Mount, cave_emulator: CaveEmulator):
+    path = table(mount, "bound_tag") / "annotations.csv"
+    data = (path.read_text() + _new_rows(1, 70)).encode()
+    cave_emulator.refuse(
+        "POST",
+        "/annotation/",
+        500,
+        {"code": 500, "message": "422 Unprocessable Entity: {'tag': ['Not a valid string.']}"},
+        times=50,
+    )
+    assert _write(path, data) == errno.EINVAL
+    posts = [w for w in annotation_writes(cave_emulator) if w["method"] == "POST"]
+    assert len(posts) == 1  # read by its message: never retried as a server error
+    assert "Not a valid string" in (mount / ".neurofs/errors.log").read_text()
+
+
+def test_huge_table_write_is_efbig(mount: Mount, cave_emulator: CaveEmulator):
+    path = table(mount, "bound_tag") / "annotations.csv"
+    assert _write(path, b"x" * (65 * 1024 * 1024)) == errno.EFBIG
+    assert annotation_writes(cave_emulator) == []
+
+
+def test_terms_of_service_not_accepted_is_eacces(make_mount, cave_emulator: CaveEmulator):
+    mount = make_mount(cave_emulator, token=TOS_TOKEN, retry_seconds=1)
+    with pytest.raises(PermissionError):
+        os.listdir(mount / f"cave/{DATASTACK}/tables")
+    log = (mount / ".neurofs/errors.log").read_text()
+    assert "terms of service" in log
+
+
+def test_metadata_json_edit_and_refusals(mount: Mount, cave_emulator: CaveEmulator):
+    path = table(mount, "bound_tag") / "metadata.json"
+    doc = json.loads(path.read_text())
+    doc["description"] = "Edited through the mount"
+    cave_emulator.reset()
+    path.write_text(json.dumps(doc))
+    writes = cave_emulator.writes()
+    assert [w["method"] for w in writes] == ["PUT"]
+    assert writes[0]["body"]["table_name"] == "bound_tag"
+    assert writes[0]["body"]["metadata"]["description"] == "Edited through the mount"
+    assert json.loads(path.read_text())["description"] == "Edited through the mount"
+    for bad in ({**doc, "schema_type": "synapse"}, {**doc, "read_permission": "EVERYONE"}):
+        cave_emulator.reset()
+        with pytest.raises(OSError) as info:
+            path.write_text(json.dumps(bad))
+        assert info.value.errno == errno.EINVAL
+        assert cave_emulator.writes() == []
+
+
+def test_creating_a_table(mount: Mount, cave_emulator: CaveEmulator):
+    tables = mount / f"cave/{DATASTACK}/tables"
+    os.mkdir(tables / "my_tags")
+    template = json.loads((tables / "my_tags/metadata.json").read_text())
+    template.update(
+        schema_type="bound_tag",
+        description="Tags made through the mount",
+        voxel_resolution_x=4.0,
+        voxel_resolution_y=4.0,
+        voxel_resolution_z=40.0,
+    )
+    cave_emulator.reset()
+    (tables / "my_tags/metadata.json").write_text(json.dumps(template))
+    assert [w["method"] for w in cave_emulator.writes()] == ["POST"]
+    assert "annotations.csv" in os.listdir(tables / "my_tags")
+    # An invalid one: the directory disappears and the reason is logged.
+    os.mkdir(tables / "bad_table")
+    with pytest.raises(OSError) as info:
+        (tables / "bad_table/metadata.json").write_text(json.dumps({**template, "schema_type": ""}))
+    assert info.value.errno == errno.EINVAL
+    assert "bad_table" not in os.listdir(tables)
+    assert "schema_type" in (mount / ".neurofs/errors.log").read_text()
+
+
+def test_states(mount: Mount, cave_emulator: CaveEmulator):
+    states = mount / f"cave/{DATASTACK}/states"
+    state = json.loads((states / f"{STATE_ID}.json").read_text())
+    assert "layers" in state
+    state["layout"] = "4panel"
+    (states / "mine.json").write_text(json.dumps(state))
+    created = json.loads((states / "mine.json").read_text())["created"][0]
+    assert json.loads((states / created).read_text())["layout"] == "4panel"
+    assert created in os.listdir(states)
+
+
+def test_materialized_versions(mount: Mount):
+    import pandas as pd
+
+    versions = mount / f"cave/{DATASTACK}/versions"
+    assert sorted(os.listdir(versions)) == [str(v) for v in SAMPLE.versions]
+    for v in SAMPLE.versions:
+        frame = pd.read_csv(versions / str(v) / "synapse.csv")
+        expected = SAMPLE.materialized("synapse", v)
+        assert list(frame["id"]) == [r["id"] for r in expected]
+        assert list(frame["pre_pt_position_x"]) == [r["pre_pt_position_x"] for r in expected]
+    with pytest.raises(OSError) as info:
+        (versions / "1" / "synapse.csv").write_text("x")
+    assert info.value.errno == errno.EROFS
+
+
+def test_the_official_client_sees_what_the_filesystem_wrote(
+    mount: Mount, cave_emulator: CaveEmulator
+):
+    from tests.conformance.cave.conftest import SCRIPT, VENV_PYTHON
+
+    subprocess.run(["bash", str(SCRIPT)], check=True, capture_output=True, timeout=1800)
+    path = table(mount, "bound_tag") / "annotations.csv"
+    path.write_text(path.read_text() + ",11,22,33,spine,,,,\n")
+    code = (
+        "import json, os\n"
+        "from caveclient import CAVEclient\n"
+        f"c = CAVEclient({DATASTACK!r}, server_address={cave_emulator.api_url!r},"
+        f" auth_token={SAMPLE_TOKEN!r})\n"
+        "n = c.annotation.get_annotation_count('bound_tag')\n"
+        "ids = list(range(max(1, n - 5), n + 1))\n"
+        "rows = c.annotation.get_annotation('bound_tag', ids)\n"
+        "print(json.dumps([r['pt_position'] for r in rows if r['tag'] == 'spine'], default=list))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    home = mount.path.parent / "home"
+    home.mkdir(exist_ok=True)
+    result = subprocess.run(
+        [str(VENV_PYTHON), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "HOME": str(home)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [11, 22, 33] in json.loads(result.stdout.strip().splitlines()[-1])
