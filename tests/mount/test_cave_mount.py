@@ -281,7 +281,7 @@ def test_terms_of_service_not_accepted_is_eacces(make_mount, cave_emulator: Cave
     with pytest.raises(PermissionError):
         os.listdir(mount / f"cave/{DATASTACK}/tables")
     log = (mount / ".neurofs/errors.log").read_text()
-    assert "terms of service" in log
+    assert "terms of service" in log and "accept the terms at http" in log
 
 
 def test_metadata_json_edit_and_refusals(mount: Mount, cave_emulator: CaveEmulator):

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # Bodies of API error answers are shown to users; keep them short.
 _MAX_ERROR_TEXT = 300
+_MAX_ERROR_TEXT_WITH_URL = 600  # room for a URL the user must visit
 # JSON answers bigger than this are refused (a hostile or broken server cannot exhaust memory).
 MAX_JSON_BYTES = 64 * 1024 * 1024
 
@@ -110,9 +111,12 @@ def _error_text(response: httpx.Response) -> str:
             # CAVE: {"error": "missing_tos", "message": ...} or {"code": 500, "message": ...}
             error = body.get("error")
             text = f"{error}: {body['message']}" if isinstance(error, str) else body["message"]
+            data = body.get("data")
+            if isinstance(data, dict) and isinstance(data.get("tos_form_url"), str):
+                text += f" (accept the terms at {data['tos_form_url']})"
         else:
             text = str(body)
-    return redact(text.strip()[:_MAX_ERROR_TEXT])
+    return redact(text.strip()[: _MAX_ERROR_TEXT_WITH_URL if "http" in text else _MAX_ERROR_TEXT])
 
 
 def _write_error(status: int, message: str) -> Exception:
