@@ -200,3 +200,13 @@ def _children(pid: int) -> list[int]:
             if ppid == pid:
                 out.append(int(entry.name))
     return out
+
+
+def test_max_read_is_refused_before_mounting(tmp_path: Path, dandi_emulator: Emulator):
+    # libfuse would abort the daemon after mounting (a dead mount); refuse it up front.
+    require_fuse()
+    (tmp_path / "m").mkdir()
+    config = write_config(tmp_path / "c.toml", dandi_emulator.api_url, None)
+    result = run("mount", str(tmp_path / "m"), "--config", str(config), "-o", "max_read=1048576")
+    assert result.returncode != 0 and "max_read" in result.stderr
+    assert not os.path.ismount(tmp_path / "m")

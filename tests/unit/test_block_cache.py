@@ -595,3 +595,25 @@ def test_clear_drops_everything_unpinned(cache_dir: Path) -> None:
         assert block_files(cache_dir) == []
     with BlockCache(cache_dir, 10_000) as cache:
         assert cache.stats().stored_blocks == 0
+
+
+def test_a_bulk_stream_does_not_flush_hot_blocks(cache_dir: Path) -> None:
+    # HDF5 metadata read back now and then must survive a large sequential read.
+    with BlockCache(cache_dir, 1000) as cache:
+        assert cache.put("meta", 0, payload("meta", 0))
+        assert cache.get("meta", 0) is not None  # read back: protected
+        for i in range(30):  # 3,000 bytes streamed through a 1,000-byte cache
+            assert cache.put("stream", i, payload("stream", i))
+        assert cache.contains("meta", 0)
+        assert cache.stats().stored_bytes <= 1000
+
+
+def test_protected_blocks_cannot_take_the_whole_cache(cache_dir: Path) -> None:
+    with BlockCache(cache_dir, 1000) as cache:
+        for i in range(10):
+            cache.put("old", i, payload("old", i))
+            cache.get("old", i)  # all protected: 1,000 bytes, more than the 80 % share
+        for i in range(5):
+            assert cache.put("new", i, payload("new", i))
+        # The newest block still got in, and the oldest protected ones were demoted and went.
+        assert cache.contains("new", 4) and not cache.contains("old", 0)

@@ -25,7 +25,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from neurofs.io.block_cache import BlockCache
+from neurofs.io.block_cache import PROTECTED_SHARE, BlockCache
 
 # Few keys, so that reads often hit; awkward content strings, which must never become paths.
 CONTENTS = ["dandi-blob:3f2a", "dandi-zarr:z/0.0@e1", "../../etc", "ü\x00"]
@@ -42,11 +42,14 @@ Key = tuple[str, int]
 
 
 class Model:
-    """Exact LRU: ``order`` lists present blocks, least recently used first."""
+    """Exact segmented LRU: ``order`` lists present blocks, least recently used first; blocks
+    read back since they were stored are protected and evicted only after the others, and
+    protected blocks beyond PROTECTED_SHARE of the capacity are demoted, oldest first."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.order: dict[Key, int] = {}  # insertion order = recency order
+        self.protected: set[Key] = set()
         self.damage: dict[Key, str] = {}  # present blocks whose file was damaged
         self.pins: Counter[Key] = Counter()
         self.reset_counters()
@@ -73,6 +76,7 @@ class Model:
             return False
         self.hits += 1
         self.order[key] = self.order.pop(key)
+        self.protected.add(key)
         return True
 
     def put(self, key: Key, size: int) -> bool:
@@ -94,6 +98,7 @@ class Model:
 
     def restart(self) -> None:
         self.pins.clear()
+        self.protected.clear()  # protection lives in memory only
         self.reset_counters()
         for key, kind in list(self.damage.items()):
             if kind != "flip":  # size changed or file gone: dropped by the open-time check
@@ -114,17 +119,26 @@ class Model:
         return total
 
     def _evict(self, excess: int) -> None:
+        if excess <= 0:
+            return
+        limit = int(self.capacity * PROTECTED_SHARE)
         for key in list(self.order):
-            if excess <= 0:
+            if sum(self.order[k] for k in self.protected) <= limit:
                 break
-            if self.pins[key] == 0:
-                excess -= self.order[key]
-                self._forget(key)
-                self.evictions += 1
+            self.protected.discard(key)
+        for want_protected in (False, True):
+            for key in list(self.order):
+                if excess <= 0:
+                    return
+                if (key in self.protected) == want_protected and self.pins[key] == 0:
+                    excess -= self.order[key]
+                    self._forget(key)
+                    self.evictions += 1
 
     def _forget(self, key: Key) -> None:
         del self.order[key]
         self.damage.pop(key, None)
+        self.protected.discard(key)
 
 
 class BlockCacheMachine(RuleBasedStateMachine):

@@ -108,8 +108,17 @@ def split_options(user_options: list[str]) -> tuple[set[str], set[str]]:
     return given - NEUROFS_OPTIONS, given & NEUROFS_OPTIONS
 
 
+# Options libfuse cannot take through pyfuse3: max_read makes fuse_session_new and init()
+# disagree and libfuse aborts the daemon after mounting (measured: the kernel already sends
+# reads of 256 KiB without it).
+REFUSED_OPTIONS = ("max_read",)
+
+
 def fuse_options(user_options: list[str]) -> set[str]:
     options = set(pyfuse3.default_options)
+    for option in split_options(user_options)[0]:
+        if option.split("=", 1)[0] in REFUSED_OPTIONS:
+            raise MountError(f"-o {option} is not supported by neurofs's FUSE library")
     options |= {"fsname=neurofs", "subtype=neurofs", "noatime"}
     options |= split_options(user_options)[0]
     if "allow_other" in options:
@@ -196,6 +205,7 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
     """Mount and serve until unmounted or signalled. Raises MountError before mounting."""
     mountpoint = opts.mountpoint.resolve()
     check_mountpoint(mountpoint)
+    options = fuse_options(opts.fuse_options)
     config = opts.config
     if not config.source:
         raise ConfigError("the configuration names no source")
@@ -240,14 +250,12 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
                 errors=errors,
                 rejected=rejected,
             )
-            return Operations(root, errors, rejected, allow_delete), sources
+            return Operations(root, errors, rejected, allow_delete, stats), sources
 
         pidfile = pid_file(mountpoint)
         pidfile.write_text(f"{os.getpid()}\n")
         try:
-            trio.run(
-                _serve, make_ops, fetcher, mountpoint, fuse_options(opts.fuse_options), on_ready
-            )
+            trio.run(_serve, make_ops, fetcher, mountpoint, options, on_ready)
         finally:
             pidfile.unlink(missing_ok=True)
     finally:

@@ -37,6 +37,7 @@ from neurofs.fs.editing import Edit, EditState, resize, write_into
 from neurofs.fs.errno_map import errno_for
 from neurofs.fs.inodes import InodeTable
 from neurofs.io.block_cache import BLOCK_SIZE
+from neurofs.io.stats import Stats
 from neurofs.tree.control import ErrorLog
 from neurofs.tree.nodes import (
     Attrs,
@@ -128,9 +129,15 @@ class _OpenFile:
 
 class Operations(pyfuse3.Operations):
     def __init__(
-        self, root: Directory, errors: ErrorLog, rejected: RejectedStore, allow_delete: bool
+        self,
+        root: Directory,
+        errors: ErrorLog,
+        rejected: RejectedStore,
+        allow_delete: bool,
+        stats: Stats,
     ) -> None:
         super().__init__()
+        self._stats = stats
         self._root = root
         self._inodes = InodeTable(root)
         self._errors = errors
@@ -365,6 +372,7 @@ class Operations(pyfuse3.Operations):
     @_guard
     @_recorded
     async def read(self, fh: int, off: int, size: int) -> bytes:
+        self._stats.add("fuse_reads")
         opened = self._files[fh]
         if opened.edit is not None:
             return bytes(opened.edit.buffer[off : off + size])

@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 # it matches typical zarr chunk sizes (~1 MiB), and it keeps the file count of a 100 GiB cache
 # at ~100k files and the per-block index row (~150 B in memory) negligible.
 BLOCK_SIZE = 1024 * 1024
+# At most this share of the capacity is kept for blocks that were read back (see
+# _pick_victims_locked): the rest always has room for new blocks.
+PROTECTED_SHARE = 0.8
 
 Key = tuple[str, int]
 
@@ -130,6 +133,8 @@ class _Entry:
     size: int
     crc: int
     last_used: float  # wall-clock seconds, strictly increasing within a process
+    # Read back at least once since it was stored (and not demoted since): "protected".
+    protected: bool = False
 
 
 @dataclass(slots=True)
@@ -153,6 +158,7 @@ class BlockCache:
         self._capacity = capacity_bytes
         self._lock = threading.Lock()
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()  # least recently used first
+        self._protected_bytes = 0  # bytes of protected entries
         self._pins: dict[Key, int] = {}
         self._dirty: set[Key] = set()  # recency changed in memory, not yet in the index
         self._stored_bytes = 0
@@ -406,16 +412,35 @@ class BlockCache:
         return doomed
 
     def _pick_victims_locked(self, excess: int, exclude: Key | None = None) -> list[Key]:
-        """Least recently used unpinned keys whose sizes add up to at least ``excess`` (or all
-        of them, if pinned blocks make that impossible)."""
+        """Unpinned keys whose sizes add up to at least ``excess`` (or all of them, if pinned
+        blocks make that impossible).
+
+        Segmented LRU, so that a bulk stream cannot flush small hot blocks (HDF5 metadata):
+        blocks never read back since they were stored go first, least recently used first;
+        blocks read back ("protected") go only after them. Protected blocks may fill at most
+        PROTECTED_SHARE of the capacity; beyond it, the oldest are demoted.
+        """
+        if excess <= 0:
+            return []
+        self._demote_locked()
         victims: list[Key] = []
-        for key, entry in self._entries.items():
-            if excess <= 0:
-                break
-            if key != exclude and key not in self._pins:
-                victims.append(key)
-                excess -= entry.size
+        for want_protected in (False, True):
+            for key, entry in self._entries.items():
+                if excess <= 0:
+                    return victims
+                if entry.protected == want_protected and key != exclude and key not in self._pins:
+                    victims.append(key)
+                    excess -= entry.size
         return victims
+
+    def _demote_locked(self) -> None:
+        limit = int(self._capacity * PROTECTED_SHARE)
+        for entry in self._entries.values():
+            if self._protected_bytes <= limit:
+                return
+            if entry.protected:
+                entry.protected = False
+                self._protected_bytes -= entry.size
 
     def _trim_locked(self) -> list[str]:
         """Evict down to capacity (after an unpin, or at open)."""
@@ -453,6 +478,8 @@ class BlockCache:
     def _remove_locked(self, key: Key) -> str:
         entry = self._entries.pop(key)
         self._stored_bytes -= entry.size
+        if entry.protected:
+            self._protected_bytes -= entry.size
         self._dirty.discard(key)
         return entry.name
 
@@ -461,6 +488,9 @@ class BlockCache:
             return
         entry.last_used = self._stamp_locked()
         self._entries.move_to_end(key)
+        if not entry.protected:
+            entry.protected = True
+            self._protected_bytes += entry.size
         self._dirty.add(key)
         if (
             len(self._dirty) >= _FLUSH_BATCH
