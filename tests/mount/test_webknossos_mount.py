@@ -338,3 +338,24 @@ def test_bad_dataset_json_is_einval_and_sends_nothing(
     assert path.read_text() == before
     kept = mount / ".neurofs/rejected/webknossos/datasets" / ORGANIZATION / "l4_demo"
     assert any(p.read_bytes() == data for p in kept.iterdir())
+
+
+def test_reading_along_an_axis_fetches_the_next_chunks_ahead(mount: Mount, wk_emulator: WkEmulator):
+    import time
+
+    mag_dir = ds_dir(mount, "l4_demo") / "color.ome.zarr" / "1"
+    z, y = 1, 2
+    wk_emulator.reset()
+    for x in (2, 3):  # a reader walking along x
+        (mag_dir / str(z) / str(y) / str(x)).read_bytes()
+    deadline = time.monotonic() + 10
+    wanted = {f"/0.{x}.{y}.{z}" for x in (4, 5)}
+    while time.monotonic() < deadline:
+        asked = {r["path"][r["path"].rfind("/") :] for r in wk_emulator.requests()}
+        if wanted <= asked:
+            break
+        time.sleep(0.05)
+    assert wanted <= asked, sorted(asked)
+    wk_emulator.reset()
+    (mag_dir / str(z) / str(y) / "4").read_bytes()  # already cached: no request
+    assert not any(r["path"].endswith(f"/0.4.{y}.{z}") for r in wk_emulator.requests())

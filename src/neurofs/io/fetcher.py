@@ -219,6 +219,22 @@ class Fetcher:
 
     # ------------------------------------------------------------------ read-ahead
 
+    def prefetch(self, objects: Iterable[RemoteObject]) -> None:
+        """Fetch whole objects into the cache in the background (e.g. the next chunks along
+        a reader's direction); objects already hot or in flight are skipped."""
+        if self._background is None:
+            return
+        for obj in objects:
+            nblocks = (obj.size + self.block_size - 1) // self.block_size
+            wanted = [
+                i
+                for i in range(nblocks)
+                if (obj.content_id, i) not in self._hot
+                and (obj.content_id, i) not in self._inflight
+            ]
+            if wanted:
+                self._background.start_soon(self._read_ahead, obj, wanted)
+
     def _maybe_read_ahead(self, obj: RemoteObject, pattern: ReadPattern, next_block: int) -> None:
         if self._background is None or pattern.window == 0:
             return

@@ -60,11 +60,35 @@ class WkOptions:
     raw_max_bytes: int = DEFAULT_RAW_MAX_BYTES
 
 
+# Chunks fetched ahead once a reader moves chunk by chunk along one axis.
+CHUNK_READ_AHEAD = 2
+
+
 class WkContext:
     def __init__(self, api: WebknossosApi, fetcher: Fetcher, options: WkOptions) -> None:
         self.api = api
         self.fetcher = fetcher
         self.options = options
+        # The last chunk opened per (dataset, layer, mag, view): gives the access direction.
+        self._last_chunk: dict[tuple[str, str, str, bool], tuple[int, int, int]] = {}
+
+    def chunk_opened(self, chunk: WkChunk) -> None:
+        """A reader opened ``chunk``: if it stepped one chunk along one axis from the
+        previous one, fetch the next chunks in that direction in the background."""
+        view = (chunk.dataset.id, chunk.g.layer.name, mag_name(chunk.g.mag), chunk.ome)
+        previous = self._last_chunk.get(view)
+        self._last_chunk[view] = chunk.xyz
+        if previous is None:
+            return
+        step = tuple(a - b for a, b in zip(chunk.xyz, previous, strict=True))
+        if sorted(abs(s) for s in step) != [0, 0, 1]:
+            return
+        ahead = []
+        for n in range(1, CHUNK_READ_AHEAD + 1):
+            xyz = tuple(c + n * s for c, s in zip(chunk.xyz, step, strict=True))
+            if chunk.g.has_chunk(*xyz):
+                ahead.append(WkChunk(self, chunk.dataset, chunk.g, xyz, chunk.ome))  # type: ignore[arg-type]
+        self.fetcher.prefetch(ahead)
 
 
 def _revision(dataset: Dataset, layer: DataLayer) -> str:
@@ -92,12 +116,25 @@ class WkChunk:
         self._g = g
         self._key = f"0.{cxyz[0]}.{cxyz[1]}.{cxyz[2]}"
         self._ome = ome
+        self.xyz = cxyz
         self.size = g.chunk_bytes
         mag = mag_name(g.mag)
         self.content_id = (
             f"wk:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag}/{self._key}"
             f"@{_revision(dataset, g.layer)}{'/ome' if ome else ''}"
         )
+
+    @property
+    def dataset(self) -> Dataset:
+        return self._dataset
+
+    @property
+    def g(self) -> MagGeometry:
+        return self._g
+
+    @property
+    def ome(self) -> bool:
+        return self._ome
 
     async def fetch(self, start: int, end: int) -> bytes:
         data = await self._ctx.api.chunk(
@@ -390,6 +427,8 @@ class OmeMagDir(Directory):
 
 def _chunk_file(key: Key, ctx: WkContext, obj: RemoteObject, mtime: float) -> RemoteFile:
     async def resolve() -> RemoteObject:
+        if isinstance(obj, WkChunk):
+            ctx.chunk_opened(obj)
         return obj
 
     return RemoteFile(
