@@ -19,10 +19,9 @@ import pytest
 
 from neurofs.emulators.dandi.sample import SampleArchive
 from neurofs.emulators.launch import RunningEmulator, start_emulator
+from tests.conformance.venvs import ensure_venv
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_PYTHON = REPO / ".venv-conformance" / "bin" / "python"
-SCRIPT = REPO / "scripts" / "conformance-venv"
 
 ClientRunner = Callable[..., Any]
 
@@ -30,16 +29,7 @@ ClientRunner = Callable[..., Any]
 @pytest.fixture(scope="session")
 def conformance_python() -> Path:
     """The conformance venv's interpreter, created on first use."""
-    result = subprocess.run(
-        ["bash", str(SCRIPT)], capture_output=True, text=True, timeout=1800, check=False
-    )
-    if result.returncode != 0 or not VENV_PYTHON.exists():
-        pytest.skip(
-            "scripts/conformance-venv could not create .venv-conformance:\n"
-            + result.stdout[-2000:]
-            + result.stderr[-2000:]
-        )
-    return VENV_PYTHON
+    return ensure_venv("conformance-venv", ".venv-conformance")
 
 
 @pytest.fixture(scope="session")

@@ -356,9 +356,9 @@ def test_materialized_versions(mount: Mount):
 def test_the_official_client_sees_what_the_filesystem_wrote(
     mount: Mount, cave_emulator: CaveEmulator
 ):
-    from tests.conformance.cave.conftest import SCRIPT, VENV_PYTHON
+    from tests.conformance.venvs import ensure_venv
 
-    subprocess.run(["bash", str(SCRIPT)], check=True, capture_output=True, timeout=1800)
+    python = ensure_venv("conformance-venv-cave", ".venv-conformance-cave")
     path = table(mount, "bound_tag") / "annotations.csv"
     path.write_text(path.read_text() + ",11,22,33,spine,,,,\n")
     code = (
@@ -375,7 +375,7 @@ def test_the_official_client_sees_what_the_filesystem_wrote(
     home = mount.path.parent / "home"
     home.mkdir(exist_ok=True)
     result = subprocess.run(
-        [str(VENV_PYTHON), "-c", code],
+        [str(python), "-c", code],
         capture_output=True,
         text=True,
         timeout=300,

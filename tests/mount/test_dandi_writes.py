@@ -154,9 +154,9 @@ def test_unchanged_save_sends_nothing(mount: Mount, private_dandi_emulator: Emul
 
 
 def test_official_client_sees_the_edit(mount: Mount, private_dandi_emulator: Emulator):
-    from tests.conformance.conftest import SCRIPT, VENV_PYTHON
+    from tests.conformance.venvs import ensure_venv
 
-    subprocess.run(["bash", str(SCRIPT)], check=True, capture_output=True, timeout=1800)
+    python = ensure_venv("conformance-venv", ".venv-conformance")
     _python_write(mount / SIDECAR, "description", "Seen by the official client")
     code = (
         "import json\n"
@@ -166,7 +166,7 @@ def test_official_client_sees_the_edit(mount: Mount, private_dandi_emulator: Emu
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
-        [str(VENV_PYTHON), "-c", code],
+        [str(python), "-c", code],
         capture_output=True,
         text=True,
         timeout=300,

@@ -22,10 +22,9 @@ import pytest
 
 from neurofs.emulators.cave.sample import OWNER_TOKEN, SampleCave
 from neurofs.emulators.launch import RunningEmulator, start_emulator
+from tests.conformance.venvs import ensure_venv
 
 REPO = Path(__file__).resolve().parents[3]
-VENV_PYTHON = REPO / ".venv-conformance-cave" / "bin" / "python"
-SCRIPT = REPO / "scripts" / "conformance-venv-cave"
 
 CaveClientRunner = Callable[..., Any]
 
@@ -33,16 +32,7 @@ CaveClientRunner = Callable[..., Any]
 @pytest.fixture(scope="session")
 def cave_conformance_python() -> Path:
     """The CAVE conformance venv's interpreter, created on first use."""
-    result = subprocess.run(
-        ["bash", str(SCRIPT)], capture_output=True, text=True, timeout=1800, check=False
-    )
-    if result.returncode != 0 or not VENV_PYTHON.exists():
-        pytest.skip(
-            "scripts/conformance-venv-cave could not create the venv:\n"
-            + result.stdout[-2000:]
-            + result.stderr[-2000:]
-        )
-    return VENV_PYTHON
+    return ensure_venv("conformance-venv-cave", ".venv-conformance-cave")
 
 
 @pytest.fixture(scope="session")

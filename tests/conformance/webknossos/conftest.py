@@ -20,10 +20,9 @@ import pytest
 
 from neurofs.emulators.launch import RunningEmulator, start_emulator
 from neurofs.emulators.webknossos.sample import OWNER_TOKEN, SampleWorld
+from tests.conformance.venvs import ensure_venv
 
 REPO = Path(__file__).resolve().parents[3]
-VENV_PYTHON = REPO / ".venv-conformance-webknossos" / "bin" / "python"
-SCRIPT = REPO / "scripts" / "conformance-venv-webknossos"
 
 WkClientRunner = Callable[..., Any]
 
@@ -31,16 +30,7 @@ WkClientRunner = Callable[..., Any]
 @pytest.fixture(scope="session")
 def wk_conformance_python() -> Path:
     """The WEBKNOSSOS conformance venv's interpreter, created on first use."""
-    result = subprocess.run(
-        ["bash", str(SCRIPT)], capture_output=True, text=True, timeout=1800, check=False
-    )
-    if result.returncode != 0 or not VENV_PYTHON.exists():
-        pytest.skip(
-            "scripts/conformance-venv-webknossos could not create the venv:\n"
-            + result.stdout[-2000:]
-            + result.stderr[-2000:]
-        )
-    return VENV_PYTHON
+    return ensure_venv("conformance-venv-webknossos", ".venv-conformance-webknossos")
 
 
 @pytest.fixture(scope="session")
