@@ -21,8 +21,6 @@ from neurofs.emulators.dandi.sample import SampleArchive
 from neurofs.emulators.launch import RunningEmulator, start_emulator
 from tests.conformance.venvs import ensure_venv
 
-REPO = Path(__file__).resolve().parents[2]
-
 ClientRunner = Callable[..., Any]
 
 

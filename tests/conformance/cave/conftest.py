@@ -24,8 +24,6 @@ from neurofs.emulators.cave.sample import OWNER_TOKEN, SampleCave
 from neurofs.emulators.launch import RunningEmulator, start_emulator
 from tests.conformance.venvs import ensure_venv
 
-REPO = Path(__file__).resolve().parents[3]
-
 CaveClientRunner = Callable[..., Any]
 
 

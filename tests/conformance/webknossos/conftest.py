@@ -22,8 +22,6 @@ from neurofs.emulators.launch import RunningEmulator, start_emulator
 from neurofs.emulators.webknossos.sample import OWNER_TOKEN, SampleWorld
 from tests.conformance.venvs import ensure_venv
 
-REPO = Path(__file__).resolve().parents[3]
-
 WkClientRunner = Callable[..., Any]
 
 
