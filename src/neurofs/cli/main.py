@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -285,57 +284,26 @@ def emulate() -> None:
     """Run one service emulator on loopback (for tests, benchmarks and trying things out)."""
 
 
-def network_options(f: Callable[..., None]) -> Callable[..., None]:
-    """The knobs every emulator takes."""
-    options = [
-        click.option("--host", default="127.0.0.1", show_default=True),
-        click.option("--port", default=0, show_default=True, help="0 picks a free port."),
-        click.option("--latency-ms", default=0.0, help="Added before each response's first byte."),
-        click.option(
-            "--bandwidth-mbps", type=float, default=None, help="Cap per connection, Mbit/s."
-        ),
-        click.option(
-            "--fault-rate", default=0.0, help="Fraction of requests that fail (5xx, 429, cut)."
-        ),
-        click.option("--seed", default=0, help="Seed of the fault sequence."),
-        click.option("--data-dir", type=click.Path(path_type=Path), default=None),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def _knobs(latency_ms: float, bandwidth_mbps: float | None, fault_rate: float, seed: int) -> Any:
-    from neurofs.emulators.network import NetworkKnobs
-
-    if not 0.0 <= fault_rate <= 1.0:
-        raise click.BadParameter("must be between 0 and 1", param_hint="--fault-rate")
-    return NetworkKnobs(
-        latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps, fault_rate=fault_rate, seed=seed
-    )
-
-
 def _add_emulator_command(service: str, help_text: str) -> None:
-    @emulate.command(service, help=help_text)
-    @network_options
-    def command(
-        host: str,
-        port: int,
-        latency_ms: float,
-        bandwidth_mbps: float | None,
-        fault_rate: float,
-        seed: int,
-        data_dir: Path | None,
-    ) -> None:
-        module = importlib.import_module(f"neurofs.emulators.{service}")
-        knobs = _knobs(latency_ms, bandwidth_mbps, fault_rate, seed)
-        module.run(host=host, port=port, knobs=knobs, data_dir=data_dir)
+    # The emulator parses its own flags (see neurofs.emulators.command): one definition of
+    # them, with `neurofs emulate <service> --help` printing the emulator's own help.
+    @emulate.command(
+        service,
+        help=help_text,
+        context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        importlib.import_module(f"neurofs.emulators.{service}.__main__").main(list(args))
 
 
 for _service, _help in (
-    ("dandi", "The DANDI Archive API and an S3-like blob store."),
-    ("webknossos", "The WEBKNOSSOS main server and a datastore with synthetic volumes."),
-    ("cave", "The CAVE global server and a local server with annotation tables."),
+    ("dandi", "The DANDI Archive API and an S3-like blob store (flags: --help)."),
+    (
+        "webknossos",
+        "The WEBKNOSSOS main server and a datastore with synthetic volumes (flags: --help).",
+    ),
+    ("cave", "The CAVE global server and a local server with annotation tables (flags: --help)."),
 ):
     _add_emulator_command(_service, _help)
 

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
+from neurofs.emulators import command
 from neurofs.emulators.dandi import run
-from neurofs.emulators.network import NetworkKnobs
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m neurofs.emulators.dandi",
-        description="Offline DANDI Archive emulator with deterministic sample data.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="API port (0: pick a free one)")
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--bandwidth-mbps", type=float, default=None)
-    parser.add_argument("--fault-rate", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=None)
+    parser = command.parser("dandi", "Offline DANDI Archive emulator with deterministic data.")
     parser.add_argument(
         "--validation-delay",
         type=float,
@@ -28,16 +15,10 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds a written draft or asset stays Pending (default 1)",
     )
     args = parser.parse_args(argv)
-    knobs = NetworkKnobs(
-        latency_ms=args.latency_ms,
-        bandwidth_mbps=args.bandwidth_mbps,
-        fault_rate=args.fault_rate,
-        seed=args.seed,
-    )
     run(
         host=args.host,
         port=args.port,
-        knobs=knobs,
+        knobs=command.knobs(args),
         data_dir=args.data_dir,
         validation_delay=args.validation_delay,
     )
