@@ -74,7 +74,7 @@ def _server_csv(emulator: CaveEmulator, name: str) -> str:
 
 def test_tree(mount: Mount):
     root = mount / f"cave/{DATASTACK}"
-    assert sorted(os.listdir(root)) == ["info.json", "states", "tables"]
+    assert sorted(os.listdir(root)) == ["info.json", "states", "tables", "versions"]
     info = json.loads((root / "info.json").read_text())
     assert info["aligned_volume"]["name"] == SAMPLE.aligned_volume
     assert sorted(os.listdir(root / "tables")) == sorted(SAMPLE.table_names)
