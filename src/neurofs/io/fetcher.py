@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 
 # One range request covers at most this many blocks: big enough to amortise latency,
 # small enough that a failure retries little and several requests run in parallel.
-MAX_RUN_BLOCKS = 8
+MAX_RUN_BLOCKS = 4
 # Read-ahead window cap for sequential readers, in blocks.
-MAX_READAHEAD_BLOCKS = 32
+MAX_READAHEAD_BLOCKS = 64
 # Decoded blocks kept in memory: the kernel reads 128 KiB at a time, so each 1 MiB block is
 # asked for several times in a row; this avoids a disk read and a checksum for each.
 HOT_BYTES = 64 * 1024 * 1024
