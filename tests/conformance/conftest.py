@@ -7,9 +7,7 @@ a subprocess and get JSON back; the emulator runs as a real subprocess on loopba
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 
 from neurofs.emulators.dandi.sample import SampleArchive
 from neurofs.emulators.launch import RunningEmulator, start_emulator
-from tests.conformance.venvs import ensure_venv
+from tests.conformance.venvs import ensure_venv, run_snippet
 
 ClientRunner = Callable[..., Any]
 
@@ -70,23 +68,6 @@ def run_client(
             "DANDI_CACHE": "ignore",
             **env,
         }
-        full_env.pop("PYTHONPATH", None)
-        result = subprocess.run(
-            [str(conformance_python), "-c", prelude + textwrap.dedent(code)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=full_env,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise AssertionError(
-                f"client snippet failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
-                f"{result.stderr[-6000:]}"
-            )
-        for line in reversed(result.stdout.splitlines()):
-            if line.startswith("NEUROFS-RESULT "):
-                return json.loads(line[len("NEUROFS-RESULT ") :])
-        raise AssertionError(f"client snippet emitted nothing:\n{result.stdout[-4000:]}")
+        return run_snippet(conformance_python, prelude + textwrap.dedent(code), full_env, timeout)
 
     return run

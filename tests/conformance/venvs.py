@@ -35,3 +35,34 @@ def ensure_venv(script: str, venv: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return python
+
+
+RESULT_PREFIX = "NEUROFS-RESULT "
+
+
+def run_snippet(
+    python: Path, code: str, env: dict[str, str], timeout: float, cwd: Path | None = None
+) -> object:
+    """Run ``code`` with a client venv's interpreter; return what it ``emit``ted (the last
+    ``NEUROFS-RESULT <json>`` line). PYTHONPATH is dropped so neurofs's own tree stays out."""
+    import json
+
+    env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [str(python), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"client snippet failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+            f"{result.stderr[-6000:]}"
+        )
+    for line in reversed(result.stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
+    raise AssertionError(f"client snippet emitted nothing:\n{result.stdout[-4000:]}")

@@ -10,9 +10,7 @@ for token files under ``~/.cloudvolume``), and snippets pass ``write_server_cach
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 
 from neurofs.emulators.cave.sample import OWNER_TOKEN, SampleCave
 from neurofs.emulators.launch import RunningEmulator, start_emulator
-from tests.conformance.venvs import ensure_venv
+from tests.conformance.venvs import ensure_venv, run_snippet
 
 CaveClientRunner = Callable[..., Any]
 
@@ -84,24 +82,12 @@ def run_cave_client(
             "NEUROFS_TEST_TMP": str(tmp_path),
             **env,
         }
-        full_env.pop("PYTHONPATH", None)
-        result = subprocess.run(
-            [str(cave_conformance_python), "-c", prelude + textwrap.dedent(code)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=full_env,
+        return run_snippet(
+            cave_conformance_python,
+            prelude + textwrap.dedent(code),
+            full_env,
+            timeout,
             cwd=tmp_path,
-            check=False,
         )
-        if result.returncode != 0:
-            raise AssertionError(
-                f"client snippet failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
-                f"{result.stderr[-6000:]}"
-            )
-        for line in reversed(result.stdout.splitlines()):
-            if line.startswith("NEUROFS-RESULT "):
-                return json.loads(line[len("NEUROFS-RESULT ") :])
-        raise AssertionError(f"client snippet emitted nothing:\n{result.stdout[-4000:]}")
 
     return run

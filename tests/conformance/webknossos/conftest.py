@@ -8,9 +8,7 @@ from neurofs: expected voxel arrays are handed over as ``.npy`` files written by
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 
 from neurofs.emulators.launch import RunningEmulator, start_emulator
 from neurofs.emulators.webknossos.sample import OWNER_TOKEN, SampleWorld
-from tests.conformance.venvs import ensure_venv
+from tests.conformance.venvs import ensure_venv, run_snippet
 
 WkClientRunner = Callable[..., Any]
 
@@ -73,24 +71,9 @@ def run_wk_client(
             "WEBKNOSSOS_SKIP_VERSION_CHECK": "True",
             **env,
         }
-        full_env.pop("PYTHONPATH", None)
-        result = subprocess.run(
-            [str(wk_conformance_python), "-c", prelude + textwrap.dedent(code)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=full_env,
-            cwd=tmp_path,  # the client reads a .env file from the working directory
-            check=False,
+        # cwd: the client reads a .env file from the working directory.
+        return run_snippet(
+            wk_conformance_python, prelude + textwrap.dedent(code), full_env, timeout, cwd=tmp_path
         )
-        if result.returncode != 0:
-            raise AssertionError(
-                f"client snippet failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
-                f"{result.stderr[-6000:]}"
-            )
-        for line in reversed(result.stdout.splitlines()):
-            if line.startswith("NEUROFS-RESULT "):
-                return json.loads(line[len("NEUROFS-RESULT ") :])
-        raise AssertionError(f"client snippet emitted nothing:\n{result.stdout[-4000:]}")
 
     return run
