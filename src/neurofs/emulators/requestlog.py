@@ -21,6 +21,8 @@ from neurofs.emulators.network import (
     CONTROL_PREFIX,
     ASGIApp,
     Message,
+    NetworkKnobs,
+    NetworkMiddleware,
     Receive,
     RequestLog,
     RequestRecord,
@@ -117,3 +119,16 @@ class CaptureWriteBodies:
             await self.app(scope, replay, send)
         finally:
             _current_body.reset(token)
+
+
+class EmulatorStack:
+    """A service's dispatcher behind the network knobs and the write-body capture: the ASGI
+    app an emulator serves. ``network`` is kept for tests that change knobs at run time."""
+
+    def __init__(self, dispatcher: ASGIApp, knobs: NetworkKnobs, log: RequestLog) -> None:
+        self.dispatcher = dispatcher
+        self.network = NetworkMiddleware(dispatcher, knobs, log=log)
+        self._app = CaptureWriteBodies(self.network)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)

@@ -26,8 +26,8 @@ from neurofs.emulators.cave.http import NOT_FOUND_TEXT, EngineError, Router, wer
 from neurofs.emulators.cave.materialize import BadRequest, MaterializationEngine
 from neurofs.emulators.cave.sample import build_state
 from neurofs.emulators.cave.state import CaveState
-from neurofs.emulators.network import NetworkKnobs, NetworkMiddleware, RequestLog
-from neurofs.emulators.requestlog import BodyRequestLog, CaptureWriteBodies
+from neurofs.emulators.network import NetworkKnobs, RequestLog
+from neurofs.emulators.requestlog import BodyRequestLog, EmulatorStack
 
 METHOD_NOT_ALLOWED_TEXT = "The method is not allowed for the requested URL."
 
@@ -118,20 +118,15 @@ class Dispatcher:
         return werkzeug_html(404, NOT_FOUND_TEXT)
 
 
-class EmulatorApp:
+class EmulatorApp(EmulatorStack):
     """The full middleware stack as one ASGI callable, with handles for tests."""
 
     def __init__(
         self, state: CaveState, knobs: NetworkKnobs, origins: Origins, log: RequestLog
     ) -> None:
+        super().__init__(Dispatcher(state, origins), knobs, log)
         self.state = state
         self.origins = origins
-        self.dispatcher = Dispatcher(state, origins)
-        self.network = NetworkMiddleware(self.dispatcher, knobs, log=log)
-        self._app = CaptureWriteBodies(self.network)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
 
 
 def create_app(

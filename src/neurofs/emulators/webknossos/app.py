@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from neurofs.emulators.network import NetworkKnobs, NetworkMiddleware, RequestLog
-from neurofs.emulators.requestlog import BodyRequestLog, CaptureWriteBodies
+from neurofs.emulators.network import NetworkKnobs, RequestLog
+from neurofs.emulators.requestlog import BodyRequestLog, EmulatorStack
 from neurofs.emulators.webknossos.api import MainApi
 from neurofs.emulators.webknossos.datastore import Datastore
 from neurofs.emulators.webknossos.routing import (
@@ -112,20 +112,15 @@ class Dispatcher:
         return "data" if server[1] == self.origins.datastore_port else "api"
 
 
-class EmulatorApp:
+class EmulatorApp(EmulatorStack):
     """The full middleware stack as one ASGI callable, with handles for tests."""
 
     def __init__(
         self, world: World, knobs: NetworkKnobs, origins: Origins, log: RequestLog
     ) -> None:
+        super().__init__(Dispatcher(world, origins), knobs, log)
         self.world = world
         self.origins = origins
-        self.dispatcher = Dispatcher(world, origins)
-        self.network = NetworkMiddleware(self.dispatcher, knobs, log=log)
-        self._app = CaptureWriteBodies(self.network)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
 
 
 def create_app(
