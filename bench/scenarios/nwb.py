@@ -1,9 +1,8 @@
 """Scenario 4: opening the sample NWB file through the mount vs remfile over HTTP.
 
 Both sides run the same program (``snippets/h5_open.py``) in ``.venv-bench`` with the same
-h5py; only where the bytes come from differs. pynwb is tried first; the sample file is
-"NWB-like" HDF5 whose neurodata types pynwb may not know, and then both sides use h5py: open,
-visit every group and dataset, read every attribute, read one slice of the ElectricalSeries.
+pynwb and h5py; only where the bytes come from differs: ``NWBHDF5IO(...).read()`` with the
+cached namespaces, then one 10,000-row slice of the ElectricalSeries.
 """
 
 from __future__ import annotations
@@ -18,58 +17,40 @@ from neurofs.emulators.dandi.sample import NWB_PATH, PUBLISHED_DANDISET
 
 MOUNT_PATH = f"dandi/{PUBLISHED_DANDISET}/draft/{NWB_PATH}"
 ROWS = [0, 10000]  # 10,000 × 64 int16 = 1.25 MiB of the ElectricalSeries
-
-
-def probe_mode(url: str) -> tuple[str, str]:
-    """'pynwb' when pynwb reads the sample file, else 'h5py' and why."""
-    try:
-        run_snippet(
-            PY_BENCH, "h5_open", {"mode": "pynwb", "source": "url", "target": url, "rows": [0, 10]}
-        )
-        return "pynwb", "pynwb NWBHDF5IO(...).read() works on the sample file"
-    except RuntimeError as exc:
-        lines = [ln for ln in str(exc).splitlines() if "Error" in ln]
-        why = lines[-1].strip() if lines else "pynwb failed"
-        return "h5py", why
+MODE = "pynwb"
+WHAT = "pynwb NWBHDF5IO(...).read() + a 10,000-row slice"
 
 
 def nwb_open(ctx: Ctx) -> list[Result]:
     emu = ctx.dandi(throttled=False)
     asset = dandi_asset(emu.api_url, PUBLISHED_DANDISET, "draft", NWB_PATH)
     url = presigned_url(emu.api_url, asset["asset_id"])
-    mode, why = probe_mode(url)
-    if mode == "pynwb":
-        what = "pynwb NWBHDF5IO(...).read() + a 10,000-row slice"
-    else:
-        what = "h5py: open, walk all groups/attributes, read a 10,000-row slice"
-    log(f"[4] NWB file ({asset['size'] / 2**20:.1f} MiB): {what}")
-    if mode == "h5py":
-        log(f"[4] pynwb cannot read the sample file ({why}); both sides use h5py instead")
+    log(f"[4] NWB file ({asset['size'] / 2**20:.1f} MiB): {WHAT}")
 
     cold = Result(
         key="4 cold",
-        title=f"open NWB ({mode}), cold",
+        title=f"open NWB ({MODE}), cold",
         competitor="remfile",
         target_ratio=2.0,
         target_text="≤ ½ remfile's time, ≤ 30 requests",
     )
     warm = Result(
         key="4 warm",
-        title=f"open NWB ({mode}), warm",
+        title=f"open NWB ({MODE}), warm",
         competitor="remfile",
         target_ratio=10.0,
         target_text="≤ ⅒ remfile's time",
     )
     warm_dc = Result(
         key="4 warm/dc",
-        title=f"open NWB ({mode}), warm, remfile with DiskCache",
+        title=f"open NWB ({MODE}), warm, remfile with DiskCache",
         competitor="remfile+DiskCache",
         target_text="(reference, no target)",
         verdict_override="",
     )
     remfile_cache = ctx.bench.new_dir("s4-remfile-cache")
     local = ctx.bench.new_dir("s4-local") / "sample.nwb"
-    args = {"mode": mode, "rows": ROWS}
+    args = {"rows": ROWS}
     emu = ctx.dandi(throttled=True)
     # remfile's warm runs read from its DiskCache, filled once here (not timed).
     run_snippet(
@@ -90,9 +71,7 @@ def nwb_open(ctx: Ctx) -> list[Result]:
         counts[key].append(n)
         sums.add(out["slice_sum"])
         log(f"[4] {label} neurofs: {fmt_s(out['seconds'])}, {n} requests")
-        result.extra.setdefault(
-            "walk", {k: out.get(k) for k in ("groups", "datasets", "attributes")}
-        )
+        result.extra.setdefault("objects", out.get("objects"))
 
     def remfile_side(label: str, result: Result, key: str, disk_cache: str | None) -> None:
         drop_caches()
@@ -136,12 +115,10 @@ def nwb_open(ctx: Ctx) -> list[Result]:
     for res, n, c in ((cold, "nc", "rc"), (warm, "nw", "rw"), (warm_dc, "nw", "rd")):
         res.title += f" [{max(counts[n])} vs {max(counts[c])} req]"
     note = (
-        f"{what}; {ctx.network}; HTTP requests (max over reps, all routes) neurofs"
+        f"{WHAT}; {ctx.network}; HTTP requests (max over reps, all routes) neurofs"
         f" cold {max(counts['nc'])}, warm {max(counts['nw'])}; remfile {max(counts['rc'])},"
         f" remfile with a filled DiskCache {max(counts['rd'])}"
     )
-    if mode == "h5py":
-        note += f". pynwb cannot read the sample file: {why}"
     if len(sums) != 1:
         note += f". WARNING: the sides read different slice sums {sorted(sums)}"
     cold.notes.append(note)
@@ -155,5 +132,5 @@ def nwb_open(ctx: Ctx) -> list[Result]:
         " the issue sets no target for it"
     )
     for res in (cold, warm, warm_dc):
-        res.extra.update(mode=mode, pynwb=why, requests=counts, local_s=floor["seconds"])
+        res.extra.update(mode=MODE, requests=counts, local_s=floor["seconds"])
     return [cold, warm, warm_dc]

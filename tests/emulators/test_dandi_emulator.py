@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
+from neurofs.emulators.dandi import generate
 from neurofs.emulators.dandi.archive import GENERATED_BLOCK, generated_block
 from neurofs.emulators.dandi.digests import dandi_etag
 from neurofs.emulators.dandi.sample import (
@@ -860,11 +861,41 @@ def test_sample_contents_match_their_formulas(sample: SampleArchive) -> None:
     with h5py.File(path, "r") as f:
         data = f["/acquisition/ElectricalSeries/data"]
         assert data.shape == (300_000, 64) and data.dtype == np.int16
+        assert data.chunks == (8192, 64) and data.compression is None
         assert data.nbytes >= 32 << 20
         np.testing.assert_array_equal(
             data[123_000:140_000], sample.nwb_ecephys_expected(123_000, 140_000)
         )
-        assert len(f["/processing/ecephys/waveforms"]) == 300
+        # NWB 2.7 as pynwb writes it (pynwb itself reads it in the conformance tests)
+        assert f.attrs["nwb_version"] == "2.7.0" and f.attrs["neurodata_type"] == "NWBFile"
+        assert f[f.attrs[".specloc"]].name == "/specifications"
+        assert sorted(f["/specifications"]) == ["core", "hdmf-common", "hdmf-experimental"]
+        core = json.loads(f["/specifications/core/2.7.0/namespace"][()])
+        assert core["namespaces"][0]["name"] == "core"
+        assert f["identifier"][()].decode() == generate.NWB_IDENTIFIER
+        assert f["session_start_time"][()].decode() == generate.NWB_SESSION_START
+        series = f["/acquisition/ElectricalSeries"]
+        assert series.attrs["neurodata_type"] == "ElectricalSeries"
+        table = f[series["electrodes"].attrs["table"]]
+        assert table.name == "/general/extracellular_ephys/electrodes"
+        assert [f[ref].name for ref in table["group"][:9:8]] == [
+            "/general/extracellular_ephys/shank0",
+            "/general/extracellular_ephys/shank1",
+        ]
+        device = f["/general/extracellular_ephys/shank0"].get("device", getlink=True)
+        assert device.path == "/general/devices/Probe"
+        ids = {f[n].attrs["object_id"] for n in ("/", "/acquisition/ElectricalSeries", "/units")}
+        assert len(ids) == 3
+        units = f["/units"]
+        ends = units["spike_times_index"][:]
+        assert len(ends) == generate.UNIT_COUNT
+        np.testing.assert_array_equal(
+            units["spike_times"][ends[6] : ends[7]], generate.unit_spike_times(7)
+        )
+        np.testing.assert_array_equal(
+            f["/processing/ecephys/LFP/ElectricalSeriesLFP/data"][100:105],
+            sample.nwb_ecephys_expected(2400, 2520)[::24],
+        )
         assert "timestamps" in f["/acquisition/Position_x"]
     small = sample.asset_by_path("000001", DRAFT_ONLY_PATH)
     assert small.blob is not None and small.blob.etag == dandi_etag(sample.asset_bytes(small))
