@@ -9,10 +9,19 @@ import trio
 
 from neurofs.errors import AccessDenied, RemoteError
 from neurofs.io.block_cache import BlockCache
-from neurofs.io.fetcher import MAX_RUN_BLOCKS, Fetcher, ReadPattern, _runs
+from neurofs.io.fetcher import (
+    FRAGMENTS_PER_BLOCK,
+    MAX_FRAGMENT_READ,
+    MAX_RUN_BLOCKS,
+    READAHEAD_RUNS,
+    Fetcher,
+    ReadPattern,
+    _runs,
+)
 from neurofs.io.stats import Stats
 
 BS = 4096
+FRAG = BS // FRAGMENTS_PER_BLOCK
 
 
 class Remote:
@@ -23,10 +32,17 @@ class Remote:
         self.requests: list[tuple[int, int]] = []
         self.delay = delay
         self.fail_with: Exception | None = None
+        self.concurrent = 0
+        self.max_concurrent = 0
 
     async def fetch(self, start: int, end: int) -> bytes:
         self.requests.append((start, end))
-        await trio.sleep(self.delay)
+        self.concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        try:
+            await trio.sleep(self.delay)
+        finally:
+            self.concurrent -= 1
         if self.fail_with is not None:
             raise self.fail_with
         return self.data[start:end]
@@ -125,18 +141,76 @@ async def test_sequential_reads_trigger_growing_read_ahead(fetcher):
     assert max(fetched) > 8  # blocks beyond what was read were fetched ahead
 
 
-async def test_random_reads_do_not_read_ahead(fetcher):
+async def test_random_small_reads_fetch_fragments_and_no_read_ahead(fetcher):
     remote = Remote(payload(BS * 64))
     pattern = ReadPattern()
     rng = random.Random(3)
     async with trio.open_nursery() as n:
         fetcher.start_background(n)
         for _ in range(10):
-            await fetcher.read(remote, rng.randrange(0, 60) * BS + 7, 100, pattern)
+            off = rng.randrange(0, 60) * BS + 7
+            assert await fetcher.read(remote, off, 100, pattern) == remote.data[off : off + 100]
         await trio.sleep(0.05)
         n.cancel_scope.cancel()
-    assert all(e - s == BS for s, e in remote.requests)
     assert len(remote.requests) <= 10
+    # Each request is the fragment (or two) around the 100 bytes, not a whole block.
+    assert all(e - s <= 2 * FRAG and s % FRAG == 0 for s, e in remote.requests)
+
+
+async def test_fragments_are_cached_across_reads(fetcher):
+    remote = Remote(payload(BS * 8))
+    for _ in range(2):
+        assert await fetcher.read(remote, BS * 5 + 3, 50, ReadPattern()) == remote.data[
+            BS * 5 + 3 : BS * 5 + 53
+        ]
+        fetcher._hot.clear()  # the second round comes from disk
+    assert remote.requests == [(BS * 5, BS * 5 + FRAG)]
+
+
+async def test_random_reads_use_a_cached_whole_block(fetcher):
+    remote = Remote(payload(BS * 8))
+    await fetcher.read(remote, BS * 2, BS)  # no pattern: whole blocks
+    fetcher._hot.clear()
+    n = len(remote.requests)
+    assert await fetcher.read(remote, BS * 2 + 9, 10, ReadPattern()) == remote.data[
+        BS * 2 + 9 : BS * 2 + 19
+    ]
+    assert len(remote.requests) == n
+
+
+async def test_larger_random_reads_and_small_objects_fetch_whole_blocks(fetcher):
+    remote = Remote(payload(BS * 8))
+    size = (MAX_FRAGMENT_READ + 1) * FRAG
+    await fetcher.read(remote, BS * 3, size, ReadPattern())
+    assert remote.requests == [(BS * 3, BS * 4)]
+    small = Remote(payload(BS - 5), content_id="small")
+    await fetcher.read(small, 100, 10, ReadPattern())
+    assert small.requests == [(0, BS - 5)]
+
+
+async def test_a_stream_switches_from_fragments_to_blocks(fetcher):
+    remote = Remote(payload(BS * 32))
+    pattern = ReadPattern()
+    for off in range(0, BS * 4, FRAG * 2):
+        assert await fetcher.read(remote, off, FRAG * 2, pattern) == remote.data[
+            off : off + FRAG * 2
+        ]
+    first, *rest = sorted(remote.requests)
+    assert first == (0, FRAG * 2)  # the opening read could have been a lone one
+    assert rest and all(s % BS == 0 and (e - s) % BS == 0 for s, e in rest)
+
+
+async def test_read_ahead_holds_a_bounded_number_of_requests(fetcher):
+    remote = Remote(payload(BS * 256), delay=0.02)
+    pattern = ReadPattern()
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for off in range(0, BS * 128, BS):
+            await fetcher.read(remote, off, BS, pattern)
+        await trio.sleep(0.5)
+        n.cancel_scope.cancel()
+    # The reader's own request may run beside the read-ahead slots.
+    assert 1 < remote.max_concurrent <= READAHEAD_RUNS + 1
 
 
 def test_runs():

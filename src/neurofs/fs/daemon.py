@@ -26,6 +26,7 @@ from neurofs.errors import ConfigError
 from neurofs.fs.operations import Operations
 from neurofs.io.block_cache import BlockCache, CacheError
 from neurofs.io.fetcher import Fetcher
+from neurofs.io.malloc import map_large_buffers
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources import Source, build_source
@@ -209,6 +210,7 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
     config = opts.config
     if not config.source:
         raise ConfigError("the configuration names no source")
+    map_large_buffers()
     stats = Stats()
     errors = ErrorLog()
     try:

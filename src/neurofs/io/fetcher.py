@@ -3,8 +3,16 @@
 A read is cut into fixed-size blocks. Each block comes from the in-memory hot set, then the
 on-disk cache, then the network; missing neighbours are fetched as one range request per
 contiguous run, runs in parallel. Concurrent misses of the same block share one request.
-Sequential readers get a read-ahead window that doubles with each sequential read (up to a
-cap) and is fetched in the background; a random read resets it.
+
+Access patterns decide the request sizes:
+
+- Sequential readers get a read-ahead window that doubles with each sequential read (up to
+  a cap) and is fetched in the background; a random read resets it. Read-ahead holds at most
+  ``READAHEAD_RUNS`` range requests at once (from the request until the bytes are on disk),
+  which bounds the daemon's memory however fast the network or slow the disk.
+- A small read at a random place in a large object (HDF5 metadata, a zarr shard index) needs
+  a few KiB, not a whole block: it is served from *fragments*, 1/16 of a block each, cached
+  under their own keys. A whole block that is already held is used instead.
 """
 
 from __future__ import annotations
@@ -28,9 +36,17 @@ log = logging.getLogger(__name__)
 MAX_RUN_BLOCKS = 4
 # Read-ahead window cap for sequential readers, in blocks.
 MAX_READAHEAD_BLOCKS = 64
-# Decoded blocks kept in memory: the kernel reads 128 KiB at a time, so each 1 MiB block is
-# asked for several times in a row; this avoids a disk read and a checksum for each.
-HOT_BYTES = 64 * 1024 * 1024
+# Read-ahead range requests in flight at once (each at most MAX_RUN_BLOCKS blocks), across
+# all files. 8 × 4 MiB keeps a 50 MB/s-per-connection link with 20 ms latency busy several
+# times over while capping what read-ahead holds in memory at 32 MiB.
+READAHEAD_RUNS = 8
+# Decoded blocks kept in memory: the kernel reads 128-256 KiB at a time, so each 1 MiB block
+# is asked for several times in a row; this avoids a disk read and a checksum for each.
+HOT_BYTES = 16 * 1024 * 1024
+# Fragments are this fraction of a block (64 KiB of 1 MiB blocks).
+FRAGMENTS_PER_BLOCK = 16
+# Random reads up to this many fragments are served from fragments.
+MAX_FRAGMENT_READ = 4
 
 
 class RemoteObject(Protocol):
@@ -57,13 +73,35 @@ class ReadPattern:
     window: int = 0  # blocks of read-ahead
     prefetched_to: int = 0  # first block index not yet asked for by read-ahead
 
-    def observe(self, offset: int, end: int) -> None:
+    def is_random(self, offset: int) -> bool:
+        """Whether a read at ``offset`` continues no sequential stream."""
+        return self.window == 0 and offset != self.next_offset
+
+    def observe(self, offset: int, end: int, block_size: int) -> None:
         if offset == self.next_offset:
             self.window = min(max(self.window * 2, 2), MAX_READAHEAD_BLOCKS)
-        elif abs(offset - self.next_offset) > BLOCK_SIZE:
+        elif abs(offset - self.next_offset) > block_size:
             self.window = 0
             self.prefetched_to = 0
         self.next_offset = end
+
+
+@dataclass(frozen=True)
+class _Grain:
+    """A unit of caching: whole blocks, or fragments of blocks under their own keys."""
+
+    size: int
+    suffix: str  # appended to the content id, so blocks and fragments never share a key
+    max_run: int  # units per range request
+
+    def key(self, obj: RemoteObject, i: int) -> tuple[str, int]:
+        return (obj.content_id + self.suffix, i)
+
+    def length(self, obj: RemoteObject, i: int) -> int:
+        return min(self.size, obj.size - i * self.size)
+
+    def count(self, obj: RemoteObject) -> int:
+        return (obj.size + self.size - 1) // self.size
 
 
 @dataclass
@@ -91,16 +129,24 @@ def _runs(indexes: Iterable[int], max_len: int) -> list[tuple[int, int]]:
     return runs
 
 
+Key = tuple[str, int]
+
+
 class Fetcher:
     def __init__(self, cache: BlockCache, stats: Stats, block_size: int = BLOCK_SIZE) -> None:
         self.cache = cache
         self.stats = stats
         self.block_size = block_size
-        self._hot: cachetools.LRUCache[tuple[str, int], bytes] = cachetools.LRUCache(
+        self._block = _Grain(block_size, "", MAX_RUN_BLOCKS)
+        self._fragment = _Grain(
+            max(1, block_size // FRAGMENTS_PER_BLOCK), "#fragment", MAX_FRAGMENT_READ + 1
+        )
+        self._hot: cachetools.LRUCache[Key, bytes] = cachetools.LRUCache(
             maxsize=HOT_BYTES, getsizeof=len
         )
-        self._inflight: dict[tuple[str, int], _Inflight] = {}
+        self._inflight: dict[Key, _Inflight] = {}
         self._background: trio.Nursery | None = None
+        self._readahead_slots = trio.CapacityLimiter(READAHEAD_RUNS)
 
     def start_background(self, nursery: trio.Nursery) -> None:
         """Read-ahead runs in this nursery (the daemon's); without one it is skipped."""
@@ -114,60 +160,79 @@ class Fetcher:
         end = min(offset + size, obj.size)
         if offset >= end:
             return b""
-        bs = self.block_size
-        first, last = offset // bs, (end - 1) // bs
-        blocks = await self._blocks(obj, range(first, last + 1))
-        data = b"".join(blocks[i] for i in range(first, last + 1))
-        start = offset - first * bs
+        grain = self._grain_for(obj, offset, end, pattern)
+        first, last = offset // grain.size, (end - 1) // grain.size
+        units = await self._units(obj, range(first, last + 1), grain, background=False)
+        data = b"".join(units[i] for i in range(first, last + 1))
+        start = offset - first * grain.size
         self.stats.add("bytes_served", end - offset)
         if pattern is not None:
-            pattern.observe(offset, end)
-            self._maybe_read_ahead(obj, pattern, last + 1)
+            pattern.observe(offset, end, self.block_size)
+            self._maybe_read_ahead(obj, pattern, (end - 1) // self.block_size + 1)
         return data[start : start + (end - offset)]
 
-    async def _blocks(self, obj: RemoteObject, indexes: Iterable[int]) -> dict[int, bytes]:
+    def _grain_for(
+        self, obj: RemoteObject, offset: int, end: int, pattern: ReadPattern | None
+    ) -> _Grain:
+        """Fragments for a small random read in an object larger than a block, unless a
+        block it touches is held already; else blocks. Objects of one block are read whole
+        anyway (zarr chunks, small files)."""
+        small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
+        if pattern is None or obj.size <= self.block_size or not small:
+            return self._block
+        if not pattern.is_random(offset):
+            return self._block
+        for b in range(offset // self.block_size, (end - 1) // self.block_size + 1):
+            key = self._block.key(obj, b)
+            if key in self._hot or key in self._inflight or self.cache.contains(*key):
+                return self._block
+        return self._fragment
+
+    async def _units(
+        self, obj: RemoteObject, indexes: Iterable[int], grain: _Grain, background: bool
+    ) -> dict[int, bytes]:
         found: dict[int, bytes] = {}
         missing: list[int] = []
         for i in indexes:
-            hot = self._hot.get((obj.content_id, i))
+            hot = self._hot.get(grain.key(obj, i))
             if hot is not None:
                 found[i] = hot
                 self.stats.add("cache_hits_memory")
             else:
                 missing.append(i)
         if missing:
-            found.update(await self._from_disk_or_network(obj, missing))
+            found.update(await self._from_disk_or_network(obj, missing, grain, background))
         return found
 
     async def _from_disk_or_network(
-        self, obj: RemoteObject, indexes: list[int]
+        self, obj: RemoteObject, indexes: list[int], grain: _Grain, background: bool
     ) -> dict[int, bytes]:
-        cid = obj.content_id
         found: dict[int, bytes] = {}
         waits: dict[int, _Inflight] = {}
         to_fetch: list[int] = []
         for i in indexes:
-            if (cid, i) in self._inflight:
-                waits[i] = self._inflight[(cid, i)]
+            key = grain.key(obj, i)
+            if key in self._inflight:
+                waits[i] = self._inflight[key]
                 continue
-            data = await trio.to_thread.run_sync(self.cache.get, cid, i)
-            if data is not None and len(data) == self._block_len(obj, i):
+            data = await trio.to_thread.run_sync(self.cache.get, *key)
+            if data is not None and len(data) == grain.length(obj, i):
                 self.stats.add("cache_hits")
-                self._hot[(cid, i)] = data
+                self._hot[key] = data
                 found[i] = data
-            elif (cid, i) in self._inflight:  # another task started it while we looked
-                waits[i] = self._inflight[(cid, i)]
+            elif key in self._inflight:  # another task started it while we looked
+                waits[i] = self._inflight[key]
             else:
                 self.stats.add("cache_misses")
-                self._inflight[(cid, i)] = _Inflight()
+                self._inflight[key] = _Inflight()
                 to_fetch.append(i)
         if to_fetch:
             try:
-                await self._fetch_runs(obj, to_fetch)
+                await self._fetch_runs(obj, to_fetch, grain, background)
             finally:
                 # Always release in-flight entries, even when cancelled, or waiters would hang.
                 for i in to_fetch:
-                    waits[i] = self._finished(cid, i)
+                    waits[i] = self._finished(grain.key(obj, i))
         for i, entry in waits.items():
             await entry.done.wait()
             if entry.data is None:
@@ -175,47 +240,57 @@ class Fetcher:
             found[i] = entry.data
         return found
 
-    def _finished(self, cid: str, i: int) -> _Inflight:
-        entry = self._inflight.pop((cid, i))
+    def _finished(self, key: Key) -> _Inflight:
+        entry = self._inflight.pop(key)
         if entry.data is None and entry.error is None:
             entry.error = RemoteError("fetch interrupted")
         entry.done.set()
         return entry
 
-    def _block_len(self, obj: RemoteObject, i: int) -> int:
-        return min(self.block_size, obj.size - i * self.block_size)
-
-    async def _fetch_runs(self, obj: RemoteObject, indexes: list[int]) -> None:
-        """Fetch the given (already registered in-flight) blocks; record results or errors."""
+    async def _fetch_runs(
+        self, obj: RemoteObject, indexes: list[int], grain: _Grain, background: bool
+    ) -> None:
+        """Fetch the given (already registered in-flight) units; record results or errors."""
         async with trio.open_nursery() as nursery:
-            for first, last in _runs(indexes, MAX_RUN_BLOCKS):
-                nursery.start_soon(self._fetch_run, obj, first, last)
+            for first, last in _runs(indexes, grain.max_run):
+                if background:
+                    nursery.start_soon(self._fetch_run_in_slot, obj, first, last, grain)
+                else:
+                    nursery.start_soon(self._fetch_run, obj, first, last, grain)
 
-    async def _fetch_run(self, obj: RemoteObject, first: int, last: int) -> None:
-        cid, bs = obj.content_id, self.block_size
-        start, end = first * bs, min((last + 1) * bs, obj.size)
+    async def _fetch_run_in_slot(
+        self, obj: RemoteObject, first: int, last: int, grain: _Grain
+    ) -> None:
+        async with self._readahead_slots:
+            await self._fetch_run(obj, first, last, grain)
+
+    async def _fetch_run(self, obj: RemoteObject, first: int, last: int, grain: _Grain) -> None:
+        size = grain.size
+        start, end = first * size, min((last + 1) * size, obj.size)
         try:
             data = await obj.fetch(start, end)
             if len(data) != end - start:
-                raise RemoteError(f"{cid}: got {len(data)} bytes for {end - start}")
+                raise RemoteError(f"{obj.content_id}: got {len(data)} bytes for {end - start}")
         except BaseException as exc:  # recorded for waiters, then re-raised for our caller
             for i in range(first, last + 1):
-                self._inflight[(cid, i)].error = exc
+                self._inflight[grain.key(obj, i)].error = exc
             if isinstance(exc, Exception):
                 return
             raise
-        for i in range(first, last + 1):
-            block = data[(i - first) * bs : (i - first + 1) * bs]
-            self._inflight[(cid, i)].data = block
-            self._hot[(cid, i)] = block
-        await trio.to_thread.run_sync(self._store, cid, first, data)
+        units = [data[n : n + size] for n in range(0, len(data), size)]
+        del data  # the copies above are what stays; free the response now
+        for i, unit in enumerate(units, start=first):
+            key = grain.key(obj, i)
+            self._inflight[key].data = unit
+            self._hot[key] = unit
+        await trio.to_thread.run_sync(self._store, grain.key(obj, first), units)
 
-    def _store(self, cid: str, first: int, data: bytes) -> None:
+    def _store(self, first: Key, units: list[bytes]) -> None:
         # A refused put (disk trouble, or no room beside pinned blocks) is counted by the
         # cache itself; the bytes are served from memory all the same.
-        bs = self.block_size
-        for n in range(0, len(data), bs):
-            self.cache.put(cid, first + n // bs, data[n : n + bs])
+        content, index = first
+        for n, unit in enumerate(units):
+            self.cache.put(content, index + n, unit)
 
     # ------------------------------------------------------------------ read-ahead
 
@@ -225,40 +300,33 @@ class Fetcher:
         if self._background is None:
             return
         for obj in objects:
-            nblocks = (obj.size + self.block_size - 1) // self.block_size
-            wanted = [
-                i
-                for i in range(nblocks)
-                if (obj.content_id, i) not in self._hot
-                and (obj.content_id, i) not in self._inflight
-            ]
+            wanted = self._not_held(obj, range(self._block.count(obj)))
             if wanted:
                 self._background.start_soon(self._read_ahead, obj, wanted)
+
+    def _not_held(self, obj: RemoteObject, indexes: Iterable[int]) -> list[int]:
+        keys = (self._block.key(obj, i) for i in indexes)
+        return [k[1] for k in keys if k not in self._hot and k not in self._inflight]
 
     def _maybe_read_ahead(self, obj: RemoteObject, pattern: ReadPattern, next_block: int) -> None:
         if self._background is None or pattern.window == 0:
             return
-        nblocks = (obj.size + self.block_size - 1) // self.block_size
         # Top up only once half the window is consumed, so that read-ahead goes out in large
         # runs rather than one block at a time.
         if pattern.prefetched_to - next_block > pattern.window // 2:
             return
         start = max(next_block, pattern.prefetched_to)
-        stop = min(next_block + pattern.window, nblocks)
+        stop = min(next_block + pattern.window, self._block.count(obj))
         if start >= stop:
             return
         pattern.prefetched_to = stop
-        wanted = [
-            i
-            for i in range(start, stop)
-            if (obj.content_id, i) not in self._hot and (obj.content_id, i) not in self._inflight
-        ]
+        wanted = self._not_held(obj, range(start, stop))
         if wanted:
             self._background.start_soon(self._read_ahead, obj, wanted)
 
     async def _read_ahead(self, obj: RemoteObject, indexes: list[int]) -> None:
         try:
-            await self._blocks(obj, indexes)
+            await self._units(obj, indexes, self._block, background=True)
             self.stats.add("readahead_blocks", len(indexes))
         except Exception as exc:  # a reader that needs these blocks will see the error itself
             log.debug("read-ahead of %s failed: %s", obj.content_id, exc)
