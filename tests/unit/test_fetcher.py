@@ -11,6 +11,7 @@ from neurofs.errors import AccessDenied, RemoteError
 from neurofs.io.block_cache import BlockCache
 from neurofs.io.fetcher import (
     FRAGMENTS_PER_BLOCK,
+    FRAGMENTS_TO_BLOCK,
     MAX_FRAGMENT_READ,
     MAX_RUN_BLOCKS,
     READAHEAD_RUNS,
@@ -198,6 +199,29 @@ async def test_a_stream_switches_from_fragments_to_blocks(fetcher):
     first, *rest = sorted(remote.requests)
     assert first == (0, FRAG * 2)  # the opening read could have been a lone one
     assert rest and all(s % BS == 0 and (e - s) % BS == 0 for s, e in rest)
+
+
+async def test_a_block_hit_at_random_again_and_again_is_fetched_whole(fetcher):
+    remote = Remote(payload(BS * 8))
+    offsets = [BS * 3 + FRAG * k + 5 for k in (0, 4, 9, 13)]  # far apart within block 3
+    for off in offsets:
+        assert await fetcher.read(remote, off, 10, ReadPattern()) == remote.data[off : off + 10]
+    fragments = [(BS * 3 + FRAG * k, BS * 3 + FRAG * (k + 1)) for k in (0, 4)]
+    assert remote.requests == [*fragments[:FRAGMENTS_TO_BLOCK], (BS * 3, BS * 4)]
+
+
+async def test_read_ahead_grows_with_the_run_not_with_the_read_count(fetcher):
+    remote = Remote(payload(BS * 256))
+    pattern = ReadPattern()
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for off in range(0, BS * 2, BS // 8):  # 2 blocks read in 16 small reads
+            await fetcher.read(remote, off, BS // 8, pattern)
+        await trio.sleep(0.1)
+        n.cancel_scope.cancel()
+    fetched = {i for s, e in remote.requests for i in range(s // BS, -(-e // BS))}
+    assert pattern.window == 4  # twice the 2-block run, though 16 reads were sequential
+    assert max(fetched) <= 2 + 4
 
 
 async def test_read_ahead_holds_a_bounded_number_of_requests(fetcher):

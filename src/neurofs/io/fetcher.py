@@ -12,7 +12,8 @@ Access patterns decide the request sizes:
   which bounds the daemon's memory however fast the network or slow the disk.
 - A small read at a random place in a large object (HDF5 metadata, a zarr shard index) needs
   a few KiB, not a whole block: it is served from *fragments*, 1/16 of a block each, cached
-  under their own keys. A whole block that is already held is used instead.
+  under their own keys. A whole block that is already held is used instead, and a block
+  that keeps being hit at random is fetched whole.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ HOT_BYTES = 16 * 1024 * 1024
 FRAGMENTS_PER_BLOCK = 16
 # Random reads up to this many fragments are served from fragments.
 MAX_FRAGMENT_READ = 4
+# A random read in a block of which this many fragments were fetched before takes the block.
+FRAGMENTS_TO_BLOCK = 2
 
 
 class RemoteObject(Protocol):
@@ -70,6 +73,7 @@ class ReadPattern:
     """Per-open-file access history used to size read-ahead."""
 
     next_offset: int = -1
+    run_start: int = 0  # where the current sequential run began
     window: int = 0  # blocks of read-ahead
     prefetched_to: int = 0  # first block index not yet asked for by read-ahead
 
@@ -78,11 +82,16 @@ class ReadPattern:
         return self.window == 0 and offset != self.next_offset
 
     def observe(self, offset: int, end: int, block_size: int) -> None:
+        """Grow the window with the length of the sequential run (twice what was read in a
+        row, as the kernel's read-ahead does), so a reader that takes 1 MiB in a few reads
+        is not answered with 64 MiB; a jump of more than a block starts over."""
         if offset == self.next_offset:
-            self.window = min(max(self.window * 2, 2), MAX_READAHEAD_BLOCKS)
+            run_blocks = -(-(end - self.run_start) // block_size)
+            self.window = min(max(2 * run_blocks, 2), MAX_READAHEAD_BLOCKS)
         elif abs(offset - self.next_offset) > block_size:
             self.window = 0
             self.prefetched_to = 0
+            self.run_start = offset
         self.next_offset = end
 
 
@@ -183,10 +192,23 @@ class Fetcher:
         if not pattern.is_random(offset):
             return self._block
         for b in range(offset // self.block_size, (end - 1) // self.block_size + 1):
-            key = self._block.key(obj, b)
-            if key in self._hot or key in self._inflight or self.cache.contains(*key):
+            if self._holds_block(obj, b) or self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK:
                 return self._block
         return self._fragment
+
+    def _holds_block(self, obj: RemoteObject, b: int) -> bool:
+        key = self._block.key(obj, b)
+        return key in self._hot or key in self._inflight or self.cache.contains(*key)
+
+    def _fragments_held(self, obj: RemoteObject, b: int) -> int:
+        """Fragments of block ``b`` fetched before: random reads that keep landing in one
+        block (HDF5 metadata packed together) are served faster by the whole block."""
+        per_block = self.block_size // self._fragment.size
+        held = 0
+        for i in range(b * per_block, (b + 1) * per_block):
+            key = self._fragment.key(obj, i)
+            held += key in self._hot or key in self._inflight or self.cache.contains(*key)
+        return held
 
     async def _units(
         self, obj: RemoteObject, indexes: Iterable[int], grain: _Grain, background: bool
