@@ -240,3 +240,31 @@ async def test_read_ahead_holds_a_bounded_number_of_requests(fetcher):
 def test_runs():
     assert _runs([5, 1, 2, 3, 7], 8) == [(1, 3), (5, 5), (7, 7)]
     assert _runs(range(10), 4) == [(0, 3), (4, 7), (8, 9)]
+
+
+async def test_readers_do_not_wait_for_the_disk_write(tmp_path):
+    import threading
+
+    class SlowDisk(BlockCache):
+        release = threading.Event()
+
+        def put(self, content: str, index: int, data: bytes) -> bool:
+            self.release.wait(10)
+            return super().put(content, index, data)
+
+    cache = SlowDisk(tmp_path / "cache", 10 * 1024 * 1024)
+    fetcher = Fetcher(cache, Stats(), block_size=BS)
+    remote = Remote(payload(BS * 4))
+    try:
+        async with trio.open_nursery() as n:
+            fetcher.start_background(n)
+            with trio.fail_after(5):
+                assert await fetcher.read(remote, 0, BS) == remote.data[:BS]
+                # And again, from memory, while the block is still being written.
+                assert await fetcher.read(remote, 10, 20) == remote.data[10:30]
+            assert not cache.contains("obj", 0)
+            SlowDisk.release.set()
+        assert cache.contains("obj", 0) and len(remote.requests) == 1
+    finally:
+        SlowDisk.release.set()
+        cache.close()

@@ -249,12 +249,16 @@ class Fetcher:
                 self._inflight[key] = _Inflight()
                 to_fetch.append(i)
         if to_fetch:
+            mine = {i: self._inflight[grain.key(obj, i)] for i in to_fetch}
             try:
                 await self._fetch_runs(obj, to_fetch, grain, background)
             finally:
                 # Always release in-flight entries, even when cancelled, or waiters would hang.
-                for i in to_fetch:
-                    waits[i] = self._finished(grain.key(obj, i))
+                # A fetched run released its own entries before writing them to disk.
+                for i, entry in mine.items():
+                    if self._inflight.get(grain.key(obj, i)) is entry:
+                        self._finished(grain.key(obj, i))
+                    waits[i] = entry
         for i, entry in waits.items():
             await entry.done.wait()
             if entry.data is None:
@@ -263,10 +267,13 @@ class Fetcher:
         return found
 
     def _finished(self, key: Key) -> _Inflight:
-        entry = self._inflight.pop(key)
-        if entry.data is None and entry.error is None:
-            entry.error = RemoteError("fetch interrupted")
-        entry.done.set()
+        """Release a unit's waiters (once; later calls return the same entry)."""
+        entry = self._inflight[key]
+        if not entry.done.is_set():
+            if entry.data is None and entry.error is None:
+                entry.error = RemoteError("fetch interrupted")
+            entry.done.set()
+        del self._inflight[key]
         return entry
 
     async def _fetch_runs(
@@ -284,9 +291,11 @@ class Fetcher:
         self, obj: RemoteObject, first: int, last: int, grain: _Grain
     ) -> None:
         async with self._readahead_slots:
-            await self._fetch_run(obj, first, last, grain)
+            await self._fetch_run(obj, first, last, grain, in_slot=True)
 
-    async def _fetch_run(self, obj: RemoteObject, first: int, last: int, grain: _Grain) -> None:
+    async def _fetch_run(
+        self, obj: RemoteObject, first: int, last: int, grain: _Grain, in_slot: bool = False
+    ) -> None:
         size = grain.size
         start, end = first * size, min((last + 1) * size, obj.size)
         try:
@@ -305,7 +314,15 @@ class Fetcher:
             key = grain.key(obj, i)
             self._inflight[key].data = unit
             self._hot[key] = unit
-        await trio.to_thread.run_sync(self._store, grain.key(obj, first), units)
+            # Readers go on now, not after the disk write below (which fsyncs).
+            self._finished(key)
+        if in_slot or self._background is None:
+            # Read-ahead keeps its slot until the bytes are on disk: that bounds its memory.
+            await trio.to_thread.run_sync(self._store, grain.key(obj, first), units)
+        else:
+            self._background.start_soon(
+                trio.to_thread.run_sync, self._store, grain.key(obj, first), units
+            )
 
     def _store(self, first: Key, units: list[bytes]) -> None:
         # A refused put (disk trouble, or no room beside pinned blocks) is counted by the
