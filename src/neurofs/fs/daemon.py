@@ -23,6 +23,7 @@ import trio
 
 from neurofs.config import Config, default_state_dir
 from neurofs.errors import ConfigError
+from neurofs.fs.kernel_readahead import raise_read_ahead_once_mounted
 from neurofs.fs.operations import Operations
 from neurofs.io.block_cache import BlockCache, CacheError
 from neurofs.io.fetcher import Fetcher
@@ -162,6 +163,7 @@ async def _serve(
         async with trio.open_nursery() as nursery:
             fetcher.start_background(nursery)
             nursery.start_soon(_stop_on_signals, nursery.cancel_scope)
+            nursery.start_soon(raise_read_ahead_once_mounted, mountpoint)
             warnings = await _probe(sources)
             on_ready(warnings)
             await pyfuse3.main()
