@@ -8,6 +8,16 @@
 - at ``fault_rate``, injects a fault drawn from ``random.Random(seed)``: a 500/502/503 with a
   JSON body, a 429 with ``Retry-After: 1``, or a connection cut mid-body (the headers with the
   full Content-Length, part of the body, then the connection is closed);
+- per kind, on top of ``fault_rate``: ``error_rate`` (a 500, 502 or 503), ``cut_rate`` (a cut
+  mid-body) and ``throttle_rate`` (a 429 with ``Retry-After: <retry_after>``). One roll per
+  request decides, so "10 % 5xx, 5 % cuts, 2 % 429" is exactly those shares; the rates add up
+  to at most 1;
+- ``outage``: every request is accepted and left unanswered (the connection stays open, as
+  with a hung server or a black-holed route) until the knob is cleared, then answered;
+- on paths starting with ``slow_path_prefix`` (every path when empty): ``trickle_bps`` sends
+  response bodies at that many bytes per second after prompt headers, and
+  ``stall_after_bytes`` stops a body after that many bytes (0: right after the headers) and
+  holds the connection open until the knob is cleared;
 - records ``{method, path, query, status, range, host, fault}`` of the request.
 
 Control routes (never logged, never delayed or faulted):
@@ -18,7 +28,8 @@ Control routes (never logged, never delayed or faulted):
   :class:`NetworkKnobs` fields): read or change the knobs at run time; a PUT re-seeds the
   fault generator from ``seed``;
 - ``POST /__emulator__/refusals`` (JSON :class:`Refusal`): answer the next matching requests
-  with a given error, for tests of failure paths; ``DELETE`` clears them.
+  with a given error, or cut their connection, for tests of failure paths; ``DELETE`` clears
+  them.
 """
 
 from __future__ import annotations
@@ -28,10 +39,10 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,6 +54,7 @@ CONTROL_PREFIX = "/__emulator__"
 
 FaultKind = Literal["500", "502", "503", "429", "cut"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("500", "502", "503", "429", "cut")
+_SERVER_ERRORS: tuple[FaultKind, ...] = ("500", "502", "503")
 _FAULT_REASONS = {
     "500": "Internal Server Error",
     "502": "Bad Gateway",
@@ -60,7 +72,28 @@ class NetworkKnobs(BaseModel):
     # Megabits per second, applied to each response stream separately.
     bandwidth_mbps: float | None = Field(default=None, gt=0)
     fault_rate: float = Field(default=0, ge=0, le=1)
+    # Per-kind fault rates, each a share of all requests (see the module docstring).
+    error_rate: float = Field(default=0, ge=0, le=1)
+    cut_rate: float = Field(default=0, ge=0, le=1)
+    throttle_rate: float = Field(default=0, ge=0, le=1)
+    retry_after: int = Field(default=1, ge=0)
     seed: int = 0
+    # The server stops answering (requests hang) while set.
+    outage: bool = False
+    # Slow responses on paths starting with slow_path_prefix ("" = every path).
+    trickle_bps: float | None = Field(default=None, gt=0)
+    stall_after_bytes: int | None = Field(default=None, ge=0)
+    slow_path_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _rates_fit(self) -> Self:
+        if self.fault_rate + self.error_rate + self.cut_rate + self.throttle_rate > 1 + 1e-9:
+            raise ValueError("fault_rate + error_rate + cut_rate + throttle_rate exceeds 1")
+        return self
+
+    def is_slow(self, path: str) -> bool:
+        slow = self.trickle_bps is not None or self.stall_after_bytes is not None
+        return slow and path.startswith(self.slow_path_prefix)
 
 
 class RequestRecord(BaseModel):
@@ -135,6 +168,10 @@ class Refusal(BaseModel):
     status: int = Field(ge=400, le=599)
     body: Any = None
     times: int = Field(default=1, ge=1)
+    # Instead of answering: the headers of a 200 with a Content-Length, then the connection is
+    # dropped before the body (``status`` and ``body`` unused). The request never reaches the
+    # service, but the client cannot tell whether it did.
+    cut: bool = False
 
 
 class NetworkMiddleware:
@@ -164,7 +201,20 @@ class NetworkMiddleware:
         # Always draw twice so the sequence of faults depends only on the request count.
         roll = self._rng.random()
         kind = self._rng.choice(FAULT_KINDS)
-        return kind if roll < self.knobs.fault_rate else None
+        knobs = self.knobs
+        if roll < knobs.fault_rate:
+            return kind
+        # The per-kind rates take consecutive slices of the same roll after fault_rate's.
+        roll -= knobs.fault_rate
+        if roll < knobs.error_rate:
+            return _SERVER_ERRORS[min(int(roll / knobs.error_rate * 3), 2)]
+        roll -= knobs.error_rate
+        if roll < knobs.cut_rate:
+            return "cut"
+        roll -= knobs.cut_rate
+        if roll < knobs.throttle_rate:
+            return "429"
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -185,7 +235,19 @@ class NetworkMiddleware:
             host=_header(scope, b"host"),
         )
         self.log.append(record)
+        while self.knobs.outage:  # a hung server: accepted, never answered until it recovers
+            await anyio.sleep(0.05)
         refusal = self._scripted(scope["method"], path)
+        if refusal is not None and refusal.cut:
+            record.status, record.fault = 200, "cut"
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+                }
+            )
+            raise InjectedConnectionCut
         if refusal is not None:
             record.status = refusal.status
             await _send_json(send, refusal.status, refusal.body)
@@ -196,7 +258,7 @@ class NetworkMiddleware:
             await anyio.sleep(knobs.latency_ms / 1000)
         if fault is not None and fault != "cut":
             record.status = int(fault)
-            await self._send_fault(fault, send)
+            await self._send_fault(fault, send, knobs.retry_after)
             return
 
         bytes_per_second = (
@@ -227,15 +289,59 @@ class NetworkMiddleware:
             if state["cut_at"] is not None:
                 room = state["cut_at"] - state["sent"]
                 if len(body) >= room:
-                    await self._paced(send, body[:room], True, state, bytes_per_second)
+                    await self._deliver(send, body[:room], True, state, bytes_per_second, path)
                     raise InjectedConnectionCut
-            await self._paced(send, body, more, state, bytes_per_second)
+            await self._deliver(send, body, more, state, bytes_per_second, path)
 
         try:
             await self.app(scope, receive, wrapped_send)
         finally:
             if record.status is None:
                 record.status = 500
+
+    async def _deliver(
+        self,
+        send: Send,
+        body: bytes,
+        more: bool,
+        state: dict[str, Any],
+        rate: float | None,
+        path: str,
+    ) -> None:
+        if self.knobs.is_slow(path):
+            await self._slow(send, body, more, state, path)
+        else:
+            await self._paced(send, body, more, state, rate)
+
+    async def _slow(
+        self, send: Send, body: bytes, more: bool, state: dict[str, Any], path: str
+    ) -> None:
+        """Send ``body`` under the trickle and stall knobs, re-read before every piece so that
+        clearing them lets a held response finish at full speed."""
+        offset = 0
+        while True:
+            knobs = self.knobs
+            if not knobs.is_slow(path):
+                await self._paced(send, body[offset:], more, state, None)
+                return
+            stall = knobs.stall_after_bytes
+            if stall is not None and state["sent"] >= stall:
+                await anyio.sleep(0.05)
+                continue
+            n = len(body) - offset
+            if stall is not None:
+                n = min(n, stall - state["sent"])
+            if knobs.trickle_bps is not None:
+                n = min(n, max(1, int(knobs.trickle_bps / 10)))
+            last = offset + n >= len(body)
+            piece = body[offset : offset + n]
+            await send({"type": "http.response.body", "body": piece, "more_body": more or not last})
+            state["sent"] += n
+            offset += n
+            if last:
+                return
+            if knobs.trickle_bps is not None:
+                await anyio.sleep(n / knobs.trickle_bps)
 
     @staticmethod
     async def _paced(
@@ -257,7 +363,7 @@ class NetworkMiddleware:
                 await anyio.sleep(delay)
 
     @staticmethod
-    async def _send_fault(fault: FaultKind, send: Send) -> None:
+    async def _send_fault(fault: FaultKind, send: Send, retry_after: int = 1) -> None:
         status = int(fault)
         reason = _FAULT_REASONS[fault]
         body = json.dumps({"detail": f"{reason} (injected by the neurofs emulator)"}).encode()
@@ -266,7 +372,7 @@ class NetworkMiddleware:
             (b"content-length", str(len(body)).encode()),
         ]
         if fault == "429":
-            headers.append((b"retry-after", b"1"))
+            headers.append((b"retry-after", str(retry_after).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 

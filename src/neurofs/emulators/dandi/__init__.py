@@ -22,13 +22,15 @@ def run(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    blob_port: int = 0,
     knobs: NetworkKnobs,
     data_dir: Path | None = None,
     validation_delay: float | None = None,
 ) -> None:
     """Serve the DANDI emulator until SIGTERM/SIGINT. Prints the ready line.
 
-    The API is at ``http://HOST:PORT/api``; the object store gets a second, free port.
+    The API is at ``http://HOST:PORT/api``; the object store is on ``blob_port`` (0: a free
+    one).
     The ready line lists both: ``neurofs-emulator dandi ready <api url> <blob store url>``.
     Writes change the in-memory archive only: a restart serves the sample data again.
     ``validation_delay``: seconds a written draft or asset stays Pending (default 1, or the
@@ -45,7 +47,7 @@ def run(
     serve(
         app,
         host=host,
-        ports=[port, 0],
+        ports=[port, blob_port],
         service=SERVICE,
         on_ready=on_ready,
         url_paths=["/api", ""],
