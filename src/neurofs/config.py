@@ -23,6 +23,7 @@ import stat
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -66,6 +67,18 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_state_dir(APP))
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` created if missing and made 0700 (the user's own data: logs, rejected writes).
+
+    When ``path`` lies inside neurofs's state directory, that directory is made 0700 first,
+    so that ``mkdir -p`` never leaves an intermediate level open to others."""
+    state = default_state_dir()
+    for level in (state, path) if state in path.parents else (path,):
+        level.mkdir(parents=True, exist_ok=True, mode=0o700)
+        level.chmod(0o700)
+    return path
+
+
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,7 +91,8 @@ class SourceConfig(BaseModel):
     # (sizes and mtimes of every asset), larger ones folder by folder from assets/paths/.
     flat_listing_max_assets: int = Field(default=20_000, ge=0)
     # How long one request is retried (server errors, 429, lost connections) before the
-    # reader or writer gets EIO.
+    # reader or writer gets EIO. A server that does not answer at all gives EIO after
+    # max(retry_seconds, 10 s) (neurofs.io.http.RetryPolicy).
     retry_seconds: float = Field(default=30.0, ge=0, le=3600)
     # WEBKNOSSOS: plain volume files (<mag>.raw) are offered for mags up to this size.
     raw_max_bytes: int = Field(default=4 * 1024**3, ge=0)
@@ -157,6 +171,7 @@ class Config(BaseModel):
         """The effective configuration as shown in .neurofs/config.json: no secret values."""
         data = self.model_dump(mode="json")
         for src, model in zip(data["source"], self.source, strict=True):
+            src["url"] = secrets.redact_url(model.url)  # a password or ?token= in the URL
             src["token"] = secrets.MASK if model.token else None
             src["sharing_token"] = secrets.MASK if model.sharing_token else None
             src["token_env"] = model.token_env or DEFAULT_TOKEN_ENV.get(model.kind)
@@ -169,9 +184,16 @@ def default_config() -> Config:
 
 
 def _check_private(path: Path, raw: dict[str, Any]) -> None:
+    sources = raw.get("source")
     holds_token = any(
-        isinstance(s, dict) and (s.get("token") or s.get("sharing_token"))
-        for s in raw.get("source", [])
+        isinstance(s, dict)
+        and (
+            s.get("token")
+            or s.get("sharing_token")
+            # a password in the URL is a secret too
+            or (isinstance(s.get("url"), str) and "@" in urlsplit(s["url"]).netloc)
+        )
+        for s in (sources if isinstance(sources, list) else [])
     )
     mode = path.stat().st_mode
     if holds_token and mode & (stat.S_IRWXG | stat.S_IRWXO):

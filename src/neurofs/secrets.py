@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import traceback
+from types import TracebackType
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -26,10 +29,11 @@ MASK = "***"
 
 
 def register(secret: str | None) -> None:
-    """Remember a secret so that it is masked everywhere from now on."""
+    """Remember a secret so that it is masked everywhere from now on, also in the forms it
+    takes inside URLs (percent-encoded, or with ``+`` for spaces)."""
     if secret and len(secret) >= 4:
         with _lock:
-            _secrets.add(secret)
+            _secrets.update({secret, quote(secret, safe=""), quote_plus(secret), quote(secret)})
 
 
 def redact(text: str) -> str:
@@ -43,8 +47,12 @@ def redact(text: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """A URL fit for logs: credential-like query values masked."""
+    """A URL fit for logs: credential-like query values and a password in it masked."""
     parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username}:{MASK}@{netloc}")
+        url = urlunsplit(parts)
     if not parts.query:
         return redact(url)
     query = [
@@ -73,8 +81,27 @@ class RedactingFilter(logging.Filter):
 
 
 def install_log_filter() -> None:
-    """Attach the redacting filter to every handler of the root logger."""
+    """Attach the redacting filter to every handler of the root logger, and send what would
+    bypass logging (warnings, tracebacks of uncaught exceptions) through it too."""
     root = logging.getLogger()
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+    logging.captureWarnings(True)
+    sys.excepthook = _redacted_excepthook
+    threading.excepthook = _redacted_thread_excepthook
+
+
+def _redacted_excepthook(
+    kind: type[BaseException], value: BaseException, tb: TracebackType | None
+) -> None:
+    text = "".join(traceback.format_exception(kind, value, tb))
+    sys.stderr.write(redact(text))
+
+
+def _redacted_thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    sys.stderr.write(f"Exception in thread {name}:\n")
+    _redacted_excepthook(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)

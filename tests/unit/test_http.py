@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
 import pytest
+import trio
 
 from neurofs.errors import AccessDenied, NotFound, RemoteError
 from neurofs.io.http import HttpClient, LinkExpired, RetryPolicy
@@ -224,13 +227,19 @@ async def test_after_an_outage_requests_fail_fast_until_the_server_answers():
         return httpx.Response(200, json=1)
 
     c = client(handler, budget=0.3)
+    c.retry = dataclasses.replace(c.retry, down_seconds=0.2)
     with pytest.raises(RemoteError):
         await c.get_json("a/")
     first = len(calls)
     assert first > 1 and c.seems_down
     with pytest.raises(RemoteError):
         await c.get_json("b/")
-    assert len(calls) == first + 1  # a single try while the server counts as down
+    assert len(calls) == first  # nothing is sent while the server counts as down
+    await trio.sleep(0.3)
+    with pytest.raises(RemoteError):
+        await c.get_json("b/")
+    assert len(calls) == first + 1  # then one try, which fails: down again
     up[0] = True
+    await trio.sleep(0.3)
     assert await c.get_json("c/") == 1
     assert not c.seems_down

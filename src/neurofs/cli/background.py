@@ -16,7 +16,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from neurofs.config import default_log_dir
+from neurofs.config import default_log_dir, private_dir
+from neurofs.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,14 @@ class Readiness:
         self._sent = False
 
     def ready(self, warnings: list[str]) -> None:
+        warnings = [redact(w) for w in warnings]
         self._send({"ready": True, "warnings": warnings})
         log.info("mount ready")
         for w in warnings:
             print(f"neurofs: warning: {w}", file=sys.stderr, flush=True)
 
     def failed(self, message: str) -> None:
-        self._send({"ready": False, "error": message})
+        self._send({"ready": False, "error": redact(message)})
 
     def _send(self, message: dict[str, object]) -> None:
         if self._sent or self._fd is None:
@@ -51,8 +53,7 @@ class Readiness:
 
 
 def log_file_for(mountpoint: Path) -> Path:
-    log_dir = default_log_dir()
-    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_dir = private_dir(default_log_dir())
     safe = str(mountpoint.resolve()).strip("/").replace("/", "_") or "root"
     return log_dir / f"mount-{safe}.log"
 
@@ -61,7 +62,10 @@ def spawn_and_wait(argv: Sequence[str], mountpoint: Path) -> int:
     """Start ``neurofs <argv> --foreground --ready-fd N`` detached; wait for readiness."""
     read_fd, write_fd = os.pipe()
     log_path = log_file_for(mountpoint)
-    with open(log_path, "ab") as log_file:
+    # The log is the user's alone (it names files and servers' messages): 0600.
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    with open(fd, "ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "neurofs", *argv, "--foreground", "--ready-fd", str(write_fd)],
             stdin=subprocess.DEVNULL,

@@ -47,7 +47,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 
 
 def _fail(message: str) -> None:
-    click.echo(f"neurofs: {message}", err=True)
+    click.echo(f"neurofs: {secrets.redact(message)}", err=True)
     sys.exit(1)
 
 

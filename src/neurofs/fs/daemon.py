@@ -21,8 +21,9 @@ from pathlib import Path
 import pyfuse3
 import trio
 
-from neurofs.config import Config, default_state_dir
+from neurofs.config import Config, default_state_dir, private_dir
 from neurofs.errors import ConfigError
+from neurofs.fs.editing import recover_interrupted
 from neurofs.fs.kernel_readahead import raise_read_ahead_once_mounted
 from neurofs.fs.operations import Operations
 from neurofs.io.block_cache import BlockCache, CacheError
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 
 # A source that does not answer within this time at mount is reported as a warning.
 PROBE_SECONDS = 5.0
+# On SIGTERM/SIGINT, saves waiting on a server get this long to finish before the unmount (a
+# second signal cuts it short). A save cut short is kept for the next mount to put in
+# rejected/; one that finishes needs nothing more from the user.
+SAVE_GRACE_SECONDS = 30.0
 
 
 @dataclass
@@ -138,6 +143,7 @@ def _runtime_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     if path.stat().st_uid != os.getuid():
         raise MountError(f"{path} belongs to another user")
+    path.chmod(0o700)
     return path
 
 
@@ -162,7 +168,7 @@ async def _serve(
     try:
         async with trio.open_nursery() as nursery:
             fetcher.start_background(nursery)
-            nursery.start_soon(_stop_on_signals, nursery.cancel_scope)
+            nursery.start_soon(_stop_on_signals, nursery.cancel_scope, ops)
             nursery.start_soon(raise_read_ahead_once_mounted, mountpoint)
             warnings = await _probe(sources)
             on_ready(warnings)
@@ -196,12 +202,23 @@ async def _probe(sources: list[Source]) -> list[str]:
     return warnings
 
 
-async def _stop_on_signals(scope: trio.CancelScope) -> None:
+async def _stop_on_signals(scope: trio.CancelScope, ops: Operations) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
             log.info("received %s: unmounting", signal.Signals(signum).name)
-            scope.cancel()
-            return
+            break
+        with trio.move_on_after(SAVE_GRACE_SECONDS):
+            async with trio.open_nursery() as grace:
+
+                async def second_signal() -> None:
+                    async for signum in signals:
+                        log.info("received %s again: not waiting", signal.Signals(signum).name)
+                        grace.cancel_scope.cancel()
+
+                grace.start_soon(second_signal)
+                await ops.saves_finished()
+                grace.cancel_scope.cancel()
+        scope.cancel()
 
 
 def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None:
@@ -220,9 +237,12 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
     except CacheError as exc:
         raise MountError(f"{exc}; give this mount its own --cache-dir") from None
     responses = ResponseStore(config.cache.dir / "responses.sqlite")
-    rejected = RejectedStore(default_state_dir() / "rejected")
+    state = private_dir(default_state_dir())
+    rejected = RejectedStore(state / "rejected", journal=state / "journal")
     allow_delete = "allow_delete" in split_options(opts.fuse_options)[1]
     try:
+        # Saves cut short by a daemon that died are kept before anything else is served.
+        recover_interrupted(rejected, errors)
         fetcher = Fetcher(cache, stats)
 
         def snapshot() -> dict[str, object]:
@@ -257,11 +277,14 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
             return Operations(root, errors, rejected, allow_delete, stats), sources
 
         pidfile = pid_file(mountpoint)
-        pidfile.write_text(f"{os.getpid()}\n")
+        fd = os.open(pidfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with open(fd, "w") as out:
+            out.write(f"{os.getpid()}\n")
         try:
             trio.run(_serve, make_ops, fetcher, mountpoint, options, on_ready)
         finally:
             pidfile.unlink(missing_ok=True)
     finally:
+        rejected.close()
         responses.close()
         cache.close()

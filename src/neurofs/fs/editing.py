@@ -8,14 +8,26 @@ edit so that the sidecar shows the server's state again.
 
 The merge base is the text the user last *read* from the sidecar, so that a field changed on
 the server after they opened the file survives their save of another field.
+
+Every save is journaled before its first request (``RejectedStore.begin``) and leaves the
+journal once the server answered. If the daemon dies in between (kill -9, a crash, power
+loss, or a shutdown that cut the save short), the next mount moves the bytes to
+``rejected/`` with an ``errors.log`` line saying the save was interrupted and may or may not
+have reached the server (:func:`recover_interrupted`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
 
 from neurofs.errors import NeurofsError, PartlyRefused, TooLarge
 from neurofs.fs.errno_map import errno_for
@@ -42,6 +54,13 @@ class Edit:
     # Set when a write went past MAX_EDIT_BYTES: the kernel reports short writes, so the
     # refusal is repeated at close, where the user is sure to see it.
     too_large: bool = False
+    # Set by every write(2). An edit that is dirty, empty and never written was only emptied
+    # by O_TRUNC: a shell's `> file` flushes a duplicate descriptor before the command writes.
+    written: bool = False
+
+    @property
+    def emptied_only(self) -> bool:
+        return self.dirty and not self.written and not self.buffer
 
 
 def write_into(buffer: bytearray, offset: int, data: bytes, limit: int = MAX_EDIT_BYTES) -> None:
@@ -66,6 +85,7 @@ class EditState:
     def __init__(self, errors: ErrorLog, rejected: RejectedStore) -> None:
         self._errors = errors
         self._rejected = rejected
+        self._saves_in_flight = 0
         self._edits: dict[Key, Edit] = {}
         self._last_read: OrderedDict[Key, bytes] = OrderedDict()
         self._scratch: dict[Key, dict[str, ScratchFile]] = {}
@@ -130,17 +150,47 @@ class EditState:
         await self.commit_bytes(edit.node, data, edit.base)
 
     async def commit_bytes(self, node: EditableFile, data: bytes, base: bytes | None) -> None:
-        try:
-            sent = await node.commit(data, base)
-        except NeurofsError as exc:
-            self.reject(node.key, data, exc)
-            raise
-        except Exception as exc:
-            self.reject(node.key, data, exc)
-            raise
+        with self._saving():
+            entry = await self._journal(node.key, data)
+            try:
+                sent = await node.commit(data, base)
+            except Exception as exc:  # refused, or a bug: the user's text is kept either way
+                self.reject(node.key, data, exc)
+                self._rejected.end(entry)
+                raise
+            # Cancelled (the daemon is stopping): the entry stays for the next mount to keep.
+            self._rejected.end(entry)
         if sent:
             log.info("%s: change sent", "/".join(node.key))
         self.remember_read(node.key, data)
+
+    @contextlib.contextmanager
+    def _saving(self) -> Iterator[None]:
+        self._saves_in_flight += 1
+        try:
+            yield
+        finally:
+            self._saves_in_flight -= 1
+
+    async def saves_finished(self) -> None:
+        """Return once no save is waiting on a server (polled: used once, at shutdown)."""
+        while self._saves_in_flight:
+            await trio.sleep(0.05)
+
+    async def _journal(self, key: Key, data: bytes) -> Path | None:
+        """Make the bytes of a save durable before anything is sent; a save that cannot be
+        journaled is refused (EIO) with nothing sent, so no save depends on luck. In a worker
+        thread: the fsyncs must not hold up the other requests of the mount."""
+        try:
+            return await trio.to_thread.run_sync(self._rejected.begin, key, data)
+        except OSError as exc:
+            error = NeurofsError(
+                f"cannot keep a copy of your text before sending it ({exc.strerror}); "
+                "nothing was sent"
+            )
+            self._errors.add("/".join(key), errno.errorcode[errno.EIO], str(error))
+            log.warning("%s: %s", "/".join(key), error)
+            raise error from None
 
     def reject(self, key: Key, data: bytes, exc: Exception) -> None:
         code = errno_for(exc) if isinstance(exc, NeurofsError) else errno.EIO
@@ -152,17 +202,31 @@ class EditState:
         )
         log.warning("%s: write refused (%s): %s", "/".join(key), errno.errorcode[code], exc)
 
+    def refuse_if_too_large(self, key: Key, scratch: ScratchFile) -> None:
+        """A scratch file refused a write past the size limit holds only the start of what was
+        written: it is never sent (EFBIG), and what it holds is kept."""
+        if scratch.too_large:
+            exc = TooLarge(f"writes beyond {MAX_EDIT_BYTES} bytes were refused; nothing was sent")
+            self.reject(key, bytes(scratch.data), exc)
+            raise exc
+
     async def create_from(self, directory: Directory, scratch: ScratchFile, data: bytes) -> None:
         """A new file written in a creating directory: send it; the file becomes the receipt."""
-        try:
-            receipt = await directory.create_from_file(scratch.name, data)
-        except PartlyRefused as exc:
-            scratch.data[:] = exc.receipt
-            self.reject(scratch.key, exc.refused, exc)
-            raise
-        except NeurofsError as exc:
-            self.reject(scratch.key, data, exc)
-            raise
+        self.refuse_if_too_large(scratch.key, scratch)
+        with self._saving():
+            entry = await self._journal(scratch.key, data)
+            try:
+                receipt = await directory.create_from_file(scratch.name, data)
+            except PartlyRefused as exc:
+                scratch.data[:] = exc.receipt
+                self.reject(scratch.key, exc.refused, exc)
+                self._rejected.end(entry)
+                raise
+            except Exception as exc:  # refused, or a bug: the user's text is kept either way
+                self.reject(scratch.key, data, exc)
+                self._rejected.end(entry)
+                raise
+            self._rejected.end(entry)
         scratch.data[:] = receipt
 
     # ------------------------------------------------------------------ scratch files
@@ -190,3 +254,19 @@ class EditState:
         moved = node.moved((*directory, name))
         self._scratch.setdefault(directory, {})[name] = moved
         return moved
+
+
+def recover_interrupted(rejected: RejectedStore, errors: ErrorLog) -> int:
+    """Keep the saves of daemons that died before the server answered them (at mount, before
+    serving): each goes to rejected/ with an errors.log line. Returns how many."""
+    found = rejected.recover_interrupted()
+    for save in found:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(save.started))
+        message = (
+            f"the save started at {when} was interrupted (the daemon stopped before the "
+            "server answered): it may or may not have been applied; check the file and "
+            f"apply your text again if needed (kept in .neurofs/rejected/{save.kept})"
+        )
+        errors.add("/".join(save.path), errno.errorcode[errno.EIO], message)
+        log.warning("%s: %s", "/".join(save.path), message)
+    return len(found)

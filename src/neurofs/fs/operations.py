@@ -25,6 +25,7 @@ import trio
 
 from neurofs.errors import (
     AlreadyExists,
+    InvalidContent,
     IsADirectory,
     NeurofsError,
     NotADirectory,
@@ -39,6 +40,7 @@ from neurofs.fs.inodes import InodeTable
 from neurofs.io.block_cache import BLOCK_SIZE
 from neurofs.io.stats import Stats
 from neurofs.tree.control import ErrorLog
+from neurofs.tree.names import is_valid_name
 from neurofs.tree.nodes import (
     Attrs,
     BytesHandle,
@@ -110,6 +112,20 @@ def _recorded(
     return wrapper
 
 
+def _listable(directory: Node, children: Sequence[Node]) -> list[Node]:
+    """The entries a listing may show: a name that is not a valid directory entry, or one
+    already listed, is left out (the sources map server names; this is the last guard)."""
+    seen: set[str] = set()
+    kept: list[Node] = []
+    for child in children:
+        if not is_valid_name(child.name) or child.name in seen:
+            log.warning("%s: left out an entry named %r", "/".join(directory.key), child.name)
+            continue
+        seen.add(child.name)
+        kept.append(child)
+    return kept
+
+
 @dataclass
 class _OpenDir:
     children: Sequence[Node]
@@ -148,6 +164,10 @@ class Operations(pyfuse3.Operations):
         self._handles = itertools.count(1)
         self._uid = os.getuid()
         self._gid = os.getgid()
+
+    async def saves_finished(self) -> None:
+        """Return once no save is waiting on a server (a graceful shutdown waits for this)."""
+        await self._edits.saves_finished()
 
     # ------------------------------------------------------------------ helpers
 
@@ -196,6 +216,8 @@ class Operations(pyfuse3.Operations):
         else:
             e.st_mode = stat.S_IFREG | (0o644 if attrs.writable else 0o444)
             e.st_nlink = 1
+        if attrs.private:  # no group or other bits: enforced with -o allow_other
+            e.st_mode &= ~(stat.S_IRWXG | stat.S_IRWXO)
         e.st_uid = self._uid
         e.st_gid = self._gid
         e.st_size = attrs.size
@@ -288,7 +310,7 @@ class Operations(pyfuse3.Operations):
         # The listing is taken once per open: readdir offsets index into this snapshot, so a
         # listing resumed at any offset never repeats or skips an entry.
         fh = next(self._handles)
-        children = list(await node.children())
+        children = _listable(node, await node.children())
         names = {c.name for c in children}
         children += [s for s in self._edits.scratch_in(node.key) if s.name not in names]
         self._dirs[fh] = _OpenDir(children)
@@ -299,7 +321,13 @@ class Operations(pyfuse3.Operations):
         children = self._dirs[fh].children
         for index in range(start_id, len(children)):
             child = children[index]
-            attrs = await self._stat(child)
+            try:
+                attrs = await self._stat(child)
+            except NotFound:
+                # Gone on the server since the listing: left out, not the whole listing lost
+                # (the kernel shows an empty directory for a readdir that fails with ENOENT).
+                log.info("%s: listed, then not found: left out", "/".join(child.key))
+                continue
             inode, new = self._inodes.remember(child)
             entry = self._entry_attributes(inode, attrs)
             if not pyfuse3.readdir_reply(token, os.fsencode(child.name), entry, index + 1):
@@ -341,6 +369,7 @@ class Operations(pyfuse3.Operations):
         elif isinstance(node, ScratchFile):
             if truncate:
                 del node.data[:]
+                node.too_large = False
             opened = _OpenFile(node, await node.open(), scratch=node, append=append)
         else:
             raise ReadOnly(f"{'/'.join(node.key)} is read-only")
@@ -388,6 +417,7 @@ class Operations(pyfuse3.Operations):
             if opened.append:
                 off = len(edit.buffer)
             edit.dirty = True
+            edit.written = True
             try:
                 write_into(edit.buffer, off, buf, edit.node.max_edit_bytes)
             except TooLarge:
@@ -395,9 +425,13 @@ class Operations(pyfuse3.Operations):
                 raise
         elif opened.scratch is not None:
             data = opened.scratch.data
-            write_into(data, len(data) if opened.append else off, buf)
-            opened.scratch.mtime = time.time()
             opened.wrote = True
+            try:
+                write_into(data, len(data) if opened.append else off, buf)
+            except TooLarge:
+                opened.scratch.too_large = True
+                raise
+            opened.scratch.mtime = time.time()
         else:
             raise pyfuse3.FUSEError(errno.EBADF)
         return len(buf)
@@ -429,6 +463,12 @@ class Operations(pyfuse3.Operations):
             return
         edit = self._edits.pending(opened.node.key)
         if edit is not None and edit is opened.edit:
+            if edit.emptied_only:
+                # Opened with O_TRUNC and not written (yet): a shell's `cmd > file` flushes a
+                # duplicate of the descriptor before cmd writes. Refuse without ending the
+                # edit, so that the writes that follow keep their merge base; release logs the
+                # refusal if nothing is ever written.
+                raise InvalidContent("the file is empty; nothing was sent")
             await self._edits.commit(edit)
 
     async def _maybe_create(self, scratch: ScratchFile) -> None:
@@ -454,6 +494,13 @@ class Operations(pyfuse3.Operations):
             pending = self._edits.pending(opened.node.key)
             if pending is opened.edit and not pending.writers and not pending.dirty:
                 self._edits.drop(opened.node.key)
+            elif pending is opened.edit and not pending.writers and pending.emptied_only:
+                # Emptied and never written (close already answered EINVAL): nothing is sent,
+                # the sidecar shows the server's state again.
+                self._edits.drop(opened.node.key)
+                self._edits.reject(
+                    opened.node.key, b"", InvalidContent("the file is empty; nothing was sent")
+                )
         await opened.handle.release()
 
     # ------------------------------------------------------------------ changing the tree
@@ -475,6 +522,7 @@ class Operations(pyfuse3.Operations):
         if fields.update_size:
             if isinstance(node, ScratchFile):
                 resize(node.data, attr.st_size)
+                node.too_large = False
             else:
                 opened = self._files.get(fh) if fh is not None else None
                 if opened is not None and opened.edit is not None:
@@ -546,6 +594,7 @@ class Operations(pyfuse3.Operations):
             if isinstance(target, EditableFile):
                 # An editor's atomic save: the scratch file's bytes are the new text.
                 base = self._edits.last_read(target.key)
+                self._edits.refuse_if_too_large(target.key, source)
                 await self._edits.commit_bytes(target, bytes(source.data), base)
                 self._edits.remove_scratch(old_dir.key, old_name)
                 return

@@ -25,6 +25,8 @@ Invariants, true at every instant (so a kill -9 anywhere leaves a usable cache):
   miss, so damaged bytes on disk are never returned.
 - Opening repairs whatever a crash left: temp files and files without a row are deleted, rows
   whose file is missing or has the wrong size are dropped, an unreadable index is rebuilt empty.
+  An index that cannot be opened at all (a full or failing disk) is left alone with its blocks,
+  and that process runs on an empty index in memory.
 
 While running, the in-memory map ``self._entries`` is the authority (it mirrors the index and
 holds LRU order), so a hit costs a dict lookup, one file read and a crc32. Recency is written
@@ -169,13 +171,26 @@ class BlockCache:
         self._closed = False
         _prepare_directory(self._dir)
         self._lock_fd = _acquire_directory_lock(self._dir / _LOCK_NAME)
+        rows: list[tuple[object, ...]] | None
         try:
             self._db, rows = _open_index(self._dir / _DB_NAME)
+        except sqlite3.OperationalError as exc:
+            # A full or failing disk, not a damaged index: both the index and the blocks are
+            # kept for a later open. This one runs on an empty index in memory: nothing is
+            # served from disk, and blocks it stores are orphans that the next open deletes.
+            log.warning(
+                "block cache: cannot open the index in %s (%s); the blocks stored there are "
+                "not used until a later mount",
+                self._dir,
+                exc,
+            )
+            self._db, rows = _memory_index(), None
         except BaseException:
             os.close(self._lock_fd)
             raise
         try:
-            self._recover(rows)
+            if rows is not None:  # never sweep the blocks of an index that was not read
+                self._recover(rows)
         except BaseException:
             self._db.close()
             os.close(self._lock_fd)
@@ -794,12 +809,20 @@ def _open_index(path: Path) -> tuple[sqlite3.Connection, list[tuple[object, ...]
     deletes the block files it no longer references)."""
     try:
         return _connect(path)
+    except sqlite3.OperationalError:
+        raise  # the disk (full, failing), not the index: nothing is deleted
     except sqlite3.DatabaseError as exc:
         log.warning("block cache: index %s is unreadable (%s); starting empty", path, exc)
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{path}{suffix}")
     return _connect(path)
+
+
+def _memory_index() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    db.execute(_SCHEMA)
+    return db
 
 
 def _connect(path: Path) -> tuple[sqlite3.Connection, list[tuple[object, ...]]]:

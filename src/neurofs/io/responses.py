@@ -11,8 +11,10 @@ One SQLite file in the cache directory; keys are the source name and the full re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -25,17 +27,39 @@ log = logging.getLogger(__name__)
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 
 
-class ResponseStore:
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        path.chmod(0o600)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
+def _open(path: Path | str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        if path != ":memory:":
+            os.chmod(path, 0o600)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(
             "CREATE TABLE IF NOT EXISTS answers "
             "(source TEXT, url TEXT, body TEXT, saved REAL, PRIMARY KEY (source, url))"
         )
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+class ResponseStore:
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        try:
+            self._db = _open(path)
+        except sqlite3.OperationalError as exc:
+            # A full or failing disk: keep answers in memory for this mount only; reads work.
+            log.warning("cannot open %s (%s); offline answers are not kept", path, exc)
+            self._db = _open(":memory:")
+        except sqlite3.DatabaseError as exc:
+            # Damaged (not a database, corrupt): a lost cache, not a reason to refuse to mount.
+            log.warning("%s is unreadable (%s); starting it afresh", path, exc)
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{path}{suffix}")
+            self._db = _open(path)
 
     def save(self, source: str, url: str, data: Any) -> None:
         body = json.dumps(data, separators=(",", ":"))
@@ -52,13 +76,17 @@ class ResponseStore:
 
     def load(self, source: str, url: str) -> tuple[Any, float] | None:
         """The stored answer and when it was saved, or None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT body, saved FROM answers WHERE source = ? AND url = ?", (source, url)
-            ).fetchone()
-        if row is None:
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT body, saved FROM answers WHERE source = ? AND url = ?", (source, url)
+                ).fetchone()
+            if row is None:
+                return None
+            return json.loads(row[0]), float(row[1])
+        except (sqlite3.Error, ValueError, TypeError) as exc:  # damaged on disk: no answer
+            log.warning("could not read a kept answer: %s", exc)
             return None
-        return json.loads(row[0]), float(row[1])
 
     def clear(self) -> None:
         with self._lock:

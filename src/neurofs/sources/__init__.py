@@ -12,6 +12,10 @@ from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.tree.nodes import Directory
 
+# The probe at mount time retries for this long, so that one lost packet or one 503 does not
+# mark a healthy server as down (which would leave every request a single try for a while).
+PROBE_BUDGET_SECONDS = 3.0
+
 
 @dataclass
 class Source:
@@ -33,9 +37,9 @@ class Source:
     async def probe(self) -> str | None:
         """None when the server answers, else a one-line warning."""
         try:
-            await self.http.get_json(self.probe_path, budget=0)
+            budget = min(PROBE_BUDGET_SECONDS, self.http.retry.total_seconds)
+            await self.http.get_json(self.probe_path, budget=budget, offline=False)
         except Unreachable as exc:
-            self.http.mark_down()
             return f"{self.name}: {self.http.base_url} is not reachable now ({exc})"
         except Exception as exc:  # any other failure is only a warning at mount time too
             return f"{self.name}: {self.http.base_url} answered with an error ({exc})"

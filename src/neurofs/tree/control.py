@@ -61,7 +61,7 @@ def build_root(
         [
             LiveFile((CONTROL_DIR, "stats.json"), lambda: _json(stats())),
             GeneratedFile((CONTROL_DIR, "config.json"), render_config, mtime=now),
-            LiveFile((CONTROL_DIR, "errors.log"), errors.render),
+            LiveFile((CONTROL_DIR, "errors.log"), errors.render, private=True),
             LocalDirectory((CONTROL_DIR, "rejected"), rejected.directory),
         ],
         mtime=now,

@@ -5,40 +5,43 @@ Rules (documented in the README):
   ``�`` (U+FFFD), so a name can never add a path level or end early;
 - ``.`` and ``..`` become ``．`` and ``．．`` (U+FF0E FULLWIDTH FULL STOP);
 - the empty name becomes ``�``;
-- a name longer than 255 bytes in UTF-8 is cut and ends in ``~`` plus 16 hex digits of its
-  SHA-256, so that distinct long names stay distinct.
+- a name longer than 255 bytes in UTF-8 (suffix included) is cut and ends in ``~`` plus 16
+  hex digits of its SHA-256, so that distinct long names stay distinct.
 The same input always gives the same output; names that are already safe are unchanged.
+
+Within one directory, :func:`unique_names` keeps distinct server names distinct: when two
+names would map to the same file name, every one that had to be changed gets ``~`` plus 16
+hex digits of the SHA-256 of the server's name appended (before the suffix).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 NAME_MAX = 255
 _SLASH = "\u2215"
 _REPLACEMENT = "\ufffd"
 _DOT = "\uff0e"
+_HASH_DIGITS = 16
 
 
-def safe_name(name: str) -> str:
+def _digest(name: str, salt: int = 0) -> str:
+    data = name.encode("utf-8", errors="surrogatepass")
+    if salt:
+        data += b"\0" + str(salt).encode()
+    return hashlib.sha256(data).hexdigest()[:_HASH_DIGITS]
+
+
+def _cleaned(name: str) -> str:
     if name in (".", ".."):
         return _DOT * len(name)
     if not name:
         return _REPLACEMENT
-    cleaned = "".join(
+    return "".join(
         _SLASH if ch == "/" else _REPLACEMENT if (ord(ch) < 32 or ord(ch) == 127) else ch
         for ch in name
     )
-    encoded = cleaned.encode("utf-8", errors="surrogatepass")
-    if len(encoded) <= NAME_MAX and _is_encodable(cleaned):
-        return cleaned
-    digest = hashlib.sha256(name.encode("utf-8", errors="surrogatepass")).hexdigest()[:16]
-    suffix = "~" + digest
-    budget = NAME_MAX - len(suffix)
-    # Lone surrogates (undecodable names) cannot be file names: they are dropped from the head,
-    # and the hash keeps the result unique.
-    head = encoded[:budget].decode("utf-8", errors="ignore")
-    return head + suffix
 
 
 def _is_encodable(text: str) -> bool:
@@ -47,3 +50,73 @@ def _is_encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _with_hash(cleaned: str, digest: str, suffix: str) -> str:
+    """``cleaned`` cut so that ``<head>~<digest><suffix>`` fits in NAME_MAX bytes."""
+    tail = "~" + digest + suffix
+    budget = NAME_MAX - len(tail.encode("utf-8"))
+    # Lone surrogates (undecodable names) cannot be file names: they are dropped from the head,
+    # and the hash keeps the result unique.
+    head = cleaned.encode("utf-8", errors="surrogatepass")[:budget].decode("utf-8", "ignore")
+    return head + tail
+
+
+def safe_name(name: str, suffix: str = "") -> str:
+    """A valid single path component for the server's ``name``, ending in ``suffix``.
+
+    ``suffix`` (a fixed extension such as ``.json``, itself safe and short) counts towards
+    the 255-byte limit, so that ``<name><suffix>`` is never too long.
+    """
+    cleaned = _cleaned(name)
+    whole = cleaned + suffix
+    if len(whole.encode("utf-8", errors="surrogatepass")) <= NAME_MAX and _is_encodable(whole):
+        return whole
+    return _with_hash(cleaned, _digest(name), suffix)
+
+
+def unique_names(names: Iterable[str], suffix: str = "") -> dict[str, str]:
+    """Server name → file name for the entries of one directory, distinct names kept distinct.
+
+    The result depends only on the set of names (not their order). A name that is safe as
+    it is keeps itself; a name that had to be changed keeps ``safe_name(name)`` unless
+    another entry already maps there, and then gets its hash appended.
+    """
+    distinct = sorted(set(names))
+    result: dict[str, str] = {}
+    taken: set[str] = set()
+    changed: list[str] = []
+    for name in distinct:
+        mapped = safe_name(name, suffix)
+        if mapped == name + suffix:
+            result[name] = mapped
+            taken.add(mapped)
+        else:
+            changed.append(name)
+    # Changed names whose plain mapping is shared with another changed name all get hashed,
+    # so that which one keeps the plain mapping never depends on the others' order.
+    plain = {name: safe_name(name, suffix) for name in changed}
+    counts: dict[str, int] = {}
+    for mapped in plain.values():
+        counts[mapped] = counts.get(mapped, 0) + 1
+    for name in changed:
+        mapped = plain[name]
+        salt = 0
+        if counts[mapped] > 1 or mapped in taken:
+            mapped = _with_hash(_cleaned(name), _digest(name), suffix)
+        while mapped in taken:  # a server that names entries after other entries' hashes
+            salt += 1
+            mapped = _with_hash(_cleaned(name), _digest(name, salt), suffix)
+        result[name] = mapped
+        taken.add(mapped)
+    return result
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` can be one entry of a directory listing."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        return False
+    try:
+        return len(name.encode("utf-8")) <= NAME_MAX
+    except UnicodeEncodeError:
+        return False

@@ -33,6 +33,9 @@ class Attrs:
     # True when neither the node nor (for directories) its listing can ever change:
     # the fs layer then lets the kernel cache entries and attributes for long.
     immutable: bool = False
+    # Only the mount's owner may read it, even on a mount shared with -o allow_other (the
+    # user's own rejected writes and error log).
+    private: bool = False
 
 
 Key = tuple[str, ...]
@@ -230,12 +233,13 @@ class LiveFile(File):
 
     direct_io = True
 
-    def __init__(self, key: Key, render: Callable[[], bytes]) -> None:
+    def __init__(self, key: Key, render: Callable[[], bytes], private: bool = False) -> None:
         super().__init__(key)
         self._render = render
+        self._private = private
 
     async def stat(self) -> Attrs:
-        return Attrs(Kind.FILE, len(self._render()), time.time())
+        return Attrs(Kind.FILE, len(self._render()), time.time(), private=self._private)
 
     async def open(self) -> FileHandle:
         return BytesHandle(self._render())

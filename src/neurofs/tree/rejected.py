@@ -2,38 +2,74 @@
 
 Kept on disk (the user state dir, mode 0700, files 0600) so they survive unmounts, and shown
 read-only under ``.neurofs/rejected/<source>/<path>.<UTC timestamp>``.
+
+A save in progress is journaled first (:class:`SaveJournal`): the user's bytes are on disk
+before the first request of the save goes out, and leave the journal only once the server
+has answered (accepted, or refused and kept here). A daemon killed in between leaves the
+entry behind, and the next mount moves it here: a save is applied, or kept, never lost.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import itertools
+import json
+import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from neurofs.errors import NotFound
 from neurofs.tree.names import safe_name
 from neurofs.tree.nodes import Attrs, BytesHandle, Directory, File, FileHandle, Key, Kind, Node
 
+log = logging.getLogger(__name__)
+
 
 class RejectedStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, journal: Path | None = None) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         directory.chmod(0o700)
+        # Without a journal directory (unit tests of one layer) saves are not journaled.
+        self.journal = SaveJournal(journal) if journal is not None else None
+
+    def begin(self, path: Key, data: bytes) -> Path | None:
+        """Journal a save of ``data`` to ``path`` before anything is sent (OSError if the
+        bytes cannot be made durable); pass the result to :meth:`end` once answered."""
+        return self.journal.begin(path, data) if self.journal is not None else None
+
+    def end(self, entry: Path | None) -> None:
+        if entry is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry)
+
+    def recover_interrupted(self) -> list[Interrupted]:
+        """Move the saves of daemons that died mid-save into this store."""
+        return self.journal.recover(self) if self.journal is not None else []
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
 
     def keep(self, path: Key, data: bytes) -> str:
         """Store ``data`` for the mount path ``path``; return its path under rejected/."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         parts = [safe_name(p) for p in path]
-        target = self.directory.joinpath(*parts[:-1])
-        target.mkdir(parents=True, exist_ok=True, mode=0o700)
-        name = f"{parts[-1]}.{stamp}"
+        target = self.directory
+        for part in parts[:-1]:  # each level 0700 (mkdir's parents=True would use the umask)
+            target = target / part
+            target.mkdir(exist_ok=True, mode=0o700)
+        # The stamp counts towards the 255-byte name limit (a long name is cut and hashed).
+        name = safe_name(parts[-1], f".{stamp}")
         n = 1
         while (target / name).exists():  # two refusals in the same second
             n += 1
-            name = f"{parts[-1]}.{stamp}.{n}"
-        tmp = target / f".{name}.tmp"
+            name = safe_name(parts[-1], f".{stamp}.{n}")
+        tmp = target / f".rejected-{os.getpid()}-{time.monotonic_ns()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, data)
@@ -42,6 +78,128 @@ class RejectedStore:
             os.close(fd)
         tmp.rename(target / name)
         return "/".join([*parts[:-1], name])
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """A save whose daemon died before the server answered: it may or may not have been
+    applied. ``kept`` is its path under rejected/."""
+
+    path: Key
+    kept: str
+    started: float
+
+
+_ENTRY_SUFFIX = ".save"
+
+
+class SaveJournal:
+    """Saves in progress, one file each (a JSON header line with the mount path, then the
+    bytes), in a directory per daemon: ``<journal>/<pid>-<random>/``. The daemon holds an
+    flock on the directory's ``lock`` file for its whole life, so another daemon can tell a
+    live journal (locked) from one whose daemon died (lock free) and recover only the latter.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory.chmod(0o700)
+        self._root = directory
+        self._own = directory / f"{os.getpid()}-{os.urandom(4).hex()}"
+        self._own.mkdir(mode=0o700)
+        self._lock_fd = os.open(self._own / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._numbers = itertools.count(1)
+
+    def begin(self, path: Key, data: bytes) -> Path:
+        header = json.dumps({"path": list(path), "started": time.time()}).encode()
+        entry = self._own / f"{next(self._numbers):010d}{_ENTRY_SUFFIX}"
+        _write_durably(entry, header + b"\n" + data)
+        return entry
+
+    def close(self) -> None:
+        """At a clean exit: an empty journal goes; one with entries stays for the next mount
+        (a save cut short by the shutdown)."""
+        if self._lock_fd < 0:
+            return
+        if not any(p.name.endswith(_ENTRY_SUFFIX) for p in self._own.iterdir()):
+            with contextlib.suppress(OSError):
+                os.unlink(self._own / "lock")
+                os.rmdir(self._own)
+        os.close(self._lock_fd)
+        self._lock_fd = -1
+
+    def recover(self, store: RejectedStore) -> list[Interrupted]:
+        found: list[Interrupted] = []
+        for journal in sorted(self._root.iterdir()):
+            if journal != self._own and journal.is_dir() and not journal.is_symlink():
+                found += self._recover_dead(journal, store)
+        return found
+
+    def _recover_dead(self, journal: Path, store: RejectedStore) -> list[Interrupted]:
+        try:
+            fd = os.open(journal / "lock", os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            # Being created or removed by its daemon; entries are only ever written under a
+            # held lock, so there is nothing to recover.
+            return []
+        except OSError as exc:
+            log.warning("cannot open the save journal %s: %s", journal, exc)
+            return []
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return []  # its daemon is alive
+            found = [_move(entry, store) for entry in sorted(journal.glob("*" + _ENTRY_SUFFIX))]
+            for leftover in journal.iterdir():  # the lock, half-written entries (never sent)
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
+            with contextlib.suppress(OSError):
+                os.rmdir(journal)
+            return found
+        finally:
+            os.close(fd)
+
+
+def _move(entry: Path, store: RejectedStore) -> Interrupted:
+    """Keep a journal entry's bytes in the store (first), then delete the entry: a crash in
+    between keeps the bytes twice, never zero times."""
+    raw = entry.read_bytes()
+    head, _, data = raw.partition(b"\n")
+    try:
+        header = json.loads(head)
+        path = tuple(str(p) for p in header["path"]) or ("unknown",)
+        started = float(header["started"])
+    except (ValueError, KeyError, TypeError):
+        path, started, data = ("unknown", entry.name), entry.stat().st_mtime, raw
+    kept = store.keep(path, data)
+    entry.unlink()
+    return Interrupted(path, kept, started)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Temp file, write, fsync, rename, fsync the directory: the whole file or none of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        for leftover in (tmp, path):  # a save that could not be journaled is not sent
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+        raise
 
 
 class LocalFile(File):
@@ -53,7 +211,7 @@ class LocalFile(File):
 
     async def stat(self) -> Attrs:
         st = self._path.stat()
-        return Attrs(Kind.FILE, st.st_size, st.st_mtime)
+        return Attrs(Kind.FILE, st.st_size, st.st_mtime, private=True)
 
     async def open(self) -> FileHandle:
         return BytesHandle(self._path.read_bytes())
@@ -67,7 +225,7 @@ class LocalDirectory(Directory):
         self._path = path
 
     async def stat(self) -> Attrs:
-        return Attrs(Kind.DIRECTORY, 0, self._path.stat().st_mtime)
+        return Attrs(Kind.DIRECTORY, 0, self._path.stat().st_mtime, private=True)
 
     def _node(self, entry: Path) -> Node:
         key = (*self.key, entry.name)

@@ -23,10 +23,14 @@ class ScratchFile(File):
         super().__init__(key)
         self.data = bytearray(data)
         self.mtime = time.time()
+        # A write past the size limit was refused: ``data`` is only the start of the file, so
+        # it is never sent (until the file is truncated and written again).
+        self.too_large = False
 
     def moved(self, key: Key) -> ScratchFile:
         copy = ScratchFile(key, bytes(self.data))
         copy.mtime = self.mtime
+        copy.too_large = self.too_large
         return copy
 
     async def stat(self) -> Attrs:

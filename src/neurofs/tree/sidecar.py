@@ -55,9 +55,39 @@ def parse(data: bytes, fmt: TextFormat) -> Document:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InvalidContent(f"invalid YAML: {problem}{where}") from None
+    except RecursionError:
+        raise InvalidContent("nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        # YAML values the constructors refuse (a date like 2001-13-01), JSON numbers too long.
+        raise InvalidContent(f"invalid {fmt.value.upper()} value: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidContent(f"expected a mapping at the top level, got {type(doc).__name__}")
+    _check_expanded_size(doc)
     return doc
+
+
+# A document may hold at most this many values once YAML aliases are expanded, nested at most
+# this deep: a few lines of aliases can otherwise stand for billions of values, and the merge
+# walks every one.
+MAX_VALUES = 1_000_000
+MAX_DEPTH = 100
+
+
+def _check_expanded_size(doc: Any) -> None:
+    count = 0
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise InvalidContent(f"more than {MAX_VALUES} values (YAML aliases expanded)")
+        if depth > MAX_DEPTH:
+            raise InvalidContent(f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+            count += len(value)  # the keys
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def describe_validation(exc: ValidationError) -> str:

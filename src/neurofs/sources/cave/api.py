@@ -11,8 +11,10 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from neurofs import secrets
 from neurofs.config import SourceConfig
@@ -22,6 +24,7 @@ from neurofs.errors import (
     InvalidContent,
     NotFound,
     RemoteError,
+    TooLarge,
 )
 from neurofs.io.http import HttpClient, RetryPolicy
 from neurofs.io.memo import Memo
@@ -32,8 +35,19 @@ from neurofs.io.stats import Stats
 QUERY_LIMIT = 200_000
 # The annotation engine takes at most this many rows per request.
 POST_LIMIT = 10_000
+# Tables are read whole into memory: a longer one is refused (EIO) instead.
+MAX_ROWS = 2_000_000
 
 _EMBEDDED_STATUS = re.compile(r"^\s*(\d{3})\b")
+# Materialized versions are small non-negative integers.
+_VERSIONS = TypeAdapter(list[Annotated[int, Field(ge=0, lt=2**31, strict=True)]])
+
+
+def _names(data: Any, what: str) -> list[str]:
+    """A list of table names (strings), or RemoteError."""
+    if not isinstance(data, list) or not all(isinstance(t, str) for t in data):
+        raise RemoteError(f"{what}: unexpected answer")
+    return list(dict.fromkeys(data))
 
 
 def token_from_file(url: str) -> str | None:
@@ -69,8 +83,10 @@ def refusal(status: int, message: str) -> Exception | None:
     real = int(m.group(1)) if m else None
     if real is None or real >= 500:
         return None
-    if real in (400, 413, 422):
+    if real in (400, 422):
         return InvalidContent(message)
+    if real == 413:  # more rows in one request than the engine takes
+        return TooLarge(message)
     if real in (401, 403):
         return AccessDenied(message)
     if real == 404:
@@ -157,8 +173,9 @@ class CaveApi:
         client = self._locals.get(url)
         if client is None:
             client = self._locals[url] = self._client(url)
-        volume = (info.get("aligned_volume") or {}).get("name")
-        if not isinstance(volume, str):
+        aligned = info.get("aligned_volume")
+        volume = aligned.get("name") if isinstance(aligned, dict) else None
+        if not isinstance(volume, str) or not volume:
             raise RemoteError(f"datastack {datastack}: no aligned volume")
         return client, volume
 
@@ -170,9 +187,7 @@ class CaveApi:
         async def fetch() -> list[str]:
             client, path = await self._av(datastack, "table")
             data = await client.get_json(path)
-            if not isinstance(data, list):
-                raise RemoteError("tables: unexpected answer")
-            return sorted(str(t) for t in data)
+            return sorted(_names(data, "tables"))
 
         return await self.memo.get(("tables", datastack), fetch)
 
@@ -195,7 +210,7 @@ class CaveApi:
         async def fetch() -> int:
             client, path = await self._av(datastack, f"table/{table}/count")
             data = await client.get_json(path)
-            if not isinstance(data, int):
+            if not isinstance(data, int) or isinstance(data, bool) or data < 0:
                 raise RemoteError(f"count of {table}: unexpected answer")
             return data
 
@@ -207,28 +222,16 @@ class CaveApi:
         path = f"materialize/api/v3/datastack/{datastack}/query"
         # The service takes the time as ISO text; one instant for all pages keeps them consistent.
         now = datetime.now(UTC).isoformat()
-        rows: list[dict[str, Any]] = []
-        while True:
-            page = await client.send_json(
-                "POST",
-                path,
-                {"table": table, "timestamp": now, "offset": len(rows), "limit": QUERY_LIMIT},
-                params={"return_pyarrow": "false", "split_positions": "false"},
-                idempotent=True,
-            )
-            if not isinstance(page, list):
-                raise RemoteError(f"rows of {table}: unexpected answer")
-            rows.extend(r for r in page if isinstance(r, dict))
-            if len(page) < QUERY_LIMIT:
-                return rows
+        return await _all_rows(client, path, {"table": table, "timestamp": now}, f"rows of {table}")
 
     async def versions(self, datastack: str) -> list[int]:
         async def fetch() -> list[int]:
             client, _ = await self.local(datastack)
             data = await client.get_json(f"materialize/api/v3/datastack/{datastack}/versions")
-            if not isinstance(data, list):
-                raise RemoteError("versions: unexpected answer")
-            return sorted(int(v) for v in data)
+            try:
+                return sorted(_VERSIONS.validate_python(data))
+            except ValidationError:
+                raise RemoteError("versions: unexpected answer") from None
 
         return await self.memo.get(("versions", datastack), fetch)
 
@@ -238,9 +241,7 @@ class CaveApi:
             data = await client.get_json(
                 f"materialize/api/v2/datastack/{datastack}/version/{version}/tables"
             )
-            if not isinstance(data, list):
-                raise RemoteError("version tables: unexpected answer")
-            return sorted(str(t) for t in data)
+            return sorted(_names(data, "version tables"))
 
         # A materialized version never changes.
         return await self.memo.get(("vtables", datastack, version), fetch, immutable=True)
@@ -248,20 +249,7 @@ class CaveApi:
     async def version_rows(self, datastack: str, version: int, table: str) -> list[dict[str, Any]]:
         client, _ = await self.local(datastack)
         path = f"materialize/api/v3/datastack/{datastack}/version/{version}/table/{table}/query"
-        rows: list[dict[str, Any]] = []
-        while True:
-            page = await client.send_json(
-                "POST",
-                path,
-                {"offset": len(rows), "limit": QUERY_LIMIT},
-                params={"return_pyarrow": "false", "split_positions": "false"},
-                idempotent=True,
-            )
-            if not isinstance(page, list):
-                raise RemoteError(f"rows of {table} in version {version}: unexpected answer")
-            rows.extend(r for r in page if isinstance(r, dict))
-            if len(page) < QUERY_LIMIT:
-                return rows
+        return await _all_rows(client, path, {}, f"rows of {table} in version {version}")
 
     def forget_table(self, datastack: str, table: str) -> None:
         self.memo.invalidate(
@@ -274,3 +262,35 @@ class CaveApi:
     async def send(self, datastack: str, method: str, path: str, body: Any) -> Any:
         client, full = await self._av(datastack, path)
         return await client.send_json(method, full, body)
+
+
+async def _all_rows(
+    client: HttpClient, path: str, query: dict[str, Any], what: str
+) -> list[dict[str, Any]]:
+    """Every row of a materialization query, page by page. Each row must be an object with an
+    integer id; a page that repeats rows already seen (a server looping over the same page)
+    or a table beyond MAX_ROWS is refused rather than read forever."""
+    rows: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    while True:
+        page = await client.send_json(
+            "POST",
+            path,
+            {**query, "offset": len(rows), "limit": QUERY_LIMIT},
+            params={"return_pyarrow": "false", "split_positions": "false"},
+            idempotent=True,
+        )
+        if not isinstance(page, list):
+            raise RemoteError(f"{what}: unexpected answer")
+        for row in page:
+            row_id = row.get("id") if isinstance(row, dict) else None
+            if not isinstance(row_id, int) or isinstance(row_id, bool):
+                raise RemoteError(f"{what}: a row without an integer id")
+            if row_id in seen:
+                raise RemoteError(f"{what}: the server repeats row {row_id}")
+            seen.add(row_id)
+            rows.append(row)
+        if len(rows) > MAX_ROWS:
+            raise RemoteError(f"{what}: more than {MAX_ROWS} rows")
+        if len(page) < QUERY_LIMIT:
+            return rows

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurofs.errors import InvalidContent
+from neurofs.errors import InvalidContent, RemoteError
 
 READ_ONLY = ("valid", "created", "superceded_id", "deleted")
 _POINT_REFS = ("SpatialPoint", "BoundSpatialPoint")
@@ -51,24 +51,41 @@ class TableFormat:
 
 def _types(spec: dict[str, Any]) -> list[str]:
     t = spec.get("type", "string")
-    return [t] if isinstance(t, str) else [x for x in t if isinstance(x, str)]
+    if isinstance(t, str):
+        return [t]
+    return [x for x in t if isinstance(x, str)] if isinstance(t, list) else []
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise RemoteError(f"table schema: {what} is not an object")
+    return value
 
 
 def format_from_schema(schema: dict[str, Any]) -> TableFormat:
-    """The table's columns from its JSON Schema (as the schema service serves it)."""
-    definitions = schema.get("definitions", {})
+    """The table's columns from its JSON Schema (as the schema service serves it).
+
+    The schema comes from the server: anything malformed is RemoteError, never a crash."""
+    schema = _mapping(schema, "the schema")
+    definitions = _mapping(schema.get("definitions", {}), "definitions")
     root_ref = str(schema.get("$ref", ""))
-    root = definitions.get(root_ref.rsplit("/", 1)[-1], schema)
-    required = set(root.get("required", []))
+    root = _mapping(definitions.get(root_ref.rsplit("/", 1)[-1], schema), "the root definition")
+    listed = root.get("required", [])
+    required = {r for r in listed if isinstance(r, str)} if isinstance(listed, list) else set()
     points: list[tuple[int, str, Field]] = []
     scalars: list[Field] = []
-    for name, spec in root.get("properties", {}).items():
+    for name, spec in _mapping(root.get("properties", {}), "properties").items():
         if name in READ_ONLY or name == "id":
             continue
+        spec = _mapping(spec, f"property {name!r}")
         ref = str(spec.get("$ref", "")).rsplit("/", 1)[-1]
         if ref in _POINT_REFS:
-            order = int(spec.get("order", 1000))
-            points.append((order, name, Field(name, True, "integer", name in required)))
+            order = spec.get("order", 1000)
+            if isinstance(order, bool) or not isinstance(order, int | float):
+                raise RemoteError(f"table schema: property {name!r} has a bad order")
+            if not math.isfinite(order):
+                raise RemoteError(f"table schema: property {name!r} has a bad order")
+            points.append((int(order), name, Field(name, True, "integer", name in required)))
         else:
             kinds = [t for t in _types(spec) if t != "null"]
             enum = spec.get("enum")
@@ -98,11 +115,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _position_of(row: Row, name: str) -> list[Any]:
+    """A point's ``[x, y, z]`` from a server row (anything else counts as no position)."""
+    pos = row.get(f"{name}_position")
+    return list(pos) if isinstance(pos, list | tuple) else []
+
+
 def flat_to_cells(fmt: TableFormat, row: Row) -> list[str]:
     cells = [_cell(row.get("id"))]
     for f in fmt.fields:
         if f.point:
-            pos = row.get(f"{f.name}_position") or [None, None, None]
+            pos = _position_of(row, f.name)
             cells.extend(_cell(pos[i] if i < len(pos) else None) for i in range(3))
         else:
             cells.append(_cell(row.get(f.name)))
@@ -123,7 +146,7 @@ def flat_to_nested(fmt: TableFormat, row: Row) -> Row:
     nested: Row = {"id": row.get("id")}
     for f in fmt.fields:
         if f.point:
-            nested[f.name] = {"position": list(row.get(f"{f.name}_position") or [])}
+            nested[f.name] = {"position": _position_of(row, f.name)}
         elif row.get(f.name) is not None:
             nested[f.name] = row.get(f.name)
     return nested
@@ -160,6 +183,8 @@ class ParseErrors:
 
 
 def _scalar(f: Field, text: str) -> Any:
+    if "\x00" in text:  # corruption, never text: the annotation database refuses it too
+        raise ValueError("holds a NUL character")
     if f.type == "integer":
         return int(text)
     if f.type == "number":

@@ -36,7 +36,7 @@ from neurofs.sources.cave.table_format import (
     render_jsonl,
 )
 from neurofs.tree.merge import Path
-from neurofs.tree.names import safe_name
+from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
     BytesHandle,
@@ -122,8 +122,9 @@ class TablesDir(Directory):
         tables = await self._ctx.api.tables(self._ds)
         for name in tables:
             self._pending.pop(name, None)
+        names = unique_names(tables)
         nodes: list[Node] = [
-            TableDir((*self.key, safe_name(t)), self._ctx, self._ds, t) for t in tables
+            TableDir((*self.key, names[t]), self._ctx, self._ds, t) for t in dict.fromkeys(tables)
         ]
         return [*nodes, *self._pending.values()]
 
@@ -366,10 +367,12 @@ class AnnotationsFile(EditableFile):
         parse_rows = parse_jsonl if self._jsonl else parse_csv
         rows = parse_rows(fmt, edited)
         api = self._ctx.api
-        api.forget_table(self._ds, self._table)
         current = {
             int(r["id"]): flat_to_nested(fmt, r) for r in await api.rows(self._ds, self._table)
         }
+        # Forgotten only once the fresh rows are in: a save that fails because the server is
+        # down leaves the table readable as it was.
+        api.forget_table(self._ds, self._table)
         for nested in current.values():
             nested.pop("id", None)
         base_ids = (
@@ -438,7 +441,9 @@ class MaterializedVersionDir(Directory):
     async def children(self) -> Sequence[Node]:
         api, ds, version = self._ctx.api, self._ds, self._version
         nodes: list[Node] = []
-        for table in await api.version_tables(ds, version):
+        tables = await api.version_tables(ds, version)
+        names = unique_names(tables, ".csv")
+        for table in dict.fromkeys(tables):
 
             async def render(table: str = table) -> bytes:
                 async def fetch() -> bytes:
@@ -453,9 +458,7 @@ class MaterializedVersionDir(Directory):
                 )
                 return data
 
-            nodes.append(
-                GeneratedFile((*self.key, f"{safe_name(table)}.csv"), render, immutable=True)
-            )
+            nodes.append(GeneratedFile((*self.key, names[table]), render, immutable=True))
         return nodes
 
 
@@ -498,6 +501,8 @@ class StatesDir(Directory):
             state = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidContent(f"not a JSON state: {exc}") from None
+        except RecursionError:
+            raise InvalidContent("not a JSON state: nested too deeply") from None
         if not isinstance(state, dict):
             raise InvalidContent("a neuroglancer state is a JSON object")
         state_id = await self._ctx.api.post_state(state)

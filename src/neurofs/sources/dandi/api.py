@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +18,7 @@ import trio
 from pydantic import BaseModel, ValidationError
 
 from neurofs.errors import NotFound, RemoteError
-from neurofs.io.http import HttpClient
+from neurofs.io.http import HttpClient, same_origin
 from neurofs.io.memo import Memo
 from neurofs.sources.dandi.models import (
     Asset,
@@ -37,6 +37,9 @@ M = TypeVar("M", bound=BaseModel)
 PAGE_SIZE = 1000  # the server's cap
 # Parallel page requests when a listing spans many pages.
 PAGE_WORKERS = 4
+# The most entries one listing may have (a zarr of this many files is beyond what a directory
+# listing can serve); a server claiming more, or paging on beyond it, gets EIO.
+MAX_LISTING_ITEMS = 1_000_000
 # Presigned URLs are reused until this many seconds before they expire.
 _EXPIRY_MARGIN = 300.0
 _DEFAULT_LINK_LIFETIME = 3600.0
@@ -65,6 +68,33 @@ def link_expiry(url: str, now: float) -> float:
     return start + lifetime
 
 
+def _check_listing_size(n: int, what: str) -> None:
+    if n > MAX_LISTING_ITEMS:
+        raise RemoteError(f"{what}: more than {MAX_LISTING_ITEMS} entries, more than neurofs lists")
+
+
+class _Pager:
+    """Checks each ``next`` link of a listing followed link by link."""
+
+    def __init__(self, http: HttpClient, what: str) -> None:
+        self._http = http
+        self._what = what
+        self._seen: set[str] = set()
+
+    def next_url(self, link: str | None, results: Sequence[object]) -> str | None:
+        if link is None:
+            return None
+        url = self._http.url(link)
+        if not same_origin(url, self._http.base_url):
+            raise RemoteError(f"{self._what}: the next page is on another host")
+        if url in self._seen:
+            raise RemoteError(f"{self._what}: the pages loop (a next link repeats)")
+        if not results:
+            raise RemoteError(f"{self._what}: an empty page that is not the last")
+        self._seen.add(url)
+        return url
+
+
 class DandiApi:
     def __init__(self, http: HttpClient, *, authenticated: bool, ttl: float = 30.0) -> None:
         self.http = http
@@ -77,7 +107,11 @@ class DandiApi:
 
     async def _pages(self, path: str, params: dict[str, Any], item: type[M], what: str) -> list[M]:
         """Every result of a paginated route; pages after the first fetched in parallel
-        when the first page tells how many there are."""
+        when the first page tells how many there are.
+
+        A listing is bounded: more than MAX_LISTING_ITEMS results, a ``next`` link seen
+        before, an empty page that is not the last, or a ``next`` link to another host is a
+        RemoteError (a broken or hostile server cannot keep a reader paging forever)."""
         params = {**params, "page_size": PAGE_SIZE}
         first = await self.http.get_json(path, {**params, "page": 1})
         page = _validate(Page[item], first, what)  # type: ignore[valid-type]
@@ -85,6 +119,8 @@ class DandiApi:
         if page.next is None:
             return results
         if page.count is not None:
+            if page.count > MAX_LISTING_ITEMS:
+                raise RemoteError(f"{what}: {page.count} entries, more than neurofs lists")
             npages = -(-page.count // PAGE_SIZE)
             pages: dict[int, list[M]] = {}
             limiter = trio.Semaphore(PAGE_WORKERS)
@@ -99,13 +135,16 @@ class DandiApi:
                     nursery.start_soon(one, n)
             for n in range(2, npages + 1):
                 results.extend(pages[n])
+            _check_listing_size(len(results), what)
             return results
-        url: str | None = page.next
+        pager = _Pager(self.http, what)
+        url: str | None = pager.next_url(page.next, page.results)
         while url:  # no count: follow next links one by one
             data = await self.http.get_json(url)
             page = _validate(Page[item], data, what)  # type: ignore[valid-type]
             results.extend(page.results)
-            url = page.next
+            _check_listing_size(len(results), what)
+            url = pager.next_url(page.next, page.results)
         return results
 
     def _cached(
@@ -196,14 +235,17 @@ class DandiApi:
         """Every file of a zarr, following the ``after`` cursor."""
 
         async def fetch() -> list[ZarrFile]:
+            what = f"zarr {zarr_id} files"
             files: list[ZarrFile] = []
+            pager = _Pager(self.http, what)
             url: str | None = f"zarr/{zarr_id}/files/"
             params: dict[str, Any] | None = {"limit": PAGE_SIZE}
             while url:
                 data = await self.http.get_json(url, params)
-                page = _validate(ZarrPage, data, f"zarr {zarr_id} files")
+                page = _validate(ZarrPage, data, what)
                 files.extend(page.results)
-                url, params = page.next, None
+                _check_listing_size(len(files), what)
+                url, params = pager.next_url(page.next, page.results), None
             return files
 
         return await self.memo.get(("zarr", zarr_id), fetch)

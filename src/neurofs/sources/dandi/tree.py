@@ -28,7 +28,7 @@ from neurofs.sources.dandi import edits
 from neurofs.sources.dandi.api import DandiApi
 from neurofs.sources.dandi.models import Dandiset, VersionSummary, ZarrFile
 from neurofs.sources.dandi.sidecars import asset_yaml, dandiset_yaml
-from neurofs.tree.names import safe_name
+from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
     Directory,
@@ -161,10 +161,15 @@ class FlatView(VersionView):
 
 
 def build_index(assets: Sequence[object]) -> dict[str, dict[str, Entry]]:
-    """folder path → {safe name → entry}, folders' mtimes = newest asset below them."""
+    """folder path → {safe name → entry}, folders' mtimes = newest asset below them.
+
+    Names are made safe per folder with ``unique_names``, so that distinct server names
+    never share a file name. When a path is both an asset and a folder (or appears twice),
+    the first in the listing wins."""
     from neurofs.sources.dandi.models import Asset
 
-    index: dict[str, dict[str, Entry]] = {"": {}}
+    # folder → {server component → (is_folder, asset or None)}; first occurrence wins.
+    raw: dict[str, dict[str, Asset | None]] = {"": {}}
     folder_mtime: dict[str, float] = {}
     for asset in assets:
         assert isinstance(asset, Asset)
@@ -175,33 +180,32 @@ def build_index(assets: Sequence[object]) -> dict[str, dict[str, Entry]]:
         folder = ""
         for i, part in enumerate(parts[:-1]):
             child = "/".join(parts[: i + 1])
-            name = safe_name(part)
-            children = index.setdefault(folder, {})
-            if name not in children:
-                children[name] = Entry(name, child, True, 0, 0.0)
+            raw.setdefault(folder, {}).setdefault(part, None)
             folder_mtime[child] = max(folder_mtime.get(child, 0.0), mtime)
-            index.setdefault(child, {})
+            raw.setdefault(child, {})
             folder = child
-        name = safe_name(parts[-1])
-        index.setdefault(folder, {}).setdefault(
-            name,
-            Entry(
-                name,
-                asset.path,
-                False,
-                asset.size,
-                mtime,
-                asset_id=asset.asset_id,
-                blob_id=asset.blob,
-                zarr_id=asset.zarr,
-            ),
-        )
-    for children in index.values():
-        for name, entry in children.items():
-            if entry.is_folder:
-                children[name] = Entry(
-                    name, entry.server_path, True, 0, folder_mtime.get(entry.server_path, 0.0)
+        raw.setdefault(folder, {}).setdefault(parts[-1], asset)
+    index: dict[str, dict[str, Entry]] = {}
+    for folder, children in raw.items():
+        names = unique_names(children)
+        entries: dict[str, Entry] = {}
+        for part, asset in children.items():
+            name = names[part]
+            if asset is None:
+                path = f"{folder}/{part}" if folder else part
+                entries[name] = Entry(name, path, True, 0, folder_mtime.get(path, 0.0))
+            else:
+                entries[name] = Entry(
+                    name,
+                    asset.path,
+                    False,
+                    asset.size,
+                    asset.modified.timestamp(),
+                    asset_id=asset.asset_id,
+                    blob_id=asset.blob,
+                    zarr_id=asset.zarr,
                 )
+        index[folder] = entries
     return index
 
 
@@ -220,10 +224,11 @@ class PathsView(VersionView):
     async def list_folder(self, folder: str) -> list[Entry]:
         prefix = f"{folder}/" if folder else ""
         items = await self._ctx.api.paths(self._id, self._version, prefix)
+        names = unique_names(item.path.rstrip("/").rsplit("/", 1)[-1] for item in items)
         entries: dict[str, Entry] = {}
         for item in items:
             base = item.path.rstrip("/").rsplit("/", 1)[-1]
-            name = safe_name(base)
+            name = names[base]
             if item.asset is None:
                 entries.setdefault(name, Entry(name, item.path.rstrip("/"), True, 0, self._mtime))
             else:
@@ -321,9 +326,10 @@ class ReleasesDir(Directory):
         if self._d.most_recent_published_version is None:
             return []
         releases = await self._ctx.api.releases(self._d.identifier)
-        return [
-            VersionDir((*self.key, safe_name(v.version)), self._ctx, self._d, v) for v in releases
-        ]
+        names = unique_names(v.version for v in releases)
+        chosen = {v.version: v for v in reversed(releases)}  # a repeated version: the first
+        order = dict.fromkeys(v.version for v in releases)
+        return [VersionDir((*self.key, names[v]), self._ctx, self._d, chosen[v]) for v in order]
 
 
 class FolderDir(Directory):
@@ -515,13 +521,13 @@ class ZarrDir(Directory):
     async def children(self) -> Sequence[Node]:
         zarr_id = await self._zarr_id()
         files = await self._ctx.api.zarr_files(zarr_id)
+        mine = [f for f in files if f.key.startswith(self._prefix)]
+        names = unique_names(f.key[len(self._prefix) :].partition("/")[0] for f in mine)
         nodes: dict[str, Node] = {}
-        for f in files:
-            if not f.key.startswith(self._prefix):
-                continue
+        for f in mine:
             rest = f.key[len(self._prefix) :]
             head, sep, _ = rest.partition("/")
-            name = safe_name(head)
+            name = names[head]
             if name in nodes:
                 continue
             key = (*self.key, name)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from neurofs import secrets
 from neurofs.config import SourceConfig
 from neurofs.errors import ConfigError, NotFound, RemoteError
 from neurofs.io.http import HttpClient, RetryPolicy
@@ -195,10 +196,15 @@ class WebknossosApi:
         return by_path[wanted]
 
     async def sharing_token(self, dataset_id: str) -> str:
-        data = await self.get(f"datasets/{dataset_id}/sharingToken")
+        # A credential: never kept on disk with the other answers, and masked in every log.
+        data = await self.http.get_json(
+            await self.api(f"datasets/{dataset_id}/sharingToken"), keep=False
+        )
         if not isinstance(data, dict) or not isinstance(data.get("sharingToken"), str):
             raise RemoteError("sharingToken: unexpected answer")
-        return str(data["sharingToken"])
+        token = str(data["sharingToken"])
+        secrets.register(token)
+        return token
 
     # ------------------------------------------------------------------ voxels
 

@@ -5,10 +5,12 @@ Unknown fields are ignored; the modelled ones are the ones the tree depends on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from neurofs.errors import RemoteError
 
 
 class _Model(BaseModel):
@@ -24,11 +26,17 @@ class BuildInfo(_Model):
     http_api_versioning: ApiVersions = Field(alias="httpApiVersioning")
 
 
+# WEBKNOSSOS keeps coordinates in 32-bit integers; larger values are a broken or hostile
+# answer (and would make listings and sizes astronomically large).
+_Coordinate = Annotated[int, Field(ge=-(2**31), lt=2**31)]
+_Extent = Annotated[int, Field(ge=0, lt=2**31)]
+
+
 class BoundingBox(_Model):
-    top_left: tuple[int, int, int] = Field(alias="topLeft")
-    width: int = Field(ge=0)
-    height: int = Field(ge=0)
-    depth: int = Field(ge=0)
+    top_left: tuple[_Coordinate, _Coordinate, _Coordinate] = Field(alias="topLeft")
+    width: _Extent
+    height: _Extent
+    depth: _Extent
 
     @property
     def end(self) -> tuple[int, int, int]:
@@ -36,8 +44,11 @@ class BoundingBox(_Model):
         return (x + self.width, y + self.height, z + self.depth)
 
 
+_MagFactor = Annotated[int, Field(ge=1, le=2**16)]
+
+
 class MagInfo(_Model):
-    mag: tuple[int, int, int]
+    mag: tuple[_MagFactor, _MagFactor, _MagFactor]
     path: str | None = None
 
 
@@ -84,7 +95,7 @@ class DataLayer(_Model):
         try:
             name, _ = ELEMENT_CLASSES[self.element_class]
         except KeyError:
-            raise ValueError(f"unsupported elementClass {self.element_class!r}") from None
+            raise RemoteError(f"unsupported elementClass {self.element_class!r}") from None
         return np.dtype(name)
 
     @property
@@ -160,3 +171,22 @@ class Task(_Model):
     id: str
     dataset_id: str | None = Field(default=None, alias="datasetId")
     project_name: str | None = Field(default=None, alias="projectName")
+
+
+class CreatedTask(_Model):
+    id: str
+
+
+class TaskCreationResult(_Model):
+    """One item of ``POST /tasks``: a created task, or the server's reason for refusing it."""
+
+    status: int = 200
+    success: CreatedTask | None = None
+    error: Any = None
+
+
+class TaskCreation(_Model):
+    """The answer of ``POST /tasks``: one result per submitted item, in order."""
+
+    tasks: list[TaskCreationResult]
+    warnings: list[Any] = Field(default_factory=list)

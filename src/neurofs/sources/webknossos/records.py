@@ -20,10 +20,14 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from neurofs.errors import InvalidContent, NotFound, PartlyRefused, RemoteError
+from neurofs.secrets import redact
 from neurofs.sources.webknossos.api import WebknossosApi
+from neurofs.sources.webknossos.models import TaskCreation
 from neurofs.tree.merge import Path
-from neurofs.tree.names import safe_name
+from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import Attrs, Directory, GeneratedFile, Key, Kind, Node
 from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
 
@@ -110,7 +114,7 @@ def _validate_project(doc: Document) -> None:
         ("paused", bool),
         ("isBlacklistedFromReport", bool),
     ):
-        if key in doc and (
+        if doc.get(key) is not None and (  # null: as the server shows an unset value
             not isinstance(doc[key], kind) or (kind is int and isinstance(doc[key], bool))
         ):
             raise InvalidContent(f"'{key}' must be {kind.__name__}")
@@ -157,10 +161,12 @@ class TasksDir(RecordsDir):
 
     async def children(self) -> Sequence[Node]:
         nodes: list[Node] = []
-        for task in await self._tasks():
-            tid = safe_name(task["id"])
-            nodes.append(self._task_file(task["id"], (*self.key, f"{tid}.json")))
-            nodes.append(self._annotations_file(task["id"], (*self.key, f"{tid}.annotations.json")))
+        tasks = await self._tasks()
+        files = unique_names((t["id"] for t in tasks), ".json")
+        annotations = unique_names((t["id"] for t in tasks), ".annotations.json")
+        for tid in dict.fromkeys(t["id"] for t in tasks):
+            nodes.append(self._task_file(tid, (*self.key, files[tid])))
+            nodes.append(self._annotations_file(tid, (*self.key, annotations[tid])))
         return nodes
 
     def _task_file(self, task_id: str, key: Key) -> Sidecar:
@@ -211,20 +217,24 @@ class TasksDir(RecordsDir):
             "POST", "tasks", [{k: item.get(k) for k in TASK_PARAMETERS} for item in items]
         )
         self.forget("tasks")
-        results = answer.get("tasks") if isinstance(answer, dict) else None
-        if not isinstance(results, list) or len(results) != len(items):
+        try:
+            result = TaskCreation.model_validate(answer)
+        except ValidationError:
+            raise RemoteError("POST tasks: unexpected answer") from None
+        if len(result.tasks) != len(items):
             raise RemoteError("POST tasks: unexpected answer")
-        created = [r["success"]["id"] for r in results if isinstance(r.get("success"), dict)]
+        created = [r.success.id for r in result.tasks if r.success is not None]
         refused = [
-            {"item": i, "parameters": items[i], "error": r.get("error")}
-            for i, r in enumerate(results)
-            if not isinstance(r.get("success"), dict)
+            # The server's message is shown and kept: never with a credential in it.
+            {"item": i, "parameters": items[i], "error": redact(str(r.error))}
+            for i, r in enumerate(result.tasks)
+            if r.success is None
         ]
         receipt = _json(
             {
-                "created": [f"{c}.json" for c in created],
+                "created": [safe_name(c, ".json") for c in created],
                 "refused": refused,
-                "warnings": answer.get("warnings", []),
+                "warnings": result.warnings,
             }
         )
         if refused:
@@ -232,7 +242,8 @@ class TasksDir(RecordsDir):
                 f"{len(refused)} of {len(items)} tasks refused: "
                 + "; ".join(f"item {r['item']}: {r['error']}" for r in refused),
                 receipt=receipt,
-                refused=_json(refused),
+                # Nothing created: the file exactly as written is what the user still needs.
+                refused=_json(refused) if created else data,
             )
         return receipt
 
@@ -241,7 +252,7 @@ def _items(data: bytes) -> list[Record]:
     doc: Any
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         parse(data, TextFormat.JSON)  # raises InvalidContent with the details
         raise InvalidContent("invalid JSON") from None
     items = doc if isinstance(doc, list) else [doc]
@@ -259,7 +270,10 @@ class TaskTypesDir(RecordsDir):
             return [t for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
 
         types: list[Record] = await self._load("taskTypes", fetch)
-        return [_static_json((*self.key, f"{safe_name(t['id'])}.json"), t) for t in types]
+        names = unique_names((t["id"] for t in types), ".json")
+        first = {t["id"]: t for t in reversed(types)}
+        order = dict.fromkeys(t["id"] for t in types)
+        return [_static_json((*self.key, names[i]), first[i]) for i in order]
 
     async def create_from_file(self, name: str, data: bytes) -> bytes:
         doc = parse(data, TextFormat.JSON)
@@ -295,10 +309,9 @@ class ProjectsDir(RecordsDir):
         return result
 
     async def children(self) -> Sequence[Node]:
-        return [
-            self._project_file(p["name"], (*self.key, f"{safe_name(p['name'])}.json"))
-            for p in await self._projects()
-        ]
+        order = list(dict.fromkeys(p["name"] for p in await self._projects()))
+        names = unique_names(order, ".json")
+        return [self._project_file(n, (*self.key, names[n])) for n in order]
 
     def _project_file(self, name: str, key: Key) -> Sidecar:
         api = self.api
@@ -308,8 +321,9 @@ class ProjectsDir(RecordsDir):
                 self.forget("projects")
             for p in await self._projects():
                 if p["name"] == name:
+                    owner = p.get("owner")
                     return {k: v for k, v in p.items() if k != "owner"} | {
-                        "owner": (p.get("owner") or {}).get("email")
+                        "owner": owner.get("email") if isinstance(owner, dict) else None
                     }
             raise NotFound(f"project {name}")
 
@@ -335,4 +349,4 @@ class ProjectsDir(RecordsDir):
         created = await self.api.send("POST", "projects", doc)
         self.forget("projects")
         pname = created.get("name") if isinstance(created, dict) else doc["name"]
-        return _json({"created": [f"{safe_name(str(pname))}.json"]})
+        return _json({"created": [safe_name(str(pname), ".json")]})

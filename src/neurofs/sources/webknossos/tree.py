@@ -28,10 +28,10 @@ from neurofs.errors import NotFound, ReadOnly
 from neurofs.io.fetcher import Fetcher, RemoteObject
 from neurofs.sources.webknossos import volume
 from neurofs.sources.webknossos.api import WebknossosApi
-from neurofs.sources.webknossos.models import DataLayer, Dataset
+from neurofs.sources.webknossos.models import DataLayer, Dataset, Folder
 from neurofs.sources.webknossos.records import ProjectsDir, TasksDir, TaskTypesDir
 from neurofs.sources.webknossos.volume import CHUNK, MagGeometry, mag_name
-from neurofs.tree.names import safe_name
+from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
     BytesHandle,
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 DEFAULT_RAW_MAX_BYTES = 4 * 1024**3
 # Chunk requests in flight for one plain-volume read.
 RAW_PARALLEL = 8
+# A chunk directory with more entries than this is not listed (its chunks stay readable by
+# name, which is how zarr readers open them): a listing must stay bounded in memory and time.
+MAX_LISTED_CHUNKS = 100_000
 
 
 @dataclass(frozen=True)
@@ -272,13 +275,19 @@ class WkRoot(StaticDirectory):
 
 def dataset_names(datasets: Sequence[Dataset]) -> dict[str, Dataset]:
     """Safe, unique names for the datasets of one organization (a clash adds the id)."""
-    names: dict[str, Dataset] = {}
+    labels: dict[str, Dataset] = {}
     for d in sorted(datasets, key=lambda d: (d.name, d.id)):
-        name = safe_name(d.name)
-        if name in names:
-            name = safe_name(f"{d.name}~{d.id}")
-        names[name] = d
-    return names
+        label = d.name
+        while label in labels:
+            label = f"{label}~{d.id}"
+        labels[label] = d
+    names = unique_names(labels)
+    return {names[label]: d for label, d in labels.items()}
+
+
+def organization_names(datasets: Sequence[Dataset]) -> dict[str, str]:
+    """Organization → its directory name under ``datasets/``."""
+    return unique_names(d.owning_organization for d in datasets)
 
 
 class DatasetsDir(Directory):
@@ -290,8 +299,8 @@ class DatasetsDir(Directory):
         return Attrs(Kind.DIRECTORY, 0, 0.0)
 
     async def children(self) -> Sequence[Node]:
-        orgs = sorted({d.owning_organization for d in await self._ctx.api.datasets()})
-        return [OrganizationDir((*self.key, safe_name(o)), self._ctx, o) for o in orgs]
+        names = organization_names(await self._ctx.api.datasets())
+        return [OrganizationDir((*self.key, names[o]), self._ctx, o) for o in sorted(names)]
 
 
 class OrganizationDir(Directory):
@@ -336,9 +345,11 @@ class DatasetDir(Directory):
             ),
             FreshFile((*self.key, "sharing-token"), self._sharing_token, mtime),
         ]
+        names = unique_names(layer.name for layer in d.data_source.data_layers)
         for layer in d.data_source.data_layers:
-            name = safe_name(layer.name)
-            nodes.append(OmeZarrDir((*self.key, f"{name}.ome.zarr"), ctx, d, layer))
+            name = names[layer.name]
+            ome = safe_name(name, ".ome.zarr")
+            nodes.append(OmeZarrDir((*self.key, ome), ctx, d, layer))
             nodes.append(NativeLayerDir((*self.key, name), ctx, d, layer))
         return nodes
 
@@ -416,7 +427,8 @@ class OmeMagDir(Directory):
                     (*self.key, ".zarray"), volume.dumps(volume.ome_zarray(self._g)), self._mtime
                 )
             )
-        nodes.extend(self._node(i) for i in range(self._count()))
+        if self._count() <= MAX_LISTED_CHUNKS:  # beyond: readable by name only
+            nodes.extend(self._node(i) for i in range(self._count()))
         return nodes
 
     async def child(self, name: str) -> Node:
@@ -487,6 +499,8 @@ class NativeMagDir(Directory):
         zarray = _bytes_file(
             (*self.key, ".zarray"), volume.dumps(volume.native_zarray(self._g)), self._mtime
         )
+        if cx * cy * cz > MAX_LISTED_CHUNKS:  # still readable by name, as zarr readers do
+            return [zarray]
         chunks = [self._chunk(x, y, z) for x in range(cx) for y in range(cy) for z in range(cz)]
         return [zarray, *chunks]
 
@@ -545,12 +559,10 @@ class FoldersDir(Directory):
             roots = [f for f in folders if f.parent is None]
             if len(roots) == 1:  # one organization root: show its children directly
                 return await FoldersDir(self.key, self._ctx, roots[0].id).children()
-            return [FoldersDir((*self.key, safe_name(f.name)), self._ctx, f.id) for f in roots]
-        nodes: list[Node] = [
-            FoldersDir((*self.key, safe_name(f.name)), self._ctx, f.id)
-            for f in folders
-            if f.parent == self._folder_id
-        ]
+            return _folder_nodes(self.key, self._ctx, roots)
+        nodes = _folder_nodes(
+            self.key, self._ctx, [f for f in folders if f.parent == self._folder_id]
+        )
         depth = len(self.key) - 1  # levels below the source directory
         datasets = [d for d in await self._ctx.api.datasets() if d.folder_id == self._folder_id]
         by_org: dict[str, list[Dataset]] = {}
@@ -560,6 +572,19 @@ class FoldersDir(Directory):
             name = next(
                 n for n, x in dataset_names(by_org[d.owning_organization]).items() if x is d
             )
-            target = "../" * depth + f"datasets/{safe_name(d.owning_organization)}/{name}"
+            org = organization_names(await self._ctx.api.datasets())[d.owning_organization]
+            target = "../" * depth + f"datasets/{org}/{name}"
             nodes.append(Symlink((*self.key, name), target))
         return nodes
+
+
+def _folder_nodes(key: Key, ctx: WkContext, folders: Sequence[Folder]) -> list[Node]:
+    """Sub-folders of one folder, under distinct safe names (a clash adds the id)."""
+    labels: dict[str, Folder] = {}
+    for f in folders:
+        label = f.name
+        while label in labels:
+            label = f"{label}~{f.id}"
+        labels[label] = f
+    names = unique_names(labels)
+    return [FoldersDir((*key, names[label]), ctx, f.id) for label, f in labels.items()]

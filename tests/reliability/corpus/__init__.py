@@ -1,0 +1,1 @@
+"""Data for the reliability tests (the corpus of bad sidecar writes)."""
