@@ -224,6 +224,17 @@ async def test_read_ahead_grows_with_the_run_not_with_the_read_count(fetcher):
     assert max(fetched) <= 2 + 4
 
 
+def test_out_of_order_reads_of_a_stream_keep_its_window():
+    # The kernel sends a stream's reads concurrently; they may arrive out of order.
+    pattern = ReadPattern()
+    for first in (0, 1, 3, 2, 4, 6, 5, 7):
+        pattern.observe(first * BS, (first + 1) * BS, BS)
+    assert pattern.run_start == 0 and pattern.next_offset == 8 * BS
+    assert pattern.window >= 8
+    pattern.observe(40 * BS, 41 * BS, BS)  # a real jump starts over
+    assert pattern.window == 0 and pattern.run_start == 40 * BS
+
+
 async def test_read_ahead_holds_a_bounded_number_of_requests(fetcher):
     remote = Remote(payload(BS * 256), delay=0.02)
     pattern = ReadPattern()

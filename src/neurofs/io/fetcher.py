@@ -84,15 +84,22 @@ class ReadPattern:
     def observe(self, offset: int, end: int, block_size: int) -> None:
         """Grow the window with the length of the sequential run (twice what was read in a
         row, as the kernel's read-ahead does), so a reader that takes 1 MiB in a few reads
-        is not answered with 64 MiB; a jump of more than a block starts over."""
-        if offset == self.next_offset:
+        is not answered with 64 MiB. The kernel sends a stream's reads concurrently, so they
+        may arrive out of order: a read inside the stream's span (or just past its end)
+        keeps the stream; only a jump of more than a block away from it starts over."""
+        if self.next_offset >= 0 and offset == self.next_offset:
             run_blocks = -(-(end - self.run_start) // block_size)
             self.window = min(max(2 * run_blocks, 2), MAX_READAHEAD_BLOCKS)
-        elif abs(offset - self.next_offset) > block_size:
+        elif not (
+            self.next_offset >= 0
+            and self.run_start - block_size <= offset <= self.next_offset + block_size
+        ):
             self.window = 0
             self.prefetched_to = 0
             self.run_start = offset
-        self.next_offset = end
+            self.next_offset = end
+            return
+        self.next_offset = max(self.next_offset, end)
 
 
 @dataclass(frozen=True)
