@@ -1,8 +1,8 @@
 """Mounting: checks before the mount, the trio main loop, clean shutdown.
 
 ``run_mount`` mounts, reports readiness through a callback (the CLI passes it on to the
-parent process that waits for it), serves until the filesystem is unmounted or the process
-gets SIGTERM/SIGINT, then unmounts and closes the cache.
+parent process that waits for it) and to systemd (``sd_notify``), serves until the
+filesystem is unmounted or the process gets SIGTERM/SIGINT, then unmounts and closes the cache.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from neurofs.errors import ConfigError
 from neurofs.fs.editing import recover_interrupted
 from neurofs.fs.kernel_readahead import raise_read_ahead_once_mounted
 from neurofs.fs.operations import Operations
+from neurofs.fs.sd_notify import Notifier
 from neurofs.io.block_cache import BlockCache, CacheError
 from neurofs.io.fetcher import Fetcher
 from neurofs.io.malloc import map_large_buffers
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.secrets import redact
 from neurofs.sources import Source, build_source
 from neurofs.tree.control import ErrorLog, build_root
 from neurofs.tree.rejected import RejectedStore
@@ -161,6 +163,7 @@ async def _serve(
     mountpoint: Path,
     options: set[str],
     on_ready: Callable[[list[str]], None],
+    notifier: Notifier,
 ) -> None:
     ops, sources = ops_factory()
     pyfuse3.init(ops, str(mountpoint), options)
@@ -168,19 +171,33 @@ async def _serve(
     try:
         async with trio.open_nursery() as nursery:
             fetcher.start_background(nursery)
-            nursery.start_soon(_stop_on_signals, nursery.cancel_scope, ops)
-            nursery.start_soon(raise_read_ahead_once_mounted, mountpoint)
+            nursery.start_soon(_stop_on_signals, nursery.cancel_scope, ops, notifier)
             warnings = await _probe(sources)
-            on_ready(warnings)
+            nursery.start_soon(_ready_once_serving, mountpoint, warnings, on_ready, notifier)
             await pyfuse3.main()
             # main() returns when the kernel unmounted us (fusermount -u, umount).
             unmount = False
+            notifier.stopping(f"{mountpoint} was unmounted; stopping")
             nursery.cancel_scope.cancel()
     finally:
         for source in sources:
             with trio.CancelScope(shield=True):
                 await source.aclose()
         pyfuse3.close(unmount=unmount)
+
+
+async def _ready_once_serving(
+    mountpoint: Path,
+    warnings: list[str],
+    on_ready: Callable[[list[str]], None],
+    notifier: Notifier,
+) -> None:
+    """Report readiness once the kernel has main()'s answer to its INIT: until then the
+    daemon's own stat of the mount (for the read-ahead window) keeps the mount busy, and an
+    unmount right after the report would fail with EBUSY."""
+    await raise_read_ahead_once_mounted(mountpoint)
+    on_ready(warnings)
+    notifier.ready("; ".join([f"mounted at {mountpoint}", *map(redact, warnings)]))
 
 
 async def _probe(sources: list[Source]) -> list[str]:
@@ -202,10 +219,14 @@ async def _probe(sources: list[Source]) -> list[str]:
     return warnings
 
 
-async def _stop_on_signals(scope: trio.CancelScope, ops: Operations) -> None:
+async def _stop_on_signals(scope: trio.CancelScope, ops: Operations, notifier: Notifier) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
             log.info("received %s: unmounting", signal.Signals(signum).name)
+            notifier.stopping(
+                f"received {signal.Signals(signum).name}: letting saves in flight finish "
+                f"(up to {SAVE_GRACE_SECONDS:.0f} s), then unmounting"
+            )
             break
         with trio.move_on_after(SAVE_GRACE_SECONDS):
             async with trio.open_nursery() as grace:
@@ -218,11 +239,14 @@ async def _stop_on_signals(scope: trio.CancelScope, ops: Operations) -> None:
                 grace.start_soon(second_signal)
                 await ops.saves_finished()
                 grace.cancel_scope.cancel()
+        notifier.status("unmounting")
         scope.cancel()
 
 
 def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None:
     """Mount and serve until unmounted or signalled. Raises MountError before mounting."""
+    # Taken out of the environment first, so that nothing the daemon starts inherits it.
+    notifier = Notifier.from_environment()
     mountpoint = opts.mountpoint.resolve()
     check_mountpoint(mountpoint)
     options = fuse_options(opts.fuse_options)
@@ -281,7 +305,7 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
         with open(fd, "w") as out:
             out.write(f"{os.getpid()}\n")
         try:
-            trio.run(_serve, make_ops, fetcher, mountpoint, options, on_ready)
+            trio.run(_serve, make_ops, fetcher, mountpoint, options, on_ready, notifier)
         finally:
             pidfile.unlink(missing_ok=True)
     finally:
