@@ -1,4 +1,5 @@
-"""``neurofs mount | unmount | demo | emulate | status``."""
+"""The ``neurofs`` command: mount, unmount, demo, emulate and status here; the other
+commands (prefetch, cache, refresh, ls-sources, completion) in modules of their own."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ import click
 
 from neurofs import secrets
 from neurofs.cli.background import Readiness, spawn_and_wait
+from neurofs.cli.cache import cache
+from neurofs.cli.completion import completion
+from neurofs.cli.prefetch import prefetch
+from neurofs.cli.progress import human_bytes
+from neurofs.cli.refresh import refresh
+from neurofs.cli.sources import ls_sources
 from neurofs.config import CacheConfig, Config, SourceConfig, default_cache_dir, load_config
 from neurofs.config import parse_size as _parse_size
 from neurofs.errors import ConfigError
@@ -325,14 +332,6 @@ def status(mountpoint: Path, as_json: bool) -> None:
     click.echo(_format_status(mountpoint, data))
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
 def _format_status(mountpoint: Path, d: dict[str, object]) -> str:
     cache = d.get("cache", {})
     assert isinstance(cache, dict)
@@ -340,12 +339,12 @@ def _format_status(mountpoint: Path, d: dict[str, object]) -> str:
         f"neurofs mount at {mountpoint}, up {d.get('uptime_seconds')} s",
         f"  requests        {d.get('requests')}  (retries {d.get('retries')}, "
         f"errors {d.get('errors')})",
-        f"  fetched         {_human(float(str(d.get('bytes_fetched', 0))))}",
-        f"  served          {_human(float(str(d.get('bytes_served', 0))))}",
+        f"  fetched         {human_bytes(float(str(d.get('bytes_fetched', 0))))}",
+        f"  served          {human_bytes(float(str(d.get('bytes_served', 0))))}",
         f"  cache           {cache.get('hits')} hits, {cache.get('misses')} misses, "
         f"{cache.get('evictions')} evictions",
-        f"  cache size      {_human(float(cache.get('stored_bytes', 0)))} of "
-        f"{_human(float(cache.get('capacity_bytes', 0)))}",
+        f"  cache size      {human_bytes(float(cache.get('stored_bytes', 0)))} of "
+        f"{human_bytes(float(cache.get('capacity_bytes', 0)))}",
     ]
     sources = d.get("sources", {})
     assert isinstance(sources, dict)
@@ -357,3 +356,7 @@ def _format_status(mountpoint: Path, d: dict[str, object]) -> str:
         )
         lines.append(f"  {name:<15} {counters.get('requests', 0)} requests ({classes})")
     return "\n".join(lines)
+
+
+for _command in (prefetch, cache, refresh, ls_sources, completion):
+    main.add_command(_command)

@@ -70,6 +70,25 @@ class InodeTable:
     def _key_of(entry: InodeEntry) -> Key:
         return entry.stale_key if entry.stale_key is not None else entry.node.key
 
+    def at_or_below(self, key: Key) -> list[tuple[int, Key]]:
+        """Every inode the kernel knows at or below ``key``, with its path."""
+        return [
+            (inode, path)
+            for inode, entry in self._entries.items()
+            if (path := self._key_of(entry))[: len(key)] == key
+        ]
+
+    def inode_of(self, key: Key) -> int | None:
+        return self._by_key.get(key)
+
+    def look_up_again(self, inode: int) -> None:
+        """The node behind ``inode`` may be out of date (a refresh): find it again by its
+        path before the next use, and let the kernel drop its pages at the next open."""
+        entry = self._entries.get(inode)
+        if entry is not None:
+            entry.stale_key = self._key_of(entry)
+            entry.opened_attrs = None
+
     def incref(self, inode: int) -> None:
         self._entries[inode].lookups += 1
 

@@ -2,9 +2,10 @@
 
 Every handler goes through ``_guard``, which turns domain errors into ``FUSEError`` with the
 errno of ``errno_map`` and any unexpected exception into EIO (logged with its traceback).
-Only sidecars and scratch files are writable (see ``editing``); opening anything else for
-write answers EROFS, and so does every call that would change the tree elsewhere, unless a
-directory implements it (moving or deleting assets).
+Only sidecars, scratch files and ``.neurofs/control`` are writable (see ``editing`` and
+``control``); opening anything else for write answers EROFS, and so does every call that
+would change the tree elsewhere, unless a directory implements it (moving or deleting
+assets).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyfuse3
 import trio
 
 from neurofs.errors import (
+    AccessDenied,
     AlreadyExists,
     InvalidContent,
     IsADirectory,
@@ -34,12 +36,13 @@ from neurofs.errors import (
     ReadOnly,
     TooLarge,
 )
+from neurofs.fs.control import ControlRunner
 from neurofs.fs.editing import Edit, EditState, resize, write_into
 from neurofs.fs.errno_map import errno_for
 from neurofs.fs.inodes import InodeTable
-from neurofs.io.block_cache import BLOCK_SIZE
+from neurofs.io.block_cache import BLOCK_SIZE, BlockCache
 from neurofs.io.stats import Stats
-from neurofs.tree.control import ErrorLog
+from neurofs.tree.control import ControlFile, ErrorLog
 from neurofs.tree.names import is_valid_name
 from neurofs.tree.nodes import (
     Attrs,
@@ -141,6 +144,8 @@ class _OpenFile:
     append: bool = False
     # A scratch file written through this handle (a creation request is sent at close).
     wrote: bool = False
+    # .neurofs/control opened for writing: each write is a command.
+    control: bool = False
 
 
 class Operations(pyfuse3.Operations):
@@ -151,7 +156,9 @@ class Operations(pyfuse3.Operations):
         rejected: RejectedStore,
         allow_delete: bool,
         stats: Stats,
+        cache: BlockCache,
     ) -> None:
+        """``cache``: the mount's block cache, for the control channel's cache commands."""
         super().__init__()
         self._stats = stats
         self._root = root
@@ -164,6 +171,7 @@ class Operations(pyfuse3.Operations):
         self._handles = itertools.count(1)
         self._uid = os.getuid()
         self._gid = os.getgid()
+        self._control = ControlRunner(self._inodes, self._node_at, errors, cache)
 
     async def saves_finished(self) -> None:
         """Return once no save is waiting on a server (a graceful shutdown waits for this)."""
@@ -212,6 +220,9 @@ class Operations(pyfuse3.Operations):
             e.st_nlink = 2
         elif attrs.kind is Kind.SYMLINK:
             e.st_mode = stat.S_IFLNK | 0o777
+            e.st_nlink = 1
+        elif attrs.write_only:
+            e.st_mode = stat.S_IFREG | 0o200
             e.st_nlink = 1
         else:
             e.st_mode = stat.S_IFREG | (0o644 if attrs.writable else 0o444)
@@ -371,6 +382,8 @@ class Operations(pyfuse3.Operations):
                 del node.data[:]
                 node.too_large = False
             opened = _OpenFile(node, await node.open(), scratch=node, append=append)
+        elif isinstance(node, ControlFile):
+            opened = _OpenFile(node, BytesHandle(b""), control=True)
         else:
             raise ReadOnly(f"{'/'.join(node.key)} is read-only")
         fh = next(self._handles)
@@ -403,6 +416,8 @@ class Operations(pyfuse3.Operations):
     async def read(self, fh: int, off: int, size: int) -> bytes:
         self._stats.add("fuse_reads")
         opened = self._files[fh]
+        if opened.control:
+            raise AccessDenied("/".join(opened.node.key) + " is write-only")
         if opened.edit is not None:
             return bytes(opened.edit.buffer[off : off + size])
         return await opened.handle.read(off, size)
@@ -412,6 +427,9 @@ class Operations(pyfuse3.Operations):
         opened = self._files.get(fh)
         if opened is None:
             raise pyfuse3.FUSEError(errno.EBADF)
+        if opened.control:
+            await self._control.run(buf)
+            return len(buf)
         if opened.edit is not None:
             edit = self._current_edit(opened)
             if opened.append:
@@ -515,6 +533,9 @@ class Operations(pyfuse3.Operations):
         ctx: pyfuse3.RequestContext,
     ) -> pyfuse3.EntryAttributes:
         node = await self._node(inode)
+        if isinstance(node, ControlFile):
+            # `echo … > .neurofs/control` truncates first: nothing to truncate, accepted.
+            return await self._attributes_of(node, inode)
         if not isinstance(node, EditableFile | ScratchFile):
             raise ReadOnly(f"{'/'.join(node.key)} is read-only")
         # Mode, owner and times of sidecars and scratch files are accepted and ignored
@@ -546,7 +567,7 @@ class Operations(pyfuse3.Operations):
         if existing is not None:
             if flags & os.O_EXCL:
                 raise AlreadyExists("/".join(existing.key))
-            if not isinstance(existing, EditableFile | ScratchFile):
+            if not isinstance(existing, EditableFile | ScratchFile | ControlFile):
                 raise ReadOnly(f"{'/'.join(existing.key)} is read-only")
             node: File = existing
         elif parent.accepts_scratch:

@@ -126,6 +126,78 @@ class CacheStats:
     capacity_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class KindUsage:
+    blocks: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSummary:
+    """What is stored: totals, the oldest and newest use (seconds since the epoch, None when
+    empty), and a breakdown by kind of content (the content string up to its first ``:``,
+    e.g. ``dandi-blob``, ``dandi-zarr``, ``wk``, ``wk-raw``)."""
+
+    stored_bytes: int
+    stored_blocks: int
+    oldest_use: float | None
+    newest_use: float | None
+    by_kind: dict[str, KindUsage]
+
+
+def summarize(rows: Iterable[tuple[str, int, float]]) -> CacheSummary:
+    """A summary of ``(content, size, last_used)`` rows."""
+    total = count = 0
+    oldest: float | None = None
+    newest: float | None = None
+    kinds: dict[str, list[int]] = {}
+    for content, size, last_used in rows:
+        total += size
+        count += 1
+        oldest = last_used if oldest is None else min(oldest, last_used)
+        newest = last_used if newest is None else max(newest, last_used)
+        usage = kinds.setdefault(content.split(":", 1)[0], [0, 0])
+        usage[0] += 1
+        usage[1] += size
+    return CacheSummary(
+        total,
+        count,
+        oldest,
+        newest,
+        {k: KindUsage(b, n) for k, (b, n) in sorted(kinds.items())},
+    )
+
+
+def read_summary(directory: Path) -> CacheSummary:
+    """The summary of a cache directory's index, read-only: safe while a mount uses the
+    cache (SQLite lets readers in beside its writer). Recency not yet flushed by that mount
+    (at most ``_FLUSH_INTERVAL`` seconds of it) is not seen. Raises sqlite3.Error."""
+    path = Path(directory) / _DB_NAME
+    if not path.exists():
+        return summarize([])
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT content, size, last_used FROM blocks").fetchall()
+    finally:
+        db.close()
+    return summarize(rows)
+
+
+def in_use(directory: Path) -> bool:
+    """Whether a process holds the cache directory (its lock is taken). Nothing is created."""
+    try:
+        fd = os.open(Path(directory) / _LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also releases the lock if we took it
+    return False
+
+
 @dataclass(slots=True)
 class _Entry:
     """One recorded block. A re-put creates a new object, so identity tells whether the entry a
@@ -340,6 +412,22 @@ class BlockCache:
             doomed = self._drop_locked(old)
         _unlink_blocks(self._blocks, doomed)
         return len(doomed)
+
+    def shrink_to(self, size: int) -> int:
+        """Drop unpinned blocks, in eviction order, until at most ``size`` bytes are stored;
+        return how many were dropped."""
+        with self._lock:
+            doomed = self._drop_locked(self._pick_victims_locked(self._stored_bytes - size))
+        _unlink_blocks(self._blocks, doomed)
+        return len(doomed)
+
+    def summary(self) -> CacheSummary:
+        with self._lock:
+            return summarize((k[0], e.size, e.last_used) for k, e in self._entries.items())
+
+    @property
+    def directory(self) -> Path:
+        return self._dir
 
     def close(self) -> None:
         """Write pending recency to the index and release the directory. Idempotent; after it,

@@ -4,10 +4,14 @@ Mutable answers live in a TTL cache; immutable ones (published versions) in an L
 expires. Concurrent requests for the same key wait for one fetch instead of each sending one.
 Failures are not cached; negative answers (NotFound) are cached briefly, since ``ls`` and
 shells probe for names that do not exist.
+
+``forget_changeable`` drops the mutable and negative answers of every memo of the process
+(``neurofs refresh``); immutable answers stay, since they cannot change.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
@@ -17,6 +21,14 @@ import trio
 from neurofs.errors import NotFound
 
 T = TypeVar("T")
+
+_memos: weakref.WeakSet[Memo] = weakref.WeakSet()
+
+
+def forget_changeable() -> None:
+    """Forget every answer that may change (listings, drafts, metadata) in every memo."""
+    for memo in list(_memos):
+        memo.forget_changeable()
 
 
 class Memo:
@@ -31,6 +43,7 @@ class Memo:
             maxsize=maxsize, ttl=negative_ttl
         )
         self._locks: dict[Hashable, trio.Lock] = {}
+        _memos.add(self)
 
     def _lookup(self, key: Hashable) -> tuple[bool, Any]:
         for cache in (self._immutable, self._mutable):
@@ -69,3 +82,8 @@ class Memo:
             for key in list(cache.keys()):
                 if predicate is None or predicate(key):
                     cache.pop(key, None)
+
+    def forget_changeable(self) -> None:
+        """Forget the mutable and negative answers; immutable ones stay."""
+        self._mutable.clear()
+        self._negative.clear()

@@ -5,7 +5,18 @@
 .neurofs/config.json   the effective configuration, secrets redacted
 .neurofs/errors.log    recent rejected writes and failed reads, newest last
 .neurofs/rejected/     the bytes of refused writes
+.neurofs/control       write-only: one command per write (refresh, cache prune, cache clear)
 ```
+
+Commands written to ``control`` (UTF-8, one line, at most ``MAX_COMMAND_BYTES``)::
+
+    refresh <path relative to the mount root>     ("" or "." is the whole mount)
+    cache prune older-than=<seconds>
+    cache prune to=<bytes>
+    cache clear
+
+``parse_command`` turns the bytes into a :class:`Command` or raises ``InvalidContent`` naming
+the problem; the fs layer runs it and answers the write with its errno.
 """
 
 from __future__ import annotations
@@ -14,13 +25,123 @@ import collections
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from neurofs.errors import AccessDenied, InvalidContent
 from neurofs.secrets import redact
-from neurofs.tree.nodes import Directory, GeneratedFile, LiveFile, Node, StaticDirectory
+from neurofs.tree.nodes import (
+    Attrs,
+    Directory,
+    File,
+    FileHandle,
+    GeneratedFile,
+    Key,
+    Kind,
+    LiveFile,
+    Node,
+    StaticDirectory,
+)
 from neurofs.tree.rejected import LocalDirectory, RejectedStore
 
 CONTROL_DIR = ".neurofs"
+CONTROL_FILE = "control"
+# A command is one short line; anything longer is refused before it is looked at.
+MAX_COMMAND_BYTES = 4096
+
+
+# ---------------------------------------------------------------- control commands
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """Drop cached listings, attributes and metadata at and below ``key`` (() = everything)."""
+
+    key: Key
+
+
+@dataclass(frozen=True)
+class PruneOlderThan:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PruneTo:
+    size: int
+
+
+@dataclass(frozen=True)
+class ClearCache:
+    pass
+
+
+Command = Refresh | PruneOlderThan | PruneTo | ClearCache
+
+USAGE = "refresh PATH | cache prune older-than=SECONDS | cache prune to=BYTES | cache clear"
+
+
+def parse_command(data: bytes) -> Command:
+    """One command from the bytes of one write; InvalidContent says what is wrong."""
+    if len(data) > MAX_COMMAND_BYTES:
+        raise InvalidContent(f"a command is at most {MAX_COMMAND_BYTES} bytes, got {len(data)}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidContent("a command must be UTF-8 text") from None
+    text = text.removesuffix("\n")
+    if "\n" in text:
+        raise InvalidContent("one command per write")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise InvalidContent("a command must not hold control characters")
+    verb, _, rest = text.partition(" ")
+    if verb == "refresh":
+        return Refresh(_relative_key(rest))
+    words = text.split()
+    if words == ["cache", "clear"]:
+        return ClearCache()
+    if len(words) == 3 and words[:2] == ["cache", "prune"]:
+        name, _, value = words[2].partition("=")
+        if name == "older-than":
+            return PruneOlderThan(float(_count(name, value)))
+        if name == "to":
+            return PruneTo(_count(name, value))
+    raise InvalidContent(f"unknown command {text[:80]!r}; expected {USAGE}")
+
+
+def _count(name: str, value: str) -> int:
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
+        raise InvalidContent(f"{name}= takes a whole number, not {value[:40]!r}")
+    return int(value)
+
+
+def _relative_key(path: str) -> Key:
+    if path.startswith("/"):
+        raise InvalidContent("refresh takes a path relative to the mount root")
+    parts = tuple(p for p in path.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise InvalidContent("refresh paths may not contain '..'")
+    return parts
+
+
+class ControlHandle(FileHandle):
+    async def read(self, offset: int, size: int) -> bytes:
+        raise AccessDenied(f"{CONTROL_DIR}/{CONTROL_FILE} is write-only")
+
+
+class ControlFile(File):
+    """``.neurofs/control``: write-only, owner only. The fs layer runs what is written."""
+
+    direct_io = True
+
+    def __init__(self, mtime: float) -> None:
+        super().__init__((CONTROL_DIR, CONTROL_FILE))
+        self._attrs = Attrs(Kind.FILE, 0, mtime, writable=True, private=True, write_only=True)
+
+    async def stat(self) -> Attrs:
+        return self._attrs
+
+    async def open(self) -> FileHandle:
+        raise AccessDenied(f"{CONTROL_DIR}/{CONTROL_FILE} is write-only")
 
 
 class ErrorLog:
@@ -63,6 +184,7 @@ def build_root(
             GeneratedFile((CONTROL_DIR, "config.json"), render_config, mtime=now),
             LiveFile((CONTROL_DIR, "errors.log"), errors.render, private=True),
             LocalDirectory((CONTROL_DIR, "rejected"), rejected.directory),
+            ControlFile(now),
         ],
         mtime=now,
     )

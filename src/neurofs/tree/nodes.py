@@ -36,6 +36,8 @@ class Attrs:
     # Only the mount's owner may read it, even on a mount shared with -o allow_other (the
     # user's own rejected writes and error log).
     private: bool = False
+    # Written to, never read (the .neurofs/control channel): mode 0200.
+    write_only: bool = False
 
 
 Key = tuple[str, ...]

@@ -5,6 +5,8 @@
   ``/info/api/versions`` are public.
 - Schemas (EMAnnotationSchemas 5.26.3): public. An unknown schema is flask-restx's 404 with
   its "did you mean" help text.
+- Auth (middle_auth): ``GET /auth/api/v1/user/cache`` answers the token's user (id, name,
+  email, groups, permissions, ``missing_tos``); no or a bad token is middle_auth's 401.
 - States (NeuroglancerJsonServer 0.7.2): every route needs a valid token. ``POST
   /nglstate/api/v1/post`` stores the body (it must parse as JSON) and answers, as a JSON
   string, the request URL with its last segment replaced by the new id. ``GET
@@ -37,9 +39,12 @@ from neurofs.emulators.cave.models import AlignedVolumeInfo, DatastackInfo
 from neurofs.emulators.cave.sample import (
     ALIGNED_VOLUME,
     ALIGNED_VOLUME_ID,
+    AUTH_DATASET,
     DATASTACK,
     IMAGE_SOURCE,
     PCG_TABLE,
+    TOS_DOCUMENT_ID,
+    TOS_NAME,
     VIEWER_SITE,
     VOXEL_RESOLUTION,
 )
@@ -109,12 +114,38 @@ class GlobalServer:
         router.add("GET", "/schema/api/v2/type/{schema}", self.schema_definition)
         router.add("POST", "/schema/api/v2/types", self.schema_definitions)
         router.add("GET", "/schema/api/v2/types_all", self.schema_definitions_all)
+        router.add("GET", "/auth/api/v1/user/cache", self.user_cache)
         router.add("GET", "/nglstate/api/v1/version", self.state_version)
         router.add("POST", "/nglstate/api/v1/post", self.post_state)
         router.add("POST", "/nglstate/api/v1/post/{state_id}", self.post_state_with_id)
         router.add("GET", "/nglstate/api/v1/raw/{state_id}", self.get_state_raw)
         router.add("GET", "/nglstate/api/v1/{state_id}", self.get_state)
         return router
+
+    # ------------------------------------------------------------------ auth
+
+    async def user_cache(self, request: Request) -> Response:
+        """middle_auth's "who am I": the token's user as the auth service caches it. Terms
+        of service are checked by the services, not here, so a token that has not accepted
+        them is still answered (with the document in ``missing_tos``)."""
+        user = self.auth.user(request)
+        granted = list(user.permissions) if user.accepted_tos else []
+        return flask_json(
+            {
+                "id": user.id,
+                "name": user.name,
+                "email": user.email,
+                "admin": False,
+                "service_account": False,
+                "groups": [AUTH_DATASET],
+                "parents": [],
+                "permissions": {AUTH_DATASET: granted},
+                "permissions_v2": {AUTH_DATASET: granted},
+                "missing_tos": []
+                if user.accepted_tos
+                else [{"tos_id": TOS_DOCUMENT_ID, "tos_name": TOS_NAME}],
+            }
+        )
 
     # ------------------------------------------------------------------ info
 

@@ -1,0 +1,91 @@
+"""Finding neurofs mounts from the outside, and sending commands to their control channel.
+
+A running mount takes commands through ``.neurofs/control`` (see ``tree.control``): one
+command per write, answered with the write's errno. The commands here never touch the files
+of a cache that a live mount holds; they ask that mount instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+CONTROL = Path(".neurofs") / "control"
+
+
+class ControlError(Exception):
+    """A command the mount refused, with the reason in words."""
+
+
+def find_mount_root(path: Path) -> Path | None:
+    """The neurofs mount holding ``path``: the nearest directory at or above it that is a
+    mount point and has ``.neurofs/control``. Symlinks are not resolved, so a path through
+    ``latest`` stays inside the mount it names."""
+    current = Path(os.path.abspath(path))
+    for candidate in (current, *current.parents):
+        if os.path.ismount(candidate) and (candidate / CONTROL).exists():
+            return candidate
+    return None
+
+
+def send_command(root: Path, command: str) -> None:
+    """Write one command to the mount's control file; ControlError when it is refused."""
+    data = (command + "\n").encode()
+    try:
+        fd = os.open(root / CONTROL, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ControlError(f"{root}: cannot open the control channel ({exc.strerror})") from None
+    try:
+        os.write(fd, data)
+    except OSError as exc:
+        reason = {
+            errno.ENOENT: "no such file or directory in the mount",
+            errno.EINVAL: "refused (see .neurofs/errors.log)",
+        }.get(exc.errno or 0, exc.strerror)
+        raise ControlError(reason) from None
+    finally:
+        os.close(fd)
+
+
+def neurofs_mounts() -> list[Path]:
+    """Mount points of the neurofs filesystems this process can see."""
+    found: list[Path] = []
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) >= 5 and right.split()[:1] == ["fuse.neurofs"]:
+            found.append(Path(_unescape(fields[4])))
+    return found
+
+
+def _unescape(field: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal (\\040 …)."""
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_using_cache(cache_dir: Path) -> Path | None:
+    """The live mount whose cache directory is ``cache_dir`` (from its config.json)."""
+    wanted = os.path.realpath(cache_dir)
+    for mountpoint in neurofs_mounts():
+        try:
+            config = json.loads((mountpoint / ".neurofs" / "config.json").read_text())
+            used = config["cache"]["dir"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a dead mount, or another user's
+        if isinstance(used, str) and os.path.realpath(used) == wanted:
+            return mountpoint
+    return None
