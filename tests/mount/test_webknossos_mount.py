@@ -359,3 +359,65 @@ def test_reading_along_an_axis_fetches_the_next_chunks_ahead(mount: Mount, wk_em
     wk_emulator.reset()
     (mag_dir / str(z) / str(y) / "4").read_bytes()  # already cached: no request
     assert not any(r["path"].endswith(f"/0.4.{y}.{z}") for r in wk_emulator.requests())
+
+
+def test_color_ome_zarr_lists_the_segmentation_as_labels(mount: Mount, wk_emulator: WkEmulator):
+    import zarr
+
+    root = ds_dir(mount, "l4_demo")
+    image = root / "color.ome.zarr"
+    assert json.loads((image / "labels/.zattrs").read_text()) == {"labels": ["segmentation"]}
+    label_dir = image / "labels/segmentation"
+    attrs = json.loads((label_dir / ".zattrs").read_text())
+    # source.image leads back from the label image to the image it labels.
+    source = attrs["image-label"]["source"]["image"]
+    assert os.path.samefile(label_dir / source, image)
+    standalone = json.loads((root / "segmentation.ome.zarr/.zattrs").read_text())
+    assert attrs["multiscales"] == standalone["multiscales"]
+
+    label = zarr.open_group(str(label_dir), mode="r")
+    seg = zarr.open_group(str(root / "segmentation.ome.zarr"), mode="r")
+    spec = WORLD.layer("l4_demo", "segmentation")
+    paths = [d["path"] for d in attrs["multiscales"][0]["datasets"]]
+    assert paths == [WORLD.mag_name(m) for m in spec.mags]
+    for path in paths:
+        assert (label_dir / path / ".zarray").read_bytes() == (
+            root / "segmentation.ome.zarr" / path / ".zarray"
+        ).read_bytes()
+        np.testing.assert_array_equal(label[path][...], seg[path][...])
+
+
+def test_labels_share_the_segmentation_chunks(mount: Mount, wk_emulator: WkEmulator):
+    """The label image is the segmentation itself, not a copy: a chunk read through one is
+    in the cache for the other."""
+    root = ds_dir(mount, "l4_demo")
+    chunk = "1/1/2/3"
+    wk_emulator.reset()
+    first = (root / "segmentation.ome.zarr" / chunk).read_bytes()
+    fetched = [r for r in wk_emulator.requests() if r["path"].endswith("/segmentation/1/0.3.2.1")]
+    assert len(fetched) == 1
+    wk_emulator.reset()
+    assert (root / "color.ome.zarr/labels/segmentation" / chunk).read_bytes() == first
+    assert not [r for r in wk_emulator.requests() if "/segmentation/" in r["path"]]
+
+
+def test_only_single_channel_images_get_labels(mount: Mount):
+    root = ds_dir(mount, "retina_rgb")
+    assert "labels" in os.listdir(root / "color.ome.zarr")
+    # The RGB layer has a channel axis the segmentation lacks; a segmentation labels nothing.
+    assert "labels" not in os.listdir(root / "rgb.ome.zarr")
+    assert "labels" not in os.listdir(root / "segmentation.ome.zarr")
+
+
+def test_labels_validate_with_ome_zarr_models(mount: Mount):
+    import zarr
+    from ome_zarr_models.v04.image import Image
+    from ome_zarr_models.v04.image_label import ImageLabel
+
+    image_dir = ds_dir(mount, "l4_demo") / "color.ome.zarr"
+    image = Image.from_zarr(zarr.open_group(str(image_dir), mode="r"))
+    labels = image.labels
+    assert labels is not None and labels.attributes.labels == ["segmentation"]
+    label = ImageLabel.from_zarr(zarr.open_group(str(image_dir / "labels/segmentation"), mode="r"))
+    assert label.attributes.image_label.source is not None
+    assert label.attributes.image_label.source.image == "../../"

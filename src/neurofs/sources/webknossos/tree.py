@@ -6,6 +6,7 @@
     datasource-properties.json   read-only
     sharing-token                a fresh sharing token on each read
     <layer>.ome.zarr/            OME-Zarr 0.4 view: .zgroup, .zattrs, <mag>/.zarray, <mag>/z/y/x
+        labels/<segmentation>/   the segmentation layers with the same mags, as label images
     <layer>/                     native zarr-streaming view: <mag>/.zarray, <mag>/c.x.y.z,
                                  and <mag>.raw / .nhdr / .mhd plain volumes (up to a size cap)
 <source>/folders/<folder path>/<dataset> -> ../../datasets/<organization>/<dataset>
@@ -345,11 +346,13 @@ class DatasetDir(Directory):
             ),
             FreshFile((*self.key, "sharing-token"), self._sharing_token, mtime),
         ]
-        names = unique_names(layer.name for layer in d.data_source.data_layers)
-        for layer in d.data_source.data_layers:
+        layers = d.data_source.data_layers
+        names = unique_names(layer.name for layer in layers)
+        for layer in layers:
             name = names[layer.name]
             ome = safe_name(name, ".ome.zarr")
-            nodes.append(OmeZarrDir((*self.key, ome), ctx, d, layer))
+            labels = [(names[s.name], s) for s in volume.label_layers(layer, layers)]
+            nodes.append(OmeZarrDir((*self.key, ome), ctx, d, layer, labels=labels))
             nodes.append(NativeLayerDir((*self.key, name), ctx, d, layer))
         return nodes
 
@@ -376,16 +379,54 @@ class _LayerDir(Directory):
 
 
 class OmeZarrDir(_LayerDir):
-    """``<layer>.ome.zarr/``: the image group with one array per mag."""
+    """``<layer>.ome.zarr/``: the image group with one array per mag, and a ``labels/`` group
+    when ``labels`` (name, segmentation layer) is not empty. A label image there is this same
+    kind of node over the segmentation layer, so its chunks are the ones of
+    ``<segmentation>.ome.zarr/`` (same cache entries); only its ``.zattrs`` differs, in the
+    path back to the image."""
+
+    def __init__(
+        self,
+        key: Key,
+        ctx: WkContext,
+        dataset: Dataset,
+        layer: DataLayer,
+        labels: Sequence[tuple[str, DataLayer]] = (),
+        source_image: str = "../",
+    ) -> None:
+        super().__init__(key, ctx, dataset, layer)
+        self._labels = labels
+        self._source_image = source_image
 
     async def children(self) -> Sequence[Node]:
         d, layer = self._d, self._layer
-        attrs = volume.ome_zattrs(layer, _mags(layer), d.data_source.scale, layer.name)
+        attrs = volume.ome_zattrs(
+            layer, _mags(layer), d.data_source.scale, layer.name, self._source_image
+        )
         nodes = self._group_files(attrs)
         for mag in _mags(layer):
             g = MagGeometry(layer, mag)
             nodes.append(OmeMagDir((*self.key, mag_name(mag)), self._ctx, d, g, ()))
+        if self._labels:
+            nodes.append(self._labels_group())
         return nodes
+
+    def _labels_group(self) -> StaticDirectory:
+        key = (*self.key, "labels")
+        zattrs = {"labels": [name for name, _ in self._labels]}
+        images: list[Node] = [
+            OmeZarrDir((*key, name), self._ctx, self._d, seg, source_image="../../")
+            for name, seg in self._labels
+        ]
+        return StaticDirectory(
+            key,
+            [
+                _bytes_file((*key, ".zgroup"), volume.dumps({"zarr_format": 2}), self._mtime),
+                _bytes_file((*key, ".zattrs"), volume.dumps(zattrs), self._mtime),
+                *images,
+            ],
+            mtime=self._mtime,
+        )
 
 
 class OmeMagDir(Directory):

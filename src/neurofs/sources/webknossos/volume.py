@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +142,12 @@ def _unit(scale: Scale | None) -> str:
     return scale.unit if scale is not None else "nanometer"
 
 
-def ome_zattrs(layer: DataLayer, mags: list[Mag], scale: Scale | None, name: str) -> dict[str, Any]:
+def ome_zattrs(
+    layer: DataLayer, mags: list[Mag], scale: Scale | None, name: str, source_image: str = "../"
+) -> dict[str, Any]:
+    """The image group's ``.zattrs``. A segmentation layer also carries ``image-label``
+    metadata whose ``source.image`` is ``source_image``: the path from the label group to
+    its image (``../../`` when it sits in an image's ``labels/`` group)."""
     vx, vy, vz = scale.factor if scale is not None else (1.0, 1.0, 1.0)
     unit = _unit(scale)
     multi = layer.channels > 1
@@ -167,8 +173,22 @@ def ome_zattrs(layer: DataLayer, mags: list[Mag], scale: Scale | None, name: str
         "multiscales": [{"version": "0.4", "name": name, "axes": axes, "datasets": datasets}]
     }
     if layer.category == "segmentation":
-        attrs["image-label"] = {"version": "0.4", "source": {"image": "../"}}
+        attrs["image-label"] = {"version": "0.4", "source": {"image": source_image}}
     return attrs
+
+
+def label_layers(image: DataLayer, layers: Sequence[DataLayer]) -> list[DataLayer]:
+    """The segmentation layers an image layer's OME-Zarr ``labels/`` group lists: those with
+    the same mags, for single-channel images (a label image has the image's axes, and
+    segmentations have no channel axis)."""
+    if image.category == "segmentation" or image.channels > 1:
+        return []
+    mags = sorted(m.mag for m in image.mags)
+    return [
+        layer
+        for layer in layers
+        if layer.category == "segmentation" and sorted(m.mag for m in layer.mags) == mags
+    ]
 
 
 def native_zattrs(layer: DataLayer, mags: list[Mag], scale: Scale | None) -> dict[str, Any]:
