@@ -3,7 +3,8 @@ NWB file: through a real neurofs mount, and streamed over HTTP from the emulator
 DANDI's own streaming examples do it (``fsspec`` + ``h5py``).
 
 The values pynwb returns are compared with the emulator's ground truth: the session metadata
-and the exact bytes of ElectricalSeries rows.
+and the exact bytes of ElectricalSeries rows and their timestamps, read by pynwb and by h5py
+alone.
 """
 
 from __future__ import annotations
@@ -41,9 +42,16 @@ with warnings.catch_warnings(record=True) as caught:
     nwb = io.read()
     es = nwb.acquisition["ElectricalSeries"]
     digests = []
+    times = []
+    raw = []  # the same slices read with h5py alone, without pynwb
     for start, stop in {SLICES!r}:
         rows = np.ascontiguousarray(es.data[start:stop])
         digests.append([list(rows.shape), str(rows.dtype), hashlib.sha256(rows).hexdigest()])
+        t = np.ascontiguousarray(es.timestamps[start:stop])
+        times.append([list(t.shape), str(t.dtype), hashlib.sha256(t).hexdigest()])
+        h5_rows = np.ascontiguousarray(h5["acquisition/ElectricalSeries/data"][start:stop])
+        h5_times = np.ascontiguousarray(h5["acquisition/ElectricalSeries/timestamps"][start:stop])
+        raw.append([hashlib.sha256(h5_rows).hexdigest(), hashlib.sha256(h5_times).hexdigest()])
     units = nwb.units
     result = {{
         "identifier": nwb.identifier,
@@ -56,6 +64,10 @@ with warnings.catch_warnings(record=True) as caught:
         "conversion": es.conversion,
         "unit": es.unit,
         "slices": digests,
+        "timestamps": times,
+        "h5py_slices": raw,
+        "rate": es.rate,
+        "timestamps_unit": es.timestamps_unit,
         "electrodes": [es.electrodes.table.name, len(es.electrodes.table),
                        [int(i) for i in es.electrodes.data[:]]],
         "groups": sorted(nwb.electrode_groups),
@@ -94,6 +106,15 @@ def _check(result: dict[str, Any]) -> None:
         assert rows.dtype == np.int16 and len(rows) == stop - start
         expected.append([list(rows.shape), "int16", hashlib.sha256(rows.tobytes()).hexdigest()])
     assert result["slices"] == expected
+    # The sample times of the same rows (the series has timestamps, not a rate).
+    expected_times = []
+    for start, stop in SLICES:
+        t = np.arange(start, stop, dtype=np.float64) / generate.ECEPHYS_RATE
+        expected_times.append([[stop - start], "float64", hashlib.sha256(t.tobytes()).hexdigest()])
+    assert result["timestamps"] == expected_times
+    assert result["rate"] is None and result["timestamps_unit"] == "seconds"
+    pairs = zip(expected, expected_times, strict=True)
+    assert result["h5py_slices"] == [[rows[2], times[2]] for rows, times in pairs]
     channels = list(range(generate.ECEPHYS_CHANNELS))
     assert result["electrodes"] == ["electrodes", generate.ECEPHYS_CHANNELS, channels]
     assert result["groups"] == [f"shank{s}" for s in range(generate.SHANKS)]

@@ -110,6 +110,45 @@ def test_annotations_csv_equals_the_servers_valid_rows(mount: Mount):
     assert set(json.loads(lines[0])) >= {"id", "pt", "tag"}
 
 
+def _synapses_and_cells_per_section(synapses, cells):
+    """A typical analysis: large synapses and cell types counted per 200-slice section,
+    side by side (read_csv'd frames in, one frame out)."""
+    big = synapses[synapses["size"] > 1000]
+    per_section = (
+        big.assign(section=big["post_pt_position_z"] // 200)
+        .groupby("section")
+        .agg(synapses=("id", "size"), mean_size=("size", "mean"))
+        .reset_index()
+    )
+    cell_types = (
+        cells.assign(section=cells["pt_position_z"] // 200)
+        .groupby(["section", "cell_type"])
+        .size()
+        .unstack(fill_value=0)
+        .reset_index()
+    )
+    merged = per_section.merge(cell_types, on="section", how="inner")
+    return merged.sort_values("section").reset_index(drop=True)
+
+
+def test_pandas_pipeline_on_the_mount_equals_it_on_the_servers_rows(
+    mount: Mount, cave_emulator: CaveEmulator
+):
+    import pandas as pd
+
+    got = _synapses_and_cells_per_section(
+        pd.read_csv(table(mount, "synapse") / "annotations.csv"),
+        pd.read_csv(table(mount, "cell_type_local") / "annotations.csv"),
+    )
+    expected = _synapses_and_cells_per_section(
+        pd.read_csv(io.StringIO(_server_csv(cave_emulator, "synapse"))),
+        pd.read_csv(io.StringIO(_server_csv(cave_emulator, "cell_type_local"))),
+    )
+    assert len(got) >= 5 and got["synapses"].sum() > 10_000  # the pipeline kept real data
+    assert {"pyramidal", "basket"} <= set(got.columns)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
 def _new_rows(n: int, start: int = 0) -> str:
     return "".join(f",{100 + i},{200 + i},{30 + i},apical,,,,\n" for i in range(start, start + n))
 

@@ -1,5 +1,5 @@
 """The ``neurofs`` command: mount, unmount, demo, emulate and status here; the other
-commands (prefetch, cache, refresh, ls-sources, completion) in modules of their own."""
+commands (prefetch, cache, refresh, ls-sources, ng-url, completion) in modules of their own."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from neurofs import secrets
 from neurofs.cli.background import Readiness, spawn_and_wait
 from neurofs.cli.cache import cache
 from neurofs.cli.completion import completion
+from neurofs.cli.ngurl import ng_url
 from neurofs.cli.prefetch import prefetch
 from neurofs.cli.progress import human_bytes
 from neurofs.cli.refresh import refresh
@@ -358,5 +359,5 @@ def _format_status(mountpoint: Path, d: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-for _command in (prefetch, cache, refresh, ls_sources, completion):
+for _command in (prefetch, cache, refresh, ls_sources, ng_url, completion):
     main.add_command(_command)
