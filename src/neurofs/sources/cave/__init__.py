@@ -7,7 +7,7 @@ from neurofs.errors import ConfigError
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources import Source
-from neurofs.sources.cave.api import CaveApi
+from neurofs.sources.cave.api import PROBE_PATH, CaveApi
 from neurofs.sources.cave.tree import CaveContext, CaveRoot
 
 
@@ -20,4 +20,4 @@ def build(
         )
     api = CaveApi(config, stats, responses)
     root = CaveRoot((config.name,), CaveContext(api, allow_delete), config.datastacks)
-    return Source(config.name, root, api.http, probe_path="schema/api/v2/type", close=api.aclose)
+    return Source(config.name, root, api.http, probe_path=PROBE_PATH, close=api.aclose)

@@ -30,7 +30,12 @@ from neurofs.io.http import HttpClient, RetryPolicy
 from neurofs.io.memo import Memo
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.sources.cave.models import User
 
+# A cheap route that answers when the global server is up.
+PROBE_PATH = "schema/api/v2/type"
+# middle_auth's "who am I" on the global server.
+USER_PATH = "auth/api/v1/user/cache"
 # The materialization service returns at most this many rows per query.
 QUERY_LIMIT = 200_000
 # The annotation engine takes at most this many rows per request.
@@ -114,6 +119,10 @@ class CaveApi:
         self._locals: dict[str, HttpClient] = {}
         self.memo = Memo(ttl=ttl)
 
+    @property
+    def authenticated(self) -> bool:
+        return self._token is not None
+
     def _client(self, url: str) -> HttpClient:
         return HttpClient(
             self._config.name,
@@ -130,6 +139,18 @@ class CaveApi:
             await client.aclose()
 
     # ------------------------------------------------------------------ global server
+
+    async def me(self) -> User:
+        """middle_auth's user cache: who the token belongs to (AccessDenied when it is
+        refused). A token whose terms of service are not accepted is answered, with them in
+        ``missing_tos``. Always asked of the server, never answered from disk."""
+        data = await self.http.get_json(USER_PATH, keep=False, offline=False)
+        try:
+            return User.model_validate(data)
+        except ValidationError as exc:
+            raise RemoteError(
+                f"user: unexpected answer: {exc.error_count()} invalid fields"
+            ) from None
 
     async def info(self, datastack: str) -> dict[str, Any]:
         async def fetch() -> dict[str, Any]:

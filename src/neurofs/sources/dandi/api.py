@@ -17,15 +17,19 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 from pydantic import BaseModel, ValidationError
 
+from neurofs.config import SourceConfig
 from neurofs.errors import NotFound, RemoteError
-from neurofs.io.http import HttpClient, same_origin
+from neurofs.io.http import HttpClient, RetryPolicy, same_origin
 from neurofs.io.memo import Memo
+from neurofs.io.responses import ResponseStore
+from neurofs.io.stats import Stats
 from neurofs.sources.dandi.models import (
     Asset,
     AssetPath,
     AssetWithMetadata,
     Dandiset,
     Page,
+    User,
     VersionInfo,
     VersionSummary,
     ZarrFile,
@@ -33,6 +37,9 @@ from neurofs.sources.dandi.models import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+
+# A cheap route that answers when the server is up.
+PROBE_PATH = "info/"
 
 PAGE_SIZE = 1000  # the server's cap
 # Parallel page requests when a listing spans many pages.
@@ -95,6 +102,20 @@ class _Pager:
         return url
 
 
+def connect(config: SourceConfig, stats: Stats, responses: ResponseStore | None) -> DandiApi:
+    """The API of a configured DANDI source; its token goes in ``Authorization: token …``."""
+    token = config.resolved_token()
+    http = HttpClient(
+        config.name,
+        config.url,
+        stats,
+        auth_headers={"Authorization": f"token {token}"} if token else None,
+        responses=responses,
+        retry=RetryPolicy(total_seconds=config.retry_seconds),
+    )
+    return DandiApi(http, authenticated=token is not None)
+
+
 class DandiApi:
     def __init__(self, http: HttpClient, *, authenticated: bool, ttl: float = 30.0) -> None:
         self.http = http
@@ -102,6 +123,12 @@ class DandiApi:
         self.memo = Memo(ttl=ttl)
         self._links: dict[tuple[str, ...], tuple[str, float]] = {}
         self._link_locks: dict[tuple[str, ...], trio.Lock] = {}
+
+    async def me(self) -> User:
+        """``users/me/``: who the token belongs to (AccessDenied when it is refused). Always
+        asked of the server, never answered from the answers kept on disk."""
+        data = await self.http.get_json("users/me/", keep=False, offline=False)
+        return _validate(User, data, "users/me")
 
     # ------------------------------------------------------------------ pagination
 

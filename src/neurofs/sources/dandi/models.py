@@ -93,3 +93,23 @@ class ZarrFile(_Model):
 class ZarrPage(_Model):
     next: str | None = None
     results: list[ZarrFile]
+
+
+class User(_Model):
+    """``users/me/``: the account the token belongs to."""
+
+    username: str
+    name: str = ""
+    admin: bool = False
+    # "APPROVED", or "PENDING" / "INCOMPLETE" / "REJECTED" for an account not yet approved.
+    status: str = ""
+
+    @property
+    def display(self) -> str:
+        return f"{self.username} ({self.name})" if self.name else self.username
+
+    @property
+    def note(self) -> str | None:
+        if self.status and self.status != "APPROVED":
+            return f"account {self.status.lower()}"
+        return None

@@ -7,7 +7,7 @@ from neurofs.io.fetcher import Fetcher
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources import Source
-from neurofs.sources.webknossos.api import WebknossosApi
+from neurofs.sources.webknossos.api import PROBE_PATH, WebknossosApi
 from neurofs.sources.webknossos.tree import WkContext, WkOptions, WkRoot
 
 
@@ -20,6 +20,6 @@ def build(
         config.name,
         WkRoot((config.name,), ctx),
         api.http,
-        probe_path="api/buildinfo",
+        probe_path=PROBE_PATH,
         close=api.aclose,
     )

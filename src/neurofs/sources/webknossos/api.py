@@ -18,13 +18,15 @@ from neurofs.io.http import HttpClient, RetryPolicy
 from neurofs.io.memo import Memo
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
-from neurofs.sources.webknossos.models import BuildInfo, Dataset, Folder, Team
+from neurofs.sources.webknossos.models import BuildInfo, Dataset, Folder, Team, User
 
 M = TypeVar("M", bound=BaseModel)
 
 # The HTTP API versions neurofs speaks: those of the official client, and v12.
 OLDEST_SUPPORTED = 12
 NEWEST_SUPPORTED = 14
+# A cheap route that answers when the server is up (and says which API versions it speaks).
+PROBE_PATH = "api/buildinfo"
 
 
 def choose_version(info: BuildInfo) -> int:
@@ -93,6 +95,10 @@ class WebknossosApi:
         self._datastores: dict[str, HttpClient] = {}
         self._version: int | None = None
 
+    @property
+    def authenticated(self) -> bool:
+        return self._token is not None
+
     def _client(self, url: str, token: str | None) -> HttpClient:
         return HttpClient(
             self._config.name,
@@ -117,7 +123,7 @@ class WebknossosApi:
 
     async def version(self) -> int:
         if self._version is None:
-            info = await self.http.get_json("api/buildinfo")
+            info = await self.http.get_json(PROBE_PATH)
             try:
                 self._version = choose_version(BuildInfo.model_validate(info))
             except ValidationError:
@@ -132,6 +138,17 @@ class WebknossosApi:
 
     async def send(self, method: str, path: str, body: Any) -> Any:
         return await self.http.send_json(method, await self.api(path), body)
+
+    async def me(self) -> User:
+        """``api/v<N>/user``: who the token belongs to (AccessDenied when it is refused).
+        Always asked of the server, never answered from the answers kept on disk."""
+        data = await self.http.get_json(await self.api("user"), keep=False, offline=False)
+        try:
+            return User.model_validate(data)
+        except ValidationError as exc:
+            raise RemoteError(
+                f"user: unexpected answer: {exc.error_count()} invalid fields"
+            ) from None
 
     # ------------------------------------------------------------------ datasets
 

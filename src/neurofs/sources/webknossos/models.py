@@ -26,6 +26,28 @@ class BuildInfo(_Model):
     http_api_versioning: ApiVersions = Field(alias="httpApiVersioning")
 
 
+class User(_Model):
+    """``api/v<N>/user``: the account the token belongs to."""
+
+    id: str
+    email: str = ""
+    first_name: str = Field(default="", alias="firstName")
+    last_name: str = Field(default="", alias="lastName")
+    organization: str = ""
+    is_admin: bool = Field(default=False, alias="isAdmin")
+
+    @property
+    def display(self) -> str:
+        full = f"{self.first_name} {self.last_name}".strip()
+        if self.email:
+            return f"{full} <{self.email}>" if full else self.email
+        return full or self.id
+
+    @property
+    def note(self) -> str | None:
+        return None
+
+
 # WEBKNOSSOS keeps coordinates in 32-bit integers; larger values are a broken or hostile
 # answer (and would make listings and sizes astronomically large).
 _Coordinate = Annotated[int, Field(ge=-(2**31), lt=2**31)]
