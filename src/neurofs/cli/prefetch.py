@@ -141,6 +141,9 @@ class Reader:
                     break  # shorter than its size said: the rest does not exist
                 offset += n
                 self.progress.advance(n)
+            # The point is the mount's disk cache: leave the page cache to what the machine
+            # is doing (a prefetch of a few hundred GiB would otherwise push it all out).
+            os.posix_fadvise(fd, piece.offset, offset - piece.offset, os.POSIX_FADV_DONTNEED)
         except OSError as exc:
             self._fail(piece.path, exc)
             return
