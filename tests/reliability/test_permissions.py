@@ -269,8 +269,17 @@ def test_allow_other_enforces_the_modes(
             assert result.returncode != 0 and "Permission denied" in result.stderr, private
             report.operations += 1
         assert (mount / ".neurofs/errors.log").read_text()  # the owner reads it
-        report.operations += 4
-        report.note = "allow_other: others read 0444/0644, cannot write; errors.log, rejected/ 0700"
+        # The control channel is the owner's alone: another user cannot drop the cache.
+        control = mount / ".neurofs/control"
+        assert _mode(control) == 0o200
+        result = as_nobody("sh", "-c", f"echo 'cache clear' > '{control}'")
+        assert result.returncode != 0 and "Permission denied" in result.stderr
+        assert "control" not in (mount / ".neurofs/errors.log").read_text()
+        report.operations += 5
+        report.note = (
+            "allow_other: others read 0444/0644, cannot write; errors.log, rejected/ 0700; "
+            "control 0200"
+        )
     finally:
         emulator.clear_refusals()
         mount.stop()
