@@ -346,6 +346,15 @@ def test_cache_commands_on_a_live_mount_go_through_the_mount(make_mount, dandi_e
     assert live["oldest_use"] <= live["newest_use"] <= time.time() + 1
     text = neurofs("cache", "stats", "--config", m.config, "--cache-dir", m.cache_dir).stdout
     assert f"in use by        {m.path}" in text and "dandi-blob" in text
+    # --mount finds the same cache from any path inside the mount, with no config at hand.
+    by_mount = json.loads(neurofs("cache", "stats", "--json", "--mount", m / "dandi").stdout)
+    assert by_mount["directory"] == live["directory"]
+    assert by_mount["stored_blocks"] == live["stored_blocks"]
+    assert by_mount["in_use_by"] == str(m.path)
+    mixed = neurofs("cache", "stats", "--mount", m.path, "--cache-dir", m.cache_dir, check=False)
+    assert mixed.returncode == 2 and "--mount takes no --config or --cache-dir" in mixed.stderr
+    outside = neurofs("cache", "stats", "--mount", "/tmp", check=False)
+    assert outside.returncode == 1 and "not inside a neurofs mount" in outside.stderr
     # Nothing unused for a day: nothing dropped.
     out = neurofs(
         "cache", "prune", "--older-than", "1d", "--config", m.config, "--cache-dir", m.cache_dir

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import click
 
-from neurofs.cli.mounts import ControlError, mount_using_cache, send_command
+from neurofs.cli.mounts import ControlError, find_mount_root, mount_using_cache, send_command
 from neurofs.cli.progress import human_bytes, human_duration
-from neurofs.config import load_config, parse_size
+from neurofs.config import CacheConfig, load_config, parse_size
 from neurofs.errors import ConfigError
 from neurofs.io.block_cache import BlockCache, CacheError, CacheSummary, in_use, read_summary
 
@@ -39,7 +39,26 @@ def parse_duration(text: str) -> float:
 class _Target:
     """The cache directory a command works on, and the live mount using it, if any."""
 
-    def __init__(self, config_path: Path | None, cache_dir: Path | None) -> None:
+    def __init__(
+        self, config_path: Path | None, cache_dir: Path | None, mount: Path | None
+    ) -> None:
+        self.mount: Path | None
+        if mount is not None:
+            if config_path is not None or cache_dir is not None:
+                raise click.UsageError("--mount takes no --config or --cache-dir")
+            self.mount = find_mount_root(mount)
+            if self.mount is None:
+                raise click.ClickException(f"{mount} is not inside a neurofs mount")
+            # The mount's effective configuration (the demo's, say) names its cache.
+            try:
+                used = CacheConfig.model_validate(
+                    json.loads((self.mount / ".neurofs" / "config.json").read_text())["cache"]
+                )
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                message = f"{self.mount}: cannot read its cache settings ({exc})"
+                raise click.ClickException(message) from None
+            self.directory, self.capacity = used.dir, used.size
+            return
         try:
             config = load_config(config_path)
         except ConfigError as exc:
@@ -78,6 +97,11 @@ class _Target:
 _cache_options = [
     click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file."),
     click.option("--cache-dir", type=click.Path(path_type=Path), help="Block cache directory."),
+    click.option(
+        "--mount",
+        type=click.Path(path_type=Path),
+        help="The cache of the live mount holding this path (e.g. a demo mount).",
+    ),
 ]
 
 
@@ -102,9 +126,11 @@ def _when(stamp: float | None, now: float) -> str:
 @cache.command()
 @_with_cache_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def stats(config_path: Path | None, cache_dir: Path | None, as_json: bool) -> None:
+def stats(
+    config_path: Path | None, cache_dir: Path | None, mount: Path | None, as_json: bool
+) -> None:
     """Where the cache is, its cap, what it holds and how old it is."""
-    target = _Target(config_path, cache_dir)
+    target = _Target(config_path, cache_dir, mount)
     summary = target.summary()
     if as_json:
         data = {
@@ -142,7 +168,11 @@ def stats(config_path: Path | None, cache_dir: Path | None, as_json: bool) -> No
 @click.option("--older-than", help="Drop blocks not used for this long (e.g. 7d, 12h).")
 @click.option("--to", "to_size", help="Then drop the least recently used down to SIZE.")
 def prune(
-    config_path: Path | None, cache_dir: Path | None, older_than: str | None, to_size: str | None
+    config_path: Path | None,
+    cache_dir: Path | None,
+    mount: Path | None,
+    older_than: str | None,
+    to_size: str | None,
 ) -> None:
     """Drop blocks not used for a while, or shrink the cache to a size."""
     if older_than is None and to_size is None:
@@ -152,7 +182,7 @@ def prune(
         size = parse_size(to_size) if to_size is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    target = _Target(config_path, cache_dir)
+    target = _Target(config_path, cache_dir, mount)
     before = target.summary()
     if target.mount is not None:
         if seconds is not None:
@@ -173,9 +203,11 @@ def prune(
 @cache.command()
 @_with_cache_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def clear(config_path: Path | None, cache_dir: Path | None, yes: bool) -> None:
+def clear(
+    config_path: Path | None, cache_dir: Path | None, mount: Path | None, yes: bool
+) -> None:
     """Drop every cached block."""
-    target = _Target(config_path, cache_dir)
+    target = _Target(config_path, cache_dir, mount)
     before = target.summary()
     if not yes and sys.stdin.isatty():
         click.confirm(
