@@ -485,6 +485,11 @@ def test_ls_sources_reports_reachability_and_who_we_are(
     assert not by_name["gone"]["reachable"] and by_name["gone"]["error"]
     text = neurofs("ls-sources", "--config", bad, env=env, check=False).stdout
     assert "token refused" in text and "UNREACHABLE" in text
+    # A configuration without sources is refused, as `neurofs mount` refuses it.
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    none = neurofs("ls-sources", "--config", empty, check=False)
+    assert none.returncode == 1 and "names no source" in none.stderr
 
 
 # ---------------------------------------------------------------- completion

@@ -42,6 +42,9 @@ def ls_sources(config_path: Path | None, as_json: bool) -> None:
         config = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(secrets.redact(str(exc))) from None
+    if not config.source:
+        # The same refusal as `neurofs mount` gives such a configuration.
+        raise click.ClickException("the configuration names no source")
     results = identify_all(config.source)
     if as_json:
         text = json.dumps([{**asdict(r), "ok": r.ok} for r in results], indent=2)
