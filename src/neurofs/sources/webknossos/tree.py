@@ -392,7 +392,7 @@ class OmeZarrDir(_LayerDir):
         dataset: Dataset,
         layer: DataLayer,
         labels: Sequence[tuple[str, DataLayer]] = (),
-        source_image: str = "../",
+        source_image: str | None = None,
     ) -> None:
         super().__init__(key, ctx, dataset, layer)
         self._labels = labels

@@ -143,11 +143,16 @@ def _unit(scale: Scale | None) -> str:
 
 
 def ome_zattrs(
-    layer: DataLayer, mags: list[Mag], scale: Scale | None, name: str, source_image: str = "../"
+    layer: DataLayer,
+    mags: list[Mag],
+    scale: Scale | None,
+    name: str,
+    source_image: str | None = None,
 ) -> dict[str, Any]:
     """The image group's ``.zattrs``. A segmentation layer also carries ``image-label``
-    metadata whose ``source.image`` is ``source_image``: the path from the label group to
-    its image (``../../`` when it sits in an image's ``labels/`` group)."""
+    metadata; inside an image's ``labels/`` group its ``source.image`` is ``source_image``,
+    the path back to that image (``../../``). Standing alone (``<seg>.ome.zarr``) it labels
+    no image there, and OME-Zarr 0.4 lets ``source`` be left out."""
     vx, vy, vz = scale.factor if scale is not None else (1.0, 1.0, 1.0)
     unit = _unit(scale)
     multi = layer.channels > 1
@@ -173,7 +178,10 @@ def ome_zattrs(
         "multiscales": [{"version": "0.4", "name": name, "axes": axes, "datasets": datasets}]
     }
     if layer.category == "segmentation":
-        attrs["image-label"] = {"version": "0.4", "source": {"image": source_image}}
+        label: dict[str, Any] = {"version": "0.4"}
+        if source_image is not None:
+            label["source"] = {"image": source_image}
+        attrs["image-label"] = label
     return attrs
 
 
