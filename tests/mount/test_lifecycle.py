@@ -210,3 +210,13 @@ def test_max_read_is_refused_before_mounting(tmp_path: Path, dandi_emulator: Emu
     result = run("mount", str(tmp_path / "m"), "--config", str(config), "-o", "max_read=1048576")
     assert result.returncode != 0 and "max_read" in result.stderr
     assert not os.path.ismount(tmp_path / "m")
+
+
+def test_an_option_libfuse_does_not_know_is_named(tmp_path: Path, dandi_emulator: Emulator):
+    require_fuse()
+    (tmp_path / "m").mkdir()
+    config = write_config(tmp_path / "c.toml", dandi_emulator.api_url, None)
+    result = run("mount", str(tmp_path / "m"), "--config", str(config), "-o", "no_such_option")
+    assert result.returncode != 0
+    assert "mount failed" in result.stderr and "-o no_such_option" in result.stderr
+    assert not os.path.ismount(tmp_path / "m")

@@ -123,12 +123,16 @@ def split_options(user_options: list[str]) -> tuple[set[str], set[str]]:
 REFUSED_OPTIONS = ("max_read",)
 
 
+# What every neurofs mount gets, besides pyfuse3's defaults.
+BASE_OPTIONS = frozenset({"fsname=neurofs", "subtype=neurofs", "noatime"})
+
+
 def fuse_options(user_options: list[str]) -> set[str]:
     options = set(pyfuse3.default_options)
     for option in split_options(user_options)[0]:
         if option.split("=", 1)[0] in REFUSED_OPTIONS:
             raise MountError(f"-o {option} is not supported by neurofs's FUSE library")
-    options |= {"fsname=neurofs", "subtype=neurofs", "noatime"}
+    options |= BASE_OPTIONS
     options |= split_options(user_options)[0]
     if "allow_other" in options:
         # Other users may enter the mount only with the kernel enforcing the mode bits.
@@ -166,7 +170,10 @@ async def _serve(
     notifier: Notifier,
 ) -> None:
     ops, sources = ops_factory()
-    pyfuse3.init(ops, str(mountpoint), options)
+    try:
+        pyfuse3.init(ops, str(mountpoint), options)
+    except RuntimeError as exc:
+        raise MountError(_init_failure(exc, options)) from None
     unmount = True
     try:
         async with trio.open_nursery() as nursery:
@@ -184,6 +191,14 @@ async def _serve(
             with trio.CancelScope(shield=True):
                 await source.aclose()
         pyfuse3.close(unmount=unmount)
+
+
+def _init_failure(exc: RuntimeError, options: set[str]) -> str:
+    """libfuse says only "fuse_session_new() failed" for an option it does not know (the
+    name goes to the daemon's stderr, the log): name the options the user added."""
+    given = options - set(pyfuse3.default_options) - BASE_OPTIONS - {"default_permissions"}
+    hint = f" (libfuse may not know one of: -o {','.join(sorted(given))})" if given else ""
+    return f"mount failed: {exc}{hint}"
 
 
 async def _ready_once_serving(
