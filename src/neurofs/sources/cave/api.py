@@ -31,6 +31,7 @@ from neurofs.io.memo import Memo
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources.cave.models import User
+from neurofs.sources.payloads import validated
 
 # A cheap route that answers when the global server is up.
 PROBE_PATH = "schema/api/v2/type"
@@ -145,12 +146,7 @@ class CaveApi:
         refused). A token whose terms of service are not accepted is answered, with them in
         ``missing_tos``. Always asked of the server, never answered from disk."""
         data = await self.http.get_json(USER_PATH, keep=False, offline=False)
-        try:
-            return User.model_validate(data)
-        except ValidationError as exc:
-            raise RemoteError(
-                f"user: unexpected answer: {exc.error_count()} invalid fields"
-            ) from None
+        return validated(User, data, "user")
 
     async def info(self, datastack: str) -> dict[str, Any]:
         async def fetch() -> dict[str, Any]:

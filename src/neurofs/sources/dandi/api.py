@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import trio
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from neurofs.config import SourceConfig
 from neurofs.errors import NotFound, RemoteError
@@ -35,6 +35,7 @@ from neurofs.sources.dandi.models import (
     ZarrFile,
     ZarrPage,
 )
+from neurofs.sources.payloads import validated
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,15 +51,6 @@ MAX_LISTING_ITEMS = 1_000_000
 # Presigned URLs are reused until this many seconds before they expire.
 _EXPIRY_MARGIN = 300.0
 _DEFAULT_LINK_LIFETIME = 3600.0
-
-
-def _validate(model: type[M], data: Any, what: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise RemoteError(
-            f"{what}: unexpected answer: {exc.error_count()} invalid fields"
-        ) from None
 
 
 def link_expiry(url: str, now: float) -> float:
@@ -128,7 +120,7 @@ class DandiApi:
         """``users/me/``: who the token belongs to (AccessDenied when it is refused). Always
         asked of the server, never answered from the answers kept on disk."""
         data = await self.http.get_json("users/me/", keep=False, offline=False)
-        return _validate(User, data, "users/me")
+        return validated(User, data, "users/me")
 
     # ------------------------------------------------------------------ pagination
 
@@ -141,7 +133,7 @@ class DandiApi:
         RemoteError (a broken or hostile server cannot keep a reader paging forever)."""
         params = {**params, "page_size": PAGE_SIZE}
         first = await self.http.get_json(path, {**params, "page": 1})
-        page = _validate(Page[item], first, what)  # type: ignore[valid-type]
+        page = validated(Page[item], first, what)  # type: ignore[valid-type]
         results: list[M] = list(page.results)
         if page.next is None:
             return results
@@ -155,7 +147,7 @@ class DandiApi:
             async def one(n: int) -> None:
                 async with limiter:
                     data = await self.http.get_json(path, {**params, "page": n})
-                pages[n] = list(_validate(Page[item], data, what).results)  # type: ignore[valid-type]
+                pages[n] = list(validated(Page[item], data, what).results)  # type: ignore[valid-type]
 
             async with trio.open_nursery() as nursery:
                 for n in range(2, npages + 1):
@@ -168,7 +160,7 @@ class DandiApi:
         url: str | None = pager.next_url(page.next, page.results)
         while url:  # no count: follow next links one by one
             data = await self.http.get_json(url)
-            page = _validate(Page[item], data, what)  # type: ignore[valid-type]
+            page = validated(Page[item], data, what)  # type: ignore[valid-type]
             results.extend(page.results)
             _check_listing_size(len(results), what)
             url = pager.next_url(page.next, page.results)
@@ -194,7 +186,7 @@ class DandiApi:
     async def dandiset(self, identifier: str) -> Dandiset:
         async def fetch() -> Dandiset:
             data = await self.http.get_json(f"dandisets/{identifier}/")
-            return _validate(Dandiset, data, f"dandiset {identifier}")
+            return validated(Dandiset, data, f"dandiset {identifier}")
 
         return await self._cached(("dandiset", identifier), fetch)
 
@@ -210,7 +202,7 @@ class DandiApi:
     async def version_info(self, identifier: str, version: str) -> VersionInfo:
         async def fetch() -> VersionInfo:
             data = await self.http.get_json(f"dandisets/{identifier}/versions/{version}/info/")
-            return _validate(VersionInfo, data, f"version {identifier}/{version}")
+            return validated(VersionInfo, data, f"version {identifier}/{version}")
 
         return await self._cached(
             ("info", identifier, version), fetch, immutable=version != "draft"
@@ -253,7 +245,7 @@ class DandiApi:
     async def asset_info(self, asset_id: str) -> Asset:
         async def fetch() -> Asset:
             data = await self.http.get_json(f"assets/{asset_id}/info/")
-            return _validate(Asset, data, f"asset {asset_id}")
+            return validated(Asset, data, f"asset {asset_id}")
 
         # An asset id never changes meaning: a metadata edit makes a new id.
         return await self._cached(("asset", asset_id), fetch, immutable=True)
@@ -269,7 +261,7 @@ class DandiApi:
             params: dict[str, Any] | None = {"limit": PAGE_SIZE}
             while url:
                 data = await self.http.get_json(url, params)
-                page = _validate(ZarrPage, data, what)
+                page = validated(ZarrPage, data, what)
                 files.extend(page.results)
                 _check_listing_size(len(files), what)
                 url, params = pager.next_url(page.next, page.results), None
@@ -308,7 +300,7 @@ class DandiApi:
         data = await self.http.send_json(
             "PUT", f"dandisets/{identifier}/versions/draft/assets/{asset.asset_id}/", body
         )
-        return _validate(AssetWithMetadata, data, f"asset {asset.asset_id}")
+        return validated(AssetWithMetadata, data, f"asset {asset.asset_id}")
 
     async def delete_asset(self, identifier: str, asset_id: str) -> None:
         await self.http.send_json(

@@ -18,6 +18,7 @@ from neurofs.io.http import HttpClient, RetryPolicy
 from neurofs.io.memo import Memo
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.sources.payloads import adapted, validated
 from neurofs.sources.webknossos.models import BuildInfo, Dataset, Folder, Team, User
 
 M = TypeVar("M", bound=BaseModel)
@@ -39,15 +40,6 @@ def choose_version(info: BuildInfo) -> int:
             f"neurofs speaks v{OLDEST_SUPPORTED}–v{NEWEST_SUPPORTED}"
         )
     return version
-
-
-def _parse(adapter: TypeAdapter[Any], data: Any, what: str) -> Any:
-    try:
-        return adapter.validate_python(data)
-    except ValidationError as exc:
-        raise RemoteError(
-            f"{what}: unexpected answer: {exc.error_count()} invalid fields"
-        ) from None
 
 
 def folder_paths(folders: list[Folder]) -> dict[str, str]:
@@ -143,12 +135,7 @@ class WebknossosApi:
         """``api/v<N>/user``: who the token belongs to (AccessDenied when it is refused).
         Always asked of the server, never answered from the answers kept on disk."""
         data = await self.http.get_json(await self.api("user"), keep=False, offline=False)
-        try:
-            return User.model_validate(data)
-        except ValidationError as exc:
-            raise RemoteError(
-                f"user: unexpected answer: {exc.error_count()} invalid fields"
-            ) from None
+        return validated(User, data, "user")
 
     # ------------------------------------------------------------------ datasets
 
@@ -166,7 +153,7 @@ class WebknossosApi:
             if config.folder is not None:
                 params["folderId"] = await self.folder_id(config.folder)
             data = await self.get("datasets", params)
-            result: list[Dataset] = _parse(_DATASETS, data, "datasets")
+            result: list[Dataset] = adapted(_DATASETS, data, "datasets")
             wanted = set(config.tags)
             return [d for d in result if wanted <= set(d.tags)]
 
@@ -191,7 +178,7 @@ class WebknossosApi:
 
     async def teams(self) -> list[Team]:
         async def fetch() -> list[Team]:
-            result: list[Team] = _parse(_TEAMS, await self.get("teams"), "teams")
+            result: list[Team] = adapted(_TEAMS, await self.get("teams"), "teams")
             return result
 
         return await self.memo.get(("teams",), fetch)
@@ -200,7 +187,7 @@ class WebknossosApi:
         """Every folder the user may see, flat, with parent ids."""
 
         async def fetch() -> list[Folder]:
-            result: list[Folder] = _parse(_FOLDERS, await self.get("folders/tree"), "folders")
+            result: list[Folder] = adapted(_FOLDERS, await self.get("folders/tree"), "folders")
             return result
 
         return await self.memo.get(("folders",), fetch)
