@@ -32,6 +32,7 @@ from tests.mount.conftest import (  # noqa: F401
     make_mount,
     wk_emulator,
 )
+from tests.unavailable import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 GUI_PYTHON = REPO / ".venv-gui" / "bin" / "python"
@@ -49,10 +50,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def missing(what: str) -> None:
     """Fail in CI, skip elsewhere, saying how to get ``what``."""
-    message = f"{what} is missing: run {SETUP}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"{what} is missing: run {SETUP}")
 
 
 def require_program(name: str) -> str:

@@ -25,16 +25,14 @@ from neurofs.emulators.cave.sample import OWNER_TOKEN as CAVE_OWNER_TOKEN
 from neurofs.emulators.dandi.sample import OTHER_TOKEN, OWNER_TOKEN
 from neurofs.emulators.launch import RunningEmulator, start_emulator
 from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
+from tests.unavailable import unavailable
 
 NEUROFS = [sys.executable, "-m", "neurofs"]
 
 
 def require_fuse() -> None:
-    if os.path.exists("/dev/fuse"):
-        return
-    if os.environ.get("CI"):
-        pytest.fail("/dev/fuse is missing: real-mount tests must run in CI")
-    pytest.skip("/dev/fuse is missing")
+    if not os.path.exists("/dev/fuse"):
+        unavailable("/dev/fuse is missing")
 
 
 @dataclass

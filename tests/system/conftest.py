@@ -7,24 +7,19 @@ except in CI (CI=true), where that is a failure.
 
 from __future__ import annotations
 
-import os
 import shutil
-
-import pytest
 
 from tests.mount.conftest import *  # noqa: F403  (the mount helpers: write_config, ...)
 
 # tests.mount.conftest's __all__ names its helpers only: the fixtures are imported by name.
 from tests.mount.conftest import dandi_emulator, require_fuse  # noqa: F401
+from tests.unavailable import unavailable
 
 
 def require(condition: bool, why: str) -> None:
     """Skip without ``condition``; in CI, fail instead."""
-    if condition:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{why}: this test must run in CI")
-    pytest.skip(why)
+    if not condition:
+        unavailable(why)
 
 
 def require_tool(name: str) -> str:
