@@ -67,24 +67,26 @@ class _Target:
         self.capacity = config.cache.size
         self.mount = mount_using_cache(self.directory) if in_use(self.directory) else None
 
-    def busy_without_mount(self) -> click.ClickException:
-        return click.ClickException(
-            f"cache directory {self.directory} is in use by a process that is not a neurofs "
-            "mount visible here; unmount it first"
-        )
-
-    def open(self) -> BlockCache:
+    def run(self, command: str, on_cache: Callable[[BlockCache], object]) -> None:
+        """Have the live mount run ``command`` (it holds the cache), or with no mount open
+        the cache and call ``on_cache`` on it."""
+        if self.mount is not None:
+            try:
+                send_command(self.mount, command)
+            except ControlError as exc:
+                raise click.ClickException(f"the mount at {self.mount}: {exc}") from None
+            return
+        if in_use(self.directory):
+            raise click.ClickException(
+                f"cache directory {self.directory} is in use by a process that is not a "
+                "neurofs mount visible here; unmount it first"
+            )
         try:
-            return BlockCache(self.directory, self.capacity)
+            opened = BlockCache(self.directory, self.capacity)
         except CacheError as exc:
             raise click.ClickException(f"{exc}; try again") from None
-
-    def send(self, command: str) -> None:
-        assert self.mount is not None
-        try:
-            send_command(self.mount, command)
-        except ControlError as exc:
-            raise click.ClickException(f"the mount at {self.mount}: {exc}") from None
+        with opened:
+            on_cache(opened)
 
     def summary(self) -> CacheSummary:
         try:
@@ -184,19 +186,10 @@ def prune(
         raise click.BadParameter(str(exc)) from None
     target = _Target(config_path, cache_dir, mount)
     before = target.summary()
-    if target.mount is not None:
-        if seconds is not None:
-            target.send(f"cache prune older-than={int(seconds)}")
-        if size is not None:
-            target.send(f"cache prune to={size}")
-    elif in_use(target.directory):
-        raise target.busy_without_mount()
-    else:
-        with target.open() as opened:
-            if seconds is not None:
-                opened.prune(seconds)
-            if size is not None:
-                opened.shrink_to(size)
+    if seconds is not None:
+        target.run(f"cache prune older-than={int(seconds)}", lambda c: c.prune(seconds))
+    if size is not None:
+        target.run(f"cache prune to={size}", lambda c: c.shrink_to(size))
     _report(target, before)
 
 
@@ -214,13 +207,7 @@ def clear(
             f"Drop all {human_bytes(before.stored_bytes)} cached in {target.directory}?",
             abort=True,
         )
-    if target.mount is not None:
-        target.send("cache clear")
-    elif in_use(target.directory):
-        raise target.busy_without_mount()
-    else:
-        with target.open() as opened:
-            opened.clear()
+    target.run("cache clear", BlockCache.clear)
     _report(target, before)
 
 
