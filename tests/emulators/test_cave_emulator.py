@@ -1,9 +1,10 @@
 """The CAVE emulator over real HTTP: hosts, auth, annotation engine, materialization, states.
 
-Expectations come from the real services' code (shared/api/cave.md, AnnotationEngine,
-MaterializationEngine, middle_auth_client, NeuroglancerJsonServer), the shared fixtures, and
-:class:`SampleCave`, the ground truth of what the emulator serves. Tests that write start their
-own emulator, so the shared one always serves the pristine sample.
+Expectations come from the real services' code (CAVEconnectome's AnnotationEngine,
+MaterializationEngine, middle_auth_client, NeuroglancerJsonServer), the fixtures in
+tests/fixtures/cave, and :class:`SampleCave`, the ground truth of what the emulator serves.
+Tests that write start their own emulator, so the module's one always serves the pristine
+sample.
 """
 
 from __future__ import annotations
@@ -37,9 +38,8 @@ from neurofs.emulators.cave.sample import (
 )
 from neurofs.emulators.launch import RunningEmulator, start_emulator
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cave"
-if not FIXTURES.exists():  # the shared dir sits beside the repo's clone
-    FIXTURES = Path("/work/shared/fixtures/cave")
+# Copied from the CAVE repositories; provenance and licences in tests/fixtures/SOURCES.md.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cave"
 
 OWNER = {"Authorization": f"Bearer {OWNER_TOKEN}"}
 EDITOR = {"Authorization": f"Bearer {EDITOR_TOKEN}"}

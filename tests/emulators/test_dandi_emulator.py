@@ -1,6 +1,6 @@
 """The DANDI emulator over real HTTP: routes, pagination, auth, S3 semantics, knobs, log.
 
-Expectations come from the real server's behaviour (see shared/api/dandi.md) and from
+Expectations come from the real server's behaviour (dandi/dandi-archive's ``dandiapi``) and from
 :class:`SampleArchive`, the ground truth of what the emulator serves.
 """
 

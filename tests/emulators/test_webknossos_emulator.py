@@ -1,6 +1,6 @@
 """The WEBKNOSSOS emulator over real HTTP: routes, shapes, auth, writes, voxel data, knobs.
 
-Expectations come from the real server's behaviour (shared/api/webknossos.md, the real
+Expectations come from the real server's behaviour (scalableminds/webknossos's controllers, the real
 controllers, webknossos-libs' recorded traffic) and from :class:`SampleWorld`, the ground truth
 of what the emulator serves. Tests that write start their own emulator, so the shared one
 always serves the pristine sample.

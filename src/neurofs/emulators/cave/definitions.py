@@ -1,7 +1,8 @@
 """JSON Schema definitions the schema service serves (``GET /schema/api/v2/type/{name}``).
 
 Verbatim from what EMAnnotationSchemas 5.26.3 with its pinned marshmallow-jsonschema produces
-(shared/fixtures/cave/generated/schema_api_v2_type_*.json), so key order and details such as
+(CAVEconnectome/EMAnnotationSchemas, ``emannotationschemas/views.py``; copies in
+tests/fixtures/cave/generated/schema_api_v2_type_*.json), so key order and details such as
 ``"format": "integer"`` on ``number`` fields match the real service. Generated; do not edit by hand.
 """
 

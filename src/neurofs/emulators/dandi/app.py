@@ -1,7 +1,7 @@
 """The DANDI REST API (``/api/...``) and its S3-like object store, as one Starlette app.
 
 Routes, status codes and bodies follow the real server (dandi-archive ``dandiapi/api/views``,
-``dandiapi/zarr/views``); see ``shared/api/dandi.md``. The app serves two origins: requests
+``dandiapi/zarr/views``); see dandi/dandi-archive ``dandiapi/api/views``. The app serves two origins: requests
 arriving on the blob port (``Origins.blob_port``) reach only the object store
 (``/dandiarchive/...``), every other port only the API. Without a blob port (in-process use)
 both live on one origin.

@@ -64,7 +64,7 @@ OTHER_TOKEN = "neurofs-demo-wk-other-token"
 DATASTORE_NAME = "localhost"
 # What /api/buildinfo announces. The official client (webknossos 4.3.x) speaks 13–16 and picks
 # the highest version both sides support; 14 is the newest version whose zarr streaming is
-# Zarr v2 (see shared/api/webknossos.md), so the client lands on v14.
+# Zarr v2 (scalableminds/webknossos, ``app/controllers/ZarrStreamingController.scala``), so the client lands on v14.
 CURRENT_API_VERSION = 14
 OLDEST_SUPPORTED_API_VERSION = 5
 SCHEMA_VERSION = 145

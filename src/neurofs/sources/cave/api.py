@@ -1,4 +1,5 @@
-"""The CAVE services as neurofs uses them (shared api/cave.md).
+"""The CAVE services as neurofs uses them (CAVEconnectome's AnnotationEngine,
+MaterializationEngine and CAVEclient ``caveclient/endpoints.py``).
 
 The global server (info, schema, neuroglancer states) is the source's URL; annotation and
 materialization live on each datastack's ``local_server``. Every request carries

@@ -1,4 +1,5 @@
-"""Pydantic models of the CAVE API payloads neurofs reads whole (shared api/cave.md).
+"""Pydantic models of the CAVE API payloads neurofs reads whole (CAVEclient
+``caveclient/endpoints.py`` and the services it names).
 
 Unknown fields are ignored; the modelled ones are the ones neurofs shows or depends on.
 """

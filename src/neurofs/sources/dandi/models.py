@@ -1,4 +1,5 @@
-"""Pydantic models of the DANDI API payloads neurofs reads (see shared api/dandi.md).
+"""Pydantic models of the DANDI API payloads neurofs reads (dandi/dandi-archive
+``dandiapi/api/views/serializers.py``).
 
 Unknown fields are ignored (the server adds fields over time); the ones modelled here are the
 ones the tree depends on, validated so that a malformed answer fails loudly at the boundary.

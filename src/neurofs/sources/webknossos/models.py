@@ -1,4 +1,5 @@
-"""Pydantic models of the WEBKNOSSOS API payloads neurofs reads (shared api/webknossos.md).
+"""Pydantic models of the WEBKNOSSOS API payloads neurofs reads (scalableminds/webknossos
+``conf/webknossos.latest.routes`` and its controllers).
 
 Unknown fields are ignored; the modelled ones are the ones the tree depends on.
 """
