@@ -208,9 +208,11 @@ class QueryParams:
         return default
 
     def char(self, name: str, default: str | None = None) -> str | None:
-        """A CharField: present-but-blank is an error (``allow_blank=False``)."""
+        """An optional CharField (``allow_blank=False``). As DRF reads query parameters
+        (``Field.get_value`` on a QueryDict), an empty value of a field that is not required
+        counts as absent; one of only spaces is "blank" (400)."""
         raw = self._present(name)
-        if raw is None:
+        if raw is None or raw == "":
             return default
         if raw.strip() == "":
             self.errors[name] = ["This field may not be blank."]

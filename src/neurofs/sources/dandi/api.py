@@ -231,8 +231,9 @@ class DandiApi:
         async def fetch() -> list[AssetPath]:
             return await self._pages(
                 f"dandisets/{identifier}/versions/{version}/assets/paths/",
-                # The server rejects a blank path_prefix (DRF CharField without allow_blank):
-                # the root is asked for by leaving it out.
+                # The root is asked for by leaving path_prefix out. An empty path_prefix= means
+                # the root too (DRF reads an empty query value of an optional field as absent;
+                # dandi/dandi-archive, dandiapi/api/views/serializers.py), but spaces are a 400.
                 {"path_prefix": prefix} if prefix else {},
                 AssetPath,
                 f"paths of {identifier}/{version}/{prefix}",
