@@ -1,11 +1,20 @@
-"""The CAVE emulator's "who am I" route (middle_auth's ``/auth/api/v1/user/cache``)."""
+"""The CAVE emulator's "who am I" route (middle_auth's ``/auth/api/v1/user/cache``), and
+neurofs's model of its answer (``CaveApi.me``)."""
 
 from __future__ import annotations
 
 import httpx
 
-from neurofs.emulators.cave.sample import AUTH_DATASET, OTHER_TOKEN, OWNER_TOKEN, TOS_TOKEN
+from neurofs.emulators.cave.sample import (
+    AUTH_DATASET,
+    EDITOR_TOKEN,
+    OTHER_TOKEN,
+    OWNER_TOKEN,
+    TOS_TOKEN,
+)
 from neurofs.emulators.launch import RunningEmulator
+from neurofs.sources.cave.models import User
+from neurofs.sources.payloads import validated
 
 
 def _user_cache(cave: RunningEmulator, headers: dict[str, str]) -> httpx.Response:
@@ -23,11 +32,32 @@ def test_user_cache_names_the_tokens_user(cave: RunningEmulator) -> None:
     assert other["name"] == "Oscar Other" and other["permissions_v2"] == {AUTH_DATASET: ["view"]}
 
 
+def test_user_cache_gives_permissions_as_levels(cave: RunningEmulator) -> None:
+    """middle_auth's ``create_cache``: ``permissions`` maps each dataset to the highest level
+    held (view 1, edit 2), and neurofs's model of the answer reads it."""
+    levels = {}
+    for token in (OWNER_TOKEN, EDITOR_TOKEN, OTHER_TOKEN):
+        body = _user_cache(cave, {"Authorization": f"Bearer {token}"}).json()
+        user = validated(User, body, "user")
+        assert user.permissions == body["permissions"]
+        levels[token] = user.permissions
+    assert levels == {
+        OWNER_TOKEN: {AUTH_DATASET: 2},
+        EDITOR_TOKEN: {AUTH_DATASET: 2},
+        OTHER_TOKEN: {AUTH_DATASET: 1},
+    }
+
+
 def test_user_cache_answers_a_token_without_terms_of_service(cave: RunningEmulator) -> None:
+    """A dataset whose terms are not accepted is in neither permission map; it is named in
+    ``missing_tos`` and kept in ``permissions_v2_ignore_tos``."""
     body = _user_cache(cave, {"Authorization": f"Bearer {TOS_TOKEN}"}).json()
     assert body["name"] == "Tess Newcomer"
-    assert body["permissions_v2"] == {AUTH_DATASET: []}
-    assert [t["tos_id"] for t in body["missing_tos"]] != []
+    assert body["permissions"] == {} and body["permissions_v2"] == {}
+    assert body["permissions_v2_ignore_tos"] == {AUTH_DATASET: ["view", "edit"]}
+    assert [t["dataset_name"] for t in body["missing_tos"]] == [AUTH_DATASET]
+    user = validated(User, body, "user")
+    assert user.note == "terms of service not accepted"
 
 
 def test_user_cache_refuses_a_bad_or_missing_token(cave: RunningEmulator) -> None:

@@ -5,8 +5,9 @@
   ``/info/api/versions`` are public.
 - Schemas (EMAnnotationSchemas 5.26.3): public. An unknown schema is flask-restx's 404 with
   its "did you mean" help text.
-- Auth (middle_auth): ``GET /auth/api/v1/user/cache`` answers the token's user (id, name,
-  email, groups, permissions, ``missing_tos``); no or a bad token is middle_auth's 401.
+- Auth (middle_auth 2.30.3): ``GET /auth/api/v1/user/cache`` answers the token's user as
+  ``create_cache`` builds it (``permissions`` as integer levels per dataset, ``permissions_v2``
+  as names, ``missing_tos``); no or a bad token is middle_auth's 401.
 - States (NeuroglancerJsonServer 0.7.2): every route needs a valid token. ``POST
   /nglstate/api/v1/post`` stores the body (it must parse as JSON) and answers, as a JSON
   string, the request URL with its last segment replaced by the new id. ``GET
@@ -40,6 +41,8 @@ from neurofs.emulators.cave.sample import (
     ALIGNED_VOLUME,
     ALIGNED_VOLUME_ID,
     AUTH_DATASET,
+    AUTH_DATASET_ID,
+    AUTH_GROUP,
     DATASTACK,
     IMAGE_SOURCE,
     PCG_TABLE,
@@ -52,6 +55,8 @@ from neurofs.emulators.cave.state import CaveState, NglState, utcnow
 
 INFO_VERSION = "4.3.3"
 STATE_SERVER_VERSION = "0.7.2"
+# middle_auth's ``permission_to_level``.
+PERMISSION_LEVELS = {"none": 0, "view": 1, "edit": 2}
 ALIGNED_VOLUME_DESCRIPTION = "Synthetic EM volume of the neurofs demo (offline emulator)."
 DATASTACK_DESCRIPTION = "The neurofs demo datastack: synthetic synapses, tags and cell types."
 
@@ -125,25 +130,46 @@ class GlobalServer:
     # ------------------------------------------------------------------ auth
 
     async def user_cache(self, request: Request) -> Response:
-        """middle_auth's "who am I": the token's user as the auth service caches it. Terms
-        of service are checked by the services, not here, so a token that has not accepted
-        them is still answered (with the document in ``missing_tos``)."""
+        """middle_auth's "who am I": the token's user as the auth service caches it
+        (CAVEconnectome/middle_auth, ``neuroglancer_auth/model/user.py``, ``create_cache``).
+
+        ``permissions`` is the highest level per dataset (none 0, view 1, edit 2) and
+        ``permissions_v2`` the permission names; a dataset whose terms of service are not
+        accepted is left out of both (it stays in ``permissions_v2_ignore_tos``) and named in
+        ``missing_tos``. Terms of service are checked by the services, not here, so such a
+        token is still answered. ``affiliations`` is a list inside a list, as the real
+        property returns a one-element tuple."""
         user = self.auth.user(request)
-        granted = list(user.permissions) if user.accepted_tos else []
+        granted = {AUTH_DATASET: list(user.permissions)} if user.accepted_tos else {}
         return flask_json(
             {
                 "id": user.id,
+                "parent_id": None,
+                "service_account": False,
                 "name": user.name,
                 "email": user.email,
                 "admin": False,
-                "service_account": False,
-                "groups": [AUTH_DATASET],
-                "parents": [],
-                "permissions": {AUTH_DATASET: granted},
-                "permissions_v2": {AUTH_DATASET: granted},
+                "pi": "",
+                "affiliations": [[]],
+                "groups": [AUTH_GROUP],
+                "permissions": {
+                    dataset: max(PERMISSION_LEVELS.get(p, 0) for p in names)
+                    for dataset, names in granted.items()
+                },
+                "permissions_v2": granted,
+                "permissions_v2_ignore_tos": {AUTH_DATASET: list(user.permissions)},
                 "missing_tos": []
                 if user.accepted_tos
-                else [{"tos_id": TOS_DOCUMENT_ID, "tos_name": TOS_NAME}],
+                else [
+                    {
+                        "dataset_id": AUTH_DATASET_ID,
+                        "dataset_name": AUTH_DATASET,
+                        "tos_id": TOS_DOCUMENT_ID,
+                        "tos_name": TOS_NAME,
+                    }
+                ],
+                "datasets_admin": [],
+                "groups_admin": [],
             }
         )
 

@@ -58,6 +58,9 @@ DATASTACK = "neurofs_demo"
 ALIGNED_VOLUME = "neurofs_demo_volume"
 ALIGNED_VOLUME_ID = 1
 AUTH_DATASET = "neurofs_demo"
+AUTH_DATASET_ID = 1
+# The middle_auth group whose members hold the permissions on AUTH_DATASET.
+AUTH_GROUP = "neurofs_demo_users"
 PCG_TABLE = "neurofs_demo_pcg"
 IMAGE_SOURCE = "precomputed://gs://neurofs-demo/em"
 VIEWER_SITE = "https://neuroglancer-demo.appspot.com/"

@@ -22,13 +22,19 @@ class TermsOfService(_Model):
 
 
 class User(_Model):
-    """middle_auth's ``auth/api/v1/user/cache``: the account the token belongs to, its
-    permissions per dataset and the terms of service it has not accepted."""
+    """middle_auth's ``auth/api/v1/user/cache`` (CAVEconnectome/middle_auth,
+    ``neuroglancer_auth/model/user.py``, ``create_cache``): the account the token belongs to,
+    its permissions per dataset and the terms of service it has not accepted.
+
+    ``permissions`` is the highest level per dataset (0 none, 1 view, 2 edit) and
+    ``permissions_v2`` the permission names; datasets whose terms are not accepted are in
+    neither."""
 
     id: int
     name: str = ""
     email: str = ""
     admin: bool = False
+    permissions: dict[str, int] = Field(default_factory=dict)
     permissions_v2: dict[str, list[str]] = Field(default_factory=dict)
     missing_tos: list[TermsOfService] = Field(default_factory=list)
 
