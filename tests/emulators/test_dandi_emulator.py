@@ -20,7 +20,6 @@ import pytest
 
 from neurofs.emulators.dandi import generate
 from neurofs.emulators.dandi.archive import GENERATED_BLOCK, generated_block
-from neurofs.emulators.dandi.digests import dandi_etag
 from neurofs.emulators.dandi.sample import (
     BIG_BLOB_KEY,
     BIG_BLOB_PATH,
@@ -36,6 +35,7 @@ from neurofs.emulators.dandi.sample import (
     SampleArchive,
 )
 from neurofs.emulators.launch import EmulatorStartError, RunningEmulator, start_emulator
+from neurofs.io.digests import dandi_etag
 
 OWNER = {"Authorization": f"token {OWNER_TOKEN}"}
 OTHER = {"Authorization": f"token {OTHER_TOKEN}"}

@@ -46,10 +46,9 @@ from neurofs.emulators.dandi.archive import (
     Zarr,
     ZarrFile,
 )
-from neurofs.emulators.dandi.digests import (
+from neurofs.io.digests import (
+    DandiEtagHasher,
     ZarrEntryDigest,
-    dandi_etag_from_part_md5s,
-    etag_parts,
     zarr_checksum,
 )
 
@@ -145,20 +144,13 @@ class Digests:
 
 
 def compute_digests(source: ByteSource) -> Digests:
-    """dandi-etag and sha256 of a byte source, reading it part by part."""
-    sha = hashlib.sha256()
-    part_md5s = []
-    for offset, length in etag_parts(source.size):
-        md5 = hashlib.md5()
-        pos = offset
-        while pos < offset + length:
-            step = min(8 << 20, offset + length - pos)
-            data = source.read(pos, pos + step)
-            md5.update(data)
-            sha.update(data)
-            pos += step
-        part_md5s.append(md5.digest())
-    return Digests(source.size, dandi_etag_from_part_md5s(part_md5s), sha.hexdigest())
+    """dandi-etag and sha256 of a byte source, read 8 MiB at a time."""
+    etag, sha = DandiEtagHasher(source.size), hashlib.sha256()
+    for pos in range(0, source.size, 8 << 20):
+        data = source.read(pos, min(source.size, pos + (8 << 20)))
+        etag.update(data)
+        sha.update(data)
+    return Digests(source.size, etag.hexdigest(), sha.hexdigest())
 
 
 class DigestCache:
