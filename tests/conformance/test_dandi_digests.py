@@ -88,7 +88,7 @@ def test_digests_agree_with_dandi_cli(run_client: ClientRunner, tmp_path: Path) 
     assert theirs["etags"] == [_etag(b, 3 * MiB + 1) for b in blobs]
     assert theirs["zarr"] == zarr_checksum(entries)
     ours = [
-        [[off, length] for off, length in etag_parts(s)][:3] + [len(etag_parts(s))]
+        [*[[off, length] for off, length in etag_parts(s)][:3], len(etag_parts(s))]
         for s in LARGE_SIZES
     ]
     assert theirs["layouts"] == ours
