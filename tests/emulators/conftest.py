@@ -66,15 +66,16 @@ def wk(wk_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def wk_api(wk: RunningEmulator) -> Iterator[httpx.Client]:
-    """An httpx client on the main server's ``/api/v14/`` (no auth header by default)."""
-    with httpx.Client(base_url=wk.urls[0] + "/api/v14/", timeout=60) as client:
+    """An httpx client on the main server's ``/api/v12/``, its default version (no auth
+    header by default)."""
+    with httpx.Client(base_url=wk.urls[0] + "/api/v12/", timeout=60) as client:
         yield client
 
 
 @pytest.fixture
 def wk_data(wk: RunningEmulator) -> Iterator[httpx.Client]:
-    """An httpx client on the datastore's ``/data/v14/``."""
-    with httpx.Client(base_url=wk.urls[1] + "/data/v14/", timeout=60) as client:
+    """An httpx client on the datastore's ``/data/v12/``."""
+    with httpx.Client(base_url=wk.urls[1] + "/data/v12/", timeout=60) as client:
         yield client
 
 

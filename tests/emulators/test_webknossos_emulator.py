@@ -19,6 +19,7 @@ import pytest
 from neurofs.emulators.launch import RunningEmulator, start_emulator
 from neurofs.emulators.webknossos import volume
 from neurofs.emulators.webknossos.sample import (
+    CURRENT_API_VERSION,
     DATASET_CEREBELLUM,
     DATASET_L4,
     DATASET_RETINA,
@@ -38,6 +39,8 @@ from neurofs.emulators.webknossos.sample import (
     TEAM_ALPHA,
     TEAM_BETA,
     TEAM_ORG,
+    USER_OTHER,
+    USER_OWNER,
     SampleWorld,
 )
 
@@ -53,12 +56,16 @@ def fresh() -> Iterator[RunningEmulator]:
         yield emulator
 
 
+# The emulator's default API version: what a recorded real server announces.
+V = f"v{CURRENT_API_VERSION}"
+
+
 def api_client(emulator: RunningEmulator, headers: dict[str, str] | None = None) -> httpx.Client:
-    return httpx.Client(base_url=emulator.urls[0] + "/api/v14/", headers=headers, timeout=60)
+    return httpx.Client(base_url=f"{emulator.urls[0]}/api/{V}/", headers=headers, timeout=60)
 
 
 def data_client(emulator: RunningEmulator, headers: dict[str, str] | None = None) -> httpx.Client:
-    return httpx.Client(base_url=emulator.urls[1] + "/data/v14/", headers=headers, timeout=60)
+    return httpx.Client(base_url=f"{emulator.urls[1]}/data/{V}/", headers=headers, timeout=60)
 
 
 def error_of(response: httpx.Response) -> str:
@@ -74,29 +81,47 @@ def test_ready_line_has_two_origins(wk: RunningEmulator) -> None:
     main, store = (urlsplit(u) for u in wk.urls)
     assert main.hostname == store.hostname and main.port != store.port
     # Each origin serves only its own host's routes.
-    assert httpx.get(wk.urls[0] + "/data/v14/zarr/x/.zgroup").status_code == 404
-    assert httpx.get(wk.urls[1] + "/api/v14/buildinfo").status_code == 404
+    assert httpx.get(f"{wk.urls[0]}/data/{V}/zarr/x/.zgroup").status_code == 404
+    assert httpx.get(f"{wk.urls[1]}/api/{V}/buildinfo").status_code == 404
 
 
 def test_buildinfo_and_versions(wk: RunningEmulator) -> None:
+    # By default, what a recorded real server announces.
     info = httpx.get(wk.urls[0] + "/api/buildinfo").json()
-    assert info["httpApiVersioning"] == {"currentApiVersion": 14, "oldestSupportedApiVersion": 5}
+    assert info["httpApiVersioning"] == {"currentApiVersion": 12, "oldestSupportedApiVersion": 5}
     assert info["webknossos"]["name"] == "webknossos"
     assert {"localDataStoreEnabled", "localTracingStoreEnabled", "schemaVersion"} <= set(info)
-    for version in (5, 12, 13, 14):
+    for version in (5, 11, 12):
         assert httpx.get(f"{wk.urls[0]}/api/v{version}/datasets").status_code == 200
         url = f"{wk.urls[1]}/data/v{version}/zarr/{DATASET_L4}/.zgroup"
         assert httpx.get(url).json() == {"zarr_format": 2}
-    for version in (4, 15, 16):
+    for version in (4, 13, 14):
         response = httpx.get(f"{wk.urls[0]}/api/v{version}/datasets")
         assert response.status_code == 404
-        assert f"Client requested {version} but must be at least 5 and at most 14" in error_of(
+        assert f"Client requested {version} but must be at least 5 and at most 12" in error_of(
             response
         )
         response = httpx.get(f"{wk.urls[1]}/data/v{version}/zarr/{DATASET_L4}/.zgroup")
         assert response.status_code == 404
     # Unversioned routes are the current version.
     assert httpx.get(wk.urls[0] + "/api/datasets").status_code == 200
+
+
+@pytest.mark.parametrize("version", [13, 14])
+def test_api_version_knob(version: int) -> None:
+    with start_emulator("webknossos", ["--api-version", str(version)]) as emulator:
+        info = httpx.get(emulator.urls[0] + "/api/buildinfo").json()
+        assert info["httpApiVersioning"] == {
+            "currentApiVersion": version,
+            "oldestSupportedApiVersion": 5,
+        }
+        for v in (12, version):
+            assert httpx.get(f"{emulator.urls[0]}/api/v{v}/user", headers=OWNER).status_code == 200
+            url = f"{emulator.urls[1]}/data/v{v}/zarr/{DATASET_L4}/.zgroup"
+            assert httpx.get(url).json() == {"zarr_format": 2}
+        response = httpx.get(f"{emulator.urls[0]}/api/v{version + 1}/user", headers=OWNER)
+        assert response.status_code == 404
+        assert f"at most {version}." in error_of(response)
 
 
 def test_unknown_route_and_wrong_method(wk_api: httpx.Client) -> None:
@@ -364,7 +389,7 @@ def test_dataset_teams(fresh: RunningEmulator) -> None:
             api.patch(f"datasets/{DATASET_CEREBELLUM}/teams", json=[], headers=OTHER).status_code
             == 403
         )
-        assert httpx.patch(f"{fresh.urls[0]}/api/v14/{url}", json=[]).status_code == 401
+        assert httpx.patch(f"{fresh.urls[0]}/api/{V}/{url}", json=[]).status_code == 401
 
 
 # ---------------------------------------------------------------------------- folders
@@ -523,31 +548,106 @@ def test_projects(fresh: RunningEmulator) -> None:
         assert missing.status_code == 404 and error_of(missing) == "Project could not be found"
         assert [p["id"] for p in api.get("projects", headers=OTHER).json()] == [PROJECT_BETA]
         body = {
-            "name": "p2",
+            "name": "p22",
             "team": TEAM_ALPHA,
             "priority": 1,
             "paused": False,
             "isBlacklistedFromReport": False,
             "expectedTime": 1234,
-            "owner": None,
+            "owner": USER_OWNER,
         }
         made = api.post("projects", json=body).json()
         assert (made["name"], made["team"], made["priority"], made["expectedTime"]) == (
-            "p2",
+            "p22",
             TEAM_ALPHA,
             1,
             1234,
         )
+        assert made["owner"]["id"] == USER_OWNER
         assert api.post("projects", json=body).status_code == 400  # name taken
-        updated = api.put(
-            f"projects/{made['id']}", json={**body, "priority": 7, "paused": True}
-        ).json()
-        assert updated["priority"] == 7 and updated["paused"] is True
-        assert api.post("projects", json={**body, "name": "p3"}, headers=OTHER).status_code == 403
+        assert api.post("projects", json={**body, "name": "p33"}, headers=OTHER).status_code == 403
         assert api.delete(f"projects/{made['id']}").json() == {
             "messages": [{"success": "Project was removed successfully"}]
         }
-        assert api.get("projects/byName/p2").status_code == 404
+        assert api.get("projects/byName/p22").status_code == 404
+
+
+def project_parameters(project: dict[str, Any]) -> dict[str, Any]:
+    """What a client sends back for a project it read (ProjectParameters)."""
+    return {
+        "name": project["name"],
+        "team": project["team"],
+        "priority": project["priority"],
+        "paused": project["paused"],
+        "expectedTime": project["expectedTime"],
+        "owner": project["owner"]["id"],
+        "isBlacklistedFromReport": project["isBlacklistedFromReport"],
+    }
+
+
+def test_project_parameters_are_checked_like_the_real_server(fresh: RunningEmulator) -> None:
+    with api_client(fresh, OWNER) as api:
+        demo = api.get(f"projects/{PROJECT_DEMO}").json()
+        body = project_parameters(demo)
+        del body["owner"]
+        for method in ("POST", "PUT"):
+            url = "projects" if method == "POST" else f"projects/{PROJECT_DEMO}"
+            refused = api.request(method, url, json={**body, "name": "new_one"})
+            # Play's answer to a body its JSON reads refuse: field errors, then the message.
+            assert refused.status_code == 400
+            assert refused.json() == {
+                "errors": [{"field": "obj.owner", "error": "Missing path"}],
+                "messages": [{"error": "Invalid Json format"}],
+            }
+        full = {**body, "owner": USER_OWNER}
+        for name, text in (
+            ("ab", "Minimum length is 3"),
+            ("a b", "Name contains invalid characters"),
+        ):
+            refused = api.post("projects", json={**full, "name": name})
+            assert refused.json()["errors"] == [{"field": "obj.name", "error": text}]
+        no_flag = {k: v for k, v in full.items() if k != "isBlacklistedFromReport"}
+        refused = api.put(f"projects/{PROJECT_DEMO}", json=no_flag)
+        assert refused.json()["errors"] == [
+            {"field": "obj.isBlacklistedFromReport", "error": "Missing path"}
+        ]
+        assert api.get(f"projects/{PROJECT_DEMO}").json() == demo
+
+
+def test_project_update_keeps_name_and_paused(fresh: RunningEmulator) -> None:
+    with api_client(fresh, OWNER) as api:
+        demo = api.get(f"projects/{PROJECT_DEMO}").json()
+        body = {
+            **project_parameters(demo),
+            "name": "renamed",
+            "paused": True,
+            "priority": 7,
+            "expectedTime": 99,
+            "owner": USER_OTHER,
+        }
+        updated = api.put(f"projects/{PROJECT_DEMO}", json=body).json()
+        assert (updated["priority"], updated["expectedTime"]) == (7, 99)
+        assert updated["owner"]["id"] == USER_OTHER
+        assert (updated["name"], updated["paused"]) == ("demo_project", False)
+        assert api.get(f"projects/{PROJECT_DEMO}").json() == updated
+
+
+def test_project_pause_and_resume(fresh: RunningEmulator) -> None:
+    with api_client(fresh, OWNER) as api:
+        paused = api.patch(f"projects/{PROJECT_DEMO}/pause")
+        assert paused.status_code == 200 and paused.json()["paused"] is True
+        assert api.get(f"projects/{PROJECT_DEMO}").json()["paused"] is True
+        resumed = api.patch(f"projects/{PROJECT_DEMO}/resume").json()
+        assert resumed["paused"] is False and resumed["id"] == PROJECT_DEMO
+        # A member who does not manage the project's team may not; other teams' projects are
+        # not found; other methods are no route.
+        assert api.patch(f"projects/{PROJECT_BETA}/pause", headers=OTHER).status_code == 403
+        assert api.patch(f"projects/{PROJECT_DEMO}/pause", headers=OTHER).status_code == 404
+        assert api.put(f"projects/{PROJECT_DEMO}/pause").status_code == 404
+        assert (
+            httpx.patch(f"{fresh.urls[0]}/api/{V}/projects/{PROJECT_DEMO}/pause").status_code == 401
+        )
+        assert api.get(f"projects/{PROJECT_BETA}").json()["paused"] is False
 
 
 def test_project_tasks_total_count(wk_api: httpx.Client) -> None:
@@ -670,7 +770,7 @@ def test_task_batch_create_partial_failure(fresh: RunningEmulator) -> None:
         )
         refused = api.post("tasks", json=[beta], headers=OTHER).json()
         assert refused["tasks"][0]["status"] == 403
-        assert httpx.post(f"{fresh.urls[0]}/api/v14/tasks", json=[task_params()]).status_code == 401
+        assert httpx.post(f"{fresh.urls[0]}/api/{V}/tasks", json=[task_params()]).status_code == 401
         log = [
             r for r in fresh.requests() if r["method"] == "POST" and r["path"].endswith("/tasks")
         ]
@@ -1004,7 +1104,7 @@ def test_determinism(wk_data: httpx.Client, wk_api: httpx.Client) -> None:
 def test_request_log_and_faults(wk: RunningEmulator, wk_data: httpx.Client) -> None:
     wk_data.get(f"zarr/{DATASET_L4}/.zgroup", headers={"Range": "bytes=0-1"})
     records = wk.requests()
-    assert records[-1]["path"] == f"/data/v14/zarr/{DATASET_L4}/.zgroup"
+    assert records[-1]["path"] == f"/data/{V}/zarr/{DATASET_L4}/.zgroup"
     assert records[-1]["range"] == "bytes=0-1" and records[-1]["status"] == 200
     wk.set_knobs(fault_rate=1.0, seed=3)
     outcomes: set[int | str] = set()

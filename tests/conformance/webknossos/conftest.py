@@ -36,8 +36,9 @@ def wk_sample() -> SampleWorld:
 
 @pytest.fixture
 def wk_emulator() -> Iterator[RunningEmulator]:
-    """A private emulator per test: the client writes, and tests stay independent."""
-    with start_emulator("webknossos") as emulator:
+    """A private emulator per test: the client writes, and tests stay independent. It
+    announces API v14: the official client refuses a server at v12, the emulator's default."""
+    with start_emulator("webknossos", ["--api-version", "14"]) as emulator:
         yield emulator
 
 

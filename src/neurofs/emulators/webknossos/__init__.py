@@ -13,6 +13,7 @@ from neurofs.emulators.network import NetworkKnobs
 from neurofs.emulators.server import serve
 from neurofs.emulators.webknossos.app import EmulatorApp, Origins, create_app
 from neurofs.emulators.webknossos.sample import (
+    CURRENT_API_VERSION,
     ORGANIZATION,
     OTHER_TOKEN,
     OWNER_TOKEN,
@@ -39,6 +40,7 @@ def run(
     port: int = 0,
     knobs: NetworkKnobs,
     data_dir: Path | None = None,
+    api_version: int = CURRENT_API_VERSION,
 ) -> None:
     """Serve the WEBKNOSSOS emulator until SIGTERM/SIGINT. Prints the ready line.
 
@@ -47,10 +49,11 @@ def run(
     ``neurofs-emulator webknossos ready <main server url> <datastore url>``.
     ``data_dir`` is accepted for symmetry with the other emulators and unused: every voxel is
     computed from formulas, nothing is stored. Writes change the in-memory state only.
+    ``api_version`` is the current API version announced and served (12, 13 or 14).
     """
     del data_dir
     origins = Origins()
-    app = create_app(knobs, origins=origins)
+    app = create_app(knobs, origins=origins, api_version=api_version)
 
     def on_ready(urls: list[str]) -> None:
         # The datastore is the second socket: its port is known only once bound.

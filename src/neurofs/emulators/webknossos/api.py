@@ -28,6 +28,7 @@ from neurofs.emulators.webknossos import models, render
 from neurofs.emulators.webknossos.routing import (
     Router,
     WkError,
+    invalid_json,
     json_body,
     json_response,
     require_object_id,
@@ -35,7 +36,6 @@ from neurofs.emulators.webknossos.routing import (
     validation_message,
 )
 from neurofs.emulators.webknossos.sample import (
-    CURRENT_API_VERSION,
     OLDEST_SUPPORTED_API_VERSION,
     SCHEMA_VERSION,
     TASK_TYPE_SETTING_KEYS,
@@ -60,6 +60,12 @@ TASK_TYPE_NOT_FOUND = "Task type could not be found"
 FOLDER_NOT_FOUND = "Folder could not be found"
 TEAM_NOT_FOUND = "Team could not be found."
 MAX_TASKS = 1000
+# The texts of ProjectParameters' name checks (scalableminds/webknossos, conf/messages, and
+# Play's "error.minLength").
+PROJECT_FIELD_MESSAGES = {
+    "string_too_short": "Minimum length is {min_length}",
+    "string_pattern_mismatch": "Name contains invalid characters",
+}
 
 
 def dataset_not_found(key: str, user: User | None) -> WkError:
@@ -93,10 +99,12 @@ def _int_param(request: Request, name: str) -> int | None:
 class MainApi:
     """Handlers of the main server; all state lives in the :class:`World`."""
 
-    def __init__(self, world: World, datastore_url: Any) -> None:
+    def __init__(self, world: World, datastore_url: Any, api_version: int) -> None:
         self.world = world
         # Callable[[Request], str]: the datastore's public URL as seen by this request.
         self.datastore_url = datastore_url
+        # The current API version /buildinfo announces.
+        self.api_version = api_version
 
     # ------------------------------------------------------------------ auth helpers
 
@@ -137,7 +145,7 @@ class MainApi:
             webknossos=models.BuildInfoWebknossos(),
             schema_version=SCHEMA_VERSION,
             http_api_versioning=models.HttpApiVersioning(
-                current_api_version=CURRENT_API_VERSION,
+                current_api_version=self.api_version,
                 oldest_supported_api_version=OLDEST_SUPPORTED_API_VERSION,
             ),
         )
@@ -520,32 +528,33 @@ class MainApi:
             raise WkError(404, PROJECT_NOT_FOUND)
         return json_response(render.project(self.world, project))
 
-    async def _project_body(self, request: Request, user: User) -> models.ProjectBody:
-        raw = await json_body(request)
+    async def _project_parameters(self, request: Request) -> models.ProjectParameters:
         try:
-            body = models.ProjectBody.model_validate(raw)
+            return models.ProjectParameters.model_validate(await json_body(request))
         except ValidationError as exc:
-            raise WkError(400, validation_message(exc)) from None
+            raise invalid_json(exc, PROJECT_FIELD_MESSAGES) from None
+
+    def _check_project_refs(self, body: models.ProjectParameters) -> None:
         if body.team not in self.world.teams:
             raise WkError(400, TEAM_NOT_FOUND)
-        if not user.is_manager_of(body.team):
-            raise WkError(403, "You are not part of this team. Project can’t be created.")
-        if body.owner is not None and body.owner not in self.world.users:
+        if body.owner not in self.world.users:
             raise WkError(400, "User not found")
-        return body
 
     async def project_create(self, request: Request) -> Response:
         user = self.require_user(request)
-        body = await self._project_body(request, user)
+        body = await self._project_parameters(request)
+        self._check_project_refs(body)
+        if not user.is_manager_of(body.team):
+            raise WkError(403, "You are not part of this team. Project can’t be created.")
         if self.world.project_by_name(body.name) is not None:
             raise WkError(400, f"The project name “{body.name}” is already in use.")
         project = Project(
             self.world.new_id(),
             body.name,
             body.team,
-            body.owner or user.id,
+            body.owner,
             body.priority,
-            body.paused,
+            bool(body.paused),
             body.expected_time,
             body.is_blacklisted_from_report,
             now_ms(),
@@ -555,20 +564,33 @@ class MainApi:
 
     async def project_update(self, request: Request) -> Response:
         user = self.require_user(request)
+        body = await self._project_parameters(request)
         project = self._project(request.path_params["id"], user)
-        body = await self._project_body(request, user)
-        other = self.world.project_by_name(body.name)
-        if other is not None and other.id != project.id:
-            raise WkError(400, f"The project name “{body.name}” is already in use.")
-        project.name = body.name
+        if not user.is_manager_of(project.team_id):
+            raise WkError(403, NOT_ALLOWED)
+        self._check_project_refs(body)
+        # The real update keeps the project's name and paused state whatever the body says:
+        # pausing has routes of its own (project_pause, project_resume).
         project.team_id = body.team
+        project.owner_id = body.owner
         project.priority = body.priority
-        project.paused = body.paused
         project.expected_time = body.expected_time
         project.is_blacklisted_from_report = body.is_blacklisted_from_report
-        if body.owner is not None:
-            project.owner_id = body.owner
         return json_response(render.project(self.world, project))
+
+    async def _set_paused(self, request: Request, paused: bool) -> Response:
+        user = self.require_user(request)
+        project = self._project(request.path_params["id"], user)
+        if not user.is_manager_of(project.team_id):
+            raise WkError(403, NOT_ALLOWED)
+        project.paused = paused
+        return json_response(render.project(self.world, project))
+
+    async def project_pause(self, request: Request) -> Response:
+        return await self._set_paused(request, True)
+
+    async def project_resume(self, request: Request) -> Response:
+        return await self._set_paused(request, False)
 
     async def project_delete(self, request: Request) -> Response:
         user = self.require_user(request)
@@ -788,6 +810,8 @@ class MainApi:
         r.add("PUT", "/projects/{id}", self.project_update)
         r.add("DELETE", "/projects/{id}", self.project_delete)
         r.add("GET", "/projects/{id}/tasks", self.project_tasks)
+        r.add("PATCH", "/projects/{id}/pause", self.project_pause)
+        r.add("PATCH", "/projects/{id}/resume", self.project_resume)
         return r
 
 

@@ -46,10 +46,11 @@ class Origins:
 class Dispatcher:
     """Origin split, API version check and routing of both hosts."""
 
-    def __init__(self, world: World, origins: Origins) -> None:
+    def __init__(self, world: World, origins: Origins, api_version: int) -> None:
         self.world = world
         self.origins = origins
-        self.main = MainApi(world, self.datastore_url)
+        self.api_version = api_version
+        self.main = MainApi(world, self.datastore_url, api_version)
         self.datastore = Datastore(world)
         self.routers: dict[str, Router] = {
             "api": self.main.router(),
@@ -87,9 +88,9 @@ class Dispatcher:
         version_text = found.group("version")
         if version_text is not None:
             version = int(version_text)
-            if not OLDEST_SUPPORTED_API_VERSION <= version <= CURRENT_API_VERSION:
+            if not OLDEST_SUPPORTED_API_VERSION <= version <= self.api_version:
                 message = invalid_version_message(
-                    version, OLDEST_SUPPORTED_API_VERSION, CURRENT_API_VERSION
+                    version, OLDEST_SUPPORTED_API_VERSION, self.api_version
                 )
                 return WkError(404, message).response()
         rest = found.group("rest") or "/"
@@ -116,9 +117,14 @@ class EmulatorApp(EmulatorStack):
     """The full middleware stack as one ASGI callable, with handles for tests."""
 
     def __init__(
-        self, world: World, knobs: NetworkKnobs, origins: Origins, log: RequestLog
+        self,
+        world: World,
+        knobs: NetworkKnobs,
+        origins: Origins,
+        log: RequestLog,
+        api_version: int,
     ) -> None:
-        super().__init__(Dispatcher(world, origins), knobs, log)
+        super().__init__(Dispatcher(world, origins, api_version), knobs, log)
         self.world = world
         self.origins = origins
 
@@ -129,17 +135,20 @@ def create_app(
     world: World | None = None,
     origins: Origins | None = None,
     request_log: RequestLog | None = None,
+    api_version: int = CURRENT_API_VERSION,
 ) -> EmulatorApp:
     """The emulator's ASGI app.
 
     ``world`` defaults to a fresh copy of the sample data (:func:`.sample.build_world`).
     ``origins.datastore_port`` (settable after creation) splits the datastore onto its own
     port; until set, both hosts are served on every port. The request log (default: a
-    :class:`BodyRequestLog`) records the JSON body of writes.
+    :class:`BodyRequestLog`) records the JSON body of writes. ``api_version`` is the current
+    API version it announces and serves (one of :data:`.sample.API_VERSIONS`).
     """
     return EmulatorApp(
         world if world is not None else build_world(),
         knobs if knobs is not None else NetworkKnobs(),
         origins if origins is not None else Origins(),
         request_log if request_log is not None else BodyRequestLog(),
+        api_version,
     )

@@ -318,14 +318,18 @@ class ProjectOut(Payload):
     created: int
 
 
-class ProjectBody(Body):
-    name: StrictStr = Field(min_length=1)
+class ProjectParameters(Body):
+    """The body of ``POST /projects`` and ``PUT /projects/{id}`` (scalableminds/webknossos,
+    ``app/controllers/ProjectController.scala``): ``owner`` and ``isBlacklistedFromReport``
+    are required; a name has at least 3 characters out of letters, digits, ``_`` and ``-``."""
+
+    name: StrictStr = Field(min_length=3, pattern=r"^[a-zA-Z0-9_-]*$")
     team: StrictStr
     priority: StrictInt
-    paused: StrictBool = False
+    paused: StrictBool | None = None
     expected_time: StrictInt | None = None
-    owner: StrictStr | None = None
-    is_blacklisted_from_report: StrictBool = False
+    owner: StrictStr
+    is_blacklisted_from_report: StrictBool
 
 
 class ExperienceJson(Payload):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,17 +27,28 @@ JSON_TYPE = "application/json"
 class WkError(Exception):
     """An error answer in the real server's shape."""
 
-    def __init__(self, status: int, message: str, *, plain: bool = False) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        plain: bool = False,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         # The datastore answers some access errors as plain text (Play's Forbidden("...")).
         self.plain = plain
+        # Per-field errors of a body the JSON reads refused (see invalid_json).
+        self.errors = errors
 
     def response(self) -> Response:
         if self.plain:
             return Response(self.message, status_code=self.status, media_type="text/plain")
-        return json_response({"messages": [{"error": self.message}]}, self.status)
+        body: dict[str, Any] = {"errors": self.errors} if self.errors is not None else {}
+        body["messages"] = [{"error": self.message}]
+        return json_response(body, self.status)
 
 
 def json_response(
@@ -70,6 +82,34 @@ def validation_message(exc: Exception) -> str:
             parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
         return "Invalid Json format: " + "; ".join(parts)
     return f"Invalid Json format: {exc}"
+
+
+# Play's default messages (playframework, core/play/src/main/resources/messages.default) for
+# the pydantic error types the request bodies can produce.
+_PLAY_MESSAGES = {
+    "missing": "Missing path",
+    "string_type": "String value expected",
+    "int_type": "Number value expected",
+    "int_from_float": "Number value expected",
+    "bool_type": "Boolean value expected",
+    "model_type": "Object value expected",
+    "model_attributes_type": "Object value expected",
+}
+
+
+def invalid_json(exc: ValidationError, messages: Mapping[str, str] | None = None) -> WkError:
+    """The real server's 400 for a body its JSON reads refuse (``withJsonBodyUsing`` in
+    scalableminds/webknossos, ``app/controllers/Controller.scala``): "Invalid Json format"
+    plus one ``{"field": "obj.<key>", "error": ...}`` per refused field. ``messages`` gives
+    the text of further pydantic error types (a route's own checks, such as a name pattern)."""
+    known = {**_PLAY_MESSAGES, **(messages or {})}
+    errors = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(["obj", *(str(p) for p in err["loc"])])
+        template = known.get(err["type"])
+        text = template.format(**err.get("ctx", {})) if template else str(err["msg"])
+        errors.append({"field": field, "error": text})
+    return WkError(400, "Invalid Json format", errors=errors)
 
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")

@@ -62,10 +62,13 @@ OWNER_TOKEN = "neurofs-demo-wk-owner-token"
 OTHER_TOKEN = "neurofs-demo-wk-other-token"
 
 DATASTORE_NAME = "localhost"
-# What /api/buildinfo announces. The official client (webknossos 4.3.x) speaks 13–16 and picks
-# the highest version both sides support; 14 is the newest version whose zarr streaming is
-# Zarr v2 (scalableminds/webknossos, ``app/controllers/ZarrStreamingController.scala``), so the client lands on v14.
-CURRENT_API_VERSION = 14
+# What /api/buildinfo announces by default: what a recorded real server announces (current 12,
+# oldest 5). The emulator can announce 13 or 14 instead (``--api-version``): the official client
+# (webknossos 4.3.x) speaks 13–16, refuses a server at 12 and picks the highest version both
+# sides support; 14 is the newest version whose zarr streaming is Zarr v2 (scalableminds/webknossos,
+# ``app/controllers/ZarrStreamingController.scala``), so the client's tests run at 14.
+CURRENT_API_VERSION = 12
+API_VERSIONS = (12, 13, 14)
 OLDEST_SUPPORTED_API_VERSION = 5
 SCHEMA_VERSION = 145
 # Where the "underlying storage" of the sample layers pretends to live on the datastore.
