@@ -9,6 +9,7 @@ sample.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import zlib
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from neurofs.emulators.cave.sample import (
     build_state,
     sample_state_json,
 )
+from neurofs.emulators.cave.state import segment_ids
 from neurofs.emulators.launch import RunningEmulator, start_emulator
 
 # Copied from the CAVE repositories; provenance and licences in tests/fixtures/SOURCES.md.
@@ -520,8 +522,6 @@ def test_live_query_sees_writes(fresh: RunningEmulator, cave_sample: SampleCave)
     params = {"return_pyarrow": "false", "split_positions": "true"}
     r = httpx.post(url, params=params, json=body, headers=OWNER)
     t = cave_sample.table("bound_tag")
-    import datetime as dt
-
     when = dt.datetime(2024, 5, 15)
     assert [row["id"] for row in r.json()] == sorted(x.id for x in t.rows if x.valid_at(when))
     posted = httpx.post(
@@ -541,6 +541,98 @@ def test_live_query_sees_writes(fresh: RunningEmulator, cave_sample: SampleCave)
         headers=OWNER,
     ).json()
     assert excluded and all(row["tag"] != "apical" for row in excluded)
+
+
+def test_live_query_returns_segment_ids(cave: RunningEmulator, cave_sample: SampleCave) -> None:
+    """Every bound point comes with ``<pt>_supervoxel_id`` and ``<pt>_root_id`` (int64), the
+    emulator's stand-in for the chunkedgraph: a function of the point's voxel position."""
+    now = dt.datetime.now(dt.UTC).isoformat()
+    body = {"table": "synapse", "timestamp": now, "limit": 300}
+    params = {"return_pyarrow": "false", "split_positions": "true"}
+    rows = httpx.post(mat(cave) + "/query", params=params, json=body, headers=OWNER).json()
+    assert list(rows[0]) == cave_sample.table("synapse").spec.mat_columns(True)
+    assert rows == cave_sample.materialized("synapse", 2)[:300]
+    for row in rows:
+        for pt in ("pre_pt", "post_pt"):
+            position = [row[f"{pt}_position_{a}"] for a in "xyz"]
+            expected = segment_ids(*position)
+            assert (row[f"{pt}_supervoxel_id"], row[f"{pt}_root_id"]) == expected
+    arrow = read_arrow(
+        httpx.post(
+            mat(cave) + "/query",
+            params={**params, "return_pyarrow": "true"},
+            json=body,
+            headers=OWNER,
+        )
+    )
+    assert arrow.to_pylist() == rows
+    assert arrow.schema.field("pre_pt_root_id").type == pa.int64()
+    assert arrow.schema.field("post_pt_supervoxel_id").type == pa.int64()
+    assert "created" not in arrow.schema.names  # synapse is frozen in version 2, merged
+
+
+def test_live_query_of_a_table_made_since_the_last_version_keeps_created(
+    fresh: RunningEmulator,
+) -> None:
+    """A table not frozen in the version the live query starts from is read from the
+    production tables alone: ``created`` stays (epoch milliseconds in JSON, a UTC timestamp
+    in Arrow), ``valid`` does not, and the columns follow the split models' order."""
+    made = httpx.post(
+        av(fresh) + "/table",
+        json={
+            "table_name": "new_tags",
+            "schema_type": "bound_tag",
+            "metadata": {
+                "description": "made after the versions",
+                "voxel_resolution_x": 4.0,
+                "voxel_resolution_y": 4.0,
+                "voxel_resolution_z": 40.0,
+            },
+        },
+        headers=OWNER,
+    )
+    assert made.status_code == 200, made.text
+    url = mat(fresh) + "/query"
+    params = {"return_pyarrow": "false", "split_positions": "true"}
+    empty = httpx.post(
+        url,
+        params=params,
+        json={"table": "new_tags", "timestamp": dt.datetime.now(dt.UTC).isoformat()},
+        headers=OWNER,
+    )
+    assert empty.status_code == 200 and empty.json() == []
+    before = dt.datetime.now(dt.UTC)
+    ids = httpx.post(
+        av(fresh) + "/table/new_tags/annotations",
+        json={"annotations": [{"pt": {"position": [4096, 8192, 300]}, "tag": "soma"}]},
+        headers=OWNER,
+    ).json()
+    after = dt.datetime.now(dt.UTC)
+    body = {"table": "new_tags", "timestamp": dt.datetime.now(dt.UTC).isoformat()}
+    rows = httpx.post(url, params=params, json=body, headers=OWNER).json()
+    supervoxel, root = segment_ids(4096, 8192, 300)
+    assert rows == [
+        {
+            "id": ids[0],
+            "created": rows[0]["created"],
+            "pt_position_x": 4096,
+            "pt_position_y": 8192,
+            "pt_position_z": 300,
+            "tag": "soma",
+            "pt_supervoxel_id": supervoxel,
+            "pt_root_id": root,
+        }
+    ]
+    created_ms = rows[0]["created"]
+    assert isinstance(created_ms, int)
+    assert before.timestamp() * 1000 - 1 <= created_ms <= after.timestamp() * 1000 + 1
+    arrow = read_arrow(
+        httpx.post(url, params={**params, "return_pyarrow": "true"}, json=body, headers=OWNER)
+    )
+    assert arrow.schema.field("created").type == pa.timestamp("ns", tz="UTC")
+    created = arrow.column("created").to_pylist()[0]
+    assert created_ms == int(created.timestamp() * 1000)
+    assert arrow.to_pandas()["created"].dtype == "datetime64[ns, UTC]"
 
 
 # ---------------------------------------------------------------------------- states

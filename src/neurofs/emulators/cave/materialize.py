@@ -16,8 +16,16 @@ Follows MaterializationEngine 5.26.4 (``blueprints/client/api2.py``, ``common.py
 - Known server quirk kept: the simple query reads ``filter_out_dict`` from the body while its
   schema (and the client) call it ``filter_notin_dict``, so a not-in filter is accepted and
   ignored on frozen tables. The live query applies it.
-- ``POST .../datastack/{ds}/query`` (live): the rows valid at ``timestamp``. The emulator has no
-  chunkedgraph, so root ids are those stored with the rows (they never change).
+- ``POST .../datastack/{ds}/query`` (live): the rows valid at ``timestamp``, starting from the
+  closest version (``get_closest_versions``: the newest at or before it, else the oldest after).
+  Columns as the frozen query's, with the ``<pt>_supervoxel_id`` / ``<pt>_root_id`` of every
+  bound point. A table not frozen in that version (made since) is read from the production
+  tables alone (``execute_production_query`` then ``combine_queries``): its answer keeps their
+  ``created`` column (a ``timestamp[ns, UTC]`` in Arrow, epoch milliseconds in JSON), has no
+  ``valid``, and orders its columns as ``SchemaSpec.production_columns`` says; an empty page
+  has no ``created``. The emulator has no chunkedgraph, so root ids are those computed from
+  each row's positions when it was stored (they never change, so they are the same at every
+  timestamp).
 - Rows come back in id order (the real server gives no order; id order makes paging with
   offset + limit stable).
 - Errors: ``abort(400)`` is a werkzeug HTML page (the namespace re-raises BadRequest); any other
@@ -129,12 +137,23 @@ def _parse_timestamp(value: str) -> dt.datetime:
 
 
 class Query:
-    """One table query: filters, column selection, paging; the QueryManager's job."""
+    """One table query: filters, column selection, paging; the QueryManager's job.
 
-    def __init__(self, table: AnnotationTable, body: QueryRequest, *, apply_notin: bool) -> None:
+    ``production`` marks a live query answered from the production tables alone, whose
+    columns differ (see ``SchemaSpec.production_columns``)."""
+
+    def __init__(
+        self,
+        table: AnnotationTable,
+        body: QueryRequest,
+        *,
+        apply_notin: bool,
+        production: bool = False,
+    ) -> None:
         self.table = table
         self.body = body
         self.apply_notin = apply_notin
+        self.production = production
         self.name = table.meta.table_name
 
     def _filters(self, attr: str) -> dict[str, Any]:
@@ -224,6 +243,8 @@ class Query:
         if isinstance(selected, dict):
             selected = selected.get(self.name)
         if not selected:
+            if self.production:
+                return spec.production_columns(split_positions)
             return spec.mat_columns(split_positions)
         for column in selected:
             self._getter(column)
@@ -243,6 +264,8 @@ def _arrow_type(table: AnnotationTable, column: str, scaled: bool) -> pa.DataTyp
     kinds = {f.name: f.kind for f in spec.scalar_fields}
     if column == "valid":
         return pa.bool_()
+    if column == "created":  # pd.to_datetime(..., utc=True) in fix_columns_with_query
+        return pa.timestamp("ns", tz="UTC")
     if column.endswith(("_position_x", "_position_y", "_position_z")):
         return pa.float64() if scaled else pa.int64()
     if column.endswith("_position"):
@@ -269,8 +292,12 @@ def _pandas_metadata(schema: pa.Schema, rows: int) -> bytes:
     """The ``pandas`` schema metadata ``RecordBatch.from_pandas`` writes (RangeIndex)."""
     columns = []
     for field in schema:
+        metadata: dict[str, str] | None = None
         if field.type in _PANDAS_TYPES:
             pandas_type, numpy_type = _PANDAS_TYPES[field.type]
+        elif pa.types.is_timestamp(field.type):
+            pandas_type, numpy_type = "datetimetz", "datetime64[ns]"
+            metadata = {"timezone": str(field.type.tz)}
         else:  # a list column (positions not split)
             pandas_type, numpy_type = f"list[{field.type.value_type}]", "object"
         columns.append(
@@ -279,7 +306,7 @@ def _pandas_metadata(schema: pa.Schema, rows: int) -> bytes:
                 "field_name": field.name,
                 "pandas_type": pandas_type,
                 "numpy_type": numpy_type,
-                "metadata": None,
+                "metadata": metadata,
             }
         )
     meta = {
@@ -324,9 +351,19 @@ def arrow_stream(
     return bytes(sink.getvalue().to_pybytes())
 
 
+def _epoch_ms(value: Any) -> Any:
+    """``to_json``'s default ``date_format="epoch"``: datetimes as integer milliseconds."""
+    if isinstance(value, dt.datetime):
+        return (value - _EPOCH) // dt.timedelta(milliseconds=1)
+    return value
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
 def records_json(records: list[dict[str, Any]], columns: list[str]) -> bytes:
     """``DataFrame.to_json(orient="records")``: compact, ASCII, forward slashes escaped."""
-    rows = [{c: r.get(c) for c in columns} for r in records]
+    rows = [{c: _epoch_ms(r.get(c)) for c in columns} for r in records]
     text = json.dumps(rows, separators=(",", ":"))
     return text.replace("/", "\\/").encode()
 
@@ -534,8 +571,28 @@ class MaterializationEngine:
             raise EngineError("'NoneType' object is not subscriptable", exc_type="TypeError")
         self._check_read(table.meta, user)
         when = body.timestamp
+        start = self._closest_version(when)
         rows = [r for r in table.rows if r.valid_at(when)]
-        return self._answer(request, table, rows, body, apply_notin=True, live=True)
+        # A table not frozen in the version the query starts from is read from the
+        # production tables alone, and keeps their ``created`` column.
+        production = start.table(body.table) is None
+        return self._answer(
+            request, table, rows, body, apply_notin=True, live=True, production=production
+        )
+
+    def _closest_version(self, when: dt.datetime) -> MatVersion:
+        """``get_closest_versions``: the newest valid version at or before ``when``, else the
+        oldest one after it."""
+        valid = [v for v in self.state.versions if v.valid]
+        past = [v for v in valid if v.time_stamp <= when]
+        if past:
+            return max(past, key=lambda v: v.time_stamp)
+        future = [v for v in valid if v.time_stamp >= when]
+        if not future:
+            raise BadRequest(
+                "there is no future or past version for this timestamp, is materialization broken?"
+            )
+        return min(future, key=lambda v: v.time_stamp)
 
     def _answer(
         self,
@@ -546,6 +603,7 @@ class MaterializationEngine:
         *,
         apply_notin: bool,
         live: bool = False,
+        production: bool = False,
     ) -> Response:
         return_pyarrow = _bool_arg(request, "return_pyarrow", True)
         split_positions = _bool_arg(request, "split_positions", False)
@@ -558,7 +616,7 @@ class MaterializationEngine:
         limit = body.limit if body.limit is not None else max_limit
         limit = min(limit, max_limit)
         offset = body.offset or 0
-        query = Query(table, body, apply_notin=apply_notin)
+        query = Query(table, body, apply_notin=apply_notin, production=production)
         selected = query.select(rows)
         resolution = body.desired_resolution or list(meta.voxel_resolution)
         vx, vy, vz = meta.voxel_resolution
@@ -571,8 +629,15 @@ class MaterializationEngine:
         else:
             page = selected[offset : offset + limit]
             columns = query.columns(split_positions)
+            if production and not page:
+                # combine_queries drops ``created`` when the production rows are none.
+                columns = [c for c in columns if c != "created"]
             records = [
-                mat_record(table, r, split_positions, scale if scaled else None) for r in page
+                {
+                    **mat_record(table, r, split_positions, scale if scaled else None),
+                    "created": r.created,
+                }
+                for r in page
             ]
             limited = len(page) == limit
         warnings: list[str] = []

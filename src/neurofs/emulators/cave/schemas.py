@@ -71,6 +71,25 @@ class SchemaSpec:
             f for f in self.fields if f.kind not in ("point", "bound_point") and f.name != "valid"
         )
 
+    def production_columns(self, split_positions: bool) -> list[str]:
+        """Columns of a live query answered from the production tables alone (the table is
+        not frozen in the version the query starts from): ``id``, ``created``, the annotation
+        table's columns in the flattened schema's order (``valid`` left out), then the
+        segmentation table's (MaterializationEngine ``api2.py``: ``select_all_columns(table,
+        ['valid', 'superceded_id'])`` on the split models, ``deleted`` dropped when combining)."""
+        columns = ["id", "created"]
+        for f in self.fields:
+            if f.kind in ("point", "bound_point"):
+                if split_positions:
+                    columns += [f"{f.name}_position_{axis}" for axis in "xyz"]
+                else:
+                    columns.append(f"{f.name}_position")
+            elif f.name != "valid":
+                columns.append(f.name)
+        for f in self.bound_point_fields:
+            columns += [f"{f.name}_supervoxel_id", f"{f.name}_root_id"]
+        return columns
+
     def mat_columns(self, split_positions: bool) -> list[str]:
         """Columns of a materialized query, in the order the engine returns them."""
         columns = ["id", "valid"]
