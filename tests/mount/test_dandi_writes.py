@@ -381,17 +381,44 @@ def test_server_refusals(case: str, mount: Mount, private_dandi_emulator: Emulat
     assert errno.errorcode[expected] in last and str(status) in last
 
 
-@pytest.mark.parametrize("token", [None, OTHER_TOKEN])
-def test_writes_without_ownership_are_eacces(
-    token: str | None, make_mount, private_dandi_emulator: Emulator
-):
+def test_writes_without_ownership_are_eacces(make_mount, private_dandi_emulator: Emulator):
     emulator = private_dandi_emulator
-    mount = make_mount(emulator, token=token, retry_seconds=1)
+    mount = make_mount(emulator, token=OTHER_TOKEN, retry_seconds=1)
     before = emulator.draft_metadata(DANDISET)
     data = _with(description="not mine")(mount)
     assert write_and_close(mount / SIDECAR, data) == errno.EACCES
     assert emulator.draft_metadata(DANDISET) == before
     assert_kept(mount, data)
+
+
+def test_without_a_token_the_draft_is_read_only(
+    make_mount, private_dandi_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+):
+    """Sidecars show 0444 and refuse a write at open (EACCES); moving or deleting an asset
+    is refused before any request; nothing reaches the server."""
+    monkeypatch.delenv("DANDI_API_KEY", raising=False)
+    emulator = private_dandi_emulator
+    mount = make_mount(emulator, token=None, fuse_options=["allow_delete"])
+    draft = mount / f"dandi/{DANDISET}/draft"
+    sidecars = [mount / SIDECAR, mount / f"dandi/{DANDISET}/draft.meta/sub-01/sub-01_probe.json"]
+    before = [p.read_bytes() for p in sidecars]
+    emulator.reset()
+    for path in sidecars:
+        assert os.stat(path).st_mode & 0o777 == 0o444
+        for flags in (os.O_WRONLY | os.O_TRUNC, os.O_RDWR, os.O_WRONLY | os.O_APPEND):
+            with pytest.raises(OSError) as info:
+                os.close(os.open(path, flags))
+            assert info.value.errno == errno.EACCES
+    with pytest.raises(OSError) as info:
+        os.rename(draft / "README.txt", draft / "sub-01/README.txt")
+    assert info.value.errno == errno.EACCES
+    with pytest.raises(OSError) as info:
+        os.unlink(draft / "README.txt")
+    assert info.value.errno == errno.EACCES
+    assert emulator.writes() == []
+    assert [p.read_bytes() for p in sidecars] == before
+    assert (draft / "README.txt").exists()
+    assert "needs a DANDI token" in (mount / ".neurofs/errors.log").read_text()
 
 
 def test_server_down_is_eio_and_keeps_the_bytes(make_mount, tmp_path: Path):

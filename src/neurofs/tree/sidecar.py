@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from neurofs.errors import InvalidContent, ReadOnly
+from neurofs.errors import AccessDenied, InvalidContent, ReadOnly
 from neurofs.tree.merge import Path, apply, diff
 from neurofs.tree.nodes import Attrs, BytesHandle, EditableFile, FileHandle, Key, Kind
 
@@ -117,8 +117,11 @@ class SidecarSpec:
     fmt: TextFormat = TextFormat.YAML
     # Top-level keys the server computes: shown, never sent; an edit of only these is refused.
     computed_keys: frozenset[str] = field(default_factory=frozenset)
-    # When set, the sidecar is read-only and opening it for write says this.
+    # When set, the sidecar is read-only and opening it for write says this (EROFS).
     read_only_reason: str | None = None
+    # When set, this mount may not change it (no token, say): shown read-only, and opening
+    # it for write answers EACCES with this reason before anything is sent.
+    denied_reason: str | None = None
 
 
 class Sidecar(EditableFile):
@@ -129,7 +132,7 @@ class Sidecar(EditableFile):
 
     @property
     def writable(self) -> bool:
-        return self.spec.read_only_reason is None
+        return self.spec.read_only_reason is None and self.spec.denied_reason is None
 
     async def render(self) -> bytes:
         return render(await self.spec.load(False), self.spec.fmt)
@@ -143,6 +146,8 @@ class Sidecar(EditableFile):
     def check_writable(self) -> None:
         if self.spec.read_only_reason is not None:
             raise ReadOnly(self.spec.read_only_reason)
+        if self.spec.denied_reason is not None:
+            raise AccessDenied(self.spec.denied_reason)
 
     async def commit(self, edited: bytes, base: bytes | None) -> bool:
         """Send the user's edit. False when nothing changed (nothing is sent).

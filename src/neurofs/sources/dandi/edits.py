@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from neurofs.errors import AlreadyExists, Conflict, InvalidContent, NeurofsError, NotFound
+from neurofs.errors import (
+    AccessDenied,
+    AlreadyExists,
+    Conflict,
+    InvalidContent,
+    NeurofsError,
+    NotFound,
+)
 from neurofs.sources.dandi.api import DandiApi
 from neurofs.sources.dandi.models import AssetWithMetadata
 
@@ -24,7 +31,14 @@ async def _taken(api: DandiApi, identifier: str, path: str) -> bool:
     return False
 
 
+def _require_token(api: DandiApi, what: str) -> None:
+    """Without a token the archive answers every write with 401: say so before asking."""
+    if not api.authenticated:
+        raise AccessDenied(f"{what} needs a DANDI token (token_env or token in the configuration)")
+
+
 async def move(api: DandiApi, identifier: str, source: str, target: str, folder: bool) -> None:
+    _require_token(api, f"moving {identifier}/draft/{source}")
     if target == source or target.startswith(source + "/"):
         raise InvalidContent(f"cannot move {source} into itself")
     if folder:
@@ -61,6 +75,7 @@ async def _undo(api: DandiApi, identifier: str, moved: list[tuple[AssetWithMetad
 
 
 async def delete(api: DandiApi, identifier: str, path: str) -> None:
+    _require_token(api, f"deleting {identifier}/draft/{path}")
     asset = await api.asset_at(identifier, "draft", path)
     try:
         await api.delete_asset(identifier, asset.asset_id)

@@ -88,6 +88,14 @@ class DandisetMetadataEdit(BaseModel):
     releaseNotes: Any = None
 
 
+# Why a mount without a token cannot change the draft (the archive would answer 401).
+NO_TOKEN = "editing the draft needs a DANDI token (token_env or token in the configuration)"
+
+
+def _denied(api: DandiApi) -> str | None:
+    return None if api.authenticated else NO_TOKEN
+
+
 def validate_dandiset_metadata(doc: Document) -> None:
     try:
         DandisetMetadataEdit.model_validate(doc)
@@ -122,6 +130,7 @@ def dandiset_yaml(api: DandiApi, key: Key, identifier: str, version: str, mtime:
         fmt=TextFormat.YAML,
         computed_keys=COMPUTED_KEYS,
         read_only_reason=None if version == "draft" else "published versions are immutable",
+        denied_reason=_denied(api),
     )
     return Sidecar(key, spec, mtime)
 
@@ -188,5 +197,6 @@ def asset_yaml(api: DandiApi, key: Key, identifier: str, path: str, mtime: float
         send=send,
         fmt=TextFormat.YAML,
         computed_keys=ASSET_COMPUTED_KEYS,
+        denied_reason=_denied(api),
     )
     return Sidecar(key, spec, mtime)
