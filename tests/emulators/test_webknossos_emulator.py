@@ -242,6 +242,21 @@ def test_dataset_shape(wk_api: httpx.Client, wk: RunningEmulator, wk_sample: Sam
     seg = layers["segmentation"]
     assert seg["largestSegmentId"] == spec.layer("segmentation").largest_segment_id()
     assert seg["largestSegmentId"] > 0
+    # Each layer's view defaults; attachments (DataLayerAttachments: lists always written, an
+    # absent single file left out) only where the datastore found files, here segmentation.
+    assert rgb["defaultViewConfiguration"] == {"color": [255, 255, 255], "intensityRange": [0, 255]}
+    assert seg["defaultViewConfiguration"] == {"alpha": 20}
+    assert "attachments" not in rgb
+    attachments = seg["attachments"]
+    assert set(attachments) == {"meshes", "agglomerates", "segmentIndex", "connectomes"}
+    assert attachments["connectomes"] == []
+    mesh = attachments["meshes"][0]
+    assert set(mesh) == {"name", "path", "dataFormat"} and mesh["dataFormat"] == "hdf5"
+    assert mesh["path"].endswith("/retina_rgb/segmentation/meshes/meshfile_4-4-2.hdf5")
+    assert attachments["segmentIndex"]["name"] == "segmentIndex"
+    listed = wk_api.get("datasets", headers=OWNER).json()
+    in_list = next(x for x in listed if x["id"] == DATASET_RETINA)["dataSource"]["dataLayers"]
+    assert in_list == source["dataLayers"]
 
 
 def test_dataset_read_access(wk_api: httpx.Client, wk_sample: SampleWorld) -> None:
@@ -812,7 +827,14 @@ def test_zarr_properties(wk_data: httpx.Client, wk_sample: SampleWorld) -> None:
     layers = {layer["name"]: layer for layer in props["dataLayers"]}
     assert all(layer["dataFormat"] == "zarr" for layer in layers.values())
     assert [m["path"] for m in layers["rgb"]["mags"]] == ["./rgb/1", "./rgb/2-2-1", "./rgb/4-4-2"]
+    assert layers["rgb"]["mags"][0]["axisOrder"] == {"x": 1, "y": 2, "z": 3, "c": 0}
+    assert layers["rgb"]["resolutions"] == [[1, 1, 1], [2, 2, 1], [4, 4, 2]]
     assert layers["rgb"]["numChannels"] == 3
+    # The layer's view defaults are kept; attachments are not (convertLayerToZarrLayer).
+    assert layers["segmentation"]["defaultViewConfiguration"] == {"alpha": 20}
+    assert "attachments" not in layers["segmentation"]
+    assert "largestSegmentId" in layers["segmentation"] and "largestSegmentId" not in layers["rgb"]
+    assert props["scale"] == {"factor": [100.0, 100.0, 250.0], "unit": "nanometer"}
     # HEAD answers the same Content-Length without a body; Range is ignored.
     head = wk_data.head(url, headers=OWNER)
     assert head.status_code == 200 and head.content == b""
@@ -907,12 +929,19 @@ def test_zarr_chunk_bytes(
 def test_zarr_missing_chunks(wk_data: httpx.Client) -> None:
     base = f"zarr/{DATASET_L4}/color"
     # Entirely outside the bounding box (which starts at 64, 32, 16 in mag 1).
+    # Every failure is a 404 (ZarrStreamingController); the message tells which.
     response = wk_data.get(f"{base}/1/0.0.0.0")
-    assert response.status_code == 404 and "messages" in response.json()
+    assert response.status_code == 404
+    assert error_of(response) == "Could not find the requested chunk"
     assert wk_data.get(f"{base}/1/0.99.0.0").status_code == 404
     assert wk_data.get(f"{base}/1/1.2.1.1").status_code == 404  # no channel 1
     assert wk_data.get(f"{base}/1/0.2.1").status_code == 404
-    assert wk_data.get(f"{base}/8-8-8/0.2.1.1").status_code == 404
+    wrong_mag = wk_data.get(f"{base}/8-8-8/0.2.1.1")
+    assert wrong_mag.status_code == 404
+    assert error_of(wrong_mag) == "DataLayer “color” does not have mag “8-8-8”"
+    assert wk_data.get(f"{base}/8-8-8/.zarray").status_code == 404
+    assert wk_data.get(f"zarr/{DATASET_L4}/nope/1/0.2.1.1").status_code == 404
+    assert wk_data.get("zarr/66a0d00000000000000000ff/color/1/0.2.1.1").status_code == 404
     assert wk_data.head(f"{base}/1/0.2.1.1").status_code == 200
 
 

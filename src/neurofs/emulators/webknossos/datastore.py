@@ -9,6 +9,8 @@ Routes (datastore ``ZarrStreamingController``, ``BinaryDataController``, ``DataP
   32³ chunk, uncompressed, Fortran order over (c, x, y, z). ``Range`` is ignored (200, whole
   body). A chunk entirely outside the layer's bounding box is a 404 (the real server's
   ``zarr.chunkNotFound``: the storage has no bucket there); chunks partly inside are zero-padded.
+  A dataset, layer or mag the datastore does not have is a 404 too, with its own message
+  (``ZarrStreamingController`` answers every failure with NOT_FOUND).
 - Raw cuboid: ``GET /datasets/{id}/layers/{layer}/data?mag=&x=&y=&z=&width=&height=&depth=``
   (x, y, z in mag-1 voxels, sizes in target-mag voxels) → Fortran-order bytes and a
   ``MISSING-BUCKETS`` header: ``[]``, or ``[0]`` when the cuboid has no data at all.
@@ -48,6 +50,9 @@ from neurofs.emulators.webknossos.volume import (
 ACCESS_DENIED = (
     "Token may be expired, consider reloading. Access forbidden: No read access on dataset"
 )
+# The datastore's zarr.chunkNotFound (webknossos-datastore conf/messages): a 404 like that of a
+# missing dataset, layer or mag; only the message differs.
+CHUNK_NOT_FOUND = "Could not find the requested chunk"
 # Chunk edge of the emulated underlying Zarr 3 storage (what the proxy routes serve).
 PROXY_CHUNK = 64
 # Largest raw cuboid the emulator computes (voxels of the target mag).
@@ -93,7 +98,7 @@ class Datastore:
         if mag is None:
             raise WkError(404, f"Invalid mag: {text}")
         if not layer.has_mag(mag):
-            raise WkError(404, f"Layer {layer.name} does not have mag {text}")
+            raise WkError(404, f"DataLayer “{layer.name}” does not have mag “{text}”")
         return mag
 
     # ------------------------------------------------------------------ zarr streaming
@@ -162,7 +167,7 @@ class Datastore:
         start = (x * CHUNK, y * CHUNK, z * CHUNK)
         end = (start[0] + CHUNK, start[1] + CHUNK, start[2] + CHUNK)
         if c != 0 or not layer.box_has_data(mag, start, end):
-            raise WkError(404, "Chunk not found: no data at these coordinates")
+            raise WkError(404, CHUNK_NOT_FOUND)
         body = f_order_bytes(layer.voxels(mag, start, end))
         return Response(body, media_type=OCTET)
 

@@ -123,6 +123,27 @@ class MagLocator(Payload):
     axis_order: dict[str, int]
 
 
+class LayerAttachment(Payload):
+    name: str
+    path: str
+    data_format: str
+
+
+class LayerAttachments(Payload):
+    """``attachments`` of a layer: every list is written, an absent single file is left out
+    (scalableminds/webknossos, webknossos-datastore ``DataLayerAttachments.scala``,
+    ``Json.using[Json.WithDefaultValues].format``)."""
+
+    meshes: list[LayerAttachment] = Field(default_factory=list)
+    agglomerates: list[LayerAttachment] = Field(default_factory=list)
+    segment_index: LayerAttachment | None = None
+    connectomes: list[LayerAttachment] = Field(default_factory=list)
+    cumsum: LayerAttachment | None = None
+
+    def dump(self) -> Any:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 class DataLayerOut(Payload):
     """A layer as the main server lists it (``dataSource.dataLayers`` of a dataset)."""
 
@@ -135,6 +156,8 @@ class DataLayerOut(Payload):
     mags: list[MagLocator]
     num_channels: int
     bounding_box: BoundingBoxJson
+    default_view_configuration: dict[str, Any] | None = None
+    attachments: dict[str, Any] | None = None
 
 
 class DataLayerStreamed(Payload):
@@ -149,6 +172,7 @@ class DataLayerStreamed(Payload):
     largest_segment_id: int | None = None
     resolutions: list[tuple[int, int, int]]
     num_channels: int
+    default_view_configuration: dict[str, Any] | None = None
 
 
 class VoxelSize(Payload):

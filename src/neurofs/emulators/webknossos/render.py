@@ -93,11 +93,41 @@ def bbox(layer: LayerSpec) -> models.BoundingBoxJson:
     )
 
 
-def _drop_none_segment_id(layer: dict[str, Any]) -> dict[str, Any]:
-    # Only segmentation layers carry largestSegmentId.
-    if layer.get("largestSegmentId") is None:
-        layer.pop("largestSegmentId", None)
+def _drop_absent(layer: dict[str, Any]) -> dict[str, Any]:
+    # Play writes no key for an absent option: only segmentation layers carry
+    # largestSegmentId and attachments.
+    for key in ("largestSegmentId", "defaultViewConfiguration", "attachments"):
+        if layer.get(key) is None:
+            layer.pop(key, None)
     return layer
+
+
+def view_configuration(layer: LayerSpec) -> dict[str, Any]:
+    """The layer's ``defaultViewConfiguration`` as a datasource-properties.json sets it."""
+    if layer.category == "segmentation":
+        return {"alpha": 20}
+    return {"color": [255, 255, 255], "intensityRange": [0, 255]}
+
+
+def attachments(base: str, layer: LayerSpec) -> dict[str, Any] | None:
+    """Files next to a segmentation layer on the datastore's disk: a mesh file, an
+    agglomerate file and a segment index, as the datastore finds them in ``meshes/``,
+    ``agglomerates/`` and ``segmentIndex/``."""
+    if layer.category != "segmentation":
+        return None
+
+    def hdf5(kind: str, name: str) -> models.LayerAttachment:
+        return models.LayerAttachment(
+            name=name, path=f"file://{base}/{kind}/{name}.hdf5", data_format="hdf5"
+        )
+
+    found = models.LayerAttachments(
+        meshes=[hdf5("meshes", "meshfile_4-4-2")],
+        agglomerates=[hdf5("agglomerates", "agglomerate_view_5")],
+        segment_index=hdf5("segmentIndex", "segmentIndex"),
+    )
+    out: dict[str, Any] = found.dump()
+    return out
 
 
 def api_layer(world: World, dataset: Dataset, layer: LayerSpec) -> dict[str, Any]:
@@ -117,8 +147,10 @@ def api_layer(world: World, dataset: Dataset, layer: LayerSpec) -> dict[str, Any
         ],
         num_channels=layer.num_channels,
         bounding_box=bbox(layer),
+        default_view_configuration=view_configuration(layer),
+        attachments=attachments(base, layer),
     ).dump()
-    return _drop_none_segment_id(out)
+    return _drop_absent(out)
 
 
 def streamed_layer(layer: LayerSpec, data_format: str, path_of: Any) -> dict[str, Any]:
@@ -136,8 +168,9 @@ def streamed_layer(layer: LayerSpec, data_format: str, path_of: Any) -> dict[str
         largest_segment_id=layer.largest_segment_id(),
         resolutions=list(layer.mags),
         num_channels=layer.num_channels,
+        default_view_configuration=view_configuration(layer),
     ).dump()
-    return _drop_none_segment_id(out)
+    return _drop_absent(out)
 
 
 def data_source(world: World, dataset: Dataset, layers: list[dict[str, Any]]) -> dict[str, Any]:
