@@ -384,3 +384,136 @@ def test_reads_by_threads_are_consistent(mount: Mount, dandi_emulator: Emulator)
     for t in threads:
         t.join()
     assert errors == []
+
+
+# ---------------------------------------------------------------- zarr keys from the object store
+
+
+def zarr_asset(emulator: Emulator, dandiset: str) -> dict:
+    return next(a for a in emulator.all_assets(dandiset, "draft") if a["zarr"])
+
+
+def api_requests(log: list[dict]) -> list[dict]:
+    return [r for r in log if r["path"].startswith("/api/")]
+
+
+def store_requests(log: list[dict]) -> list[dict]:
+    return [r for r in log if r["path"].startswith("/dandiarchive/")]
+
+
+def signed(request: dict) -> bool:
+    return "X-Amz-Signature" in (request.get("query") or "")
+
+
+def zarr_bytes(emulator: Emulator, zarr_id: str, key: str) -> bytes:
+    """A zarr key's bytes as the API's download redirect gives them."""
+    import httpx
+
+    with emulator.api() as c:
+        r = c.get(f"zarr/{zarr_id}/files/", params={"prefix": key, "download": "true"})
+        assert r.status_code == 302
+    return httpx.get(r.headers["location"]).content
+
+
+def test_open_zarr_chunks_cost_no_api_request_each(make_mount, dandi_emulator: Emulator):
+    import numpy as np
+    import zarr
+
+    from neurofs.emulators.dandi.sample import SampleArchive
+
+    mount = make_mount(dandi_emulator)
+    asset = zarr_asset(dandi_emulator, "000003")
+    root = mount / "dandi/000003/draft" / asset["path"]
+    keys = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    chunks = [k for k in keys if not k.rsplit("/", 1)[-1].startswith(".")]
+    dandi_emulator.reset()
+    group = zarr.open_group(str(root), mode="r")
+    for level in (0, 1):
+        expected = SampleArchive.large_zarr_expected(level)
+        np.testing.assert_array_equal(group[str(level)][:], expected)
+    log = dandi_emulator.requests()
+    store = store_requests(log)
+    assert sorted(r["path"].split(f"/{asset['zarr']}/", 1)[1] for r in store) == keys
+    assert len(chunks) == 72
+    # One redirect taught the mount where this zarr's keys live; every key was then a plain
+    # GET of the public object.
+    redirects = [r for r in api_requests(log) if "download=true" in r["query"]]
+    assert len(redirects) == 1, redirects
+    assert len(api_requests(log)) <= 2, api_requests(log)
+    assert not any(signed(r) for r in store)
+    assert all(r["status"] in (200, 206) for r in store)
+    # The cache keys are the same whichever route brought the bytes.
+    mount.remount()
+    dandi_emulator.reset()
+    np.testing.assert_array_equal(
+        zarr.open_group(str(root), mode="r")["0"][:], SampleArchive.large_zarr_expected(0)
+    )
+    assert store_requests(dandi_emulator.requests()) == []
+
+
+def test_embargoed_zarr_reads_through_the_api_route(make_mount, dandi_emulator: Emulator):
+    import numpy as np
+    import zarr
+
+    from neurofs.emulators.dandi.sample import SampleArchive
+
+    mount = make_mount(dandi_emulator)
+    asset = zarr_asset(dandi_emulator, "000002")
+    root = mount / "dandi/000002/draft" / asset["path"]
+    dandi_emulator.reset()
+    group = zarr.open_group(str(root), mode="r")
+    np.testing.assert_array_equal(group["0"][:], SampleArchive.embargoed_zarr_expected(0))
+    log = dandi_emulator.requests()
+    store = store_requests(log)
+    redirects = [r for r in api_requests(log) if "download=true" in r["query"]]
+    # The private objects are never asked for unsigned: each key goes through the API's
+    # presigned redirect.
+    assert store and all(signed(r) and r["status"] in (200, 206) for r in store), store
+    assert len(redirects) == len(store)
+
+
+def test_zarr_refused_by_the_object_store_reads_through_the_api(
+    make_mount, dandi_emulator: Emulator
+):
+    mount = make_mount(dandi_emulator)
+    asset = zarr_asset(dandi_emulator, "000003")
+    root = mount / "dandi/000003/draft" / asset["path"]
+    with dandi_emulator.api() as c:
+        files = c.get(f"zarr/{asset['zarr']}/files/", params={"prefix": "0/"}).json()["results"]
+    first, refused, after = [f["Key"] for f in files if "/." not in f["Key"]][:3]
+    expected = {k: zarr_bytes(dandi_emulator, asset["zarr"], k) for k in (first, refused, after)}
+    assert (root / first).read_bytes() == expected[first]
+    denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+    dandi_emulator.refuse("GET", f"/dandiarchive/zarr/{asset['zarr']}/", 403, denied)
+    dandi_emulator.reset()
+    assert (root / refused).read_bytes() == expected[refused]
+    assert (root / after).read_bytes() == expected[after]
+    store = store_requests(dandi_emulator.requests())
+    # The refused plain GET, then the presigned one; the zarr then stays on the API route.
+    assert [(signed(r), r["status"]) for r in store] == [(False, 403), (True, 206), (True, 206)]
+
+
+def test_vanished_zarr_key_is_enoent_and_keeps_the_direct_route(
+    make_mount, dandi_emulator: Emulator
+):
+    mount = make_mount(dandi_emulator)
+    asset = zarr_asset(dandi_emulator, "000003")
+    root = mount / "dandi/000003/draft" / asset["path"]
+    assert (root / "0/.zarray").read_bytes()
+    expected = zarr_bytes(dandi_emulator, asset["zarr"], "0/0.0.1")
+    gone = f"/dandiarchive/zarr/{asset['zarr']}/0/0.0.0"
+    dandi_emulator.refuse("GET", gone, 404, "<Error><Code>NoSuchKey</Code></Error>", times=10)
+    dandi_emulator.reset()
+    try:
+        with pytest.raises(FileNotFoundError):
+            (root / "0/0.0.0").read_bytes()
+    finally:
+        dandi_emulator.clear_refusals()
+    assert (root / "0/0.0.1").read_bytes() == expected
+    log = dandi_emulator.requests()
+    store = store_requests(log)
+    assert {(r["path"] == gone, signed(r), r["status"]) for r in store} == {
+        (True, False, 404),
+        (False, False, 206),
+    }
+    assert api_requests(log) == []

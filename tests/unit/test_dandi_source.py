@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
+import trio
 
 from neurofs.io.http import LinkExpired
 from neurofs.sources.dandi.api import link_expiry
 from neurofs.sources.dandi.models import Asset
 from neurofs.sources.dandi.tree import DandiBlob, build_index
+from neurofs.sources.dandi.zarr_keys import ZarrKeys, public_prefix
 
 
 class FakeHttp:
@@ -76,3 +79,65 @@ def test_index_builds_folders_with_newest_mtimes_and_safe_names():
     )
     assert set(index["a"]) == {"b", "d.nwb"}
     assert set(index["x"]) == {"\uff0e\uff0e"}  # '..' cannot escape
+
+
+# ---------------------------------------------------------------- zarr keys
+
+ZID = "42b202ce-3304-4789-b10c-76c10b5f23d9"
+SIGNED = "?X-Amz-Date=20260101T000000Z&X-Amz-Expires=3600&X-Amz-Signature=ab"
+
+
+def test_public_prefix_is_the_presigned_url_without_key_and_query():
+    real = f"https://dandiarchive.s3.amazonaws.com/zarr/{ZID}/"
+    assert public_prefix(f"{real}0/1.2.3{SIGNED}", ZID, "0/1.2.3") == real
+    path_style = f"http://127.0.0.1:9/dandiarchive/zarr/{ZID}/"
+    assert public_prefix(f"{path_style}a%20b/.zarray{SIGNED}", ZID, "a b/.zarray") == path_style
+    other = f"https://b.s3.amazonaws.com/other/0/1.2.3{SIGNED}"
+    assert public_prefix(other, ZID, "0/1.2.3") is None
+
+
+class FakeZarrApi:
+    """Presigned URLs under ``s3/zarr/<id>/``; ``refused`` URLs answer 403."""
+
+    def __init__(self, refused: set[str]) -> None:
+        self.resolved: list[str] = []
+        self.forgotten: list[tuple[str, ...]] = []
+        self.http = FakeHttp(refused)
+
+    async def zarr_file_url(self, zarr_id: str, key: str) -> str:
+        self.resolved.append(key)
+        await trio.sleep(0.01)  # lets parallel first reads overlap
+        return f"http://s3/zarr/{zarr_id}/{key}{SIGNED}"
+
+    def forget_link(self, key: tuple[str, ...]) -> None:
+        self.forgotten.append(key)
+
+
+async def test_parallel_first_reads_of_a_zarr_resolve_one_redirect():
+    api = FakeZarrApi(refused=set())
+    keys = ZarrKeys(api)  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        for i in range(10):
+            nursery.start_soon(partial(keys.fetch, ZID, f"0/{i}", 100, 0, 10, embargoed=False))
+    assert len(api.resolved) == 1
+    assert sorted(api.http.calls) == sorted(f"http://s3/zarr/{ZID}/0/{i}" for i in range(10))
+
+
+async def test_key_refused_by_both_routes_leaves_the_zarr_on_the_direct_route():
+    gone = f"http://s3/zarr/{ZID}/0/9"
+    api = FakeZarrApi(refused={gone, gone + SIGNED})
+    keys = ZarrKeys(api)  # type: ignore[arg-type]
+    with pytest.raises(LinkExpired):
+        await keys.fetch(ZID, "0/9", 100, 0, 10, embargoed=False)
+    assert set(api.forgotten) == {("zarr", ZID, "0/9")}
+    api.http.calls.clear()
+    assert await keys.fetch(ZID, "0/1", 100, 0, 10, embargoed=False) == b"x" * 10
+    assert api.http.calls == [f"http://s3/zarr/{ZID}/0/1"]
+
+
+async def test_embargoed_zarr_keys_are_always_presigned():
+    api = FakeZarrApi(refused=set())
+    keys = ZarrKeys(api)  # type: ignore[arg-type]
+    for key in ("0/1", "0/2"):
+        await keys.fetch(ZID, key, 100, 0, 10, embargoed=True)
+    assert api.http.calls == [f"http://s3/zarr/{ZID}/0/{i}{SIGNED}" for i in (1, 2)]

@@ -28,6 +28,7 @@ from neurofs.sources.dandi import edits
 from neurofs.sources.dandi.api import DandiApi
 from neurofs.sources.dandi.models import Dandiset, VersionSummary, ZarrFile
 from neurofs.sources.dandi.sidecars import asset_yaml, dandiset_yaml
+from neurofs.sources.dandi.zarr_keys import ZarrKeys
 from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
@@ -54,12 +55,14 @@ class DandiOptions:
 
 
 class DandiContext:
-    """What every DANDI node needs: the API, the fetcher, the options."""
+    """What every DANDI node needs: the API, the fetcher, the options, and how each zarr's
+    keys are read (learned once per mount)."""
 
     def __init__(self, api: DandiApi, fetcher: Fetcher, options: DandiOptions) -> None:
         self.api = api
         self.fetcher = fetcher
         self.options = options
+        self.zarr_keys = ZarrKeys(api)
 
 
 # ---------------------------------------------------------------- remote objects
@@ -87,25 +90,20 @@ class DandiBlob:
 
 
 class DandiZarrFile:
-    """One file of a zarr asset, keyed by zarr id, key and ETag."""
+    """One file of a zarr asset, keyed by zarr id, key and ETag (whichever route reads it)."""
 
-    def __init__(self, api: DandiApi, zarr_id: str, file: ZarrFile) -> None:
-        self._api = api
+    def __init__(self, keys: ZarrKeys, zarr_id: str, file: ZarrFile, embargoed: bool) -> None:
+        self._keys = keys
         self._zarr_id = zarr_id
         self._key = file.key
+        self._embargoed = embargoed
         self.content_id = f"dandi-zarr:{zarr_id}/{file.key}@{file.etag.strip(chr(34))}"
         self.size = file.size
 
     async def fetch(self, start: int, end: int) -> bytes:
-        for attempt in range(2):
-            url = await self._api.zarr_file_url(self._zarr_id, self._key)
-            try:
-                return await self._api.http.get_range(url, start, end, self.size)
-            except LinkExpired:
-                self._api.forget_link(("zarr", self._zarr_id, self._key))
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        return await self._keys.fetch(
+            self._zarr_id, self._key, self.size, start, end, embargoed=self._embargoed
+        )
 
 
 # ---------------------------------------------------------------- version views
@@ -130,6 +128,8 @@ class Entry:
 class VersionView(ABC):
     identifier: str
     version: str
+    # The dandiset is embargoed: its zarrs are private objects.
+    embargoed: bool
 
     @abstractmethod
     async def list_folder(self, folder: str) -> list[Entry]:
@@ -139,10 +139,11 @@ class VersionView(ABC):
 class FlatView(VersionView):
     """Folders derived from the full flat asset list."""
 
-    def __init__(self, ctx: DandiContext, identifier: str, version: str) -> None:
+    def __init__(self, ctx: DandiContext, identifier: str, version: str, embargoed: bool) -> None:
         self._ctx = ctx
         self.identifier = self._id = identifier
         self.version = self._version = version
+        self.embargoed = embargoed
 
     async def _index(self) -> dict[str, dict[str, Entry]]:
         async def build() -> dict[str, dict[str, Entry]]:
@@ -215,11 +216,14 @@ class PathsView(VersionView):
     That route gives no timestamps: files and folders carry the version's modified time.
     """
 
-    def __init__(self, ctx: DandiContext, identifier: str, version: str, mtime: float) -> None:
+    def __init__(
+        self, ctx: DandiContext, identifier: str, version: str, mtime: float, embargoed: bool
+    ) -> None:
         self._ctx = ctx
         self.identifier = self._id = identifier
         self.version = self._version = version
         self._mtime = mtime
+        self.embargoed = embargoed
 
     async def list_folder(self, folder: str) -> list[Entry]:
         prefix = f"{folder}/" if folder else ""
@@ -405,7 +409,7 @@ class FolderDir(Directory):
         if e.is_folder:
             return FolderDir(key, ctx, self._view, e.server_path, e.mtime, immutable)
         if e.zarr_id is not None or (e.blob_id is None and e.looks_like_zarr):
-            return ZarrDir(key, ctx, e)
+            return ZarrDir(key, ctx, e, self._view.embargoed)
         return _blob_file(key, ctx, e, immutable)
 
 
@@ -437,9 +441,9 @@ class VersionDir(FolderDir):
         mtime = _ts(version.modified)
         view: VersionView
         if version.asset_count <= ctx.options.flat_listing_max_assets:
-            view = FlatView(ctx, identifier, v)
+            view = FlatView(ctx, identifier, v, dandiset.embargoed)
         else:
-            view = PathsView(ctx, identifier, v, mtime)
+            view = PathsView(ctx, identifier, v, mtime, dandiset.embargoed)
         super().__init__(key, ctx, view, "", mtime, immutable=v != "draft")
         self._identifier = identifier
         self._version = v
@@ -500,10 +504,13 @@ class AssetMetadataDir(Directory):
 class ZarrDir(Directory):
     """A zarr asset: its keys as a directory tree."""
 
-    def __init__(self, key: Key, ctx: DandiContext, entry: Entry, prefix: str = "") -> None:
+    def __init__(
+        self, key: Key, ctx: DandiContext, entry: Entry, embargoed: bool, prefix: str = ""
+    ) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._entry = entry
+        self._embargoed = embargoed
         self._prefix = prefix  # '' for the zarr root, else 'a/b/'
 
     async def stat(self) -> Attrs:
@@ -532,13 +539,15 @@ class ZarrDir(Directory):
                 continue
             key = (*self.key, name)
             if sep:
-                nodes[name] = ZarrDir(key, self._ctx, self._entry, f"{self._prefix}{head}/")
+                nodes[name] = ZarrDir(
+                    key, self._ctx, self._entry, self._embargoed, f"{self._prefix}{head}/"
+                )
             else:
                 nodes[name] = self._file(key, zarr_id, f)
         return list(nodes.values())
 
     def _file(self, key: Key, zarr_id: str, f: ZarrFile) -> RemoteFile:
-        obj = DandiZarrFile(self._ctx.api, zarr_id, f)
+        obj = DandiZarrFile(self._ctx.zarr_keys, zarr_id, f, self._embargoed)
 
         async def resolve() -> RemoteObject:
             return obj
