@@ -936,3 +936,40 @@ def test_stops_cleanly_on_signals(sig: signal.Signals) -> None:
 def test_start_failure_is_reported() -> None:
     with pytest.raises(EmulatorStartError, match="exited with status 2"):
         start_emulator("dandi", ["--port", "not-a-number"])
+
+
+def test_corruption_knob_flips_the_middle_byte_of_named_objects(
+    api: httpx.Client, dandi: RunningEmulator, sample: SampleArchive
+) -> None:
+    """``PUT /__emulator__/corrupt`` damages a blob and a zarr key wherever the object store
+    serves them (presigned or plain URL, whole or ranged); an empty list heals them."""
+    blob_asset = sample.asset_by_path("000001", DRAFT_ONLY_PATH)
+    assert blob_asset.blob is not None
+    zarr = sample.asset_by_path("000003", LARGE_ZARR_PATH).zarr
+    assert zarr is not None
+    entry = next(f for f in zarr.files.values() if f.size > 2)
+    store = f"{dandi.urls[1]}/dandiarchive"
+    objects = {
+        blob_asset.blob.s3_key: sample.asset_bytes(blob_asset),
+        f"zarr/{zarr.zarr_id}/{entry.key}": entry.source.read(0, entry.size),
+    }
+    control = f"{dandi.origin}/__emulator__/corrupt"
+    try:
+        answer = httpx.put(control, json={"objects": list(objects)})
+        assert answer.json() == {"objects": sorted(objects)}
+        for key, truth in objects.items():
+            served = httpx.get(f"{store}/{key}").content
+            middle = len(truth) // 2
+            assert len(served) == len(truth) and served != truth
+            assert served[middle] == truth[middle] ^ 0xFF
+            assert served[:middle] + served[middle + 1 :] == truth[:middle] + truth[middle + 1 :]
+            ranged = httpx.get(f"{store}/{key}", headers={"Range": f"bytes={middle}-{middle}"})
+            assert ranged.content == bytes([truth[middle] ^ 0xFF])
+        presigned = httpx.get(download_url(api, blob_asset.asset_id)).content
+        assert presigned != objects[blob_asset.blob.s3_key]
+        assert httpx.put(control, json={"objects": "nope"}).status_code == 400
+    finally:
+        httpx.put(control, json={"objects": []}).raise_for_status()
+    assert httpx.get(control).json() == {"objects": []}
+    for key, truth in objects.items():
+        assert httpx.get(f"{store}/{key}").content == truth

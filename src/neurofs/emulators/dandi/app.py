@@ -32,6 +32,8 @@ from neurofs.emulators.dandi import drf, models, writes
 from neurofs.emulators.dandi.archive import Archive, Asset, Blob, Dandiset, User, Version, Zarr
 from neurofs.emulators.dandi.blobstore import (
     BUCKET,
+    Corruption,
+    CorruptionControl,
     S3Error,
     Signer,
     presign_ttl_from_env,
@@ -110,6 +112,7 @@ class DandiAPI:
         self.origins = origins
         self.signer = signer
         self.validation_delay = validation_delay
+        self.corruption = Corruption()
 
     def settle(self) -> None:
         """Finish the emulated background validation that is due (before each request)."""
@@ -1038,7 +1041,7 @@ class DandiAPI:
         source, etag, modified, embargoed = found
         if embargoed and not signed:
             return S3Error(403, "AccessDenied", "Access Denied").response(head)
-        return serve_object(request, source, etag, modified)
+        return serve_object(request, self.corruption.source(key, source), etag, modified)
 
     def resolve_object(self, key: str) -> tuple[Any, str, Any, bool] | None:
         if key.startswith("blobs/"):
@@ -1391,6 +1394,7 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(CaptureWriteBodies),
+            Middleware(CorruptionControl, corruption=api.corruption),
             Middleware(NetworkMiddleware, knobs=knobs, log=log),
             Middleware(OriginSplit, origins=origins),
         ],

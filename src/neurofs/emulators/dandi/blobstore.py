@@ -33,9 +33,10 @@ from urllib.parse import quote, urlencode
 from xml.sax.saxutils import escape
 
 import anyio
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from neurofs.emulators.dandi.archive import ByteSource
 
@@ -122,6 +123,68 @@ class Signer:
                 },
             )
         return None
+
+
+class Corruption:
+    """Objects the store serves damaged, by object key (``blobs/…/<blob id>``,
+    ``zarr/<zarr id>/<key>``): every read of them, by any route, has the byte in the middle
+    of the object flipped, as a disk or a copy gone bad would give. Set at run time with
+    ``PUT /__emulator__/corrupt`` ``{"objects": [key, …]}`` (an empty list heals them all)."""
+
+    def __init__(self) -> None:
+        self.objects: frozenset[str] = frozenset()
+
+    def source(self, key: str, source: ByteSource) -> ByteSource:
+        return _Flipped(source) if key in self.objects and source.size else source
+
+
+@dataclass(frozen=True)
+class _Flipped:
+    inner: ByteSource
+
+    @property
+    def size(self) -> int:
+        return self.inner.size
+
+    def read(self, start: int, end: int) -> bytes:
+        data = self.inner.read(start, end)
+        bad = self.size // 2
+        if not start <= bad < end:
+            return data
+        i = bad - start
+        return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+
+
+class CorruptionControl:
+    """``GET|PUT /__emulator__/corrupt``: read or set :class:`Corruption` (never logged or
+    faulted: it sits in front of the network middleware, as the other control routes do)."""
+
+    PATH = "/__emulator__/corrupt"
+
+    def __init__(self, app: ASGIApp, corruption: Corruption) -> None:
+        self.app = app
+        self.corruption = corruption
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") != self.PATH:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if request.method == "PUT":
+            try:
+                body = CorruptObjects.model_validate_json(await request.body())
+            except ValidationError as exc:
+                await JSONResponse({"detail": exc.errors(include_url=False)}, 400)(
+                    scope, receive, send
+                )
+                return
+            self.corruption.objects = frozenset(body.objects)
+        response = JSONResponse({"objects": sorted(self.corruption.objects)})
+        await response(scope, receive, send)
+
+
+class CorruptObjects(BaseModel):
+    objects: list[str]
 
 
 @dataclass
