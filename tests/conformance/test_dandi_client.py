@@ -17,6 +17,7 @@ from neurofs.emulators.dandi.sample import (
     BIG_BLOB_SIZE,
     DRAFT_ONLY_PATH,
     EMBARGOED_BLOB_PATH,
+    EMBARGOED_ZARR_PATH,
     LARGE_ZARR_PATH,
     NWB_PATH,
     OWNER_TOKEN,
@@ -208,6 +209,42 @@ def test_zarr_entries_and_checksum(run_client: ClientRunner, sample: SampleArchi
     assert result["local_checksum"] == zarr.checksum
     entry = zarr.files["0/.zarray"]
     assert result["entry"] == ["0/.zarray", entry.size, entry.md5]
+
+
+def test_zarr_content_url_is_the_prefix_of_its_keys(
+    run_client: ClientRunner, sample: SampleArchive
+) -> None:
+    """The S3 URL the client finds in a zarr's ``contentUrl`` is where its keys are read
+    (as dandidav and s3fs users do): plain GETs for an open zarr, refused for an embargoed one."""
+    result = run_client(
+        f"""
+        import requests
+        from dandi.dandiapi import DandiAPIClient
+        owner = DandiAPIClient(api_url=API_URL, token=os.environ["TOKEN"])
+        def s3_url(dandiset, path):
+            asset = owner.get_dandiset(dandiset, "draft").get_asset_by_path(path)
+            return asset.get_content_url(r"/zarr/", strip_query=True)
+        open_url = s3_url("000003", "{LARGE_ZARR_PATH}")
+        part = requests.get(open_url + "0/.zarray", headers={{"Range": "bytes=0-9"}})
+        embargoed_url = s3_url("000002", "{EMBARGOED_ZARR_PATH}")
+        emit({{
+            "open": open_url,
+            "status": part.status_code,
+            "bytes": part.content.decode("latin-1"),
+            "embargoed": embargoed_url,
+            "embargoed_status": requests.get(embargoed_url + "0/.zarray").status_code,
+        }})
+        """,
+        TOKEN=OWNER_TOKEN,
+    )
+    zarr = sample.asset_by_path("000003", LARGE_ZARR_PATH).zarr
+    private = sample.asset_by_path("000002", EMBARGOED_ZARR_PATH).zarr
+    assert zarr is not None and private is not None
+    assert result["open"].endswith(f"/dandiarchive/zarr/{zarr.zarr_id}/")
+    assert result["status"] == 206
+    assert result["bytes"] == sample.zarr_read(zarr.zarr_id, "0/.zarray")[:10].decode("latin-1")
+    assert result["embargoed"].endswith(f"/dandiarchive/zarr/{private.zarr_id}/")
+    assert result["embargoed_status"] == 403
 
 
 def test_embargoed_dandiset_needs_the_owner_token(

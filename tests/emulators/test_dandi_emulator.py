@@ -700,6 +700,48 @@ def test_zarr_file_download(
     assert httpx.get(missing.headers["location"]).status_code == 404
 
 
+def test_open_zarr_keys_are_public_objects_under_the_content_url(
+    api: httpx.Client, sample: SampleArchive, dandi: RunningEmulator
+) -> None:
+    """The S3 entry of a zarr asset's ``contentUrl`` is its key prefix in the bucket, ending in
+    '/' (dandi/dandi-archive, dandiapi/zarr/models.py ``s3_url``); the public bucket serves an
+    open zarr's keys there to plain GETs, as the presigned redirect does."""
+    asset = sample.asset_by_path("000003", LARGE_ZARR_PATH)
+    assert asset.zarr is not None
+    metadata = api.get(f"assets/{asset.asset_id}/").json()
+    prefix = f"{dandi.urls[1]}/dandiarchive/zarr/{asset.zarr.zarr_id}/"
+    assert metadata["contentUrl"] == [f"{dandi.api_url}/assets/{asset.asset_id}/download/", prefix]
+    data = sample.zarr_read(asset.zarr.zarr_id, "0/1.2.3")
+    part = httpx.get(f"{prefix}0/1.2.3", headers={"Range": "bytes=4-11"})
+    assert part.status_code == 206 and part.content == data[4:12]
+    assert part.headers["etag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    head = httpx.head(f"{prefix}0/1.2.3")
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(data)
+    missing = httpx.get(f"{prefix}9/9")
+    assert missing.status_code == 404 and "<Code>NoSuchKey</Code>" in missing.text
+    dandi.set_knobs(throttle_rate=1)  # the object store's knobs apply to zarr keys too
+    assert httpx.get(f"{prefix}0/1.2.3").status_code == 429
+
+
+def test_embargoed_zarr_keys_need_a_presigned_url(
+    api: httpx.Client, sample: SampleArchive, dandi: RunningEmulator
+) -> None:
+    asset = sample.asset_by_path("000002", EMBARGOED_ZARR_PATH)
+    assert asset.zarr is not None
+    metadata = api.get(f"assets/{asset.asset_id}/", headers=OWNER).json()
+    prefix = metadata["contentUrl"][1]
+    assert prefix == f"{dandi.urls[1]}/dandiarchive/zarr/{asset.zarr.zarr_id}/"
+    refused = httpx.get(f"{prefix}0/.zarray")
+    assert refused.status_code == 403 and "<Code>AccessDenied</Code>" in refused.text
+    redirect = api.get(
+        f"zarr/{asset.zarr.zarr_id}/files/",
+        params={"prefix": "0/.zarray", "download": "true"},
+        headers=OWNER,
+    )
+    signed = httpx.get(redirect.headers["location"])
+    assert signed.content == sample.zarr_read(asset.zarr.zarr_id, "0/.zarray")
+
+
 # ---------------------------------------------------------------------------- blobs
 
 
