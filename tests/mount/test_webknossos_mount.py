@@ -9,10 +9,12 @@ import os
 import subprocess
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
 from neurofs.emulators.webknossos.sample import ORGANIZATION, SampleWorld
+from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
 
 from .conftest import Mount, WkEmulator
 
@@ -422,3 +424,104 @@ def test_labels_validate_with_ome_zarr_models(mount: Mount):
     label = ImageLabel.from_zarr(zarr.open_group(str(image_dir / "labels/segmentation"), mode="r"))
     assert label.attributes.image_label.source is not None
     assert label.attributes.image_label.source.image == "../../"
+
+
+# ------------------------------------------------------------------ datasource-properties.json
+
+
+def _datastore_get(emulator: WkEmulator, path: str) -> httpx.Response:
+    """A datastore route at the API version the server announces (the one neurofs speaks)."""
+    info = httpx.get(f"{emulator.api_url}/api/buildinfo").json()
+    version = min(info["httpApiVersioning"]["currentApiVersion"], 14)
+    return httpx.get(
+        f"{emulator.running.urls[1]}/data/v{version}/{path}",
+        headers={"X-Auth-Token": WK_OWNER_TOKEN},
+    )
+
+
+@pytest.mark.parametrize("dataset", ["l4_demo", "retina_rgb"])
+def test_datasource_properties_is_what_the_datastore_serves(
+    mount: Mount, wk_emulator: WkEmulator, dataset: str
+):
+    props = json.loads((ds_dir(mount, dataset) / "datasource-properties.json").read_text())
+    served = _datastore_get(
+        wk_emulator, f"zarr/{WORLD.dataset(dataset).id}/datasource-properties.json"
+    )
+    assert props == served.json()
+    layers = {layer["name"]: layer for layer in props["dataLayers"]}
+    color, seg = layers["color"], layers["segmentation"]
+    assert color["dataFormat"] == "zarr" and color["elementClass"] == "uint8"
+    assert color["mags"][1] == {
+        "mag": [2, 2, 1],
+        "path": "./color/2-2-1",
+        "axisOrder": {"c": 0, "x": 1, "y": 2, "z": 3},
+    }
+    assert color["resolutions"] == [[1, 1, 1], [2, 2, 1], [4, 4, 2]]
+    assert color["numChannels"] == 1 and "largestSegmentId" not in color
+    assert color["defaultViewConfiguration"] == {
+        "color": [255, 255, 255],
+        "intensityRange": [0, 255],
+    }
+    assert seg["largestSegmentId"] == WORLD.layer(dataset, "segmentation").largest_segment_id()
+    assert props["scale"]["unit"] == "nanometer"
+    assert props["id"] == {"name": dataset, "team": ORGANIZATION}
+
+
+# ------------------------------------------------------------------ a wrong route is an error
+
+
+def _refuse_route(emulator: WkEmulator, dataset: str, below: str, message: str) -> None:
+    """The datastore answers 404 for everything below ``zarr/<dataset id>/<below>``, as it does
+    for a dataset, layer or mag it does not have, while the main server still lists them."""
+    info = httpx.get(f"{emulator.api_url}/api/buildinfo").json()
+    version = min(info["httpApiVersioning"]["currentApiVersion"], 14)
+    emulator.refuse(
+        "GET",
+        f"/data/v{version}/zarr/{WORLD.dataset(dataset).id}/{below}",
+        404,
+        {"messages": [{"error": message}]},
+        times=10_000,
+    )
+
+
+@pytest.mark.parametrize(
+    ("below", "message", "still_served"),
+    [
+        ("color/2-2-1/", "DataLayer “color” does not have mag “2-2-1”", "color/1/0.2.1.1"),
+        ("color/", "DataLayer “color” not found", "segmentation/1/0.2.1.1"),
+        ("", "Datasource not found on datastore server. Might still be initializing.", None),
+    ],
+)
+def test_a_route_the_datastore_does_not_serve_is_eio_not_zeros(
+    mount: Mount, wk_emulator: WkEmulator, below: str, message: str, still_served: str | None
+):
+    root = ds_dir(mount, "l4_demo")
+    _refuse_route(wk_emulator, "l4_demo", below, message)
+    try:
+        # Chunks inside the bounding box, in both views, and the plain volume.
+        for path in (
+            root / "color" / "2-2-1" / "0.2.1.1",
+            root / "color.ome.zarr" / "2-2-1" / "1" / "1" / "2",
+            root / "color" / "2-2-1.raw",
+        ):
+            with pytest.raises(OSError) as failed, path.open("rb") as f:
+                f.read(4096)
+            assert failed.value.errno == errno.EIO, path
+        log = (mount / ".neurofs" / "errors.log").read_text()
+        assert "does not serve this dataset, layer or mag" in log
+        assert message in log
+        if still_served is not None:  # what the datastore still serves reads as before
+            assert any((root / still_served).read_bytes())
+    finally:
+        wk_emulator.clear_refusals()
+
+
+def test_a_missing_chunk_of_a_served_mag_reads_as_zeros(mount: Mount, wk_emulator: WkEmulator):
+    mag = ds_dir(mount, "l4_demo") / "color" / "1"
+    wk_emulator.reset()
+    # Outside the bounding box (it starts at x = 64): the datastore has no chunk there.
+    assert (mag / "0.0.0.0").read_bytes() == bytes(32**3)
+    assert (mag / "0.0.5.2").read_bytes() == bytes(32**3)
+    # Each 404 is checked against the mag's .zarray, once while it is remembered.
+    zarrays = [r for r in wk_emulator.requests() if r["path"].endswith("/color/1/.zarray")]
+    assert len(zarrays) == 1

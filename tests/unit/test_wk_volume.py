@@ -10,7 +10,7 @@ import pytest
 import zarr
 
 from neurofs.sources.webknossos import volume
-from neurofs.sources.webknossos.models import DataLayer, Scale
+from neurofs.sources.webknossos.models import DataLayer, Dataset, Scale
 from neurofs.sources.webknossos.volume import CHUNK, MagGeometry, mag_name, parse_mag
 
 
@@ -164,3 +164,65 @@ async def test_raw_volume_is_the_bounding_box_x_fastest(tmp_path: Path, element_
     # An arbitrary byte range is the same slice of the whole.
     assert await raw.fetch(12345, 67890) == data[12345:67890]
     cache.close()
+
+
+def test_datasource_properties_rewrites_the_stored_layers_as_zarr_streaming():
+    """A dataset answer whose layers are Zarr 3 at absolute paths, with view defaults and
+    attachments, becomes the datastore's zarr-streaming file for the mount's directories."""
+    stored = {
+        "id": "66a0d0000000000000000001",
+        "name": "demo",
+        "owningOrganization": "lab",
+        "dataStore": {"url": "http://127.0.0.1:1"},
+        "dataSource": {
+            "id": {"name": "demo", "team": "lab"},
+            "scale": {"factor": [11.24, 11.24, 28.0], "unit": "nanometer"},
+            "dataLayers": [
+                {
+                    "name": "seg/ids",
+                    "category": "segmentation",
+                    "elementClass": "uint32",
+                    "dataFormat": "zarr3",
+                    "boundingBox": {"topLeft": [0, 0, 0], "width": 64, "height": 64, "depth": 32},
+                    "mags": [{"mag": [1, 1, 1], "path": "/srv/demo/seg/1", "axisOrder": {}}],
+                    "resolutions": [[1, 1, 1]],
+                    "largestSegmentId": 17,
+                    "defaultViewConfiguration": {"alpha": 20},
+                    "attachments": {
+                        "meshes": [{"name": "m", "path": "file:///m.hdf5", "dataFormat": "hdf5"}],
+                        "agglomerates": [],
+                        "segmentIndex": {"name": "s", "path": "/s.hdf5", "dataFormat": "hdf5"},
+                        "connectomes": [],
+                    },
+                }
+            ],
+        },
+    }
+    dataset = Dataset.model_validate(stored)
+    seg = dataset.data_source.data_layers[0]
+    assert seg.attachments is not None and seg.attachments.meshes[0].data_format == "hdf5"
+    props = volume.datasource_properties(dataset, {"seg/ids": "seg∕ids"})
+    assert props == {
+        "id": {"name": "demo", "team": "lab"},
+        "dataLayers": [
+            {
+                "name": "seg/ids",
+                "category": "segmentation",
+                "boundingBox": {"topLeft": [0, 0, 0], "width": 64, "height": 64, "depth": 32},
+                "elementClass": "uint32",
+                "dataFormat": "zarr",
+                "mags": [
+                    {
+                        "mag": [1, 1, 1],
+                        "path": "./seg∕ids/1",
+                        "axisOrder": {"c": 0, "x": 1, "y": 2, "z": 3},
+                    }
+                ],
+                "resolutions": [[1, 1, 1]],
+                "numChannels": 1,
+                "largestSegmentId": 17,
+                "defaultViewConfiguration": {"alpha": 20},
+            }
+        ],
+        "scale": {"factor": [11.24, 11.24, 28.0], "unit": "nanometer"},
+    }

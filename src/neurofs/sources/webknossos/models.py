@@ -73,6 +73,26 @@ _MagFactor = Annotated[int, Field(ge=1, le=2**16)]
 class MagInfo(_Model):
     mag: tuple[_MagFactor, _MagFactor, _MagFactor]
     path: str | None = None
+    axis_order: dict[str, int] | None = Field(default=None, alias="axisOrder")
+
+
+class LayerAttachment(_Model):
+    """A file that belongs to a segmentation layer (a mesh file, an agglomerate file, ...)."""
+
+    name: str
+    path: str
+    data_format: str = Field(alias="dataFormat")
+
+
+class LayerAttachments(_Model):
+    """``attachments`` of a layer (scalableminds/webknossos, webknossos-datastore
+    ``models/datasource/DataLayerAttachments.scala``)."""
+
+    meshes: list[LayerAttachment] = Field(default_factory=list)
+    agglomerates: list[LayerAttachment] = Field(default_factory=list)
+    segment_index: LayerAttachment | None = Field(default=None, alias="segmentIndex")
+    connectomes: list[LayerAttachment] = Field(default_factory=list)
+    cumsum: LayerAttachment | None = None
 
 
 # elementClass → (numpy dtype of one channel, channels)
@@ -96,21 +116,26 @@ class DataLayer(_Model):
     category: str
     element_class: str = Field(alias="elementClass")
     bounding_box: BoundingBox = Field(alias="boundingBox")
-    mags: list[MagInfo] = Field(default_factory=list, alias="resolutions")
+    data_format: str | None = Field(default=None, alias="dataFormat")
+    mags: list[MagInfo] = Field(default_factory=list)
     num_channels: int | None = Field(default=None, alias="numChannels")
     largest_segment_id: int | None = Field(default=None, alias="largestSegmentId")
+    # How WEBKNOSSOS shows the layer by default (color, alpha, intensityRange, ...): kept as
+    # the server wrote it, for datasource-properties.json.
+    default_view_configuration: dict[str, Any] | None = Field(
+        default=None, alias="defaultViewConfiguration"
+    )
+    attachments: LayerAttachments | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _mags(cls, data: Any) -> Any:
-        # Newer servers say "mags" ([{"mag": [x, y, z], ...}]), older "resolutions" ([x, y, z]).
-        if isinstance(data, dict):
-            data = dict(data)
-            if "mags" in data and "resolutions" not in data:
-                data["resolutions"] = data.pop("mags")
+        # Newer servers list "mags" ([{"mag": [x, y, z], "path": ...}]); older ones only the
+        # legacy "resolutions" ([[x, y, z], ...]), which newer ones still send alongside.
+        if isinstance(data, dict) and "mags" not in data:
             res = data.get("resolutions")
             if isinstance(res, list):
-                data["resolutions"] = [m if isinstance(m, dict) else {"mag": m} for m in res]
+                data = {**data, "mags": [{"mag": m} for m in res]}
         return data
 
     @property
@@ -191,9 +216,26 @@ class Folder(_Model):
 
 
 class Task(_Model):
+    """``api/v<N>/tasks/{id}``. A task without a bounding box has ``boundingBox: null``."""
+
     id: str
     dataset_id: str | None = Field(default=None, alias="datasetId")
     project_name: str | None = Field(default=None, alias="projectName")
+    bounding_box: BoundingBox | None = Field(default=None, alias="boundingBox")
+
+
+class ProjectOwner(_Model):
+    id: str
+
+
+class Project(_Model):
+    """``api/v<N>/projects``: what a save sends back that the project file does not show as
+    such (the owner is shown by email; the API takes the owner's id)."""
+
+    id: str
+    name: str
+    owner: ProjectOwner
+    paused: bool = False
 
 
 class CreatedTask(_Model):

@@ -337,17 +337,17 @@ class DatasetDir(Directory):
         from neurofs.sources.webknossos.sidecars import dataset_json
 
         ctx, d, mtime = self._ctx, self._d, _mtime(self._d)
+        layers = d.data_source.data_layers
+        names = unique_names(layer.name for layer in layers)
         nodes: list[Node] = [
             dataset_json(ctx.api, (*self.key, "dataset.json"), d.id, mtime),
             _json_file(
                 (*self.key, "datasource-properties.json"),
-                d.data_source.model_dump(mode="json", by_alias=True, exclude_none=True),
+                volume.datasource_properties(d, names),
                 mtime,
             ),
             FreshFile((*self.key, "sharing-token"), self._sharing_token, mtime),
         ]
-        layers = d.data_source.data_layers
-        names = unique_names(layer.name for layer in layers)
         for layer in layers:
             name = names[layer.name]
             ome = safe_name(name, ".ome.zarr")

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from neurofs.sources.webknossos.models import DataLayer, Scale
+from neurofs.sources.webknossos.models import DataLayer, Dataset, Scale
 
 CHUNK = 32
 Mag = tuple[int, int, int]
@@ -218,6 +218,56 @@ def native_zattrs(layer: DataLayer, mags: list[Mag], scale: Scale | None) -> dic
     return {
         "multiscales": [{"version": "0.4", "name": layer.name, "axes": axes, "datasets": datasets}]
     }
+
+
+# The axes of every served mag array, as the datastore names them in datasource-properties.json.
+AXIS_ORDER_CXYZ = {"c": 0, "x": 1, "y": 2, "z": 3}
+
+
+def datasource_properties(dataset: Dataset, layer_dirs: Mapping[str, str]) -> dict[str, Any]:
+    """The dataset directory's ``datasource-properties.json``, as the datastore's zarr
+    streaming writes it (scalableminds/webknossos, webknossos-datastore
+    ``services/ZarrStreamingService.scala``, ``convertLayerToZarrLayer``): every layer is Zarr
+    v2 (``dataFormat: "zarr"``) with each mag at ``./<layer>/<mag>``, axes c, x, y, z. That is
+    the native view, so webknossos-libs' ``Dataset.open`` reads the directory as a dataset.
+    ``layer_dirs`` maps each layer's name to its directory in the mount."""
+    source = dataset.data_source
+    layers = []
+    for layer in source.data_layers:
+        entry: dict[str, Any] = {
+            "name": layer.name,
+            "category": layer.category,
+            "boundingBox": layer.bounding_box.model_dump(mode="json", by_alias=True),
+            "elementClass": layer.element_class,
+            "dataFormat": "zarr",
+            "mags": [
+                {
+                    "mag": list(m.mag),
+                    "path": f"./{layer_dirs[layer.name]}/{mag_name(m.mag)}",
+                    "axisOrder": AXIS_ORDER_CXYZ,
+                }
+                for m in layer.mags
+            ],
+            # The legacy list of mags, which the datastore still writes.
+            "resolutions": [list(m.mag) for m in layer.mags],
+            "numChannels": layer.channels,
+        }
+        if layer.category == "segmentation" and layer.largest_segment_id is not None:
+            entry["largestSegmentId"] = layer.largest_segment_id
+        if layer.default_view_configuration is not None:
+            entry["defaultViewConfiguration"] = layer.default_view_configuration
+        layers.append(entry)
+    identity = source.id.model_dump() if source.id is not None else {}
+    doc: dict[str, Any] = {
+        "id": {
+            "name": identity.get("name") or dataset.directory_name or dataset.name,
+            "team": identity.get("team") or dataset.owning_organization,
+        },
+        "dataLayers": layers,
+    }
+    if source.scale is not None:
+        doc["scale"] = {"factor": list(source.scale.factor), "unit": source.scale.unit}
+    return doc
 
 
 def dumps(doc: dict[str, Any]) -> bytes:
