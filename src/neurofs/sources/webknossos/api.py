@@ -216,10 +216,31 @@ class WebknossosApi:
         self, dataset: Dataset, layer: str, mag: str, key: str, size: int
     ) -> bytes | None:
         """One served chunk (``c.x.y.z``) of exactly ``size`` bytes; None when the datastore
-        has no such chunk (readers see the fill value)."""
+        has no such chunk in a mag it serves (readers see the fill value)."""
         store = self.datastore(dataset.data_store.url)
-        path = f"data/v{await self.version()}/zarr/{dataset.id}/{layer}/{mag}/{key}"
+        mag_path = f"data/v{await self.version()}/zarr/{dataset.id}/{layer}/{mag}"
         try:
-            return await store.get_bytes(store.url(path), size)
-        except NotFound:
+            return await store.get_bytes(store.url(f"{mag_path}/{key}"), size)
+        except NotFound as missing:
+            await self._check_mag_served(store, mag_path, missing)
             return None
+
+    async def _check_mag_served(self, store: HttpClient, mag_path: str, missing: NotFound) -> None:
+        """The datastore answers 404 alike for a chunk it has no data for and for a dataset,
+        layer or mag it does not know (scalableminds/webknossos, webknossos-datastore
+        ``ZarrStreamingController``: every failure is NOT_FOUND). The mag's ``.zarray`` tells
+        them apart, asked once per mag while remembered: a wrong route must not read as
+        zeros. RemoteError (EIO, logged) when the mag is not served."""
+
+        async def served() -> str | None:
+            try:
+                await store.get_json(f"{mag_path}/.zarray", keep=False)
+            except NotFound as exc:
+                return str(exc)
+            return None
+
+        refused = await self.memo.get(("mag served", store.url(mag_path)), served)
+        if refused is not None:
+            raise RemoteError(
+                f"{missing}; the datastore does not serve this dataset, layer or mag: {refused}"
+            )
