@@ -1,10 +1,11 @@
 """The DANDI REST API (``/api/...``) and its S3-like object store, as one Starlette app.
 
-Routes, status codes and bodies follow the real server (dandi-archive ``dandiapi/api/views``,
-``dandiapi/zarr/views``); see dandi/dandi-archive ``dandiapi/api/views``. The app serves two origins: requests
+Routes, status codes and bodies follow the real server (dandi/dandi-archive,
+``dandiapi/api/views`` and ``dandiapi/zarr/views``). The app serves two origins: requests
 arriving on the blob port (``Origins.blob_port``) reach only the object store
 (``/dandiarchive/...``), every other port only the API. Without a blob port (in-process use)
-both live on one origin.
+both live on one origin. The object store serves open zarrs' keys and non-embargoed blobs to
+unsigned GETs, as the public bucket does (see :mod:`.blobstore`).
 
 Besides the reads, the draft can be edited like on the real server: ``PUT`` of a draft's
 metadata, ``POST``/``PUT``/``DELETE`` of its assets (owner only; rules in :mod:`.writes`).
