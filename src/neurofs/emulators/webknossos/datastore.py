@@ -50,8 +50,8 @@ from neurofs.emulators.webknossos.volume import (
 ACCESS_DENIED = (
     "Token may be expired, consider reloading. Access forbidden: No read access on dataset"
 )
-# The datastore's zarr.chunkNotFound (webknossos-datastore conf/messages): a 404 like that of a
-# missing dataset, layer or mag; only the message differs.
+# The datastore's zarr.chunkNotFound (scalableminds/webknossos, webknossos-datastore/conf/messages):
+# a 404 like that of a missing dataset, layer or mag; only the message differs.
 CHUNK_NOT_FOUND = "Could not find the requested chunk"
 # Chunk edge of the emulated underlying Zarr 3 storage (what the proxy routes serve).
 PROXY_CHUNK = 64

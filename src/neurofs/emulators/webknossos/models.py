@@ -131,7 +131,8 @@ class LayerAttachment(Payload):
 
 class LayerAttachments(Payload):
     """``attachments`` of a layer: every list is written, an absent single file is left out
-    (scalableminds/webknossos, webknossos-datastore ``DataLayerAttachments.scala``,
+    (scalableminds/webknossos,
+    webknossos-datastore/app/com/scalableminds/webknossos/datastore/models/datasource/DataLayerAttachments.scala,
     ``Json.using[Json.WithDefaultValues].format``)."""
 
     meshes: list[LayerAttachment] = Field(default_factory=list)

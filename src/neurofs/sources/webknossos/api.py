@@ -227,8 +227,9 @@ class WebknossosApi:
 
     async def _check_mag_served(self, store: HttpClient, mag_path: str, missing: NotFound) -> None:
         """The datastore answers 404 alike for a chunk it has no data for and for a dataset,
-        layer or mag it does not know (scalableminds/webknossos, webknossos-datastore
-        ``ZarrStreamingController``: every failure is NOT_FOUND). The mag's ``.zarray`` tells
+        layer or mag it does not know: every failure of its zarr streaming is NOT_FOUND
+        (scalableminds/webknossos, webknossos-datastore/app/com/scalableminds/webknossos/
+        datastore/controllers/ZarrStreamingController.scala). The mag's ``.zarray`` tells
         them apart, asked once per mag while remembered: a wrong route must not read as
         zeros. RemoteError (EIO, logged) when the mag is not served."""
 

@@ -85,8 +85,8 @@ class LayerAttachment(_Model):
 
 
 class LayerAttachments(_Model):
-    """``attachments`` of a layer (scalableminds/webknossos, webknossos-datastore
-    ``models/datasource/DataLayerAttachments.scala``)."""
+    """``attachments`` of a layer (scalableminds/webknossos,
+    webknossos-datastore/app/com/scalableminds/webknossos/datastore/models/datasource/DataLayerAttachments.scala)."""
 
     meshes: list[LayerAttachment] = Field(default_factory=list)
     agglomerates: list[LayerAttachment] = Field(default_factory=list)

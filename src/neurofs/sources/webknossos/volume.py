@@ -226,8 +226,9 @@ AXIS_ORDER_CXYZ = {"c": 0, "x": 1, "y": 2, "z": 3}
 
 def datasource_properties(dataset: Dataset, layer_dirs: Mapping[str, str]) -> dict[str, Any]:
     """The dataset directory's ``datasource-properties.json``, as the datastore's zarr
-    streaming writes it (scalableminds/webknossos, webknossos-datastore
-    ``services/ZarrStreamingService.scala``, ``convertLayerToZarrLayer``): every layer is Zarr
+    streaming writes it (scalableminds/webknossos,
+    webknossos-datastore/app/com/scalableminds/webknossos/datastore/services/ZarrStreamingService.scala,
+    ``convertLayerToZarrLayer``): every layer is Zarr
     v2 (``dataFormat: "zarr"``) with each mag at ``./<layer>/<mag>``, axes c, x, y, z. That is
     the native view, so webknossos-libs' ``Dataset.open`` reads the directory as a dataset.
     ``layer_dirs`` maps each layer's name to its directory in the mount."""
