@@ -149,16 +149,20 @@ def test_pandas_pipeline_on_the_mount_equals_it_on_the_servers_rows(
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
 
 
+# bound_tag's CSV: id, pt_position_x/_y/_z, pt_supervoxel_id, pt_root_id, tag, then read-only.
+TAG = 6
+
+
 def _new_rows(n: int, start: int = 0) -> str:
-    return "".join(f",{100 + i},{200 + i},{30 + i},apical,,,,\n" for i in range(start, start + n))
+    return "".join(f",{100 + i},{200 + i},{30 + i},,,apical,,,,\n" for i in range(start, start + n))
 
 
 def test_echo_append_posts_exactly_those_rows(mount: Mount, cave_emulator: CaveEmulator):
     path = table(mount, "bound_tag") / "annotations.csv"
     header = path.read_text().splitlines()[0]
-    assert (
-        header
-        == "id,pt_position_x,pt_position_y,pt_position_z,tag,valid,created,superceded_id,deleted"
+    assert header == (
+        "id,pt_position_x,pt_position_y,pt_position_z,pt_supervoxel_id,pt_root_id,"
+        "tag,valid,created,superceded_id,deleted"
     )
     before = live_ids(cave_emulator, "bound_tag")
     cave_emulator.reset()
@@ -183,6 +187,8 @@ def test_pandas_append(mount: Mount, cave_emulator: CaveEmulator):
             "pt_position_x": [1, 2, 3],
             "pt_position_y": [4, 5, 6],
             "pt_position_z": [7, 8, 9],
+            "pt_supervoxel_id": [None] * 3,
+            "pt_root_id": [None] * 3,
             "tag": ["basal"] * 3,
             "valid": [None] * 3,
             "created": [None] * 3,
@@ -202,17 +208,17 @@ def test_rewrite_with_one_change_and_one_new_row(mount: Mount, cave_emulator: Ca
     lines = path.read_text().splitlines()
     cells = lines[1].split(",")
     old_id = int(cells[0])
-    cells[4] = "soma" if cells[4] != "soma" else "axon"
+    cells[TAG] = "soma" if cells[TAG] != "soma" else "axon"
     lines[1] = ",".join(cells)
     cave_emulator.reset()
     path.write_text("\n".join([*lines, _new_rows(1, 50).strip()]) + "\n")
     writes = annotation_writes(cave_emulator)
     assert sorted(w["method"] for w in writes) == ["POST", "PUT"]
     put = next(w for w in writes if w["method"] == "PUT")["body"]["annotations"]
-    assert [a["id"] for a in put] == [old_id] and put[0]["tag"] == cells[4]
+    assert [a["id"] for a in put] == [old_id] and put[0]["tag"] == cells[TAG]
     ids = live_ids(cave_emulator, "bound_tag")
     assert old_id not in ids  # an update makes a new id
-    assert f",{cells[4]}," in path.read_text()
+    assert f",{cells[TAG]}," in path.read_text()
 
 
 def test_removing_rows_needs_the_delete_option(make_mount, cave_emulator: CaveEmulator):
@@ -262,17 +268,17 @@ BAD_TABLE_INPUTS = {
     "only a wrong header": lambda text: "a,b,c\n",
     "a column missing": lambda text: text.replace(",tag,", ",", 1),
     "an unknown column": lambda text: text.replace("deleted", "deleted,extra", 1),
-    "non-numeric position": _append(",x,2,3,apical,,,,"),
-    "fractional position": _append(",1.5,2,3,apical,,,,"),
-    "missing position": _append(",,2,3,apical,,,,"),
-    "missing required tag": _append(",1,2,3,,,,,"),
+    "non-numeric position": _append(",x,2,3,,,apical,,,,"),
+    "fractional position": _append(",1.5,2,3,,,apical,,,,"),
+    "missing position": _append(",,2,3,,,apical,,,,"),
+    "missing required tag": _append(",1,2,3,,,,,,,"),
     "too few cells": _append(",1,2,3"),
-    "too many cells": _append(",1,2,3,apical,,,,,,"),
-    "non-numeric id": _append("abc,1,2,3,apical,,,,"),
-    "unknown id": _append("999999999,1,2,3,apical,,,,"),
+    "too many cells": _append(",1,2,3,,,apical,,,,,,"),
+    "non-numeric id": _append("abc,1,2,3,,,apical,,,,"),
+    "unknown id": _append("999999999,1,2,3,,,apical,,,,"),
     "duplicate id": lambda text: text + text.splitlines()[1] + "\n",
     "binary garbage": lambda text: "\x00\x01\x02 garbage",
-    "unterminated quote": _append(',1,2,3,"apical,,,,'),
+    "unterminated quote": _append(',1,2,3,,,"apical,,,,'),
 }
 
 
@@ -399,7 +405,7 @@ def test_the_official_client_sees_what_the_filesystem_wrote(
 
     python = ensure_venv("conformance-venv-cave", ".venv-conformance-cave")
     path = table(mount, "bound_tag") / "annotations.csv"
-    path.write_text(path.read_text() + ",11,22,33,spine,,,,\n")
+    path.write_text(path.read_text() + ",11,22,33,,,spine,,,,\n")
     code = (
         "import json, os\n"
         "from caveclient import CAVEclient\n"
@@ -422,3 +428,122 @@ def test_the_official_client_sees_what_the_filesystem_wrote(
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert [11, 22, 33] in json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _live_rows(emulator: CaveEmulator, name: str) -> list[dict]:
+    """The live query's JSON records now, asked of the materialization service directly."""
+    with emulator.local() as c:
+        rows: list[dict] = c.post(
+            f"materialize/api/v3/datastack/{DATASTACK}/query",
+            params={"return_pyarrow": "false", "split_positions": "true"},
+            json={"table": name, "limit": 200_000, "timestamp": datetime.now(UTC).isoformat()},
+        ).json()
+    return rows
+
+
+def test_segment_ids_follow_each_bound_point(mount: Mount, cave_emulator: CaveEmulator):
+    """Supervoxel and root ids of every bound point, as the live query gives them, right after
+    the point's position; a plain point (ctr_pt) has none."""
+    import pandas as pd
+
+    frame = pd.read_csv(table(mount, "synapse") / "annotations.csv")
+    columns = list(frame.columns)
+    assert columns[columns.index("pre_pt_position_z") + 1 :][:2] == [
+        "pre_pt_supervoxel_id",
+        "pre_pt_root_id",
+    ]
+    assert columns[columns.index("post_pt_position_z") + 1 :][:2] == [
+        "post_pt_supervoxel_id",
+        "post_pt_root_id",
+    ]
+    assert not any(c.startswith("ctr_pt_") and c.endswith("_id") for c in columns)
+    assert frame["pre_pt_root_id"].dtype == "int64"
+    live = {r["id"]: r for r in _live_rows(cave_emulator, "synapse")}
+    assert len(frame) == len(live) > 50_000
+    for column in ("pre_pt_supervoxel_id", "pre_pt_root_id", "post_pt_root_id"):
+        assert list(frame[column]) == [live[i][column] for i in frame["id"]]
+    assert len(set(frame["pre_pt_root_id"])) > 100  # real ids, not one constant
+    lines = (table(mount, "bound_tag") / "annotations.jsonl").read_text().splitlines()
+    tags = {r["id"]: r for r in _live_rows(cave_emulator, "bound_tag")}
+    for line in lines:
+        row = json.loads(line)
+        want = tags[row["id"]]
+        assert row["pt"] == {
+            "position": [want[f"pt_position_{a}"] for a in "xyz"],
+            "supervoxel_id": want["pt_supervoxel_id"],
+            "root_id": want["pt_root_id"],
+        }
+
+
+def test_versions_show_the_frozen_segment_ids(mount: Mount):
+    import pandas as pd
+
+    for v in SAMPLE.versions:
+        frame = pd.read_csv(mount / f"cave/{DATASTACK}/versions/{v}/cell_type_local.csv")
+        expected = SAMPLE.materialized("cell_type_local", v)
+        columns = list(frame.columns)
+        assert columns[:6] == [
+            "id",
+            "pt_position_x",
+            "pt_position_y",
+            "pt_position_z",
+            "pt_supervoxel_id",
+            "pt_root_id",
+        ]
+        assert list(frame["pt_supervoxel_id"]) == [r["pt_supervoxel_id"] for r in expected]
+        assert list(frame["pt_root_id"]) == [r["pt_root_id"] for r in expected]
+
+
+def test_a_save_never_sends_segment_ids(mount: Mount, cave_emulator: CaveEmulator):
+    """Segment ids are read-only like valid and created: a file that still carries them saves,
+    an edit of one alone sends nothing, and a changed row is sent without them."""
+    path = table(mount, "bound_tag") / "annotations.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    root = header.index("pt_root_id")
+    cells = lines[1].split(",")
+    cells[root] = "12345"
+    lines[1] = ",".join(cells)
+    cave_emulator.reset()
+    path.write_text("\n".join(lines) + "\n")
+    assert annotation_writes(cave_emulator) == []
+    cells[TAG] = "soma" if cells[TAG] != "soma" else "axon"
+    lines[1] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    writes = annotation_writes(cave_emulator)
+    assert [w["method"] for w in writes] == ["PUT"]
+    sent = writes[0]["body"]["annotations"]
+    assert sent == [
+        {
+            "id": int(cells[0]),
+            "pt": {"position": [int(c) for c in cells[1:4]]},
+            "tag": cells[TAG],
+        }
+    ]
+
+
+def test_created_is_iso_text_when_the_live_query_gives_it(
+    mount: Mount, cave_emulator: CaveEmulator
+):
+    """A table made since the last materialized version is answered from the production
+    tables, with ``created``: the file shows it as ISO 8601 UTC, to the millisecond the
+    service sends."""
+    import pandas as pd
+
+    tables = mount / f"cave/{DATASTACK}/tables"
+    os.mkdir(tables / "fresh_tags")
+    template = json.loads((tables / "fresh_tags/metadata.json").read_text())
+    template.update(schema_type="bound_tag", description="new", voxel_resolution_z=40.0)
+    (tables / "fresh_tags/metadata.json").write_text(json.dumps(template))
+    path = tables / "fresh_tags/annotations.csv"
+    path.write_text(path.read_text() + _new_rows(2))
+    frame = pd.read_csv(path, dtype=str)
+    live = {r["id"]: r for r in _live_rows(cave_emulator, "fresh_tags")}
+    assert len(frame) == len(live) == 2
+    for _, row in frame.iterrows():
+        created = row["created"]
+        assert created.endswith("Z") and "T" in created
+        when = datetime.fromisoformat(created)
+        assert when.tzinfo is not None
+        assert int(when.timestamp() * 1000) == live[int(row["id"])]["created"]
+    assert frame["pt_root_id"].notna().all()

@@ -298,7 +298,7 @@ def _cave_save(emulator: CaveEmulator, tag: str) -> Save:
     relpath = f"cave/{DATASTACK}/tables/bound_tag/annotations.csv"
     x = 770_000 + abs(hash(tag)) % 10_000
 
-    row = f",{x},61230,2004,apical,,,,\n".encode()
+    row = f",{x},61230,2004,,,apical,,,,\n".encode()
 
     def edit(path: Path) -> bytes:
         before = path.read_bytes()

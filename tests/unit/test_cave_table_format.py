@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from neurofs.errors import InvalidContent
@@ -37,30 +39,52 @@ SYNAPSE = {
     "$ref": "#/definitions/SynapseSchema",
 }
 FMT = format_from_schema(SYNAPSE)
+
+
+def split(name: str, position: list[int]) -> dict[str, int]:
+    return {f"{name}_position_{a}": v for a, v in zip("xyz", position, strict=True)}
+
+
+# Query records as the materialization service answers them (JSON, positions split).
 ROWS = [
     {
         "id": 1,
-        "pre_pt_position": [31, 31, 0],
-        "ctr_pt_position": [32, 32, 0],
-        "post_pt_position": [33, 33, 0],
+        **split("pre_pt", [31, 31, 0]),
+        **split("ctr_pt", [32, 32, 0]),
+        **split("post_pt", [33, 33, 0]),
+        "pre_pt_supervoxel_id": 88000000000000031,
+        "pre_pt_root_id": 864691135000000001,
+        "post_pt_supervoxel_id": 88000000000000033,
+        "post_pt_root_id": 864691135000000002,
         "size": 1.0,
         "valid": True,
-        "created": "2024-05-01 12:00:00.123456",
-        "superceded_id": None,
-        "deleted": "None",
+        "created": 1714564800123,
     },
     {
         "id": 2,
-        "pre_pt_position": [1, 2, 3],
-        "ctr_pt_position": [4, 5, 6],
-        "post_pt_position": [7, 8, 9],
+        **split("pre_pt", [1, 2, 3]),
+        **split("ctr_pt", [4, 5, 6]),
+        **split("post_pt", [7, 8, 9]),
+        "pre_pt_supervoxel_id": 5,
+        "pre_pt_root_id": 6,
+        "post_pt_supervoxel_id": 7,
+        "post_pt_root_id": 8,
         "size": 2.5,
         "valid": True,
-        "created": "x",
-        "superceded_id": None,
-        "deleted": "None",
     },
 ]
+
+
+def line(
+    id: str = "",
+    pre: tuple[str, str, str] = ("1", "2", "3"),
+    ctr: tuple[str, str, str] = ("4", "5", "6"),
+    post: tuple[str, str, str] = ("7", "8", "9"),
+    size: str = "",
+) -> bytes:
+    """A CSV line of FMT with the read-only cells (segment ids, valid, ...) left empty."""
+    cells = [id, *pre, "", "", *ctr, *post, "", "", size, "", "", "", ""]
+    return (",".join(cells) + "\n").encode()
 
 
 def test_columns_follow_the_schema_order():
@@ -69,12 +93,16 @@ def test_columns_follow_the_schema_order():
         "pre_pt_position_x",
         "pre_pt_position_y",
         "pre_pt_position_z",
+        "pre_pt_supervoxel_id",
+        "pre_pt_root_id",
         "ctr_pt_position_x",
         "ctr_pt_position_y",
         "ctr_pt_position_z",
         "post_pt_position_x",
         "post_pt_position_y",
         "post_pt_position_z",
+        "post_pt_supervoxel_id",
+        "post_pt_root_id",
         "size",
         "valid",
         "created",
@@ -85,7 +113,10 @@ def test_columns_follow_the_schema_order():
 
 def test_csv_and_jsonl_round_trip():
     text = render_csv(FMT, ROWS)
-    assert text.splitlines()[1] == b"1,31,31,0,32,32,0,33,33,0,1,true,2024-05-01 12:00:00.123456,,"
+    assert text.splitlines()[1] == (
+        b"1,31,31,0,88000000000000031,864691135000000001,32,32,0,"
+        b"33,33,0,88000000000000033,864691135000000002,1,true,2024-05-01T12:00:00.123Z,,"
+    )
     parsed = parse_csv(FMT, text)
     assert [p.id for p in parsed] == [1, 2]
     assert parsed[1].annotation == {
@@ -94,8 +125,26 @@ def test_csv_and_jsonl_round_trip():
         "post_pt": {"position": [7, 8, 9]},
         "size": 2.5,
     }
-    again = parse_jsonl(FMT, render_jsonl(FMT, ROWS))
+    jsonl = render_jsonl(FMT, ROWS)
+    assert json.loads(jsonl.splitlines()[0])["pre_pt"] == {
+        "position": [31, 31, 0],
+        "supervoxel_id": 88000000000000031,
+        "root_id": 864691135000000001,
+    }
+    assert json.loads(jsonl.splitlines()[0])["ctr_pt"] == {"position": [32, 32, 0]}
+    again = parse_jsonl(FMT, jsonl)
     assert [p.annotation for p in again] == [p.annotation for p in parsed]
+
+
+def test_read_only_columns_are_never_sent():
+    """Segment ids and the other read-only cells may be left as read or changed: the parsed
+    annotation (what a save sends) never holds them."""
+    text = render_csv(FMT, ROWS)
+    edited = text.replace(b"864691135000000001", b"42").replace(b"true", b"false")
+    assert [p.annotation for p in parse_csv(FMT, edited)] == [
+        p.annotation for p in parse_csv(FMT, text)
+    ]
+    assert all("root_id" not in str(p.annotation) for p in parse_csv(FMT, edited))
 
 
 @pytest.mark.parametrize(
@@ -104,10 +153,10 @@ def test_csv_and_jsonl_round_trip():
         (b"", "empty"),
         (b"id,foo\n", "header does not match"),
         (render_csv(FMT, ROWS).replace(b"31,31,0", b"a,b,c"), "row 2: 'pre_pt' position"),
-        (render_csv(FMT, ROWS) + b",1,2,3,,,,7,8,9,,,,,\n", "row 4: 'ctr_pt' position"),
-        (render_csv(FMT, ROWS) + b"x,1,2,3,4,5,6,7,8,9,1,,,,\n", "row 4: id 'x'"),
+        (render_csv(FMT, ROWS) + line(ctr=("", "", "")), "row 4: 'ctr_pt' position"),
+        (render_csv(FMT, ROWS) + line(id="x"), "row 4: id 'x'"),
         (render_csv(FMT, ROWS) + b",1,2,3\n", "row 4: 4 cells"),
-        (render_csv(FMT, ROWS) + b",1,2,3,4,5,6,7,8,9,big,,,,\n", "row 4: 'size'"),
+        (render_csv(FMT, ROWS) + line(size="big"), "row 4: 'size'"),
         (b"\xff\xfe", "UTF-8"),
     ],
 )
@@ -119,7 +168,8 @@ def test_bad_csv_names_the_row(data, message):
 def test_plan_change_posts_puts_and_deletes_only_what_the_user_removed():
     current = {p.id: p.annotation for p in parse_csv(FMT, render_csv(FMT, ROWS))}
     current[3] = current[2]  # a row someone else added after the user read the table
-    rows = parse_csv(FMT, render_csv(FMT, ROWS[:1]) + b",9,9,9,9,9,9,9,9,9,,,,,\n")
+    nines = ("9", "9", "9")
+    rows = parse_csv(FMT, render_csv(FMT, ROWS[:1]) + line(pre=nines, ctr=nines, post=nines))
     rows[0].annotation["size"] = 5.0
     change = plan_change(rows, current, base_ids={1, 2})
     assert [r.id for r in change.put] == [1]

@@ -223,7 +223,8 @@ def alias_bomb() -> bytes:
     return ("name: bomb\n'@context': [" + ", ".join(levels) + "]\n").encode()
 
 
-# CSV rows of bound_tag: id, pt_position_x/y/z, tag, valid, created, superceded_id, deleted.
+# CSV rows of bound_tag: id, pt_position_x/y/z, pt_supervoxel_id, pt_root_id, tag, valid,
+# created, superceded_id, deleted.
 def csv_append(row: str) -> Make:
     return lambda text: text + row.encode() + b"\n"
 
@@ -240,7 +241,7 @@ def jsonl_append(line: str) -> Make:
     return lambda text: text + line.encode() + b"\n"
 
 
-GOOD_ROW = ",60000,60000,2000,corpus,,,,"
+GOOD_ROW = ",60000,60000,2000,,,corpus,,,,"
 GOOD_JSONL = '{"pt": {"position": [60000, 60000, 2000]}, "tag": "corpus"}'
 
 # What each refusal's server would say, in its own shape.
@@ -593,18 +594,18 @@ CAVE: list[Case] = [
     # annotations.csv: syntax
     Case("empty file", "annotations.csv", "syntax", EINVAL, raw(b"")),
     Case("invalid UTF-8", "annotations.csv", "syntax", EINVAL,
-         lambda t: t + b",1,2,3,caf\xe9,,,,\n"),
+         lambda t: t + b",1,2,3,,,caf\xe9,,,,\n"),
     Case("UTF-8 BOM before the header", "annotations.csv", "syntax", EINVAL,
          prefixed(b"\xef\xbb\xbf")),
     Case("NUL byte in a cell", "annotations.csv", "syntax", EINVAL,
-         csv_append(",1,2,3,ta\x00g,,,,")),
+         csv_append(",1,2,3,,,ta\x00g,,,,")),
     Case("binary garbage", "annotations.csv", "syntax", EINVAL, raw(bytes(range(256)) * 8)),
     Case("unterminated quote", "annotations.csv", "syntax", EINVAL,
-         csv_append(',1,2,3,"apical,,,,')),
+         csv_append(',1,2,3,,,"apical,,,,')),
     Case("truncated in the last row", "annotations.csv", "syntax", EINVAL,
          lambda t: t.rstrip(b"\n")[:-12]),
     Case("a cell over the CSV field limit", "annotations.csv", "syntax", EINVAL,
-         csv_append(',1,2,3,"' + "t" * 200_000 + '",,,,')),
+         csv_append(',1,2,3,,,"' + "t" * 200_000 + '",,,,')),
     Case("over 64 MiB", "annotations.csv", "syntax", EFBIG,
          lambda t: t + (GOOD_ROW + "\n").encode() * (TABLE_CAP // len(GOOD_ROW) + 2)),
     # annotations.csv: schema
@@ -615,22 +616,22 @@ CAVE: list[Case] = [
     Case("an unknown column", "annotations.csv", "schema", EINVAL,
          csv_lines(lambda ls: [ls[0] + ",extra"] + [line + "," for line in ls[1:]])),
     Case("non-numeric position", "annotations.csv", "schema", EINVAL,
-         csv_append(",x,2,3,apical,,,,")),
+         csv_append(",x,2,3,,,apical,,,,")),
     Case("fractional position", "annotations.csv", "schema", EINVAL,
-         csv_append(",1.5,2,3,apical,,,,")),
+         csv_append(",1.5,2,3,,,apical,,,,")),
     Case("infinite position", "annotations.csv", "schema", EINVAL,
-         csv_append(",inf,2,3,apical,,,,")),
+         csv_append(",inf,2,3,,,apical,,,,")),
     Case("a coordinate missing", "annotations.csv", "schema", EINVAL,
-         csv_append(",,2,3,apical,,,,")),
-    Case("required tag missing", "annotations.csv", "schema", EINVAL, csv_append(",1,2,3,,,,,")),
+         csv_append(",,2,3,,,apical,,,,")),
+    Case("required tag missing", "annotations.csv", "schema", EINVAL, csv_append(",1,2,3,,,,,,,")),
     Case("too few cells", "annotations.csv", "schema", EINVAL, csv_append(",1,2,3")),
     Case("too many cells", "annotations.csv", "schema", EINVAL,
-         csv_append(",1,2,3,apical,,,,,,")),
+         csv_append(",1,2,3,,,apical,,,,,,")),
     Case("non-numeric id", "annotations.csv", "schema", EINVAL,
-         csv_append("abc,1,2,3,apical,,,,")),
-    Case("negative id", "annotations.csv", "schema", EINVAL, csv_append("-4,1,2,3,apical,,,,")),
+         csv_append("abc,1,2,3,,,apical,,,,")),
+    Case("negative id", "annotations.csv", "schema", EINVAL, csv_append("-4,1,2,3,,,apical,,,,")),
     Case("id that is not a row", "annotations.csv", "schema", EINVAL,
-         csv_append("999999999,1,2,3,apical,,,,")),
+         csv_append("999999999,1,2,3,,,apical,,,,")),
     Case("duplicate id", "annotations.csv", "schema", EINVAL,
          lambda t: t + t.splitlines(True)[1]),
     Case("changed row with a bad position", "annotations.csv", "schema", EINVAL,
@@ -638,7 +639,7 @@ CAVE: list[Case] = [
     Case("removing rows without -o allow_delete", "annotations.csv", "schema", EPERM,
          lambda t: b"".join(t.splitlines(True)[:-2])),
     Case("appended row with a text position", "annotations.csv", "schema", EINVAL,
-         raw(b",x,y,z,apical,,,,\n"), writer="append"),
+         raw(b",x,y,z,,,apical,,,,\n"), writer="append"),
     Case("appended row with too few cells (shell >>)", "annotations.csv", "schema", EINVAL,
          raw(b",1,2\n"), writer="shell-append"),
     Case("sed -i makes a position fractional", "annotations.csv", "schema", EINVAL,

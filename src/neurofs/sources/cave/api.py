@@ -295,7 +295,9 @@ async def _all_rows(
             "POST",
             path,
             {**query, "offset": len(rows), "limit": QUERY_LIMIT},
-            params={"return_pyarrow": "false", "split_positions": "false"},
+            # Positions come split (<pt>_position_x/_y/_z) whatever is asked: the engine's
+            # QueryManager selects ST_X/ST_Y/ST_Z; only the official client joins them.
+            params={"return_pyarrow": "false", "split_positions": "true"},
             idempotent=True,
         )
         if not isinstance(page, list):

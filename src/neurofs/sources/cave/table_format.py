@@ -1,10 +1,18 @@
 """Annotation tables as CSV and JSON Lines: columns from the schema, rendering, parsing, diffs.
 
 Columns, in a stable order: ``id``; then the schema's fields, points first in the schema's
-``order`` and then the rest by name, each point split into ``<point>_position_x/_y/_z``; then
-the read-only ``valid``, ``created``, ``superceded_id``, ``deleted``. The annotation engine's
-flat rows (``<point>_position: [x, y, z]``) render to these columns; parsed rows come back
-nested, as the engine takes them (``{"<point>": {"position": [x, y, z]}, ...}``).
+``order`` and then the rest by name. Each point is split into ``<point>_position_x/_y/_z``; a
+bound point (``BoundSpatialPoint``) is followed by its read-only ``<point>_supervoxel_id`` and
+``<point>_root_id``. Last come the read-only ``valid``, ``created``, ``superceded_id``,
+``deleted``.
+
+Rows come from the materialization service's query answers, flat records with split
+positions (``<point>_position_x``, ...: the engine's QueryManager always splits them) and, for
+bound points, the segmentation table's ``<point>_supervoxel_id`` / ``<point>_root_id``
+(CAVEconnectome/EMAnnotationSchemas, ``emannotationschemas/schemas/base.py``). ``created``
+arrives as epoch milliseconds (``DataFrame.to_json``) and is shown as ISO 8601 UTC text.
+Parsed rows come back nested, as the annotation engine takes them (``{"<point>":
+{"position": [x, y, z]}, ...}``); read-only columns are never sent.
 
 Nothing here does I/O.
 """
@@ -12,6 +20,7 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import math
@@ -23,7 +32,10 @@ from neurofs.errors import InvalidContent, RemoteError
 
 READ_ONLY = ("valid", "created", "superceded_id", "deleted")
 _POINT_REFS = ("SpatialPoint", "BoundSpatialPoint")
+_BOUND_POINT = "BoundSpatialPoint"
 AXES = ("x", "y", "z")
+# The segmentation columns of a bound point, after its position: read-only.
+SEGMENT_IDS = ("supervoxel_id", "root_id")
 
 Row = dict[str, Any]
 
@@ -35,6 +47,11 @@ class Field:
     type: str  # integer, number, string, boolean (points: integer positions)
     required: bool
     enum: tuple[str, ...] | None = None
+    bound: bool = False  # a point with supervoxel and root ids
+
+    @property
+    def segment_columns(self) -> list[str]:
+        return [f"{self.name}_{s}" for s in SEGMENT_IDS] if self.bound else []
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,11 @@ class TableFormat:
     def columns(self) -> list[str]:
         cols = ["id"]
         for f in self.fields:
-            cols.extend(f"{f.name}_position_{a}" for a in AXES) if f.point else cols.append(f.name)
+            if f.point:
+                cols.extend(f"{f.name}_position_{a}" for a in AXES)
+                cols.extend(f.segment_columns)
+            else:
+                cols.append(f.name)
         return [*cols, *READ_ONLY]
 
 
@@ -85,7 +106,8 @@ def format_from_schema(schema: dict[str, Any]) -> TableFormat:
                 raise RemoteError(f"table schema: property {name!r} has a bad order")
             if not math.isfinite(order):
                 raise RemoteError(f"table schema: property {name!r} has a bad order")
-            points.append((int(order), name, Field(name, True, "integer", name in required)))
+            field = Field(name, True, "integer", name in required, bound=ref == _BOUND_POINT)
+            points.append((int(order), name, field))
         else:
             kinds = [t for t in _types(spec) if t != "null"]
             enum = spec.get("enum")
@@ -116,20 +138,30 @@ def _cell(value: Any) -> str:
 
 
 def _position_of(row: Row, name: str) -> list[Any]:
-    """A point's ``[x, y, z]`` from a server row (anything else counts as no position)."""
-    pos = row.get(f"{name}_position")
-    return list(pos) if isinstance(pos, list | tuple) else []
+    """A point's ``[x, y, z]`` from a server row's split columns."""
+    return [row.get(f"{name}_position_{a}") for a in AXES]
+
+
+def _time_cell(value: Any) -> str:
+    """``created``: epoch milliseconds from the query service, shown as ISO 8601 UTC."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=value)
+        except OverflowError:
+            return str(value)
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _cell(value)
 
 
 def flat_to_cells(fmt: TableFormat, row: Row) -> list[str]:
     cells = [_cell(row.get("id"))]
     for f in fmt.fields:
         if f.point:
-            pos = _position_of(row, f.name)
-            cells.extend(_cell(pos[i] if i < len(pos) else None) for i in range(3))
+            cells.extend(_cell(v) for v in _position_of(row, f.name))
+            cells.extend(_cell(row.get(c)) for c in f.segment_columns)
         else:
             cells.append(_cell(row.get(f.name)))
-    cells.extend(_cell(row.get(c)) for c in READ_ONLY)
+    cells.extend(_time_cell(row.get(c)) if c == "created" else _cell(row.get(c)) for c in READ_ONLY)
     return cells
 
 
@@ -142,11 +174,19 @@ def render_csv(fmt: TableFormat, rows: Iterable[Row]) -> bytes:
     return out.getvalue().encode()
 
 
-def flat_to_nested(fmt: TableFormat, row: Row) -> Row:
+def flat_to_nested(fmt: TableFormat, row: Row, *, segments: bool = False) -> Row:
+    """A server row nested as the annotation engine takes it; with ``segments``, each bound
+    point also carries its ``supervoxel_id`` and ``root_id`` (shown, never sent)."""
     nested: Row = {"id": row.get("id")}
     for f in fmt.fields:
         if f.point:
-            nested[f.name] = {"position": _position_of(row, f.name)}
+            position = _position_of(row, f.name)
+            if all(v is None for v in position):
+                continue  # an optional point left out, as a parsed row leaves it out
+            point: Row = {"position": position}
+            if segments and f.bound:
+                point.update((s, row.get(f"{f.name}_{s}")) for s in SEGMENT_IDS)
+            nested[f.name] = point
         elif row.get(f.name) is not None:
             nested[f.name] = row.get(f.name)
     return nested
@@ -154,7 +194,8 @@ def flat_to_nested(fmt: TableFormat, row: Row) -> Row:
 
 def render_jsonl(fmt: TableFormat, rows: Iterable[Row]) -> bytes:
     return "".join(
-        json.dumps(flat_to_nested(fmt, r), separators=(", ", ": ")) + "\n" for r in rows
+        json.dumps(flat_to_nested(fmt, r, segments=True), separators=(", ", ": ")) + "\n"
+        for r in rows
     ).encode()
 
 
