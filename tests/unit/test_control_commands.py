@@ -22,6 +22,7 @@ from neurofs.errors import InvalidContent
 from neurofs.tree.control import (
     MAX_COMMAND_BYTES,
     ClearCache,
+    DropCached,
     PruneOlderThan,
     PruneTo,
     Refresh,
@@ -42,6 +43,7 @@ from neurofs.tree.control import (
         (b"cache prune older-than=604800", PruneOlderThan(604800.0)),
         (b"cache prune to=0\n", PruneTo(0)),
         (b"cache prune to=21474836480", PruneTo(21474836480)),
+        (b"cache drop dandi/000001/a b.nwb\n", DropCached(("dandi", "000001", "a b.nwb"))),
     ],
 )
 def test_valid_commands(text: bytes, command: object) -> None:
@@ -66,6 +68,11 @@ def test_valid_commands(text: bytes, command: object) -> None:
         ("cache prune to=１２".encode(), "whole number"),  # fullwidth digits
         (b"cache prune size=1", "unknown command"),
         (b"refresh /etc", "relative"),
+        (b"cache drop", "unknown command"),
+        (b"cache drop ", "takes a path"),
+        (b"cache drop .", "takes a path"),
+        (b"cache drop /etc/passwd", "relative"),
+        (b"cache drop dandi/../../x", "'..'"),
         (b"refresh dandi/../..", "'..'"),
         (b"refresh a\nrefresh b\n", "one command per write"),
         (b"refresh a\x00b", "control characters"),

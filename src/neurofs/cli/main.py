@@ -1,5 +1,6 @@
 """The ``neurofs`` command: mount, unmount, demo, emulate and status here; the other
-commands (prefetch, cache, refresh, ls-sources, ng-url, completion) in modules of their own."""
+commands (prefetch, verify, cache, refresh, ls-sources, ng-url, completion) in modules of
+their own."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from neurofs.cli.prefetch import prefetch
 from neurofs.cli.progress import human_bytes
 from neurofs.cli.refresh import refresh
 from neurofs.cli.sources import ls_sources
+from neurofs.cli.verify import verify
 from neurofs.config import CacheConfig, Config, SourceConfig, default_cache_dir, load_config
 from neurofs.config import parse_size as _parse_size
 from neurofs.errors import ConfigError
@@ -359,5 +361,5 @@ def _format_status(mountpoint: Path, d: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-for _command in (prefetch, cache, refresh, ls_sources, ng_url, completion):
+for _command in (prefetch, verify, cache, refresh, ls_sources, ng_url, completion):
     main.add_command(_command)

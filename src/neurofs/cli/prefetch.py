@@ -204,12 +204,19 @@ def run(phases: list[list[Piece]], reader: Reader, jobs: int) -> bool:
     "--bbox",
     help="Only the chunks of a volume mag inside X0,Y0,Z0:X1,Y1,Z1 (mag voxels, end exclusive).",
 )
-def prefetch(paths: tuple[Path, ...], jobs: int, bbox: str | None) -> None:
+@click.option(
+    "--verify",
+    "then_verify",
+    is_flag=True,
+    help="Then check what was read against the DANDI Archive's digests (neurofs verify).",
+)
+def prefetch(paths: tuple[Path, ...], jobs: int, bbox: str | None, then_verify: bool) -> None:
     """Read PATH... through the mount so that later reads come from the cache.
 
     PATH is a file or a directory inside a neurofs mount (a dandiset, a folder, a zarr, a
     WEBKNOSSOS mag). With --bbox, each PATH is a volume mag directory
-    (<layer>.ome.zarr/<mag> or <layer>/<mag>).
+    (<layer>.ome.zarr/<mag> or <layer>/<mag>). With --verify, the DANDI files among them are
+    then checked as `neurofs verify` does, from the cache just filled.
     """
     for path in paths:
         if find_mount_root(path) is None:
@@ -234,5 +241,10 @@ def prefetch(paths: tuple[Path, ...], jobs: int, bbox: str | None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     failed = len(reader.failed) + len(job.problems)
     progress.finish(f"prefetched, {failed} failed" if failed else "prefetched")
-    if failed:
-        sys.exit(1)
+    status = 1 if failed else 0
+    if then_verify:
+        from neurofs.cli.verify import verify_paths  # verify builds on this module
+
+        status = max(status, verify_paths(paths, jobs))
+    if status:
+        sys.exit(status)

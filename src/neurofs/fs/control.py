@@ -6,6 +6,9 @@
   the block cache stay: they cannot change under the same key.
 - ``cache prune …`` / ``cache clear``: done on the mount's own block cache, so that the
   ``neurofs cache`` command never touches the files of a cache a live mount holds.
+- ``cache drop PATH``: the bytes of the file at PATH, or of every file below it, are
+  forgotten (memory and disk) and the kernel drops its pages of them, so the next read
+  fetches them again (``neurofs verify`` after a digest mismatch).
 
 A refused command answers the write with EINVAL and leaves a line in errors.log; a refresh
 of a path that does not exist answers ENOENT.
@@ -31,13 +34,15 @@ from neurofs.tree.control import (
     CONTROL_FILE,
     ClearCache,
     Command,
+    DropCached,
     ErrorLog,
     PruneOlderThan,
     PruneTo,
     Refresh,
     parse_command,
 )
-from neurofs.tree.nodes import Key, Node
+from neurofs.tree.nodes import Directory, Key, Node
+from neurofs.tree.remote import RemoteFile
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,9 @@ class ControlRunner:
         if isinstance(command, Refresh):
             await self._refresh(command.key)
             return
+        if isinstance(command, DropCached):
+            await self._drop(command.key)
+            return
         cache = self._cache
         if isinstance(command, PruneOlderThan):
             n = await trio.to_thread.run_sync(cache.prune, command.seconds)
@@ -86,6 +94,19 @@ class ControlRunner:
         else:  # pragma: no cover - parse_command makes only the kinds above
             raise InvalidContent(f"unknown command {command!r}")
         log.info("control: %s done (%s blocks dropped)", command, "all" if n < 0 else n)
+
+    async def _drop(self, key: Key) -> None:
+        try:
+            node = await self._node_at(key)
+        except NotFound:
+            raise NotFound(f"cache drop: no such path {'/'.join(key)}") from None
+        dropped = await _drop_below(node)
+        notices: list[tuple[int, int | None, bytes]] = [
+            (inode, None, b"") for inode, _ in self._inodes.at_or_below(key)
+        ]
+        with trio.move_on_after(KERNEL_INVALIDATION_SECONDS):
+            await trio.to_thread.run_sync(_invalidate, notices, abandon_on_cancel=True)
+        log.info("cache drop %s: %d blocks dropped", "/".join(key), dropped)
 
     async def _refresh(self, key: Key) -> None:
         memo.forget_changeable()
@@ -108,6 +129,15 @@ class ControlRunner:
         with trio.move_on_after(KERNEL_INVALIDATION_SECONDS):
             await trio.to_thread.run_sync(_invalidate, notices, abandon_on_cancel=True)
         log.info("refresh %s: %d inodes invalidated", "/".join(key) or ".", len(notices))
+
+
+async def _drop_below(node: Node) -> int:
+    """Drop the cached bytes of ``node`` and of every file below it; how many blocks."""
+    if isinstance(node, RemoteFile):
+        return await node.drop_cached()
+    if not isinstance(node, Directory):
+        return 0
+    return sum([await _drop_below(child) for child in await node.children()])
 
 
 def _invalidate(notices: list[tuple[int, int | None, bytes]]) -> None:

@@ -402,6 +402,16 @@ class BlockCache:
             doomed = self._drop_locked([k for k in self._entries if k not in self._pins])
         _unlink_blocks(self._blocks, doomed)
 
+    def drop(self, keys: Iterable[Key]) -> int:
+        """Drop these blocks, those recorded and not pinned (bytes found to be wrong, say);
+        return how many."""
+        with self._lock:
+            doomed = self._drop_locked(
+                [k for k in dict.fromkeys(keys) if k in self._entries and k not in self._pins]
+            )
+        _unlink_blocks(self._blocks, doomed)
+        return len(doomed)
+
     def prune(self, older_than_seconds: float) -> int:
         """Drop unpinned blocks not used for ``older_than_seconds``; return how many."""
         cutoff = time.time() - older_than_seconds

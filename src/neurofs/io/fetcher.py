@@ -163,6 +163,9 @@ class Fetcher:
         self._inflight: dict[Key, _Inflight] = {}
         self._background: trio.Nursery | None = None
         self._readahead_slots = trio.CapacityLimiter(READAHEAD_RUNS)
+        # Disk writes under way, by content id; ``_stored`` is set (and replaced) after each.
+        self._storing: dict[str, int] = {}
+        self._stored = trio.Event()
 
     def start_background(self, nursery: trio.Nursery) -> None:
         """Read-ahead runs in this nursery (the daemon's); without one it is skipped."""
@@ -323,13 +326,26 @@ class Fetcher:
             self._hot[key] = unit
             # Readers go on now, not after the disk write below (which fsyncs).
             self._finished(key)
+        content = grain.key(obj, first)[0]
+        self._storing[content] = self._storing.get(content, 0) + 1
         if in_slot or self._background is None:
             # Read-ahead keeps its slot until the bytes are on disk: that bounds its memory.
-            await trio.to_thread.run_sync(self._store, grain.key(obj, first), units)
+            await self._store_counted(grain.key(obj, first), units)
         else:
-            self._background.start_soon(
-                trio.to_thread.run_sync, self._store, grain.key(obj, first), units
-            )
+            self._background.start_soon(self._store_counted, grain.key(obj, first), units)
+
+    async def _store_counted(self, first: Key, units: list[bytes]) -> None:
+        """Write to disk. Counted per content from the moment it is decided, so that ``drop``
+        waits for the writes of bytes it must forget (else they would land on disk after)."""
+        content = first[0]
+        try:
+            await trio.to_thread.run_sync(self._store, first, units)
+        finally:
+            self._storing[content] -= 1
+            if not self._storing[content]:
+                del self._storing[content]
+            self._stored.set()
+            self._stored = trio.Event()
 
     def _store(self, first: Key, units: list[bytes]) -> None:
         # A refused put (disk trouble, or no room beside pinned blocks) is counted by the
@@ -337,6 +353,21 @@ class Fetcher:
         content, index = first
         for n, unit in enumerate(units):
             self.cache.put(content, index + n, unit)
+
+    # ------------------------------------------------------------------ dropping
+
+    async def drop(self, obj: RemoteObject) -> int:
+        """Forget every block and fragment of ``obj``, in memory and on disk, so that the
+        next read fetches it again; return how many were on disk. Work follows the object's
+        size, never the cache's."""
+        grains = (self._block, self._fragment)
+        contents = {g.key(obj, 0)[0] for g in grains}
+        while contents & self._storing.keys():
+            await self._stored.wait()
+        keys = [g.key(obj, i) for g in grains for i in range(g.count(obj))]
+        for key in keys:
+            self._hot.pop(key, None)
+        return await trio.to_thread.run_sync(self.cache.drop, keys)
 
     # ------------------------------------------------------------------ read-ahead
 

@@ -5,7 +5,7 @@
 .neurofs/config.json   the effective configuration, secrets redacted
 .neurofs/errors.log    recent rejected writes and failed reads, newest last
 .neurofs/rejected/     the bytes of refused writes
-.neurofs/control       write-only: one command per write (refresh, cache prune, cache clear)
+.neurofs/control       write-only: one command per write (refresh, cache prune/clear/drop)
 ```
 
 Commands written to ``control`` (UTF-8, one line, at most ``MAX_COMMAND_BYTES``)::
@@ -14,6 +14,7 @@ Commands written to ``control`` (UTF-8, one line, at most ``MAX_COMMAND_BYTES``)
     cache prune older-than=<seconds>
     cache prune to=<bytes>
     cache clear
+    cache drop <path relative to the mount root>  (a file, or every file below a directory)
 
 ``parse_command`` turns the bytes into a :class:`Command` or raises ``InvalidContent`` naming
 the problem; the fs layer runs it and answers the write with its errno.
@@ -75,9 +76,21 @@ class ClearCache:
     pass
 
 
-Command = Refresh | PruneOlderThan | PruneTo | ClearCache
+@dataclass(frozen=True)
+class DropCached:
+    """Forget the cached bytes of the file at ``key``, or of every file below it (bytes
+    found to be wrong): the next read fetches them again."""
 
-USAGE = "refresh PATH | cache prune older-than=SECONDS | cache prune to=BYTES | cache clear"
+    key: Key
+
+
+Command = Refresh | PruneOlderThan | PruneTo | ClearCache | DropCached
+
+USAGE = (
+    "refresh PATH | cache prune older-than=SECONDS | cache prune to=BYTES | cache clear | "
+    "cache drop PATH"
+)
+_DROP = "cache drop "
 
 
 def parse_command(data: bytes) -> Command:
@@ -96,6 +109,11 @@ def parse_command(data: bytes) -> Command:
     verb, _, rest = text.partition(" ")
     if verb == "refresh":
         return Refresh(_relative_key(rest))
+    if text.startswith(_DROP):
+        key = _relative_key(text[len(_DROP) :])
+        if not key:
+            raise InvalidContent("cache drop takes a path in the mount (cache clear drops all)")
+        return DropCached(key)
     words = text.split()
     if words == ["cache", "clear"]:
         return ClearCache()
@@ -116,10 +134,10 @@ def _count(name: str, value: str) -> int:
 
 def _relative_key(path: str) -> Key:
     if path.startswith("/"):
-        raise InvalidContent("refresh takes a path relative to the mount root")
+        raise InvalidContent("a command's path is relative to the mount root")
     parts = tuple(p for p in path.split("/") if p not in ("", "."))
     if ".." in parts:
-        raise InvalidContent("refresh paths may not contain '..'")
+        raise InvalidContent("a command's path may not contain '..'")
     return parts
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from neurofs.errors import NotFound, ReadOnly
 
@@ -50,6 +51,9 @@ class Node(ABC):
     # Set when this object no longer stands for its path (a placeholder replaced by what
     # the server made): the fs layer then looks the path up again.
     stale: bool = False
+    # Extended attributes (``user.…``): name → how to get the value. Listing the names costs
+    # nothing; reading a value may cost a request.
+    xattrs: Mapping[str, Callable[[], Awaitable[bytes]]] = MappingProxyType({})
 
     def __init__(self, key: Key) -> None:
         self.key = key

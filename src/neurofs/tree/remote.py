@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from neurofs.io.fetcher import Fetcher, ReadPattern, RemoteObject
 from neurofs.tree.nodes import Attrs, File, FileHandle, Key, Kind
@@ -31,8 +31,11 @@ class RemoteFile(File):
         fetcher: Fetcher,
         resolve: Callable[[], Awaitable[RemoteObject]],
         immutable: bool,
+        xattrs: Mapping[str, Callable[[], Awaitable[bytes]]] | None = None,
     ) -> None:
         super().__init__(key)
+        if xattrs is not None:
+            self.xattrs = xattrs
         self._attrs = Attrs(Kind.FILE, size, mtime, immutable=immutable)
         self._fetcher = fetcher
         self._resolve = resolve
@@ -44,3 +47,7 @@ class RemoteFile(File):
 
     async def open(self) -> FileHandle:
         return RemoteHandle(self._fetcher, await self._resolve())
+
+    async def drop_cached(self) -> int:
+        """Forget this file's cached bytes (memory and disk); how many blocks were on disk."""
+        return await self._fetcher.drop(await self._resolve())

@@ -25,6 +25,7 @@ from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources.dandi.models import (
     Asset,
+    AssetDigests,
     AssetPath,
     AssetWithMetadata,
     Dandiset,
@@ -250,6 +251,15 @@ class DandiApi:
 
         # An asset id never changes meaning: a metadata edit makes a new id.
         return await self._cached(("asset", asset_id), fetch, immutable=True)
+
+    async def asset_digest(self, asset_id: str, *, immutable: bool) -> dict[str, str]:
+        """The digests of an asset's metadata (``digest``: algorithm → value)."""
+
+        async def fetch() -> AssetDigests:
+            data = await self.http.get_json(f"assets/{asset_id}/")
+            return validated(AssetDigests, data, f"metadata of asset {asset_id}")
+
+        return dict((await self._cached(("digest", asset_id), fetch, immutable)).digest)
 
     async def zarr_files(self, zarr_id: str) -> list[ZarrFile]:
         """Every file of a zarr, following the ``after`` cursor."""

@@ -70,6 +70,12 @@ class AssetWithMetadata(Asset):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class AssetDigests(_Model):
+    """The ``digest`` of an asset's metadata (``GET /assets/{id}/``): algorithm → value."""
+
+    digest: dict[str, str] = Field(default_factory=dict)
+
+
 class PathAsset(_Model):
     asset_id: str
     url: str | None = None

@@ -26,6 +26,7 @@ from neurofs.io.fetcher import Fetcher, RemoteObject
 from neurofs.io.http import LinkExpired
 from neurofs.sources.dandi import edits
 from neurofs.sources.dandi.api import DandiApi
+from neurofs.sources.dandi.digests import asset_digest, key_digest
 from neurofs.sources.dandi.models import Dandiset, VersionSummary, ZarrFile
 from neurofs.sources.dandi.sidecars import asset_yaml, dandiset_yaml
 from neurofs.sources.dandi.zarr_keys import ZarrKeys
@@ -427,7 +428,13 @@ def _blob_file(key: Key, ctx: DandiContext, e: Entry, immutable: bool) -> Remote
         return DandiBlob(ctx.api, asset_id, blob_id, e.size)
 
     return RemoteFile(
-        key, size=e.size, mtime=e.mtime, fetcher=ctx.fetcher, resolve=resolve, immutable=immutable
+        key,
+        size=e.size,
+        mtime=e.mtime,
+        fetcher=ctx.fetcher,
+        resolve=resolve,
+        immutable=immutable,
+        xattrs=asset_digest(ctx.api, asset_id, immutable=True),
     )
 
 
@@ -512,6 +519,8 @@ class ZarrDir(Directory):
         self._entry = entry
         self._embargoed = embargoed
         self._prefix = prefix  # '' for the zarr root, else 'a/b/'
+        if not prefix and entry.asset_id is not None:  # the zarr's checksum, on its root
+            self.xattrs = asset_digest(ctx.api, entry.asset_id, immutable=False)
 
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, self._entry.mtime)
@@ -559,4 +568,5 @@ class ZarrDir(Directory):
             fetcher=self._ctx.fetcher,
             resolve=resolve,
             immutable=False,
+            xattrs=key_digest(f),
         )
