@@ -24,6 +24,8 @@ from neurofs.emulators.cave.sample import DATASTACK as CAVE_DATASTACK
 from neurofs.emulators.cave.sample import OWNER_TOKEN as CAVE_OWNER_TOKEN
 from neurofs.emulators.dandi.sample import OTHER_TOKEN, OWNER_TOKEN
 from neurofs.emulators.launch import RunningEmulator, start_emulator
+from neurofs.emulators.webknossos.sample import API_VERSIONS as WK_API_VERSIONS
+from neurofs.emulators.webknossos.sample import CURRENT_API_VERSION as WK_DEFAULT_API_VERSION
 from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
 from tests.unavailable import unavailable
 
@@ -114,7 +116,10 @@ class Emulator:
 
 @dataclass
 class WkEmulator(Emulator):
-    """The WEBKNOSSOS emulator: main server first, datastore second."""
+    """The WEBKNOSSOS emulator: main server first, datastore second; ``api_version`` is the
+    current API version it announces."""
+
+    api_version: int = WK_DEFAULT_API_VERSION
 
     @property
     def api_url(self) -> str:
@@ -156,10 +161,33 @@ def cave_emulator() -> Iterator[CaveEmulator]:
         yield CaveEmulator(running)
 
 
+# neurofs speaks WEBKNOSSOS API v12 to v14: the tests of these modules run against an emulator
+# announcing each version (other modules get the emulator's default, v12).
+WK_VERSIONED_MODULES = ("test_webknossos_mount", "test_webknossos_records")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in WK_VERSIONED_MODULES and "wk_emulator" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "wk_api_version",
+            WK_API_VERSIONS,
+            indirect=True,
+            scope="module",
+            ids=[f"wk-v{v}" for v in WK_API_VERSIONS],
+        )
+
+
 @pytest.fixture(scope="module")
-def wk_emulator() -> Iterator[WkEmulator]:
-    with start_emulator("webknossos", []) as running:
-        yield WkEmulator(running)
+def wk_api_version(request: pytest.FixtureRequest) -> int:
+    version: int = getattr(request, "param", WK_DEFAULT_API_VERSION)
+    return version
+
+
+@pytest.fixture(scope="module")
+def wk_emulator(wk_api_version: int) -> Iterator[WkEmulator]:
+    with start_emulator("webknossos", ["--api-version", str(wk_api_version)]) as running:
+        yield WkEmulator(running, wk_api_version)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from neurofs.emulators.webknossos.sample import PROJECT_DEMO, TASK_IDS, TEAM_ALPHA, USER_OWNER
+
 from .conftest import Mount, WkEmulator
 
 pytestmark = pytest.mark.mount
@@ -154,3 +156,163 @@ def test_task_types_and_projects(mount: Mount, wk_emulator: WkEmulator):
     assert [w["method"] for w in writes] == ["PUT"] and writes[0]["body"]["priority"] == doc[
         "priority"
     ]
+
+
+# ---------------------------------------------------------------------------- projects
+
+PROJECT_PARAMETERS = {
+    "name",
+    "team",
+    "priority",
+    "paused",
+    "expectedTime",
+    "owner",
+    "isBlacklistedFromReport",
+}
+
+
+def project_file(mount: Mount) -> Path:
+    return mount / "webknossos/projects/demo_project.json"
+
+
+def server_project(emulator: WkEmulator) -> dict:
+    with emulator.wk() as c:
+        return c.get(f"projects/{PROJECT_DEMO}").json()
+
+
+def error_log(mount: Mount) -> str:
+    return (mount / ".neurofs/errors.log").read_text()
+
+
+def test_project_save_sends_the_parameters_with_the_owner(mount: Mount, wk_emulator: WkEmulator):
+    path = project_file(mount)
+    doc = json.loads(path.read_text())
+    assert doc["owner"] == "olivia.owner@neurofs.example"  # shown by email
+    doc.update(priority=doc["priority"] + 5, expectedTime=7_200_000)
+    wk_emulator.reset()
+    path.write_text(json.dumps(doc))
+    writes = wk_emulator.writes()
+    assert [(w["method"], w["path"]) for w in writes] == [
+        ("PUT", f"/api/v{wk_emulator.api_version}/projects/{PROJECT_DEMO}")
+    ]
+    body = writes[0]["body"]
+    assert set(body) == PROJECT_PARAMETERS and body["owner"] == USER_OWNER
+    assert (body["priority"], body["expectedTime"]) == (doc["priority"], 7_200_000)
+    assert writes[0]["status"] == 200
+    shown = json.loads(path.read_text())
+    assert (shown["priority"], shown["expectedTime"]) == (doc["priority"], 7_200_000)
+    assert server_project(wk_emulator)["priority"] == doc["priority"]
+
+
+def test_pausing_and_resuming_a_project(mount: Mount, wk_emulator: WkEmulator):
+    path = project_file(mount)
+    for paused, route in ((True, "pause"), (False, "resume")):
+        doc = json.loads(path.read_text())
+        doc["paused"] = paused
+        wk_emulator.reset()
+        path.write_text(json.dumps(doc))
+        assert [(w["method"], w["path"]) for w in wk_emulator.writes()] == [
+            ("PATCH", f"/api/v{wk_emulator.api_version}/projects/{PROJECT_DEMO}/{route}")
+        ]
+        assert json.loads(path.read_text())["paused"] is paused
+        assert server_project(wk_emulator)["paused"] is paused
+    # Paused and priority at once: the parameters, then the pause route.
+    doc = json.loads(path.read_text())
+    doc.update(paused=True, priority=doc["priority"] + 1)
+    wk_emulator.reset()
+    path.write_text(json.dumps(doc))
+    assert [(w["method"], w["path"].rsplit("/", 1)[-1]) for w in wk_emulator.writes()] == [
+        ("PUT", PROJECT_DEMO),
+        ("PATCH", "pause"),
+    ]
+    assert server_project(wk_emulator)["paused"] is True
+
+
+def test_renaming_a_project_is_refused(mount: Mount, wk_emulator: WkEmulator):
+    path = project_file(mount)
+    before = path.read_text()
+    doc = json.loads(before)
+    doc.update(name="renamed_project", priority=doc["priority"] + 1)
+    edited = json.dumps(doc)
+    wk_emulator.reset()
+    with pytest.raises(OSError) as info:
+        path.write_text(edited)
+    assert info.value.errno == errno.EINVAL
+    assert wk_emulator.writes() == []
+    assert "'name' cannot be changed" in error_log(mount).splitlines()[-1]
+    kept = mount / ".neurofs/rejected/webknossos/projects"
+    assert any(p.read_text() == edited for p in kept.iterdir())
+    assert path.read_text() == before
+    assert server_project(wk_emulator)["name"] == "demo_project"
+
+
+def test_a_new_project_is_owned_by_the_signed_in_user(mount: Mount, wk_emulator: WkEmulator):
+    projects = mount / "webknossos/projects"
+    (projects / "new.json").write_text(
+        json.dumps({"name": "made_here", "team": TEAM_ALPHA, "priority": 3})
+    )
+    assert json.loads((projects / "new.json").read_text()) == {"created": ["made_here.json"]}
+    made = json.loads((projects / "made_here.json").read_text())
+    assert made["owner"] == "olivia.owner@neurofs.example" and made["priority"] == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, errno.EINVAL), (403, errno.EACCES), (409, errno.EBUSY)]
+)
+def test_server_messages_are_shown_as_text(
+    mount: Mount, wk_emulator: WkEmulator, status: int, code: int
+):
+    path = project_file(mount)
+    doc = json.loads(path.read_text())
+    doc["priority"] += 1
+    wk_emulator.refuse(
+        "PUT",
+        f"/api/v{wk_emulator.api_version}/projects/{PROJECT_DEMO}",
+        status,
+        {"messages": [{"error": "Project update failed"}, {"error": "Team “x” is full"}]},
+    )
+    try:
+        with pytest.raises(OSError) as info:
+            path.write_text(json.dumps(doc))
+    finally:
+        wk_emulator.clear_refusals()
+    assert info.value.errno == code
+    line = error_log(mount).splitlines()[-1]
+    assert "Project update failed; Team “x” is full" in line
+    assert "messages" not in line and "{" not in line
+
+
+def test_requests_use_the_version_the_server_announces(mount: Mount, wk_emulator: WkEmulator):
+    wk_emulator.reset()
+    os.listdir(mount / "webknossos/projects")
+    os.listdir(tasks(mount))
+    paths = [r["path"] for r in wk_emulator.requests()]
+    api = [p for p in paths if p.startswith("/api/") and p != "/api/buildinfo"]
+    assert api and all(p.startswith(f"/api/v{wk_emulator.api_version}/") for p in api), paths
+
+
+# ---------------------------------------------------------------------------- task bounding boxes
+
+
+def test_a_task_without_a_bounding_box(mount: Mount, wk_emulator: WkEmulator):
+    tid = TASK_IDS[1]
+    assert server_tasks(wk_emulator)[tid]["boundingBox"] is None  # as the real server sends
+    path = tasks(mount) / f"{tid}.json"
+    doc = json.loads(path.read_text())
+    assert doc["boundingBox"] is None
+    doc["pendingInstances"] += 1
+    wk_emulator.reset()
+    path.write_text(json.dumps(doc))
+    assert [w["body"]["boundingBox"] for w in wk_emulator.writes()] == [None]
+    assert server_tasks(wk_emulator)[tid]["boundingBox"] is None
+    assert json.loads(path.read_text())["boundingBox"] is None
+    box = {"topLeft": [70, 40, 20], "width": 32, "height": 32, "depth": 8}
+    for bad in ({**box, "width": -1}, {**box, "topLeft": [1, 2]}, [0, 0, 0, 1, 1, 1]):
+        wk_emulator.reset()
+        with pytest.raises(OSError) as info:
+            path.write_text(json.dumps({**doc, "boundingBox": bad}))
+        assert info.value.errno == errno.EINVAL
+        assert wk_emulator.writes() == []
+    path.write_text(json.dumps({**doc, "boundingBox": box}))
+    assert server_tasks(wk_emulator)[tid]["boundingBox"] == box
+    assert json.loads(path.read_text())["boundingBox"] == box

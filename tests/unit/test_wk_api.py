@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from neurofs.errors import ConfigError
+from neurofs.errors import ConfigError, InvalidContent
+from neurofs.io.http import HttpClient
+from neurofs.io.stats import Stats
 from neurofs.sources.webknossos.api import choose_version, folder_paths
 from neurofs.sources.webknossos.models import BuildInfo, Folder
 
@@ -31,3 +34,27 @@ def test_folder_paths_below_the_single_root():
         Folder(id="b", name="Cortex", parent="a"),
     ]
     assert folder_paths(folders) == {"r": "", "a": "EM", "b": "EM/Cortex"}
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        ({"messages": [{"error": "Project could not be found"}]}, "Project could not be found"),
+        ({"messages": [{"error": "a"}, {"success": "ignored"}, {"error": "b"}]}, "a; b"),
+        (  # a body the server's JSON reads refused: the fields too
+            {
+                "errors": [{"field": "obj.owner", "error": "Missing path"}],
+                "messages": [{"error": "Invalid Json format"}],
+            },
+            "Invalid Json format (owner: Missing path)",
+        ),
+    ],
+)
+async def test_server_error_messages_are_read_as_text(body, shown):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json=body)
+
+    http = HttpClient("wk", "http://wk.test/", Stats(), transport=httpx.MockTransport(handler))
+    with pytest.raises(InvalidContent) as info:
+        await http.send_json("PUT", "api/v12/projects/x", {})
+    assert str(info.value).endswith(f"HTTP 400: {shown}")

@@ -183,9 +183,24 @@ def _error_text(response: httpx.Response) -> str:
             data = body.get("data")
             if isinstance(data, dict) and isinstance(data.get("tos_form_url"), str):
                 text += f" (accept the terms at {data['tos_form_url']})"
+        elif isinstance(body, dict) and isinstance(body.get("messages"), list):
+            text = _messages_text(body)
         else:
             text = str(body)
     return redact(text.strip()[: _MAX_ERROR_TEXT_WITH_URL if "http" in text else _MAX_ERROR_TEXT])
+
+
+def _messages_text(body: dict[str, Any]) -> str:
+    """WEBKNOSSOS's errors: ``{"messages": [{"error": ...}, ...]}``, joined, and the fields
+    its JSON reads refused (``"errors": [{"field": "obj.owner", "error": ...}]``)."""
+    texts = [str(m["error"]) for m in body["messages"] if isinstance(m, dict) and "error" in m]
+    fields = [
+        f"{str(e['field']).removeprefix('obj.')}: {e['error']}"
+        for e in body.get("errors") or []
+        if isinstance(e, dict) and "field" in e and "error" in e
+    ]
+    text = "; ".join(texts) or str(body)
+    return f"{text} ({'; '.join(fields)})" if fields else text
 
 
 def _write_error(status: int, message: str) -> Exception:

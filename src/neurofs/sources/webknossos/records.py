@@ -4,7 +4,8 @@
 <source>/tasks/<task id>.json               editable task parameters → PUT /tasks/{id}
 <source>/tasks/<task id>.annotations.json   the task's annotation infos (read-only)
 <source>/task-types/<id>.json               read-only (the API has no update route)
-<source>/projects/<name>.json               editable → PUT /projects/{id}
+<source>/projects/<name>.json               editable → PUT /projects/{id}; paused → PATCH
+                                            /projects/{id}/pause or /resume; name read-only
 ```
 A new ``*.json`` file written into one of these directories is a request to create: one task
 parameters object or a list of them (tasks), one task type, one project. It is sent when the
@@ -24,8 +25,9 @@ from pydantic import ValidationError
 
 from neurofs.errors import InvalidContent, NotFound, PartlyRefused, RemoteError
 from neurofs.secrets import redact
+from neurofs.sources.payloads import validated
 from neurofs.sources.webknossos.api import WebknossosApi
-from neurofs.sources.webknossos.models import TaskCreation
+from neurofs.sources.webknossos.models import Project, Task, TaskCreation
 from neurofs.tree.merge import Path
 from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import Attrs, Directory, GeneratedFile, Key, Kind, Node
@@ -59,6 +61,18 @@ TASK_COMPUTED = frozenset(
     }
 )
 PROJECT_COMPUTED = frozenset({"id", "created", "owner", "teamName"})
+# What PUT /projects/{id} and POST /projects take (ProjectParameters, scalableminds/webknossos,
+# app/controllers/ProjectController.scala): owner is a user id. The update keeps the project's
+# name and paused state whatever it is sent; pausing has routes of its own.
+PROJECT_PARAMETERS = (
+    "name",
+    "team",
+    "priority",
+    "paused",
+    "expectedTime",
+    "owner",
+    "isBlacklistedFromReport",
+)
 
 
 def task_document(task: Record) -> Document:
@@ -100,9 +114,27 @@ def _validate_task(doc: Document) -> None:
         and isinstance(exp.get("value"), int)
     ):
         raise InvalidContent('\'neededExperience\' must be {"domain": text, "value": number}')
+    if doc.get("boundingBox") is not None and not _is_box(doc["boundingBox"]):
+        raise InvalidContent(
+            '\'boundingBox\' must be null or {"topLeft": [x, y, z], "width": number, '
+            '"height": number, "depth": number}'
+        )
     unknown = set(doc) - set(TASK_PARAMETERS) - TASK_COMPUTED
     if unknown:
         raise InvalidContent(f"unknown keys: {', '.join(sorted(unknown))}")
+
+
+def _is_box(box: Any) -> bool:
+    def whole(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    return (
+        isinstance(box, dict)
+        and isinstance(box.get("topLeft"), list)
+        and len(box["topLeft"]) == 3
+        and all(whole(v) for v in box["topLeft"])
+        and all(whole(box.get(k)) and box[k] >= 0 for k in ("width", "height", "depth"))
+    )
 
 
 def _validate_project(doc: Document) -> None:
@@ -178,9 +210,9 @@ class TasksDir(RecordsDir):
 
             async def fetch() -> Record:
                 data = await api.get(f"tasks/{task_id}")
-                if not isinstance(data, dict):
-                    raise RemoteError(f"task {task_id}: unexpected answer")
-                return data
+                validated(Task, data, f"task {task_id}")  # shown as the server wrote it
+                result: Record = data
+                return result
 
             return task_document(await api.memo.get(("task:" + task_id,), fetch))
 
@@ -308,6 +340,13 @@ class ProjectsDir(RecordsDir):
         result: list[Record] = await self._load("projects", fetch)
         return result
 
+    async def _project(self, project_id: str) -> Project:
+        """The project as the server holds it (for its owner's id), from the listing."""
+        for raw in await self._projects():
+            if raw.get("id") == project_id:
+                return validated(Project, raw, "projects")
+        raise NotFound(f"project {project_id}")
+
     async def children(self) -> Sequence[Node]:
         order = list(dict.fromkeys(p["name"] for p in await self._projects()))
         names = unique_names(order, ".json")
@@ -328,9 +367,21 @@ class ProjectsDir(RecordsDir):
             raise NotFound(f"project {name}")
 
         async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
-            body = {k: v for k, v in merged.items() if k not in PROJECT_COMPUTED}
+            changed = {p[0] for p in changes}
+            if "name" in changed:
+                raise InvalidContent(
+                    "'name' cannot be changed: WEBKNOSSOS keeps a project's name "
+                    "(create a new project file instead)"
+                )
+            if "paused" in changed and not isinstance(merged["paused"], bool):
+                raise InvalidContent("'paused' must be true or false")
+            project = await self._project(str(current["id"]))
             try:
-                await api.send("PUT", f"projects/{current['id']}", body)
+                if changed - {"paused"}:
+                    await api.send("PUT", f"projects/{project.id}", _parameters(merged, project))
+                if "paused" in changed:
+                    route = "pause" if merged["paused"] else "resume"
+                    await api.send("PATCH", f"projects/{project.id}/{route}", None)
             finally:
                 self.forget("projects")
 
@@ -346,7 +397,18 @@ class ProjectsDir(RecordsDir):
     async def create_from_file(self, name: str, data: bytes) -> bytes:
         doc = parse(data, TextFormat.JSON)
         _validate_project(doc)
-        created = await self.api.send("POST", "projects", doc)
+        if doc.get("owner") is None:  # the signed-in user, as the web UI proposes
+            doc["owner"] = (await self.api.me()).id
+        body = {"paused": False, "isBlacklistedFromReport": False, **doc}
+        created = await self.api.send("POST", "projects", body)
         self.forget("projects")
         pname = created.get("name") if isinstance(created, dict) else doc["name"]
         return _json({"created": [safe_name(str(pname), ".json")]})
+
+
+def _parameters(doc: Document, project: Project) -> Record:
+    """The body of PUT /projects/{id}: the edited document's parameters with the name, paused
+    state and owner the server has (the file shows the owner's email; the API takes an id)."""
+    body = {k: doc.get(k) for k in PROJECT_PARAMETERS}
+    body.update(name=project.name, paused=project.paused, owner=project.owner.id)
+    return body
