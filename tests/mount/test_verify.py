@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from neurofs.emulators.dandi.sample import LARGE_ZARR_PATH, NWB_PATH, SampleArchive
+from neurofs.emulators.dandi.sample import BIG_BLOB_PATH, LARGE_ZARR_PATH, NWB_PATH, SampleArchive
 from neurofs.io.digests import DANDI_ETAG, MD5, SHA2_256, ZARR_CHECKSUM
 
 from .conftest import NEUROFS, Emulator, Mount
@@ -191,3 +193,31 @@ def test_prefetch_verify_fills_the_cache_then_checks_it(
 def test_verify_outside_a_mount_is_a_usage_error(tmp_path: Path) -> None:
     result = neurofs("verify", tmp_path)
     assert result.returncode == 2 and "not inside a neurofs mount" in result.stderr
+
+
+def test_ctrl_c_stops_a_verify_without_judging_or_dropping(
+    make_mount, slow_dandi_emulator: Emulator
+) -> None:
+    m = make_mount(slow_dandi_emulator)
+    big = m / "dandi/000001/draft" / BIG_BLOB_PATH
+    proc = subprocess.Popen(
+        [*NEUROFS, "verify", str(big), "--jobs", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while m.stats()["bytes_fetched"] < 8 * 2**20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None, "the verify ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert out == ""  # a partial read is neither ok nor a mismatch
+    summary = err.strip().splitlines()[-1]
+    assert re.fullmatch(r"interrupted: [\d.]+ MiB of 1\.0 GiB in 0/1 files, .*", summary)
+    assert m.stats()["cache"]["stored_bytes"] >= 4 * 2**20  # what was fetched stays cached
