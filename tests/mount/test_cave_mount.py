@@ -82,6 +82,7 @@ def test_tree(mount: Mount):
         assert sorted(os.listdir(table(mount, name))) == [
             "annotations.csv",
             "annotations.jsonl",
+            "at",
             "count",
             "metadata.json",
             "schema.json",
@@ -547,3 +548,32 @@ def test_created_is_iso_text_when_the_live_query_gives_it(
         assert when.tzinfo is not None
         assert int(when.timestamp() * 1000) == live[int(row["id"])]["created"]
     assert frame["pt_root_id"].notna().all()
+
+
+def test_at_shows_the_table_at_a_named_instant(mount: Mount, cave_emulator: CaveEmulator):
+    """``at/<time>.csv``: the rows valid at that instant with that instant's ids, from one
+    live query with that timestamp; nothing is listed, a name that is no time is ENOENT, and
+    the file is read-only."""
+    import pandas as pd
+
+    at = table(mount, "bound_tag") / "at"
+    assert os.listdir(at) == []
+    when = datetime(2024, 5, 15, 12, 0, tzinfo=UTC)
+    cave_emulator.reset()
+    frame = pd.read_csv(at / "2024-05-15T12:00:00Z.csv")
+    rows = SAMPLE.table("bound_tag").rows
+    valid = sorted((r for r in rows if r.valid_at(when.replace(tzinfo=None))), key=lambda r: r.id)
+    assert list(frame["id"]) == [r.id for r in valid] and 0 < len(valid) < len(rows)
+    assert list(frame["pt_root_id"]) == [r.values["pt_root_id"] for r in valid]
+    queries = [r for r in cave_emulator.writes() if r["path"].endswith(f"{DATASTACK}/query")]
+    # One page (the table is under the row cap), asked at that instant.
+    assert [datetime.fromisoformat(q["body"]["timestamp"]) for q in queries] == [when]
+    assert os.path.getsize(at / "2024-05-15T12:00:00+00:00.csv") == os.path.getsize(
+        at / "2024-05-15T12:00:00Z.csv"
+    )
+    for bad in ("yesterday.csv", "2024-05-15T12:00:00Z", "2024-13-01.csv"):
+        with pytest.raises(FileNotFoundError):
+            os.stat(at / bad)
+    with pytest.raises(OSError) as info:
+        (at / "2024-05-15T12:00:00Z.csv").write_text("x")
+    assert info.value.errno in (errno.EROFS, errno.EACCES)

@@ -8,6 +8,11 @@ checks which requests the client made.
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+from datetime import datetime
+
 import pytest
 
 from neurofs.emulators.cave.definitions import DEFINITIONS
@@ -20,6 +25,7 @@ from neurofs.emulators.cave.sample import (
     sample_state_json,
 )
 from neurofs.emulators.launch import RunningEmulator
+from tests.mount.conftest import CaveEmulator, make_mount  # noqa: F401 (fixture)
 
 from .conftest import CaveClientRunner
 
@@ -175,3 +181,67 @@ def test_neuroglancer_states(
     assert result["back"] == {"layers": [], "title": "from caveclient"}
     assert ("POST", "/nglstate/api/v1/post") in calls(cave_emulator)
     assert ("GET", f"/nglstate/api/v1/{result['new_id']}") in calls(cave_emulator)
+
+
+def _csv(path: os.PathLike[str]) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.mount
+def test_the_mounts_segment_ids_and_created_equal_the_clients(
+    make_mount,  # noqa: F811
+    run_cave_client: CaveClientRunner,
+    cave_emulator: RunningEmulator,
+) -> None:
+    """The official client's frames and the mount's CSV files, on the same server: supervoxel
+    and root ids of ``query_table`` (a frozen version) and ``live_query`` equal the mount's
+    ``versions/<n>/<table>.csv`` and ``annotations.csv``; ``created`` of ``live_live_query``
+    (the route the mount reads) equals the mount's ISO text, to the millisecond."""
+    mount = make_mount(CaveEmulator(cave_emulator))
+    root = mount / f"cave/{DATASTACK}"
+    tables = root / "tables"
+    os.mkdir(tables / "fresh_tags")
+    template = json.loads((tables / "fresh_tags/metadata.json").read_text())
+    template.update(schema_type="bound_tag", description="made after the versions")
+    (tables / "fresh_tags/metadata.json").write_text(json.dumps(template))
+    fresh = tables / "fresh_tags/annotations.csv"
+    fresh.write_text(fresh.read_text() + ",4096,8192,300,,,soma,,,,\n,5000,9000,310,,,axon,,,,\n")
+    result = run_cave_client(
+        """
+        import datetime
+        def ids(df, pt):
+            return {str(i): [int(s), int(r)] for i, s, r in
+                    zip(df["id"], df[pt + "_supervoxel_id"], df[pt + "_root_id"])}
+        frozen = client.materialize.query_table("synapse", materialization_version=1)
+        ts = client.materialize.get_timestamp(2)
+        live = client.materialize.live_query("cell_type_local", ts)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        fresh = client.materialize.live_live_query("fresh_tags", now)
+        emit({
+            "frozen_pre": ids(frozen, "pre_pt"), "frozen_post": ids(frozen, "post_pt"),
+            "live": ids(live, "pt"),
+            "fresh": ids(fresh, "pt"),
+            "created": {str(i): int(t.value) for i, t in zip(fresh["id"], fresh["created"])},
+            "created_dtype": str(fresh["created"].dtype),
+        })
+        """
+    )
+
+    def mount_ids(rows: list[dict[str, str]], pt: str) -> dict[str, list[int]]:
+        return {r["id"]: [int(r[f"{pt}_supervoxel_id"]), int(r[f"{pt}_root_id"])] for r in rows}
+
+    frozen = _csv(root / "versions/1/synapse.csv")
+    assert len(frozen) > 40_000
+    assert mount_ids(frozen, "pre_pt") == result["frozen_pre"]
+    assert mount_ids(frozen, "post_pt") == result["frozen_post"]
+    live = _csv(tables / "cell_type_local/annotations.csv")
+    assert mount_ids(live, "pt") == result["live"] and len(live) == 300
+    fresh_rows = _csv(fresh)
+    assert mount_ids(fresh_rows, "pt") == result["fresh"] and len(fresh_rows) == 2
+    assert result["created_dtype"] == "datetime64[ns, UTC]"
+    for row in fresh_rows:
+        shown = datetime.fromisoformat(row["created"])
+        assert row["created"].endswith("Z") and shown.utcoffset() is not None
+        ms = (shown - datetime.fromisoformat("1970-01-01T00:00:00Z")).total_seconds() * 1000
+        assert round(ms) == result["created"][row["id"]] // 1_000_000

@@ -663,7 +663,7 @@ CAVE: list[Case] = [
          raw((GOOD_ROW + "\n").encode()), writer="append",
          refuse=Refuse("POST", _ANNOTATIONS, 403, MISSING_TOS)),
     Case("update refused with 409 inside a 500", "annotations.csv", "refusal", EBUSY,
-         _set_cell(4, "changed"),
+         _set_cell(6, "changed"),  # the tag
          refuse=Refuse("PUT", _ANNOTATIONS, 500, engine("409 Conflict: row superseded"))),
     Case("connection cut", "annotations.csv", "network", EIO,
          raw((GOOD_ROW + "\n").encode()), writer="append",

@@ -234,13 +234,17 @@ class CaveApi:
 
         return await self.memo.get(("count", datastack, table), fetch)
 
-    async def rows(self, datastack: str, table: str) -> list[dict[str, Any]]:
-        """Every valid row now, as flat records, in pages of the server's row cap."""
+    async def rows(
+        self, datastack: str, table: str, at: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Every row valid at ``at`` (default: now), as flat records, in pages of the server's
+        row cap. Root ids are those of that instant."""
         client, _ = await self.local(datastack)
         path = f"materialize/api/v3/datastack/{datastack}/query"
         # The service takes the time as ISO text; one instant for all pages keeps them consistent.
-        now = datetime.now(UTC).isoformat()
-        return await _all_rows(client, path, {"table": table, "timestamp": now}, f"rows of {table}")
+        when = (at or datetime.now(UTC)).isoformat()
+        query = {"table": table, "timestamp": when}
+        return await _all_rows(client, path, query, f"rows of {table}")
 
     async def versions(self, datastack: str) -> list[int]:
         async def fetch() -> list[int]:

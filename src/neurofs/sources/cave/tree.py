@@ -10,6 +10,8 @@
         annotations.csv            all valid rows; appending or rewriting → POST / PUT / DELETE
         annotations.jsonl          the same rows, nested as the API posts them
         count                      all rows, superseded and deleted ones included
+        at/<ISO 8601 time>.csv     the rows valid at that instant, with its root ids (read-only)
+    versions/<n>/<table>.csv       materialized versions (read-only)
     states/<id>.json               neuroglancer states (read-only); a new file → POST
 ```
 """
@@ -21,6 +23,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from neurofs.errors import InvalidContent, NotFound, NotPermitted, ReadOnly, RemoteError
@@ -72,6 +75,12 @@ class CaveContext:
 
 def _json(doc: Any) -> bytes:
     return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+async def table_format(api: CaveApi, datastack: str, table: str) -> TableFormat:
+    """A table's CSV columns, from its schema."""
+    meta = await api.table_metadata(datastack, table)
+    return format_from_schema(await api.schema(str(meta.get("schema_type"))))
 
 
 def _static(key: Key, render: Any) -> GeneratedFile:
@@ -260,6 +269,7 @@ class TableDir(Directory):
             AnnotationsFile((*self.key, "annotations.csv"), ctx, ds, table, jsonl=False),
             AnnotationsFile((*self.key, "annotations.jsonl"), ctx, ds, table, jsonl=True),
             GeneratedFile((*self.key, "count"), count),
+            AtDir((*self.key, "at"), ctx, ds, table),
         ]
 
 
@@ -337,8 +347,7 @@ class AnnotationsFile(EditableFile):
         return None
 
     async def _format(self) -> TableFormat:
-        meta = await self._ctx.api.table_metadata(self._ds, self._table)
-        return format_from_schema(await self._ctx.api.schema(str(meta.get("schema_type"))))
+        return await table_format(self._ctx.api, self._ds, self._table)
 
     async def render(self) -> bytes:
         api = self._ctx.api
@@ -413,6 +422,48 @@ class AnnotationsFile(EditableFile):
             raise InvalidContent(f"rows {first}–{last}: the server refused: {exc}") from None
 
 
+def _instant(text: str) -> datetime | None:
+    """An ISO 8601 time (UTC when it names no zone), or None."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+class AtDir(Directory):
+    """``at/<ISO 8601 time>.csv``: the table as the live query gives it at that instant, the
+    rows valid then with the root ids of then; read-only. Instants are named, not listed."""
+
+    def __init__(self, key: Key, ctx: CaveContext, datastack: str, table: str) -> None:
+        super().__init__(key)
+        self._ctx, self._ds, self._table = ctx, datastack, table
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0)
+
+    async def children(self) -> Sequence[Node]:
+        return []
+
+    async def child(self, name: str) -> Node:
+        when = _instant(name.removesuffix(".csv")) if name.endswith(".csv") else None
+        if when is None:
+            raise NotFound("/".join((*self.key, name)))
+        api, ds, table = self._ctx.api, self._ds, self._table
+
+        async def render() -> bytes:
+            async def fetch() -> bytes:
+                fmt = await table_format(api, ds, table)
+                rows = await api.rows(ds, table, at=when)
+                rows.sort(key=lambda r: int(r.get("id") or 0))
+                return render_csv(fmt, rows)
+
+            data: bytes = await api.memo.get(("at-csv", ds, table, when), fetch)
+            return data
+
+        return GeneratedFile((*self.key, name), render)
+
+
 class VersionsDir(Directory):
     """``versions/<n>/<table>.csv``: materialized snapshots, read-only and immutable."""
 
@@ -447,8 +498,7 @@ class MaterializedVersionDir(Directory):
 
             async def render(table: str = table) -> bytes:
                 async def fetch() -> bytes:
-                    meta = await api.table_metadata(ds, table)
-                    fmt = format_from_schema(await api.schema(str(meta.get("schema_type"))))
+                    fmt = await table_format(api, ds, table)
                     rows = await api.version_rows(ds, version, table)
                     rows.sort(key=lambda r: int(r.get("id") or 0))
                     return render_csv(fmt, rows)
