@@ -14,6 +14,10 @@ traffic recorded in webknossos-libs' test cassettes:
   clears the description. It answers with the updated dataset.
 - ``PATCH /datasets/{id}/teams`` takes a list of team ids; ids of teams the caller cannot
   assign are ignored (as in the real server); it answers with the new list of team ids.
+- ``POST /projects`` and ``PUT /projects/{id}`` take ``ProjectParameters`` (``owner`` and
+  ``isBlacklistedFromReport`` required; a refused body is Play's 400 with per-field errors);
+  the update keeps the name and paused state, which ``PATCH /projects/{id}/pause`` and
+  ``/resume`` set.
 """
 
 from __future__ import annotations
