@@ -14,7 +14,12 @@ import pytest
 import zarr
 
 from neurofs.emulators.launch import RunningEmulator
-from neurofs.emulators.webknossos.sample import DATASET_L4, ORGANIZATION, SampleWorld
+from neurofs.emulators.webknossos.sample import (
+    DATASET_L4,
+    DATASET_RETINA,
+    ORGANIZATION,
+    SampleWorld,
+)
 from tests.mount.conftest import Mount, WkEmulator, make_mount  # noqa: F401 (fixture)
 
 from .conftest import WkClientRunner
@@ -83,9 +88,17 @@ def test_dataset_open_on_a_mount_reads_what_remote_dataset_reads(
                 bool(np.array_equal(mine, expected)),
                 bool(np.array_equal(mine, theirs)),
             ]
+        # RGB (uint24): three channels.
+        rgb_local = wk.Dataset.open(os.environ["MOUNTED_RGB"], read_only=True).get_layer("rgb")
+        rgb_remote = wk.RemoteDataset.open(dataset_id="{DATASET_RETINA}").get_layer("rgb")
+        box = wk.BoundingBox((160, 96, 16), (64, 32, 16))
+        mine = rgb_local.get_mag("2-2-1").read(absolute_bounding_box=box)
+        theirs = rgb_remote.get_mag("2-2-1").read(absolute_bounding_box=box)
+        out["rgb"] = [rgb_local.num_channels, list(mine.shape), bool(np.array_equal(mine, theirs))]
         emit(out)
         """,
         MOUNTED_DATASET=str(root),
+        MOUNTED_RGB=str(root.parent / "retina_rgb"),
     )
     spec = wk_sample.dataset(DATASET_L4)
     assert result["layers"] == ["color", "segmentation"]
@@ -99,6 +112,7 @@ def test_dataset_open_on_a_mount_reads_what_remote_dataset_reads(
     assert result["color_1"] == [[1, 64, 64, 16], "uint8", True, True]
     assert result["color_2"] == [[1, 42, 24, 22], "uint8", True, True]
     assert result["seg_4"] == [[1, 80, 64, 48], "uint32", True, True]
+    assert result["rgb"] == [3, [3, 32, 16, 16], True]
     # Read-only: nothing was written into the mount (no properties, locks or metadata).
     assert sorted(os.listdir(root)) == before
     assert (root / "datasource-properties.json").read_bytes() == properties
