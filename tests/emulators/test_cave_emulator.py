@@ -571,6 +571,43 @@ def test_live_query_returns_segment_ids(cave: RunningEmulator, cave_sample: Samp
     assert "created" not in arrow.schema.names  # synapse is frozen in version 2, merged
 
 
+def test_live_query_of_a_table_changed_since_its_version_concatenates(
+    cave: RunningEmulator, cave_sample: SampleCave
+) -> None:
+    """Between versions 1 and 2 bound_tag changed after version 1: the engine concatenates the
+    production rows (first, so their columns lead) with the frozen ones (adding ``valid`` at
+    the end); rows that only the production tables hold have ``valid`` null."""
+    when = dt.datetime(2024, 5, 15)
+    body = {"table": "bound_tag", "timestamp": when.isoformat() + "+00:00"}
+    params = {"return_pyarrow": "false", "split_positions": "true"}
+    rows = httpx.post(mat(cave) + "/query", params=params, json=body, headers=OWNER).json()
+    assert list(rows[0]) == [
+        "id",
+        "pt_position_x",
+        "pt_position_y",
+        "pt_position_z",
+        "tag",
+        "pt_supervoxel_id",
+        "pt_root_id",
+        "valid",
+    ]
+    v1 = VERSION_TIMES[0]
+    truth = {r.id: r for r in cave_sample.table("bound_tag").rows}
+    assert [r["id"] for r in rows] == sorted(i for i, r in truth.items() if r.valid_at(when))
+    added = [r["id"] for r in rows if r["valid"] is None]
+    assert added == [r["id"] for r in rows if truth[r["id"]].created > v1] and added
+    assert all(r["valid"] is True for r in rows if r["id"] not in added)
+    arrow = read_arrow(
+        httpx.post(
+            mat(cave) + "/query",
+            params={**params, "return_pyarrow": "true"},
+            json=body,
+            headers=OWNER,
+        )
+    )
+    assert arrow.to_pylist() == rows and arrow.schema.field("valid").type == pa.bool_()
+
+
 def test_live_query_of_a_table_made_since_the_last_version_keeps_created(
     fresh: RunningEmulator,
 ) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from neurofs.errors import InvalidContent
 from neurofs.sources.cave.table_format import (
+    flat_to_nested,
     format_from_schema,
     parse_csv,
     parse_jsonl,
@@ -177,3 +178,27 @@ def test_plan_change_posts_puts_and_deletes_only_what_the_user_removed():
     assert change.delete == [2]  # row 3 was never seen by the user: kept
     with pytest.raises(InvalidContent, match="id 77"):
         plan_change(parse_csv(FMT, render_csv(FMT, [{**ROWS[0], "id": 77}])), current, set())
+
+
+def test_a_missing_optional_point_is_no_change():
+    """A row without its optional point reads back without it, so saving the file unchanged
+    sends no update for it."""
+    schema = {
+        "definitions": {
+            "SpatialPoint": POINT,
+            "BoxSchema": {
+                "required": ["start"],
+                "properties": {
+                    "start": {"$ref": "#/definitions/SpatialPoint", "order": 0},
+                    "end": {"$ref": "#/definitions/SpatialPoint", "order": 1},
+                },
+            },
+        },
+        "$ref": "#/definitions/BoxSchema",
+    }
+    fmt = format_from_schema(schema)
+    row = {"id": 5, **split("start", [1, 2, 3]), "valid": True}
+    current = {5: {k: v for k, v in flat_to_nested(fmt, row).items() if k != "id"}}
+    assert current[5] == {"start": {"position": [1, 2, 3]}}
+    change = plan_change(parse_csv(fmt, render_csv(fmt, [row])), current, {5})
+    assert (change.post, change.put, change.delete) == ([], [], [])

@@ -23,7 +23,11 @@ Follows MaterializationEngine 5.26.4 (``blueprints/client/api2.py``, ``common.py
   tables alone (``execute_production_query`` then ``combine_queries``): its answer keeps their
   ``created`` column (a ``timestamp[ns, UTC]`` in Arrow, epoch milliseconds in JSON), has no
   ``valid``, and orders its columns as ``SchemaSpec.production_columns`` says; an empty page
-  has no ``created``. The emulator has no chunkedgraph, so root ids are those computed from
+  has no ``created``. A frozen table changed since that version is both: the frozen rows and
+  the production rows concatenated, so the production columns come first (without
+  ``created``, which the frozen table lacks), ``valid`` last, and ``valid`` is null on the rows
+  that only the production tables hold (those valid at ``timestamp`` but not at the
+  version's time). The emulator has no chunkedgraph, so root ids are those computed from
   each row's positions when it was stored (they never change, so they are the same at every
   timestamp).
 - Rows come back in id order (the real server gives no order; id order makes paging with
@@ -40,7 +44,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import ValidationError
@@ -136,11 +140,15 @@ def _parse_timestamp(value: str) -> dt.datetime:
 # ------------------------------------------------------------------ query execution
 
 
+# Where a live query's rows come from: the frozen table alone, the production tables alone
+# (the table is not frozen in the starting version), or both (changed since that version).
+LiveSource = Literal["frozen", "production", "combined"]
+
+
 class Query:
     """One table query: filters, column selection, paging; the QueryManager's job.
 
-    ``production`` marks a live query answered from the production tables alone, whose
-    columns differ (see ``SchemaSpec.production_columns``)."""
+    ``source`` says where a live query's rows come from, which decides its columns."""
 
     def __init__(
         self,
@@ -148,12 +156,12 @@ class Query:
         body: QueryRequest,
         *,
         apply_notin: bool,
-        production: bool = False,
+        source: LiveSource = "frozen",
     ) -> None:
         self.table = table
         self.body = body
         self.apply_notin = apply_notin
-        self.production = production
+        self.source = source
         self.name = table.meta.table_name
 
     def _filters(self, attr: str) -> dict[str, Any]:
@@ -243,9 +251,12 @@ class Query:
         if isinstance(selected, dict):
             selected = selected.get(self.name)
         if not selected:
-            if self.production:
-                return spec.production_columns(split_positions)
-            return spec.mat_columns(split_positions)
+            if self.source == "frozen":
+                return spec.mat_columns(split_positions)
+            production = spec.production_columns(split_positions)
+            if self.source == "production":
+                return production
+            return [*(c for c in production if c != "created"), "valid"]
         for column in selected:
             self._getter(column)
         points = {f"{f.name}_position" for f in spec.point_fields}
@@ -573,11 +584,13 @@ class MaterializationEngine:
         when = body.timestamp
         start = self._closest_version(when)
         rows = [r for r in table.rows if r.valid_at(when)]
-        # A table not frozen in the version the query starts from is read from the
-        # production tables alone, and keeps their ``created`` column.
-        production = start.table(body.table) is None
+        source: LiveSource = "frozen"
+        if start.table(body.table) is None:
+            source = "production"
+        elif table.meta.last_modified > min(start.time_stamp, when):
+            source = "combined"
         return self._answer(
-            request, table, rows, body, apply_notin=True, live=True, production=production
+            request, table, rows, body, apply_notin=True, source=source, start=start.time_stamp
         )
 
     def _closest_version(self, when: dt.datetime) -> MatVersion:
@@ -602,8 +615,8 @@ class MaterializationEngine:
         body: QueryRequest,
         *,
         apply_notin: bool,
-        live: bool = False,
-        production: bool = False,
+        source: LiveSource = "frozen",
+        start: dt.datetime | None = None,
     ) -> Response:
         return_pyarrow = _bool_arg(request, "return_pyarrow", True)
         split_positions = _bool_arg(request, "split_positions", False)
@@ -616,7 +629,7 @@ class MaterializationEngine:
         limit = body.limit if body.limit is not None else max_limit
         limit = min(limit, max_limit)
         offset = body.offset or 0
-        query = Query(table, body, apply_notin=apply_notin, production=production)
+        query = Query(table, body, apply_notin=apply_notin, source=source)
         selected = query.select(rows)
         resolution = body.desired_resolution or list(meta.voxel_resolution)
         vx, vy, vz = meta.voxel_resolution
@@ -629,13 +642,15 @@ class MaterializationEngine:
         else:
             page = selected[offset : offset + limit]
             columns = query.columns(split_positions)
-            if production and not page:
+            if source == "production" and not page:
                 # combine_queries drops ``created`` when the production rows are none.
                 columns = [c for c in columns if c != "created"]
             records = [
                 {
                     **mat_record(table, r, split_positions, scale if scaled else None),
                     "created": r.created,
+                    # Rows only the production tables hold have no frozen ``valid``.
+                    "valid": True if start is None or r.valid_at(start) else None,
                 }
                 for r in page
             ]
