@@ -439,6 +439,7 @@ def test_open_zarr_chunks_cost_no_api_request_each(make_mount, dandi_emulator: E
     # GET of the public object.
     redirects = [r for r in api_requests(log) if "download=true" in r["query"]]
     assert len(redirects) == 1, redirects
+    # Besides it, at most the zarr's listing asked again (a draft listing is kept 30 s).
     assert len(api_requests(log)) <= 2, api_requests(log)
     assert not any(signed(r) for r in store)
     assert all(r["status"] in (200, 206) for r in store)
