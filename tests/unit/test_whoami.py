@@ -55,7 +55,9 @@ WK_ME = {
     "isEmailVerified": True,
 }
 
-# middle_auth ``GET auth/api/v1/user/cache``.
+# middle_auth ``GET auth/api/v1/user/cache`` (``create_cache``: ``permissions`` holds the
+# highest level per dataset, 1 view and 2 edit; a dataset whose terms are not accepted is in
+# neither permission map).
 CAVE_ME = {
     "id": 101,
     "name": "Olivia Owner",
@@ -64,13 +66,14 @@ CAVE_ME = {
     "service_account": False,
     "groups": ["minnie65_phase3"],
     "parents": [],
-    "permissions": {"minnie65_phase3": ["view", "edit"]},
+    "permissions": {"minnie65_phase3": 2},
     "permissions_v2": {"minnie65_phase3": ["view", "edit"]},
     "missing_tos": [],
 }
 CAVE_TOS = {
     **CAVE_ME,
-    "permissions_v2": {"minnie65_phase3": []},
+    "permissions": {},
+    "permissions_v2": {},
     "missing_tos": [{"tos_id": 7, "tos_name": "MICrONS Public Terms", "dataset_id": 3}],
 }
 
@@ -98,6 +101,7 @@ def test_cave_user():
     user = CaveUser.model_validate(CAVE_ME)
     assert user.display == "Olivia Owner <olivia@neurofs.invalid>" and user.note is None
     assert user.permissions_v2 == {"minnie65_phase3": ["view", "edit"]}
+    assert user.permissions == {"minnie65_phase3": 2}
     tos = CaveUser.model_validate(CAVE_TOS)
     assert tos.note == "terms of service not accepted"
     assert tos.missing_tos[0].tos_id == 7 and tos.missing_tos[0].tos_name
