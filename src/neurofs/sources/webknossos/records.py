@@ -397,7 +397,7 @@ class ProjectsDir(RecordsDir):
     async def create_from_file(self, name: str, data: bytes) -> bytes:
         doc = parse(data, TextFormat.JSON)
         _validate_project(doc)
-        if doc.get("owner") is None:  # the signed-in user, as the web UI proposes
+        if doc.get("owner") is None:  # the API requires an owner: the signed-in user
             doc["owner"] = (await self.api.me()).id
         body = {"paused": False, "isBlacklistedFromReport": False, **doc}
         created = await self.api.send("POST", "projects", body)
