@@ -30,6 +30,7 @@ from tests.mount.conftest import (  # noqa: F401
     cave_emulator,
     dandi_emulator,
     make_mount,
+    wk_api_version,
     wk_emulator,
 )
 from tests.unavailable import unavailable

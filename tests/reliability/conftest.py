@@ -29,6 +29,7 @@ from tests.mount.conftest import (  # noqa: F401
     make_mount,
     private_dandi_emulator,
     slow_dandi_emulator,
+    wk_api_version,
     wk_emulator,
 )
 
