@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from neurofs.emulators.launch import RunningEmulator
+from neurofs.emulators.launch import RunningEmulator, start_emulator
 from neurofs.emulators.webknossos.sample import (
     DATASET_L4,
     DATASET_RETINA,
@@ -22,7 +22,9 @@ from neurofs.emulators.webknossos.sample import (
     ORGANIZATION,
     OWNER_TOKEN,
     TASK_IDS,
+    TEAM_ALPHA,
     TEAM_BETA,
+    USER_OWNER,
     SampleWorld,
 )
 
@@ -218,3 +220,44 @@ def test_tasks_and_task_types(run_wk_client: WkClientRunner, wk_emulator: Runnin
     seen = httpx.get(f"{wk_emulator.urls[0]}/api/v14/tasks/{task_id}", headers=OWNER).json()
     assert seen["type"]["summary"] == "Conformance type"
     assert seen["neededExperience"] == {"domain": "tracing", "value": 2}
+
+
+def test_the_client_refuses_the_emulators_default_api_version(
+    run_wk_client: WkClientRunner,
+) -> None:
+    # The emulator announces what a recorded real server announces (v12), which this client
+    # does not speak: that is why the other tests run the emulator at v14.
+    with start_emulator("webknossos") as default:
+        result = run_wk_client(
+            """
+            import webknossos as wk
+            try:
+                wk.User.get_current_user()
+            except RuntimeError as exc:
+                emit(str(exc))
+            """,
+            WK_URL=default.urls[0],
+        )
+    assert "Server supports 5 to 12, client supports 13 to 16" in result
+
+
+def test_projects_through_the_client(
+    run_wk_client: WkClientRunner, wk_emulator: RunningEmulator
+) -> None:
+    result = run_wk_client(
+        f"""
+        import webknossos as wk
+        made = wk.Project.create("conformance_project", "{TEAM_ALPHA}", expected_time=90)
+        updated = made.update(priority=7, expected_time=120)
+        emit({{
+            "id": made.project_id,
+            "owner": made.owner_id,
+            "updated": [updated.name, updated.priority, updated.expected_time, updated.paused],
+        }})
+        """
+    )
+    assert result["owner"] == USER_OWNER  # the client sends the signed-in user as owner
+    assert result["updated"] == ["conformance_project", 7, 120, False]
+    writes = [r for r in wk_emulator.requests() if r["method"] == "PUT"]
+    assert [w["path"] for w in writes] == [f"/api/v14/projects/{result['id']}"]
+    assert writes[0]["body"]["owner"] == USER_OWNER
