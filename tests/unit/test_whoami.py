@@ -31,7 +31,8 @@ DANDI_ME = {
     "status": "APPROVED",
 }
 
-# WEBKNOSSOS ``GET api/v<N>/user`` (scalableminds/webknossos ``UserController``), with fields neurofs ignores.
+# WEBKNOSSOS ``GET api/v<N>/user`` (scalableminds/webknossos ``UserController``), with
+# fields neurofs ignores.
 WK_ME = {
     "id": "570b9f4d2a7c0e4d008da6ef",
     "email": "scmboy@scalableminds.com",
