@@ -31,7 +31,8 @@ can edit none of them (403). Each dataset has a sharing token (``SampleWorld.sha
 Task types: ``Trace axons`` (skeleton, team_alpha), ``Segment cells`` (volume, team_beta).
 Projects: ``demo_project`` (team_alpha), ``beta_project`` (team_beta), both owned by Olivia.
 Tasks: three in demo_project (two on l4_demo, one with a bounding box on retina_rgb), one in
-beta_project on cerebellum_beta; the first task has an active and a finished annotation.
+beta_project on cerebellum_beta; the tasks without a bounding box have ``boundingBox: null``, as
+the real server sends them. The first task has an active and a finished annotation.
 """
 
 from __future__ import annotations

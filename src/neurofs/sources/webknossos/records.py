@@ -8,7 +8,8 @@
                                             /projects/{id}/pause or /resume; name read-only
 ```
 A new ``*.json`` file written into one of these directories is a request to create: one task
-parameters object or a list of them (tasks), one task type, one project. It is sent when the
+parameters object or a list of them (tasks), one task type, one project (owned by the signed-in
+user unless it names an ``owner`` id). It is sent when the
 file is closed, and the file is then replaced by a short receipt naming what was created.
 Task creation is a batch: when the server refuses some items, the others are created, the
 receipt lists both, and the refused items, each with the server's message, are kept in
