@@ -98,9 +98,7 @@ def read_layout(mag_dir: Path) -> ArrayLayout:
 
 
 def _ints(value: object) -> tuple[int, ...]:
-    if not isinstance(value, Sequence) or not all(
-        isinstance(v, int) and v > 0 for v in value
-    ):
+    if not isinstance(value, Sequence) or not all(isinstance(v, int) and v > 0 for v in value):
         raise BoxError(f"not a list of positive integers: {value!r}")
     return tuple(value)
 

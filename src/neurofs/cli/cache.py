@@ -196,9 +196,7 @@ def prune(
 @cache.command()
 @_with_cache_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def clear(
-    config_path: Path | None, cache_dir: Path | None, mount: Path | None, yes: bool
-) -> None:
+def clear(config_path: Path | None, cache_dir: Path | None, mount: Path | None, yes: bool) -> None:
     """Drop every cached block."""
     target = _Target(config_path, cache_dir, mount)
     before = target.summary()

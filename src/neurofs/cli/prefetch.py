@@ -231,9 +231,7 @@ def prefetch(paths: tuple[Path, ...], jobs: int, bbox: str | None, then_verify: 
         sys.exit(EXIT_INTERRUPTED)
     for problem in job.problems:
         click.echo(f"neurofs: prefetch: {problem}", err=True)
-    progress = Progress(
-        job.total_bytes, len(job.files), sys.stderr, terminal=sys.stderr.isatty()
-    )
+    progress = Progress(job.total_bytes, len(job.files), sys.stderr, terminal=sys.stderr.isatty())
     reader = Reader(progress)
     finished = run([pieces(phase) for phase in job.phases], reader, jobs)
     if not finished:

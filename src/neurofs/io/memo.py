@@ -5,6 +5,10 @@ expires. Concurrent requests for the same key wait for one fetch instead of each
 Failures are not cached; negative answers (NotFound) are cached briefly, since ``ls`` and
 shells probe for names that do not exist.
 
+An answer can carry views (``view``): values derived from it, such as a listing's index by
+name, built once per fetch of the answer and forgotten with it, so a lookup by name reuses
+the index of the listing it comes from and never outlives that listing.
+
 ``forget_changeable`` drops the mutable and negative answers of every memo of the process
 (``neurofs refresh``); immutable answers stay, since they cannot change.
 """
@@ -21,6 +25,7 @@ import trio
 from neurofs.errors import NotFound
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 _memos: weakref.WeakSet[Memo] = weakref.WeakSet()
 
@@ -31,50 +36,91 @@ def forget_changeable() -> None:
         memo.forget_changeable()
 
 
+def as_fetched(answer: T) -> T:
+    """The view that is the answer itself."""
+    return answer
+
+
+class _Answer:
+    """One memoised answer and the views derived from it (view function → value)."""
+
+    __slots__ = ("value", "views")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.views: dict[Callable[[Any], Any], Any] = {}
+
+
 class Memo:
     def __init__(
         self, *, ttl: float = 30.0, negative_ttl: float = 5.0, maxsize: int = 20_000
     ) -> None:
-        self._mutable: cachetools.TTLCache[Hashable, Any] = cachetools.TTLCache(
+        self._mutable: cachetools.TTLCache[Hashable, _Answer] = cachetools.TTLCache(
             maxsize=maxsize, ttl=ttl
         )
-        self._immutable: cachetools.LRUCache[Hashable, Any] = cachetools.LRUCache(maxsize=maxsize)
+        self._immutable: cachetools.LRUCache[Hashable, _Answer] = cachetools.LRUCache(
+            maxsize=maxsize
+        )
         self._negative: cachetools.TTLCache[Hashable, NotFound] = cachetools.TTLCache(
             maxsize=maxsize, ttl=negative_ttl
         )
         self._locks: dict[Hashable, trio.Lock] = {}
         _memos.add(self)
 
-    def _lookup(self, key: Hashable) -> tuple[bool, Any]:
+    def _lookup(self, key: Hashable) -> _Answer | None:
         for cache in (self._immutable, self._mutable):
-            if key in cache:
-                return True, cache[key]
+            answer = cache.get(key)
+            if answer is not None:
+                return answer
         if key in self._negative:
             raise NotFound(str(self._negative[key]))
-        return False, None
+        return None
+
+    async def _answer(
+        self, key: Hashable, fetch: Callable[[], Awaitable[Any]], immutable: bool
+    ) -> _Answer:
+        answer = self._lookup(key)
+        if answer is not None:
+            return answer
+        lock = self._locks.setdefault(key, trio.Lock())
+        try:
+            async with lock:
+                answer = self._lookup(key)
+                if answer is not None:
+                    return answer
+                try:
+                    answer = _Answer(await fetch())
+                except NotFound as exc:
+                    self._negative[key] = exc
+                    raise
+                (self._immutable if immutable else self._mutable)[key] = answer
+                return answer
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._locks.pop(key, None)
 
     async def get(
         self, key: Hashable, fetch: Callable[[], Awaitable[T]], *, immutable: bool = False
     ) -> T:
-        hit, value = self._lookup(key)
-        if hit:
-            return value
-        lock = self._locks.setdefault(key, trio.Lock())
-        try:
-            async with lock:
-                hit, value = self._lookup(key)
-                if hit:
-                    return value
-                try:
-                    result = await fetch()
-                except NotFound as exc:
-                    self._negative[key] = exc
-                    raise
-                (self._immutable if immutable else self._mutable)[key] = result
-                return result
-        finally:
-            if not lock.locked() and lock.statistics().tasks_waiting == 0:
-                self._locks.pop(key, None)
+        value: T = (await self._answer(key, fetch, immutable)).value
+        return value
+
+    async def view(
+        self,
+        key: Hashable,
+        fetch: Callable[[], Awaitable[T]],
+        derive: Callable[[T], D],
+        *,
+        immutable: bool = False,
+    ) -> D:
+        """``derive(answer)`` for the answer at ``key``: built once per fetch of the answer and
+        forgotten with it. ``derive`` names the view, so it must be one function for all
+        calls (a module-level one), never a closure made anew at each call."""
+        answer = await self._answer(key, fetch, immutable)
+        if derive not in answer.views:
+            answer.views[derive] = derive(answer.value)
+        view: D = answer.views[derive]
+        return view
 
     def invalidate(self, predicate: Callable[[Hashable], bool] | None = None) -> None:
         """Forget entries (all, or those whose key matches)."""

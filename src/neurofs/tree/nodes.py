@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Generic, TypeVar
 
 from neurofs.errors import NotFound, ReadOnly
 
@@ -107,6 +108,31 @@ class Directory(Node):
     async def rename_child(self, name: str, new_parent: Directory, new_name: str) -> None:
         """Move a child on the server."""
         raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be moved")
+
+
+E = TypeVar("E")
+
+
+class IndexedDirectory(Directory, Generic[E]):
+    """A directory whose listing is an index by name, built by its source once per fetch of
+    the listing (``Memo.view``): a lookup is a dictionary look-up that builds one node."""
+
+    @abstractmethod
+    async def entries(self) -> Mapping[str, E]:
+        """File name → what the child is made from, in listing order."""
+
+    @abstractmethod
+    def node(self, name: str, entry: E) -> Node:
+        """The child called ``name``."""
+
+    async def children(self) -> Sequence[Node]:
+        return [self.node(name, entry) for name, entry in (await self.entries()).items()]
+
+    async def child(self, name: str) -> Node:
+        entries = await self.entries()
+        if name not in entries:
+            raise NotFound("/".join((*self.key, name)))
+        return self.node(name, entries[name])
 
 
 class FileHandle(ABC):

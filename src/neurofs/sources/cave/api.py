@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -28,11 +29,14 @@ from neurofs.errors import (
     TooLarge,
 )
 from neurofs.io.http import HttpClient, RetryPolicy
-from neurofs.io.memo import Memo
+from neurofs.io.memo import Memo, as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources.cave.models import User
 from neurofs.sources.payloads import validated
+
+# What a listing's ``index`` function makes of it (see ``Memo.view``).
+D = TypeVar("D")
 
 # A cheap route that answers when the global server is up.
 PROBE_PATH = "schema/api/v2/type"
@@ -202,12 +206,18 @@ class CaveApi:
         return client, f"annotation/api/v2/aligned_volume/{volume}/{path}"
 
     async def tables(self, datastack: str) -> list[str]:
+        """The datastack's tables."""
+        return await self.tables_indexed(datastack, as_fetched)
+
+    async def tables_indexed(self, datastack: str, index: Callable[[list[str]], D]) -> D:
+        """The datastack's tables, as ``index`` arranges them (once per fetch)."""
+
         async def fetch() -> list[str]:
             client, path = await self._av(datastack, "table")
             data = await client.get_json(path)
             return sorted(_names(data, "tables"))
 
-        return await self.memo.get(("tables", datastack), fetch)
+        return await self.memo.view(("tables", datastack), fetch, index)
 
     async def table_metadata(
         self, datastack: str, table: str, fresh: bool = False
@@ -247,6 +257,12 @@ class CaveApi:
         return await _all_rows(client, path, query, f"rows of {table}")
 
     async def versions(self, datastack: str) -> list[int]:
+        """The materialized versions."""
+        return await self.versions_indexed(datastack, as_fetched)
+
+    async def versions_indexed(self, datastack: str, index: Callable[[list[int]], D]) -> D:
+        """The materialized versions, as ``index`` arranges them (once per fetch)."""
+
         async def fetch() -> list[int]:
             client, _ = await self.local(datastack)
             data = await client.get_json(f"materialize/api/v3/datastack/{datastack}/versions")
@@ -255,9 +271,17 @@ class CaveApi:
             except ValidationError:
                 raise RemoteError("versions: unexpected answer") from None
 
-        return await self.memo.get(("versions", datastack), fetch)
+        return await self.memo.view(("versions", datastack), fetch, index)
 
     async def version_tables(self, datastack: str, version: int) -> list[str]:
+        """The tables of a materialized version."""
+        return await self.version_tables_indexed(datastack, version, as_fetched)
+
+    async def version_tables_indexed(
+        self, datastack: str, version: int, index: Callable[[list[str]], D]
+    ) -> D:
+        """The tables of a materialized version, as ``index`` arranges them (once)."""
+
         async def fetch() -> list[str]:
             client, _ = await self.local(datastack)
             data = await client.get_json(
@@ -266,7 +290,7 @@ class CaveApi:
             return sorted(_names(data, "version tables"))
 
         # A materialized version never changes.
-        return await self.memo.get(("vtables", datastack, version), fetch, immutable=True)
+        return await self.memo.view(("vtables", datastack, version), fetch, index, immutable=True)
 
     async def version_rows(self, datastack: str, version: int, table: str) -> list[dict[str, Any]]:
         client, _ = await self.local(datastack)

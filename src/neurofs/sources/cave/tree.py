@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +47,7 @@ from neurofs.tree.nodes import (
     EditableFile,
     FileHandle,
     GeneratedFile,
+    IndexedDirectory,
     Key,
     Kind,
     Node,
@@ -127,15 +128,25 @@ class TablesDir(Directory):
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0, writable=True)
 
+    async def _tables(self) -> Mapping[str, str]:
+        return await self._ctx.api.tables_indexed(self._ds, _table_names)
+
+    def _table(self, name: str, table: str) -> Node:
+        # A table being created is real once the server lists it.
+        self._pending.pop(table, None)
+        return TableDir((*self.key, name), self._ctx, self._ds, table)
+
     async def children(self) -> Sequence[Node]:
-        tables = await self._ctx.api.tables(self._ds)
-        for name in tables:
-            self._pending.pop(name, None)
-        names = unique_names(tables)
-        nodes: list[Node] = [
-            TableDir((*self.key, names[t]), self._ctx, self._ds, t) for t in dict.fromkeys(tables)
-        ]
+        nodes = [self._table(name, t) for name, t in (await self._tables()).items()]
         return [*nodes, *self._pending.values()]
+
+    async def child(self, name: str) -> Node:
+        table = (await self._tables()).get(name)
+        if table is not None:
+            return self._table(name, table)
+        if name in self._pending:
+            return self._pending[name]
+        raise NotFound("/".join((*self.key, name)))
 
     async def make_directory(self, name: str) -> Node:
         if safe_name(name) != name or not _TABLE_NAME.match(name):
@@ -150,6 +161,12 @@ class TablesDir(Directory):
 
     def forget_pending(self, name: str) -> None:
         self._pending.pop(name, None)
+
+
+def _table_names(tables: list[str]) -> dict[str, str]:
+    """Directory name → table."""
+    names = unique_names(tables)
+    return {names[t]: t for t in dict.fromkeys(tables)}
 
 
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
@@ -464,7 +481,11 @@ class AtDir(Directory):
         return GeneratedFile((*self.key, name), render)
 
 
-class VersionsDir(Directory):
+def _version_names(versions: list[int]) -> dict[str, int]:
+    return {str(v): v for v in versions}
+
+
+class VersionsDir(IndexedDirectory[int]):
     """``versions/<n>/<table>.csv``: materialized snapshots, read-only and immutable."""
 
     def __init__(self, key: Key, ctx: CaveContext, datastack: str) -> None:
@@ -474,14 +495,20 @@ class VersionsDir(Directory):
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0)
 
-    async def children(self) -> Sequence[Node]:
-        return [
-            MaterializedVersionDir((*self.key, str(v)), self._ctx, self._ds, v)
-            for v in await self._ctx.api.versions(self._ds)
-        ]
+    async def entries(self) -> Mapping[str, int]:
+        return await self._ctx.api.versions_indexed(self._ds, _version_names)
+
+    def node(self, name: str, entry: int) -> Node:
+        return MaterializedVersionDir((*self.key, name), self._ctx, self._ds, entry)
 
 
-class MaterializedVersionDir(Directory):
+def _csv_names(tables: list[str]) -> dict[str, str]:
+    """File name → table."""
+    names = unique_names(tables, ".csv")
+    return {names[t]: t for t in dict.fromkeys(tables)}
+
+
+class MaterializedVersionDir(IndexedDirectory[str]):
     def __init__(self, key: Key, ctx: CaveContext, datastack: str, version: int) -> None:
         super().__init__(key)
         self._ctx, self._ds, self._version = ctx, datastack, version
@@ -489,27 +516,25 @@ class MaterializedVersionDir(Directory):
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0, immutable=True)
 
-    async def children(self) -> Sequence[Node]:
-        api, ds, version = self._ctx.api, self._ds, self._version
-        nodes: list[Node] = []
-        tables = await api.version_tables(ds, version)
-        names = unique_names(tables, ".csv")
-        for table in dict.fromkeys(tables):
+    async def entries(self) -> Mapping[str, str]:
+        return await self._ctx.api.version_tables_indexed(self._ds, self._version, _csv_names)
 
-            async def render(table: str = table) -> bytes:
-                async def fetch() -> bytes:
-                    fmt = await table_format(api, ds, table)
-                    rows = await api.version_rows(ds, version, table)
-                    rows.sort(key=lambda r: int(r.get("id") or 0))
-                    return render_csv(fmt, rows)
+    def node(self, name: str, entry: str) -> Node:
+        api, ds, version, table = self._ctx.api, self._ds, self._version, entry
 
-                data: bytes = await api.memo.get(
-                    ("version-csv", ds, version, table), fetch, immutable=True
-                )
-                return data
+        async def render() -> bytes:
+            async def fetch() -> bytes:
+                fmt = await table_format(api, ds, table)
+                rows = await api.version_rows(ds, version, table)
+                rows.sort(key=lambda r: int(r.get("id") or 0))
+                return render_csv(fmt, rows)
 
-            nodes.append(GeneratedFile((*self.key, names[table]), render, immutable=True))
-        return nodes
+            data: bytes = await api.memo.get(
+                ("version-csv", ds, version, table), fetch, immutable=True
+            )
+            return data
+
+        return GeneratedFile((*self.key, name), render, immutable=True)
 
 
 class StatesDir(Directory):

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from neurofs.config import SourceConfig
 from neurofs.errors import NotFound, RemoteError
 from neurofs.io.http import HttpClient, RetryPolicy, same_origin
-from neurofs.io.memo import Memo
+from neurofs.io.memo import Memo, as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources.dandi.models import (
@@ -39,6 +39,8 @@ from neurofs.sources.dandi.models import (
 from neurofs.sources.payloads import validated
 
 M = TypeVar("M", bound=BaseModel)
+# What a listing's ``index`` function makes of it (see ``Memo.view``).
+D = TypeVar("D")
 
 # A cheap route that answers when the server is up.
 PROBE_PATH = "info/"
@@ -192,13 +194,21 @@ class DandiApi:
         return await self._cached(("dandiset", identifier), fetch)
 
     async def releases(self, identifier: str) -> list[VersionSummary]:
+        """The published versions of a dandiset."""
+        return await self.releases_indexed(identifier, as_fetched)
+
+    async def releases_indexed(
+        self, identifier: str, index: Callable[[list[VersionSummary]], D]
+    ) -> D:
+        """The published versions, as ``index`` arranges them (once per fetch)."""
+
         async def fetch() -> list[VersionSummary]:
             versions = await self._pages(
                 f"dandisets/{identifier}/versions/", {}, VersionSummary, "versions"
             )
             return [v for v in versions if v.version != "draft"]
 
-        return await self.memo.get(("releases", identifier), fetch)
+        return await self.memo.view(("releases", identifier), fetch, index)
 
     async def version_info(self, identifier: str, version: str) -> VersionInfo:
         async def fetch() -> VersionInfo:
@@ -213,6 +223,13 @@ class DandiApi:
 
     async def assets(self, identifier: str, version: str) -> list[Asset]:
         """The flat asset list of a version (all pages)."""
+        return await self.assets_indexed(identifier, version, as_fetched)
+
+    async def assets_indexed(
+        self, identifier: str, version: str, index: Callable[[list[Asset]], D]
+    ) -> D:
+        """The flat asset list of a version (all pages), as ``index`` arranges it (once per
+        fetch)."""
 
         async def fetch() -> list[Asset]:
             return await self._pages(
@@ -222,12 +239,19 @@ class DandiApi:
                 f"assets of {identifier}/{version}",
             )
 
-        return await self.memo.get(
-            ("assets", identifier, version), fetch, immutable=version != "draft"
+        return await self.memo.view(
+            ("assets", identifier, version), fetch, index, immutable=version != "draft"
         )
 
     async def paths(self, identifier: str, version: str, prefix: str) -> list[AssetPath]:
         """One directory level (``prefix`` is '' or ends with '/')."""
+        return await self.paths_indexed(identifier, version, prefix, as_fetched)
+
+    async def paths_indexed(
+        self, identifier: str, version: str, prefix: str, index: Callable[[list[AssetPath]], D]
+    ) -> D:
+        """One directory level (``prefix`` is '' or ends with '/'), as ``index`` arranges it
+        (once per fetch)."""
 
         async def fetch() -> list[AssetPath]:
             return await self._pages(
@@ -240,8 +264,8 @@ class DandiApi:
                 f"paths of {identifier}/{version}/{prefix}",
             )
 
-        return await self.memo.get(
-            ("paths", identifier, version, prefix), fetch, immutable=version != "draft"
+        return await self.memo.view(
+            ("paths", identifier, version, prefix), fetch, index, immutable=version != "draft"
         )
 
     async def asset_info(self, asset_id: str) -> Asset:
@@ -262,7 +286,12 @@ class DandiApi:
         return dict((await self._cached(("digest", asset_id), fetch, immutable)).digest)
 
     async def zarr_files(self, zarr_id: str) -> list[ZarrFile]:
-        """Every file of a zarr, following the ``after`` cursor."""
+        """Every file of a zarr."""
+        return await self.zarr_files_indexed(zarr_id, as_fetched)
+
+    async def zarr_files_indexed(self, zarr_id: str, index: Callable[[list[ZarrFile]], D]) -> D:
+        """Every file of a zarr, following the ``after`` cursor, as ``index`` arranges them
+        (once per fetch of the list)."""
 
         async def fetch() -> list[ZarrFile]:
             what = f"zarr {zarr_id} files"
@@ -278,7 +307,7 @@ class DandiApi:
                 url, params = pager.next_url(page.next, page.results), None
             return files
 
-        return await self.memo.get(("zarr", zarr_id), fetch)
+        return await self.memo.view(("zarr", zarr_id), fetch, index)
 
     async def assets_with_metadata(
         self, identifier: str, version: str, path: str

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from neurofs.errors import IsADirectory, NotEmpty, NotFound, ReadOnly, RemoteError
@@ -27,8 +27,9 @@ from neurofs.io.http import LinkExpired
 from neurofs.sources.dandi import edits
 from neurofs.sources.dandi.api import DandiApi
 from neurofs.sources.dandi.digests import asset_digest, key_digest
-from neurofs.sources.dandi.models import Dandiset, VersionSummary, ZarrFile
+from neurofs.sources.dandi.models import AssetPath, Dandiset, VersionSummary, ZarrFile
 from neurofs.sources.dandi.sidecars import asset_yaml, dandiset_yaml
+from neurofs.sources.dandi.zarr_index import ZarrEntry, ZarrLevel, zarr_tree
 from neurofs.sources.dandi.zarr_keys import ZarrKeys
 from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
@@ -133,8 +134,12 @@ class VersionView(ABC):
     embargoed: bool
 
     @abstractmethod
-    async def list_folder(self, folder: str) -> list[Entry]:
+    async def entries(self, folder: str) -> Collection[Entry]:
         """Children of ``folder`` ('' = version root, else 'a/b'). NotFound if absent."""
+
+    @abstractmethod
+    async def entry(self, folder: str, name: str) -> Entry:
+        """The child of ``folder`` called ``name`` (a dictionary look-up). NotFound if absent."""
 
 
 class FlatView(VersionView):
@@ -146,20 +151,20 @@ class FlatView(VersionView):
         self.version = self._version = version
         self.embargoed = embargoed
 
-    async def _index(self) -> dict[str, dict[str, Entry]]:
-        async def build() -> dict[str, dict[str, Entry]]:
-            assets = await self._ctx.api.assets(self._id, self._version)
-            return build_index(assets)
-
-        return await self._ctx.api.memo.get(
-            ("index", self._id, self._version), build, immutable=self._version != "draft"
-        )
-
-    async def list_folder(self, folder: str) -> list[Entry]:
-        index = await self._index()
+    async def _folder(self, folder: str) -> dict[str, Entry]:
+        index = await self._ctx.api.assets_indexed(self._id, self._version, build_index)
         if folder not in index:
             raise NotFound(f"{self._id}/{self._version}/{folder}")
-        return list(index[folder].values())
+        return index[folder]
+
+    async def entries(self, folder: str) -> Collection[Entry]:
+        return (await self._folder(folder)).values()
+
+    async def entry(self, folder: str, name: str) -> Entry:
+        try:
+            return (await self._folder(folder))[name]
+        except KeyError:
+            raise NotFound(f"{self._id}/{self._version}/{folder}/{name}") from None
 
 
 def build_index(assets: Sequence[object]) -> dict[str, dict[str, Entry]]:
@@ -226,30 +231,44 @@ class PathsView(VersionView):
         self._mtime = mtime
         self.embargoed = embargoed
 
-    async def list_folder(self, folder: str) -> list[Entry]:
+    async def _folder(self, folder: str) -> dict[str, AssetPath]:
         prefix = f"{folder}/" if folder else ""
-        items = await self._ctx.api.paths(self._id, self._version, prefix)
-        names = unique_names(item.path.rstrip("/").rsplit("/", 1)[-1] for item in items)
-        entries: dict[str, Entry] = {}
-        for item in items:
-            base = item.path.rstrip("/").rsplit("/", 1)[-1]
-            name = names[base]
-            if item.asset is None:
-                entries.setdefault(name, Entry(name, item.path.rstrip("/"), True, 0, self._mtime))
-            else:
-                entries.setdefault(
-                    name,
-                    Entry(
-                        name,
-                        item.path,
-                        False,
-                        item.aggregate_size,
-                        self._mtime,
-                        asset_id=item.asset.asset_id,
-                        looks_like_zarr=base.endswith(_ZARR_SUFFIXES),
-                    ),
-                )
-        return list(entries.values())
+        return await self._ctx.api.paths_indexed(self._id, self._version, prefix, _paths_by_name)
+
+    def _entry(self, name: str, item: AssetPath) -> Entry:
+        if item.asset is None:
+            return Entry(name, item.path.rstrip("/"), True, 0, self._mtime)
+        return Entry(
+            name,
+            item.path,
+            False,
+            item.aggregate_size,
+            self._mtime,
+            asset_id=item.asset.asset_id,
+            looks_like_zarr=_base(item).endswith(_ZARR_SUFFIXES),
+        )
+
+    async def entries(self, folder: str) -> Collection[Entry]:
+        return [self._entry(name, item) for name, item in (await self._folder(folder)).items()]
+
+    async def entry(self, folder: str, name: str) -> Entry:
+        item = (await self._folder(folder)).get(name)
+        if item is None:
+            raise NotFound(f"{self._id}/{self._version}/{folder}/{name}")
+        return self._entry(name, item)
+
+
+def _base(item: AssetPath) -> str:
+    return item.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _paths_by_name(items: list[AssetPath]) -> dict[str, AssetPath]:
+    """One ``assets/paths/`` level by safe file name; of two items with one name, the first."""
+    names = unique_names(_base(item) for item in items)
+    by_name: dict[str, AssetPath] = {}
+    for item in items:
+        by_name.setdefault(names[_base(item)], item)
+    return by_name
 
 
 # ---------------------------------------------------------------- nodes
@@ -327,14 +346,31 @@ class ReleasesDir(Directory):
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, _ts(self._d.modified))
 
-    async def children(self) -> Sequence[Node]:
+    async def _releases(self) -> Mapping[str, VersionSummary]:
         if self._d.most_recent_published_version is None:
-            return []
-        releases = await self._ctx.api.releases(self._d.identifier)
-        names = unique_names(v.version for v in releases)
-        chosen = {v.version: v for v in reversed(releases)}  # a repeated version: the first
-        order = dict.fromkeys(v.version for v in releases)
-        return [VersionDir((*self.key, names[v]), self._ctx, self._d, chosen[v]) for v in order]
+            return {}
+        return await self._ctx.api.releases_indexed(self._d.identifier, _releases_by_name)
+
+    def _node(self, name: str, version: VersionSummary) -> Node:
+        return VersionDir((*self.key, name), self._ctx, self._d, version)
+
+    async def children(self) -> Sequence[Node]:
+        return [self._node(name, v) for name, v in (await self._releases()).items()]
+
+    async def child(self, name: str) -> Node:
+        version = (await self._releases()).get(name)
+        if version is None:
+            raise NotFound("/".join((*self.key, name)))
+        return self._node(name, version)
+
+
+def _releases_by_name(releases: list[VersionSummary]) -> dict[str, VersionSummary]:
+    """Published versions by safe directory name; a repeated version: the first."""
+    names = unique_names(v.version for v in releases)
+    by_name: dict[str, VersionSummary] = {}
+    for v in releases:
+        by_name.setdefault(names[v.version], v)
+    return by_name
 
 
 class FolderDir(Directory):
@@ -361,13 +397,16 @@ class FolderDir(Directory):
         return self._attrs
 
     async def children(self) -> Sequence[Node]:
-        return [self._node(e) for e in await self._view.list_folder(self._folder)]
+        return [self._node(e) for e in await self._view.entries(self._folder)]
+
+    async def child(self, name: str) -> Node:
+        return self._node(await self._entry(name))
 
     async def _entry(self, name: str) -> Entry:
-        for e in await self._view.list_folder(self._folder):
-            if e.name == name:
-                return e
-        raise NotFound("/".join((*self.key, name)))
+        try:
+            return await self._view.entry(self._folder, name)
+        except NotFound:
+            raise NotFound("/".join((*self.key, name))) from None
 
     def _draft_only(self, name: str) -> None:
         if self._attrs.immutable:
@@ -402,7 +441,7 @@ class FolderDir(Directory):
             return  # folders exist only through their assets: an emptied one is already gone
         if not entry.is_folder:
             raise ReadOnly(f"{'/'.join((*self.key, name))}: zarr assets cannot be removed here")
-        if await self._view.list_folder(entry.server_path):
+        if await self._view.entries(entry.server_path):
             raise NotEmpty("/".join((*self.key, name)))
 
     def _node(self, e: Entry) -> Node:
@@ -495,21 +534,24 @@ class AssetMetadataDir(Directory):
     async def stat(self) -> Attrs:
         return self._attrs
 
+    def _node(self, e: Entry) -> Node:
+        key = (*self.key, e.name)
+        if e.is_folder:
+            return AssetMetadataDir(key, self._ctx, self._view, e.server_path, e.mtime)
+        return asset_yaml(self._ctx.api, key, self._view.identifier, e.server_path, e.mtime)
+
     async def children(self) -> Sequence[Node]:
-        nodes: list[Node] = []
-        for e in await self._view.list_folder(self._folder):
-            key = (*self.key, e.name)
-            if e.is_folder:
-                nodes.append(AssetMetadataDir(key, self._ctx, self._view, e.server_path, e.mtime))
-            else:
-                nodes.append(
-                    asset_yaml(self._ctx.api, key, self._view.identifier, e.server_path, e.mtime)
-                )
-        return nodes
+        return [self._node(e) for e in await self._view.entries(self._folder)]
+
+    async def child(self, name: str) -> Node:
+        try:
+            return self._node(await self._view.entry(self._folder, name))
+        except NotFound:
+            raise NotFound("/".join((*self.key, name))) from None
 
 
 class ZarrDir(Directory):
-    """A zarr asset: its keys as a directory tree."""
+    """A zarr asset: its keys as a directory tree (one level of ``zarr_index``'s tree)."""
 
     def __init__(
         self, key: Key, ctx: DandiContext, entry: Entry, embargoed: bool, prefix: str = ""
@@ -534,26 +576,27 @@ class ZarrDir(Directory):
             raise RemoteError(f"asset {self._entry.asset_id} is not a zarr")
         return info.zarr
 
-    async def children(self) -> Sequence[Node]:
+    async def _level(self) -> tuple[str, ZarrLevel]:
         zarr_id = await self._zarr_id()
-        files = await self._ctx.api.zarr_files(zarr_id)
-        mine = [f for f in files if f.key.startswith(self._prefix)]
-        names = unique_names(f.key[len(self._prefix) :].partition("/")[0] for f in mine)
-        nodes: dict[str, Node] = {}
-        for f in mine:
-            rest = f.key[len(self._prefix) :]
-            head, sep, _ = rest.partition("/")
-            name = names[head]
-            if name in nodes:
-                continue
-            key = (*self.key, name)
-            if sep:
-                nodes[name] = ZarrDir(
-                    key, self._ctx, self._entry, self._embargoed, f"{self._prefix}{head}/"
-                )
-            else:
-                nodes[name] = self._file(key, zarr_id, f)
-        return list(nodes.values())
+        tree = await self._ctx.api.zarr_files_indexed(zarr_id, zarr_tree)
+        return zarr_id, tree.get(self._prefix, {})
+
+    async def children(self) -> Sequence[Node]:
+        zarr_id, level = await self._level()
+        return [self._node(zarr_id, name, e) for name, e in level.items()]
+
+    async def child(self, name: str) -> Node:
+        zarr_id, level = await self._level()
+        entry = level.get(name)
+        if entry is None:
+            raise NotFound("/".join((*self.key, name)))
+        return self._node(zarr_id, name, entry)
+
+    def _node(self, zarr_id: str, name: str, e: ZarrEntry) -> Node:
+        key = (*self.key, name)
+        if isinstance(e, str):  # a sub-directory's prefix
+            return ZarrDir(key, self._ctx, self._entry, self._embargoed, e)
+        return self._file(key, zarr_id, e)
 
     def _file(self, key: Key, zarr_id: str, f: ZarrFile) -> RemoteFile:
         obj = DandiZarrFile(self._ctx.zarr_keys, zarr_id, f, self._embargoed)

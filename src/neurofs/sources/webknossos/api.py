@@ -7,6 +7,7 @@ HTTP client of its own, so the token only ever travels to those two kinds of ori
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -15,13 +16,15 @@ from neurofs import secrets
 from neurofs.config import SourceConfig
 from neurofs.errors import ConfigError, NotFound, RemoteError
 from neurofs.io.http import HttpClient, RetryPolicy
-from neurofs.io.memo import Memo
+from neurofs.io.memo import Memo, as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources.payloads import adapted, validated
 from neurofs.sources.webknossos.models import BuildInfo, Dataset, Folder, Team, User
 
 M = TypeVar("M", bound=BaseModel)
+# What a listing's ``index`` function makes of it (see ``Memo.view``).
+D = TypeVar("D")
 
 # The HTTP API versions neurofs speaks: those of the official client, and v12.
 OLDEST_SUPPORTED = 12
@@ -140,6 +143,11 @@ class WebknossosApi:
     # ------------------------------------------------------------------ datasets
 
     async def datasets(self) -> list[Dataset]:
+        """The datasets the mount shows."""
+        return await self.datasets_indexed(as_fetched)
+
+    async def datasets_indexed(self, index: Callable[[list[Dataset]], D]) -> D:
+        """The datasets the mount shows, as ``index`` arranges them (once per fetch)."""
         config = self._config
 
         async def fetch() -> list[Dataset]:
@@ -157,7 +165,7 @@ class WebknossosApi:
             wanted = set(config.tags)
             return [d for d in result if wanted <= set(d.tags)]
 
-        return await self.memo.get(("datasets",), fetch)
+        return await self.memo.view(("datasets",), fetch, index)
 
     async def dataset(self, dataset_id: str, *, fresh: bool = False) -> Dataset:
         if fresh:
@@ -185,15 +193,20 @@ class WebknossosApi:
 
     async def folders(self) -> list[Folder]:
         """Every folder the user may see, flat, with parent ids."""
+        return await self.folders_indexed(as_fetched)
+
+    async def folders_indexed(self, index: Callable[[list[Folder]], D]) -> D:
+        """Every folder the user may see, flat, with parent ids, as ``index`` arranges them
+        (once per fetch)."""
 
         async def fetch() -> list[Folder]:
             result: list[Folder] = adapted(_FOLDERS, await self.get("folders/tree"), "folders")
             return result
 
-        return await self.memo.get(("folders",), fetch)
+        return await self.memo.view(("folders",), fetch, index)
 
     async def folder_id(self, path: str) -> str:
-        by_path = {p: i for i, p in folder_paths(await self.folders()).items()}
+        by_path = {p: i for i, p in (await self.folders_indexed(folder_paths)).items()}
         wanted = path.strip("/")
         if wanted not in by_path:
             raise ConfigError(f"{self._config.name}: no folder '{wanted}'")

@@ -19,7 +19,7 @@ receipt lists both, and the refused items, each with the server's message, are k
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,7 +31,7 @@ from neurofs.sources.webknossos.api import WebknossosApi
 from neurofs.sources.webknossos.models import Project, Task, TaskCreation
 from neurofs.tree.merge import Path
 from neurofs.tree.names import safe_name, unique_names
-from neurofs.tree.nodes import Attrs, Directory, GeneratedFile, Key, Kind, Node
+from neurofs.tree.nodes import Attrs, GeneratedFile, IndexedDirectory, Key, Kind, Node
 from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
 
 Record = dict[str, Any]
@@ -157,7 +157,7 @@ def _json(doc: Any) -> bytes:
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
-class RecordsDir(Directory):
+class RecordsDir(IndexedDirectory[Any]):
     """A collection of records shown as ``<name>.json`` files."""
 
     accepts_scratch = True
@@ -177,30 +177,46 @@ class RecordsDir(Directory):
     async def _load(self, what: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
         return await self.api.memo.get((what,), fetch)
 
+    async def _index(
+        self, what: str, fetch: Callable[[], Awaitable[Any]], index: Callable[[Any], Any]
+    ) -> Any:
+        """The listing ``what`` by file name (``index``), built once per fetch of it."""
+        return await self.api.memo.view((what,), fetch, index)
+
     def forget(self, *keys: str) -> None:
         self.api.memo.invalidate(lambda k: isinstance(k, tuple) and bool(k) and k[0] in keys)
 
 
+def _task_files(tasks: list[Record]) -> dict[str, tuple[str, bool]]:
+    """File name → (task id, whether it is the annotations file); of two files with one
+    name, the first."""
+    ids = list(dict.fromkeys(t["id"] for t in tasks))
+    files = unique_names(ids, ".json")
+    annotations = unique_names(ids, ".annotations.json")
+    by_name: dict[str, tuple[str, bool]] = {}
+    for tid in ids:
+        by_name.setdefault(files[tid], (tid, False))
+        by_name.setdefault(annotations[tid], (tid, True))
+    return by_name
+
+
 class TasksDir(RecordsDir):
-    async def _tasks(self) -> list[Record]:
+    async def entries(self) -> Mapping[str, tuple[str, bool]]:
         async def fetch() -> list[Record]:
             data = await self.api.send("POST", "tasks/list", {})
             if not isinstance(data, list):
                 raise RemoteError("tasks/list: unexpected answer")
             return [t for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
 
-        result: list[Record] = await self._load("tasks", fetch)
-        return result
+        files: Mapping[str, tuple[str, bool]] = await self._index("tasks", fetch, _task_files)
+        return files
 
-    async def children(self) -> Sequence[Node]:
-        nodes: list[Node] = []
-        tasks = await self._tasks()
-        files = unique_names((t["id"] for t in tasks), ".json")
-        annotations = unique_names((t["id"] for t in tasks), ".annotations.json")
-        for tid in dict.fromkeys(t["id"] for t in tasks):
-            nodes.append(self._task_file(tid, (*self.key, files[tid])))
-            nodes.append(self._annotations_file(tid, (*self.key, annotations[tid])))
-        return nodes
+    def node(self, name: str, entry: tuple[str, bool]) -> Node:
+        task_id, annotations = entry
+        key = (*self.key, name)
+        return (
+            self._annotations_file(task_id, key) if annotations else self._task_file(task_id, key)
+        )
 
     def _task_file(self, task_id: str, key: Key) -> Sidecar:
         api = self.api
@@ -294,19 +310,28 @@ def _items(data: bytes) -> list[Record]:
     return items
 
 
+def _task_type_files(types: list[Record]) -> dict[str, Record]:
+    """File name → task type; a repeated id: the first."""
+    names = unique_names((t["id"] for t in types), ".json")
+    by_name: dict[str, Record] = {}
+    for t in types:
+        by_name.setdefault(names[t["id"]], t)
+    return by_name
+
+
 class TaskTypesDir(RecordsDir):
-    async def children(self) -> Sequence[Node]:
+    async def entries(self) -> Mapping[str, Record]:
         async def fetch() -> list[Record]:
             data = await self.api.get("taskTypes")
             if not isinstance(data, list):
                 raise RemoteError("taskTypes: unexpected answer")
             return [t for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
 
-        types: list[Record] = await self._load("taskTypes", fetch)
-        names = unique_names((t["id"] for t in types), ".json")
-        first = {t["id"]: t for t in reversed(types)}
-        order = dict.fromkeys(t["id"] for t in types)
-        return [_static_json((*self.key, names[i]), first[i]) for i in order]
+        files: Mapping[str, Record] = await self._index("taskTypes", fetch, _task_type_files)
+        return files
+
+    def node(self, name: str, entry: Record) -> Node:
+        return _static_json((*self.key, name), entry)
 
     async def create_from_file(self, name: str, data: bytes) -> bytes:
         doc = parse(data, TextFormat.JSON)
@@ -331,14 +356,14 @@ def _static_json(key: Key, doc: Any) -> GeneratedFile:
 
 
 class ProjectsDir(RecordsDir):
-    async def _projects(self) -> list[Record]:
-        async def fetch() -> list[Record]:
-            data = await self.api.get("projects")
-            if not isinstance(data, list):
-                raise RemoteError("projects: unexpected answer")
-            return [p for p in data if isinstance(p, dict) and isinstance(p.get("name"), str)]
+    async def _fetch_projects(self) -> list[Record]:
+        data = await self.api.get("projects")
+        if not isinstance(data, list):
+            raise RemoteError("projects: unexpected answer")
+        return [p for p in data if isinstance(p, dict) and isinstance(p.get("name"), str)]
 
-        result: list[Record] = await self._load("projects", fetch)
+    async def _projects(self) -> list[Record]:
+        result: list[Record] = await self._load("projects", self._fetch_projects)
         return result
 
     async def _project(self, project_id: str) -> Project:
@@ -348,10 +373,14 @@ class ProjectsDir(RecordsDir):
                 return validated(Project, raw, "projects")
         raise NotFound(f"project {project_id}")
 
-    async def children(self) -> Sequence[Node]:
-        order = list(dict.fromkeys(p["name"] for p in await self._projects()))
-        names = unique_names(order, ".json")
-        return [self._project_file(n, (*self.key, names[n])) for n in order]
+    async def entries(self) -> Mapping[str, str]:
+        files: Mapping[str, str] = await self._index(
+            "projects", self._fetch_projects, _project_files
+        )
+        return files
+
+    def node(self, name: str, entry: str) -> Node:
+        return self._project_file(entry, (*self.key, name))
 
     def _project_file(self, name: str, key: Key) -> Sidecar:
         api = self.api
@@ -405,6 +434,13 @@ class ProjectsDir(RecordsDir):
         self.forget("projects")
         pname = created.get("name") if isinstance(created, dict) else doc["name"]
         return _json({"created": [safe_name(str(pname), ".json")]})
+
+
+def _project_files(projects: list[Record]) -> dict[str, str]:
+    """File name → project name."""
+    order = list(dict.fromkeys(p["name"] for p in projects))
+    names = unique_names(order, ".json")
+    return {names[n]: n for n in order}
 
 
 def _parameters(doc: Document, project: Project) -> Record:

@@ -116,7 +116,7 @@ def dataset_json(api: WebknossosApi, key: Key, dataset_id: str, mtime: float) ->
         dataset = await api.dataset(dataset_id, fresh=fresh)
         try:
             teams = {t.id: t.name for t in await api.teams()}
-            folders = folder_paths(await api.folders())
+            folders = await api.folders_indexed(folder_paths)
         except AccessDenied:  # mounted with a sharing token only: no team or folder names
             teams, folders = {}, {}
         return render_dataset(dataset, teams, folders, api.http.base_url)
@@ -134,7 +134,7 @@ def dataset_json(api: WebknossosApi, key: Key, dataset_id: str, mtime: float) ->
                 )
             team_ids = [by_name[t] for t in merged["allowedTeams"]]
         if "folder" in changed:
-            by_path = {p: i for i, p in folder_paths(await api.folders()).items()}
+            by_path = {p: i for i, p in (await api.folders_indexed(folder_paths)).items()}
             wanted = str(merged["folder"]).strip("/")
             if wanted not in by_path:
                 raise InvalidContent(f"unknown folder '{wanted}'")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -291,6 +291,46 @@ def organization_names(datasets: Sequence[Dataset]) -> dict[str, str]:
     return unique_names(d.owning_organization for d in datasets)
 
 
+@dataclass(frozen=True)
+class DatasetLink:
+    """A dataset as a folder shows it: a link to ``datasets/<organization>/<name>``."""
+
+    path: str  # below datasets/
+    dataset: Dataset
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """The dataset list arranged for lookups by name, in listing order."""
+
+    # Directory name under datasets/ → organization.
+    organizations: Mapping[str, str]
+    # Organization → directory name → dataset.
+    by_organization: Mapping[str, Mapping[str, Dataset]]
+    # Folder id → link name → link; of two datasets with one name in a folder, the first.
+    by_folder: Mapping[str, Mapping[str, DatasetLink]]
+
+
+def index_datasets(datasets: list[Dataset]) -> DatasetIndex:
+    orgs = organization_names(datasets)
+    grouped: dict[str, list[Dataset]] = {}
+    for d in datasets:
+        grouped.setdefault(d.owning_organization, []).append(d)
+    by_organization = {org: dataset_names(members) for org, members in grouped.items()}
+    name_of = {id(d): name for named in by_organization.values() for name, d in named.items()}
+    by_folder: dict[str, dict[str, DatasetLink]] = {}
+    for d in datasets:  # in listing order: of two links with one name, the first stays
+        if d.folder_id is not None:
+            name = name_of[id(d)]
+            link = DatasetLink(f"{orgs[d.owning_organization]}/{name}", d)
+            by_folder.setdefault(d.folder_id, {}).setdefault(name, link)
+    return DatasetIndex(
+        organizations={orgs[o]: o for o in sorted(orgs)},
+        by_organization=by_organization,
+        by_folder=by_folder,
+    )
+
+
 class DatasetsDir(Directory):
     def __init__(self, key: Key, ctx: WkContext) -> None:
         super().__init__(key)
@@ -299,9 +339,20 @@ class DatasetsDir(Directory):
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0)
 
+    async def _organizations(self) -> Mapping[str, str]:
+        return (await self._ctx.api.datasets_indexed(index_datasets)).organizations
+
     async def children(self) -> Sequence[Node]:
-        names = organization_names(await self._ctx.api.datasets())
-        return [OrganizationDir((*self.key, names[o]), self._ctx, o) for o in sorted(names)]
+        return [
+            OrganizationDir((*self.key, name), self._ctx, org)
+            for name, org in (await self._organizations()).items()
+        ]
+
+    async def child(self, name: str) -> Node:
+        org = (await self._organizations()).get(name)
+        if org is None:
+            raise NotFound("/".join((*self.key, name)))
+        return OrganizationDir((*self.key, name), self._ctx, org)
 
 
 class OrganizationDir(Directory):
@@ -313,12 +364,21 @@ class OrganizationDir(Directory):
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0)
 
+    async def _datasets(self) -> Mapping[str, Dataset]:
+        index = await self._ctx.api.datasets_indexed(index_datasets)
+        return index.by_organization.get(self._org, {})
+
     async def children(self) -> Sequence[Node]:
-        datasets = [d for d in await self._ctx.api.datasets() if d.owning_organization == self._org]
         return [
             DatasetDir((*self.key, name), self._ctx, d)
-            for name, d in dataset_names(datasets).items()
+            for name, d in (await self._datasets()).items()
         ]
+
+    async def child(self, name: str) -> Node:
+        dataset = (await self._datasets()).get(name)
+        if dataset is None:
+            raise NotFound("/".join((*self.key, name)))
+        return DatasetDir((*self.key, name), self._ctx, dataset)
 
 
 class DatasetDir(Directory):
@@ -451,6 +511,10 @@ class OmeMagDir(Directory):
     def _count(self) -> int:
         return self._levels()[len(self._prefix)]
 
+    def _zarray(self) -> Node:
+        zarray = volume.dumps(volume.ome_zarray(self._g))
+        return _bytes_file((*self.key, ".zarray"), zarray, self._mtime)
+
     def _node(self, index: int) -> Node:
         key = (*self.key, str(index))
         prefix = (*self._prefix, index)
@@ -463,11 +527,7 @@ class OmeMagDir(Directory):
     async def children(self) -> Sequence[Node]:
         nodes: list[Node] = []
         if not self._prefix:
-            nodes.append(
-                _bytes_file(
-                    (*self.key, ".zarray"), volume.dumps(volume.ome_zarray(self._g)), self._mtime
-                )
-            )
+            nodes.append(self._zarray())
         if self._count() <= MAX_LISTED_CHUNKS:  # beyond: readable by name only
             nodes.extend(self._node(i) for i in range(self._count()))
         return nodes
@@ -475,7 +535,9 @@ class OmeMagDir(Directory):
     async def child(self, name: str) -> Node:
         if name.isdigit() and int(name) < self._count() and str(int(name)) == name:
             return self._node(int(name))
-        return await super().child(name)
+        if name == ".zarray" and not self._prefix:
+            return self._zarray()
+        raise NotFound("/".join((*self.key, name)))
 
 
 def _chunk_file(key: Key, ctx: WkContext, obj: RemoteObject, mtime: float) -> RemoteFile:
@@ -535,24 +597,26 @@ class NativeMagDir(Directory):
         obj = WkChunk(self._ctx, self._d, self._g, (x, y, z), ome=False)
         return _chunk_file((*self.key, f"0.{x}.{y}.{z}"), self._ctx, obj, self._mtime)
 
+    def _zarray(self) -> Node:
+        zarray = volume.dumps(volume.native_zarray(self._g))
+        return _bytes_file((*self.key, ".zarray"), zarray, self._mtime)
+
     async def children(self) -> Sequence[Node]:
         cx, cy, cz = self._g.chunk_counts
-        zarray = _bytes_file(
-            (*self.key, ".zarray"), volume.dumps(volume.native_zarray(self._g)), self._mtime
-        )
         if cx * cy * cz > MAX_LISTED_CHUNKS:  # still readable by name, as zarr readers do
-            return [zarray]
+            return [self._zarray()]
         chunks = [self._chunk(x, y, z) for x in range(cx) for y in range(cy) for z in range(cz)]
-        return [zarray, *chunks]
+        return [self._zarray(), *chunks]
 
     async def child(self, name: str) -> Node:
+        if name == ".zarray":
+            return self._zarray()
         parts = name.split(".")
         if len(parts) == 4 and all(p.isdigit() for p in parts) and parts[0] == "0":
             x, y, z = (int(p) for p in parts[1:])
             if self._g.has_chunk(x, y, z) and name == f"0.{x}.{y}.{z}":
                 return self._chunk(x, y, z)
-            raise NotFound("/".join((*self.key, name)))
-        return await super().child(name)
+        raise NotFound("/".join((*self.key, name)))
 
 
 class FoldersDir(Directory):
@@ -570,8 +634,37 @@ class FoldersDir(Directory):
         """This folder's id (the single root folder's, for ``folders/`` itself)."""
         if self._folder_id is not None:
             return self._folder_id
-        roots = [f for f in await self._ctx.api.folders() if f.parent is None]
-        return roots[0].id if len(roots) == 1 else None
+        roots = (await self._ctx.api.folders_indexed(_subfolders)).get(None, {})
+        return next(iter(roots.values())).id if len(roots) == 1 else None
+
+    async def _entries(self) -> tuple[Mapping[str, Folder], Mapping[str, DatasetLink]]:
+        """This folder's sub-folders and dataset links, by name (one organization root is
+        shown as ``folders/`` itself)."""
+        subfolders = await self._ctx.api.folders_indexed(_subfolders)
+        folder_id = await self._id()
+        if folder_id is None:  # several roots (or none): they are the sub-folders
+            return subfolders.get(None, {}), {}
+        datasets = await self._ctx.api.datasets_indexed(index_datasets)
+        return subfolders.get(folder_id, {}), datasets.by_folder.get(folder_id, {})
+
+    def _link(self, name: str, link: DatasetLink) -> Symlink:
+        depth = len(self.key) - 1  # levels below the source directory
+        return Symlink((*self.key, name), "../" * depth + f"datasets/{link.path}")
+
+    async def children(self) -> Sequence[Node]:
+        folders, links = await self._entries()
+        return [
+            *_folder_nodes(self.key, self._ctx, folders.values()),
+            *(self._link(name, link) for name, link in links.items()),
+        ]
+
+    async def child(self, name: str) -> Node:
+        folders, links = await self._entries()
+        if name in folders:
+            return FoldersDir((*self.key, name), self._ctx, folders[name].id)
+        if name in links:
+            return self._link(name, links[name])
+        raise NotFound("/".join((*self.key, name)))
 
     async def rename_child(self, name: str, new_parent: Directory, new_name: str) -> None:
         """``mv folders/a/<dataset> folders/b/``: moves the dataset to folder b."""
@@ -581,12 +674,8 @@ class FoldersDir(Directory):
         target = await new_parent._id()
         if not isinstance(child, Symlink) or target is None:
             raise ReadOnly(f"{'/'.join(child.key)} is not a dataset that can be moved")
-        source = await self._id()
-        dataset = next(
-            d
-            for d in await self._ctx.api.datasets()
-            if d.folder_id == source and child.target.endswith("/" + name)
-        )
+        _, links = await self._entries()
+        dataset = links[name].dataset
         try:
             await self._ctx.api.send(
                 "PATCH", f"datasets/{dataset.id}/updatePartial", {"folderId": target}
@@ -594,33 +683,9 @@ class FoldersDir(Directory):
         finally:
             self._ctx.api.forget_dataset(dataset.id)
 
-    async def children(self) -> Sequence[Node]:
-        folders = await self._ctx.api.folders()
-        if self._folder_id is None:  # the root folder(s): those without a parent
-            roots = [f for f in folders if f.parent is None]
-            if len(roots) == 1:  # one organization root: show its children directly
-                return await FoldersDir(self.key, self._ctx, roots[0].id).children()
-            return _folder_nodes(self.key, self._ctx, roots)
-        nodes = _folder_nodes(
-            self.key, self._ctx, [f for f in folders if f.parent == self._folder_id]
-        )
-        depth = len(self.key) - 1  # levels below the source directory
-        datasets = [d for d in await self._ctx.api.datasets() if d.folder_id == self._folder_id]
-        by_org: dict[str, list[Dataset]] = {}
-        for d in await self._ctx.api.datasets():
-            by_org.setdefault(d.owning_organization, []).append(d)
-        for d in datasets:
-            name = next(
-                n for n, x in dataset_names(by_org[d.owning_organization]).items() if x is d
-            )
-            org = organization_names(await self._ctx.api.datasets())[d.owning_organization]
-            target = "../" * depth + f"datasets/{org}/{name}"
-            nodes.append(Symlink((*self.key, name), target))
-        return nodes
 
-
-def _folder_nodes(key: Key, ctx: WkContext, folders: Sequence[Folder]) -> list[Node]:
-    """Sub-folders of one folder, under distinct safe names (a clash adds the id)."""
+def folder_names(folders: Iterable[Folder]) -> dict[str, Folder]:
+    """Sub-folders of one folder by distinct safe names (a clash adds the id)."""
     labels: dict[str, Folder] = {}
     for f in folders:
         label = f.name
@@ -628,4 +693,17 @@ def _folder_nodes(key: Key, ctx: WkContext, folders: Sequence[Folder]) -> list[N
             label = f"{label}~{f.id}"
         labels[label] = f
     names = unique_names(labels)
-    return [FoldersDir((*key, names[label]), ctx, f.id) for label, f in labels.items()]
+    return {names[label]: f for label, f in labels.items()}
+
+
+def _subfolders(folders: list[Folder]) -> dict[str | None, dict[str, Folder]]:
+    """Parent id (None: the roots) → its sub-folders by name."""
+    grouped: dict[str | None, list[Folder]] = {}
+    for f in folders:
+        grouped.setdefault(f.parent, []).append(f)
+    return {parent: folder_names(members) for parent, members in grouped.items()}
+
+
+def _folder_nodes(key: Key, ctx: WkContext, folders: Iterable[Folder]) -> list[Node]:
+    """Sub-folders of one folder, under distinct safe names."""
+    return [FoldersDir((*key, name), ctx, f.id) for name, f in folder_names(folders).items()]
