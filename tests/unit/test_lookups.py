@@ -1,0 +1,208 @@
+"""A lookup by name in a huge directory builds one node and scans nothing (counted, not timed).
+
+Directories whose names can be computed (WEBKNOSSOS chunks) answer lookups without listing;
+directories listed from an API answer look names up in an index built once per fetch of
+that answer; a DANDI zarr's key list is arranged into a tree once per fetch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from neurofs.errors import NotFound
+from neurofs.io.memo import Memo, as_fetched
+from neurofs.sources.dandi.models import ZarrFile
+from neurofs.sources.dandi.tree import DandiContext, DandiOptions, Entry, ZarrDir
+from neurofs.sources.webknossos.models import Dataset
+from neurofs.sources.webknossos.records import TasksDir
+from neurofs.sources.webknossos.tree import NativeMagDir, OmeMagDir, WkContext, WkOptions
+from neurofs.sources.webknossos.volume import CHUNK, MagGeometry
+from neurofs.tree.nodes import Directory, Key, Node
+
+ENTRIES = 100_000
+
+
+def _dataset(chunks_xyz: tuple[int, int, int]) -> Dataset:
+    width, height, depth = (n * CHUNK for n in chunks_xyz)
+    return Dataset.model_validate(
+        {
+            "id": "ds",
+            "name": "ds",
+            "owningOrganization": "org",
+            "dataStore": {"url": "http://ds.invalid"},
+            "dataSource": {
+                "dataLayers": [
+                    {
+                        "name": "color",
+                        "category": "color",
+                        "elementClass": "uint8",
+                        "boundingBox": {
+                            "topLeft": [0, 0, 0],
+                            "width": width,
+                            "height": height,
+                            "depth": depth,
+                        },
+                        "mags": [{"mag": [1, 1, 1]}],
+                    }
+                ]
+            },
+        }
+    )
+
+
+class CountingNativeMag(NativeMagDir):
+    built = 0
+
+    def _chunk(self, x: int, y: int, z: int) -> Any:
+        CountingNativeMag.built += 1
+        return super()._chunk(x, y, z)
+
+
+class CountingOmeMag(OmeMagDir):
+    built = 0
+
+    def _node(self, index: int) -> Node:
+        CountingOmeMag.built += 1
+        return super()._node(index)
+
+
+async def _names(directory: Directory, *names: str) -> list[str | None]:
+    """Each name's node name, or None where it is not found."""
+    found: list[str | None] = []
+    for name in names:
+        try:
+            found.append((await directory.child(name)).name)
+        except NotFound:
+            found.append(None)
+    return found
+
+
+async def test_chunk_lookups_in_a_listed_mag_build_only_the_chunk_asked_for():
+    dataset = _dataset((100, 100, 10))  # 100,000 chunks: still listed
+    g = MagGeometry(dataset.data_source.data_layers[0], (1, 1, 1))
+    ctx = WkContext(None, None, WkOptions())  # type: ignore[arg-type]
+    mag = CountingNativeMag(("wk", "ds", "color", "1"), ctx, dataset, g)
+    assert len(await mag.children()) == ENTRIES + 1  # with .zarray
+    CountingNativeMag.built = 0
+    names = await _names(mag, ".zarray", "0.99.5.9", "0.100.0.0", "0.01.2.3", "nope", ".zattrs")
+    assert names == [".zarray", "0.99.5.9", None, None, None, None]
+    assert CountingNativeMag.built == 1
+
+
+async def test_ome_lookups_in_a_listed_mag_build_only_the_node_asked_for():
+    dataset = _dataset((1, 1, ENTRIES))  # the top level lists 100,000 z indices
+    g = MagGeometry(dataset.data_source.data_layers[0], (1, 1, 1))
+    ctx = WkContext(None, None, WkOptions())  # type: ignore[arg-type]
+    mag = CountingOmeMag(("wk", "ds", "color.ome.zarr", "1"), ctx, dataset, g, ())
+    assert len(await mag.children()) == ENTRIES + 1
+    CountingOmeMag.built = 0
+    names = await _names(mag, ".zarray", "99999", "100000", "007", "nope")
+    assert names == [".zarray", "99999", None, None, None]
+    assert CountingOmeMag.built == 1
+
+
+class TasksApi:
+    """What TasksDir asks of the API: tasks/list (counted) and the memo."""
+
+    def __init__(self, n: int) -> None:
+        self.memo = Memo()
+        self.requests = 0
+        self._tasks = [{"id": f"{i:024x}"} for i in range(n)]
+
+    async def send(self, method: str, path: str, body: Any) -> Any:
+        assert (method, path) == ("POST", "tasks/list")
+        self.requests += 1
+        return self._tasks
+
+
+class CountingTasksDir(TasksDir):
+    built = 0
+
+    def _task_file(self, task_id: str, key: Key) -> Any:
+        CountingTasksDir.built += 1
+        return super()._task_file(task_id, key)
+
+    def _annotations_file(self, task_id: str, key: Key) -> Any:
+        CountingTasksDir.built += 1
+        return super()._annotations_file(task_id, key)
+
+
+async def test_lookups_in_a_listed_directory_read_its_index():
+    api = TasksApi(ENTRIES)
+    tasks = CountingTasksDir(("wk", "tasks"), api)  # type: ignore[arg-type]
+    CountingTasksDir.built = 0
+    names = [f"{7:024x}.json", f"{ENTRIES - 1:024x}.annotations.json", "nope.json"]
+    for _ in range(3):
+        assert await _names(tasks, *names) == [*names[:2], None]
+    assert CountingTasksDir.built == 6  # two nodes per round, none for the missing name
+    assert api.requests == 1
+    assert len(await tasks.children()) == 2 * ENTRIES
+    assert api.requests == 1
+
+
+class CountedKeys(list[ZarrFile]):
+    """A zarr's key list that counts the passes over it."""
+
+    passes = 0
+
+    def __iter__(self) -> Any:
+        CountedKeys.passes += 1
+        return super().__iter__()
+
+
+class ZarrApi:
+    """The zarr listing routes of DandiApi over a fixed key list (one fetch, counted)."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.memo = Memo()
+        self.fetches = 0
+        when = datetime(2024, 1, 1, tzinfo=UTC)
+        self._files = CountedKeys(
+            ZarrFile.model_construct(key=k, last_modified=when, etag='"e"', size=1) for k in keys
+        )
+
+    async def zarr_files_indexed(self, zarr_id: str, index: Any) -> Any:
+        async def fetch() -> list[ZarrFile]:
+            self.fetches += 1
+            return self._files
+
+        return await self.memo.view(("zarr", zarr_id), fetch, index)
+
+    async def zarr_files(self, zarr_id: str) -> list[ZarrFile]:
+        files: list[ZarrFile] = await self.zarr_files_indexed(zarr_id, as_fetched)
+        return files
+
+
+async def _walk(root: Directory, path: str) -> Node:
+    node: Node = root
+    for name in path.split("/"):
+        assert isinstance(node, Directory)
+        node = await node.child(name)
+    return node
+
+
+async def test_zarr_lookups_at_every_level_do_not_scan_the_key_list():
+    keys = [".zgroup", ".zattrs", "0/.zarray"]
+    keys += [f"0/{a}/{b}/{c}" for a in range(10) for b in range(100) for c in range(100)]
+    keys = keys[: ENTRIES + 3]
+    api = ZarrApi(keys)
+    ctx = DandiContext(api, None, DandiOptions())  # type: ignore[arg-type]
+    entry = Entry("z.zarr", "z.zarr", False, 0, 0.0, zarr_id="zid")
+    root = ZarrDir(("dandi", "z.zarr"), ctx, entry, embargoed=False)
+    CountedKeys.passes = 0
+    assert (await _walk(root, "0/9/99/99")).name == "99"
+    passes = CountedKeys.passes  # the tree is built in one pass when the list is fetched
+    assert passes <= 1
+    for path in ("0/.zarray", "0/3/42/7", "0/9/99/0", ".zattrs", "0/5"):
+        assert (await _walk(root, path)).name == path.rsplit("/", 1)[-1]
+    for missing in ("0/10", "0/3/100", "0/3/42/100", "1", "0/.zarray2"):
+        with pytest.raises(NotFound):
+            await _walk(root, missing)
+    leaf = await _walk(root, "0/2/17")
+    assert isinstance(leaf, Directory) and len(await leaf.children()) == 100
+    assert [n.name for n in await root.children()] == [".zgroup", ".zattrs", "0"]
+    assert CountedKeys.passes == passes
+    assert api.fetches == 1
