@@ -29,7 +29,7 @@ from neurofs.sources.dandi.api import DandiApi
 from neurofs.sources.dandi.digests import asset_digest, key_digest
 from neurofs.sources.dandi.models import AssetPath, Dandiset, VersionSummary, ZarrFile
 from neurofs.sources.dandi.sidecars import asset_yaml, dandiset_yaml
-from neurofs.sources.dandi.zarr_index import ZarrEntry, ZarrLevel, zarr_tree
+from neurofs.sources.dandi.zarr_index import ZarrEntry, ZarrLevel, ZarrTree
 from neurofs.sources.dandi.zarr_keys import ZarrKeys
 from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
@@ -578,8 +578,8 @@ class ZarrDir(Directory):
 
     async def _level(self) -> tuple[str, ZarrLevel]:
         zarr_id = await self._zarr_id()
-        tree = await self._ctx.api.zarr_files_indexed(zarr_id, zarr_tree)
-        return zarr_id, tree.get(self._prefix, {})
+        tree = await self._ctx.api.zarr_files_indexed(zarr_id, ZarrTree)
+        return zarr_id, tree.level(self._prefix)
 
     async def children(self) -> Sequence[Node]:
         zarr_id, level = await self._level()
