@@ -16,9 +16,16 @@ from neurofs.errors import NotFound
 from neurofs.io.memo import Memo, as_fetched
 from neurofs.sources.dandi.models import ZarrFile
 from neurofs.sources.dandi.tree import DandiContext, DandiOptions, Entry, ZarrDir
-from neurofs.sources.webknossos.models import Dataset
+from neurofs.sources.webknossos import tree as wk_tree
+from neurofs.sources.webknossos.models import Dataset, Folder
 from neurofs.sources.webknossos.records import TasksDir
-from neurofs.sources.webknossos.tree import NativeMagDir, OmeMagDir, WkContext, WkOptions
+from neurofs.sources.webknossos.tree import (
+    NativeMagDir,
+    OmeMagDir,
+    WkContext,
+    WkOptions,
+    dataset_names,
+)
 from neurofs.sources.webknossos.volume import CHUNK, MagGeometry
 from neurofs.tree.nodes import Directory, Key, Node
 
@@ -206,3 +213,65 @@ async def test_zarr_lookups_at_every_level_do_not_scan_the_key_list():
     assert [n.name for n in await root.children()] == [".zgroup", ".zattrs", "0"]
     assert CountedKeys.passes == passes
     assert api.fetches == 1
+
+
+class FoldersApi:
+    """The folder and dataset listings of WebknossosApi over fixed answers."""
+
+    def __init__(self, folders: list[Folder], datasets: list[Dataset]) -> None:
+        self.memo = Memo()
+        self._folders, self._datasets = folders, datasets
+
+    async def folders_indexed(self, index: Any) -> Any:
+        async def fetch() -> list[Folder]:
+            return self._folders
+
+        return await self.memo.view(("folders",), fetch, index)
+
+    async def datasets_indexed(self, index: Any) -> Any:
+        async def fetch() -> list[Dataset]:
+            return self._datasets
+
+        return await self.memo.view(("datasets",), fetch, index)
+
+    async def folders(self) -> list[Folder]:
+        folders: list[Folder] = await self.folders_indexed(as_fetched)
+        return folders
+
+    async def datasets(self) -> list[Dataset]:
+        datasets: list[Dataset] = await self.datasets_indexed(as_fetched)
+        return datasets
+
+
+async def test_a_folder_of_many_datasets_names_each_organization_once(monkeypatch):
+    """folders/ used to name every dataset's organization again for each dataset listed."""
+    n = 2_000
+    folders = [Folder(id="root", name="root"), Folder(id="em", name="EM", parent="root")]
+    datasets = [
+        Dataset.model_validate(
+            {
+                "id": f"d{i}",
+                "name": f"set{i}",
+                "owningOrganization": f"org{i % 2}",
+                "dataStore": {"url": "http://ds.invalid"},
+                "folderId": "em",
+            }
+        )
+        for i in range(n)
+    ]
+    calls: list[int] = []
+
+    def counting(members: Any) -> Any:
+        calls.append(len(members))
+        return dataset_names(members)
+
+    monkeypatch.setattr(wk_tree, "dataset_names", counting)
+    ctx = WkContext(FoldersApi(folders, datasets), None, WkOptions())  # type: ignore[arg-type]
+    root = wk_tree.FoldersDir(("wk", "folders"), ctx, None)
+    em = await root.child("EM")
+    assert isinstance(em, Directory)
+    for _ in range(3):
+        links = await em.children()
+        assert len(links) == n
+        assert (await em.child("set7")).name == "set7"
+    assert sum(calls) == n  # each organization's datasets named once
