@@ -62,3 +62,29 @@ async def test_invalidate():
     assert await memo.get(("x", 1), fetch, immutable=True) == 1
     memo.invalidate(lambda k: k[0] == "x")
     assert await memo.get(("x", 1), fetch) == 2
+
+
+BUILT: list[int] = []
+
+
+def _sorted_view(answer: list[int]) -> list[int]:
+    BUILT.append(1)
+    return sorted(answer)
+
+
+async def test_a_view_is_built_once_per_fetch_and_forgotten_with_its_answer():
+    memo = Memo()
+    fetched = []
+
+    async def fetch():
+        fetched.append(1)
+        return [3, 1, 2]
+
+    BUILT.clear()
+    for _ in range(3):
+        assert await memo.view("k", fetch, _sorted_view) == [1, 2, 3]
+    assert await memo.get("k", fetch) == [3, 1, 2]
+    assert (len(fetched), len(BUILT)) == (1, 1)
+    memo.invalidate()
+    assert await memo.view("k", fetch, _sorted_view) == [1, 2, 3]
+    assert (len(fetched), len(BUILT)) == (2, 2)
