@@ -392,6 +392,42 @@ def test_states(mount: Mount, cave_emulator: CaveEmulator):
     assert created in os.listdir(states)
 
 
+def _rebuild_datastack(mount: Mount, how: str) -> None:
+    """Make the mount build the datastack's nodes anew, as every lookup of it does."""
+    if how == "refresh":
+        (mount / ".neurofs/control").write_bytes(f"refresh cave/{DATASTACK}\n".encode())
+    else:  # the parents listed again: the kernel gets the new nodes with the listing
+        os.listdir(mount / "cave")
+        os.listdir(mount / f"cave/{DATASTACK}")
+
+
+@pytest.mark.parametrize("rebuild", ["refresh", "listing"])
+def test_a_table_being_created_outlives_a_rebuild_of_its_datastack(
+    mount: Mount, cave_emulator: CaveEmulator, rebuild: str
+):
+    tables = mount / f"cave/{DATASTACK}/tables"
+    name = f"later_tags_{rebuild}"
+    os.mkdir(tables / name)
+    _rebuild_datastack(mount, rebuild)
+    assert name in os.listdir(tables)
+    template = json.loads((tables / name / "metadata.json").read_text())
+    template.update(schema_type="bound_tag", voxel_resolution_z=40.0)
+    cave_emulator.reset()
+    (tables / name / "metadata.json").write_text(json.dumps(template))
+    assert [w["method"] for w in cave_emulator.writes()] == ["POST"]
+    assert "annotations.csv" in os.listdir(tables / name)
+
+
+@pytest.mark.parametrize("rebuild", ["refresh", "listing"])
+def test_known_states_outlive_a_rebuild_of_their_datastack(mount: Mount, rebuild: str):
+    states = mount / f"cave/{DATASTACK}/states"
+    (states / f"{STATE_ID}.json").read_text()
+    (states / "mine.json").write_text(json.dumps({"layers": []}))
+    created = json.loads((states / "mine.json").read_text())["created"][0]
+    _rebuild_datastack(mount, rebuild)
+    assert {f"{STATE_ID}.json", created} <= set(os.listdir(states))
+
+
 def test_materialized_versions(mount: Mount):
     import pandas as pd
 

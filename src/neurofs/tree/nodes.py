@@ -49,9 +49,6 @@ class Node(ABC):
     """Anything with a name in the tree."""
 
     kind: Kind
-    # Set when this object no longer stands for its path (a placeholder replaced by what
-    # the server made): the fs layer then looks the path up again.
-    stale: bool = False
     # Extended attributes (``user.…``): name → how to get the value. Listing the names costs
     # nothing; reading a value may cost a request.
     xattrs: Mapping[str, Callable[[], Awaitable[bytes]]] = MappingProxyType({})
@@ -62,6 +59,13 @@ class Node(ABC):
     @property
     def name(self) -> str:
         return self.key[-1] if self.key else ""
+
+    @property
+    def stale(self) -> bool:
+        """Whether this object no longer stands for its path, though the kernel still reaches
+        the path through it (a placeholder that became what the server made, or nothing):
+        the fs layer then looks the path up again. Answered from state kept outside nodes."""
+        return False
 
     @abstractmethod
     async def stat(self) -> Attrs: ...

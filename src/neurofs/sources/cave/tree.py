@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,9 +69,34 @@ PERMISSIONS = ("PRIVATE", "GROUP", "PUBLIC")
 
 
 @dataclass
+class DatastackMemory:
+    """What the mount knows of a datastack beyond the server's answers."""
+
+    # Tables made with mkdir whose metadata.json is not saved yet, in the order they were
+    # made: they exist only in this mount until then.
+    new_tables: list[str] = field(default_factory=list)
+    # Neuroglancer state ids read or made through this mount: the service cannot list them.
+    state_ids: set[str] = field(default_factory=set)
+
+    def drop_new_table(self, name: str) -> bool:
+        """Stop showing a table being created; whether ``name`` was one."""
+        if name not in self.new_tables:
+            return False
+        self.new_tables.remove(name)
+        return True
+
+
+@dataclass
 class CaveContext:
+    """What every CAVE node needs. Nodes are built anew at every lookup of a datastack, so
+    what the mount must remember lives here, not on them."""
+
     api: CaveApi
     allow_delete: bool
+    _memory: dict[str, DatastackMemory] = field(default_factory=dict, init=False)
+
+    def memory(self, datastack: str) -> DatastackMemory:
+        return self._memory.setdefault(datastack, DatastackMemory())
 
 
 def _json(doc: Any) -> bytes:
@@ -112,7 +137,7 @@ class DatastackDir(StaticDirectory):
                 _static((*key, "info.json"), lambda: ctx.api.info(datastack)),
                 TablesDir((*key, "tables"), ctx, datastack),
                 VersionsDir((*key, "versions"), ctx, datastack),
-                StatesDir((*key, "states"), ctx),
+                StatesDir((*key, "states"), ctx, datastack),
             ],
         )
 
@@ -122,8 +147,6 @@ class TablesDir(Directory):
         super().__init__(key)
         self._ctx = ctx
         self._ds = datastack
-        # Tables being created: mkdir'ed here, real once their metadata.json is accepted.
-        self._pending: dict[str, NewTableDir] = {}
 
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0, writable=True)
@@ -132,35 +155,35 @@ class TablesDir(Directory):
         return await self._ctx.api.tables_indexed(self._ds, _table_names)
 
     def _table(self, name: str, table: str) -> Node:
-        # A table being created is real once the server lists it.
-        self._pending.pop(table, None)
+        # A table being created here is real once the server lists it (whoever made it).
+        self._ctx.memory(self._ds).drop_new_table(table)
         return TableDir((*self.key, name), self._ctx, self._ds, table)
 
     async def children(self) -> Sequence[Node]:
         nodes = [self._table(name, t) for name, t in (await self._tables()).items()]
-        return [*nodes, *self._pending.values()]
+        new_tables = self._ctx.memory(self._ds).new_tables
+        return [*nodes, *(self._new_table(name) for name in new_tables)]
+
+    def _new_table(self, name: str) -> NewTableDir:
+        return NewTableDir((*self.key, name), self._ctx, self._ds, name)
 
     async def child(self, name: str) -> Node:
         table = (await self._tables()).get(name)
         if table is not None:
             return self._table(name, table)
-        if name in self._pending:
-            return self._pending[name]
+        if name in self._ctx.memory(self._ds).new_tables:
+            return self._new_table(name)
         raise NotFound("/".join((*self.key, name)))
 
     async def make_directory(self, name: str) -> Node:
         if safe_name(name) != name or not _TABLE_NAME.match(name):
             raise InvalidContent(f"'{name}' is not a valid table name (letters, digits, _)")
-        node = NewTableDir((*self.key, name), self._ctx, self._ds, name, self)
-        self._pending[name] = node
-        return node
+        self._ctx.memory(self._ds).new_tables.append(name)
+        return self._new_table(name)
 
     async def remove_directory(self, name: str) -> None:
-        if self._pending.pop(name, None) is None:
+        if not self._ctx.memory(self._ds).drop_new_table(name):
             raise ReadOnly("tables cannot be deleted through the mount")
-
-    def forget_pending(self, name: str) -> None:
-        self._pending.pop(name, None)
 
 
 def _table_names(tables: list[str]) -> dict[str, str]:
@@ -189,11 +212,14 @@ class NewTableDir(Directory):
 
     accepts_scratch = True
 
-    def __init__(
-        self, key: Key, ctx: CaveContext, datastack: str, name: str, tables: TablesDir
-    ) -> None:
+    def __init__(self, key: Key, ctx: CaveContext, datastack: str, name: str) -> None:
         super().__init__(key)
-        self._ctx, self._ds, self._name, self._tables = ctx, datastack, name, tables
+        self._ctx, self._ds, self._name = ctx, datastack, name
+
+    @property
+    def stale(self) -> bool:
+        # Made or refused: the path now leads to the real table, or to nothing.
+        return self._name not in self._ctx.memory(self._ds).new_tables
 
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0, writable=True)
@@ -202,8 +228,7 @@ class NewTableDir(Directory):
         return [NewTableMetadata((*self.key, "metadata.json"), self)]
 
     def abandon(self) -> None:
-        self._tables.forget_pending(self._name)
-        self.stale = True  # the path now leads to the real table (or to nothing)
+        self._ctx.memory(self._ds).drop_new_table(self._name)
 
     async def create(self, doc: Document) -> None:
         schema_type = doc.get("schema_type")
@@ -543,10 +568,10 @@ class StatesDir(Directory):
 
     accepts_scratch = True
 
-    def __init__(self, key: Key, ctx: CaveContext) -> None:
+    def __init__(self, key: Key, ctx: CaveContext, datastack: str) -> None:
         super().__init__(key)
         self._ctx = ctx
-        self._known: set[str] = set()
+        self._known = ctx.memory(datastack).state_ids  # the mount's, shared by every rebuild
 
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0, writable=True)
