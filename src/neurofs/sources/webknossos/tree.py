@@ -40,6 +40,7 @@ from neurofs.tree.nodes import (
     File,
     FileHandle,
     GeneratedFile,
+    IndexedDirectory,
     Key,
     Kind,
     Node,
@@ -331,7 +332,7 @@ def index_datasets(datasets: list[Dataset]) -> DatasetIndex:
     )
 
 
-class DatasetsDir(Directory):
+class DatasetsDir(IndexedDirectory[str]):
     def __init__(self, key: Key, ctx: WkContext) -> None:
         super().__init__(key)
         self._ctx = ctx
@@ -339,23 +340,14 @@ class DatasetsDir(Directory):
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0)
 
-    async def _organizations(self) -> Mapping[str, str]:
+    async def entries(self) -> Mapping[str, str]:
         return (await self._ctx.api.datasets_indexed(index_datasets)).organizations
 
-    async def children(self) -> Sequence[Node]:
-        return [
-            OrganizationDir((*self.key, name), self._ctx, org)
-            for name, org in (await self._organizations()).items()
-        ]
-
-    async def child(self, name: str) -> Node:
-        org = (await self._organizations()).get(name)
-        if org is None:
-            raise NotFound("/".join((*self.key, name)))
-        return OrganizationDir((*self.key, name), self._ctx, org)
+    def node(self, name: str, entry: str) -> Node:
+        return OrganizationDir((*self.key, name), self._ctx, entry)
 
 
-class OrganizationDir(Directory):
+class OrganizationDir(IndexedDirectory[Dataset]):
     def __init__(self, key: Key, ctx: WkContext, organization: str) -> None:
         super().__init__(key)
         self._ctx = ctx
@@ -364,21 +356,12 @@ class OrganizationDir(Directory):
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0)
 
-    async def _datasets(self) -> Mapping[str, Dataset]:
+    async def entries(self) -> Mapping[str, Dataset]:
         index = await self._ctx.api.datasets_indexed(index_datasets)
         return index.by_organization.get(self._org, {})
 
-    async def children(self) -> Sequence[Node]:
-        return [
-            DatasetDir((*self.key, name), self._ctx, d)
-            for name, d in (await self._datasets()).items()
-        ]
-
-    async def child(self, name: str) -> Node:
-        dataset = (await self._datasets()).get(name)
-        if dataset is None:
-            raise NotFound("/".join((*self.key, name)))
-        return DatasetDir((*self.key, name), self._ctx, dataset)
+    def node(self, name: str, entry: Dataset) -> Node:
+        return DatasetDir((*self.key, name), self._ctx, entry)
 
 
 class DatasetDir(Directory):
