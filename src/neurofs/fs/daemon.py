@@ -27,7 +27,7 @@ from neurofs.fs.editing import recover_interrupted
 from neurofs.fs.kernel_readahead import raise_read_ahead_once_mounted
 from neurofs.fs.operations import Operations
 from neurofs.fs.sd_notify import Notifier
-from neurofs.io.block_cache import BlockCache, CacheError
+from neurofs.io.cache import BlockCache, CacheError
 from neurofs.io.durable import NotOwnedError, private_directory
 from neurofs.io.fetcher import Fetcher
 from neurofs.io.malloc import map_large_buffers
