@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from neurofs import secrets
 from neurofs.errors import ConfigError
+from neurofs.io.durable import private_directory
 
 APP = "neurofs"
 PUBLIC_DANDI_URL = "https://api.dandiarchive.org/api"
@@ -74,8 +75,7 @@ def private_dir(path: Path) -> Path:
     so that ``mkdir -p`` never leaves an intermediate level open to others."""
     state = default_state_dir()
     for level in (state, path) if state in path.parents else (path,):
-        level.mkdir(parents=True, exist_ok=True, mode=0o700)
-        level.chmod(0o700)
+        private_directory(level)
     return path
 
 

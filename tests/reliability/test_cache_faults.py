@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from neurofs.io.block_cache import BLOCK_SIZE
+from neurofs.io.cache import BLOCK_SIZE
 from tests.mount.conftest import Emulator, Mount
 
 from .conftest import Figures

@@ -33,7 +33,7 @@ import yaml
 
 from neurofs.emulators.cave.sample import DATASTACK
 from neurofs.fs.daemon import is_stale_mount
-from neurofs.io.block_cache import BlockCache
+from neurofs.io.cache import BlockCache
 from tests.mount.conftest import NEUROFS, CaveEmulator, Emulator, Mount, WkEmulator
 
 from .conftest import Figures, bounded

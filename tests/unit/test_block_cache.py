@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from neurofs.io import block_cache
-from neurofs.io.block_cache import BLOCK_SIZE, BlockCache, CacheError
+from neurofs.io import durable
+from neurofs.io.cache import BLOCK_SIZE, BlockCache, CacheError
+from neurofs.io.cache.index import BlockIndex
 from tests.unavailable import unavailable
+from tests.unit.cache_files import block_file, disk_usage
 
 
 def payload(content: str, index: int, size: int = 100) -> bytes:
@@ -53,7 +55,7 @@ def test_round_trip_and_miss(cache_dir: Path) -> None:
         assert not cache.contains("dandi-blob:3f2a", 8)
         s = cache.stats()
         assert (s.hits, s.misses, s.stored_blocks, s.stored_bytes) == (1, 2, 1, len(data))
-        assert cache.disk_usage() == len(data)
+        assert disk_usage(cache_dir) == len(data)
 
 
 def test_empty_block_round_trips(cache_dir: Path) -> None:
@@ -69,7 +71,7 @@ def test_content_string_never_becomes_a_path(cache_dir: Path) -> None:
             assert cache.put(content, i, payload(content, i))
         for i, content in enumerate(nasty):
             assert cache.get(content, i) == payload(content, i)
-            path = cache.block_path(content, i)
+            path = block_file(cache_dir, content, i)
             assert path is not None
             assert path.resolve().is_relative_to((cache_dir / "blocks").resolve())
     assert not (cache_dir.parent / "etc").exists()
@@ -122,64 +124,13 @@ def test_lru_order_survives_restart(cache_dir: Path) -> None:
         assert [cache.contains(n, 0) for n in "abcd"] == [True, False, True, True]
 
 
-def test_pinned_never_evicted(cache_dir: Path) -> None:
-    with BlockCache(cache_dir, 300) as cache:
-        for name in "abc":
-            cache.put(name, 0, payload(name, 0))
-        with cache.pinned([("a", 0), ("b", 0)]):
-            for name in "defg":
-                assert cache.put(name, 0, payload(name, 0))
-            assert cache.contains("a", 0) and cache.contains("b", 0)
-            assert cache.stats().pinned_bytes == 200
-            cache.clear()
-            assert cache.contains("a", 0) and cache.contains("b", 0)
-            assert cache.prune(0) == 0
-        assert cache.stats().pinned_bytes == 0
-
-
-def test_pins_are_refcounted_and_may_exceed_capacity(cache_dir: Path) -> None:
-    with BlockCache(cache_dir, 200) as cache:
-        for name in "abc":
-            cache.pin(name, 0)
-        cache.pin("a", 0)
-        for name in "abc":
-            assert cache.put(name, 0, payload(name, 0))  # pinned: stored over capacity
-        assert cache.stats().stored_bytes == 300
-        # With the cache full of pinned blocks, an unpinned block has no room.
-        assert not cache.put("d", 0, payload("d", 0))
-        assert cache.stats().write_failures == 0  # refusal is not a disk failure
-        cache.unpin("a", 0)
-        assert cache.stats().stored_bytes == 300  # "a" still pinned once
-        cache.unpin("a", 0)
-        # Unpinning trims back to capacity; "a" is the least recently used.
-        assert [cache.contains(n, 0) for n in "abc"] == [False, True, True]
-        assert cache.stats().stored_bytes == 200
-        with pytest.raises(ValueError):
-            cache.unpin("a", 0)
-        cache.unpin("b", 0)
-        cache.unpin("c", 0)
-
-
-def test_pinned_context_releases_on_error(cache_dir: Path) -> None:
-    with BlockCache(cache_dir, 100) as cache:
-        with pytest.raises(ValueError), cache.pinned([("a", 0), ("b", -1)]):
-            pass
-        assert cache.stats().pinned_bytes == 0
-        with pytest.raises(RuntimeError), cache.pinned([("a", 0)]):
-            raise RuntimeError
-        with pytest.raises(ValueError):
-            cache.unpin("a", 0)
-
-
 def test_block_larger_than_capacity_refused(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 100) as cache:
         cache.put("small", 0, payload("small", 0, 50))
         assert not cache.put("big", 0, payload("big", 0, 101))
-        cache.pin("big", 1)
-        assert not cache.put("big", 1, payload("big", 1, 101))  # even when pinned
         assert cache.contains("small", 0)
         assert not cache.contains("big", 0)
-        assert cache.disk_usage() == 50
+        assert disk_usage(cache_dir) == 50
 
 
 def test_restart_keeps_blocks(cache_dir: Path) -> None:
@@ -205,7 +156,7 @@ def test_restart_with_smaller_capacity_trims(cache_dir: Path) -> None:
 def test_replacing_a_block(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, b"old bytes")
-        old_path = cache.block_path("c", 0)
+        old_path = block_file(cache_dir, "c", 0)
         assert cache.put("c", 0, b"new bytes!")
         assert cache.get("c", 0) == b"new bytes!"
         assert old_path is not None and not old_path.exists()
@@ -273,7 +224,7 @@ def test_loose_directory_and_index_tightened(cache_dir: Path) -> None:
 def test_recovery_removes_temp_and_orphan_files(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, b"keep me")
-        kept = cache.block_path("c", 0)
+        kept = block_file(cache_dir, "c", 0)
     assert kept is not None
     prefix = kept.parent
     tmp = prefix / ("tmp-" + "a" * 64 + ".0123456789abcdef")
@@ -292,7 +243,7 @@ def test_recovery_drops_rows_without_files(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, b"gone")
         cache.put("c", 1, b"stays")
-        gone = cache.block_path("c", 0)
+        gone = block_file(cache_dir, "c", 0)
     assert gone is not None
     gone.unlink()
     with BlockCache(cache_dir, 1000) as cache:
@@ -306,7 +257,7 @@ def test_recovery_drops_rows_without_files(cache_dir: Path) -> None:
 def test_truncated_file_dropped_at_open(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, payload("c", 0))
-        path = cache.block_path("c", 0)
+        path = block_file(cache_dir, "c", 0)
     assert path is not None
     os.truncate(path, 10)
     with BlockCache(cache_dir, 1000) as cache:
@@ -317,7 +268,7 @@ def test_truncated_file_dropped_at_open(cache_dir: Path) -> None:
 def test_truncated_file_detected_by_get(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, payload("c", 0))
-        path = cache.block_path("c", 0)
+        path = block_file(cache_dir, "c", 0)
         assert path is not None
         os.truncate(path, 10)
         assert cache.get("c", 0) is None
@@ -328,7 +279,7 @@ def test_truncated_file_detected_by_get(cache_dir: Path) -> None:
 def test_extended_file_detected_by_get(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, payload("c", 0))
-        path = cache.block_path("c", 0)
+        path = block_file(cache_dir, "c", 0)
         assert path is not None
         with open(path, "ab") as f:
             f.write(b"extra")
@@ -343,7 +294,7 @@ def test_flipped_byte_detected_and_refetchable(
     data = payload("c", 0, 5000)
     cache = BlockCache(cache_dir, 10_000)
     cache.put("c", 0, data)
-    path = cache.block_path("c", 0)
+    path = block_file(cache_dir, "c", 0)
     assert path is not None
     with open(path, "r+b") as f:
         f.seek(1234)
@@ -354,7 +305,7 @@ def test_flipped_byte_detected_and_refetchable(
         cache.close()
         cache = BlockCache(cache_dir, 10_000)
         assert cache.contains("c", 0)
-    with caplog.at_level(logging.WARNING, logger="neurofs.io.block_cache"):
+    with caplog.at_level(logging.WARNING, logger="neurofs.io.cache"):
         assert cache.get("c", 0) is None
     assert "failed verification" in caplog.text
     s = cache.stats()
@@ -369,7 +320,7 @@ def test_flipped_byte_detected_and_refetchable(
 def test_missing_file_detected_by_get(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, b"x")
-        path = cache.block_path("c", 0)
+        path = block_file(cache_dir, "c", 0)
         assert path is not None
         path.unlink()
         assert cache.get("c", 0) is None
@@ -410,7 +361,7 @@ def test_kill_9_at_any_instant_leaves_a_consistent_cache(cache_dir: Path) -> Non
         """
         import random, sys
         from pathlib import Path
-        from neurofs.io.block_cache import BlockCache
+        from neurofs.io.cache import BlockCache
         def payload(content, index, size):
             seed = f"{content}#{index}#".encode()
             return (seed * (size // len(seed) + 1))[:size]
@@ -442,7 +393,7 @@ def test_kill_9_at_any_instant_leaves_a_consistent_cache(cache_dir: Path) -> Non
             assert not [p for p in block_files(cache_dir) if p.name.startswith("tmp-")]
             s = cache.stats()
             assert s.stored_bytes <= 40_000
-            assert cache.disk_usage() == s.stored_bytes
+            assert disk_usage(cache_dir) == s.stored_bytes
             assert len(block_files(cache_dir)) == s.stored_blocks
             for c in "abcde":
                 for i in range(30):
@@ -463,8 +414,8 @@ def test_enospc_put_returns_false_and_stores_nothing(
 
     with BlockCache(cache_dir, 100_000) as cache:
         cache.put("c", 0, payload("c", 0))
-        monkeypatch.setattr(block_cache, "_write_all", half_then_enospc)
-        with caplog.at_level(logging.WARNING, logger="neurofs.io.block_cache"):
+        monkeypatch.setattr(durable, "_write_all", half_then_enospc)
+        with caplog.at_level(logging.WARNING, logger="neurofs.io.cache"):
             assert cache.put("c", 1, payload("c", 1)) is False
             assert cache.put("c", 0, payload("c", 0, 300)) is False  # replacing fails too
         assert "No space left" in caplog.text
@@ -475,7 +426,7 @@ def test_enospc_put_returns_false_and_stores_nothing(
         assert cache.get("c", 1) is None
         assert cache.get("c", 0) == payload("c", 0)  # the old block is untouched
         assert len(block_files(cache_dir)) == 1
-        assert cache.disk_usage() == 100
+        assert disk_usage(cache_dir) == 100
         monkeypatch.undo()
         assert cache.put("c", 1, payload("c", 1))
         assert cache.get("c", 1) == payload("c", 1)
@@ -486,7 +437,7 @@ def test_fsync_failure_stores_nothing(cache_dir: Path, monkeypatch: pytest.Monke
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
     with BlockCache(cache_dir, 100_000) as cache:
-        monkeypatch.setattr(block_cache.os, "fsync", failing_fsync)
+        monkeypatch.setattr(durable.os, "fsync", failing_fsync)
         assert not cache.put("c", 0, b"data")
         monkeypatch.undo()
         assert cache.stats().write_failures == 1
@@ -496,7 +447,7 @@ def test_fsync_failure_stores_nothing(cache_dir: Path, monkeypatch: pytest.Monke
 def test_removed_prefix_directory_recreated(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, b"x")
-        path = cache.block_path("c", 0)
+        path = block_file(cache_dir, "c", 0)
         assert path is not None
         path.unlink()
         path.parent.rmdir()
@@ -526,11 +477,10 @@ def test_threads_put_and_get_concurrently(cache_dir: Path) -> None:
                     expected = payload(*key, size_of(key))
                     action = rng.random()
                     if action < 0.1:
-                        with cache.pinned([key]):
-                            cache.put(*key, expected)
-                            got = cache.get(*key)
-                            count += 1
-                            assert got == expected  # a pinned block cannot vanish
+                        cache.put(*key, expected)
+                        got = cache.get(*key)
+                        count += 1
+                        assert got is None or got == expected  # another put may evict it
                     elif action < 0.12:
                         cache.prune(3600)
                     else:
@@ -553,14 +503,53 @@ def test_threads_put_and_get_concurrently(cache_dir: Path) -> None:
         assert s.hits + s.misses == sum(gets)
         assert s.corrupt_dropped == 0 and s.write_failures == 0
         assert s.stored_bytes <= 40_000
-        assert s.pinned_bytes == 0
-        assert cache.disk_usage() == s.stored_bytes
+        assert disk_usage(cache_dir) == s.stored_bytes
         assert len(block_files(cache_dir)) == s.stored_blocks
     with BlockCache(cache_dir, 40_000) as cache:
         assert cache.stats().stored_blocks == s.stored_blocks
         for key in keys:
             got = cache.get(*key)
             assert got is None or got == payload(*key, size_of(key))
+
+
+def test_lookups_do_not_wait_for_an_index_commit(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event loop calls contains() (and stats()) while worker threads write the index:
+    they must answer from memory, never queue behind a transaction held up by the disk."""
+    committing = threading.Event()
+    release = threading.Event()
+    real_commit = BlockIndex._commit
+
+    def stuck_commit(index: BlockIndex) -> None:
+        committing.set()
+        release.wait(60)
+        real_commit(index)
+
+    with BlockCache(cache_dir, 10_000) as cache:
+        assert cache.put("a", 0, payload("a", 0))
+        monkeypatch.setattr(BlockIndex, "_commit", stuck_commit)
+        writer = threading.Thread(target=cache.put, args=("b", 0, payload("b", 0)))
+        writer.start()
+        try:
+            assert committing.wait(10), "the put never reached its commit"
+            answers: list[object] = []
+
+            def look() -> None:
+                answers.append(cache.contains("a", 0))
+                answers.append(cache.contains("b", 0))
+                answers.append(cache.stats().stored_blocks)
+                answers.append(cache.get("a", 0))  # a hit too: reads do not queue behind it
+
+            reader = threading.Thread(target=look, daemon=True)
+            reader.start()
+            reader.join(10)
+            assert not reader.is_alive(), "a lookup waited for the index commit"
+            assert answers == [True, False, 1, payload("a", 0)]
+        finally:
+            release.set()
+            writer.join()
+        assert cache.contains("b", 0)
 
 
 # ---------------------------------------------------------------------- prune and clear
@@ -581,17 +570,13 @@ def test_prune_drops_only_old_blocks(cache_dir: Path) -> None:
         assert cache.stats().stored_blocks == 2
 
 
-def test_clear_drops_everything_unpinned(cache_dir: Path) -> None:
+def test_clear_drops_everything(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 10_000) as cache:
         for i in range(5):
             cache.put("c", i, payload("c", i))
-        cache.pin("c", 2)
         cache.clear()
-        assert [i for i in range(5) if cache.contains("c", i)] == [2]
-        assert cache.stats().stored_bytes == 100
+        assert [i for i in range(5) if cache.contains("c", i)] == []
         assert cache.stats().evictions == 0
-        cache.unpin("c", 2)
-        cache.clear()
         assert cache.stats().stored_blocks == 0
         assert block_files(cache_dir) == []
     with BlockCache(cache_dir, 10_000) as cache:

@@ -2,7 +2,7 @@
 
 The "source" maps (content, index) to deterministic bytes. Reads go through the cache and,
 on a miss, fetch from the source and put, as the fetcher does. The model is a plain LRU list
-with pins and a record of which files were damaged on disk, so it predicts every result:
+and a record of which files were damaged on disk, so it predicts every result:
 which gets hit, which puts are refused, what is evicted, and every counter.
 """
 
@@ -12,7 +12,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
@@ -25,7 +24,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from neurofs.io.block_cache import PROTECTED_SHARE, BlockCache
+from neurofs.io.cache import PROTECTED_SHARE, BlockCache
+from tests.unit.cache_files import block_file, disk_usage
 
 # Few keys, so that reads often hit; awkward content strings, which must never become paths.
 CONTENTS = ["dandi-blob:3f2a", "dandi-zarr:z/0.0@e1", "../../etc", "ü\x00"]
@@ -51,7 +51,6 @@ class Model:
         self.order: dict[Key, int] = {}  # insertion order = recency order
         self.protected: set[Key] = set()
         self.damage: dict[Key, str] = {}  # present blocks whose file was damaged
-        self.pins: Counter[Key] = Counter()
         self.reset_counters()
 
     def reset_counters(self) -> None:
@@ -60,9 +59,6 @@ class Model:
     @property
     def stored(self) -> int:
         return sum(self.order.values())
-
-    def pinned_bytes(self, exclude: Key | None = None) -> int:
-        return sum(s for k, s in self.order.items() if self.pins[k] > 0 and k != exclude)
 
     def get(self, key: Key) -> bool:
         """True on a hit."""
@@ -82,22 +78,13 @@ class Model:
     def put(self, key: Key, size: int) -> bool:
         if size > self.capacity:
             return False
-        if self.pins[key] == 0 and self.pinned_bytes(exclude=key) + size > self.capacity:
-            return False
         if key in self.order:
             self._forget(key)
         self._evict(self.stored + size - self.capacity)
         self.order[key] = size
         return True
 
-    def unpin(self, key: Key) -> None:
-        self.pins[key] -= 1
-        if self.pins[key] == 0:
-            del self.pins[key]
-            self._evict(self.stored - self.capacity)
-
     def restart(self) -> None:
-        self.pins.clear()
         self.protected.clear()  # protection lives in memory only
         self.reset_counters()
         for key, kind in list(self.damage.items()):
@@ -106,7 +93,7 @@ class Model:
         self._evict(self.stored - self.capacity)
 
     def clear(self) -> None:
-        for key in [k for k in self.order if self.pins[k] == 0]:
+        for key in list(self.order):
             self._forget(key)
 
     def disk_bytes(self) -> int:
@@ -130,7 +117,7 @@ class Model:
             for key in list(self.order):
                 if excess <= 0:
                     return
-                if (key in self.protected) == want_protected and self.pins[key] == 0:
+                if (key in self.protected) == want_protected:
                     excess -= self.order[key]
                     self._forget(key)
                     self.evictions += 1
@@ -194,20 +181,6 @@ class BlockCacheMachine(RuleBasedStateMachine):
         data = source(*key)
         assert self.c.put(*key, data) == self.model.put(key, len(data))
 
-    @rule(key=st.sampled_from(KEYS), then_read=st.booleans())
-    def pin(self, key: Key, then_read: bool) -> None:
-        self.c.pin(*key)
-        self.model.pins[key] += 1
-        if then_read:  # as a reader does: pin, then read (and fetch on a miss)
-            self._read(key)
-
-    @precondition(lambda self: bool(self.model.pins))
-    @rule(data=st.data())
-    def unpin(self, data: st.DataObject) -> None:
-        key = data.draw(st.sampled_from(sorted(self.model.pins)))
-        self.c.unpin(*key)
-        self.model.unpin(key)
-
     @rule()
     def restart(self) -> None:
         self.c.close()
@@ -231,7 +204,7 @@ class BlockCacheMachine(RuleBasedStateMachine):
         size = self.model.order[key]
         if size == 0 and kind in ("flip", "truncate"):
             kind = "extend"
-        path = self.c.block_path(*key)
+        path = block_file(self.dir, *key)
         assert path is not None
         if kind == "flip":
             pos = data.draw(st.integers(0, size - 1))
@@ -262,8 +235,7 @@ class BlockCacheMachine(RuleBasedStateMachine):
             0,
         )
         assert (s.stored_blocks, s.stored_bytes) == (len(m.order), m.stored)
-        assert s.pinned_bytes == m.pinned_bytes()
-        assert s.stored_bytes <= m.capacity + s.pinned_bytes
+        assert s.stored_bytes <= m.capacity
 
     @invariant()
     def presence_matches_model(self) -> None:
@@ -276,7 +248,7 @@ class BlockCacheMachine(RuleBasedStateMachine):
     def disk_matches_model(self) -> None:
         if self.cache is None:
             return
-        assert self.cache.disk_usage() == self.model.disk_bytes()
+        assert disk_usage(self.dir) == self.model.disk_bytes()
 
 
 BlockCacheMachine.TestCase.settings = settings(

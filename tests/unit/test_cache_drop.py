@@ -6,7 +6,7 @@ import random
 
 import trio
 
-from neurofs.io.block_cache import BlockCache
+from neurofs.io.cache import BlockCache
 from neurofs.io.fetcher import FRAGMENTS_PER_BLOCK, Fetcher, ReadPattern
 from neurofs.io.stats import Stats
 from tests.unit.test_fetcher import Remote
@@ -14,16 +14,14 @@ from tests.unit.test_fetcher import Remote
 BS = 4096
 
 
-def test_block_cache_drop_takes_only_the_named_unpinned_blocks(tmp_path) -> None:
+def test_block_cache_drop_takes_only_the_named_blocks(tmp_path) -> None:
     with BlockCache(tmp_path / "cache", 1 << 20) as cache:
         for i in range(3):
             cache.put("a", i, b"x" * 10)
         cache.put("b", 0, b"y" * 10)
-        cache.pin("a", 2)
-        assert cache.drop([("a", 0), ("a", 1), ("a", 1), ("a", 2), ("a", 9)]) == 2
+        assert cache.drop([("a", 0), ("a", 1), ("a", 1), ("a", 9)]) == 2
         assert [cache.contains("a", i) for i in range(3)] == [False, False, True]
         assert cache.get("b", 0) == b"y" * 10
-        cache.unpin("a", 2)
 
 
 async def test_fetcher_drop_forgets_blocks_and_fragments_so_the_next_read_fetches(

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from neurofs.io import block_cache, responses
-from neurofs.io.block_cache import BlockCache
+from neurofs.io import responses
+from neurofs.io.cache import BlockCache
+from neurofs.io.cache import index as cache_index
 from neurofs.io.responses import ResponseStore
+from tests.unit.cache_files import disk_usage
 
 
 def _disk_error(*args: object, **kwargs: object) -> object:
@@ -24,14 +26,14 @@ def test_an_index_that_cannot_be_opened_keeps_its_blocks(
     with BlockCache(tmp_path, 1 << 30) as cache:
         assert cache.put("blob", 0, b"kept")
     with monkeypatch.context() as m:
-        m.setattr(block_cache, "_connect", _disk_error)
+        m.setattr(cache_index, "_connect", _disk_error)
         with BlockCache(tmp_path, 1 << 30) as degraded:
             assert degraded.get("blob", 0) is None  # nothing served from the unread index
             assert degraded.put("blob", 1, b"new")  # works, in memory only
     with BlockCache(tmp_path, 1 << 30) as cache:
         assert cache.get("blob", 0) == b"kept"
         assert cache.get("blob", 1) is None  # the degraded run's block was an orphan
-        assert cache.disk_usage() == len(b"kept")
+        assert disk_usage(tmp_path) == len(b"kept")
 
 
 def test_a_garbage_index_is_rebuilt_empty(tmp_path: Path):
@@ -40,7 +42,7 @@ def test_a_garbage_index_is_rebuilt_empty(tmp_path: Path):
     (tmp_path / "index.sqlite3").write_bytes(b"not a database" * 100)
     with BlockCache(tmp_path, 1 << 30) as cache:
         assert cache.get("blob", 0) is None
-        assert cache.disk_usage() == 0
+        assert disk_usage(tmp_path) == 0
         assert cache.put("blob", 0, b"again") and cache.get("blob", 0) == b"again"
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from neurofs.cli.cache import parse_duration
-from neurofs.io.block_cache import (
+from neurofs.io.cache import (
     BlockCache,
     CacheError,
     in_use,
     read_summary,
     summarize,
 )
+from tests.unit.cache_files import disk_usage
 
 KiB = 1024
 
@@ -35,15 +36,7 @@ def test_prune_drops_only_blocks_unused_for_that_long(tmp_path: Path) -> None:
     # Durable: a reopened cache agrees, and the dropped block files are gone.
     with BlockCache(tmp_path, 10**9) as cache:
         assert cache.stats().stored_blocks == 1
-        assert cache.disk_usage() == 10 * KiB
-
-
-def test_prune_keeps_pinned_blocks(tmp_path: Path) -> None:
-    with BlockCache(tmp_path, 10**9) as cache:
-        _fill(cache, ["a:1", "a:2"])
-        with cache.pinned([("a:1", 0)]):
-            assert cache.prune(0) == 1
-        assert cache.contains("a:1", 0) and not cache.contains("a:2", 0)
+        assert disk_usage(tmp_path) == 10 * KiB
 
 
 def test_shrink_to_drops_least_recently_used_first(tmp_path: Path) -> None:
@@ -55,14 +48,14 @@ def test_shrink_to_drops_least_recently_used_first(tmp_path: Path) -> None:
         assert cache.contains("k:1", 0) and cache.contains("k:4", 0)
         assert cache.shrink_to(10**9) == 0
         assert cache.shrink_to(0) == 2
-        assert cache.stats().stored_blocks == 0 and cache.disk_usage() == 0
+        assert cache.stats().stored_blocks == 0 and disk_usage(tmp_path) == 0
 
 
 def test_clear_drops_everything_on_disk(tmp_path: Path) -> None:
     with BlockCache(tmp_path, 10**9) as cache:
         _fill(cache, ["a:1", "b:2", "c:3"])
         cache.clear()
-        assert cache.stats().stored_bytes == 0 and cache.disk_usage() == 0
+        assert cache.stats().stored_bytes == 0 and disk_usage(tmp_path) == 0
         _fill(cache, ["a:1"])  # still usable
         assert cache.get("a:1", 0) is not None
 

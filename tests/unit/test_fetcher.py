@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from neurofs.errors import AccessDenied, RemoteError
-from neurofs.io.block_cache import BlockCache
+from neurofs.io.cache import BlockCache
 from neurofs.io.fetcher import (
     FRAGMENTS_PER_BLOCK,
     FRAGMENTS_TO_BLOCK,

@@ -140,7 +140,7 @@ class FakeApi:
 
 @pytest.mark.parametrize("element_class", ["uint8", "uint24", "uint32"])
 async def test_raw_volume_is_the_bounding_box_x_fastest(tmp_path: Path, element_class: str):
-    from neurofs.io.block_cache import BlockCache
+    from neurofs.io.cache import BlockCache
     from neurofs.io.fetcher import Fetcher
     from neurofs.io.stats import Stats
     from neurofs.sources.webknossos.models import Dataset

@@ -22,7 +22,7 @@ from neurofs.cli.mounts import ControlError, find_mount_root, mount_using_cache,
 from neurofs.cli.progress import human_bytes, human_duration
 from neurofs.config import CacheConfig, load_config, parse_size
 from neurofs.errors import ConfigError
-from neurofs.io.block_cache import BlockCache, CacheError, CacheSummary, in_use, read_summary
+from neurofs.io.cache import BlockCache, CacheError, CacheSummary, in_use, read_summary
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -28,7 +28,7 @@ from neurofs.errors import InvalidContent, NeurofsError, NotFound
 from neurofs.fs.errno_map import errno_for
 from neurofs.fs.inodes import InodeTable
 from neurofs.io import memo
-from neurofs.io.block_cache import BlockCache
+from neurofs.io.cache import BlockCache
 from neurofs.tree.control import (
     CONTROL_DIR,
     CONTROL_FILE,

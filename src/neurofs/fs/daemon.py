@@ -27,7 +27,8 @@ from neurofs.fs.editing import recover_interrupted
 from neurofs.fs.kernel_readahead import raise_read_ahead_once_mounted
 from neurofs.fs.operations import Operations
 from neurofs.fs.sd_notify import Notifier
-from neurofs.io.block_cache import BlockCache, CacheError
+from neurofs.io.cache import BlockCache, CacheError
+from neurofs.io.durable import NotOwnedError, private_directory
 from neurofs.io.fetcher import Fetcher
 from neurofs.io.malloc import map_large_buffers
 from neurofs.io.responses import ResponseStore
@@ -146,11 +147,10 @@ def fuse_options(user_options: list[str]) -> set[str]:
 def _runtime_dir() -> Path:
     base = os.environ.get("XDG_RUNTIME_DIR")
     path = Path(base) / "neurofs" if base else Path(f"/tmp/neurofs-{os.getuid()}")
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_uid != os.getuid():
-        raise MountError(f"{path} belongs to another user")
-    path.chmod(0o700)
-    return path
+    try:
+        return private_directory(path, must_own=True)
+    except NotOwnedError:
+        raise MountError(f"{path} belongs to another user") from None
 
 
 def pid_file(mountpoint: Path) -> Path:

@@ -40,7 +40,7 @@ from neurofs.fs.control import ControlRunner
 from neurofs.fs.editing import Edit, EditState, resize, write_into
 from neurofs.fs.errno_map import errno_for
 from neurofs.fs.inodes import InodeTable
-from neurofs.io.block_cache import BLOCK_SIZE, BlockCache
+from neurofs.io.cache import BLOCK_SIZE, BlockCache
 from neurofs.io.stats import Stats
 from neurofs.tree.control import ControlFile, ErrorLog
 from neurofs.tree.names import is_valid_name

@@ -27,7 +27,7 @@ import cachetools
 import trio
 
 from neurofs.errors import NeurofsError, RemoteError
-from neurofs.io.block_cache import BLOCK_SIZE, BlockCache
+from neurofs.io.cache import BLOCK_SIZE, BlockCache
 from neurofs.io.stats import Stats
 
 log = logging.getLogger(__name__)

@@ -11,15 +11,15 @@ One SQLite file in the cache directory; keys are the source name and the full re
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from neurofs.io.sqlite_files import connect, connect_in_memory, open_or_rebuild
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +27,12 @@ log = logging.getLogger(__name__)
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 
 
-def _open(path: Path | str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+def _open(path: Path) -> sqlite3.Connection:
+    return _prepare(connect(path))
+
+
+def _prepare(db: sqlite3.Connection) -> sqlite3.Connection:
     try:
-        if path != ":memory:":
-            os.chmod(path, 0o600)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
         db.execute(
             "CREATE TABLE IF NOT EXISTS answers "
             "(source TEXT, url TEXT, body TEXT, saved REAL, PRIMARY KEY (source, url))"
@@ -48,18 +47,13 @@ class ResponseStore:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
         try:
-            self._db = _open(path)
+            # Damaged (not a database, corrupt): a lost cache, rebuilt rather than a reason to
+            # refuse to mount.
+            self._db = open_or_rebuild(path, _open)
         except sqlite3.OperationalError as exc:
             # A full or failing disk: keep answers in memory for this mount only; reads work.
             log.warning("cannot open %s (%s); offline answers are not kept", path, exc)
-            self._db = _open(":memory:")
-        except sqlite3.DatabaseError as exc:
-            # Damaged (not a database, corrupt): a lost cache, not a reason to refuse to mount.
-            log.warning("%s is unreadable (%s); starting it afresh", path, exc)
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{path}{suffix}")
-            self._db = _open(path)
+            self._db = _prepare(connect_in_memory())
 
     def save(self, source: str, url: str, data: Any) -> None:
         body = json.dumps(data, separators=(",", ":"))

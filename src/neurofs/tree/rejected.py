@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neurofs.errors import NotFound
+from neurofs.io.durable import private_directory, write_durably
 from neurofs.tree.names import safe_name
 from neurofs.tree.nodes import Attrs, BytesHandle, Directory, File, FileHandle, Key, Kind, Node
 
@@ -32,8 +33,7 @@ log = logging.getLogger(__name__)
 class RejectedStore:
     def __init__(self, directory: Path, journal: Path | None = None) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        directory.chmod(0o700)
+        private_directory(directory)
         # Without a journal directory (unit tests of one layer) saves are not journaled.
         self.journal = SaveJournal(journal) if journal is not None else None
 
@@ -101,8 +101,7 @@ class SaveJournal:
     """
 
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        directory.chmod(0o700)
+        private_directory(directory)
         self._root = directory
         self._own = directory / f"{os.getpid()}-{os.urandom(4).hex()}"
         self._own.mkdir(mode=0o700)
@@ -113,7 +112,7 @@ class SaveJournal:
     def begin(self, path: Key, data: bytes) -> Path:
         header = json.dumps({"path": list(path), "started": time.time()}).encode()
         entry = self._own / f"{next(self._numbers):010d}{_ENTRY_SUFFIX}"
-        _write_durably(entry, header + b"\n" + data)
+        write_durably(entry, header + b"\n" + data)
         return entry
 
     def close(self) -> None:
@@ -175,31 +174,6 @@ def _move(entry: Path, store: RejectedStore) -> Interrupted:
     kept = store.keep(path, data)
     entry.unlink()
     return Interrupted(path, kept, started)
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Temp file, write, fsync, rename, fsync the directory: the whole file or none of it."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        for leftover in (tmp, path):  # a save that could not be journaled is not sent
-            with contextlib.suppress(OSError):
-                os.unlink(leftover)
-        raise
 
 
 class LocalFile(File):

@@ -1,0 +1,400 @@
+"""The on-disk block cache: remote bytes in fixed-size blocks, crash-safe, size-capped, LRU.
+
+Blocks are keyed by ``(content, index)``: ``content`` is a content-identity string chosen by
+the source ("dandi-blob:<id>", "dandi-zarr:<zarr>/<key>@<etag>", ...), equal strings meaning
+equal bytes, so a block is fetched once across versions and mounts; ``index`` is the block
+number within that content.
+
+``BlockCache`` composes the parts, each in its own module: the private directory and its lock
+(directory.py), the block files (store.py), the SQLite index and its recency batches
+(index.py), the repair at open (recovery.py), the eviction order (eviction.py).
+
+Invariants, true at every instant (so a kill -9 anywhere leaves a usable cache):
+
+- A row in the index names a file whose bytes were fsynced, renamed into place and whose
+  directory was fsynced before the row was written. Rows are deleted before their files.
+- Every ``get`` checks length and crc32 against the row; a mismatch drops the block and is a
+  miss, so damaged bytes on disk are never returned.
+- Opening repairs whatever a crash left: temp files and files without a row are deleted, rows
+  whose file is missing or has the wrong size are dropped, an unreadable index is rebuilt empty.
+  An index that cannot be opened at all (a full or failing disk) is left alone with its blocks,
+  and that process runs on an empty index in memory.
+
+While running, the map in memory is the authority (it mirrors the index and holds LRU order),
+so a hit costs a dict lookup, one file read and a crc32. Recency is written to the index in
+batches (on put, every ``index.FLUSH_BATCH`` hits or ``index.FLUSH_INTERVAL`` seconds, and on
+close), so LRU order survives a clean restart exactly and a crash approximately.
+
+Two locks, so that the event loop, which calls ``contains`` and ``stats``, never waits on the
+disk:
+
+- the memory lock guards the map, the counters and the pending recency, and is held only for
+  work in memory, never across file or SQLite I/O;
+- the write lock serialises the changes to which blocks are recorded: each one plans under the
+  memory lock, runs its index transaction without it, then applies the plan to memory. Only
+  worker threads take it, always before the memory lock. Since every such change holds it, a
+  plan stays true while its transaction runs; readers meanwhile only reorder the LRU.
+
+Capacity: the recorded blocks total at most ``capacity_bytes``, except that blocks being
+written (at most one per concurrent ``put``) occupy disk before the eviction that makes room
+for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurofs.io.cache.directory import DirectoryLock, blocks_path, index_path
+from neurofs.io.cache.entry import BlockEntry, BlockKey, checked_key
+from neurofs.io.cache.eviction import SegmentedLru
+from neurofs.io.cache.index import BlockIndex, PendingRecency, RecencyRow, Row
+from neurofs.io.cache.recovery import recover
+from neurofs.io.cache.store import BlockStore, new_name
+from neurofs.io.cache.summary import CacheSummary, summarize
+
+log = logging.getLogger(__name__)
+
+# Under ENOSPC every miss fails to store: warn once per interval, not once per block.
+_WARN_INTERVAL = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Counters since open, and the current size. ``evictions`` counts blocks dropped to stay
+    under capacity (not ``clear``/``prune``); ``corrupt_dropped`` counts blocks that failed
+    verification in ``get``; ``write_failures`` counts puts lost to disk or index errors."""
+
+    hits: int
+    misses: int
+    evictions: int
+    corrupt_dropped: int
+    write_failures: int
+    stored_bytes: int
+    stored_blocks: int
+    capacity_bytes: int
+
+
+@dataclass(slots=True)
+class _Counters:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    corrupt_dropped: int = 0
+    write_failures: int = 0
+
+
+class BlockCache:
+    """Thread-safe: every method may be called from several threads at once. ``contains``,
+    ``stats`` and ``summary`` only wait for work in memory; the others may wait for the
+    index and belong in worker threads."""
+
+    def __init__(self, directory: Path, capacity_bytes: int) -> None:
+        if capacity_bytes < 0:
+            raise ValueError("capacity_bytes must be >= 0")
+        self._dir = Path(directory)
+        self._capacity = capacity_bytes
+        self._memory = threading.Lock()
+        self._writing = threading.Lock()
+        self._lru = SegmentedLru(capacity_bytes)
+        self._pending = PendingRecency()
+        self._counters = _Counters()
+        self._last_warning = -_WARN_INTERVAL
+        self._closed = False
+        self._store = BlockStore(blocks_path(self._dir))
+        self._directory_lock = DirectoryLock(self._dir)
+        try:
+            self._index, rows = BlockIndex.open(index_path(self._dir))
+        except BaseException:
+            self._directory_lock.release()
+            raise
+        try:
+            if rows is not None:  # never sweep the blocks of an index that was not read
+                self._recover(rows)
+        except BaseException:
+            self._index.close()
+            self._directory_lock.release()
+            raise
+
+    def __enter__(self) -> BlockCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ public API
+
+    def get(self, content: str, index: int) -> bytes | None:
+        """The verified bytes of a block, or None (a miss). A block that fails verification is
+        deleted and counted in ``corrupt_dropped``."""
+        key = (content, index)
+        with self._memory:
+            entry = None if self._closed else self._lru.get(key)
+            if entry is None:
+                self._counters.misses += 1
+                return None
+        while True:
+            data = self._store.read(entry)  # outside the locks
+            with self._memory:
+                current = None if self._closed else self._lru.get(key)
+                if data is not None:
+                    self._counters.hits += 1
+                    flush_due = current is entry and self._touch_locked(key, entry)
+                    break
+                if current is None:  # evicted (its file deleted) while we read: not damage
+                    self._counters.misses += 1
+                    return None
+                if current is not entry:
+                    # A concurrent put replaced the block (and deleted the file we were
+                    # reading): not damage; read the new file.
+                    entry = current
+                    continue
+            replacement = self._drop_damaged(key, entry)
+            if replacement is None:
+                with self._memory:
+                    self._counters.misses += 1
+                return None
+            entry = replacement
+        if flush_due:
+            self._flush_recency()
+        return data
+
+    def put(self, content: str, index: int, data: bytes) -> bool:
+        """Store a block durably, evicting blocks to make room. False if not stored: disk or
+        index failure (counted, logged), a block larger than the capacity, or a closed cache."""
+        key = checked_key(content, index)
+        name = new_name(key)
+        size = len(data)
+        if not self._admissible(size):
+            return False
+        try:
+            self._store.write(name, data)
+        except OSError as exc:
+            with self._memory:
+                self._note_write_failure_locked(key, exc)
+            return False
+        entry = BlockEntry(name=name, size=size, crc=zlib.crc32(data), last_used=0.0)
+        doomed = self._record(key, entry)
+        self._store.unlink(doomed)
+        return name not in doomed
+
+    def contains(self, content: str, index: int) -> bool:
+        """Whether the block is recorded. No verification, no stats, no recency."""
+        with self._memory:
+            return not self._closed and (content, index) in self._lru
+
+    def stats(self) -> CacheStats:
+        with self._memory:
+            c = self._counters
+            return CacheStats(
+                hits=c.hits,
+                misses=c.misses,
+                evictions=c.evictions,
+                corrupt_dropped=c.corrupt_dropped,
+                write_failures=c.write_failures,
+                stored_bytes=self._lru.stored_bytes,
+                stored_blocks=len(self._lru),
+                capacity_bytes=self._capacity,
+            )
+
+    def clear(self) -> None:
+        """Drop every block."""
+        self._drop(lambda: [k for k, _entry in self._lru.items()])
+
+    def drop(self, keys: Iterable[BlockKey]) -> int:
+        """Drop these blocks, those recorded (bytes found to be wrong, say); return how many."""
+        wanted = list(dict.fromkeys(keys))
+        return self._drop(lambda: [k for k in wanted if k in self._lru])
+
+    def prune(self, older_than_seconds: float) -> int:
+        """Drop blocks not used for ``older_than_seconds``; return how many."""
+        cutoff = time.time() - older_than_seconds
+        return self._drop(lambda: [k for k, e in self._lru.items() if e.last_used < cutoff])
+
+    def shrink_to(self, size: int) -> int:
+        """Drop blocks, in eviction order, until at most ``size`` bytes are stored; return how
+        many were dropped."""
+        return self._drop(lambda: self._lru.victims(self._lru.stored_bytes - size))
+
+    def summary(self) -> CacheSummary:
+        with self._memory:
+            return summarize((k[0], e.size, e.last_used) for k, e in self._lru.items())
+
+    @property
+    def directory(self) -> Path:
+        return self._dir
+
+    def close(self) -> None:
+        """Write pending recency to the index and release the directory. Idempotent; after it,
+        gets miss and puts return False."""
+        with self._writing:
+            with self._memory:
+                if self._closed:
+                    return
+                self._closed = True
+                recency = self._take_recency_locked()
+            try:
+                self._write_recency(recency)
+            finally:
+                try:
+                    self._index.close()
+                finally:
+                    self._directory_lock.release()
+
+    # ------------------------------------------------------------------ recovery at open
+
+    def _recover(self, rows: list[Row]) -> None:
+        for key, entry in recover(self._store, self._index, rows):  # least recent first
+            self._lru.add(key, entry)
+        # The capacity may have shrunk since last time.
+        self._drop(
+            lambda: self._lru.victims(self._lru.stored_bytes - self._capacity), evictions=True
+        )
+
+    # ------------------------------------------------------------------ changes (write lock)
+
+    def _record(self, key: BlockKey, entry: BlockEntry) -> list[str]:
+        """Record a durable block file, evicting to make room; return the block files to
+        delete (including the new one if it was not recorded)."""
+        with self._writing:
+            with self._memory:
+                if self._closed or entry.size > self._capacity:
+                    return [entry.name]
+                old = self._lru.get(key)
+                excess = (
+                    self._lru.stored_bytes - (old.size if old else 0) + entry.size - self._capacity
+                )
+                victims = self._lru.victims(excess, exclude=key)
+                entry.last_used = self._lru.stamp()
+                recency = self._take_recency_locked()
+            try:
+                self._index.record(key, entry, victims, recency)
+            except sqlite3.Error as exc:
+                with self._memory:
+                    self._restore_recency_locked(recency)
+                    self._note_write_failure_locked(key, exc)
+                return [entry.name]
+            with self._memory:
+                doomed = [self._forget_locked(k).name for k in victims]
+                self._counters.evictions += len(victims)
+                if old is not None:
+                    doomed.append(self._forget_locked(key).name)
+                if self._lru.last_stamp != entry.last_used:
+                    # Blocks were read while the row was written: the new block goes after
+                    # them in LRU order, so in the index too (with the next batch).
+                    entry.last_used = self._lru.stamp()
+                    self._pending.add(key)
+                self._lru.add(key, entry)
+        return doomed
+
+    def _drop(self, choose: Callable[[], list[BlockKey]], *, evictions: bool = False) -> int:
+        """Drop the blocks that ``choose`` (called under the memory lock) picks: rows first,
+        then memory, then files; return how many. Nothing changes if the index cannot be
+        written (the blocks stay valid)."""
+        with self._writing:
+            with self._memory:
+                keys = [] if self._closed else choose()
+            if not keys:
+                return 0
+            try:
+                self._index.delete(keys)
+            except sqlite3.Error as exc:
+                log.warning("block cache: cannot update the index: %s", exc)
+                return 0
+            with self._memory:
+                names = [self._forget_locked(k).name for k in keys]
+                if evictions:
+                    self._counters.evictions += len(names)
+        self._store.unlink(names)
+        return len(names)
+
+    def _drop_damaged(self, key: BlockKey, entry: BlockEntry) -> BlockEntry | None:
+        """Drop a block whose file failed verification. If it was replaced meanwhile, return
+        the new entry (to be read instead); if evicted, None (just a race, not damage)."""
+        with self._writing:
+            with self._memory:
+                current = None if self._closed else self._lru.get(key)
+                if current is not entry:
+                    return current
+                self._counters.corrupt_dropped += 1
+                self._forget_locked(key)
+            log.warning("block cache: block %d of %r failed verification; dropped", key[1], key[0])
+            try:
+                self._index.delete([key])
+            except sqlite3.Error as exc:
+                # The file goes anyway; at the next open the row has no file and is dropped.
+                log.warning("block cache: cannot update the index: %s", exc)
+        self._store.unlink([entry.name])
+        return None
+
+    def _flush_recency(self) -> None:
+        """Write a due batch of recency. A reader does not queue behind a writer for this:
+        if one holds the index, the batch waits for a later read."""
+        if not self._writing.acquire(blocking=False):
+            return
+        try:
+            with self._memory:
+                if self._closed:
+                    return
+                recency = self._take_recency_locked()
+            self._write_recency(recency)
+        finally:
+            self._writing.release()
+
+    def _write_recency(self, recency: list[RecencyRow]) -> None:
+        if not recency:
+            return
+        try:
+            self._index.write_recency(recency)
+        except sqlite3.Error as exc:
+            log.warning("block cache: cannot record recency: %s", exc)
+            with self._memory:
+                self._restore_recency_locked(recency)
+
+    # ------------------------------------------------------------------ memory (memory lock)
+
+    def _admissible(self, size: int) -> bool:
+        """Cheap early refusal before writing a file that could not be recorded anyway."""
+        with self._memory:
+            return not self._closed and size <= self._capacity
+
+    def _touch_locked(self, key: BlockKey, entry: BlockEntry) -> bool:
+        """A hit on ``entry``; True when a batch of recency is due to be written."""
+        self._lru.touch(key, entry)
+        return self._pending.add(key)
+
+    def _forget_locked(self, key: BlockKey) -> BlockEntry:
+        self._pending.discard(key)
+        return self._lru.remove(key)
+
+    def _take_recency_locked(self) -> list[RecencyRow]:
+        rows: list[RecencyRow] = []
+        for key in self._pending.take():
+            entry = self._lru.get(key)
+            if entry is not None:
+                rows.append((entry.last_used, key[0], key[1]))
+        return rows
+
+    def _restore_recency_locked(self, recency: list[RecencyRow]) -> None:
+        self._pending.restore((c, i) for _used, c, i in recency if (c, i) in self._lru)
+
+    def _note_write_failure_locked(self, key: BlockKey, exc: Exception) -> None:
+        self._counters.write_failures += 1
+        now = time.monotonic()
+        level = logging.DEBUG
+        if now - self._last_warning >= _WARN_INTERVAL:
+            self._last_warning, level = now, logging.WARNING
+        log.log(
+            level,
+            "block cache: cannot store block %d of %r (%d failures so far): %s",
+            key[1],
+            key[0],
+            self._counters.write_failures,
+            exc,
+        )

@@ -1,0 +1,199 @@
+"""The block index (``index.sqlite3``): one row per recorded block, and recency in batches.
+
+A row names a block file whose bytes were made durable before the row was written; rows are
+deleted before their files. The rows are read once, at open; while the cache runs, its map
+in memory is the authority and this file follows it.
+
+Not thread-safe: the cache runs one transaction at a time, in worker threads, and never while
+holding the lock around its memory (the event loop takes that one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from neurofs.io.cache.entry import MAX_INDEX, BlockEntry, BlockKey
+from neurofs.io.sqlite_files import (
+    connect,
+    connect_in_memory,
+    connect_read_only,
+    open_or_rebuild,
+)
+
+log = logging.getLogger(__name__)
+
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS blocks (
+    content   TEXT    NOT NULL,
+    idx       INTEGER NOT NULL,
+    name      TEXT    NOT NULL,
+    size      INTEGER NOT NULL,
+    crc       INTEGER NOT NULL,
+    last_used REAL    NOT NULL,
+    PRIMARY KEY (content, idx)
+) WITHOUT ROWID
+"""
+_DELETE = "DELETE FROM blocks WHERE content = ? AND idx = ?"
+
+# Recency is written after this many hits or this many seconds, whichever comes first: one
+# small transaction per batch instead of a database write per read.
+FLUSH_BATCH = 1024
+FLUSH_INTERVAL = 30.0
+
+Row = tuple[object, ...]
+# (last_used, content, idx): the parameters of one recency update.
+RecencyRow = tuple[float, str, int]
+
+
+class BlockIndex:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    def open(cls, path: Path) -> tuple[BlockIndex, list[Row] | None]:
+        """The index and its rows, least recently used first. An unreadable or foreign index
+        is rebuilt empty (its block files are then orphans that the sweep deletes). An index
+        that cannot be opened at all (a full or failing disk) is left alone with its blocks,
+        and this process runs on an empty index in memory: the rows are then None, and no
+        block may be swept."""
+        try:
+            db, rows = open_or_rebuild(path, _connect)
+        except sqlite3.OperationalError as exc:
+            log.warning(
+                "block cache: cannot open the index %s (%s); the blocks stored there are "
+                "not used until a later mount",
+                path,
+                exc,
+            )
+            db = connect_in_memory()
+            db.execute(_SCHEMA)
+            return cls(db), None
+        return cls(db), rows
+
+    def record(
+        self,
+        key: BlockKey,
+        entry: BlockEntry,
+        evicted: Sequence[BlockKey],
+        recency: Sequence[RecencyRow],
+    ) -> None:
+        """One transaction: pending recency, the evicted rows out, the new row in."""
+        with self._transaction() as db:
+            db.executemany("UPDATE blocks SET last_used = ? WHERE content = ? AND idx = ?", recency)
+            db.executemany(_DELETE, evicted)
+            db.execute(
+                "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?, ?)",
+                (key[0], key[1], entry.name, entry.size, entry.crc, entry.last_used),
+            )
+
+    def delete(self, keys: Sequence[tuple[object, object]]) -> None:
+        """Delete these rows (keys as read, possibly malformed, at recovery)."""
+        with self._transaction() as db:
+            db.executemany(_DELETE, keys)
+
+    def write_recency(self, recency: Sequence[RecencyRow]) -> None:
+        with self._transaction() as db:
+            db.executemany("UPDATE blocks SET last_used = ? WHERE content = ? AND idx = ?", recency)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._commit()
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _commit(self) -> None:
+        self._db.execute("COMMIT")
+
+
+class PendingRecency:
+    """Blocks whose recency changed in memory and is not yet in the index, so that LRU order
+    survives a clean restart exactly and a crash approximately. Not thread-safe: the cache
+    uses it under its memory lock."""
+
+    def __init__(self) -> None:
+        self._keys: set[BlockKey] = set()
+        self._last_taken = time.monotonic()
+
+    def add(self, key: BlockKey) -> bool:
+        """Note a use of ``key``; True when a batch is due to be written."""
+        self._keys.add(key)
+        return (
+            len(self._keys) >= FLUSH_BATCH or time.monotonic() - self._last_taken > FLUSH_INTERVAL
+        )
+
+    def discard(self, key: BlockKey) -> None:
+        self._keys.discard(key)
+
+    def take(self) -> set[BlockKey]:
+        """The keys to write now; they are no longer pending (``restore`` them if the write
+        fails)."""
+        self._last_taken = time.monotonic()
+        keys, self._keys = self._keys, set()
+        return keys
+
+    def restore(self, keys: Iterable[BlockKey]) -> None:
+        self._keys.update(keys)
+
+
+def parse_row(row: Row) -> tuple[BlockKey, BlockEntry] | None:
+    """A row as (key, entry), or None if any field is malformed."""
+    content, idx, name, size, crc, last_used = row
+    if not (
+        isinstance(content, str)
+        and isinstance(idx, int)
+        and 0 <= idx <= MAX_INDEX
+        and isinstance(name, str)
+        and isinstance(size, int)
+        and size >= 0
+        and isinstance(crc, int)
+        and 0 <= crc < 2**32
+        and isinstance(last_used, int | float)
+    ):
+        return None
+    return (content, idx), BlockEntry(name=name, size=size, crc=crc, last_used=float(last_used))
+
+
+def read_usage(path: Path) -> list[tuple[str, int, float]]:
+    """``(content, size, last_used)`` of every row, read-only: safe while a process uses the
+    index. Nothing when there is no index. Raises sqlite3.Error."""
+    if not path.exists():
+        return []
+    db = connect_read_only(path)
+    try:
+        return db.execute("SELECT content, size, last_used FROM blocks").fetchall()
+    finally:
+        db.close()
+
+
+def _connect(path: Path) -> tuple[sqlite3.Connection, list[Row]]:
+    # synchronous=NORMAL (see connect) may lose the last rows in a power cut, which only turns
+    # their files into orphans that the next open deletes; block files are always made durable
+    # before their row is written, which is what correctness needs.
+    db = connect(path)
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, _SCHEMA_VERSION):
+            raise sqlite3.DatabaseError(f"unknown index schema version {version}")
+        db.execute(_SCHEMA)
+        db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        rows = db.execute(
+            "SELECT content, idx, name, size, crc, last_used FROM blocks ORDER BY last_used"
+        ).fetchall()
+    except BaseException:
+        db.close()
+        raise
+    return db, rows

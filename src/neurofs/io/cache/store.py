@@ -1,0 +1,169 @@
+"""The block files under ``blocks/``: written durably, read back verified, deleted, swept.
+
+    blocks/<xx>/<sha256>.<nonce>        one file per block
+    blocks/<xx>/tmp-<sha256>.<nonce>    a block being written (never referenced by the index)
+
+``<sha256>`` hashes the content string and the index; the content string itself never becomes
+a path (it is untrusted and may contain ``/`` or ``..``). ``<xx>`` is its first two hex digits,
+spreading files over 256 directories that are created once, at open. ``<nonce>`` is random per
+write, so replacing a block never overwrites a file another thread may be reading and
+verifying: the store needs no lock.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from neurofs.io.cache.entry import BlockEntry, BlockKey
+from neurofs.io.durable import fsync_directory, make_directory, write_durably
+
+log = logging.getLogger(__name__)
+
+_TMP_PREFIX = "tmp-"
+_PREFIXES = tuple(f"{i:02x}" for i in range(256))
+_NAME_RE = re.compile(r"([0-9a-f]{2})/([0-9a-f]{64})\.[0-9a-f]{16}")
+_FILE_RE = re.compile(r"[0-9a-f]{64}\.[0-9a-f]{16}")
+
+
+class BlockStore:
+    """Thread-safe without a lock: every write goes to a new file name."""
+
+    def __init__(self, blocks: Path) -> None:
+        self.blocks = blocks
+
+    def write(self, name: str, data: bytes) -> None:
+        """Store ``data`` durably as ``name`` (from :func:`new_name`). Raises OSError, leaving
+        no file of that name behind."""
+        path = self.blocks / name
+        temp = path.with_name(_TMP_PREFIX + path.name)
+        try:
+            write_durably(path, data, temp=temp)
+        except FileNotFoundError:  # the prefix directory was removed behind our back
+            make_directory(path.parent)
+            write_durably(path, data, temp=temp)
+
+    def read(self, entry: BlockEntry) -> bytes | None:
+        """The block's bytes if their length and crc32 match ``entry``, else None."""
+        path = self.blocks / entry.name
+        try:
+            data = _read_file(path, entry.size)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                log.warning("block cache: cannot read %s: %s", path, exc)
+            return None
+        if len(data) != entry.size or zlib.crc32(data) != entry.crc:
+            return None
+        return data
+
+    def unlink(self, names: Iterable[str]) -> None:
+        for name in names:
+            try:
+                os.unlink(self.blocks / name)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # left as an orphan; the next open deletes it
+                log.warning("block cache: cannot delete %s: %s", name, exc)
+
+    def sweep(self) -> dict[str, int]:
+        """Delete temp files and anything unexpected under blocks/, make sure the 256 prefix
+        directories exist, and return the block files found: name -> size."""
+        make_directory(self.blocks)
+        found: dict[str, int] = {}
+        with os.scandir(self.blocks) as it:
+            for item in it:
+                if item.name not in _PREFIXES or not item.is_dir(follow_symlinks=False):
+                    _remove_any(Path(item.path))
+        created = False
+        for prefix in _PREFIXES:
+            directory = self.blocks / prefix
+            if _make_directory_quiet(directory):
+                created = True
+                continue
+            found.update(_sweep_prefix_dir(directory, prefix))
+        if created:
+            fsync_directory(self.blocks)
+        return found
+
+
+def is_name_of(name: str, key: BlockKey) -> bool:
+    """Whether ``name`` is a block file name that a write of ``key`` could have chosen (the
+    index lives in a private directory, but a bad name must never lead outside blocks/)."""
+    match = _NAME_RE.fullmatch(name)
+    if match is None:
+        return False
+    try:
+        digest = _key_digest(key)
+    except ValueError:
+        return False
+    return match[2] == digest and match[1] == digest[:2]
+
+
+def _key_digest(key: BlockKey) -> str:
+    """Hex sha256 of the key. The index follows the last NUL, so the encoding is unambiguous.
+    Raises ValueError for content that is not valid text (lone surrogates)."""
+    content = key[0].encode("utf-8")
+    return hashlib.sha256(b"%s\0%d" % (content, key[1])).hexdigest()
+
+
+def new_name(key: BlockKey) -> str:
+    """A file name for a new write of ``key``, relative to blocks/. Raises ValueError for
+    content that is not valid text."""
+    digest = _key_digest(key)
+    return f"{digest[:2]}/{digest}.{secrets.token_hex(8)}"
+
+
+def _read_file(path: Path, size: int) -> bytes:
+    """Read up to size + 1 bytes: one extra byte reveals a file longer than recorded. A single
+    read() normally returns everything (regular files only read short at end of file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        parts: list[bytes] = []
+        total = 0
+        while total < size:
+            chunk = os.read(fd, size + 1 - total)
+            if not chunk:
+                break
+            parts.append(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _make_directory_quiet(path: Path) -> bool:
+    """mkdir without an fsync per directory (the caller fsyncs the parent once)."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        return False
+    return True
+
+
+def _sweep_prefix_dir(directory: Path, prefix: str) -> dict[str, int]:
+    found: dict[str, int] = {}
+    with os.scandir(directory) as it:
+        for item in it:
+            if _FILE_RE.fullmatch(item.name) and item.is_file(follow_symlinks=False):
+                found[f"{prefix}/{item.name}"] = item.stat(follow_symlinks=False).st_size
+            else:  # temp files of interrupted writes, and anything we did not put there
+                _remove_any(Path(item.path))
+    return found
+
+
+def _remove_any(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError as exc:
+        log.warning("block cache: cannot remove %s: %s", path, exc)
