@@ -22,7 +22,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from neurofs.errors import RemoteError
-from neurofs.io import http as http_module
+from neurofs.io import exchange
 from neurofs.io.http import HttpClient, RetryPolicy
 from neurofs.io.stats import Stats
 from neurofs.tree.names import is_valid_name, unique_names
@@ -395,7 +395,7 @@ async def test_download_redirect_to_another_host_carries_no_token(
 async def test_endless_json_is_cut_at_the_bound(
     servers: tuple[HostileServer, HostileServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http_module, "MAX_JSON_BYTES", 4 * 1024 * 1024)
+    monkeypatch.setattr(exchange, "MAX_JSON_BYTES", 4 * 1024 * 1024)
     client = _client(servers[0])
     try:
         with pytest.raises(RemoteError, match="larger than"):

@@ -1,8 +1,9 @@
 """Deadlines of the HTTP client: servers that never answer, trickle or stall mid-body.
 
 httpx's read timeout applies to each socket read, so these behaviours need the client's own
-per-try deadline (``_TryClock``). The server is scripted with ``httpx.MockTransport`` whose
-handlers and bodies sleep on trio's clock; bounds are the configured budgets plus a margin.
+per-try deadline (``io/deadline.TryClock``). The server is scripted with
+``httpx.MockTransport`` whose handlers and bodies sleep on trio's clock; bounds are the
+configured budgets plus a margin.
 """
 
 from __future__ import annotations

@@ -20,14 +20,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from neurofs import secrets
 from neurofs.config import SourceConfig
-from neurofs.errors import (
-    AccessDenied,
-    Conflict,
-    InvalidContent,
-    NotFound,
-    RemoteError,
-    TooLarge,
-)
+from neurofs.errors import RemoteError
 from neurofs.io.http import HttpClient, RetryPolicy
 from neurofs.io.memo import Memo, as_fetched
 from neurofs.io.responses import ResponseStore
@@ -76,35 +69,26 @@ def token_from_file(url: str) -> str | None:
     return None
 
 
-def refusal(status: int, message: str) -> Exception | None:
-    """CAVE's answers that the status alone misreads.
+def real_status(status: int, message: str) -> tuple[int, str] | None:
+    """The status CAVE meant, where the answer's own misleads (for ``io/status.TABLE``).
 
-    The annotation engine turns most refusals into HTTP 500 whose message starts with the
-    real status ("422 Unprocessable Entity: ..."); terms of service not accepted is a 403
-    whose error says so.
+    The annotation and materialization engines turn most refusals into HTTP 500 whose
+    message starts with the real status ("422 Unprocessable Entity: ..."), or whose body is
+    the engine's schema errors for the request; terms of service not accepted is an error
+    that says so, whatever its status.
     """
     if "missing_tos" in message:
-        return AccessDenied(f"terms of service not accepted: {message}")
+        return 403, f"terms of service not accepted: {message}"
     if status != 500:
         return None
     if "schema_errors" in message or "Input payload validation failed" in message:
         # The request body failed the engine's own schema: a refusal, not a server fault.
-        return InvalidContent(message)
+        return 422, message
     m = _EMBEDDED_STATUS.match(message.split(":", 1)[-1] if message.startswith("{") else message)
     real = int(m.group(1)) if m else None
-    if real is None or real >= 500:
-        return None
-    if real in (400, 422):
-        return InvalidContent(message)
-    if real == 413:  # more rows in one request than the engine takes
-        return TooLarge(message)
-    if real in (401, 403):
-        return AccessDenied(message)
-    if real == 404:
-        return NotFound(message)
-    if real == 409:
-        return Conflict(message)
-    return RemoteError(message)
+    # Only a client error is a refusal; "500 ..." or a number that is no error status leaves
+    # the answer a server failure.
+    return (real, message) if real is not None and 400 <= real < 500 else None
 
 
 class CaveApi:
@@ -137,7 +121,7 @@ class CaveApi:
             auth_headers={"Authorization": f"Bearer {self._token}"} if self._token else None,
             responses=self._responses,
             retry=RetryPolicy(total_seconds=self._config.retry_seconds),
-            refusal=refusal,
+            status_reader=real_status,
         )
 
     async def aclose(self) -> None:
