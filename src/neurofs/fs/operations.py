@@ -36,7 +36,7 @@ from neurofs.errors import (
     ReadOnly,
     TooLarge,
 )
-from neurofs.fs.control import ControlRunner
+from neurofs.fs.control_commands import ControlRunner
 from neurofs.fs.editing import Edit, EditState, resize, write_into
 from neurofs.fs.errno_map import errno_for
 from neurofs.fs.inodes import InodeTable
