@@ -1,16 +1,12 @@
 """Open files: one handle type per kind of file, chosen once at open by :class:`Opener`.
 
-========================  ==========================  ==================================
-handle                    opened on                   what it does
-========================  ==========================  ==================================
-``ReadHandle``            any file, for reading       reads its node's ``FileHandle``
-``SidecarWriteHandle``    a sidecar, for writing      writes the sidecar's pending edit;
-                                                      flush/fsync commits it
-``ScratchWriteHandle``    a scratch file, for writing writes the file in memory; flush
-                                                      sends it where a new file is a
-                                                      request (WEBKNOSSOS tasks, …)
-``ControlWriteHandle``    ``.neurofs/control``        each write runs one command
-========================  ==========================  ==================================
+- ``ReadHandle``: any file opened for reading; reads its node's ``FileHandle`` (for a
+  sidecar, a snapshot of the text, remembered as the merge base of the next save).
+- ``SidecarWriteHandle``: a sidecar opened for writing; writes its pending edit, which
+  flush and fsync commit.
+- ``ScratchWriteHandle``: a scratch file opened for writing; writes it in memory, and a
+  flush sends it where a new file is a request (WEBKNOSSOS tasks, CAVE states, …).
+- ``ControlWriteHandle``: ``.neurofs/control``; each write runs one command.
 
 Every other file opened for writing is refused (EROFS). The fs layer looks a handle up by
 its number and calls it; what an operation means for each kind of file is said here once.
