@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from neurofs.fs.editing import recover_interrupted
+from neurofs.fs.saving import recover_interrupted
 from neurofs.tree.control import ErrorLog
 from neurofs.tree.rejected import RejectedStore
 
@@ -110,7 +110,7 @@ def test_a_save_that_cannot_be_journaled_is_refused(tmp_path: Path):
     import trio
 
     from neurofs.errors import NeurofsError
-    from neurofs.fs.editing import EditState
+    from neurofs.fs.saving import Saver
     from neurofs.tree.sidecar import Sidecar, SidecarSpec
 
     sent: list[object] = []
@@ -127,7 +127,7 @@ def test_a_save_that_cannot_be_journaled_is_refused(tmp_path: Path):
     # Entries cannot be created: the journal's directory is gone (root ignores modes).
     (tmp_path / "journal").rename(tmp_path / "elsewhere")
     errors = ErrorLog()
-    edits = EditState(errors, s)
+    edits = Saver(errors, s)
 
     async def save() -> None:
         await edits.commit_bytes(sidecar, b"name: after\n", None)

@@ -23,9 +23,9 @@ import trio
 
 from neurofs.config import Config, default_state_dir, private_dir
 from neurofs.errors import ConfigError
-from neurofs.fs.editing import recover_interrupted
 from neurofs.fs.kernel_readahead import raise_read_ahead_once_mounted
 from neurofs.fs.operations import Operations
+from neurofs.fs.saving import recover_interrupted
 from neurofs.fs.sd_notify import Notifier
 from neurofs.io.cache import BlockCache, CacheError
 from neurofs.io.durable import NotOwnedError, private_directory

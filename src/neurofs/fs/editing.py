@@ -1,94 +1,121 @@
-"""Pending edits of sidecars, scratch files, and what happens when an edit is committed.
+"""Pending edits of sidecars: the new text while it is being written, and its merge base.
 
-An edit starts when a sidecar is opened for writing (or truncated, or a scratch file is
-renamed over it) and holds the new text in memory. It is committed when a handle that wrote
-it is flushed (close) or fsynced: only flush errors reach ``close(2)``. A failed commit keeps
-the exact bytes under ``.neurofs/rejected/``, writes one line to ``errors.log``, and drops the
-edit so that the sidecar shows the server's state again.
+An edit starts when a sidecar is opened for writing (or truncated by path) and holds the new
+text in memory. It is committed when a handle that wrote it is flushed (close) or fsynced:
+only flush errors reach ``close(2)``. A commit ends the edit whatever the server answers:
+success shows the new server state, failure the old one again (the bytes are kept by
+``saving.Saver``).
 
 The merge base is the text the user last *read* from the sidecar, so that a field changed on
 the server after they opened the file survives their save of another field.
-
-Every save is journaled before its first request (``RejectedStore.begin``) and leaves the
-journal once the server answered. If the daemon dies in between (kill -9, a crash, power
-loss, or a shutdown that cut the save short), the next mount moves the bytes to
-``rejected/`` with an ``errors.log`` line saying the save was interrupted and may or may not
-have reached the server (:func:`recover_interrupted`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Hashable, Iterable
 
-import trio
-
-from neurofs.errors import NeurofsError, PartlyRefused, TooLarge
-from neurofs.fs.errno_map import errno_for
-from neurofs.tree.control import ErrorLog
-from neurofs.tree.nodes import Directory, EditableFile, Key
-from neurofs.tree.rejected import RejectedStore
+from neurofs.errors import InvalidContent, TooLarge
+from neurofs.fs.saving import Saver
+from neurofs.tree.buffers import resize, write_into
+from neurofs.tree.nodes import Attrs, EditableFile, Key, Kind
 from neurofs.tree.scratch import ScratchFile
 
-log = logging.getLogger(__name__)
-
-# EditableFiles are metadata: a write beyond this is refused (EFBIG) rather than buffered.
-MAX_EDIT_BYTES = 16 * 1024 * 1024
 # How many "last read" texts to remember (one per sidecar path).
 _LAST_READ_ENTRIES = 10_000
+_EMPTY = "the file is empty; nothing was sent"
 
 
-@dataclass
 class Edit:
-    node: EditableFile
-    buffer: bytearray
-    base: bytes | None
-    dirty: bool = False
-    writers: set[int] = field(default_factory=set)
-    # Set when a write went past MAX_EDIT_BYTES: the kernel reports short writes, so the
-    # refusal is repeated at close, where the user is sure to see it.
-    too_large: bool = False
-    # Set by every write(2). An edit that is dirty, empty and never written was only emptied
-    # by O_TRUNC: a shell's `> file` flushes a duplicate descriptor before the command writes.
-    written: bool = False
+    """The text of one sidecar being written, and who writes it (open handles, as tokens)."""
+
+    def __init__(
+        self, node: EditableFile, text: bytes, base: bytes | None, writers: Iterable[Hashable] = ()
+    ) -> None:
+        self.node = node
+        self.base = base
+        self._buffer = bytearray(text)
+        self._writers: set[Hashable] = set(writers)
+        # Changed since it began (written, truncated or emptied): a commit has to send it.
+        self._dirty = False
+        # Set by every write(2). An edit that is dirty, empty and never written was only
+        # emptied by O_TRUNC: a shell's `> file` flushes a duplicate descriptor before the
+        # command writes.
+        self._written = False
+        # A write went past the size limit: the kernel reports short writes, so the refusal
+        # is repeated at close, where the user is sure to see it.
+        self._too_large = False
+
+    @property
+    def text(self) -> bytes:
+        return bytes(self._buffer)
+
+    @property
+    def size(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    @property
+    def too_large(self) -> bool:
+        return self._too_large
 
     @property
     def emptied_only(self) -> bool:
-        return self.dirty and not self.written and not self.buffer
+        return self._dirty and not self._written and not self._buffer
 
+    @property
+    def has_writers(self) -> bool:
+        return bool(self._writers)
 
-def write_into(buffer: bytearray, offset: int, data: bytes, limit: int = MAX_EDIT_BYTES) -> None:
-    end = offset + len(data)
-    if end > limit:
-        raise TooLarge(f"writes beyond {limit} bytes are refused for this file")
-    if offset > len(buffer):
-        buffer.extend(b"\0" * (offset - len(buffer)))
-    buffer[offset:end] = data
+    def read(self, offset: int, size: int) -> bytes:
+        return bytes(self._buffer[offset : offset + size])
 
+    def write(self, offset: int, data: bytes, *, append: bool = False) -> None:
+        self._dirty = self._written = True
+        try:
+            write_into(
+                self._buffer,
+                len(self._buffer) if append else offset,
+                data,
+                self.node.max_edit_bytes,
+            )
+        except TooLarge:
+            self._too_large = True
+            raise
 
-def resize(buffer: bytearray, size: int, limit: int = MAX_EDIT_BYTES) -> None:
-    if size > limit:
-        raise TooLarge(f"files here may not grow beyond {limit} bytes")
-    if size < len(buffer):
-        del buffer[size:]
-    else:
-        buffer.extend(b"\0" * (size - len(buffer)))
+    def truncate(self, size: int) -> None:
+        resize(self._buffer, size, self.node.max_edit_bytes)
+        self._dirty = True
+
+    def empty(self) -> None:
+        """Opened with O_TRUNC."""
+        del self._buffer[:]
+        self._dirty = True
+
+    def join(self, writer: Hashable) -> None:
+        self._writers.add(writer)
+
+    def leave(self, writer: Hashable) -> None:
+        self._writers.discard(writer)
+
+    def continued(self) -> Edit:
+        """A new edit going on from this one after it was committed (more writes on the same
+        open files): it starts from, and merges onto, the text just saved."""
+        text = self.text
+        return Edit(self.node, text, text, self._writers)
 
 
 class EditState:
-    def __init__(self, errors: ErrorLog, rejected: RejectedStore) -> None:
-        self._errors = errors
-        self._rejected = rejected
-        self._saves_in_flight = 0
+    """The pending edit of each sidecar, and the text each sidecar was last read as."""
+
+    def __init__(self, saver: Saver) -> None:
+        self._saver = saver
         self._edits: dict[Key, Edit] = {}
         self._last_read: OrderedDict[Key, bytes] = OrderedDict()
-        self._scratch: dict[Key, dict[str, ScratchFile]] = {}
 
     # ------------------------------------------------------------------ reads
 
@@ -98,23 +125,19 @@ class EditState:
         while len(self._last_read) > _LAST_READ_ENTRIES:
             self._last_read.popitem(last=False)
 
-    def pending(self, key: Key) -> Edit | None:
-        return self._edits.get(key)
-
-    def last_read(self, key: Key) -> bytes | None:
-        return self._last_read.get(key)
-
-    def resume(self, previous: Edit) -> Edit:
-        """A new edit continuing from ``previous`` after it was committed (more writes on the
-        same open file): its base is the text just saved."""
-        edit = self._edits.get(previous.node.key)
+    def attrs(self, key: Key) -> Attrs | None:
+        """While an edit is open, the file is what was written."""
+        edit = self._edits.get(key)
         if edit is None:
-            text = bytes(previous.buffer)
-            edit = Edit(previous.node, bytearray(text), text, writers=set(previous.writers))
-            self._edits[previous.node.key] = edit
-        return edit
+            return None
+        return Attrs(Kind.FILE, edit.size, time.time(), writable=True)
 
-    # ------------------------------------------------------------------ edits
+    async def text_of(self, node: EditableFile) -> bytes:
+        """What the sidecar holds now: the pending text, else the server's state."""
+        edit = self._edits.get(node.key)
+        return edit.text if edit is not None else await node.render()
+
+    # ------------------------------------------------------------------ the life of an edit
 
     async def begin(self, node: EditableFile, *, truncate: bool) -> Edit:
         """The pending edit of ``node`` (a new one starts from its current text)."""
@@ -122,151 +145,77 @@ class EditState:
         edit = self._edits.get(node.key)
         if edit is None:
             current = await node.render()
-            base = self._last_read.get(node.key, current)
-            edit = Edit(node, bytearray(current), base)
+            edit = Edit(node, current, self._last_read.get(node.key, current))
             self._edits[node.key] = edit
         if truncate:
-            del edit.buffer[:]
-            edit.dirty = True
+            edit.empty()
         return edit
 
-    def drop(self, key: Key) -> None:
-        self._edits.pop(key, None)
+    def resume(self, previous: Edit) -> Edit:
+        """The edit that writes through a handle of ``previous`` go to: ``previous`` itself
+        while it is pending, else (after a commit) one going on from the text just saved."""
+        edit = self._edits.get(previous.node.key)
+        if edit is None:
+            edit = previous.continued()
+            self._edits[previous.node.key] = edit
+        return edit
 
-    async def commit(self, edit: Edit) -> None:
-        """Send a dirty edit; on failure keep the bytes and log, then re-raise."""
+    async def flush(self, edit: Edit) -> None:
+        """close(2) or fsync of a handle writing ``edit``: commit it if it is still pending."""
+        if self._edits.get(edit.node.key) is not edit:
+            return
+        if edit.emptied_only:
+            # Opened with O_TRUNC and not written (yet): a shell's `cmd > file` flushes a
+            # duplicate of the descriptor before cmd writes. Refuse without ending the edit,
+            # so that the writes that follow keep their merge base; release logs the refusal
+            # if nothing is ever written.
+            raise InvalidContent(_EMPTY)
+        await self._commit(edit)
+
+    def release(self, edit: Edit, writer: Hashable) -> None:
+        """The last close of a handle writing ``edit``: the edit ends with its last writer
+        unless a flush still has to send it."""
+        edit.leave(writer)
+        key = edit.node.key
+        if self._edits.get(key) is not edit or edit.has_writers:
+            return
+        if not edit.dirty:
+            del self._edits[key]
+        elif edit.emptied_only:
+            # Emptied and never written (close already answered EINVAL): nothing is sent,
+            # the sidecar shows the server's state again.
+            del self._edits[key]
+            self._saver.reject(key, b"", InvalidContent(_EMPTY))
+
+    async def truncate_and_save(self, node: EditableFile, size: int) -> None:
+        """truncate(2) by path: no close follows, so the truncation is the save (of the
+        pending edit, if one is open)."""
+        edit = await self.begin(node, truncate=False)
+        edit.truncate(size)
+        await self._commit(edit)
+
+    async def save_from_scratch(self, node: EditableFile, scratch: ScratchFile) -> None:
+        """An editor's atomic save: a scratch file renamed over the sidecar is its new text,
+        merged onto the text the user last read."""
+        self._saver.refuse_if_too_large(node.key, scratch)
+        await self._save(node, scratch.content, self._last_read.get(node.key))
+
+    async def _commit(self, edit: Edit) -> None:
+        """Send a dirty edit; on failure the bytes are kept and the error raised."""
         if not edit.dirty:
             return
         key = edit.node.key
-        data = bytes(edit.buffer)
+        data = edit.text
         # The edit ends here whatever happens: success shows the new server state, failure
         # shows the old one again (the user's bytes are kept in rejected/).
         self._edits.pop(key, None)
         if edit.too_large:
             limit = edit.node.max_edit_bytes
             exc = TooLarge(f"the file grew beyond {limit} bytes; nothing was sent")
-            self.reject(key, data, exc)
+            self._saver.reject(key, data, exc)
             raise exc
-        await self.commit_bytes(edit.node, data, edit.base)
+        await self._save(edit.node, data, edit.base)
 
-    async def commit_bytes(self, node: EditableFile, data: bytes, base: bytes | None) -> None:
-        with self._saving():
-            entry = await self._journal(node.key, data)
-            try:
-                sent = await node.commit(data, base)
-            except Exception as exc:  # refused, or a bug: the user's text is kept either way
-                self.reject(node.key, data, exc)
-                self._rejected.end(entry)
-                raise
-            # Cancelled (the daemon is stopping): the entry stays for the next mount to keep.
-            self._rejected.end(entry)
-        if sent:
-            log.info("%s: change sent", "/".join(node.key))
+    async def _save(self, node: EditableFile, data: bytes, base: bytes | None) -> None:
+        await self._saver.commit_bytes(node, data, base)
         self.remember_read(node.key, data)
-
-    @contextlib.contextmanager
-    def _saving(self) -> Iterator[None]:
-        self._saves_in_flight += 1
-        try:
-            yield
-        finally:
-            self._saves_in_flight -= 1
-
-    async def saves_finished(self) -> None:
-        """Return once no save is waiting on a server (polled: used once, at shutdown)."""
-        while self._saves_in_flight:
-            await trio.sleep(0.05)
-
-    async def _journal(self, key: Key, data: bytes) -> Path | None:
-        """Make the bytes of a save durable before anything is sent; a save that cannot be
-        journaled is refused (EIO) with nothing sent, so no save depends on luck. In a worker
-        thread: the fsyncs must not hold up the other requests of the mount."""
-        try:
-            return await trio.to_thread.run_sync(self._rejected.begin, key, data)
-        except OSError as exc:
-            error = NeurofsError(
-                f"cannot keep a copy of your text before sending it ({exc.strerror}); "
-                "nothing was sent"
-            )
-            self._errors.add("/".join(key), errno.errorcode[errno.EIO], str(error))
-            log.warning("%s: %s", "/".join(key), error)
-            raise error from None
-
-    def reject(self, key: Key, data: bytes, exc: Exception) -> None:
-        code = errno_for(exc) if isinstance(exc, NeurofsError) else errno.EIO
-        kept = self._rejected.keep(key, data)
-        self._errors.add(
-            "/".join(key),
-            errno.errorcode[code],
-            f"{exc} (your text is kept in .neurofs/rejected/{kept})",
-        )
-        log.warning("%s: write refused (%s): %s", "/".join(key), errno.errorcode[code], exc)
-
-    def refuse_if_too_large(self, key: Key, scratch: ScratchFile) -> None:
-        """A scratch file refused a write past the size limit holds only the start of what was
-        written: it is never sent (EFBIG), and what it holds is kept."""
-        if scratch.too_large:
-            exc = TooLarge(f"writes beyond {MAX_EDIT_BYTES} bytes were refused; nothing was sent")
-            self.reject(key, bytes(scratch.data), exc)
-            raise exc
-
-    async def create_from(self, directory: Directory, scratch: ScratchFile, data: bytes) -> None:
-        """A new file written in a creating directory: send it; the file becomes the receipt."""
-        self.refuse_if_too_large(scratch.key, scratch)
-        with self._saving():
-            entry = await self._journal(scratch.key, data)
-            try:
-                receipt = await directory.create_from_file(scratch.name, data)
-            except PartlyRefused as exc:
-                scratch.data[:] = exc.receipt
-                self.reject(scratch.key, exc.refused, exc)
-                self._rejected.end(entry)
-                raise
-            except Exception as exc:  # refused, or a bug: the user's text is kept either way
-                self.reject(scratch.key, data, exc)
-                self._rejected.end(entry)
-                raise
-            self._rejected.end(entry)
-        scratch.data[:] = receipt
-
-    # ------------------------------------------------------------------ scratch files
-
-    def scratch_in(self, directory: Key) -> list[ScratchFile]:
-        return list(self._scratch.get(directory, {}).values())
-
-    def scratch(self, directory: Key, name: str) -> ScratchFile | None:
-        return self._scratch.get(directory, {}).get(name)
-
-    def create_scratch(self, directory: Key, name: str, data: bytes = b"") -> ScratchFile:
-        node = ScratchFile((*directory, name), data)
-        self._scratch.setdefault(directory, {})[name] = node
-        return node
-
-    def remove_scratch(self, directory: Key, name: str) -> ScratchFile | None:
-        entries = self._scratch.get(directory, {})
-        node = entries.pop(name, None)
-        if not entries:
-            self._scratch.pop(directory, None)
-        return node
-
-    def move_scratch(self, node: ScratchFile, directory: Key, name: str) -> ScratchFile:
-        self.remove_scratch(node.key[:-1], node.name)
-        moved = node.moved((*directory, name))
-        self._scratch.setdefault(directory, {})[name] = moved
-        return moved
-
-
-def recover_interrupted(rejected: RejectedStore, errors: ErrorLog) -> int:
-    """Keep the saves of daemons that died before the server answered them (at mount, before
-    serving): each goes to rejected/ with an errors.log line. Returns how many."""
-    found = rejected.recover_interrupted()
-    for save in found:
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(save.started))
-        message = (
-            f"the save started at {when} was interrupted (the daemon stopped before the "
-            "server answered): it may or may not have been applied; check the file and "
-            f"apply your text again if needed (kept in .neurofs/rejected/{save.kept})"
-        )
-        errors.add("/".join(save.path), errno.errorcode[errno.EIO], message)
-        log.warning("%s: %s", "/".join(save.path), message)
-    return len(found)

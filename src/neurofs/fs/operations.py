@@ -2,10 +2,11 @@
 
 Every handler goes through ``_guard``, which turns domain errors into ``FUSEError`` with the
 errno of ``errno_map`` and any unexpected exception into EIO (logged with its traceback).
-Only sidecars, scratch files and ``.neurofs/control`` are writable (see ``editing`` and
-``control``); opening anything else for write answers EROFS, and so does every call that
-would change the tree elsewhere, unless a directory implements it (moving or deleting
-assets).
+Open files are handles (``handles``), one type per kind of file, chosen at open: the handlers
+of open files look the handle up by its number and call it. Only sidecars, scratch files and
+``.neurofs/control`` are writable; opening anything else for write answers EROFS, and so does
+every call that would change the tree elsewhere, unless a directory implements it (moving or
+deleting assets).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import itertools
 import logging
 import os
 import stat
-import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -25,36 +25,26 @@ import pyfuse3
 import trio
 
 from neurofs.errors import (
-    AccessDenied,
     AlreadyExists,
-    InvalidContent,
     IsADirectory,
     NeurofsError,
     NotADirectory,
     NotFound,
     NotPermitted,
     ReadOnly,
-    TooLarge,
 )
-from neurofs.fs.control import ControlRunner
-from neurofs.fs.editing import Edit, EditState, resize, write_into
+from neurofs.fs.control_commands import ControlRunner
+from neurofs.fs.editing import EditState
 from neurofs.fs.errno_map import errno_for
+from neurofs.fs.handles import Opener, OpenFile
 from neurofs.fs.inodes import InodeTable
+from neurofs.fs.saving import Saver
+from neurofs.fs.scratch_files import ScratchFiles
 from neurofs.io.cache import BLOCK_SIZE, BlockCache
 from neurofs.io.stats import Stats
-from neurofs.tree.control import ControlFile, ErrorLog
+from neurofs.tree.control import ErrorLog
 from neurofs.tree.names import is_valid_name
-from neurofs.tree.nodes import (
-    Attrs,
-    BytesHandle,
-    Directory,
-    EditableFile,
-    File,
-    FileHandle,
-    Kind,
-    Node,
-    Symlink,
-)
+from neurofs.tree.nodes import Attrs, Directory, EditableFile, File, Key, Kind, Node, Symlink
 from neurofs.tree.rejected import RejectedStore
 from neurofs.tree.scratch import ScratchFile
 
@@ -129,23 +119,18 @@ def _listable(directory: Node, children: Sequence[Node]) -> list[Node]:
     return kept
 
 
+def _check_scratch_target(target: Node | None, directory: Directory) -> None:
+    """A rename that makes a scratch file may replace only a scratch file, and only where
+    scratch files may be."""
+    if target is not None and not isinstance(target, ScratchFile):
+        raise ReadOnly(f"{'/'.join(target.key)} is read-only")
+    if not directory.accepts_scratch:
+        raise ReadOnly(f"new files cannot be created in {'/'.join(directory.key)}")
+
+
 @dataclass
 class _OpenDir:
     children: Sequence[Node]
-
-
-@dataclass
-class _OpenFile:
-    node: File
-    handle: FileHandle
-    # Set when opened for writing: the sidecar's pending edit, or the scratch file itself.
-    edit: Edit | None = None
-    scratch: ScratchFile | None = None
-    append: bool = False
-    # A scratch file written through this handle (a creation request is sent at close).
-    wrote: bool = False
-    # .neurofs/control opened for writing: each write is a command.
-    control: bool = False
 
 
 class Operations(pyfuse3.Operations):
@@ -164,18 +149,21 @@ class Operations(pyfuse3.Operations):
         self._root = root
         self._inodes = InodeTable(root)
         self._errors = errors
-        self._edits = EditState(errors, rejected)
+        self._saver = Saver(errors, rejected)
+        self._edits = EditState(self._saver)
+        self._scratch = ScratchFiles()
         self._allow_delete = allow_delete
         self._dirs: dict[int, _OpenDir] = {}
-        self._files: dict[int, _OpenFile] = {}
+        self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)
         self._uid = os.getuid()
         self._gid = os.getgid()
-        self._control = ControlRunner(self._inodes, self._node_at, errors, cache)
+        commands = ControlRunner(self._inodes, self._node_at, errors, cache)
+        self._opener = Opener(self._edits, self._saver, commands, self._node_at)
 
     async def saves_finished(self) -> None:
         """Return once no save is waiting on a server (a graceful shutdown waits for this)."""
-        await self._edits.saves_finished()
+        await self._saver.saves_finished()
 
     # ------------------------------------------------------------------ helpers
 
@@ -202,6 +190,15 @@ class Operations(pyfuse3.Operations):
             key = entry.stale_key if entry.stale_key is not None else entry.node.key
             entry.node, entry.stale_key = await self._node_at(key), None
         return entry.node
+
+    async def _node_at(self, key: Key) -> Node:
+        """The node at a path, walked from the root (scratch files included)."""
+        node: Node = self._root
+        for name in key:
+            if not isinstance(node, Directory):
+                raise NotFound("/".join(key))
+            node = await self._child(node, name)
+        return node
 
     def _entry_attributes(self, inode: int, attrs: Attrs) -> pyfuse3.EntryAttributes:
         e = pyfuse3.EntryAttributes()
@@ -240,18 +237,14 @@ class Operations(pyfuse3.Operations):
         return e
 
     async def _stat(self, node: Node) -> Attrs:
-        if isinstance(node, EditableFile):
-            edit = self._edits.pending(node.key)
-            if edit is not None:  # while an edit is open, the file is what was written
-                return Attrs(Kind.FILE, len(edit.buffer), time.time(), writable=True)
-        return await node.stat()
+        return self._edits.attrs(node.key) or await node.stat()
 
     async def _attributes_of(self, node: Node, inode: int) -> pyfuse3.EntryAttributes:
         return self._entry_attributes(inode, await self._stat(node))
 
     async def _child(self, parent: Directory, name: str) -> Node:
         """A child by name: scratch files first, then the tree."""
-        scratch = self._edits.scratch(parent.key, name)
+        scratch = self._scratch.get(parent.key, name)
         if scratch is not None:
             return scratch
         return await parent.child(name)
@@ -323,7 +316,7 @@ class Operations(pyfuse3.Operations):
         fh = next(self._handles)
         children = _listable(node, await node.children())
         names = {c.name for c in children}
-        children += [s for s in self._edits.scratch_in(node.key) if s.name not in names]
+        children += [s for s in self._scratch.in_directory(node.key) if s.name not in names]
         self._dirs[fh] = _OpenDir(children)
         return fh
 
@@ -362,164 +355,66 @@ class Operations(pyfuse3.Operations):
         if not isinstance(node, File):
             raise pyfuse3.FUSEError(errno.EINVAL)
         if flags & _WRITE_FLAGS:
-            return await self._open_for_write(inode, node, flags)
-        if isinstance(node, EditableFile):
-            # Remember what the user read: it is the merge base of their next save.
-            text = await node.render()
-            self._edits.remember_read(node.key, text)
-            return self._file_info(inode, node, BytesHandle(text), await node.stat())
-        attrs = await node.stat()
-        return self._file_info(inode, node, await node.open(), attrs)
-
-    async def _open_for_write(self, inode: int, node: File, flags: int) -> pyfuse3.FileInfo:
-        truncate = bool(flags & os.O_TRUNC)
-        append = bool(flags & os.O_APPEND)
-        if isinstance(node, EditableFile):
-            edit = await self._edits.begin(node, truncate=truncate)
-            opened = _OpenFile(node, BytesHandle(b""), edit=edit, append=append)
-        elif isinstance(node, ScratchFile):
-            if truncate:
-                del node.data[:]
-                node.too_large = False
-            opened = _OpenFile(node, await node.open(), scratch=node, append=append)
-        elif isinstance(node, ControlFile):
-            opened = _OpenFile(node, BytesHandle(b""), control=True)
-        else:
-            raise ReadOnly(f"{'/'.join(node.key)} is read-only")
-        fh = next(self._handles)
-        self._files[fh] = opened
-        if opened.edit is not None:
-            opened.edit.writers.add(fh)
+            return await self._open_for_write(node, flags)
+        handle = await self._opener.open_for_read(node)
+        fh = self._add(handle)
+        entry = self._inodes.entry(inode)
+        # Keep the kernel's page cache only while the file's attributes are unchanged since
+        # the previous open; otherwise the kernel drops pages that may be stale.
+        unchanged = entry is not None and entry.opened_attrs == handle.attrs
+        if entry is not None:
+            entry.opened_attrs = handle.attrs
         info = pyfuse3.FileInfo(fh=fh)
+        info.keep_cache = bool(node.keep_cache and (unchanged or handle.attrs.immutable))
+        info.direct_io = node.direct_io
+        return info
+
+    async def _open_for_write(self, node: File, flags: int) -> pyfuse3.FileInfo:
+        handle = await self._opener.open_for_write(
+            node, truncate=bool(flags & os.O_TRUNC), append=bool(flags & os.O_APPEND)
+        )
+        info = pyfuse3.FileInfo(fh=self._add(handle))
         info.keep_cache = False
         info.direct_io = False
         return info
 
-    def _file_info(
-        self, inode: int, node: File, handle: FileHandle, attrs: Attrs
-    ) -> pyfuse3.FileInfo:
+    def _add(self, handle: OpenFile) -> int:
         fh = next(self._handles)
-        self._files[fh] = _OpenFile(node, handle)
-        entry = self._inodes.entry(inode)
-        # Keep the kernel's page cache only while the file's attributes are unchanged since
-        # the previous open; otherwise the kernel drops pages that may be stale.
-        unchanged = entry is not None and entry.opened_attrs == attrs
-        if entry is not None:
-            entry.opened_attrs = attrs
-        info = pyfuse3.FileInfo(fh=fh)
-        info.keep_cache = bool(node.keep_cache and (unchanged or attrs.immutable))
-        info.direct_io = node.direct_io
-        return info
+        self._files[fh] = handle
+        return fh
+
+    def _file(self, fh: int) -> OpenFile:
+        handle = self._files.get(fh)
+        if handle is None:
+            raise pyfuse3.FUSEError(errno.EBADF)
+        return handle
 
     @_guard
     @_recorded
     async def read(self, fh: int, off: int, size: int) -> bytes:
         self._stats.add("fuse_reads")
-        opened = self._files[fh]
-        if opened.control:
-            raise AccessDenied("/".join(opened.node.key) + " is write-only")
-        if opened.edit is not None:
-            return bytes(opened.edit.buffer[off : off + size])
-        return await opened.handle.read(off, size)
+        return await self._file(fh).read(off, size)
 
     @_guard
     async def write(self, fh: int, off: int, buf: bytes) -> int:
-        opened = self._files.get(fh)
-        if opened is None:
-            raise pyfuse3.FUSEError(errno.EBADF)
-        if opened.control:
-            await self._control.run(buf)
-            return len(buf)
-        if opened.edit is not None:
-            edit = self._current_edit(opened)
-            if opened.append:
-                off = len(edit.buffer)
-            edit.dirty = True
-            edit.written = True
-            try:
-                write_into(edit.buffer, off, buf, edit.node.max_edit_bytes)
-            except TooLarge:
-                edit.too_large = True
-                raise
-        elif opened.scratch is not None:
-            data = opened.scratch.data
-            opened.wrote = True
-            try:
-                write_into(data, len(data) if opened.append else off, buf)
-            except TooLarge:
-                opened.scratch.too_large = True
-                raise
-            opened.scratch.mtime = time.time()
-        else:
-            raise pyfuse3.FUSEError(errno.EBADF)
-        return len(buf)
-
-    def _current_edit(self, opened: _OpenFile) -> Edit:
-        """The edit this handle writes to; after a commit, writes on the same handle start a
-        new edit from the text just saved."""
-        assert opened.edit is not None and isinstance(opened.node, EditableFile)
-        opened.edit = self._edits.resume(opened.edit)
-        return opened.edit
+        return await self._file(fh).write(off, buf)
 
     @_guard
     async def flush(self, fh: int) -> None:
-        await self._commit(fh)
+        handle = self._files.get(fh)
+        if handle is not None:
+            await handle.flush()
 
     @_guard
     async def fsync(self, fh: int, datasync: bool) -> None:
-        await self._commit(fh)
-
-    async def _commit(self, fh: int) -> None:
-        opened = self._files.get(fh)
-        if opened is None:
-            return
-        if opened.scratch is not None and opened.wrote:
-            opened.wrote = False
-            await self._maybe_create(opened.scratch)
-            return
-        if opened.edit is None:
-            return
-        edit = self._edits.pending(opened.node.key)
-        if edit is not None and edit is opened.edit:
-            if edit.emptied_only:
-                # Opened with O_TRUNC and not written (yet): a shell's `cmd > file` flushes a
-                # duplicate of the descriptor before cmd writes. Refuse without ending the
-                # edit, so that the writes that follow keep their merge base; release logs the
-                # refusal if nothing is ever written.
-                raise InvalidContent("the file is empty; nothing was sent")
-            await self._edits.commit(edit)
-
-    async def _maybe_create(self, scratch: ScratchFile) -> None:
-        """A new file in a creating directory (tasks/, …) is a request: send it now."""
-        parent = await self._node_at(scratch.key[:-1])
-        if isinstance(parent, Directory) and parent.creates_from(scratch.name):
-            await self._edits.create_from(parent, scratch, bytes(scratch.data))
-
-    async def _node_at(self, key: tuple[str, ...]) -> Node:
-        node: Node = self._root
-        for name in key:
-            if not isinstance(node, Directory):
-                raise NotFound("/".join(key))
-            node = await self._child(node, name)
-        return node
+        handle = self._files.get(fh)
+        if handle is not None:
+            await handle.flush()
 
     async def release(self, fh: int) -> None:
-        opened = self._files.pop(fh, None)
-        if opened is None:
-            return
-        if opened.edit is not None:
-            opened.edit.writers.discard(fh)
-            pending = self._edits.pending(opened.node.key)
-            if pending is opened.edit and not pending.writers and not pending.dirty:
-                self._edits.drop(opened.node.key)
-            elif pending is opened.edit and not pending.writers and pending.emptied_only:
-                # Emptied and never written (close already answered EINVAL): nothing is sent,
-                # the sidecar shows the server's state again.
-                self._edits.drop(opened.node.key)
-                self._edits.reject(
-                    opened.node.key, b"", InvalidContent("the file is empty; nothing was sent")
-                )
-        await opened.handle.release()
+        handle = self._files.pop(fh, None)
+        if handle is not None:
+            await handle.release()
 
     # ------------------------------------------------------------------ changing the tree
 
@@ -533,28 +428,12 @@ class Operations(pyfuse3.Operations):
         ctx: pyfuse3.RequestContext,
     ) -> pyfuse3.EntryAttributes:
         node = await self._node(inode)
-        if isinstance(node, ControlFile):
-            # `echo … > .neurofs/control` truncates first: nothing to truncate, accepted.
-            return await self._attributes_of(node, inode)
-        if not isinstance(node, EditableFile | ScratchFile):
-            raise ReadOnly(f"{'/'.join(node.key)} is read-only")
-        # Mode, owner and times of sidecars and scratch files are accepted and ignored
-        # (cp -p, touch, editors restoring permissions); only the size matters.
-        if fields.update_size:
-            if isinstance(node, ScratchFile):
-                resize(node.data, attr.st_size)
-                node.too_large = False
-            else:
-                opened = self._files.get(fh) if fh is not None else None
-                if opened is not None and opened.edit is not None:
-                    edit = self._current_edit(opened)
-                else:
-                    edit = await self._edits.begin(node, truncate=False)
-                resize(edit.buffer, attr.st_size, edit.node.max_edit_bytes)
-                edit.dirty = True
-                if opened is None or opened.edit is None:
-                    # truncate(2) by path: no close will follow, so this is the save.
-                    await self._edits.commit(edit)
+        size = attr.st_size if fields.update_size else None
+        handle = self._files.get(fh) if fh is not None else None
+        if handle is not None and size is not None:
+            await handle.truncate(size)  # ftruncate(2): saved at the handle's close
+        else:
+            await self._opener.change_unopened(node, size)
         return await self._attributes_of(node, inode)
 
     @_guard
@@ -567,15 +446,14 @@ class Operations(pyfuse3.Operations):
         if existing is not None:
             if flags & os.O_EXCL:
                 raise AlreadyExists("/".join(existing.key))
-            if not isinstance(existing, EditableFile | ScratchFile | ControlFile):
+            if not isinstance(existing, File):
                 raise ReadOnly(f"{'/'.join(existing.key)} is read-only")
             node: File = existing
         elif parent.accepts_scratch:
-            node = self._edits.create_scratch(parent.key, text)
+            node = self._scratch.create(parent.key, text)
         else:
             raise ReadOnly(f"new files cannot be created in {'/'.join(parent.key) or '/'}")
-        inode, _ = self._inodes.remember(node)
-        info = await self._open_for_write(inode, node, flags | os.O_WRONLY)
+        info = await self._open_for_write(node, flags | os.O_WRONLY)
         attrs = self._entry_for(node, await self._stat(node))
         return info, attrs
 
@@ -583,7 +461,7 @@ class Operations(pyfuse3.Operations):
     async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
         parent = await self._directory(parent_inode)
         text = os.fsdecode(name)
-        if self._edits.remove_scratch(parent.key, text) is not None:
+        if self._scratch.remove(parent.key, text) is not None:
             return
         child = await parent.child(text)
         if isinstance(child, EditableFile):
@@ -614,29 +492,19 @@ class Operations(pyfuse3.Operations):
         if isinstance(source, ScratchFile):
             if isinstance(target, EditableFile):
                 # An editor's atomic save: the scratch file's bytes are the new text.
-                base = self._edits.last_read(target.key)
-                self._edits.refuse_if_too_large(target.key, source)
-                await self._edits.commit_bytes(target, bytes(source.data), base)
-                self._edits.remove_scratch(old_dir.key, old_name)
+                await self._edits.save_from_scratch(target, source)
+                self._scratch.remove(old_dir.key, old_name)
                 return
-            if target is not None and not isinstance(target, ScratchFile):
-                raise ReadOnly(f"{'/'.join(target.key)} is read-only")
-            if not new_dir.accepts_scratch:
-                raise ReadOnly(f"new files cannot be created in {'/'.join(new_dir.key)}")
-            moved = self._edits.move_scratch(source, new_dir.key, new_name)
+            _check_scratch_target(target, new_dir)
+            moved = self._scratch.move(source, new_dir.key, new_name)
             if target is None and new_dir.creates_from(new_name):
-                await self._edits.create_from(new_dir, moved, bytes(moved.data))
+                await self._saver.create_from(new_dir, moved)
             return
         if isinstance(source, EditableFile):
             # Editors move the original aside as a backup before writing the new file: the
             # backup becomes a scratch copy and the sidecar itself stays where it is.
-            if target is not None and not isinstance(target, ScratchFile):
-                raise ReadOnly(f"{'/'.join(target.key)} is read-only")
-            if not new_dir.accepts_scratch:
-                raise ReadOnly(f"new files cannot be created in {'/'.join(new_dir.key)}")
-            pending = self._edits.pending(source.key)
-            text = bytes(pending.buffer) if pending else await source.render()
-            self._edits.create_scratch(new_dir.key, new_name, text)
+            _check_scratch_target(target, new_dir)
+            self._scratch.create(new_dir.key, new_name, await self._edits.text_of(source))
             pyfuse3.invalidate_entry_async(parent_inode_old, name_old)
             return
         if isinstance(target, EditableFile | ScratchFile):

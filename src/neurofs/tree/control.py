@@ -141,11 +141,6 @@ def _relative_key(path: str) -> Key:
     return parts
 
 
-class ControlHandle(FileHandle):
-    async def read(self, offset: int, size: int) -> bytes:
-        raise AccessDenied(f"{CONTROL_DIR}/{CONTROL_FILE} is write-only")
-
-
 class ControlFile(File):
     """``.neurofs/control``: write-only, owner only. The fs layer runs what is written."""
 

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Generic, TypeVar
 
 from neurofs.errors import NotFound, ReadOnly
+from neurofs.tree.buffers import MAX_EDIT_BYTES
 
 
 class Kind(enum.Enum):
@@ -166,7 +167,7 @@ class EditableFile(File):
     buffers writes and calls ``commit`` at close and fsync."""
 
     # Writes beyond this size are refused (EFBIG) rather than buffered.
-    max_edit_bytes: int = 16 * 1024 * 1024
+    max_edit_bytes: int = MAX_EDIT_BYTES
 
     @property
     @abstractmethod

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+from neurofs.errors import TooLarge
+from neurofs.tree.buffers import resize, write_into
 from neurofs.tree.nodes import Attrs, File, FileHandle, Key, Kind
 
 
@@ -15,26 +17,54 @@ class ScratchHandle(FileHandle):
         self._scratch = scratch
 
     async def read(self, offset: int, size: int) -> bytes:
-        return bytes(self._scratch.data[offset : offset + size])
+        return self._scratch.read(offset, size)
 
 
 class ScratchFile(File):
     def __init__(self, key: Key, data: bytes = b"") -> None:
         super().__init__(key)
-        self.data = bytearray(data)
+        self._data = bytearray(data)
         self.mtime = time.time()
-        # A write past the size limit was refused: ``data`` is only the start of the file, so
-        # it is never sent (until the file is truncated and written again).
-        self.too_large = False
+        # A write past the size limit was refused: the data is only the start of the file,
+        # so it is never sent (until the file is truncated and written again).
+        self._too_large = False
+
+    @property
+    def content(self) -> bytes:
+        return bytes(self._data)
+
+    @property
+    def too_large(self) -> bool:
+        return self._too_large
+
+    def read(self, offset: int, size: int) -> bytes:
+        return bytes(self._data[offset : offset + size])
+
+    def write(self, offset: int, data: bytes, *, append: bool = False) -> None:
+        try:
+            write_into(self._data, len(self._data) if append else offset, data)
+        except TooLarge:
+            self._too_large = True
+            raise
+        self.mtime = time.time()
+
+    def truncate(self, size: int) -> None:
+        """Resize (truncate(2), O_TRUNC); a file cut or emptied may be written whole again."""
+        resize(self._data, size)
+        self._too_large = False
+
+    def replace(self, data: bytes) -> None:
+        """The whole content becomes ``data`` (a creation request's receipt)."""
+        self._data[:] = data
 
     def moved(self, key: Key) -> ScratchFile:
-        copy = ScratchFile(key, bytes(self.data))
+        copy = ScratchFile(key, self.content)
         copy.mtime = self.mtime
-        copy.too_large = self.too_large
+        copy._too_large = self._too_large
         return copy
 
     async def stat(self) -> Attrs:
-        return Attrs(Kind.FILE, len(self.data), self.mtime, writable=True)
+        return Attrs(Kind.FILE, len(self._data), self.mtime, writable=True)
 
     async def open(self) -> FileHandle:
         return ScratchHandle(self)
