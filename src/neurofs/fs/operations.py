@@ -42,6 +42,7 @@ from neurofs.fs.errno_map import errno_for
 from neurofs.fs.inodes import InodeTable
 from neurofs.io.block_cache import BLOCK_SIZE, BlockCache
 from neurofs.io.stats import Stats
+from neurofs.sources import Source
 from neurofs.tree.control import ControlFile, ErrorLog
 from neurofs.tree.names import is_valid_name
 from neurofs.tree.nodes import (
@@ -157,8 +158,10 @@ class Operations(pyfuse3.Operations):
         allow_delete: bool,
         stats: Stats,
         cache: BlockCache,
+        sources: Sequence[Source] = (),
     ) -> None:
-        """``cache``: the mount's block cache, for the control channel's cache commands."""
+        """``cache``: the mount's block cache, for the control channel's cache commands;
+        ``sources``: the mounted sources, for its refresh command."""
         super().__init__()
         self._stats = stats
         self._root = root
@@ -171,7 +174,7 @@ class Operations(pyfuse3.Operations):
         self._handles = itertools.count(1)
         self._uid = os.getuid()
         self._gid = os.getgid()
-        self._control = ControlRunner(self._inodes, self._node_at, errors, cache)
+        self._control = ControlRunner(self._inodes, self._node_at, errors, cache, sources)
 
     async def saves_finished(self) -> None:
         """Return once no save is waiting on a server (a graceful shutdown waits for this)."""

@@ -20,4 +20,4 @@ def build(
         )
     api = CaveApi(config, stats, responses)
     root = CaveRoot((config.name,), CaveContext(api, allow_delete), config.datastacks)
-    return Source(config.name, root, api.http, probe_path=PROBE_PATH, close=api.aclose)
+    return Source(config.name, root, api.http, probe_path=PROBE_PATH, api=api)

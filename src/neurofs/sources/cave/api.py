@@ -28,11 +28,12 @@ from neurofs.errors import (
     RemoteError,
     TooLarge,
 )
-from neurofs.io.http import HttpClient, RetryPolicy
-from neurofs.io.memo import Memo, as_fetched
+from neurofs.io.http import HttpClient
+from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources.cave.models import User
+from neurofs.sources.clients import ApiClient, ClientMaker
 from neurofs.sources.payloads import validated
 
 # What a listing's ``index`` function makes of it (see ``Memo.view``).
@@ -107,7 +108,7 @@ def refusal(status: int, message: str) -> Exception | None:
     return RemoteError(message)
 
 
-class CaveApi:
+class CaveApi(ApiClient):
     def __init__(
         self,
         config: SourceConfig,
@@ -116,33 +117,17 @@ class CaveApi:
         *,
         ttl: float = 30.0,
     ) -> None:
-        self._config = config
-        self._stats = stats
-        self._responses = responses
         self._token = config.resolved_token() or token_from_file(config.url)
         secrets.register(self._token)
-        self.http = self._client(config.url)
-        self._locals: dict[str, HttpClient] = {}
-        self.memo = Memo(ttl=ttl)
+        self._make = ClientMaker(config, stats, responses, "Authorization", "Bearer", refusal)
+        super().__init__(self._client(config.url), ttl=ttl)
 
     @property
     def authenticated(self) -> bool:
         return self._token is not None
 
     def _client(self, url: str) -> HttpClient:
-        return HttpClient(
-            self._config.name,
-            url,
-            self._stats,
-            auth_headers={"Authorization": f"Bearer {self._token}"} if self._token else None,
-            responses=self._responses,
-            retry=RetryPolicy(total_seconds=self._config.retry_seconds),
-            refusal=refusal,
-        )
-
-    async def aclose(self) -> None:
-        for client in self._locals.values():
-            await client.aclose()
+        return self._make(url, self._token)
 
     # ------------------------------------------------------------------ global server
 
@@ -191,10 +176,7 @@ class CaveApi:
     async def local(self, datastack: str) -> tuple[HttpClient, str]:
         """The datastack's local server client and its aligned volume name."""
         info = await self.info(datastack)
-        url = str(info["local_server"])
-        client = self._locals.get(url)
-        if client is None:
-            client = self._locals[url] = self._client(url)
+        client = self.client_at(str(info["local_server"]), self._client)
         aligned = info.get("aligned_volume")
         volume = aligned.get("name") if isinstance(aligned, dict) else None
         if not isinstance(volume, str) or not volume:

@@ -18,4 +18,5 @@ def build(
     ctx = DandiContext(
         api, fetcher, DandiOptions(flat_listing_max_assets=config.flat_listing_max_assets)
     )
-    return Source(config.name, SourceRoot((config.name,), ctx), api.http, probe_path=PROBE_PATH)
+    root = SourceRoot((config.name,), ctx)
+    return Source(config.name, root, api.http, probe_path=PROBE_PATH, api=api)

@@ -19,10 +19,11 @@ from pydantic import BaseModel
 
 from neurofs.config import SourceConfig
 from neurofs.errors import NotFound, RemoteError
-from neurofs.io.http import HttpClient, RetryPolicy, same_origin
-from neurofs.io.memo import Memo, as_fetched
+from neurofs.io.http import HttpClient, same_origin
+from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.sources.clients import ApiClient, ClientMaker
 from neurofs.sources.dandi.models import (
     Asset,
     AssetDigests,
@@ -100,22 +101,14 @@ class _Pager:
 def connect(config: SourceConfig, stats: Stats, responses: ResponseStore | None) -> DandiApi:
     """The API of a configured DANDI source; its token goes in ``Authorization: token …``."""
     token = config.resolved_token()
-    http = HttpClient(
-        config.name,
-        config.url,
-        stats,
-        auth_headers={"Authorization": f"token {token}"} if token else None,
-        responses=responses,
-        retry=RetryPolicy(total_seconds=config.retry_seconds),
-    )
-    return DandiApi(http, authenticated=token is not None)
+    make = ClientMaker(config, stats, responses, "Authorization", "token")
+    return DandiApi(make(config.url, token), authenticated=token is not None)
 
 
-class DandiApi:
+class DandiApi(ApiClient):
     def __init__(self, http: HttpClient, *, authenticated: bool, ttl: float = 30.0) -> None:
-        self.http = http
+        super().__init__(http, ttl=ttl)
         self.authenticated = authenticated
-        self.memo = Memo(ttl=ttl)
         self._links: dict[tuple[str, ...], tuple[str, float]] = {}
         self._link_locks: dict[tuple[str, ...], trio.Lock] = {}
 

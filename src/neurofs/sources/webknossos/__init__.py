@@ -16,10 +16,5 @@ def build(
 ) -> Source:
     api = WebknossosApi(config, stats, responses)
     ctx = WkContext(api, fetcher, WkOptions(raw_max_bytes=config.raw_max_bytes))
-    return Source(
-        config.name,
-        WkRoot((config.name,), ctx),
-        api.http,
-        probe_path=PROBE_PATH,
-        close=api.aclose,
-    )
+    root = WkRoot((config.name,), ctx)
+    return Source(config.name, root, api.http, probe_path=PROBE_PATH, api=api)

@@ -15,10 +15,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from neurofs import secrets
 from neurofs.config import SourceConfig
 from neurofs.errors import ConfigError, NotFound, RemoteError
-from neurofs.io.http import HttpClient, RetryPolicy
-from neurofs.io.memo import Memo, as_fetched
+from neurofs.io.http import HttpClient
+from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.sources.clients import ApiClient, ClientMaker
 from neurofs.sources.payloads import adapted, validated
 from neurofs.sources.webknossos.models import BuildInfo, Dataset, Folder, Team, User
 
@@ -68,7 +69,7 @@ _TEAMS = TypeAdapter(list[Team])
 _FOLDERS = TypeAdapter(list[Folder])
 
 
-class WebknossosApi:
+class WebknossosApi(ApiClient):
     def __init__(
         self,
         config: SourceConfig,
@@ -78,41 +79,20 @@ class WebknossosApi:
         ttl: float = 30.0,
     ) -> None:
         self._config = config
-        self._stats = stats
-        self._responses = responses
         self._token = config.resolved_token()
         # A sharing token opens one dataset without an account: it goes as ?sharingToken= to
         # the main server and, when there is no user token, as X-Auth-Token to datastores.
         self._sharing = config.resolved_sharing_token()
-        self._retry = RetryPolicy(total_seconds=config.retry_seconds)
-        self.http = self._client(config.url, self._token)
-        self.memo = Memo(ttl=ttl)
-        self._datastores: dict[str, HttpClient] = {}
+        self._make = ClientMaker(config, stats, responses, "X-Auth-Token")
+        super().__init__(self._make(config.url, self._token), ttl=ttl)
         self._version: int | None = None
 
     @property
     def authenticated(self) -> bool:
         return self._token is not None
 
-    def _client(self, url: str, token: str | None) -> HttpClient:
-        return HttpClient(
-            self._config.name,
-            url,
-            self._stats,
-            auth_headers={"X-Auth-Token": token} if token else None,
-            responses=self._responses,
-            retry=self._retry,
-        )
-
     def datastore(self, url: str) -> HttpClient:
-        client = self._datastores.get(url)
-        if client is None:
-            client = self._datastores[url] = self._client(url, self._token or self._sharing)
-        return client
-
-    async def aclose(self) -> None:
-        for client in self._datastores.values():
-            await client.aclose()
+        return self.client_at(url, lambda url: self._make(url, self._token or self._sharing))
 
     # ------------------------------------------------------------------ version
 
