@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from neurofs.config import SourceConfig
 from neurofs.io.fetcher import Fetcher
@@ -79,6 +80,46 @@ class Source:
         return None
 
 
+class SourcePackage(Protocol):
+    """What each service's package (``sources/<kind>/__init__.py``) provides."""
+
+    # A cheap route that answers when the server is up (the mount's probe).
+    PROBE_PATH: str
+
+    def build(
+        self,
+        config: SourceConfig,
+        stats: Stats,
+        fetcher: Fetcher,
+        responses: ResponseStore | None,
+        *,
+        allow_delete: bool = False,
+    ) -> Source:
+        """The mounted source: its directory tree over its API client."""
+        ...
+
+    def connect(
+        self, config: SourceConfig, stats: Stats, responses: ResponseStore | None
+    ) -> SourceApi:
+        """Its API client alone (``neurofs ls-sources`` asks it without mounting)."""
+        ...
+
+
+# The package of each kind of source. Imported only when a source of that kind is configured:
+# it is large (WEBKNOSSOS brings numpy), and it imports this module.
+KINDS: dict[str, str] = {
+    "dandi": "neurofs.sources.dandi",
+    "webknossos": "neurofs.sources.webknossos",
+    "cave": "neurofs.sources.cave",
+}
+
+
+def package(kind: str) -> SourcePackage:
+    if kind not in KINDS:
+        raise ValueError(f"unknown source kind {kind!r}")
+    return cast(SourcePackage, importlib.import_module(KINDS[kind]))
+
+
 def build_source(
     config: SourceConfig,
     stats: Stats,
@@ -87,16 +128,4 @@ def build_source(
     *,
     allow_delete: bool = False,
 ) -> Source:
-    if config.kind == "dandi":
-        from neurofs.sources.dandi import build
-
-        return build(config, stats, fetcher, responses)
-    if config.kind == "webknossos":
-        from neurofs.sources.webknossos import build as build_wk
-
-        return build_wk(config, stats, fetcher, responses)
-    if config.kind == "cave":
-        from neurofs.sources.cave import build as build_cave
-
-        return build_cave(config, stats, responses, allow_delete=allow_delete)
-    raise ValueError(f"unknown source kind {config.kind!r}")
+    return package(config.kind).build(config, stats, fetcher, responses, allow_delete=allow_delete)
