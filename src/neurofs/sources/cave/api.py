@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -204,9 +204,6 @@ class CaveApi(ApiClient):
     async def table_metadata(
         self, datastack: str, table: str, fresh: bool = False
     ) -> dict[str, Any]:
-        if fresh:
-            self.forget_table(datastack, table)
-
         async def fetch() -> dict[str, Any]:
             client, path = await self._av(datastack, f"table/{table}")
             data = await client.get_json(path)
@@ -214,7 +211,7 @@ class CaveApi(ApiClient):
                 raise RemoteError(f"table {table}: unexpected answer")
             return data
 
-        return await self.memo.get(("metadata", datastack, table), fetch)
+        return await self.memo.get(("metadata", datastack, table), fetch, fresh=fresh)
 
     async def count(self, datastack: str, table: str) -> int:
         async def fetch() -> int:
@@ -279,12 +276,33 @@ class CaveApi(ApiClient):
         path = f"materialize/api/v3/datastack/{datastack}/version/{version}/table/{table}/query"
         return await _all_rows(client, path, {}, f"rows of {table} in version {version}")
 
+    async def table_text(
+        self,
+        datastack: str,
+        table: str,
+        how: Hashable,
+        render: Callable[[], Awaitable[bytes]],
+    ) -> bytes:
+        """``render()``, a text of the table's rows rendered ``how``, held with the table's
+        answers until ``forget_table``."""
+        return await self.memo.get(("text", datastack, table, how), render)
+
     def forget_table(self, datastack: str, table: str) -> None:
+        """Drop what was held of a table after it changed (and the listing showing it)."""
         self.memo.invalidate(
             lambda k: (
                 (isinstance(k, tuple) and len(k) >= 3 and k[1:3] == (datastack, table))
                 or k == ("tables", datastack)
             )
+        )
+
+    async def version_text(
+        self, datastack: str, version: int, table: str, render: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """``render()``, the text of a table in a materialized version, held for the mount:
+        a version never changes."""
+        return await self.memo.get(
+            ("version-text", datastack, version, table), render, immutable=True
         )
 
     async def send(self, datastack: str, method: str, path: str, body: Any) -> Any:

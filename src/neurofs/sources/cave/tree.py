@@ -403,9 +403,7 @@ class AnnotationsFile(EditableFile):
             rows.sort(key=lambda r: int(r.get("id") or 0))
             return render_jsonl(fmt, rows) if self._jsonl else render_csv(fmt, rows)
 
-        key = ("rendered", self._ds, self._table, self._jsonl, revision)
-        data: bytes = await api.memo.get(key, fetch)
-        return data
+        return await api.table_text(self._ds, self._table, (self._jsonl, revision), fetch)
 
     async def stat(self) -> Attrs:
         return Attrs(Kind.FILE, len(await self.render()), 0.0, writable=True)
@@ -500,8 +498,7 @@ class AtDir(Directory):
                 rows.sort(key=lambda r: int(r.get("id") or 0))
                 return render_csv(fmt, rows)
 
-            data: bytes = await api.memo.get(("at-csv", ds, table, when), fetch)
-            return data
+            return await api.table_text(ds, table, when, fetch)
 
         return GeneratedFile((*self.key, name), render)
 
@@ -554,10 +551,7 @@ class MaterializedVersionDir(IndexedDirectory[str]):
                 rows.sort(key=lambda r: int(r.get("id") or 0))
                 return render_csv(fmt, rows)
 
-            data: bytes = await api.memo.get(
-                ("version-csv", ds, version, table), fetch, immutable=True
-            )
-            return data
+            return await api.version_text(ds, version, table, fetch)
 
         return GeneratedFile((*self.key, name), render, immutable=True)
 

@@ -71,6 +71,14 @@ def link_expiry(url: str, now: float) -> float:
     return start + lifetime
 
 
+def _info_key(identifier: str, version: str) -> tuple[str, ...]:
+    return ("info", identifier, version)
+
+
+def _asset_key(identifier: str, path: str) -> tuple[str, ...]:
+    return ("asset-at", identifier, path)
+
+
 def _check_listing_size(n: int, what: str) -> None:
     if n > MAX_LISTING_ITEMS:
         raise RemoteError(f"{what}: more than {MAX_LISTING_ITEMS} entries, more than neurofs lists")
@@ -163,9 +171,13 @@ class DandiApi(ApiClient):
         return results
 
     def _cached(
-        self, key: tuple[Any, ...], fetch: Callable[[], Awaitable[M]], immutable: bool = False
+        self,
+        key: tuple[Any, ...],
+        fetch: Callable[[], Awaitable[M]],
+        immutable: bool = False,
+        fresh: bool = False,
     ) -> Awaitable[M]:
-        return self.memo.get(key, fetch, immutable=immutable)
+        return self.memo.get(key, fetch, immutable=immutable, fresh=fresh)
 
     # ------------------------------------------------------------------ dandisets, versions
 
@@ -203,14 +215,15 @@ class DandiApi(ApiClient):
 
         return await self.memo.view(("releases", identifier), fetch, index)
 
-    async def version_info(self, identifier: str, version: str) -> VersionInfo:
+    async def version_info(
+        self, identifier: str, version: str, *, fresh: bool = False
+    ) -> VersionInfo:
         async def fetch() -> VersionInfo:
             data = await self.http.get_json(f"dandisets/{identifier}/versions/{version}/info/")
             return validated(VersionInfo, data, f"version {identifier}/{version}")
 
-        return await self._cached(
-            ("info", identifier, version), fetch, immutable=version != "draft"
-        )
+        key = _info_key(identifier, version)
+        return await self._cached(key, fetch, immutable=version != "draft", fresh=fresh)
 
     # ------------------------------------------------------------------ assets
 
@@ -321,6 +334,17 @@ class DandiApi(ApiClient):
                 return asset
         raise NotFound(f"{identifier}/{version}/{path}")
 
+    async def draft_asset_metadata(
+        self, identifier: str, path: str, *, fresh: bool = False
+    ) -> dict[str, Any]:
+        """The metadata of the draft's asset at ``path``, found by path: every metadata change
+        gives the asset a new id."""
+
+        async def fetch() -> dict[str, Any]:
+            return dict((await self.asset_at(identifier, "draft", path)).metadata)
+
+        return await self.memo.get(_asset_key(identifier, path), fetch, fresh=fresh)
+
     async def put_asset(
         self, identifier: str, asset: AssetWithMetadata, metadata: dict[str, Any]
     ) -> AssetWithMetadata:
@@ -351,6 +375,14 @@ class DandiApi(ApiClient):
             return len(key) >= 3 and key[1] == identifier and key[2] == version
 
         self.memo.invalidate(stale)
+
+    def forget_version_metadata(self, identifier: str, version: str) -> None:
+        """Drop what shows a version's metadata, name and modified time (its assets stay)."""
+        self.memo.forget(_info_key(identifier, version), ("dandiset", identifier), ("dandisets",))
+
+    def forget_asset(self, identifier: str, path: str) -> None:
+        """Drop the metadata of the draft's asset at ``path`` (``draft_asset_metadata``)."""
+        self.memo.forget(_asset_key(identifier, path))
 
     # ------------------------------------------------------------------ download links
 

@@ -19,7 +19,7 @@ receipt lists both, and the refused items, each with the server's message, are k
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,14 +27,12 @@ from pydantic import ValidationError
 from neurofs.errors import InvalidContent, NotFound, PartlyRefused, RemoteError
 from neurofs.secrets import redact
 from neurofs.sources.payloads import validated
-from neurofs.sources.webknossos.api import WebknossosApi
-from neurofs.sources.webknossos.models import Project, Task, TaskCreation
+from neurofs.sources.webknossos.api import Record, WebknossosApi
+from neurofs.sources.webknossos.models import Project, TaskCreation
 from neurofs.tree.merge import Path
 from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import Attrs, GeneratedFile, IndexedDirectory, Key, Kind, Node
 from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
-
-Record = dict[str, Any]
 
 # What PUT /tasks/{id} and POST /tasks take; the rest of a task is shown but computed.
 TASK_PARAMETERS = (
@@ -174,18 +172,6 @@ class RecordsDir(IndexedDirectory[Any]):
         # (".x.swp", "x~", "4913", "sedXXXX") stay scratch files.
         return name.endswith(".json") and not name.startswith(".")
 
-    async def _load(self, what: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        return await self.api.memo.get((what,), fetch)
-
-    async def _index(
-        self, what: str, fetch: Callable[[], Awaitable[Any]], index: Callable[[Any], Any]
-    ) -> Any:
-        """The listing ``what`` by file name (``index``), built once per fetch of it."""
-        return await self.api.memo.view((what,), fetch, index)
-
-    def forget(self, *keys: str) -> None:
-        self.api.memo.invalidate(lambda k: isinstance(k, tuple) and bool(k) and k[0] in keys)
-
 
 def _task_files(tasks: list[Record]) -> dict[str, tuple[str, bool]]:
     """File name → (task id, whether it is the annotations file); of two files with one
@@ -202,14 +188,7 @@ def _task_files(tasks: list[Record]) -> dict[str, tuple[str, bool]]:
 
 class TasksDir(RecordsDir):
     async def entries(self) -> Mapping[str, tuple[str, bool]]:
-        async def fetch() -> list[Record]:
-            data = await self.api.send("POST", "tasks/list", {})
-            if not isinstance(data, list):
-                raise RemoteError("tasks/list: unexpected answer")
-            return [t for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
-
-        files: Mapping[str, tuple[str, bool]] = await self._index("tasks", fetch, _task_files)
-        return files
+        return await self.api.tasks_indexed(_task_files)
 
     def node(self, name: str, entry: tuple[str, bool]) -> Node:
         task_id, annotations = entry
@@ -222,23 +201,14 @@ class TasksDir(RecordsDir):
         api = self.api
 
         async def load(fresh: bool) -> Document:
-            if fresh:
-                self.forget("task:" + task_id)
-
-            async def fetch() -> Record:
-                data = await api.get(f"tasks/{task_id}")
-                validated(Task, data, f"task {task_id}")  # shown as the server wrote it
-                result: Record = data
-                return result
-
-            return task_document(await api.memo.get(("task:" + task_id,), fetch))
+            return task_document(await api.task(task_id, fresh=fresh))
 
         async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
             body = {k: merged.get(k) for k in TASK_PARAMETERS}
             try:
                 await api.send("PUT", f"tasks/{task_id}", body)
             finally:
-                self.forget("tasks", "task:" + task_id)
+                api.forget_tasks(task_id)
 
         spec = SidecarSpec(
             load=load,
@@ -265,7 +235,7 @@ class TasksDir(RecordsDir):
         answer = await self.api.send(
             "POST", "tasks", [{k: item.get(k) for k in TASK_PARAMETERS} for item in items]
         )
-        self.forget("tasks")
+        self.api.forget_tasks()
         try:
             result = TaskCreation.model_validate(answer)
         except ValidationError:
@@ -321,14 +291,7 @@ def _task_type_files(types: list[Record]) -> dict[str, Record]:
 
 class TaskTypesDir(RecordsDir):
     async def entries(self) -> Mapping[str, Record]:
-        async def fetch() -> list[Record]:
-            data = await self.api.get("taskTypes")
-            if not isinstance(data, list):
-                raise RemoteError("taskTypes: unexpected answer")
-            return [t for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
-
-        files: Mapping[str, Record] = await self._index("taskTypes", fetch, _task_type_files)
-        return files
+        return await self.api.task_types_indexed(_task_type_files)
 
     def node(self, name: str, entry: Record) -> Node:
         return _static_json((*self.key, name), entry)
@@ -341,7 +304,7 @@ class TaskTypesDir(RecordsDir):
         if doc.get("tracingType") not in ("skeleton", "volume", "hybrid"):
             raise InvalidContent("'tracingType' must be skeleton, volume or hybrid")
         created = await self.api.send("POST", "taskTypes", doc)
-        self.forget("taskTypes")
+        self.api.forget_task_types()
         tid = created.get("id") if isinstance(created, dict) else None
         return _json({"created": [f"{tid}.json"] if tid else []})
 
@@ -356,28 +319,15 @@ def _static_json(key: Key, doc: Any) -> GeneratedFile:
 
 
 class ProjectsDir(RecordsDir):
-    async def _fetch_projects(self) -> list[Record]:
-        data = await self.api.get("projects")
-        if not isinstance(data, list):
-            raise RemoteError("projects: unexpected answer")
-        return [p for p in data if isinstance(p, dict) and isinstance(p.get("name"), str)]
-
-    async def _projects(self) -> list[Record]:
-        result: list[Record] = await self._load("projects", self._fetch_projects)
-        return result
-
     async def _project(self, project_id: str) -> Project:
         """The project as the server holds it (for its owner's id), from the listing."""
-        for raw in await self._projects():
+        for raw in await self.api.projects():
             if raw.get("id") == project_id:
                 return validated(Project, raw, "projects")
         raise NotFound(f"project {project_id}")
 
     async def entries(self) -> Mapping[str, str]:
-        files: Mapping[str, str] = await self._index(
-            "projects", self._fetch_projects, _project_files
-        )
-        return files
+        return await self.api.projects_indexed(_project_files)
 
     def node(self, name: str, entry: str) -> Node:
         return self._project_file(entry, (*self.key, name))
@@ -386,9 +336,7 @@ class ProjectsDir(RecordsDir):
         api = self.api
 
         async def load(fresh: bool) -> Document:
-            if fresh:
-                self.forget("projects")
-            for p in await self._projects():
+            for p in await api.projects(fresh=fresh):
                 if p["name"] == name:
                     owner = p.get("owner")
                     return {k: v for k, v in p.items() if k != "owner"} | {
@@ -413,7 +361,7 @@ class ProjectsDir(RecordsDir):
                     route = "pause" if merged["paused"] else "resume"
                     await api.send("PATCH", f"projects/{project.id}/{route}", None)
             finally:
-                self.forget("projects")
+                api.forget_projects()
 
         spec = SidecarSpec(
             load=load,
@@ -431,7 +379,7 @@ class ProjectsDir(RecordsDir):
             doc["owner"] = (await self.api.me()).id
         body = {"paused": False, "isBlacklistedFromReport": False, **doc}
         created = await self.api.send("POST", "projects", body)
-        self.forget("projects")
+        self.api.forget_projects()
         pname = created.get("name") if isinstance(created, dict) else doc["name"]
         return _json({"created": [safe_name(str(pname), ".json")]})
 
