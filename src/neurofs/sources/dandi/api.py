@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from neurofs.config import SourceConfig
 from neurofs.errors import NotFound, RemoteError
-from neurofs.io.http import HttpClient, same_origin
+from neurofs.io.http import HttpClient, LinkExpired, same_origin
 from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
@@ -403,13 +403,46 @@ class DandiApi(ApiClient):
 
     async def blob_url(self, asset_id: str) -> str:
         return await self._link(
-            ("asset", asset_id), lambda: self.http.resolve_redirect(f"assets/{asset_id}/download/")
+            blob_link(asset_id),
+            lambda: self.http.resolve_redirect(f"assets/{asset_id}/download/"),
         )
 
     async def zarr_file_url(self, zarr_id: str, key: str) -> str:
         return await self._link(
-            ("zarr", zarr_id, key),
+            zarr_key_link(zarr_id, key),
             lambda: self.http.resolve_redirect(
                 f"zarr/{zarr_id}/files/", {"prefix": key, "download": "true"}
             ),
         )
+
+
+def blob_link(asset_id: str) -> tuple[str, ...]:
+    """Where the download link of a blob asset is remembered (``blob_url``)."""
+    return ("asset", asset_id)
+
+
+def zarr_key_link(zarr_id: str, key: str) -> tuple[str, ...]:
+    """Where the download link of a zarr's key is remembered (``zarr_file_url``)."""
+    return ("zarr", zarr_id, key)
+
+
+async def read_linked(
+    api: DandiApi,
+    link: tuple[str, ...],
+    resolve: Callable[[], Awaitable[str]],
+    start: int,
+    end: int,
+    size: int,
+) -> bytes:
+    """Bytes [start, end) of an object ``size`` bytes long behind a presigned download link
+    (``resolve``, remembered at ``link``): resolved again once when it has expired (the
+    object store answers 403)."""
+    for attempt in range(2):
+        url = await resolve()
+        try:
+            return await api.http.get_range(url, start, end, size)
+        except LinkExpired:
+            api.forget_link(link)
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
