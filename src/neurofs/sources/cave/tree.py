@@ -53,6 +53,7 @@ from neurofs.tree.nodes import (
     Node,
     StaticDirectory,
 )
+from neurofs.tree.render import json_text
 from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
 
 log = logging.getLogger(__name__)
@@ -99,10 +100,6 @@ class CaveContext:
         return self._memory.setdefault(datastack, DatastackMemory())
 
 
-def _json(doc: Any) -> bytes:
-    return (json.dumps(doc, indent=2) + "\n").encode()
-
-
 async def table_format(api: CaveApi, datastack: str, table: str) -> TableFormat:
     """A table's CSV columns, from its schema."""
     meta = await api.table_metadata(datastack, table)
@@ -111,7 +108,7 @@ async def table_format(api: CaveApi, datastack: str, table: str) -> TableFormat:
 
 def _static(key: Key, render: Any) -> GeneratedFile:
     async def data() -> bytes:
-        return _json(await render())
+        return json_text(await render())
 
     return GeneratedFile(key, data)
 
@@ -267,7 +264,7 @@ class NewTableMetadata(EditableFile):
         return None
 
     async def render(self) -> bytes:
-        return _json(NEW_TABLE_TEMPLATE)
+        return json_text(NEW_TABLE_TEMPLATE)
 
     async def stat(self) -> Attrs:
         return Attrs(Kind.FILE, len(await self.render()), 0.0, writable=True)
@@ -601,7 +598,7 @@ class StatesDir(Directory):
             raise InvalidContent("a neuroglancer state is a JSON object")
         state_id = await self._ctx.api.post_state(state)
         self._known.add(state_id)
-        return _json({"created": [f"{state_id}.json"]})
+        return json_text({"created": [f"{state_id}.json"]})
 
     async def remove_child(self, name: str) -> None:
         raise ReadOnly("neuroglancer states cannot be deleted")

@@ -32,6 +32,7 @@ from neurofs.sources.webknossos.models import Project, TaskCreation
 from neurofs.tree.merge import Path
 from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import Attrs, GeneratedFile, IndexedDirectory, Key, Kind, Node
+from neurofs.tree.render import json_text
 from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
 
 # What PUT /tasks/{id} and POST /tasks take; the rest of a task is shown but computed.
@@ -151,10 +152,6 @@ def _validate_project(doc: Document) -> None:
             raise InvalidContent(f"'{key}' must be {kind.__name__}")
 
 
-def _json(doc: Any) -> bytes:
-    return (json.dumps(doc, indent=2) + "\n").encode()
-
-
 class RecordsDir(IndexedDirectory[Any]):
     """A collection of records shown as ``<name>.json`` files."""
 
@@ -221,7 +218,7 @@ class TasksDir(RecordsDir):
 
     def _annotations_file(self, task_id: str, key: Key) -> GeneratedFile:
         async def render() -> bytes:
-            return _json(await self.api.get(f"tasks/{task_id}/annotations"))
+            return json_text(await self.api.get(f"tasks/{task_id}/annotations"))
 
         return GeneratedFile(key, render)
 
@@ -249,7 +246,7 @@ class TasksDir(RecordsDir):
             for i, r in enumerate(result.tasks)
             if r.success is None
         ]
-        receipt = _json(
+        receipt = json_text(
             {
                 "created": [safe_name(c, ".json") for c in created],
                 "refused": refused,
@@ -262,7 +259,7 @@ class TasksDir(RecordsDir):
                 + "; ".join(f"item {r['item']}: {r['error']}" for r in refused),
                 receipt=receipt,
                 # Nothing created: the file exactly as written is what the user still needs.
-                refused=_json(refused) if created else data,
+                refused=json_text(refused) if created else data,
             )
         return receipt
 
@@ -306,11 +303,11 @@ class TaskTypesDir(RecordsDir):
         created = await self.api.send("POST", "taskTypes", doc)
         self.api.forget_task_types()
         tid = created.get("id") if isinstance(created, dict) else None
-        return _json({"created": [f"{tid}.json"] if tid else []})
+        return json_text({"created": [f"{tid}.json"] if tid else []})
 
 
 def _static_json(key: Key, doc: Any) -> GeneratedFile:
-    data = _json(doc)
+    data = json_text(doc)
 
     async def render() -> bytes:
         return data
@@ -381,7 +378,7 @@ class ProjectsDir(RecordsDir):
         created = await self.api.send("POST", "projects", body)
         self.api.forget_projects()
         pname = created.get("name") if isinstance(created, dict) else doc["name"]
-        return _json({"created": [safe_name(str(pname), ".json")]})
+        return json_text({"created": [safe_name(str(pname), ".json")]})
 
 
 def _project_files(projects: list[Record]) -> dict[str, str]:
