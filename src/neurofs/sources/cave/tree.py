@@ -102,13 +102,15 @@ class CaveContext:
 
 async def table_format(api: CaveApi, datastack: str, table: str) -> TableFormat:
     """A table's CSV columns, from its schema."""
-    meta = await api.table_metadata(datastack, table)
-    return format_from_schema(await api.schema(str(meta.get("schema_type"))))
+    return format_from_schema((await api.table_schema(datastack, table)).model)
 
 
-def _static(key: Key, render: Any) -> GeneratedFile:
+def _static(key: Key, render: Any, *, shown: bool = False) -> GeneratedFile:
+    """A JSON file of ``render()``'s answer (its ``document``, when ``shown``)."""
+
     async def data() -> bytes:
-        return json_text(await render())
+        answer = await render()
+        return json_text(answer.document if shown else answer)
 
     return GeneratedFile(key, data)
 
@@ -131,7 +133,7 @@ class DatastackDir(StaticDirectory):
         super().__init__(
             key,
             [
-                _static((*key, "info.json"), lambda: ctx.api.info(datastack)),
+                _static((*key, "info.json"), lambda: ctx.api.info(datastack), shown=True),
                 TablesDir((*key, "tables"), ctx, datastack),
                 VersionsDir((*key, "versions"), ctx, datastack),
                 StatesDir((*key, "states"), ctx, datastack),
@@ -295,16 +297,14 @@ class TableDir(Directory):
     async def children(self) -> Sequence[Node]:
         ctx, ds, table = self._ctx, self._ds, self._table
 
-        async def schema() -> dict[str, Any]:
-            meta = await ctx.api.table_metadata(ds, table)
-            return await ctx.api.schema(str(meta.get("schema_type")))
-
         async def count() -> bytes:
             return f"{await ctx.api.count(ds, table)}\n".encode()
 
         return [
             metadata_json((*self.key, "metadata.json"), ctx, ds, table),
-            _static((*self.key, "schema.json"), schema),
+            _static(
+                (*self.key, "schema.json"), lambda: ctx.api.table_schema(ds, table), shown=True
+            ),
             AnnotationsFile((*self.key, "annotations.csv"), ctx, ds, table, jsonl=False),
             AnnotationsFile((*self.key, "annotations.jsonl"), ctx, ds, table, jsonl=True),
             GeneratedFile((*self.key, "count"), count),
@@ -323,7 +323,7 @@ def _validate_metadata(doc: Document) -> None:
 
 def metadata_json(key: Key, ctx: CaveContext, datastack: str, table: str) -> Sidecar:
     async def load(fresh: bool) -> Document:
-        return dict(await ctx.api.table_metadata(datastack, table, fresh=fresh))
+        return dict((await ctx.api.table_metadata(datastack, table, fresh=fresh)).document)
 
     async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
         changed = {p[0] for p in changes}
