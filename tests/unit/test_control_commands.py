@@ -191,7 +191,7 @@ def test_phases_never_put_chunks_one_step_apart_next_to_each_other(tmp_path: Pat
 
 
 async def test_forget_changeable_keeps_immutable_answers() -> None:
-    from neurofs.io.memo import Memo, forget_changeable
+    from neurofs.io.memo import Memo
 
     memo = Memo()
     calls: list[str] = []
@@ -202,7 +202,7 @@ async def test_forget_changeable_keeps_immutable_answers() -> None:
 
     await memo.get("draft", lambda: fetch("draft"))
     await memo.get("release", lambda: fetch("release"), immutable=True)
-    forget_changeable()
+    memo.forget_changeable()
     await memo.get("draft", lambda: fetch("draft"))
     await memo.get("release", lambda: fetch("release"), immutable=True)
     assert calls == ["draft", "release", "draft"]

@@ -112,7 +112,7 @@ async def test_ome_lookups_in_a_listed_mag_build_only_the_node_asked_for():
 
 
 class TasksApi:
-    """What TasksDir asks of the API: tasks/list (counted) and the memo."""
+    """What TasksDir asks of the API: the task listing (tasks/list, counted), memoised."""
 
     def __init__(self, n: int) -> None:
         self.memo = Memo()
@@ -123,6 +123,12 @@ class TasksApi:
         assert (method, path) == ("POST", "tasks/list")
         self.requests += 1
         return self._tasks
+
+    async def tasks_indexed(self, index: Any) -> Any:
+        async def fetch() -> Any:
+            return await self.send("POST", "tasks/list", {})
+
+        return await self.memo.view(("tasks",), fetch, index)
 
 
 class CountingTasksDir(TasksDir):

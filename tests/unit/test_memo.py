@@ -88,3 +88,79 @@ async def test_a_view_is_built_once_per_fetch_and_forgotten_with_its_answer():
     memo.invalidate()
     assert await memo.view("k", fetch, _sorted_view) == [1, 2, 3]
     assert (len(fetched), len(BUILT)) == (2, 2)
+
+
+async def test_a_fresh_read_fetches_again_and_replaces_the_answer_and_its_views():
+    memo = Memo()
+    answers = iter([[2, 1], [4, 3]])
+
+    async def fetch():
+        return next(answers)
+
+    BUILT.clear()
+    assert await memo.view("k", fetch, _sorted_view) == [1, 2]
+    assert await memo.view("k", fetch, _sorted_view, fresh=True) == [3, 4]
+    assert await memo.get("k", fetch) == [4, 3]
+    assert await memo.view("k", fetch, _sorted_view) == [3, 4]
+    assert len(BUILT) == 2
+
+
+async def test_a_fresh_read_does_not_take_an_answer_fetched_while_it_waited():
+    memo = Memo()
+    fetched = []
+
+    async def slow():
+        fetched.append("slow")
+        await trio.sleep(0.05)
+        return "old"
+
+    async def quick():
+        fetched.append("fresh")
+        return "new"
+
+    results = {}
+
+    async def first():
+        results["first"] = await memo.get("k", slow)
+
+    async def fresh():
+        await trio.sleep(0.01)  # asked while the first fetch is under way
+        results["fresh"] = await memo.get("k", quick, fresh=True)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(first)
+        nursery.start_soon(fresh)
+    assert results == {"first": "old", "fresh": "new"}
+    assert fetched == ["slow", "fresh"]
+    assert await memo.get("k", slow) == "new"
+
+
+async def test_a_fresh_read_ignores_a_negative_answer():
+    memo = Memo(negative_ttl=60)
+
+    async def missing():
+        raise NotFound("x")
+
+    async def found():
+        return 1
+
+    with pytest.raises(NotFound):
+        await memo.get("k", missing)
+    with pytest.raises(NotFound):
+        await memo.get("k", found)
+    assert await memo.get("k", found, fresh=True) == 1
+
+
+async def test_forget_drops_only_the_keys_named():
+    memo = Memo()
+    n = []
+
+    async def fetch():
+        n.append(1)
+        return len(n)
+
+    assert await memo.get(("a", 1), fetch) == 1
+    assert await memo.get(("b", 1), fetch, immutable=True) == 2
+    memo.forget(("b", 1), ("c",))
+    assert await memo.get(("a", 1), fetch) == 1
+    assert await memo.get(("b", 1), fetch) == 3

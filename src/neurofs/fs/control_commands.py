@@ -1,7 +1,8 @@
 """Running the commands written to ``.neurofs/control`` (parsed in ``tree.control``).
 
-- ``refresh PATH``: every changeable API answer held in memory is dropped (they are fetched
-  again on next use), the inodes at and below PATH are looked up again by path, and the
+- ``refresh PATH``: the source that PATH is in (every source, for the mount root) drops
+  every changeable API answer it holds in memory (they are fetched again on next use), the
+  inodes at and below PATH are looked up again by path, and the
   kernel forgets their attributes, pages and directory entries. Content-addressed bytes in
   the block cache stay: they cannot change under the same key.
 - ``cache prune …`` / ``cache clear``: done on the mount's own block cache, so that the
@@ -19,7 +20,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import pyfuse3
 import trio
@@ -27,8 +28,8 @@ import trio
 from neurofs.errors import InvalidContent, NeurofsError, NotFound
 from neurofs.fs.errno_map import errno_for
 from neurofs.fs.inodes import InodeTable
-from neurofs.io import memo
 from neurofs.io.cache import BlockCache
+from neurofs.sources import Source
 from neurofs.tree.control import (
     CONTROL_DIR,
     CONTROL_FILE,
@@ -59,11 +60,13 @@ class ControlRunner:
         node_at: Callable[[Key], Awaitable[Node]],
         errors: ErrorLog,
         cache: BlockCache,
+        sources: Sequence[Source] = (),
     ) -> None:
         self._inodes = inodes
         self._node_at = node_at
         self._errors = errors
         self._cache = cache
+        self._sources = sources
 
     async def run(self, data: bytes) -> None:
         """Parse and run one command; errors are logged and raised for the write to answer."""
@@ -109,7 +112,9 @@ class ControlRunner:
         log.info("cache drop %s: %d blocks dropped", "/".join(key), dropped)
 
     async def _refresh(self, key: Key) -> None:
-        memo.forget_changeable()
+        for source in self._sources:
+            if key[:1] in ((), (source.name,)):
+                source.refresh(key[1:])
         try:
             await self._node_at(key)
         except NotFound:

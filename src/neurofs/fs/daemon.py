@@ -313,7 +313,8 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
                 errors=errors,
                 rejected=rejected,
             )
-            return Operations(root, errors, rejected, allow_delete, stats, cache), sources
+            ops = Operations(root, errors, rejected, allow_delete, stats, cache, sources)
+            return ops, sources
 
         pidfile = pid_file(mountpoint)
         fd = os.open(pidfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)

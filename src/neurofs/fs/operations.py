@@ -42,6 +42,7 @@ from neurofs.fs.saving import Saver
 from neurofs.fs.scratch_files import ScratchFiles
 from neurofs.io.cache import BLOCK_SIZE, BlockCache
 from neurofs.io.stats import Stats
+from neurofs.sources import Source
 from neurofs.tree.control import ErrorLog
 from neurofs.tree.names import is_valid_name
 from neurofs.tree.nodes import Attrs, Directory, EditableFile, File, Key, Kind, Node, Symlink
@@ -142,8 +143,10 @@ class Operations(pyfuse3.Operations):
         allow_delete: bool,
         stats: Stats,
         cache: BlockCache,
+        sources: Sequence[Source] = (),
     ) -> None:
-        """``cache``: the mount's block cache, for the control channel's cache commands."""
+        """``cache``: the mount's block cache, for the control channel's cache commands;
+        ``sources``: the mounted sources, for its refresh command."""
         super().__init__()
         self._stats = stats
         self._root = root
@@ -158,7 +161,7 @@ class Operations(pyfuse3.Operations):
         self._handles = itertools.count(1)
         self._uid = os.getuid()
         self._gid = os.getgid()
-        commands = ControlRunner(self._inodes, self._node_at, errors, cache)
+        commands = ControlRunner(self._inodes, self._node_at, errors, cache, sources)
         self._opener = Opener(self._edits, self._saver, commands, self._node_at)
 
     async def saves_finished(self) -> None:

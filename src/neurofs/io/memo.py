@@ -9,13 +9,14 @@ An answer can carry views (``view``): values derived from it, such as a listing'
 name, built once per fetch of the answer and forgotten with it, so a lookup by name reuses
 the index of the listing it comes from and never outlives that listing.
 
-``forget_changeable`` drops the mutable and negative answers of every memo of the process
-(``neurofs refresh``); immutable answers stay, since they cannot change.
+A fresh read (``fresh=True``: a save about to merge onto the server's current state) fetches
+the answer again and replaces the one held. ``forget_changeable`` drops the mutable and negative
+answers of this memo (a source's ``refresh``); immutable answers stay, since they cannot change.
+Each source's API client owns its memo: nothing here is shared between sources or mounts.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
@@ -26,14 +27,6 @@ from neurofs.errors import NotFound
 
 T = TypeVar("T")
 D = TypeVar("D")
-
-_memos: weakref.WeakSet[Memo] = weakref.WeakSet()
-
-
-def forget_changeable() -> None:
-    """Forget every answer that may change (listings, drafts, metadata) in every memo."""
-    for memo in list(_memos):
-        memo.forget_changeable()
 
 
 def as_fetched(answer: T) -> T:
@@ -65,7 +58,6 @@ class Memo:
             maxsize=maxsize, ttl=negative_ttl
         )
         self._locks: dict[Hashable, trio.Lock] = {}
-        _memos.add(self)
 
     def _lookup(self, key: Hashable) -> _Answer | None:
         for cache in (self._immutable, self._mutable):
@@ -77,17 +69,21 @@ class Memo:
         return None
 
     async def _answer(
-        self, key: Hashable, fetch: Callable[[], Awaitable[Any]], immutable: bool
+        self, key: Hashable, fetch: Callable[[], Awaitable[Any]], immutable: bool, fresh: bool
     ) -> _Answer:
-        answer = self._lookup(key)
+        answer = None if fresh else self._lookup(key)
         if answer is not None:
             return answer
         lock = self._locks.setdefault(key, trio.Lock())
         try:
             async with lock:
-                answer = self._lookup(key)
+                # A fresh read does not take an answer fetched while it waited: that fetch
+                # may have started before the read was asked for.
+                answer = None if fresh else self._lookup(key)
                 if answer is not None:
                     return answer
+                if fresh:
+                    self.forget(key)
                 try:
                     answer = _Answer(await fetch())
                 except NotFound as exc:
@@ -100,9 +96,15 @@ class Memo:
                 self._locks.pop(key, None)
 
     async def get(
-        self, key: Hashable, fetch: Callable[[], Awaitable[T]], *, immutable: bool = False
+        self,
+        key: Hashable,
+        fetch: Callable[[], Awaitable[T]],
+        *,
+        immutable: bool = False,
+        fresh: bool = False,
     ) -> T:
-        value: T = (await self._answer(key, fetch, immutable)).value
+        """The answer at ``key``, fetched when not held (or, ``fresh``, in any case)."""
+        value: T = (await self._answer(key, fetch, immutable, fresh)).value
         return value
 
     async def view(
@@ -112,15 +114,22 @@ class Memo:
         derive: Callable[[T], D],
         *,
         immutable: bool = False,
+        fresh: bool = False,
     ) -> D:
         """``derive(answer)`` for the answer at ``key``: built once per fetch of the answer and
         forgotten with it. ``derive`` names the view, so it must be one function for all
         calls (a module-level one), never a closure made anew at each call."""
-        answer = await self._answer(key, fetch, immutable)
+        answer = await self._answer(key, fetch, immutable, fresh)
         if derive not in answer.views:
             answer.views[derive] = derive(answer.value)
         view: D = answer.views[derive]
         return view
+
+    def forget(self, *keys: Hashable) -> None:
+        """Forget the answers at ``keys`` (and their views)."""
+        for key in keys:
+            for cache in (self._mutable, self._immutable, self._negative):
+                cache.pop(key, None)
 
     def invalidate(self, predicate: Callable[[Hashable], bool] | None = None) -> None:
         """Forget entries (all, or those whose key matches)."""

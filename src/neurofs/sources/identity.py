@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 import httpx
 import trio
@@ -27,9 +27,9 @@ import trio
 from neurofs import secrets
 from neurofs.config import SourceConfig
 from neurofs.errors import AccessDenied, NeurofsError
-from neurofs.io.http import HttpClient, Unreachable
+from neurofs.io.http import Unreachable
 from neurofs.io.stats import Stats
-from neurofs.sources import PROBE_BUDGET_SECONDS
+from neurofs.sources import PROBE_BUDGET_SECONDS, SourceApi, package
 
 # "unknown": not reachable, or the "who am I" route failed in another way (see ``note``).
 AuthState = Literal["anonymous", "signed in", "token refused", "unknown"]
@@ -53,38 +53,10 @@ class SourceIdentity:
         return self.reachable and self.auth != "token refused"
 
 
-class _Account(Protocol):
-    @property
-    def display(self) -> str: ...
-
-    @property
-    def note(self) -> str | None: ...
-
-
-class _Api(Protocol):
-    http: HttpClient
-
-    @property
-    def authenticated(self) -> bool: ...
-
-    async def me(self) -> _Account: ...
-
-
-def _connect(config: SourceConfig, stats: Stats) -> tuple[_Api, str]:
+def _connect(config: SourceConfig, stats: Stats) -> tuple[SourceApi, str]:
     """The source's API client (answers never kept on disk) and the route its mount probes."""
-    if config.kind == "dandi":
-        from neurofs.sources.dandi import api as dandi
-
-        return dandi.connect(config, stats, None), dandi.PROBE_PATH
-    if config.kind == "webknossos":
-        from neurofs.sources.webknossos import api as wk
-
-        return wk.WebknossosApi(config, stats, None), wk.PROBE_PATH
-    if config.kind == "cave":
-        from neurofs.sources.cave import api as cave
-
-        return cave.CaveApi(config, stats, None), cave.PROBE_PATH
-    raise ValueError(f"unknown source kind {config.kind!r}")
+    kind = package(config.kind)
+    return kind.connect(config, stats, None), kind.PROBE_PATH
 
 
 def _reason(exc: Exception) -> str:
@@ -94,7 +66,7 @@ def _reason(exc: Exception) -> str:
     return text[at + 2 :] if at >= 0 else text
 
 
-async def _ask(api: _Api, probe_path: str, result: SourceIdentity) -> None:
+async def _ask(api: SourceApi, probe_path: str, result: SourceIdentity) -> None:
     try:
         await api.http.get_json(probe_path, keep=False, offline=False)
     except (Unreachable, httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -134,7 +106,7 @@ async def identify(config: SourceConfig, *, budget: float = PROBE_BUDGET_SECONDS
     try:
         await _ask(api, probe_path, result)
     finally:
-        await api.http.aclose()
+        await api.aclose()
     return result
 
 

@@ -3,7 +3,8 @@ RemoteError (EIO, with the route named), never an AttributeError deep in the tre
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -28,3 +29,17 @@ def adapted(adapter: TypeAdapter[Any], data: Any, what: str) -> Any:
         return adapter.validate_python(data)
     except ValidationError as exc:
         raise _unexpected(what, exc) from None
+
+
+@dataclass(frozen=True)
+class Shown(Generic[M]):
+    """An answer a file shows as the server wrote it (``document``: every key, in the
+    server's order) with what neurofs reads from it, validated (``model``)."""
+
+    document: dict[str, Any]
+    model: M
+
+
+def shown(model: type[M], data: Any, what: str) -> Shown[M]:
+    checked = validated(model, data, what)
+    return Shown(dict(data), checked)  # validated: an object

@@ -23,7 +23,6 @@ the problem; the fs layer runs it and answers the write with its errno.
 from __future__ import annotations
 
 import collections
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from neurofs.tree.nodes import (
     StaticDirectory,
 )
 from neurofs.tree.rejected import LocalDirectory, RejectedStore
+from neurofs.tree.render import json_text
 
 CONTROL_DIR = ".neurofs"
 CONTROL_FILE = "control"
@@ -172,10 +172,6 @@ class ErrorLog:
         return "".join(line + "\n" for line in self._lines).encode()
 
 
-def _json(data: Any) -> bytes:
-    return (json.dumps(data, indent=2, sort_keys=False) + "\n").encode()
-
-
 def build_root(
     sources: Sequence[Directory],
     *,
@@ -184,7 +180,7 @@ def build_root(
     errors: ErrorLog,
     rejected: RejectedStore,
 ) -> StaticDirectory:
-    config_bytes = _json(config)
+    config_bytes = json_text(config)
 
     async def render_config() -> bytes:
         return config_bytes
@@ -193,7 +189,7 @@ def build_root(
     control = StaticDirectory(
         (CONTROL_DIR,),
         [
-            LiveFile((CONTROL_DIR, "stats.json"), lambda: _json(stats())),
+            LiveFile((CONTROL_DIR, "stats.json"), lambda: json_text(stats())),
             GeneratedFile((CONTROL_DIR, "config.json"), render_config, mtime=now),
             LiveFile((CONTROL_DIR, "errors.log"), errors.render, private=True),
             LocalDirectory((CONTROL_DIR, "rejected"), rejected.directory),

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from neurofs.errors import AccessDenied, InvalidContent, ReadOnly
 from neurofs.tree.merge import Path, apply, diff
 from neurofs.tree.nodes import Attrs, BytesHandle, EditableFile, FileHandle, Key, Kind
+from neurofs.tree.render import json_text
 
 Document = dict[str, Any]
 
@@ -32,7 +33,7 @@ class TextFormat(enum.Enum):
 
 def render(doc: Document, fmt: TextFormat) -> bytes:
     if fmt is TextFormat.JSON:
-        return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+        return json_text(doc)
     return yaml.safe_dump(
         doc, sort_keys=False, allow_unicode=True, default_flow_style=False
     ).encode()

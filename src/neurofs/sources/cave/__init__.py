@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from neurofs.config import SourceConfig
 from neurofs.errors import ConfigError
+from neurofs.io.fetcher import Fetcher
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources import Source
 from neurofs.sources.cave.api import PROBE_PATH, CaveApi
 from neurofs.sources.cave.tree import CaveContext, CaveRoot
 
+__all__ = ["PROBE_PATH", "build", "connect"]
+
+
+def connect(config: SourceConfig, stats: Stats, responses: ResponseStore | None) -> CaveApi:
+    return CaveApi(config, stats, responses)
+
 
 def build(
-    config: SourceConfig, stats: Stats, responses: ResponseStore | None, *, allow_delete: bool
+    config: SourceConfig,
+    stats: Stats,
+    fetcher: Fetcher | None = None,  # tables are read whole through the API, not as blocks
+    responses: ResponseStore | None = None,
+    *,
+    allow_delete: bool = False,
 ) -> Source:
     if not config.datastacks:
         raise ConfigError(
             f"source {config.name}: name the datastacks to mount (datastacks = [...])"
         )
-    api = CaveApi(config, stats, responses)
+    api = connect(config, stats, responses)
     root = CaveRoot((config.name,), CaveContext(api, allow_delete), config.datastacks)
-    return Source(config.name, root, api.http, probe_path=PROBE_PATH, close=api.aclose)
+    return Source(config.name, root, api.http, probe_path=PROBE_PATH, api=api)

@@ -10,23 +10,35 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from neurofs import secrets
 from neurofs.config import SourceConfig
-from neurofs.errors import RemoteError
-from neurofs.io.http import HttpClient, RetryPolicy
-from neurofs.io.memo import Memo, as_fetched
+from neurofs.errors import (
+    RemoteError,
+)
+from neurofs.io.http import HttpClient
+from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
-from neurofs.sources.cave.models import User
-from neurofs.sources.payloads import validated
+from neurofs.sources.cave.models import (
+    AnnotationRow,
+    Count,
+    DatastackInfo,
+    StateId,
+    TableMetadata,
+    TableSchema,
+    User,
+    Version,
+)
+from neurofs.sources.clients import ApiClient, ClientMaker
+from neurofs.sources.payloads import Shown, adapted, shown, validated
 
 # What a listing's ``index`` function makes of it (see ``Memo.view``).
 D = TypeVar("D")
@@ -43,15 +55,17 @@ POST_LIMIT = 10_000
 MAX_ROWS = 2_000_000
 
 _EMBEDDED_STATUS = re.compile(r"^\s*(\d{3})\b")
-# Materialized versions are small non-negative integers.
-_VERSIONS = TypeAdapter(list[Annotated[int, Field(ge=0, lt=2**31, strict=True)]])
+_NAMES = TypeAdapter(list[str])
+_VERSIONS = TypeAdapter(list[Version])
+_COUNT = TypeAdapter(Count)
+_STATE_ID: TypeAdapter[str] = TypeAdapter(StateId)
+_ROWS = TypeAdapter(list[AnnotationRow])
 
 
 def _names(data: Any, what: str) -> list[str]:
-    """A list of table names (strings), or RemoteError."""
-    if not isinstance(data, list) or not all(isinstance(t, str) for t in data):
-        raise RemoteError(f"{what}: unexpected answer")
-    return list(dict.fromkeys(data))
+    """The table names of a listing, sorted, each once (or RemoteError)."""
+    names: list[str] = adapted(_NAMES, data, what)
+    return sorted(set(names))
 
 
 def token_from_file(url: str) -> str | None:
@@ -91,7 +105,7 @@ def real_status(status: int, message: str) -> tuple[int, str] | None:
     return (real, message) if real is not None and 400 <= real < 500 else None
 
 
-class CaveApi:
+class CaveApi(ApiClient):
     def __init__(
         self,
         config: SourceConfig,
@@ -100,33 +114,17 @@ class CaveApi:
         *,
         ttl: float = 30.0,
     ) -> None:
-        self._config = config
-        self._stats = stats
-        self._responses = responses
         self._token = config.resolved_token() or token_from_file(config.url)
         secrets.register(self._token)
-        self.http = self._client(config.url)
-        self._locals: dict[str, HttpClient] = {}
-        self.memo = Memo(ttl=ttl)
+        self._make = ClientMaker(config, stats, responses, "Authorization", "Bearer", real_status)
+        super().__init__(self._client(config.url), ttl=ttl)
 
     @property
     def authenticated(self) -> bool:
         return self._token is not None
 
     def _client(self, url: str) -> HttpClient:
-        return HttpClient(
-            self._config.name,
-            url,
-            self._stats,
-            auth_headers={"Authorization": f"Bearer {self._token}"} if self._token else None,
-            responses=self._responses,
-            retry=RetryPolicy(total_seconds=self._config.retry_seconds),
-            status_reader=real_status,
-        )
-
-    async def aclose(self) -> None:
-        for client in self._locals.values():
-            await client.aclose()
+        return self._make(url, self._token)
 
     # ------------------------------------------------------------------ global server
 
@@ -137,25 +135,23 @@ class CaveApi:
         data = await self.http.get_json(USER_PATH, keep=False, offline=False)
         return validated(User, data, "user")
 
-    async def info(self, datastack: str) -> dict[str, Any]:
-        async def fetch() -> dict[str, Any]:
+    async def info(self, datastack: str) -> Shown[DatastackInfo]:
+        async def fetch() -> Shown[DatastackInfo]:
             data = await self.http.get_json(f"info/api/v2/datastack/full/{datastack}")
-            if not isinstance(data, dict) or not isinstance(data.get("local_server"), str):
-                raise RemoteError(f"datastack {datastack}: unexpected answer")
-            return data
+            return shown(DatastackInfo, data, f"datastack {datastack}")
 
         return await self.memo.get(("info", datastack), fetch)
 
-    async def schema(self, schema_type: str) -> dict[str, Any]:
-        async def fetch() -> dict[str, Any]:
+    async def schema(self, schema_type: str) -> Shown[TableSchema]:
+        async def fetch() -> Shown[TableSchema]:
             data = await self.http.get_json(f"schema/api/v2/type/{schema_type}")
-            if not isinstance(data, dict):
-                raise RemoteError(f"schema {schema_type}: unexpected answer")
-            return data
+            return shown(TableSchema, data, f"schema {schema_type}")
 
         return await self.memo.get(("schema", schema_type), fetch, immutable=True)
 
     async def state(self, state_id: str) -> Any:
+        """A neuroglancer state: the viewer's JSON, shown as it is (neurofs reads nothing in
+        it)."""
         return await self.memo.get(
             ("state", state_id),
             lambda: self.http.get_json(f"nglstate/api/v1/{state_id}"),
@@ -163,25 +159,19 @@ class CaveApi:
         )
 
     async def post_state(self, state: Any) -> str:
+        """Store a new state; its id."""
         answer = await self.http.send_json("POST", "nglstate/api/v1/post", state)
-        text = str(answer).strip().strip('"')
-        state_id = text.rstrip("/").rsplit("/", 1)[-1]
-        if not state_id.isdigit():
-            raise RemoteError(f"nglstate post: unexpected answer {text[:100]!r}")
+        state_id: str = adapted(_STATE_ID, answer, "nglstate post")
         return state_id
 
     # ------------------------------------------------------------------ local servers
 
     async def local(self, datastack: str) -> tuple[HttpClient, str]:
         """The datastack's local server client and its aligned volume name."""
-        info = await self.info(datastack)
-        url = str(info["local_server"])
-        client = self._locals.get(url)
-        if client is None:
-            client = self._locals[url] = self._client(url)
-        aligned = info.get("aligned_volume")
-        volume = aligned.get("name") if isinstance(aligned, dict) else None
-        if not isinstance(volume, str) or not volume:
+        info = (await self.info(datastack)).model
+        client = self.client_at(info.local_server, self._client)
+        volume = info.aligned_volume.name if info.aligned_volume is not None else None
+        if not volume:  # info.json still shows what the datastack is
             raise RemoteError(f"datastack {datastack}: no aligned volume")
         return client, volume
 
@@ -198,33 +188,29 @@ class CaveApi:
 
         async def fetch() -> list[str]:
             client, path = await self._av(datastack, "table")
-            data = await client.get_json(path)
-            return sorted(_names(data, "tables"))
+            return _names(await client.get_json(path), "tables")
 
         return await self.memo.view(("tables", datastack), fetch, index)
 
     async def table_metadata(
         self, datastack: str, table: str, fresh: bool = False
-    ) -> dict[str, Any]:
-        if fresh:
-            self.forget_table(datastack, table)
-
-        async def fetch() -> dict[str, Any]:
+    ) -> Shown[TableMetadata]:
+        async def fetch() -> Shown[TableMetadata]:
             client, path = await self._av(datastack, f"table/{table}")
-            data = await client.get_json(path)
-            if not isinstance(data, dict):
-                raise RemoteError(f"table {table}: unexpected answer")
-            return data
+            return shown(TableMetadata, await client.get_json(path), f"table {table}")
 
-        return await self.memo.get(("metadata", datastack, table), fetch)
+        return await self.memo.get(("metadata", datastack, table), fetch, fresh=fresh)
+
+    async def table_schema(self, datastack: str, table: str) -> Shown[TableSchema]:
+        """The schema of a table's annotations (named by its metadata)."""
+        meta = await self.table_metadata(datastack, table)
+        return await self.schema(meta.model.schema_type)
 
     async def count(self, datastack: str, table: str) -> int:
         async def fetch() -> int:
             client, path = await self._av(datastack, f"table/{table}/count")
-            data = await client.get_json(path)
-            if not isinstance(data, int) or isinstance(data, bool) or data < 0:
-                raise RemoteError(f"count of {table}: unexpected answer")
-            return data
+            count: int = adapted(_COUNT, await client.get_json(path), f"count of {table}")
+            return count
 
         return await self.memo.get(("count", datastack, table), fetch)
 
@@ -250,10 +236,8 @@ class CaveApi:
         async def fetch() -> list[int]:
             client, _ = await self.local(datastack)
             data = await client.get_json(f"materialize/api/v3/datastack/{datastack}/versions")
-            try:
-                return sorted(_VERSIONS.validate_python(data))
-            except ValidationError:
-                raise RemoteError("versions: unexpected answer") from None
+            versions: list[int] = adapted(_VERSIONS, data, "versions")
+            return sorted(versions)
 
         return await self.memo.view(("versions", datastack), fetch, index)
 
@@ -271,7 +255,7 @@ class CaveApi:
             data = await client.get_json(
                 f"materialize/api/v2/datastack/{datastack}/version/{version}/tables"
             )
-            return sorted(_names(data, "version tables"))
+            return _names(data, "version tables")
 
         # A materialized version never changes.
         return await self.memo.view(("vtables", datastack, version), fetch, index, immutable=True)
@@ -281,12 +265,33 @@ class CaveApi:
         path = f"materialize/api/v3/datastack/{datastack}/version/{version}/table/{table}/query"
         return await _all_rows(client, path, {}, f"rows of {table} in version {version}")
 
+    async def table_text(
+        self,
+        datastack: str,
+        table: str,
+        how: Hashable,
+        render: Callable[[], Awaitable[bytes]],
+    ) -> bytes:
+        """``render()``, a text of the table's rows rendered ``how``, held with the table's
+        answers until ``forget_table``."""
+        return await self.memo.get(("text", datastack, table, how), render)
+
     def forget_table(self, datastack: str, table: str) -> None:
+        """Drop what was held of a table after it changed (and the listing showing it)."""
         self.memo.invalidate(
             lambda k: (
                 (isinstance(k, tuple) and len(k) >= 3 and k[1:3] == (datastack, table))
                 or k == ("tables", datastack)
             )
+        )
+
+    async def version_text(
+        self, datastack: str, version: int, table: str, render: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """``render()``, the text of a table in a materialized version, held for the mount:
+        a version never changes."""
+        return await self.memo.get(
+            ("version-text", datastack, version, table), render, immutable=True
         )
 
     async def send(self, datastack: str, method: str, path: str, body: Any) -> Any:
@@ -312,12 +317,10 @@ async def _all_rows(
             params={"return_pyarrow": "false", "split_positions": "true"},
             idempotent=True,
         )
-        if not isinstance(page, list):
-            raise RemoteError(f"{what}: unexpected answer")
-        for row in page:
-            row_id = row.get("id") if isinstance(row, dict) else None
-            if not isinstance(row_id, int) or isinstance(row_id, bool):
-                raise RemoteError(f"{what}: a row without an integer id")
+        # Checked as AnnotationRow, kept as the plain dictionaries they are.
+        valid: list[dict[str, Any]] = adapted(_ROWS, page, what)
+        for row in valid:
+            row_id = row["id"]
             if row_id in seen:
                 raise RemoteError(f"{what}: the server repeats row {row_id}")
             seen.add(row_id)

@@ -28,7 +28,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurofs.errors import InvalidContent, RemoteError
+from neurofs.errors import InvalidContent
+from neurofs.sources.cave.models import TableSchema
+from neurofs.sources.payloads import validated
 
 READ_ONLY = ("valid", "created", "superceded_id", "deleted")
 _POINT_REFS = ("SpatialPoint", "BoundSpatialPoint")
@@ -70,54 +72,34 @@ class TableFormat:
         return [*cols, *READ_ONLY]
 
 
-def _types(spec: dict[str, Any]) -> list[str]:
-    t = spec.get("type", "string")
-    if isinstance(t, str):
-        return [t]
-    return [x for x in t if isinstance(x, str)] if isinstance(t, list) else []
-
-
-def _mapping(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise RemoteError(f"table schema: {what} is not an object")
-    return value
-
-
-def format_from_schema(schema: dict[str, Any]) -> TableFormat:
-    """The table's columns from its JSON Schema (as the schema service serves it).
+def format_from_schema(schema: TableSchema | Any) -> TableFormat:
+    """The table's columns from its JSON Schema (as the schema service serves it: validated
+    already, or validated here).
 
     The schema comes from the server: anything malformed is RemoteError, never a crash."""
-    schema = _mapping(schema, "the schema")
-    definitions = _mapping(schema.get("definitions", {}), "definitions")
-    root_ref = str(schema.get("$ref", ""))
-    root = _mapping(definitions.get(root_ref.rsplit("/", 1)[-1], schema), "the root definition")
-    listed = root.get("required", [])
-    required = {r for r in listed if isinstance(r, str)} if isinstance(listed, list) else set()
+    if not isinstance(schema, TableSchema):
+        schema = validated(TableSchema, schema, "table schema")
+    root = schema.root
+    required = set(root.required)
     points: list[tuple[int, str, Field]] = []
     scalars: list[Field] = []
-    for name, spec in _mapping(root.get("properties", {}), "properties").items():
+    for name, spec in root.properties.items():
         if name in READ_ONLY or name == "id":
             continue
-        spec = _mapping(spec, f"property {name!r}")
-        ref = str(spec.get("$ref", "")).rsplit("/", 1)[-1]
+        ref = spec.ref.rsplit("/", 1)[-1]
         if ref in _POINT_REFS:
-            order = spec.get("order", 1000)
-            if isinstance(order, bool) or not isinstance(order, int | float):
-                raise RemoteError(f"table schema: property {name!r} has a bad order")
-            if not math.isfinite(order):
-                raise RemoteError(f"table schema: property {name!r} has a bad order")
             field = Field(name, True, "integer", name in required, bound=ref == _BOUND_POINT)
-            points.append((int(order), name, field))
+            points.append((int(spec.order), name, field))
         else:
-            kinds = [t for t in _types(spec) if t != "null"]
-            enum = spec.get("enum")
+            types = [spec.type] if isinstance(spec.type, str) else spec.type
+            kinds = [t for t in types if t != "null"]
             scalars.append(
                 Field(
                     name,
                     False,
                     kinds[0] if kinds else "string",
                     name in required,
-                    tuple(str(e) for e in enum) if isinstance(enum, list) else None,
+                    tuple(str(e) for e in spec.enum) if spec.enum is not None else None,
                 )
             )
     ordered = [f for _, _, f in sorted(points, key=lambda p: (p[0], p[1]))]

@@ -53,6 +53,7 @@ from neurofs.tree.nodes import (
     Node,
     StaticDirectory,
 )
+from neurofs.tree.render import json_text
 from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
 
 log = logging.getLogger(__name__)
@@ -99,19 +100,17 @@ class CaveContext:
         return self._memory.setdefault(datastack, DatastackMemory())
 
 
-def _json(doc: Any) -> bytes:
-    return (json.dumps(doc, indent=2) + "\n").encode()
-
-
 async def table_format(api: CaveApi, datastack: str, table: str) -> TableFormat:
     """A table's CSV columns, from its schema."""
-    meta = await api.table_metadata(datastack, table)
-    return format_from_schema(await api.schema(str(meta.get("schema_type"))))
+    return format_from_schema((await api.table_schema(datastack, table)).model)
 
 
-def _static(key: Key, render: Any) -> GeneratedFile:
+def _static(key: Key, render: Any, *, shown: bool = False) -> GeneratedFile:
+    """A JSON file of ``render()``'s answer (its ``document``, when ``shown``)."""
+
     async def data() -> bytes:
-        return _json(await render())
+        answer = await render()
+        return json_text(answer.document if shown else answer)
 
     return GeneratedFile(key, data)
 
@@ -134,7 +133,7 @@ class DatastackDir(StaticDirectory):
         super().__init__(
             key,
             [
-                _static((*key, "info.json"), lambda: ctx.api.info(datastack)),
+                _static((*key, "info.json"), lambda: ctx.api.info(datastack), shown=True),
                 TablesDir((*key, "tables"), ctx, datastack),
                 VersionsDir((*key, "versions"), ctx, datastack),
                 StatesDir((*key, "states"), ctx, datastack),
@@ -267,7 +266,7 @@ class NewTableMetadata(EditableFile):
         return None
 
     async def render(self) -> bytes:
-        return _json(NEW_TABLE_TEMPLATE)
+        return json_text(NEW_TABLE_TEMPLATE)
 
     async def stat(self) -> Attrs:
         return Attrs(Kind.FILE, len(await self.render()), 0.0, writable=True)
@@ -298,16 +297,14 @@ class TableDir(Directory):
     async def children(self) -> Sequence[Node]:
         ctx, ds, table = self._ctx, self._ds, self._table
 
-        async def schema() -> dict[str, Any]:
-            meta = await ctx.api.table_metadata(ds, table)
-            return await ctx.api.schema(str(meta.get("schema_type")))
-
         async def count() -> bytes:
             return f"{await ctx.api.count(ds, table)}\n".encode()
 
         return [
             metadata_json((*self.key, "metadata.json"), ctx, ds, table),
-            _static((*self.key, "schema.json"), schema),
+            _static(
+                (*self.key, "schema.json"), lambda: ctx.api.table_schema(ds, table), shown=True
+            ),
             AnnotationsFile((*self.key, "annotations.csv"), ctx, ds, table, jsonl=False),
             AnnotationsFile((*self.key, "annotations.jsonl"), ctx, ds, table, jsonl=True),
             GeneratedFile((*self.key, "count"), count),
@@ -326,7 +323,7 @@ def _validate_metadata(doc: Document) -> None:
 
 def metadata_json(key: Key, ctx: CaveContext, datastack: str, table: str) -> Sidecar:
     async def load(fresh: bool) -> Document:
-        return dict(await ctx.api.table_metadata(datastack, table, fresh=fresh))
+        return dict((await ctx.api.table_metadata(datastack, table, fresh=fresh)).document)
 
     async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
         changed = {p[0] for p in changes}
@@ -403,9 +400,7 @@ class AnnotationsFile(EditableFile):
             rows.sort(key=lambda r: int(r.get("id") or 0))
             return render_jsonl(fmt, rows) if self._jsonl else render_csv(fmt, rows)
 
-        key = ("rendered", self._ds, self._table, self._jsonl, revision)
-        data: bytes = await api.memo.get(key, fetch)
-        return data
+        return await api.table_text(self._ds, self._table, (self._jsonl, revision), fetch)
 
     async def stat(self) -> Attrs:
         return Attrs(Kind.FILE, len(await self.render()), 0.0, writable=True)
@@ -500,8 +495,7 @@ class AtDir(Directory):
                 rows.sort(key=lambda r: int(r.get("id") or 0))
                 return render_csv(fmt, rows)
 
-            data: bytes = await api.memo.get(("at-csv", ds, table, when), fetch)
-            return data
+            return await api.table_text(ds, table, when, fetch)
 
         return GeneratedFile((*self.key, name), render)
 
@@ -554,10 +548,7 @@ class MaterializedVersionDir(IndexedDirectory[str]):
                 rows.sort(key=lambda r: int(r.get("id") or 0))
                 return render_csv(fmt, rows)
 
-            data: bytes = await api.memo.get(
-                ("version-csv", ds, version, table), fetch, immutable=True
-            )
-            return data
+            return await api.version_text(ds, version, table, fetch)
 
         return GeneratedFile((*self.key, name), render, immutable=True)
 
@@ -607,7 +598,7 @@ class StatesDir(Directory):
             raise InvalidContent("a neuroglancer state is a JSON object")
         state_id = await self._ctx.api.post_state(state)
         self._known.add(state_id)
-        return _json({"created": [f"{state_id}.json"]})
+        return json_text({"created": [f"{state_id}.json"]})
 
     async def remove_child(self, name: str) -> None:
         raise ReadOnly("neuroglancer states cannot be deleted")

@@ -10,12 +10,20 @@ from neurofs.sources import Source
 from neurofs.sources.dandi.api import PROBE_PATH, connect
 from neurofs.sources.dandi.tree import DandiContext, DandiOptions, SourceRoot
 
+__all__ = ["PROBE_PATH", "build", "connect"]
+
 
 def build(
-    config: SourceConfig, stats: Stats, fetcher: Fetcher, responses: ResponseStore | None
+    config: SourceConfig,
+    stats: Stats,
+    fetcher: Fetcher,
+    responses: ResponseStore | None,
+    *,
+    allow_delete: bool = False,  # deleting assets is the fs layer's to allow
 ) -> Source:
     api = connect(config, stats, responses)
     ctx = DandiContext(
         api, fetcher, DandiOptions(flat_listing_max_assets=config.flat_listing_max_assets)
     )
-    return Source(config.name, SourceRoot((config.name,), ctx), api.http, probe_path=PROBE_PATH)
+    root = SourceRoot((config.name,), ctx)
+    return Source(config.name, root, api.http, probe_path=PROBE_PATH, api=api)

@@ -19,10 +19,11 @@ from pydantic import BaseModel
 
 from neurofs.config import SourceConfig
 from neurofs.errors import NotFound, RemoteError
-from neurofs.io.http import HttpClient, RetryPolicy, same_origin
-from neurofs.io.memo import Memo, as_fetched
+from neurofs.io.http import HttpClient, LinkExpired, same_origin
+from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.sources.clients import ApiClient, ClientMaker
 from neurofs.sources.dandi.models import (
     Asset,
     AssetDigests,
@@ -70,6 +71,14 @@ def link_expiry(url: str, now: float) -> float:
     return start + lifetime
 
 
+def _info_key(identifier: str, version: str) -> tuple[str, ...]:
+    return ("info", identifier, version)
+
+
+def _asset_key(identifier: str, path: str) -> tuple[str, ...]:
+    return ("asset-at", identifier, path)
+
+
 def _check_listing_size(n: int, what: str) -> None:
     if n > MAX_LISTING_ITEMS:
         raise RemoteError(f"{what}: more than {MAX_LISTING_ITEMS} entries, more than neurofs lists")
@@ -100,22 +109,14 @@ class _Pager:
 def connect(config: SourceConfig, stats: Stats, responses: ResponseStore | None) -> DandiApi:
     """The API of a configured DANDI source; its token goes in ``Authorization: token …``."""
     token = config.resolved_token()
-    http = HttpClient(
-        config.name,
-        config.url,
-        stats,
-        auth_headers={"Authorization": f"token {token}"} if token else None,
-        responses=responses,
-        retry=RetryPolicy(total_seconds=config.retry_seconds),
-    )
-    return DandiApi(http, authenticated=token is not None)
+    make = ClientMaker(config, stats, responses, "Authorization", "token")
+    return DandiApi(make(config.url, token), authenticated=token is not None)
 
 
-class DandiApi:
+class DandiApi(ApiClient):
     def __init__(self, http: HttpClient, *, authenticated: bool, ttl: float = 30.0) -> None:
-        self.http = http
+        super().__init__(http, ttl=ttl)
         self.authenticated = authenticated
-        self.memo = Memo(ttl=ttl)
         self._links: dict[tuple[str, ...], tuple[str, float]] = {}
         self._link_locks: dict[tuple[str, ...], trio.Lock] = {}
 
@@ -170,9 +171,13 @@ class DandiApi:
         return results
 
     def _cached(
-        self, key: tuple[Any, ...], fetch: Callable[[], Awaitable[M]], immutable: bool = False
+        self,
+        key: tuple[Any, ...],
+        fetch: Callable[[], Awaitable[M]],
+        immutable: bool = False,
+        fresh: bool = False,
     ) -> Awaitable[M]:
-        return self.memo.get(key, fetch, immutable=immutable)
+        return self.memo.get(key, fetch, immutable=immutable, fresh=fresh)
 
     # ------------------------------------------------------------------ dandisets, versions
 
@@ -210,14 +215,15 @@ class DandiApi:
 
         return await self.memo.view(("releases", identifier), fetch, index)
 
-    async def version_info(self, identifier: str, version: str) -> VersionInfo:
+    async def version_info(
+        self, identifier: str, version: str, *, fresh: bool = False
+    ) -> VersionInfo:
         async def fetch() -> VersionInfo:
             data = await self.http.get_json(f"dandisets/{identifier}/versions/{version}/info/")
             return validated(VersionInfo, data, f"version {identifier}/{version}")
 
-        return await self._cached(
-            ("info", identifier, version), fetch, immutable=version != "draft"
-        )
+        key = _info_key(identifier, version)
+        return await self._cached(key, fetch, immutable=version != "draft", fresh=fresh)
 
     # ------------------------------------------------------------------ assets
 
@@ -328,6 +334,17 @@ class DandiApi:
                 return asset
         raise NotFound(f"{identifier}/{version}/{path}")
 
+    async def draft_asset_metadata(
+        self, identifier: str, path: str, *, fresh: bool = False
+    ) -> dict[str, Any]:
+        """The metadata of the draft's asset at ``path``, found by path: every metadata change
+        gives the asset a new id."""
+
+        async def fetch() -> dict[str, Any]:
+            return dict((await self.asset_at(identifier, "draft", path)).metadata)
+
+        return await self.memo.get(_asset_key(identifier, path), fetch, fresh=fresh)
+
     async def put_asset(
         self, identifier: str, asset: AssetWithMetadata, metadata: dict[str, Any]
     ) -> AssetWithMetadata:
@@ -359,6 +376,14 @@ class DandiApi:
 
         self.memo.invalidate(stale)
 
+    def forget_version_metadata(self, identifier: str, version: str) -> None:
+        """Drop what shows a version's metadata, name and modified time (its assets stay)."""
+        self.memo.forget(_info_key(identifier, version), ("dandiset", identifier), ("dandisets",))
+
+    def forget_asset(self, identifier: str, path: str) -> None:
+        """Drop the metadata of the draft's asset at ``path`` (``draft_asset_metadata``)."""
+        self.memo.forget(_asset_key(identifier, path))
+
     # ------------------------------------------------------------------ download links
 
     async def _link(self, key: tuple[str, ...], resolve: Callable[[], Awaitable[str]]) -> str:
@@ -378,13 +403,46 @@ class DandiApi:
 
     async def blob_url(self, asset_id: str) -> str:
         return await self._link(
-            ("asset", asset_id), lambda: self.http.resolve_redirect(f"assets/{asset_id}/download/")
+            blob_link(asset_id),
+            lambda: self.http.resolve_redirect(f"assets/{asset_id}/download/"),
         )
 
     async def zarr_file_url(self, zarr_id: str, key: str) -> str:
         return await self._link(
-            ("zarr", zarr_id, key),
+            zarr_key_link(zarr_id, key),
             lambda: self.http.resolve_redirect(
                 f"zarr/{zarr_id}/files/", {"prefix": key, "download": "true"}
             ),
         )
+
+
+def blob_link(asset_id: str) -> tuple[str, ...]:
+    """Where the download link of a blob asset is remembered (``blob_url``)."""
+    return ("asset", asset_id)
+
+
+def zarr_key_link(zarr_id: str, key: str) -> tuple[str, ...]:
+    """Where the download link of a zarr's key is remembered (``zarr_file_url``)."""
+    return ("zarr", zarr_id, key)
+
+
+async def read_linked(
+    api: DandiApi,
+    link: tuple[str, ...],
+    resolve: Callable[[], Awaitable[str]],
+    start: int,
+    end: int,
+    size: int,
+) -> bytes:
+    """Bytes [start, end) of an object ``size`` bytes long behind a presigned download link
+    (``resolve``, remembered at ``link``): resolved again once when it has expired (the
+    object store answers 403)."""
+    for attempt in range(2):
+        url = await resolve()
+        try:
+            return await api.http.get_range(url, start, end, size)
+        except LinkExpired:
+            api.forget_link(link)
+            if attempt:
+                raise
+    raise AssertionError("unreachable")

@@ -105,9 +105,7 @@ def validate_dandiset_metadata(doc: Document) -> None:
 
 def dandiset_yaml(api: DandiApi, key: Key, identifier: str, version: str, mtime: float) -> Sidecar:
     async def load(fresh: bool) -> Document:
-        if fresh:
-            api.memo.invalidate(lambda k: k == ("info", identifier, version))
-        info = await api.version_info(identifier, version)
+        info = await api.version_info(identifier, version, fresh=fresh)
         return dict(info.metadata)
 
     async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
@@ -118,10 +116,7 @@ def dandiset_yaml(api: DandiApi, key: Key, identifier: str, version: str, mtime:
             f"dandisets/{identifier}/versions/draft/",
             {"metadata": {**metadata, "name": name}, "name": name},
         )
-        # The draft's metadata, name and modified time changed: drop what was cached.
-        api.memo.invalidate(
-            lambda k: k in (("info", identifier, version), ("dandiset", identifier), ("dandisets",))
-        )
+        api.forget_version_metadata(identifier, version)
 
     spec = SidecarSpec(
         load=load,
@@ -175,13 +170,7 @@ def asset_yaml(api: DandiApi, key: Key, identifier: str, path: str, mtime: float
     because every metadata change gives it a new id."""
 
     async def load(fresh: bool) -> Document:
-        if fresh:
-            api.memo.invalidate(lambda k: k == ("asset-at", identifier, path))
-
-        async def fetch() -> Document:
-            return dict((await api.asset_at(identifier, "draft", path)).metadata)
-
-        return await api.memo.get(("asset-at", identifier, path), fetch)
+        return await api.draft_asset_metadata(identifier, path, fresh=fresh)
 
     async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
         asset = await api.asset_at(identifier, "draft", path)
@@ -189,7 +178,7 @@ def asset_yaml(api: DandiApi, key: Key, identifier: str, path: str, mtime: float
         metadata["path"] = asset.path
         await api.put_asset(identifier, asset, metadata)
         api.forget_version(identifier, "draft")
-        api.memo.invalidate(lambda k: k == ("asset-at", identifier, path))
+        api.forget_asset(identifier, path)
 
     spec = SidecarSpec(
         load=load,

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 from neurofs.errors import IsADirectory, NotEmpty, NotFound, ReadOnly, RemoteError
 from neurofs.io.fetcher import Fetcher, RemoteObject
-from neurofs.io.http import LinkExpired
 from neurofs.sources.dandi import edits
-from neurofs.sources.dandi.api import DandiApi
+from neurofs.sources.dandi.api import DandiApi, blob_link, read_linked
 from neurofs.sources.dandi.digests import asset_digest, key_digest
 from neurofs.sources.dandi.models import AssetPath, Dandiset, VersionSummary, ZarrFile
 from neurofs.sources.dandi.sidecars import asset_yaml, dandiset_yaml
@@ -80,15 +79,9 @@ class DandiBlob:
         self.size = size
 
     async def fetch(self, start: int, end: int) -> bytes:
-        for attempt in range(2):
-            url = await self._api.blob_url(self._asset_id)
-            try:
-                return await self._api.http.get_range(url, start, end, self.size)
-            except LinkExpired:
-                self._api.forget_link(("asset", self._asset_id))
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        asset_id = self._asset_id
+        link, resolve = blob_link(asset_id), lambda: self._api.blob_url(asset_id)
+        return await read_linked(self._api, link, resolve, start, end, self.size)
 
 
 class DandiZarrFile:

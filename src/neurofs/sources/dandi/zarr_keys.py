@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import trio
 
 from neurofs.io.http import LinkExpired
-from neurofs.sources.dandi.api import DandiApi
+from neurofs.sources.dandi.api import DandiApi, read_linked, zarr_key_link
 
 
 def public_prefix(url: str, zarr_id: str, key: str) -> str | None:
@@ -71,13 +71,6 @@ class ZarrKeys:
             return self._prefixes[zarr_id]
 
     async def _through_api(self, zarr_id: str, key: str, size: int, start: int, end: int) -> bytes:
-        """The presigned redirect of the key, resolved again once when it has expired."""
-        for attempt in range(2):
-            url = await self._api.zarr_file_url(zarr_id, key)
-            try:
-                return await self._api.http.get_range(url, start, end, size)
-            except LinkExpired:
-                self._api.forget_link(("zarr", zarr_id, key))
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        """Through the key's presigned redirect, resolved again once when it has expired."""
+        link, resolve = zarr_key_link(zarr_id, key), lambda: self._api.zarr_file_url(zarr_id, key)
+        return await read_linked(self._api, link, resolve, start, end, size)

@@ -10,16 +10,22 @@ from neurofs.sources import Source
 from neurofs.sources.webknossos.api import PROBE_PATH, WebknossosApi
 from neurofs.sources.webknossos.tree import WkContext, WkOptions, WkRoot
 
+__all__ = ["PROBE_PATH", "build", "connect"]
+
+
+def connect(config: SourceConfig, stats: Stats, responses: ResponseStore | None) -> WebknossosApi:
+    return WebknossosApi(config, stats, responses)
+
 
 def build(
-    config: SourceConfig, stats: Stats, fetcher: Fetcher, responses: ResponseStore | None
+    config: SourceConfig,
+    stats: Stats,
+    fetcher: Fetcher,
+    responses: ResponseStore | None,
+    *,
+    allow_delete: bool = False,  # nothing is deleted through WEBKNOSSOS's directories
 ) -> Source:
-    api = WebknossosApi(config, stats, responses)
+    api = connect(config, stats, responses)
     ctx = WkContext(api, fetcher, WkOptions(raw_max_bytes=config.raw_max_bytes))
-    return Source(
-        config.name,
-        WkRoot((config.name,), ctx),
-        api.http,
-        probe_path=PROBE_PATH,
-        close=api.aclose,
-    )
+    root = WkRoot((config.name,), ctx)
+    return Source(config.name, root, api.http, probe_path=PROBE_PATH, api=api)

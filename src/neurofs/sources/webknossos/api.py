@@ -15,12 +15,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from neurofs import secrets
 from neurofs.config import SourceConfig
 from neurofs.errors import ConfigError, NotFound, RemoteError
-from neurofs.io.http import HttpClient, RetryPolicy
-from neurofs.io.memo import Memo, as_fetched
+from neurofs.io.http import HttpClient
+from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.sources.clients import ApiClient, ClientMaker
 from neurofs.sources.payloads import adapted, validated
-from neurofs.sources.webknossos.models import BuildInfo, Dataset, Folder, Team, User
+from neurofs.sources.webknossos.models import BuildInfo, Dataset, Folder, Task, Team, User
 
 M = TypeVar("M", bound=BaseModel)
 # What a listing's ``index`` function makes of it (see ``Memo.view``).
@@ -63,12 +64,23 @@ def folder_paths(folders: list[Folder]) -> dict[str, str]:
     return paths
 
 
+# Tasks, task types and projects are shown as the server wrote them (``Record``).
+Record = dict[str, Any]
+
+
+def _records(data: Any, what: str, name: str) -> list[Record]:
+    """The objects of a listing that have a text ``name`` field (the others cannot be shown)."""
+    if not isinstance(data, list):
+        raise RemoteError(f"{what}: unexpected answer")
+    return [r for r in data if isinstance(r, dict) and isinstance(r.get(name), str)]
+
+
 _DATASETS = TypeAdapter(list[Dataset])
 _TEAMS = TypeAdapter(list[Team])
 _FOLDERS = TypeAdapter(list[Folder])
 
 
-class WebknossosApi:
+class WebknossosApi(ApiClient):
     def __init__(
         self,
         config: SourceConfig,
@@ -78,41 +90,20 @@ class WebknossosApi:
         ttl: float = 30.0,
     ) -> None:
         self._config = config
-        self._stats = stats
-        self._responses = responses
         self._token = config.resolved_token()
         # A sharing token opens one dataset without an account: it goes as ?sharingToken= to
         # the main server and, when there is no user token, as X-Auth-Token to datastores.
         self._sharing = config.resolved_sharing_token()
-        self._retry = RetryPolicy(total_seconds=config.retry_seconds)
-        self.http = self._client(config.url, self._token)
-        self.memo = Memo(ttl=ttl)
-        self._datastores: dict[str, HttpClient] = {}
+        self._make = ClientMaker(config, stats, responses, "X-Auth-Token")
+        super().__init__(self._make(config.url, self._token), ttl=ttl)
         self._version: int | None = None
 
     @property
     def authenticated(self) -> bool:
         return self._token is not None
 
-    def _client(self, url: str, token: str | None) -> HttpClient:
-        return HttpClient(
-            self._config.name,
-            url,
-            self._stats,
-            auth_headers={"X-Auth-Token": token} if token else None,
-            responses=self._responses,
-            retry=self._retry,
-        )
-
     def datastore(self, url: str) -> HttpClient:
-        client = self._datastores.get(url)
-        if client is None:
-            client = self._datastores[url] = self._client(url, self._token or self._sharing)
-        return client
-
-    async def aclose(self) -> None:
-        for client in self._datastores.values():
-            await client.aclose()
+        return self.client_at(url, lambda url: self._make(url, self._token or self._sharing))
 
     # ------------------------------------------------------------------ version
 
@@ -168,9 +159,6 @@ class WebknossosApi:
         return await self.memo.view(("datasets",), fetch, index)
 
     async def dataset(self, dataset_id: str, *, fresh: bool = False) -> Dataset:
-        if fresh:
-            self.memo.invalidate(lambda k: k == ("dataset", dataset_id))
-
         params = {"sharingToken": self._sharing} if self._sharing else None
 
         async def fetch() -> Dataset:
@@ -179,10 +167,11 @@ class WebknossosApi:
             except ValidationError:
                 raise RemoteError(f"dataset {dataset_id}: unexpected answer") from None
 
-        return await self.memo.get(("dataset", dataset_id), fetch)
+        return await self.memo.get(("dataset", dataset_id), fetch, fresh=fresh)
 
     def forget_dataset(self, dataset_id: str) -> None:
-        self.memo.invalidate(lambda k: k in (("datasets",), ("dataset", dataset_id)))
+        """Drop what was held of a dataset after it changed (and the listing showing it)."""
+        self.memo.forget(("datasets",), ("dataset", dataset_id))
 
     async def teams(self) -> list[Team]:
         async def fetch() -> list[Team]:
@@ -222,6 +211,60 @@ class WebknossosApi:
         token = str(data["sharingToken"])
         secrets.register(token)
         return token
+
+    # ------------------------------------------------------------------ tasks, projects
+
+    async def tasks_indexed(self, index: Callable[[list[Record]], D]) -> D:
+        """The tasks the user may administer (as records with an id), as ``index`` arranges
+        them (once per fetch)."""
+
+        async def fetch() -> list[Record]:
+            return _records(await self.send("POST", "tasks/list", {}), "tasks/list", "id")
+
+        return await self.memo.view(("tasks",), fetch, index)
+
+    async def task(self, task_id: str, *, fresh: bool = False) -> Record:
+        """A task as the server wrote it (checked against ``Task``)."""
+
+        async def fetch() -> Record:
+            data = await self.get(f"tasks/{task_id}")
+            validated(Task, data, f"task {task_id}")
+            result: Record = data
+            return result
+
+        return await self.memo.get(("task", task_id), fetch, fresh=fresh)
+
+    def forget_tasks(self, *task_ids: str) -> None:
+        """Drop the task listing, and the tasks named, after they changed."""
+        self.memo.forget(("tasks",), *(("task", i) for i in task_ids))
+
+    async def task_types_indexed(self, index: Callable[[list[Record]], D]) -> D:
+        """The task types (as records with an id), as ``index`` arranges them (once)."""
+
+        async def fetch() -> list[Record]:
+            return _records(await self.get("taskTypes"), "taskTypes", "id")
+
+        return await self.memo.view(("taskTypes",), fetch, index)
+
+    def forget_task_types(self) -> None:
+        self.memo.forget(("taskTypes",))
+
+    async def projects(self, *, fresh: bool = False) -> list[Record]:
+        """The projects (as records with a name)."""
+        return await self.projects_indexed(as_fetched, fresh=fresh)
+
+    async def projects_indexed(
+        self, index: Callable[[list[Record]], D], *, fresh: bool = False
+    ) -> D:
+        """The projects (as records with a name), as ``index`` arranges them (once)."""
+
+        async def fetch() -> list[Record]:
+            return _records(await self.get("projects"), "projects", "name")
+
+        return await self.memo.view(("projects",), fetch, index, fresh=fresh)
+
+    def forget_projects(self) -> None:
+        self.memo.forget(("projects",))
 
     # ------------------------------------------------------------------ voxels
 

@@ -19,7 +19,7 @@ receipt lists both, and the refused items, each with the server's message, are k
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,14 +27,13 @@ from pydantic import ValidationError
 from neurofs.errors import InvalidContent, NotFound, PartlyRefused, RemoteError
 from neurofs.secrets import redact
 from neurofs.sources.payloads import validated
-from neurofs.sources.webknossos.api import WebknossosApi
-from neurofs.sources.webknossos.models import Project, Task, TaskCreation
+from neurofs.sources.webknossos.api import Record, WebknossosApi
+from neurofs.sources.webknossos.models import Project, TaskCreation
 from neurofs.tree.merge import Path
 from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import Attrs, GeneratedFile, IndexedDirectory, Key, Kind, Node
+from neurofs.tree.render import json_text
 from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
-
-Record = dict[str, Any]
 
 # What PUT /tasks/{id} and POST /tasks take; the rest of a task is shown but computed.
 TASK_PARAMETERS = (
@@ -153,10 +152,6 @@ def _validate_project(doc: Document) -> None:
             raise InvalidContent(f"'{key}' must be {kind.__name__}")
 
 
-def _json(doc: Any) -> bytes:
-    return (json.dumps(doc, indent=2) + "\n").encode()
-
-
 class RecordsDir(IndexedDirectory[Any]):
     """A collection of records shown as ``<name>.json`` files."""
 
@@ -174,18 +169,6 @@ class RecordsDir(IndexedDirectory[Any]):
         # (".x.swp", "x~", "4913", "sedXXXX") stay scratch files.
         return name.endswith(".json") and not name.startswith(".")
 
-    async def _load(self, what: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        return await self.api.memo.get((what,), fetch)
-
-    async def _index(
-        self, what: str, fetch: Callable[[], Awaitable[Any]], index: Callable[[Any], Any]
-    ) -> Any:
-        """The listing ``what`` by file name (``index``), built once per fetch of it."""
-        return await self.api.memo.view((what,), fetch, index)
-
-    def forget(self, *keys: str) -> None:
-        self.api.memo.invalidate(lambda k: isinstance(k, tuple) and bool(k) and k[0] in keys)
-
 
 def _task_files(tasks: list[Record]) -> dict[str, tuple[str, bool]]:
     """File name → (task id, whether it is the annotations file); of two files with one
@@ -202,14 +185,7 @@ def _task_files(tasks: list[Record]) -> dict[str, tuple[str, bool]]:
 
 class TasksDir(RecordsDir):
     async def entries(self) -> Mapping[str, tuple[str, bool]]:
-        async def fetch() -> list[Record]:
-            data = await self.api.send("POST", "tasks/list", {})
-            if not isinstance(data, list):
-                raise RemoteError("tasks/list: unexpected answer")
-            return [t for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
-
-        files: Mapping[str, tuple[str, bool]] = await self._index("tasks", fetch, _task_files)
-        return files
+        return await self.api.tasks_indexed(_task_files)
 
     def node(self, name: str, entry: tuple[str, bool]) -> Node:
         task_id, annotations = entry
@@ -222,23 +198,14 @@ class TasksDir(RecordsDir):
         api = self.api
 
         async def load(fresh: bool) -> Document:
-            if fresh:
-                self.forget("task:" + task_id)
-
-            async def fetch() -> Record:
-                data = await api.get(f"tasks/{task_id}")
-                validated(Task, data, f"task {task_id}")  # shown as the server wrote it
-                result: Record = data
-                return result
-
-            return task_document(await api.memo.get(("task:" + task_id,), fetch))
+            return task_document(await api.task(task_id, fresh=fresh))
 
         async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
             body = {k: merged.get(k) for k in TASK_PARAMETERS}
             try:
                 await api.send("PUT", f"tasks/{task_id}", body)
             finally:
-                self.forget("tasks", "task:" + task_id)
+                api.forget_tasks(task_id)
 
         spec = SidecarSpec(
             load=load,
@@ -251,7 +218,7 @@ class TasksDir(RecordsDir):
 
     def _annotations_file(self, task_id: str, key: Key) -> GeneratedFile:
         async def render() -> bytes:
-            return _json(await self.api.get(f"tasks/{task_id}/annotations"))
+            return json_text(await self.api.get(f"tasks/{task_id}/annotations"))
 
         return GeneratedFile(key, render)
 
@@ -265,7 +232,7 @@ class TasksDir(RecordsDir):
         answer = await self.api.send(
             "POST", "tasks", [{k: item.get(k) for k in TASK_PARAMETERS} for item in items]
         )
-        self.forget("tasks")
+        self.api.forget_tasks()
         try:
             result = TaskCreation.model_validate(answer)
         except ValidationError:
@@ -279,7 +246,7 @@ class TasksDir(RecordsDir):
             for i, r in enumerate(result.tasks)
             if r.success is None
         ]
-        receipt = _json(
+        receipt = json_text(
             {
                 "created": [safe_name(c, ".json") for c in created],
                 "refused": refused,
@@ -292,7 +259,7 @@ class TasksDir(RecordsDir):
                 + "; ".join(f"item {r['item']}: {r['error']}" for r in refused),
                 receipt=receipt,
                 # Nothing created: the file exactly as written is what the user still needs.
-                refused=_json(refused) if created else data,
+                refused=json_text(refused) if created else data,
             )
         return receipt
 
@@ -321,14 +288,7 @@ def _task_type_files(types: list[Record]) -> dict[str, Record]:
 
 class TaskTypesDir(RecordsDir):
     async def entries(self) -> Mapping[str, Record]:
-        async def fetch() -> list[Record]:
-            data = await self.api.get("taskTypes")
-            if not isinstance(data, list):
-                raise RemoteError("taskTypes: unexpected answer")
-            return [t for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
-
-        files: Mapping[str, Record] = await self._index("taskTypes", fetch, _task_type_files)
-        return files
+        return await self.api.task_types_indexed(_task_type_files)
 
     def node(self, name: str, entry: Record) -> Node:
         return _static_json((*self.key, name), entry)
@@ -341,13 +301,13 @@ class TaskTypesDir(RecordsDir):
         if doc.get("tracingType") not in ("skeleton", "volume", "hybrid"):
             raise InvalidContent("'tracingType' must be skeleton, volume or hybrid")
         created = await self.api.send("POST", "taskTypes", doc)
-        self.forget("taskTypes")
+        self.api.forget_task_types()
         tid = created.get("id") if isinstance(created, dict) else None
-        return _json({"created": [f"{tid}.json"] if tid else []})
+        return json_text({"created": [f"{tid}.json"] if tid else []})
 
 
 def _static_json(key: Key, doc: Any) -> GeneratedFile:
-    data = _json(doc)
+    data = json_text(doc)
 
     async def render() -> bytes:
         return data
@@ -356,28 +316,15 @@ def _static_json(key: Key, doc: Any) -> GeneratedFile:
 
 
 class ProjectsDir(RecordsDir):
-    async def _fetch_projects(self) -> list[Record]:
-        data = await self.api.get("projects")
-        if not isinstance(data, list):
-            raise RemoteError("projects: unexpected answer")
-        return [p for p in data if isinstance(p, dict) and isinstance(p.get("name"), str)]
-
-    async def _projects(self) -> list[Record]:
-        result: list[Record] = await self._load("projects", self._fetch_projects)
-        return result
-
     async def _project(self, project_id: str) -> Project:
         """The project as the server holds it (for its owner's id), from the listing."""
-        for raw in await self._projects():
+        for raw in await self.api.projects():
             if raw.get("id") == project_id:
                 return validated(Project, raw, "projects")
         raise NotFound(f"project {project_id}")
 
     async def entries(self) -> Mapping[str, str]:
-        files: Mapping[str, str] = await self._index(
-            "projects", self._fetch_projects, _project_files
-        )
-        return files
+        return await self.api.projects_indexed(_project_files)
 
     def node(self, name: str, entry: str) -> Node:
         return self._project_file(entry, (*self.key, name))
@@ -386,9 +333,7 @@ class ProjectsDir(RecordsDir):
         api = self.api
 
         async def load(fresh: bool) -> Document:
-            if fresh:
-                self.forget("projects")
-            for p in await self._projects():
+            for p in await api.projects(fresh=fresh):
                 if p["name"] == name:
                     owner = p.get("owner")
                     return {k: v for k, v in p.items() if k != "owner"} | {
@@ -413,7 +358,7 @@ class ProjectsDir(RecordsDir):
                     route = "pause" if merged["paused"] else "resume"
                     await api.send("PATCH", f"projects/{project.id}/{route}", None)
             finally:
-                self.forget("projects")
+                api.forget_projects()
 
         spec = SidecarSpec(
             load=load,
@@ -431,9 +376,9 @@ class ProjectsDir(RecordsDir):
             doc["owner"] = (await self.api.me()).id
         body = {"paused": False, "isBlacklistedFromReport": False, **doc}
         created = await self.api.send("POST", "projects", body)
-        self.forget("projects")
+        self.api.forget_projects()
         pname = created.get("name") if isinstance(created, dict) else doc["name"]
-        return _json({"created": [safe_name(str(pname), ".json")]})
+        return json_text({"created": [safe_name(str(pname), ".json")]})
 
 
 def _project_files(projects: list[Record]) -> dict[str, str]:

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -48,6 +47,7 @@ from neurofs.tree.nodes import (
     Symlink,
 )
 from neurofs.tree.remote import RemoteFile
+from neurofs.tree.render import json_text
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class RawVolume:
 
 
 def _json_file(key: Key, doc: object, mtime: float) -> GeneratedFile:
-    data = (json.dumps(doc, indent=2) + "\n").encode()
+    data = json_text(doc)
 
     async def render() -> bytes:
         return data

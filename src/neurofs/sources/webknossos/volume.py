@@ -14,7 +14,6 @@ uncompressed, 32³ chunks, starting at voxel 0 (not at the bounding box's top-le
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from neurofs.sources.webknossos.models import DataLayer, Dataset, Scale
+from neurofs.tree.render import json_text
 
 CHUNK = 32
 Mag = tuple[int, int, int]
@@ -272,7 +272,7 @@ def datasource_properties(dataset: Dataset, layer_dirs: Mapping[str, str]) -> di
 
 
 def dumps(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(doc, indent=2) + "\n").encode()
+    return json_text(doc)
 
 
 # ---------------------------------------------------------------- chunk bytes
