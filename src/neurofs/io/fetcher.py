@@ -102,6 +102,10 @@ class ReadPattern:
         self.next_offset = max(self.next_offset, end)
 
 
+# A cached unit (block or fragment): (content id, with the grain's suffix; index).
+BlockKey = tuple[str, int]
+
+
 @dataclass(frozen=True)
 class _Grain:
     """A unit of caching: whole blocks, or fragments of blocks under their own keys."""
@@ -110,7 +114,7 @@ class _Grain:
     suffix: str  # appended to the content id, so blocks and fragments never share a key
     max_run: int  # units per range request
 
-    def key(self, obj: RemoteObject, i: int) -> tuple[str, int]:
+    def key(self, obj: RemoteObject, i: int) -> BlockKey:
         return (obj.content_id + self.suffix, i)
 
     def length(self, obj: RemoteObject, i: int) -> int:
@@ -145,9 +149,6 @@ def _runs(indexes: Iterable[int], max_len: int) -> list[tuple[int, int]]:
     return runs
 
 
-Key = tuple[str, int]
-
-
 class Fetcher:
     def __init__(self, cache: BlockCache, stats: Stats, block_size: int = BLOCK_SIZE) -> None:
         self.cache = cache
@@ -157,10 +158,10 @@ class Fetcher:
         self._fragment = _Grain(
             max(1, block_size // FRAGMENTS_PER_BLOCK), "#fragment", MAX_FRAGMENT_READ + 1
         )
-        self._hot: cachetools.LRUCache[Key, bytes] = cachetools.LRUCache(
+        self._hot: cachetools.LRUCache[BlockKey, bytes] = cachetools.LRUCache(
             maxsize=HOT_BYTES, getsizeof=len
         )
-        self._inflight: dict[Key, _Inflight] = {}
+        self._inflight: dict[BlockKey, _Inflight] = {}
         self._background: trio.Nursery | None = None
         self._readahead_slots = trio.CapacityLimiter(READAHEAD_RUNS)
         # Disk writes under way, by content id; ``_stored`` is set (and replaced) after each.
@@ -276,7 +277,7 @@ class Fetcher:
             found[i] = entry.data
         return found
 
-    def _finished(self, key: Key) -> _Inflight:
+    def _finished(self, key: BlockKey) -> _Inflight:
         """Release a unit's waiters (once; later calls return the same entry)."""
         entry = self._inflight[key]
         if not entry.done.is_set():
@@ -334,7 +335,7 @@ class Fetcher:
         else:
             self._background.start_soon(self._store_counted, grain.key(obj, first), units)
 
-    async def _store_counted(self, first: Key, units: list[bytes]) -> None:
+    async def _store_counted(self, first: BlockKey, units: list[bytes]) -> None:
         """Write to disk. Counted per content from the moment it is decided, so that ``drop``
         waits for the writes of bytes it must forget (else they would land on disk after)."""
         content = first[0]
@@ -347,7 +348,7 @@ class Fetcher:
             self._stored.set()
             self._stored = trio.Event()
 
-    def _store(self, first: Key, units: list[bytes]) -> None:
+    def _store(self, first: BlockKey, units: list[bytes]) -> None:
         # A refused put (disk trouble, or no room beside pinned blocks) is counted by the
         # cache itself; the bytes are served from memory all the same.
         content, index = first
