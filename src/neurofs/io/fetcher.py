@@ -255,6 +255,10 @@ class Fetcher:
                 found[i] = data
             elif key in self._inflight:  # another task started it while we looked
                 waits[i] = self._inflight[key]
+            elif (hot := self._hot.get(key)) is not None:
+                # Another task fetched it while we looked, and its disk write has not landed.
+                self.stats.add("cache_hits_memory")
+                found[i] = hot
             else:
                 self.stats.add("cache_misses")
                 self._inflight[key] = _Inflight()
