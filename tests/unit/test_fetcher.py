@@ -14,11 +14,10 @@ from neurofs.io.fetcher import (
     FRAGMENTS_TO_BLOCK,
     MAX_FRAGMENT_READ,
     MAX_RUN_BLOCKS,
-    READAHEAD_RUNS,
     Fetcher,
-    ReadPattern,
     _runs,
 )
+from neurofs.io.readahead import READAHEAD_RUNS, ReadPattern
 from neurofs.io.stats import Stats
 
 BS = 4096

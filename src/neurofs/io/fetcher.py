@@ -6,10 +6,9 @@ contiguous run, runs in parallel. Concurrent misses of the same block share one 
 
 Access patterns decide the request sizes:
 
-- Sequential readers get a read-ahead window that doubles with each sequential read (up to
-  a cap) and is fetched in the background; a random read resets it. Read-ahead holds at most
-  ``READAHEAD_RUNS`` range requests at once (from the request until the bytes are on disk),
-  which bounds the daemon's memory however fast the network or slow the disk.
+- What to fetch ahead of a reader is decided by the read-ahead policy (``io/readahead.py``)
+  from the reader's pattern within the file and from its source's hints; the fetcher fetches
+  it in the background, at most ``READAHEAD_RUNS`` requests at once.
 - A small read at a random place in a large object (HDF5 metadata, a zarr shard index) needs
   a few KiB, not a whole block: it is served from *fragments*, 1/16 of a block each, cached
   under their own keys. A whole block that is already held is used instead, and a block
@@ -28,6 +27,7 @@ import trio
 
 from neurofs.errors import NeurofsError, RemoteError
 from neurofs.io.block_cache import BLOCK_SIZE, BlockCache
+from neurofs.io.readahead import ReadAhead, ReadPattern
 from neurofs.io.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -35,12 +35,6 @@ log = logging.getLogger(__name__)
 # One range request covers at most this many blocks: big enough to amortise latency,
 # small enough that a failure retries little and several requests run in parallel.
 MAX_RUN_BLOCKS = 4
-# Read-ahead window cap for sequential readers, in blocks.
-MAX_READAHEAD_BLOCKS = 64
-# Read-ahead range requests in flight at once (each at most MAX_RUN_BLOCKS blocks), across
-# all files. 8 × 4 MiB keeps a 50 MB/s-per-connection link with 20 ms latency busy several
-# times over while capping what read-ahead holds in memory at 32 MiB.
-READAHEAD_RUNS = 8
 # Decoded blocks kept in memory: the kernel reads 128-256 KiB at a time, so each 1 MiB block
 # is asked for several times in a row; this avoids a disk read and a checksum for each.
 HOT_BYTES = 16 * 1024 * 1024
@@ -66,40 +60,6 @@ class RemoteObject(Protocol):
     async def fetch(self, start: int, end: int) -> bytes:
         """Exactly the bytes [start, end), verified, or raise a NeurofsError."""
         ...
-
-
-@dataclass
-class ReadPattern:
-    """Per-open-file access history used to size read-ahead."""
-
-    next_offset: int = -1
-    run_start: int = 0  # where the current sequential run began
-    window: int = 0  # blocks of read-ahead
-    prefetched_to: int = 0  # first block index not yet asked for by read-ahead
-
-    def is_random(self, offset: int) -> bool:
-        """Whether a read at ``offset`` continues no sequential stream."""
-        return self.window == 0 and offset != self.next_offset
-
-    def observe(self, offset: int, end: int, block_size: int) -> None:
-        """Grow the window with the length of the sequential run (twice what was read in a
-        row, as the kernel's read-ahead does), so a reader that takes 1 MiB in a few reads
-        is not answered with 64 MiB. The kernel sends a stream's reads concurrently, so they
-        may arrive out of order: a read inside the stream's span (or just past its end)
-        keeps the stream; only a jump of more than a block away from it starts over."""
-        if self.next_offset >= 0 and offset == self.next_offset:
-            run_blocks = -(-(end - self.run_start) // block_size)
-            self.window = min(max(2 * run_blocks, 2), MAX_READAHEAD_BLOCKS)
-        elif not (
-            self.next_offset >= 0
-            and self.run_start - block_size <= offset <= self.next_offset + block_size
-        ):
-            self.window = 0
-            self.prefetched_to = 0
-            self.run_start = offset
-            self.next_offset = end
-            return
-        self.next_offset = max(self.next_offset, end)
 
 
 # A cached unit (block or fragment): (content id, with the grain's suffix; index).
@@ -154,6 +114,7 @@ class Fetcher:
         self.cache = cache
         self.stats = stats
         self.block_size = block_size
+        self.read_ahead = ReadAhead(block_size)
         self._block = _Grain(block_size, "", MAX_RUN_BLOCKS)
         self._fragment = _Grain(
             max(1, block_size // FRAGMENTS_PER_BLOCK), "#fragment", MAX_FRAGMENT_READ + 1
@@ -163,7 +124,6 @@ class Fetcher:
         )
         self._inflight: dict[BlockKey, _Inflight] = {}
         self._background: trio.Nursery | None = None
-        self._readahead_slots = trio.CapacityLimiter(READAHEAD_RUNS)
         # Disk writes under way, by content id; ``_stored`` is set (and replaced) after each.
         self._storing: dict[str, int] = {}
         self._stored = trio.Event()
@@ -177,6 +137,8 @@ class Fetcher:
     async def read(
         self, obj: RemoteObject, offset: int, size: int, pattern: ReadPattern | None = None
     ) -> bytes:
+        """Bytes [offset, offset + size) of ``obj``, clipped to its size. ``pattern`` is the
+        open file's, for read-ahead; reads without one fetch nothing ahead."""
         end = min(offset + size, obj.size)
         if offset >= end:
             return b""
@@ -187,8 +149,9 @@ class Fetcher:
         start = offset - first * grain.size
         self.stats.add("bytes_served", end - offset)
         if pattern is not None:
-            pattern.observe(offset, end, self.block_size)
-            self._maybe_read_ahead(obj, pattern, (end - 1) // self.block_size + 1)
+            ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(obj))
+            self._fetch_ahead(obj, ahead)
+            self._prefetch(self.read_ahead.neighbours(pattern))
         return data[start : start + (end - offset)]
 
     def _grain_for(
@@ -305,7 +268,7 @@ class Fetcher:
     async def _fetch_run_in_slot(
         self, obj: RemoteObject, first: int, last: int, grain: _Grain
     ) -> None:
-        async with self._readahead_slots:
+        async with self.read_ahead.slots:
             await self._fetch_run(obj, first, last, grain, in_slot=True)
 
     async def _fetch_run(
@@ -376,35 +339,23 @@ class Fetcher:
 
     # ------------------------------------------------------------------ read-ahead
 
-    def prefetch(self, objects: Iterable[RemoteObject]) -> None:
-        """Fetch whole objects into the cache in the background (e.g. the next chunks along
-        a reader's direction); objects already hot or in flight are skipped."""
-        if self._background is None:
+    def _fetch_ahead(self, obj: RemoteObject, blocks: range) -> None:
+        """Fetch these blocks of ``obj`` in the background (those not hot or in flight)."""
+        if self._background is None or not blocks:
             return
+        wanted = self._not_held(obj, blocks)
+        if wanted:
+            self._background.start_soon(self._read_ahead, obj, wanted)
+
+    def _prefetch(self, objects: Iterable[RemoteObject]) -> None:
+        """Fetch whole objects in the background (the next chunks along a reader's
+        direction)."""
         for obj in objects:
-            wanted = self._not_held(obj, range(self._block.count(obj)))
-            if wanted:
-                self._background.start_soon(self._read_ahead, obj, wanted)
+            self._fetch_ahead(obj, range(self._block.count(obj)))
 
     def _not_held(self, obj: RemoteObject, indexes: Iterable[int]) -> list[int]:
         keys = (self._block.key(obj, i) for i in indexes)
         return [k[1] for k in keys if k not in self._hot and k not in self._inflight]
-
-    def _maybe_read_ahead(self, obj: RemoteObject, pattern: ReadPattern, next_block: int) -> None:
-        if self._background is None or pattern.window == 0:
-            return
-        # Top up only once half the window is consumed, so that read-ahead goes out in large
-        # runs rather than one block at a time.
-        if pattern.prefetched_to - next_block > pattern.window // 2:
-            return
-        start = max(next_block, pattern.prefetched_to)
-        stop = min(next_block + pattern.window, self._block.count(obj))
-        if start >= stop:
-            return
-        pattern.prefetched_to = stop
-        wanted = self._not_held(obj, range(start, stop))
-        if wanted:
-            self._background.start_soon(self._read_ahead, obj, wanted)
 
     async def _read_ahead(self, obj: RemoteObject, indexes: list[int]) -> None:
         try:

@@ -27,6 +27,7 @@ import trio
 
 from neurofs.errors import NotFound, ReadOnly
 from neurofs.io.fetcher import Fetcher, RemoteObject
+from neurofs.io.readahead import GridHint, Index
 from neurofs.sources.webknossos import volume
 from neurofs.sources.webknossos.api import WebknossosApi
 from neurofs.sources.webknossos.models import DataLayer, Dataset, Folder
@@ -65,35 +66,11 @@ class WkOptions:
     raw_max_bytes: int = DEFAULT_RAW_MAX_BYTES
 
 
-# Chunks fetched ahead once a reader moves chunk by chunk along one axis.
-CHUNK_READ_AHEAD = 2
-
-
 class WkContext:
     def __init__(self, api: WebknossosApi, fetcher: Fetcher, options: WkOptions) -> None:
         self.api = api
         self.fetcher = fetcher
         self.options = options
-        # The last chunk opened per (dataset, layer, mag, view): gives the access direction.
-        self._last_chunk: dict[tuple[str, str, str, bool], tuple[int, int, int]] = {}
-
-    def chunk_opened(self, chunk: WkChunk) -> None:
-        """A reader opened ``chunk``: if it stepped one chunk along one axis from the
-        previous one, fetch the next chunks in that direction in the background."""
-        view = (chunk.dataset.id, chunk.g.layer.name, mag_name(chunk.g.mag), chunk.ome)
-        previous = self._last_chunk.get(view)
-        self._last_chunk[view] = chunk.xyz
-        if previous is None:
-            return
-        step = tuple(a - b for a, b in zip(chunk.xyz, previous, strict=True))
-        if sorted(abs(s) for s in step) != [0, 0, 1]:
-            return
-        ahead = []
-        for n in range(1, CHUNK_READ_AHEAD + 1):
-            xyz = tuple(c + n * s for c, s in zip(chunk.xyz, step, strict=True))
-            if chunk.g.has_chunk(*xyz):
-                ahead.append(WkChunk(self, chunk.dataset, chunk.g, xyz, chunk.ome))  # type: ignore[arg-type]
-        self.fetcher.prefetch(ahead)
 
 
 def _revision(dataset: Dataset, layer: DataLayer) -> str:
@@ -129,17 +106,17 @@ class WkChunk:
             f"@{_revision(dataset, g.layer)}{'/ome' if ome else ''}"
         )
 
-    @property
-    def dataset(self) -> Dataset:
-        return self._dataset
+    def grid(self) -> GridHint:
+        """Where this chunk sits among the chunks of its mag, in this view: the hint for
+        read-ahead along the axis a reader walks, bounded by the mag's extent."""
+        ctx, dataset, g, ome = self._ctx, self._dataset, self._g, self._ome
 
-    @property
-    def g(self) -> MagGeometry:
-        return self._g
+        def at(index: Index) -> WkChunk:
+            x, y, z = index
+            return WkChunk(ctx, dataset, g, (x, y, z), ome)
 
-    @property
-    def ome(self) -> bool:
-        return self._ome
+        identity = (dataset.data_store.url, dataset.id, g.layer.name, g.mag, ome)
+        return GridHint(identity, self.xyz, g.chunk_counts, at)
 
     async def fetch(self, start: int, end: int) -> bytes:
         data = await self._ctx.api.chunk(
@@ -523,14 +500,27 @@ class OmeMagDir(Directory):
         raise NotFound("/".join((*self.key, name)))
 
 
-def _chunk_file(key: Key, ctx: WkContext, obj: RemoteObject, mtime: float) -> RemoteFile:
-    async def resolve() -> RemoteObject:
-        if isinstance(obj, WkChunk):
-            ctx.chunk_opened(obj)
-        return obj
+def _chunk_file(key: Key, ctx: WkContext, chunk: WkChunk, mtime: float) -> RemoteFile:
+    async def resolve() -> WkChunk:
+        return chunk
 
     return RemoteFile(
-        key, size=obj.size, mtime=mtime, fetcher=ctx.fetcher, resolve=resolve, immutable=False
+        key,
+        size=chunk.size,
+        mtime=mtime,
+        fetcher=ctx.fetcher,
+        resolve=resolve,
+        immutable=False,
+        grid=chunk.grid(),
+    )
+
+
+def _raw_file(key: Key, ctx: WkContext, raw: RawVolume, mtime: float) -> RemoteFile:
+    async def resolve() -> RemoteObject:
+        return raw
+
+    return RemoteFile(
+        key, size=raw.size, mtime=mtime, fetcher=ctx.fetcher, resolve=resolve, immutable=False
     )
 
 
@@ -546,7 +536,7 @@ class NativeLayerDir(_LayerDir):
             nodes.append(NativeMagDir((*self.key, name), self._ctx, d, g))
             if g.raw_size <= self._ctx.options.raw_max_bytes:
                 raw = RawVolume(self._ctx, d, g)
-                nodes.append(_chunk_file((*self.key, f"{name}.raw"), self._ctx, raw, mtime))
+                nodes.append(_raw_file((*self.key, f"{name}.raw"), self._ctx, raw, mtime))
                 scale = d.data_source.scale
                 nodes.append(
                     _bytes_file(
