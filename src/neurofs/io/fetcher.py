@@ -13,6 +13,11 @@ Access patterns decide the request sizes:
   a few KiB, not a whole block: it is served from *fragments*, 1/16 of a block each, cached
   under their own keys. A whole block that is already held is used instead, and a block
   that keeps being hit at random is fetched whole.
+
+Some objects are read differently:
+
+- An object its server sends only whole (``ServedWhole``: a WEBKNOSSOS chunk) is asked for
+  all of it in one request whatever part is missing, and the answer is cut into blocks here.
 """
 
 from __future__ import annotations
@@ -60,6 +65,13 @@ class RemoteObject(Protocol):
     async def fetch(self, start: int, end: int) -> bytes:
         """Exactly the bytes [start, end), verified, or raise a NeurofsError."""
         ...
+
+
+class ServedWhole:
+    """Base of remote objects whose server answers only with the whole object (it ignores
+    byte ranges). Their ``fetch(start, end)`` still returns exactly [start, end), but any
+    range costs a whole download; so the fetcher asks for [0, size) in one request and cuts
+    the blocks out itself, and uses no fragments for them."""
 
 
 # A cached unit (block or fragment): (content id, with the grain's suffix; index).
@@ -159,11 +171,11 @@ class Fetcher:
     ) -> _Grain:
         """Fragments for a small random read in an object larger than a block, unless a
         block it touches is held already; else blocks. Objects of one block are read whole
-        anyway (zarr chunks, small files)."""
+        anyway (zarr chunks, small files), and so are objects served only whole."""
         small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
         if pattern is None or obj.size <= self.block_size or not small:
             return self._block
-        if not pattern.is_random(offset):
+        if isinstance(obj, ServedWhole) or not pattern.is_random(offset):
             return self._block
         for b in range(offset // self.block_size, (end - 1) // self.block_size + 1):
             if self._holds_block(obj, b) or self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK:
@@ -196,6 +208,9 @@ class Fetcher:
                 self.stats.add("cache_hits_memory")
             else:
                 missing.append(i)
+        if missing and isinstance(obj, ServedWhole):
+            # The request brings all of it: take every block not held, not only those asked.
+            missing = [i for i in range(grain.count(obj)) if grain.key(obj, i) not in self._hot]
         if missing:
             found.update(await self._from_disk_or_network(obj, missing, grain, background))
         return found
@@ -257,57 +272,66 @@ class Fetcher:
     async def _fetch_runs(
         self, obj: RemoteObject, indexes: list[int], grain: _Grain, background: bool
     ) -> None:
-        """Fetch the given (already registered in-flight) units; record results or errors."""
+        """Fetch the given (already registered in-flight) units; record results or errors.
+        An object served whole is one request, however its missing units lie."""
+        if isinstance(obj, ServedWhole):
+            batches = [sorted(indexes)]
+        else:
+            batches = [list(range(a, b + 1)) for a, b in _runs(indexes, grain.max_run)]
         async with trio.open_nursery() as nursery:
-            for first, last in _runs(indexes, grain.max_run):
+            for batch in batches:
                 if background:
-                    nursery.start_soon(self._fetch_run_in_slot, obj, first, last, grain)
+                    nursery.start_soon(self._fetch_run_in_slot, obj, batch, grain)
                 else:
-                    nursery.start_soon(self._fetch_run, obj, first, last, grain)
+                    nursery.start_soon(self._fetch_run, obj, batch, grain)
 
     async def _fetch_run_in_slot(
-        self, obj: RemoteObject, first: int, last: int, grain: _Grain
+        self, obj: RemoteObject, indexes: list[int], grain: _Grain
     ) -> None:
         async with self.read_ahead.slots:
-            await self._fetch_run(obj, first, last, grain, in_slot=True)
+            await self._fetch_run(obj, indexes, grain, in_slot=True)
 
     async def _fetch_run(
-        self, obj: RemoteObject, first: int, last: int, grain: _Grain, in_slot: bool = False
+        self, obj: RemoteObject, indexes: list[int], grain: _Grain, in_slot: bool = False
     ) -> None:
+        """One request for the units ``indexes`` (sorted; contiguous unless the object is
+        served whole, which is asked for all of it)."""
         size = grain.size
-        start, end = first * size, min((last + 1) * size, obj.size)
+        if isinstance(obj, ServedWhole):
+            start, end = 0, obj.size
+        else:
+            start, end = indexes[0] * size, min((indexes[-1] + 1) * size, obj.size)
         try:
             data = await obj.fetch(start, end)
             if len(data) != end - start:
                 raise RemoteError(f"{obj.content_id}: got {len(data)} bytes for {end - start}")
         except BaseException as exc:  # recorded for waiters, then re-raised for our caller
-            for i in range(first, last + 1):
+            for i in indexes:
                 self._inflight[grain.key(obj, i)].error = exc
             if isinstance(exc, Exception):
                 return
             raise
-        units = [data[n : n + size] for n in range(0, len(data), size)]
+        units = {i: data[i * size - start : (i + 1) * size - start] for i in indexes}
         del data  # the copies above are what stays; free the response now
-        for i, unit in enumerate(units, start=first):
+        for i, unit in units.items():
             key = grain.key(obj, i)
             self._inflight[key].data = unit
             self._hot[key] = unit
             # Readers go on now, not after the disk write below (which fsyncs).
             self._finished(key)
-        content = grain.key(obj, first)[0]
+        content = grain.key(obj, indexes[0])[0]
         self._storing[content] = self._storing.get(content, 0) + 1
         if in_slot or self._background is None:
             # Read-ahead keeps its slot until the bytes are on disk: that bounds its memory.
-            await self._store_counted(grain.key(obj, first), units)
+            await self._store_counted(content, units)
         else:
-            self._background.start_soon(self._store_counted, grain.key(obj, first), units)
+            self._background.start_soon(self._store_counted, content, units)
 
-    async def _store_counted(self, first: BlockKey, units: list[bytes]) -> None:
+    async def _store_counted(self, content: str, units: dict[int, bytes]) -> None:
         """Write to disk. Counted per content from the moment it is decided, so that ``drop``
         waits for the writes of bytes it must forget (else they would land on disk after)."""
-        content = first[0]
         try:
-            await trio.to_thread.run_sync(self._store, first, units)
+            await trio.to_thread.run_sync(self._store, content, units)
         finally:
             self._storing[content] -= 1
             if not self._storing[content]:
@@ -315,12 +339,11 @@ class Fetcher:
             self._stored.set()
             self._stored = trio.Event()
 
-    def _store(self, first: BlockKey, units: list[bytes]) -> None:
+    def _store(self, content: str, units: dict[int, bytes]) -> None:
         # A refused put (disk trouble, or no room beside pinned blocks) is counted by the
         # cache itself; the bytes are served from memory all the same.
-        content, index = first
-        for n, unit in enumerate(units):
-            self.cache.put(content, index + n, unit)
+        for index, unit in units.items():
+            self.cache.put(content, index, unit)
 
     # ------------------------------------------------------------------ dropping
 

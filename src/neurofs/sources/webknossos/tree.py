@@ -26,7 +26,7 @@ import numpy as np
 import trio
 
 from neurofs.errors import NotFound, ReadOnly
-from neurofs.io.fetcher import Fetcher, RemoteObject
+from neurofs.io.fetcher import Fetcher, RemoteObject, ServedWhole
 from neurofs.io.readahead import GridHint, Index
 from neurofs.sources.webknossos import volume
 from neurofs.sources.webknossos.api import WebknossosApi
@@ -82,8 +82,14 @@ def _revision(dataset: Dataset, layer: DataLayer) -> str:
 # ---------------------------------------------------------------- remote objects
 
 
-class WkChunk:
-    """One 32³ chunk as served (native) or as the OME-Zarr view needs it (transposed)."""
+class WkChunk(ServedWhole):
+    """One 32³ chunk as served (native) or as the OME-Zarr view needs it (transposed).
+
+    A chunk is a whole object: the datastore's zarr streaming ignores ``Range`` and always
+    sends the full chunk, and a multi-channel chunk of the OME-Zarr view is a transpose of
+    all of it. ``fetch(start, end)`` returns exactly [start, end) of it, but downloads it
+    whole; as a ``ServedWhole`` object the fetcher asks for all of it in one request and
+    cuts the blocks itself."""
 
     def __init__(
         self,
