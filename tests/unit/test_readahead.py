@@ -8,10 +8,11 @@ import pytest
 import trio
 
 from neurofs.io.block_cache import BlockCache
-from neurofs.io.fetcher import Fetcher, RemoteObject
+from neurofs.io.fetcher import Assembled, Fetcher, RemoteObject
 from neurofs.io.readahead import (
     GRID_READ_AHEAD,
     MAX_READAHEAD_BLOCKS,
+    READAHEAD_RUNS,
     GridHint,
     Index,
     ReadAhead,
@@ -133,3 +134,75 @@ async def test_walking_a_grid_fetches_the_next_cells_once(fetcher: Fetcher) -> N
     # Cells 2 and 3 were fetched ahead after the step from 0 to 1; the read of 2 waited for
     # (or found) them; nothing past the extent, nothing twice.
     assert sorted(index for index, _, _ in log) == [(0, 0, 0), (1, 0, 0), (2, 0, 0), (3, 0, 0)]
+
+
+class Slab(Assembled):
+    """An assembled file: cell i holds bytes [i * BS, (i + 1) * BS)."""
+
+    def __init__(self, fetcher: Fetcher, cells: int, log: list[tuple[Index, int, int]]) -> None:
+        self._fetcher = fetcher
+        self._cells = [Cell((i,), log) for i in range(cells)]
+        self.size = cells * BS
+        self.content_id = "slab"
+
+    def parts(self, start: int, end: int) -> list[RemoteObject]:
+        return list(self._cells[start // BS : (end - 1) // BS + 1])
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        out = b""
+        for cell in self.parts(start, end):
+            out += await self._fetcher.read(cell, 0, BS)
+        first = start // BS * BS
+        return out[start - first : end - first]
+
+
+async def test_an_assembled_file_is_cached_only_as_its_parts(fetcher: Fetcher) -> None:
+    log: list[tuple[Index, int, int]] = []
+    slab = Slab(fetcher, 32, log)
+    whole = b"".join(cell.data for cell in slab.parts(0, slab.size))
+    pattern = ReadPattern()
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for offset in range(0, slab.size, BS // 2):
+            assert (
+                await fetcher.read(slab, offset, BS // 2, pattern)
+                == whole[offset : offset + BS // 2]
+            )
+        await trio.sleep(0.2)
+        n.cancel_scope.cancel()
+    assert sorted(index for index, _, _ in log) == [(i,) for i in range(32)]
+    assert fetcher.stats.get("readahead_blocks") > 0  # the parts ahead came early
+    # Stored once: one block per cell, none under the assembled file's own identity.
+    assert fetcher.cache.stats().stored_blocks == 32
+    assert not fetcher.cache.contains("slab", 0)
+    for cell in slab.parts(0, slab.size):
+        assert await fetcher.read(cell, 0, BS) == cell.data
+    assert len(log) == 32
+
+
+async def test_read_ahead_of_parts_holds_a_bounded_number_of_requests(fetcher: Fetcher) -> None:
+    concurrent = 0
+    most = 0
+
+    class Slow(Cell):
+        async def fetch(self, start: int, end: int) -> bytes:
+            nonlocal concurrent, most
+            concurrent += 1
+            most = max(most, concurrent)
+            try:
+                await trio.sleep(0.02)
+            finally:
+                concurrent -= 1
+            return self.data[start:end]
+
+    slab = Slab(fetcher, 256, [])
+    slab._cells = [Slow((i,), []) for i in range(256)]
+    pattern = ReadPattern()
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for offset in range(0, 64 * BS, BS):
+            await fetcher.read(slab, offset, BS, pattern)
+        await trio.sleep(0.5)
+        n.cancel_scope.cancel()
+    # The reader's own request may run beside the read-ahead slots.
+    assert 1 < most <= READAHEAD_RUNS + 1

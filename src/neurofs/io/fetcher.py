@@ -14,15 +14,19 @@ Access patterns decide the request sizes:
   under their own keys. A whole block that is already held is used instead, and a block
   that keeps being hit at random is fetched whole.
 
-Some objects are read differently:
+Two kinds of objects are read differently:
 
 - An object its server sends only whole (``ServedWhole``: a WEBKNOSSOS chunk) is asked for
   all of it in one request whatever part is missing, and the answer is cut into blocks here.
+- A file assembled from other objects (``Assembled``: a WEBKNOSSOS plain volume) has no
+  blocks of its own: its bytes are read through its parts' blocks, so each byte is fetched
+  and cached once, under the identity of the object that holds it.
 """
 
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -72,6 +76,25 @@ class ServedWhole:
     byte ranges). Their ``fetch(start, end)`` still returns exactly [start, end), but any
     range costs a whole download; so the fetcher asks for [0, size) in one request and cuts
     the blocks out itself, and uses no fragments for them."""
+
+
+class Assembled(ABC):
+    """A file whose bytes are computed from remote objects (a plain volume from its chunks).
+
+    It is never cached under its own identity: ``fetch`` reads its parts through the
+    fetcher, whose blocks are then the only copy of these bytes. ``content_id`` names it in
+    logs only."""
+
+    content_id: str
+    size: int
+
+    @abstractmethod
+    async def fetch(self, start: int, end: int) -> bytes:
+        """Exactly the bytes [start, end), read from its parts through the fetcher."""
+
+    @abstractmethod
+    def parts(self, start: int, end: int) -> list[RemoteObject]:
+        """The objects that hold the bytes [start, end) (fetched whole when read ahead)."""
 
 
 # A cached unit (block or fragment): (content id, with the grain's suffix; index).
@@ -147,10 +170,17 @@ class Fetcher:
     # ------------------------------------------------------------------ reading
 
     async def read(
-        self, obj: RemoteObject, offset: int, size: int, pattern: ReadPattern | None = None
+        self,
+        obj: RemoteObject | Assembled,
+        offset: int,
+        size: int,
+        pattern: ReadPattern | None = None,
     ) -> bytes:
         """Bytes [offset, offset + size) of ``obj``, clipped to its size. ``pattern`` is the
-        open file's, for read-ahead; reads without one fetch nothing ahead."""
+        open file's, for read-ahead; reads without one (an assembled file reading its parts)
+        fetch nothing ahead."""
+        if isinstance(obj, Assembled):
+            return await self._read_assembled(obj, offset, size, pattern)
         end = min(offset + size, obj.size)
         if offset >= end:
             return b""
@@ -165,6 +195,21 @@ class Fetcher:
             self._fetch_ahead(obj, ahead)
             self._prefetch(self.read_ahead.neighbours(pattern))
         return data[start : start + (end - offset)]
+
+    async def _read_assembled(
+        self, view: Assembled, offset: int, size: int, pattern: ReadPattern | None
+    ) -> bytes:
+        """Served bytes are counted by the reads of the parts."""
+        end = min(offset + size, view.size)
+        if offset >= end:
+            return b""
+        data = await view.fetch(offset, end)
+        if pattern is not None:
+            ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(view))
+            if ahead and self._background is not None:
+                bs = self.block_size
+                self._prefetch(view.parts(ahead.start * bs, min(ahead.stop * bs, view.size)))
+        return data
 
     def _grain_for(
         self, obj: RemoteObject, offset: int, end: int, pattern: ReadPattern | None
@@ -347,15 +392,18 @@ class Fetcher:
 
     # ------------------------------------------------------------------ dropping
 
-    async def drop(self, obj: RemoteObject) -> int:
-        """Forget every block and fragment of ``obj``, in memory and on disk, so that the
-        next read fetches it again; return how many were on disk. Work follows the object's
-        size, never the cache's."""
+    async def drop(self, obj: RemoteObject | Assembled) -> int:
+        """Forget every block and fragment of ``obj`` (of an assembled file: of its parts),
+        in memory and on disk, so that the next read fetches it again; return how many were
+        on disk. Work follows the object's size, never the cache's."""
+        objects: list[RemoteObject] = [obj]
+        if isinstance(obj, Assembled):
+            objects = obj.parts(0, obj.size) if obj.size else []
         grains = (self._block, self._fragment)
-        contents = {g.key(obj, 0)[0] for g in grains}
+        contents = {g.key(o, 0)[0] for o in objects for g in grains}
         while contents & self._storing.keys():
             await self._stored.wait()
-        keys = [g.key(obj, i) for g in grains for i in range(g.count(obj))]
+        keys = [g.key(o, i) for o in objects for g in grains for i in range(g.count(o))]
         for key in keys:
             self._hot.pop(key, None)
         return await trio.to_thread.run_sync(self.cache.drop, keys)
@@ -372,7 +420,7 @@ class Fetcher:
 
     def _prefetch(self, objects: Iterable[RemoteObject]) -> None:
         """Fetch whole objects in the background (the next chunks along a reader's
-        direction)."""
+        direction, the parts of an assembled file ahead of its reader)."""
         for obj in objects:
             self._fetch_ahead(obj, range(self._block.count(obj)))
 

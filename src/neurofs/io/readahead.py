@@ -5,7 +5,9 @@ what it decides, in the background:
 
 - **Sequential reads within one open file** (``ReadPattern``): a window that doubles with
   the length of the sequential run (up to ``MAX_READAHEAD_BLOCKS``); a jump starts over, and
-  random reads get nothing.
+  random reads get nothing. For a file assembled from other objects (a WEBKNOSSOS plain
+  volume from its chunks) the window is a byte range of that file, fetched as the objects
+  that hold it.
 - **Hints from sources** (``GridHint``): an object that is one cell of a grid (a volume's
   chunks) says which grid, where in it, how far the grid extends and how to make the object
   at another index. A reader whose first read of an object comes one step along one axis

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from neurofs.io.fetcher import Fetcher, RemoteObject
+from neurofs.io.fetcher import Assembled, Fetcher, RemoteObject
 from neurofs.io.readahead import GridHint, ReadPattern
 from neurofs.tree.nodes import Attrs, File, FileHandle, Key, Kind
 
 
 class RemoteHandle(FileHandle):
-    def __init__(self, fetcher: Fetcher, obj: RemoteObject, grid: GridHint | None) -> None:
+    def __init__(
+        self, fetcher: Fetcher, obj: RemoteObject | Assembled, grid: GridHint | None
+    ) -> None:
         self._fetcher = fetcher
         self._obj = obj
         self._pattern = ReadPattern(grid=grid)
@@ -20,7 +22,7 @@ class RemoteHandle(FileHandle):
 
 
 class RemoteFile(File):
-    """A remote object as a file. ``resolve``
+    """A remote object as a file (or a file assembled from remote objects). ``resolve``
     returns the object to read (it may need a request, e.g. to learn a blob id), called once
     per open. ``grid`` is the source's hint of where the object sits among its neighbours,
     for read-ahead (``io/readahead.py``)."""
@@ -32,7 +34,7 @@ class RemoteFile(File):
         size: int,
         mtime: float,
         fetcher: Fetcher,
-        resolve: Callable[[], Awaitable[RemoteObject]],
+        resolve: Callable[[], Awaitable[RemoteObject | Assembled]],
         immutable: bool,
         xattrs: Mapping[str, Callable[[], Awaitable[bytes]]] | None = None,
         grid: GridHint | None = None,
