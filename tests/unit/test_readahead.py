@@ -111,6 +111,18 @@ def test_each_open_file_counts_once_and_grids_are_apart() -> None:
     assert policy.neighbours(ReadPattern(grid=other)) == []  # first read in that grid
 
 
+def test_a_direct_reader_gets_nothing_and_is_no_evidence() -> None:
+    policy = ReadAhead(BS)
+    exact = [ReadPattern(grid=hint((x, 0, 0), (10, 1, 1)), speculative=False) for x in range(4)]
+    for pattern in exact:
+        assert policy.neighbours(pattern) == []
+    sequential = ReadPattern(speculative=False)
+    for b in range(10):
+        assert policy.blocks_after(sequential, b * BS, (b + 1) * BS, 100) == range(0)
+    # The direct reader's chunks 0..3 left no trace: a reader at 5 is a first read.
+    assert policy.neighbours(ReadPattern(grid=hint((5, 0, 0), (10, 1, 1)))) == []
+
+
 # ---------------------------------------------------------------- with the fetcher
 
 

@@ -369,7 +369,10 @@ class Operations(pyfuse3.Operations):
             self._edits.remember_read(node.key, text)
             return self._file_info(inode, node, BytesHandle(text), await node.stat())
         attrs = await node.stat()
-        return self._file_info(inode, node, await node.open(), attrs)
+        handle = await node.open()
+        if flags & os.O_DIRECT:
+            handle.read_exactly()
+        return self._file_info(inode, node, handle, attrs)
 
     async def _open_for_write(self, inode: int, node: File, flags: int) -> pyfuse3.FileInfo:
         truncate = bool(flags & os.O_TRUNC)

@@ -14,6 +14,10 @@ what it decides, in the background:
   from the previous object read in that grid gets the next ``GRID_READ_AHEAD`` objects in
   that direction, never past the grid's extent.
 
+A reader that opened its file with O_DIRECT manages its own I/O (``neurofs prefetch
+--bbox`` names every chunk it wants): nothing is read ahead for it, as the kernel reads
+nothing ahead for it either, and its reads are no evidence of a walk.
+
 Read-ahead holds at most ``READAHEAD_RUNS`` requests at once (from the request until the
 bytes are on disk), which bounds the daemon's memory however fast the network or slow the
 disk.
@@ -67,9 +71,11 @@ class GridHint:
 
 @dataclass
 class ReadPattern:
-    """One open file's reads so far, and what its source said about it."""
+    """One open file's reads so far, and what its source and its reader said about it."""
 
     grid: GridHint | None = None
+    # False when the reader opened with O_DIRECT: it gets exactly what it reads.
+    speculative: bool = True
     next_offset: int = -1
     run_start: int = 0  # where the current sequential run began
     window: int = 0  # blocks of read-ahead
@@ -119,7 +125,7 @@ class ReadAhead:
         """Note a read of [offset, end) in a file of ``blocks`` blocks; the blocks of that
         file to fetch ahead (empty for none)."""
         pattern.observe(offset, end, self.block_size)
-        if pattern.window == 0:
+        if not pattern.speculative or pattern.window == 0:
             return range(0)
         next_block = (end - 1) // self.block_size + 1
         # Top up only once half the window is consumed, so that read-ahead goes out in large
@@ -137,7 +143,7 @@ class ReadAhead:
         """At a file's first read: the objects to fetch ahead along the axis its reader
         walks, if the previous object read in the same grid is its neighbour on one axis."""
         hint = pattern.grid
-        if hint is None or pattern.grid_seen:
+        if hint is None or pattern.grid_seen or not pattern.speculative:
             return []
         pattern.grid_seen = True
         previous = self._last.get(hint.grid)

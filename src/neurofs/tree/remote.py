@@ -20,6 +20,9 @@ class RemoteHandle(FileHandle):
     async def read(self, offset: int, size: int) -> bytes:
         return await self._fetcher.read(self._obj, offset, size, self._pattern)
 
+    def read_exactly(self) -> None:
+        self._pattern.speculative = False
+
 
 class RemoteFile(File):
     """A remote object as a file (or a file assembled from remote objects). ``resolve``
