@@ -292,3 +292,32 @@ async def test_a_voxel_read_in_both_views_is_fetched_once_and_stored_once(
     assert stored.stored_bytes == len(box_chunks) * g.chunk_bytes
     assert set(cache.summary().by_kind) == {"wk"}
     cache.close()
+
+
+@pytest.mark.parametrize(("element_class", "shared"), [("uint8", True), ("uint24", False)])
+async def test_a_single_channel_chunk_is_one_cache_entry_in_both_views(
+    tmp_path: Path, element_class: str, shared: bool
+):
+    from neurofs.io.block_cache import BlockCache
+    from neurofs.io.fetcher import Fetcher
+    from neurofs.io.stats import Stats
+    from neurofs.sources.webknossos.models import Dataset
+    from neurofs.sources.webknossos.tree import WkChunk, WkContext, WkOptions
+
+    g = MagGeometry(layer(element_class), (1, 1, 1))
+    arr = served_array(g)
+    dataset = Dataset.model_validate(
+        {"id": "d1", "name": "d", "owningOrganization": "o", "dataStore": {"url": "http://ds"}}
+    )
+    cache = BlockCache(tmp_path / "cache", 1 << 30)
+    fetcher = Fetcher(cache, Stats())
+    api = FakeApi(arr, g)
+    ctx = WkContext(api, fetcher, WkOptions())  # type: ignore[arg-type]
+    native = WkChunk(ctx, dataset, g, (1, 1, 1), ome=False)
+    ome = WkChunk(ctx, dataset, g, (1, 1, 1), ome=True)
+    assert await fetcher.read(native, 0, native.size) == served_chunk(arr, g, 1, 1, 1)
+    served = served_chunk(arr, g, 1, 1, 1)
+    assert await fetcher.read(ome, 0, ome.size) == volume.ome_chunk_from_native(g, served)
+    assert api.requests == (1 if shared else 2)
+    assert cache.stats().stored_blocks == (1 if shared else 2)
+    cache.close()

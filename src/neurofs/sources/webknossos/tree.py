@@ -107,9 +107,12 @@ class WkChunk(ServedWhole):
         self.xyz = cxyz
         self.size = g.chunk_bytes
         mag = mag_name(g.mag)
+        # A single-channel chunk is the same bytes in both views (see volume.py): one
+        # identity, so it is fetched and stored once whichever view reads it.
+        transposed = ome and g.channels > 1
         self.content_id = (
             f"wk:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag}/{self._key}"
-            f"@{_revision(dataset, g.layer)}{'/ome' if ome else ''}"
+            f"@{_revision(dataset, g.layer)}{'/ome' if transposed else ''}"
         )
 
     def grid(self) -> GridHint:
