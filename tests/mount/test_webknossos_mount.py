@@ -364,6 +364,56 @@ def test_reading_along_an_axis_fetches_the_next_chunks_ahead(mount: Mount, wk_em
     assert not any(r["path"].endswith(f"/0.4.{y}.{z}") for r in wk_emulator.requests())
 
 
+def test_the_plain_volume_and_its_chunks_share_one_fetch_and_one_cache_entry(
+    mount: Mount, wk_emulator: WkEmulator
+):
+    """The plain volume is assembled from the chunks' cache entries: a voxel read through
+    both views is fetched once from the datastore and stored once."""
+    import re
+    import time
+
+    root = ds_dir(mount, "l4_demo")
+    chunk = re.compile(r"/color/1/0\.(\d+)\.(\d+)\.(\d+)$")
+
+    def fetched() -> list[str]:
+        return [m.group(0) for r in wk_emulator.requests() if (m := chunk.search(r["path"]))]
+
+    def settled_stats() -> dict:
+        """The cache once read-ahead and the background writes are done."""
+        before, deadline = None, time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            now = (len(wk_emulator.requests()), mount.stats()["cache"]["stored_blocks"])
+            if now == before:
+                break
+            before = now
+        return mount.stats()["cache"]
+
+    plain = (root / "color" / "1.raw").read_bytes()
+    first = fetched()
+    assert first and len(first) == len(set(first))
+    spec = WORLD.layer("l4_demo", "color")
+    (x0, y0, z0), size = spec.top_left, spec.size
+    (x1, y1, z1) = (x0 + size[0], y0 + size[1], z0 + size[2])
+    inside = {
+        f"/color/1/0.{x}.{y}.{z}"
+        for x in range(x0 // 32, (x1 - 1) // 32 + 1)
+        for y in range(y0 // 32, (y1 - 1) // 32 + 1)
+        for z in range(z0 // 32, (z1 - 1) // 32 + 1)
+    }
+    assert set(first) == inside
+    stored = settled_stats()
+    assert stored["stored_blocks"] == len(inside)
+    assert stored["stored_bytes"] == len(inside) * 32**3
+    # The same voxels through the chunk files: from the cache, which grows no more.
+    wk_emulator.reset()
+    for key in sorted(inside):
+        assert len((root / "color" / "1" / key.rsplit("/", 1)[1]).read_bytes()) == 32**3
+    assert fetched() == []
+    assert settled_stats()["stored_blocks"] == len(inside)
+    assert len(plain) == size[0] * size[1] * size[2]
+
+
 def test_color_ome_zarr_lists_the_segmentation_as_labels(mount: Mount, wk_emulator: WkEmulator):
     import zarr
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from neurofs.cli.bbox import (
     BoxError,
     chunk_files,
     chunk_keys,
-    chunk_phases,
     parse_box,
 )
 from neurofs.errors import InvalidContent
@@ -157,9 +155,7 @@ def test_chunk_files_refuses_a_directory_that_is_not_a_mag(tmp_path: Path) -> No
         chunk_files(tmp_path, Box((0, 0, 0), (1, 1, 1)))
 
 
-def test_phases_never_put_chunks_one_step_apart_next_to_each_other(tmp_path: Path) -> None:
-    """The mount reads ahead when chunks are opened one step apart along an axis: within a
-    phase no two chunks are, and the last chunk of a phase never is from the next phase's."""
+def test_chunk_files_lists_each_chunk_of_the_box_once_in_key_order(tmp_path: Path) -> None:
     mag = tmp_path / "l.ome.zarr" / "1"
     mag.mkdir(parents=True)
     (mag.parent / ".zattrs").write_text(
@@ -173,21 +169,10 @@ def test_phases_never_put_chunks_one_step_apart_next_to_each_other(tmp_path: Pat
             (mag / str(z) / str(y)).mkdir(parents=True)
             for x in range(3):
                 (mag / str(z) / str(y) / str(x)).write_bytes(b"x")
-    phases = chunk_phases(mag, Box((0, 0, 0), (96, 96, 96)))
-
-    def zyx(p: Path) -> tuple[int, ...]:
-        return tuple(int(v) for v in p.relative_to(mag).parts)
-
-    def one_step(a: Path, b: Path) -> bool:
-        return sorted(abs(i - j) for i, j in zip(zyx(a), zyx(b), strict=True)) == [0, 0, 1]
-
-    assert sorted(zyx(p) for phase in phases for p in phase) == [
+    files = chunk_files(mag, Box((0, 0, 0), (96, 96, 96)))
+    assert [tuple(int(v) for v in p.relative_to(mag).parts) for p in files] == [
         (z, y, x) for z in range(3) for y in range(3) for x in range(3)
     ]
-    for phase in phases:
-        assert not any(one_step(a, b) for a in phase for b in phase)
-    for before, after in itertools.pairwise(phases):
-        assert not any(one_step(a, b) for a in before for b in after)
 
 
 async def test_forget_changeable_keeps_immutable_answers() -> None:

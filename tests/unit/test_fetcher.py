@@ -14,11 +14,11 @@ from neurofs.io.fetcher import (
     FRAGMENTS_TO_BLOCK,
     MAX_FRAGMENT_READ,
     MAX_RUN_BLOCKS,
-    READAHEAD_RUNS,
     Fetcher,
-    ReadPattern,
+    ServedWhole,
     _runs,
 )
+from neurofs.io.readahead import READAHEAD_RUNS, ReadPattern
 from neurofs.io.stats import Stats
 
 BS = 4096
@@ -279,3 +279,22 @@ async def test_readers_do_not_wait_for_the_disk_write(tmp_path):
     finally:
         SlowDisk.release.set()
         cache.close()
+
+
+class WholeRemote(ServedWhole, Remote):
+    """A remote whose server ignores ranges (a WEBKNOSSOS chunk)."""
+
+
+async def test_an_object_served_whole_is_one_request_cut_into_blocks(fetcher):
+    remote = WholeRemote(payload(3 * BS + 100))
+    # A small read at a random place would take a fragment of a ranged object.
+    assert await fetcher.read(remote, BS + 7, 10, ReadPattern()) == remote.data[BS + 7 : BS + 17]
+    assert remote.requests == [(0, remote.size)]
+    fetcher._hot.clear()
+    assert await fetcher.read(remote, 0, remote.size) == remote.data  # every block was kept
+    assert remote.requests == [(0, remote.size)]
+    # A block dropped from the cache alone comes back with the whole object, in one request.
+    await trio.to_thread.run_sync(fetcher.cache.drop, [("obj", 2)])
+    fetcher._hot.clear()
+    assert await fetcher.read(remote, 2 * BS, BS) == remote.data[2 * BS : 3 * BS]
+    assert remote.requests == [(0, remote.size)] * 2

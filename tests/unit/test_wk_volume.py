@@ -226,3 +226,98 @@ def test_datasource_properties_rewrites_the_stored_layers_as_zarr_streaming():
         ],
         "scale": {"factor": [11.24, 11.24, 28.0], "unit": "nanometer"},
     }
+
+
+@pytest.mark.parametrize("first", ["raw", "chunks"])
+async def test_a_voxel_read_in_both_views_is_fetched_once_and_stored_once(
+    tmp_path: Path, first: str
+):
+    """The plain volume has no cache entries of its own: it reads through the chunks'."""
+    from neurofs.io.cache import BlockCache
+    from neurofs.io.fetcher import Fetcher
+    from neurofs.io.readahead import ReadPattern
+    from neurofs.io.stats import Stats
+    from neurofs.sources.webknossos.models import Dataset
+    from neurofs.sources.webknossos.tree import RawVolume, WkChunk, WkContext, WkOptions
+
+    class CountingApi(FakeApi):
+        def __init__(self, arr: np.ndarray, g: MagGeometry) -> None:
+            super().__init__(arr, g)
+            self.keys: list[str] = []
+
+        async def chunk(self, dataset, layer, mag, key, size):
+            self.keys.append(key)
+            return await super().chunk(dataset, layer, mag, key, size)
+
+    g = MagGeometry(layer("uint24", top_left=(10, 5, 3), size=(70, 40, 45)), (1, 1, 1))
+    arr = served_array(g)
+    arr[:, :CHUNK, :CHUNK, :CHUNK] = 0  # the missing chunk
+    dataset = Dataset.model_validate(
+        {"id": "d1", "name": "d", "owningOrganization": "o", "dataStore": {"url": "http://ds"}}
+    )
+    cache = BlockCache(tmp_path / "cache", 1 << 30)
+    fetcher = Fetcher(cache, Stats())
+    api = CountingApi(arr, g)
+    ctx = WkContext(api, fetcher, WkOptions())  # type: ignore[arg-type]
+    raw = RawVolume(ctx, dataset, g)
+    (x0, y0, z0), (x1, y1, z1) = g.box
+    box_chunks = [
+        (x, y, z)
+        for z in range(z0 // CHUNK, (z1 - 1) // CHUNK + 1)
+        for y in range(y0 // CHUNK, (y1 - 1) // CHUNK + 1)
+        for x in range(x0 // CHUNK, (x1 - 1) // CHUNK + 1)
+    ]
+    expected = arr[:, x0:x1, y0:y1, z0:z1].transpose(3, 2, 1, 0).tobytes()
+
+    async def read_raw() -> None:
+        # As the plain volume file reads it: through the fetcher, in kernel-sized pieces.
+        pattern, got = ReadPattern(), b""
+        for offset in range(0, raw.size, 128 * 1024):
+            got += await fetcher.read(raw, offset, 128 * 1024, pattern)
+        assert got == expected
+
+    async def read_chunks() -> None:
+        for xyz in box_chunks:
+            chunk = WkChunk(ctx, dataset, g, xyz, ome=False)
+            data = await fetcher.read(chunk, 0, chunk.size, ReadPattern(grid=chunk.grid()))
+            assert data == (
+                bytes(g.chunk_bytes) if xyz == (0, 0, 0) else served_chunk(arr, g, *xyz)
+            )
+
+    for step in (read_raw, read_chunks) if first == "raw" else (read_chunks, read_raw):
+        await step()
+    assert sorted(api.keys) == sorted(f"0.{x}.{y}.{z}" for x, y, z in box_chunks)
+    stored = cache.stats()
+    assert stored.stored_blocks == len(box_chunks)
+    assert stored.stored_bytes == len(box_chunks) * g.chunk_bytes
+    assert set(cache.summary().by_kind) == {"wk"}
+    cache.close()
+
+
+@pytest.mark.parametrize(("element_class", "shared"), [("uint8", True), ("uint24", False)])
+async def test_a_single_channel_chunk_is_one_cache_entry_in_both_views(
+    tmp_path: Path, element_class: str, shared: bool
+):
+    from neurofs.io.cache import BlockCache
+    from neurofs.io.fetcher import Fetcher
+    from neurofs.io.stats import Stats
+    from neurofs.sources.webknossos.models import Dataset
+    from neurofs.sources.webknossos.tree import WkChunk, WkContext, WkOptions
+
+    g = MagGeometry(layer(element_class), (1, 1, 1))
+    arr = served_array(g)
+    dataset = Dataset.model_validate(
+        {"id": "d1", "name": "d", "owningOrganization": "o", "dataStore": {"url": "http://ds"}}
+    )
+    cache = BlockCache(tmp_path / "cache", 1 << 30)
+    fetcher = Fetcher(cache, Stats())
+    api = FakeApi(arr, g)
+    ctx = WkContext(api, fetcher, WkOptions())  # type: ignore[arg-type]
+    native = WkChunk(ctx, dataset, g, (1, 1, 1), ome=False)
+    ome = WkChunk(ctx, dataset, g, (1, 1, 1), ome=True)
+    assert await fetcher.read(native, 0, native.size) == served_chunk(arr, g, 1, 1, 1)
+    served = served_chunk(arr, g, 1, 1, 1)
+    assert await fetcher.read(ome, 0, ome.size) == volume.ome_chunk_from_native(g, served)
+    assert api.requests == (1 if shared else 2)
+    assert cache.stats().stored_blocks == (1 if shared else 2)
+    cache.close()

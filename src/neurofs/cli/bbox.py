@@ -5,12 +5,7 @@ The box is in the mag's voxel coordinates, x, y, z order, end exclusive:
 ``X0,Y0,Z0:X1,Y1,Z1``. Axes come from the group's OME-Zarr ``multiscales`` metadata, so the
 same code serves neurofs's OME-Zarr view (``z, y, x`` or ``c, z, y, x``, keys ``z/y/x``) and
 WEBKNOSSOS's native layout (``c, x, y, z``, keys ``c.x.y.z``). A channel axis is taken whole.
-
-The mount fetches the next chunks ahead when a reader opens chunks one step apart along an
-axis. A box is read in eight phases by the parity of its chunk indices, in an order where
-consecutive phases differ in at least two parities: two chunks opened one after the other
-are then never one step apart, whatever the interleaving of the workers within a phase, and
-only the chunks of the box are fetched.
+The chunks are listed in key order (the last axis fastest).
 """
 
 from __future__ import annotations
@@ -103,23 +98,9 @@ def _ints(value: object) -> tuple[int, ...]:
     return tuple(value)
 
 
-# Parities (x, y, z) of the phases: each differs from the next in two or three of them.
-PHASES = ((0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0), (0, 0, 1), (0, 1, 0), (1, 0, 0), (1, 1, 1))
-
-
 def chunk_files(mag_dir: Path, box: Box) -> list[Path]:
-    """The chunk files of ``mag_dir`` that intersect ``box``, phase by phase (see above).
-    Chunks the volume does not hold (no file: read as the fill value) are left out."""
-    return [path for phase in chunk_phases(mag_dir, box) for path in phase]
-
-
-def chunk_phases(mag_dir: Path, box: Box) -> list[list[Path]]:
+    """The chunk files of ``mag_dir`` that intersect ``box``, in key order. Chunks the volume
+    does not hold (no file: read as the fill value) are left out."""
     layout = read_layout(mag_dir)
-    spatial = [layout.axes.index(a) for a in SPATIAL]
-    phases: dict[tuple[int, ...], list[Path]] = {p: [] for p in PHASES}
-    for key in chunk_keys(layout, box):
-        path = mag_dir / key
-        if path.is_file():
-            index = [int(part) for part in key.split(layout.separator)]
-            phases[tuple(index[i] % 2 for i in spatial)].append(path)
-    return [phases[p] for p in PHASES if phases[p]]
+    paths = (mag_dir / key for key in chunk_keys(layout, box))
+    return [path for path in paths if path.is_file()]

@@ -5,6 +5,10 @@ and needs no private channel. First a walk sizes the job (``.neurofs/`` is skipp
 are not followed, a file reached twice is read once), then a few worker threads read it in
 large pieces; a large file is split so that the workers share it. Ctrl-C stops after the
 reads in flight: what was read is in the cache.
+
+The chunks of a ``--bbox`` are read with O_DIRECT: the reader names every chunk it wants, and
+the mount reads nothing ahead for such a reader (as the kernel does not), so exactly the
+chunks of the box are fetched.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import click
 
-from neurofs.cli.bbox import Box, BoxError, chunk_phases, parse_box
+from neurofs.cli.bbox import Box, BoxError, chunk_files, parse_box
 from neurofs.cli.mounts import find_mount_root
 from neurofs.cli.progress import Progress
 
@@ -39,6 +43,7 @@ class Piece:
     offset: int
     length: int
     last: bool  # the file's last piece: the file counts as done when all are
+    direct: bool = False  # read with O_DIRECT: the mount reads nothing ahead of it
 
 
 @dataclass
@@ -47,6 +52,8 @@ class Plan:
 
     phases: list[list[tuple[Path, int]]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Files named exactly (the chunks of a box), read with O_DIRECT.
+    direct: set[Path] = field(default_factory=set)
 
     @property
     def files(self) -> list[tuple[Path, int]]:
@@ -74,10 +81,10 @@ def plan(paths: Iterable[Path], box: Box | None) -> Plan:
 
     for path in paths:
         if box is not None:
-            for chunks in chunk_phases(path, box):
-                result.phases.append([])
-                for chunk in chunks:
-                    add(result.phases[-1], chunk)
+            result.phases.append([])
+            for chunk in chunk_files(path, box):
+                add(result.phases[-1], chunk)
+                result.direct.add(chunk)
             continue
         result.phases.append([])
         # A PATH given as a symlink (``latest``) is followed once; nothing below it is.
@@ -99,13 +106,14 @@ def _walk(top: Path, problems: list[str]) -> Iterator[Path]:
             yield Path(root) / name
 
 
-def pieces(files: list[tuple[Path, int]]) -> list[Piece]:
+def pieces(files: list[tuple[Path, int]], direct: set[Path] | None = None) -> list[Piece]:
     out: list[Piece] = []
     for path, size in files:
+        exact = direct is not None and path in direct
         offsets = list(range(0, size, PIECE_SIZE)) or [0]
         for offset in offsets:
             length = min(PIECE_SIZE, size - offset)
-            out.append(Piece(path, offset, length, offset == offsets[-1]))
+            out.append(Piece(path, offset, length, offset == offsets[-1], exact))
     return out
 
 
@@ -127,7 +135,8 @@ class Reader:
         if self.stop.is_set() or piece.path in self.failed:
             return
         try:
-            fd = os.open(piece.path, os.O_RDONLY | os.O_CLOEXEC)
+            flags = os.O_RDONLY | os.O_CLOEXEC | (os.O_DIRECT if piece.direct else 0)
+            fd = os.open(piece.path, flags)
         except OSError as exc:
             self._fail(piece.path, exc)
             return
@@ -233,7 +242,7 @@ def prefetch(paths: tuple[Path, ...], jobs: int, bbox: str | None, then_verify: 
         click.echo(f"neurofs: prefetch: {problem}", err=True)
     progress = Progress(job.total_bytes, len(job.files), sys.stderr, terminal=sys.stderr.isatty())
     reader = Reader(progress)
-    finished = run([pieces(phase) for phase in job.phases], reader, jobs)
+    finished = run([pieces(phase, job.direct) for phase in job.phases], reader, jobs)
     if not finished:
         progress.finish("interrupted")
         sys.exit(EXIT_INTERRUPTED)

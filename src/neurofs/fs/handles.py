@@ -188,14 +188,19 @@ class Opener:
         self._commands = commands
         self._node_at = node_at
 
-    async def open_for_read(self, node: File) -> ReadHandle:
+    async def open_for_read(self, node: File, *, read_exactly: bool = False) -> ReadHandle:
+        """``read_exactly``: opened with O_DIRECT, the reader manages its own I/O and gets
+        nothing fetched ahead."""
         if isinstance(node, EditableFile):
             # Remember what the user read: it is the merge base of their next save.
             text = await node.render()
             self._edits.remember_read(node.key, text)
             return ReadHandle(node, BytesHandle(text), await node.stat())
         attrs = await node.stat()
-        return ReadHandle(node, await node.open(), attrs)
+        handle = await node.open()
+        if read_exactly:
+            handle.read_exactly()
+        return ReadHandle(node, handle, attrs)
 
     async def open_for_write(self, node: File, *, truncate: bool, append: bool) -> OpenFile:
         if isinstance(node, EditableFile):

@@ -6,19 +6,27 @@ contiguous run, runs in parallel. Concurrent misses of the same block share one 
 
 Access patterns decide the request sizes:
 
-- Sequential readers get a read-ahead window that doubles with each sequential read (up to
-  a cap) and is fetched in the background; a random read resets it. Read-ahead holds at most
-  ``READAHEAD_RUNS`` range requests at once (from the request until the bytes are on disk),
-  which bounds the daemon's memory however fast the network or slow the disk.
+- What to fetch ahead of a reader is decided by the read-ahead policy (``io/readahead.py``)
+  from the reader's pattern within the file and from its source's hints; the fetcher fetches
+  it in the background, at most ``READAHEAD_RUNS`` requests at once.
 - A small read at a random place in a large object (HDF5 metadata, a zarr shard index) needs
   a few KiB, not a whole block: it is served from *fragments*, 1/16 of a block each, cached
   under their own keys. A whole block that is already held is used instead, and a block
   that keeps being hit at random is fetched whole.
+
+Two kinds of objects are read differently:
+
+- An object its server sends only whole (``ServedWhole``: a WEBKNOSSOS chunk) is asked for
+  all of it in one request whatever part is missing, and the answer is cut into blocks here.
+- A file assembled from other objects (``Assembled``: a WEBKNOSSOS plain volume) has no
+  blocks of its own: its bytes are read through its parts' blocks, so each byte is fetched
+  and cached once, under the identity of the object that holds it.
 """
 
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -28,6 +36,7 @@ import trio
 
 from neurofs.errors import NeurofsError, RemoteError
 from neurofs.io.cache import BLOCK_SIZE, BlockCache
+from neurofs.io.readahead import ReadAhead, ReadPattern
 from neurofs.io.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -35,12 +44,6 @@ log = logging.getLogger(__name__)
 # One range request covers at most this many blocks: big enough to amortise latency,
 # small enough that a failure retries little and several requests run in parallel.
 MAX_RUN_BLOCKS = 4
-# Read-ahead window cap for sequential readers, in blocks.
-MAX_READAHEAD_BLOCKS = 64
-# Read-ahead range requests in flight at once (each at most MAX_RUN_BLOCKS blocks), across
-# all files. 8 × 4 MiB keeps a 50 MB/s-per-connection link with 20 ms latency busy several
-# times over while capping what read-ahead holds in memory at 32 MiB.
-READAHEAD_RUNS = 8
 # Decoded blocks kept in memory: the kernel reads 128-256 KiB at a time, so each 1 MiB block
 # is asked for several times in a row; this avoids a disk read and a checksum for each.
 HOT_BYTES = 16 * 1024 * 1024
@@ -68,38 +71,34 @@ class RemoteObject(Protocol):
         ...
 
 
-@dataclass
-class ReadPattern:
-    """Per-open-file access history used to size read-ahead."""
+class ServedWhole:
+    """Base of remote objects whose server answers only with the whole object (it ignores
+    byte ranges). Their ``fetch(start, end)`` still returns exactly [start, end), but any
+    range costs a whole download; so the fetcher asks for [0, size) in one request and cuts
+    the blocks out itself, and uses no fragments for them."""
 
-    next_offset: int = -1
-    run_start: int = 0  # where the current sequential run began
-    window: int = 0  # blocks of read-ahead
-    prefetched_to: int = 0  # first block index not yet asked for by read-ahead
 
-    def is_random(self, offset: int) -> bool:
-        """Whether a read at ``offset`` continues no sequential stream."""
-        return self.window == 0 and offset != self.next_offset
+class Assembled(ABC):
+    """A file whose bytes are computed from remote objects (a plain volume from its chunks).
 
-    def observe(self, offset: int, end: int, block_size: int) -> None:
-        """Grow the window with the length of the sequential run (twice what was read in a
-        row, as the kernel's read-ahead does), so a reader that takes 1 MiB in a few reads
-        is not answered with 64 MiB. The kernel sends a stream's reads concurrently, so they
-        may arrive out of order: a read inside the stream's span (or just past its end)
-        keeps the stream; only a jump of more than a block away from it starts over."""
-        if self.next_offset >= 0 and offset == self.next_offset:
-            run_blocks = -(-(end - self.run_start) // block_size)
-            self.window = min(max(2 * run_blocks, 2), MAX_READAHEAD_BLOCKS)
-        elif not (
-            self.next_offset >= 0
-            and self.run_start - block_size <= offset <= self.next_offset + block_size
-        ):
-            self.window = 0
-            self.prefetched_to = 0
-            self.run_start = offset
-            self.next_offset = end
-            return
-        self.next_offset = max(self.next_offset, end)
+    It is never cached under its own identity: ``fetch`` reads its parts through the
+    fetcher, whose blocks are then the only copy of these bytes. ``content_id`` names it in
+    logs only."""
+
+    content_id: str
+    size: int
+
+    @abstractmethod
+    async def fetch(self, start: int, end: int) -> bytes:
+        """Exactly the bytes [start, end), read from its parts through the fetcher."""
+
+    @abstractmethod
+    def parts(self, start: int, end: int) -> list[RemoteObject]:
+        """The objects that hold the bytes [start, end) (fetched whole when read ahead)."""
+
+
+# A cached unit (block or fragment): (content id, with the grain's suffix; index).
+BlockKey = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ class _Grain:
     suffix: str  # appended to the content id, so blocks and fragments never share a key
     max_run: int  # units per range request
 
-    def key(self, obj: RemoteObject, i: int) -> tuple[str, int]:
+    def key(self, obj: RemoteObject, i: int) -> BlockKey:
         return (obj.content_id + self.suffix, i)
 
     def length(self, obj: RemoteObject, i: int) -> int:
@@ -145,24 +144,21 @@ def _runs(indexes: Iterable[int], max_len: int) -> list[tuple[int, int]]:
     return runs
 
 
-Key = tuple[str, int]
-
-
 class Fetcher:
     def __init__(self, cache: BlockCache, stats: Stats, block_size: int = BLOCK_SIZE) -> None:
         self.cache = cache
         self.stats = stats
         self.block_size = block_size
+        self.read_ahead = ReadAhead(block_size)
         self._block = _Grain(block_size, "", MAX_RUN_BLOCKS)
         self._fragment = _Grain(
             max(1, block_size // FRAGMENTS_PER_BLOCK), "#fragment", MAX_FRAGMENT_READ + 1
         )
-        self._hot: cachetools.LRUCache[Key, bytes] = cachetools.LRUCache(
+        self._hot: cachetools.LRUCache[BlockKey, bytes] = cachetools.LRUCache(
             maxsize=HOT_BYTES, getsizeof=len
         )
-        self._inflight: dict[Key, _Inflight] = {}
+        self._inflight: dict[BlockKey, _Inflight] = {}
         self._background: trio.Nursery | None = None
-        self._readahead_slots = trio.CapacityLimiter(READAHEAD_RUNS)
         # Disk writes under way, by content id; ``_stored`` is set (and replaced) after each.
         self._storing: dict[str, int] = {}
         self._stored = trio.Event()
@@ -174,8 +170,17 @@ class Fetcher:
     # ------------------------------------------------------------------ reading
 
     async def read(
-        self, obj: RemoteObject, offset: int, size: int, pattern: ReadPattern | None = None
+        self,
+        obj: RemoteObject | Assembled,
+        offset: int,
+        size: int,
+        pattern: ReadPattern | None = None,
     ) -> bytes:
+        """Bytes [offset, offset + size) of ``obj``, clipped to its size. ``pattern`` is the
+        open file's, for read-ahead; reads without one (an assembled file reading its parts)
+        fetch nothing ahead."""
+        if isinstance(obj, Assembled):
+            return await self._read_assembled(obj, offset, size, pattern)
         end = min(offset + size, obj.size)
         if offset >= end:
             return b""
@@ -186,20 +191,36 @@ class Fetcher:
         start = offset - first * grain.size
         self.stats.add("bytes_served", end - offset)
         if pattern is not None:
-            pattern.observe(offset, end, self.block_size)
-            self._maybe_read_ahead(obj, pattern, (end - 1) // self.block_size + 1)
+            ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(obj))
+            self._fetch_ahead(obj, ahead)
+            self._prefetch(self.read_ahead.neighbours(pattern))
         return data[start : start + (end - offset)]
+
+    async def _read_assembled(
+        self, view: Assembled, offset: int, size: int, pattern: ReadPattern | None
+    ) -> bytes:
+        """Served bytes are counted by the reads of the parts."""
+        end = min(offset + size, view.size)
+        if offset >= end:
+            return b""
+        data = await view.fetch(offset, end)
+        if pattern is not None:
+            ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(view))
+            if ahead and self._background is not None:
+                bs = self.block_size
+                self._prefetch(view.parts(ahead.start * bs, min(ahead.stop * bs, view.size)))
+        return data
 
     def _grain_for(
         self, obj: RemoteObject, offset: int, end: int, pattern: ReadPattern | None
     ) -> _Grain:
         """Fragments for a small random read in an object larger than a block, unless a
         block it touches is held already; else blocks. Objects of one block are read whole
-        anyway (zarr chunks, small files)."""
+        anyway (zarr chunks, small files), and so are objects served only whole."""
         small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
         if pattern is None or obj.size <= self.block_size or not small:
             return self._block
-        if not pattern.is_random(offset):
+        if isinstance(obj, ServedWhole) or not pattern.is_random(offset):
             return self._block
         for b in range(offset // self.block_size, (end - 1) // self.block_size + 1):
             if self._holds_block(obj, b) or self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK:
@@ -232,6 +253,9 @@ class Fetcher:
                 self.stats.add("cache_hits_memory")
             else:
                 missing.append(i)
+        if missing and isinstance(obj, ServedWhole):
+            # The request brings all of it: take every block not held, not only those asked.
+            missing = [i for i in range(grain.count(obj)) if grain.key(obj, i) not in self._hot]
         if missing:
             found.update(await self._from_disk_or_network(obj, missing, grain, background))
         return found
@@ -254,6 +278,10 @@ class Fetcher:
                 found[i] = data
             elif key in self._inflight:  # another task started it while we looked
                 waits[i] = self._inflight[key]
+            elif (hot := self._hot.get(key)) is not None:
+                # Another task fetched it while we looked, and its disk write has not landed.
+                self.stats.add("cache_hits_memory")
+                found[i] = hot
             else:
                 self.stats.add("cache_misses")
                 self._inflight[key] = _Inflight()
@@ -276,7 +304,7 @@ class Fetcher:
             found[i] = entry.data
         return found
 
-    def _finished(self, key: Key) -> _Inflight:
+    def _finished(self, key: BlockKey) -> _Inflight:
         """Release a unit's waiters (once; later calls return the same entry)."""
         entry = self._inflight[key]
         if not entry.done.is_set():
@@ -289,57 +317,66 @@ class Fetcher:
     async def _fetch_runs(
         self, obj: RemoteObject, indexes: list[int], grain: _Grain, background: bool
     ) -> None:
-        """Fetch the given (already registered in-flight) units; record results or errors."""
+        """Fetch the given (already registered in-flight) units; record results or errors.
+        An object served whole is one request, however its missing units lie."""
+        if isinstance(obj, ServedWhole):
+            batches = [sorted(indexes)]
+        else:
+            batches = [list(range(a, b + 1)) for a, b in _runs(indexes, grain.max_run)]
         async with trio.open_nursery() as nursery:
-            for first, last in _runs(indexes, grain.max_run):
+            for batch in batches:
                 if background:
-                    nursery.start_soon(self._fetch_run_in_slot, obj, first, last, grain)
+                    nursery.start_soon(self._fetch_run_in_slot, obj, batch, grain)
                 else:
-                    nursery.start_soon(self._fetch_run, obj, first, last, grain)
+                    nursery.start_soon(self._fetch_run, obj, batch, grain)
 
     async def _fetch_run_in_slot(
-        self, obj: RemoteObject, first: int, last: int, grain: _Grain
+        self, obj: RemoteObject, indexes: list[int], grain: _Grain
     ) -> None:
-        async with self._readahead_slots:
-            await self._fetch_run(obj, first, last, grain, in_slot=True)
+        async with self.read_ahead.slots:
+            await self._fetch_run(obj, indexes, grain, in_slot=True)
 
     async def _fetch_run(
-        self, obj: RemoteObject, first: int, last: int, grain: _Grain, in_slot: bool = False
+        self, obj: RemoteObject, indexes: list[int], grain: _Grain, in_slot: bool = False
     ) -> None:
+        """One request for the units ``indexes`` (sorted; contiguous unless the object is
+        served whole, which is asked for all of it)."""
         size = grain.size
-        start, end = first * size, min((last + 1) * size, obj.size)
+        if isinstance(obj, ServedWhole):
+            start, end = 0, obj.size
+        else:
+            start, end = indexes[0] * size, min((indexes[-1] + 1) * size, obj.size)
         try:
             data = await obj.fetch(start, end)
             if len(data) != end - start:
                 raise RemoteError(f"{obj.content_id}: got {len(data)} bytes for {end - start}")
         except BaseException as exc:  # recorded for waiters, then re-raised for our caller
-            for i in range(first, last + 1):
+            for i in indexes:
                 self._inflight[grain.key(obj, i)].error = exc
             if isinstance(exc, Exception):
                 return
             raise
-        units = [data[n : n + size] for n in range(0, len(data), size)]
+        units = {i: data[i * size - start : (i + 1) * size - start] for i in indexes}
         del data  # the copies above are what stays; free the response now
-        for i, unit in enumerate(units, start=first):
+        for i, unit in units.items():
             key = grain.key(obj, i)
             self._inflight[key].data = unit
             self._hot[key] = unit
             # Readers go on now, not after the disk write below (which fsyncs).
             self._finished(key)
-        content = grain.key(obj, first)[0]
+        content = grain.key(obj, indexes[0])[0]
         self._storing[content] = self._storing.get(content, 0) + 1
         if in_slot or self._background is None:
             # Read-ahead keeps its slot until the bytes are on disk: that bounds its memory.
-            await self._store_counted(grain.key(obj, first), units)
+            await self._store_counted(content, units)
         else:
-            self._background.start_soon(self._store_counted, grain.key(obj, first), units)
+            self._background.start_soon(self._store_counted, content, units)
 
-    async def _store_counted(self, first: Key, units: list[bytes]) -> None:
+    async def _store_counted(self, content: str, units: dict[int, bytes]) -> None:
         """Write to disk. Counted per content from the moment it is decided, so that ``drop``
         waits for the writes of bytes it must forget (else they would land on disk after)."""
-        content = first[0]
         try:
-            await trio.to_thread.run_sync(self._store, first, units)
+            await trio.to_thread.run_sync(self._store, content, units)
         finally:
             self._storing[content] -= 1
             if not self._storing[content]:
@@ -347,59 +384,49 @@ class Fetcher:
             self._stored.set()
             self._stored = trio.Event()
 
-    def _store(self, first: Key, units: list[bytes]) -> None:
-        # A refused put (disk trouble, or no room beside pinned blocks) is counted by the
+    def _store(self, content: str, units: dict[int, bytes]) -> None:
+        # A refused put (disk trouble, or a block larger than the cache) is counted by the
         # cache itself; the bytes are served from memory all the same.
-        content, index = first
-        for n, unit in enumerate(units):
-            self.cache.put(content, index + n, unit)
+        for index, unit in units.items():
+            self.cache.put(content, index, unit)
 
     # ------------------------------------------------------------------ dropping
 
-    async def drop(self, obj: RemoteObject) -> int:
-        """Forget every block and fragment of ``obj``, in memory and on disk, so that the
-        next read fetches it again; return how many were on disk. Work follows the object's
-        size, never the cache's."""
+    async def drop(self, obj: RemoteObject | Assembled) -> int:
+        """Forget every block and fragment of ``obj`` (of an assembled file: of its parts),
+        in memory and on disk, so that the next read fetches it again; return how many were
+        on disk. Work follows the object's size, never the cache's."""
+        objects: list[RemoteObject] = [obj]
+        if isinstance(obj, Assembled):
+            objects = obj.parts(0, obj.size) if obj.size else []
         grains = (self._block, self._fragment)
-        contents = {g.key(obj, 0)[0] for g in grains}
+        contents = {g.key(o, 0)[0] for o in objects for g in grains}
         while contents & self._storing.keys():
             await self._stored.wait()
-        keys = [g.key(obj, i) for g in grains for i in range(g.count(obj))]
+        keys = [g.key(o, i) for o in objects for g in grains for i in range(g.count(o))]
         for key in keys:
             self._hot.pop(key, None)
         return await trio.to_thread.run_sync(self.cache.drop, keys)
 
     # ------------------------------------------------------------------ read-ahead
 
-    def prefetch(self, objects: Iterable[RemoteObject]) -> None:
-        """Fetch whole objects into the cache in the background (e.g. the next chunks along
-        a reader's direction); objects already hot or in flight are skipped."""
-        if self._background is None:
+    def _fetch_ahead(self, obj: RemoteObject, blocks: range) -> None:
+        """Fetch these blocks of ``obj`` in the background (those not hot or in flight)."""
+        if self._background is None or not blocks:
             return
+        wanted = self._not_held(obj, blocks)
+        if wanted:
+            self._background.start_soon(self._read_ahead, obj, wanted)
+
+    def _prefetch(self, objects: Iterable[RemoteObject]) -> None:
+        """Fetch whole objects in the background (the next chunks along a reader's
+        direction, the parts of an assembled file ahead of its reader)."""
         for obj in objects:
-            wanted = self._not_held(obj, range(self._block.count(obj)))
-            if wanted:
-                self._background.start_soon(self._read_ahead, obj, wanted)
+            self._fetch_ahead(obj, range(self._block.count(obj)))
 
     def _not_held(self, obj: RemoteObject, indexes: Iterable[int]) -> list[int]:
         keys = (self._block.key(obj, i) for i in indexes)
         return [k[1] for k in keys if k not in self._hot and k not in self._inflight]
-
-    def _maybe_read_ahead(self, obj: RemoteObject, pattern: ReadPattern, next_block: int) -> None:
-        if self._background is None or pattern.window == 0:
-            return
-        # Top up only once half the window is consumed, so that read-ahead goes out in large
-        # runs rather than one block at a time.
-        if pattern.prefetched_to - next_block > pattern.window // 2:
-            return
-        start = max(next_block, pattern.prefetched_to)
-        stop = min(next_block + pattern.window, self._block.count(obj))
-        if start >= stop:
-            return
-        pattern.prefetched_to = stop
-        wanted = self._not_held(obj, range(start, stop))
-        if wanted:
-            self._background.start_soon(self._read_ahead, obj, wanted)
 
     async def _read_ahead(self, obj: RemoteObject, indexes: list[int]) -> None:
         try:

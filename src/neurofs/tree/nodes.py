@@ -149,6 +149,10 @@ class FileHandle(ABC):
     async def release(self) -> None:  # noqa: B027 - optional hook
         """Called once when the last reference to the open file is closed."""
 
+    def read_exactly(self) -> None:  # noqa: B027 - optional hook
+        """The reader opened with O_DIRECT: it manages its own I/O, so nothing is fetched
+        ahead for it (the kernel reads nothing ahead for it either)."""
+
 
 class File(Node):
     kind = Kind.FILE

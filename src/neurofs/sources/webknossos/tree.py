@@ -25,7 +25,8 @@ import numpy as np
 import trio
 
 from neurofs.errors import NotFound, ReadOnly
-from neurofs.io.fetcher import Fetcher, RemoteObject
+from neurofs.io.fetcher import Assembled, Fetcher, RemoteObject, ServedWhole
+from neurofs.io.readahead import GridHint, Index
 from neurofs.sources.webknossos import volume
 from neurofs.sources.webknossos.api import WebknossosApi
 from neurofs.sources.webknossos.models import DataLayer, Dataset, Folder
@@ -65,35 +66,11 @@ class WkOptions:
     raw_max_bytes: int = DEFAULT_RAW_MAX_BYTES
 
 
-# Chunks fetched ahead once a reader moves chunk by chunk along one axis.
-CHUNK_READ_AHEAD = 2
-
-
 class WkContext:
     def __init__(self, api: WebknossosApi, fetcher: Fetcher, options: WkOptions) -> None:
         self.api = api
         self.fetcher = fetcher
         self.options = options
-        # The last chunk opened per (dataset, layer, mag, view): gives the access direction.
-        self._last_chunk: dict[tuple[str, str, str, bool], tuple[int, int, int]] = {}
-
-    def chunk_opened(self, chunk: WkChunk) -> None:
-        """A reader opened ``chunk``: if it stepped one chunk along one axis from the
-        previous one, fetch the next chunks in that direction in the background."""
-        view = (chunk.dataset.id, chunk.g.layer.name, mag_name(chunk.g.mag), chunk.ome)
-        previous = self._last_chunk.get(view)
-        self._last_chunk[view] = chunk.xyz
-        if previous is None:
-            return
-        step = tuple(a - b for a, b in zip(chunk.xyz, previous, strict=True))
-        if sorted(abs(s) for s in step) != [0, 0, 1]:
-            return
-        ahead = []
-        for n in range(1, CHUNK_READ_AHEAD + 1):
-            xyz = tuple(c + n * s for c, s in zip(chunk.xyz, step, strict=True))
-            if chunk.g.has_chunk(*xyz):
-                ahead.append(WkChunk(self, chunk.dataset, chunk.g, xyz, chunk.ome))  # type: ignore[arg-type]
-        self.fetcher.prefetch(ahead)
 
 
 def _revision(dataset: Dataset, layer: DataLayer) -> str:
@@ -105,8 +82,14 @@ def _revision(dataset: Dataset, layer: DataLayer) -> str:
 # ---------------------------------------------------------------- remote objects
 
 
-class WkChunk:
-    """One 32³ chunk as served (native) or as the OME-Zarr view needs it (transposed)."""
+class WkChunk(ServedWhole):
+    """One 32³ chunk as served (native) or as the OME-Zarr view needs it (transposed).
+
+    A chunk is a whole object: the datastore's zarr streaming ignores ``Range`` and always
+    sends the full chunk, and a multi-channel chunk of the OME-Zarr view is a transpose of
+    all of it. ``fetch(start, end)`` returns exactly [start, end) of it, but downloads it
+    whole; as a ``ServedWhole`` object the fetcher asks for all of it in one request and
+    cuts the blocks itself."""
 
     def __init__(
         self,
@@ -124,22 +107,25 @@ class WkChunk:
         self.xyz = cxyz
         self.size = g.chunk_bytes
         mag = mag_name(g.mag)
+        # A single-channel chunk is the same bytes in both views (see volume.py): one
+        # identity, so it is fetched and stored once whichever view reads it.
+        transposed = ome and g.channels > 1
         self.content_id = (
             f"wk:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag}/{self._key}"
-            f"@{_revision(dataset, g.layer)}{'/ome' if ome else ''}"
+            f"@{_revision(dataset, g.layer)}{'/ome' if transposed else ''}"
         )
 
-    @property
-    def dataset(self) -> Dataset:
-        return self._dataset
+    def grid(self) -> GridHint:
+        """Where this chunk sits among the chunks of its mag, in this view: the hint for
+        read-ahead along the axis a reader walks, bounded by the mag's extent."""
+        ctx, dataset, g, ome = self._ctx, self._dataset, self._g, self._ome
 
-    @property
-    def g(self) -> MagGeometry:
-        return self._g
+        def at(index: Index) -> WkChunk:
+            x, y, z = index
+            return WkChunk(ctx, dataset, g, (x, y, z), ome)
 
-    @property
-    def ome(self) -> bool:
-        return self._ome
+        identity = (dataset.data_store.url, dataset.id, g.layer.name, g.mag, ome)
+        return GridHint(identity, self.xyz, g.chunk_counts, at)
 
     async def fetch(self, start: int, end: int) -> bytes:
         data = await self._ctx.api.chunk(
@@ -152,10 +138,13 @@ class WkChunk:
         return data[start:end]
 
 
-class RawVolume:
-    """A mag's bounding box as one plain array (x fastest, then y, z; channels innermost),
-    assembled from chunks that are read through the block cache, a 32-deep slab at a time
-    with parallel requests."""
+class RawVolume(Assembled):
+    """A mag's bounding box as one plain array (x fastest, then y, z; channels innermost).
+
+    Its bytes are the chunks' voxels, so it caches nothing of its own: a read takes from each
+    chunk it crosses the z planes it needs, through the fetcher (from the chunks' cached
+    blocks, or one request per missing chunk, ``RAW_PARALLEL`` at once). A voxel read here
+    and in its chunk file is fetched once and stored once, as the chunk's block."""
 
     def __init__(self, ctx: WkContext, dataset: Dataset, g: MagGeometry) -> None:
         self._ctx = ctx
@@ -167,49 +156,45 @@ class RawVolume:
             f"@{_revision(dataset, g.layer)}"
         )
 
+    def _chunk(self, xyz: tuple[int, int, int]) -> WkChunk:
+        return WkChunk(self._ctx, self._dataset, self._g, xyz, ome=False)
+
+    def parts(self, start: int, end: int) -> list[RemoteObject]:
+        region = volume.raw_region(self._g, start, end)
+        return [self._chunk(xyz) for xyz in volume.region_chunks(self._g, region)]
+
     async def fetch(self, start: int, end: int) -> bytes:
         g = self._g
-        z0 = g.box[0][2]
-        nx, ny, _ = g.raw_shape_xyz
-        plane = nx * ny * g.voxel_bytes
-        first_z, last_z = start // plane, (end - 1) // plane
-        slab = await self._slab(z0 + first_z, z0 + last_z + 1)
-        data = slab.tobytes()
-        offset = start - first_z * plane
-        return data[offset : offset + (end - start)]
-
-    async def _slab(self, za: int, zb: int) -> np.ndarray:
-        """Voxels of z in [za, zb) over the whole box, as (z, y, x, c)."""
-        g = self._g
-        (x0, y0, _), (x1, y1, _) = g.box
-        c = g.channels
-        out = np.zeros((zb - za, y1 - y0, x1 - x0, c), dtype=g.dtype)
-        chunks = [
-            (cx, cy, cz)
-            for cz in range(za // CHUNK, (zb - 1) // CHUNK + 1)
-            for cy in range(y0 // CHUNK, (y1 - 1) // CHUNK + 1)
-            for cx in range(x0 // CHUNK, (x1 - 1) // CHUNK + 1)
-        ]
+        region = volume.raw_region(g, start, end)
+        (za, zb), (ya, yb) = region.z, region.y
+        (x0, _, _), (x1, _, _) = g.box
+        out = np.zeros((zb - za, yb - ya, x1 - x0, g.channels), dtype=g.dtype)
+        # A chunk is F order over (c, x, y, z): z varies slowest, so the planes a read needs
+        # are one contiguous range of each chunk, which is (z, y, x, c) in C order.
+        chunk_plane = CHUNK * CHUNK * g.voxel_bytes
         limiter = trio.Semaphore(RAW_PARALLEL)
 
         async def one(cx: int, cy: int, cz: int) -> None:
-            obj = WkChunk(self._ctx, self._dataset, g, (cx, cy, cz), ome=False)
-            async with limiter:
-                raw = await self._ctx.fetcher.read(obj, 0, obj.size)
-            block = np.frombuffer(raw, dtype=g.dtype).reshape((c, CHUNK, CHUNK, CHUNK), order="F")
-            block = block.transpose(3, 2, 1, 0)  # → (z, y, x, c)
-            # Intersect this chunk with the wanted region.
             zs, ys, xs = cz * CHUNK, cy * CHUNK, cx * CHUNK
-            a = (max(za, zs), max(y0, ys), max(x0, xs))
-            b = (min(zb, zs + CHUNK), min(y1, ys + CHUNK), min(x1, xs + CHUNK))
-            out[a[0] - za : b[0] - za, a[1] - y0 : b[1] - y0, a[2] - x0 : b[2] - x0] = block[
-                a[0] - zs : b[0] - zs, a[1] - ys : b[1] - ys, a[2] - xs : b[2] - xs
-            ]
+            first, last = max(za, zs) - zs, min(zb, zs + CHUNK) - zs
+            async with limiter:
+                raw = await self._ctx.fetcher.read(
+                    self._chunk((cx, cy, cz)), first * chunk_plane, (last - first) * chunk_plane
+                )
+            planes = np.frombuffer(raw, dtype=g.dtype).reshape(
+                (last - first, CHUNK, CHUNK, g.channels)
+            )
+            # Intersect this chunk with the wanted rows.
+            y_a, y_b = max(ya, ys), min(yb, ys + CHUNK)
+            x_a, x_b = max(x0, xs), min(x1, xs + CHUNK)
+            out[zs + first - za : zs + last - za, y_a - ya : y_b - ya, x_a - x0 : x_b - x0] = (
+                planes[:, y_a - ys : y_b - ys, x_a - xs : x_b - xs]
+            )
 
         async with trio.open_nursery() as nursery:
-            for cxyz in chunks:
-                nursery.start_soon(one, *cxyz)
-        return out
+            for xyz in volume.region_chunks(g, region):
+                nursery.start_soon(one, *xyz)
+        return out.tobytes()[region.skip : region.skip + (end - start)]
 
 
 # ---------------------------------------------------------------- helpers
@@ -523,14 +508,27 @@ class OmeMagDir(Directory):
         raise NotFound("/".join((*self.key, name)))
 
 
-def _chunk_file(key: Key, ctx: WkContext, obj: RemoteObject, mtime: float) -> RemoteFile:
-    async def resolve() -> RemoteObject:
-        if isinstance(obj, WkChunk):
-            ctx.chunk_opened(obj)
-        return obj
+def _chunk_file(key: Key, ctx: WkContext, chunk: WkChunk, mtime: float) -> RemoteFile:
+    async def resolve() -> WkChunk:
+        return chunk
 
     return RemoteFile(
-        key, size=obj.size, mtime=mtime, fetcher=ctx.fetcher, resolve=resolve, immutable=False
+        key,
+        size=chunk.size,
+        mtime=mtime,
+        fetcher=ctx.fetcher,
+        resolve=resolve,
+        immutable=False,
+        grid=chunk.grid(),
+    )
+
+
+def _raw_file(key: Key, ctx: WkContext, raw: RawVolume, mtime: float) -> RemoteFile:
+    async def resolve() -> RawVolume:
+        return raw
+
+    return RemoteFile(
+        key, size=raw.size, mtime=mtime, fetcher=ctx.fetcher, resolve=resolve, immutable=False
     )
 
 
@@ -546,7 +544,7 @@ class NativeLayerDir(_LayerDir):
             nodes.append(NativeMagDir((*self.key, name), self._ctx, d, g))
             if g.raw_size <= self._ctx.options.raw_max_bytes:
                 raw = RawVolume(self._ctx, d, g)
-                nodes.append(_chunk_file((*self.key, f"{name}.raw"), self._ctx, raw, mtime))
+                nodes.append(_raw_file((*self.key, f"{name}.raw"), self._ctx, raw, mtime))
                 scale = d.data_source.scale
                 nodes.append(
                     _bytes_file(

@@ -100,6 +100,44 @@ class MagGeometry:
         return x * y * z * self.voxel_bytes
 
 
+@dataclass(frozen=True)
+class RawRegion:
+    """The voxel rows of a plain volume that hold a byte range: z in ``z``, y in ``y``
+    (half-open, in voxels of the mag, like the box), x over the whole box; the range starts
+    ``skip`` bytes into them."""
+
+    z: tuple[int, int]
+    y: tuple[int, int]
+    skip: int
+
+
+def raw_region(g: MagGeometry, start: int, end: int) -> RawRegion:
+    """The rows holding bytes [start, end) of the plain volume: within one z plane only the
+    rows needed, across planes whole planes."""
+    (x0, y0, z0), (x1, y1, _) = g.box
+    row = (x1 - x0) * g.voxel_bytes
+    plane = row * (y1 - y0)
+    first_z, last_z = start // plane, (end - 1) // plane
+    if first_z == last_z:
+        first_y, end_y = (start % plane) // row, ((end - 1) % plane) // row + 1
+    else:
+        first_y, end_y = 0, y1 - y0
+    skip = start - first_z * plane - first_y * row
+    return RawRegion((z0 + first_z, z0 + last_z + 1), (y0 + first_y, y0 + end_y), skip)
+
+
+def region_chunks(g: MagGeometry, region: RawRegion) -> list[tuple[int, int, int]]:
+    """Indices (x, y, z) of the chunks that hold voxels of ``region``."""
+    (x0, _, _), (x1, _, _) = g.box
+    (za, zb), (ya, yb) = region.z, region.y
+    return [
+        (cx, cy, cz)
+        for cz in range(za // CHUNK, (zb - 1) // CHUNK + 1)
+        for cy in range(ya // CHUNK, (yb - 1) // CHUNK + 1)
+        for cx in range(x0 // CHUNK, (x1 - 1) // CHUNK + 1)
+    ]
+
+
 # ---------------------------------------------------------------- zarr metadata
 
 

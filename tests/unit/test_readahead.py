@@ -1,0 +1,220 @@
+"""The read-ahead policy alone (what it decides), then with the fetcher (what is fetched)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import trio
+
+from neurofs.io.cache import BlockCache
+from neurofs.io.fetcher import Assembled, Fetcher, RemoteObject
+from neurofs.io.readahead import (
+    GRID_READ_AHEAD,
+    MAX_READAHEAD_BLOCKS,
+    READAHEAD_RUNS,
+    GridHint,
+    Index,
+    ReadAhead,
+    ReadPattern,
+)
+from neurofs.io.stats import Stats
+
+BS = 4096
+
+
+class Cell:
+    """A remote object of a grid, counting the requests for it in ``log``."""
+
+    def __init__(self, index: Index, log: list[tuple[Index, int, int]], size: int = BS) -> None:
+        self.index = index
+        self.content_id = f"cell:{index}"
+        self.size = size
+        self.data = random.Random(str(index)).randbytes(size)
+        self._log = log
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        self._log.append((self.index, start, end))
+        await trio.sleep(0.01)
+        return self.data[start:end]
+
+
+def hint(index: Index, extent: Index, log: list[tuple[Index, int, int]] | None = None) -> GridHint:
+    requests = log if log is not None else []
+    return GridHint("grid", index, extent, lambda i: Cell(i, requests))
+
+
+def indexes(objects: list[RemoteObject]) -> list[Index]:
+    return [obj.index for obj in objects]  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- the policy's decisions
+
+
+def test_sequential_reads_get_a_window_that_grows_with_the_run() -> None:
+    policy = ReadAhead(BS)
+    pattern = ReadPattern()
+    assert policy.blocks_after(pattern, 0, BS, 1000) == range(0)  # one read is no stream
+    assert policy.blocks_after(pattern, BS, 2 * BS, 1000) == range(2, 6)
+    windows = []
+    for b in range(2, 200):
+        policy.blocks_after(pattern, b * BS, (b + 1) * BS, 1000)
+        windows.append(pattern.window)
+    assert windows == sorted(windows) and windows[-1] == MAX_READAHEAD_BLOCKS
+    # Never past the end of the file.
+    short = ReadPattern()
+    policy.blocks_after(short, 0, BS, 4)
+    assert policy.blocks_after(short, BS, 2 * BS, 4) == range(2, 4)
+
+
+def test_random_reads_get_no_read_ahead() -> None:
+    policy = ReadAhead(BS)
+    pattern = ReadPattern()
+    rng = random.Random(5)
+    for _ in range(50):
+        block = rng.randrange(0, 10_000) * 3  # never one block after the previous read
+        assert policy.blocks_after(pattern, block * BS, (block + 1) * BS, 40_000) == range(0)
+
+
+def test_a_step_to_a_neighbour_fetches_the_next_objects_along_that_axis() -> None:
+    policy = ReadAhead(BS)
+    assert policy.neighbours(ReadPattern(grid=hint((2, 5, 1), (10, 10, 10)))) == []
+    ahead = policy.neighbours(ReadPattern(grid=hint((2, 4, 1), (10, 10, 10))))
+    assert indexes(ahead) == [(2, 3, 1), (2, 2, 1)][:GRID_READ_AHEAD]
+
+
+def test_grid_read_ahead_stops_at_the_extent() -> None:
+    policy = ReadAhead(BS)
+    policy.neighbours(ReadPattern(grid=hint((0, 0, 6), (1, 1, 8))))
+    assert indexes(policy.neighbours(ReadPattern(grid=hint((0, 0, 7), (1, 1, 8))))) == []
+    policy.neighbours(ReadPattern(grid=hint((0, 0, 5), (1, 1, 8))))
+    assert indexes(policy.neighbours(ReadPattern(grid=hint((0, 0, 6), (1, 1, 8))))) == [(0, 0, 7)]
+
+
+@pytest.mark.parametrize(
+    "second", [(4, 4, 4), (2, 2, 2), (3, 3, 2), (0, 0, 0)], ids=["jump", "same", "diagonal", "far"]
+)
+def test_no_grid_read_ahead_without_a_one_step_move(second: Index) -> None:
+    policy = ReadAhead(BS)
+    policy.neighbours(ReadPattern(grid=hint((2, 2, 2), (10, 10, 10))))
+    assert policy.neighbours(ReadPattern(grid=hint(second, (10, 10, 10)))) == []
+
+
+def test_each_open_file_counts_once_and_grids_are_apart() -> None:
+    policy = ReadAhead(BS)
+    first = ReadPattern(grid=hint((1, 1, 1), (10, 10, 10)))
+    policy.neighbours(first)
+    second = ReadPattern(grid=hint((2, 1, 1), (10, 10, 10)))
+    assert indexes(policy.neighbours(second)) == [(3, 1, 1), (4, 1, 1)]
+    assert policy.neighbours(second) == []  # its next reads are not new steps
+    other = GridHint("other grid", (3, 1, 1), (10, 10, 10), lambda i: Cell(i, []))
+    assert policy.neighbours(ReadPattern(grid=other)) == []  # first read in that grid
+
+
+def test_a_direct_reader_gets_nothing_and_is_no_evidence() -> None:
+    policy = ReadAhead(BS)
+    exact = [ReadPattern(grid=hint((x, 0, 0), (10, 1, 1)), speculative=False) for x in range(4)]
+    for pattern in exact:
+        assert policy.neighbours(pattern) == []
+    sequential = ReadPattern(speculative=False)
+    for b in range(10):
+        assert policy.blocks_after(sequential, b * BS, (b + 1) * BS, 100) == range(0)
+    # The direct reader's chunks 0..3 left no trace: a reader at 5 is a first read.
+    assert policy.neighbours(ReadPattern(grid=hint((5, 0, 0), (10, 1, 1)))) == []
+
+
+# ---------------------------------------------------------------- with the fetcher
+
+
+@pytest.fixture
+def fetcher(tmp_path):
+    cache = BlockCache(tmp_path / "cache", 64 * 1024 * 1024)
+    yield Fetcher(cache, Stats(), block_size=BS)
+    cache.close()
+
+
+async def test_walking_a_grid_fetches_the_next_cells_once(fetcher: Fetcher) -> None:
+    log: list[tuple[Index, int, int]] = []
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for x in (0, 1, 2):
+            cell = Cell((x, 0, 0), log)
+            pattern = ReadPattern(grid=hint((x, 0, 0), (4, 1, 1), log))
+            assert await fetcher.read(cell, 0, BS, pattern) == cell.data
+            await trio.sleep(0.1)
+        n.cancel_scope.cancel()
+    # Cells 2 and 3 were fetched ahead after the step from 0 to 1; the read of 2 waited for
+    # (or found) them; nothing past the extent, nothing twice.
+    assert sorted(index for index, _, _ in log) == [(0, 0, 0), (1, 0, 0), (2, 0, 0), (3, 0, 0)]
+
+
+class Slab(Assembled):
+    """An assembled file: cell i holds bytes [i * BS, (i + 1) * BS)."""
+
+    def __init__(self, fetcher: Fetcher, cells: int, log: list[tuple[Index, int, int]]) -> None:
+        self._fetcher = fetcher
+        self._cells = [Cell((i,), log) for i in range(cells)]
+        self.size = cells * BS
+        self.content_id = "slab"
+
+    def parts(self, start: int, end: int) -> list[RemoteObject]:
+        return list(self._cells[start // BS : (end - 1) // BS + 1])
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        out = b""
+        for cell in self.parts(start, end):
+            out += await self._fetcher.read(cell, 0, BS)
+        first = start // BS * BS
+        return out[start - first : end - first]
+
+
+async def test_an_assembled_file_is_cached_only_as_its_parts(fetcher: Fetcher) -> None:
+    log: list[tuple[Index, int, int]] = []
+    slab = Slab(fetcher, 32, log)
+    whole = b"".join(cell.data for cell in slab.parts(0, slab.size))
+    pattern = ReadPattern()
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for offset in range(0, slab.size, BS // 2):
+            assert (
+                await fetcher.read(slab, offset, BS // 2, pattern)
+                == whole[offset : offset + BS // 2]
+            )
+        await trio.sleep(0.2)
+        n.cancel_scope.cancel()
+    assert sorted(index for index, _, _ in log) == [(i,) for i in range(32)]
+    assert fetcher.stats.get("readahead_blocks") > 0  # the parts ahead came early
+    # Stored once: one block per cell, none under the assembled file's own identity.
+    assert fetcher.cache.stats().stored_blocks == 32
+    assert not fetcher.cache.contains("slab", 0)
+    for cell in slab.parts(0, slab.size):
+        assert await fetcher.read(cell, 0, BS) == cell.data
+    assert len(log) == 32
+
+
+async def test_read_ahead_of_parts_holds_a_bounded_number_of_requests(fetcher: Fetcher) -> None:
+    concurrent = 0
+    most = 0
+
+    class Slow(Cell):
+        async def fetch(self, start: int, end: int) -> bytes:
+            nonlocal concurrent, most
+            concurrent += 1
+            most = max(most, concurrent)
+            try:
+                await trio.sleep(0.02)
+            finally:
+                concurrent -= 1
+            return self.data[start:end]
+
+    slab = Slab(fetcher, 256, [])
+    slab._cells = [Slow((i,), []) for i in range(256)]
+    pattern = ReadPattern()
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for offset in range(0, 64 * BS, BS):
+            await fetcher.read(slab, offset, BS, pattern)
+        await trio.sleep(0.5)
+        n.cancel_scope.cancel()
+    # The reader's own request may run beside the read-ahead slots.
+    assert 1 < most <= READAHEAD_RUNS + 1
