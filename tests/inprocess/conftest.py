@@ -18,7 +18,7 @@ from neurofs.fs.operations import Operations
 from neurofs.io.cache import BlockCache
 from neurofs.io.fetcher import Fetcher
 from neurofs.io.stats import Stats
-from neurofs.sources import build_source
+from neurofs.sources import Source, build_source
 from neurofs.tree.control import ErrorLog, build_root
 from neurofs.tree.nodes import Directory
 from neurofs.tree.rejected import RejectedStore
@@ -76,16 +76,22 @@ class _Parts:
         self.cache = BlockCache(tmp_path / "cache", CACHE_BYTES)
         self.fetcher = Fetcher(self.cache, self.stats)
 
-    def operations(self, *sources: Directory) -> Operations:
+    def operations(self, trees: list[Directory], sources: list[Source]) -> Operations:
         root = build_root(
-            list(sources),
+            trees,
             stats=lambda: {},
             config={},
             errors=self.errors,
             rejected=self.rejected,
         )
         return Operations(
-            root, self.errors, self.rejected, allow_delete=False, stats=self.stats, cache=self.cache
+            root,
+            self.errors,
+            self.rejected,
+            allow_delete=False,
+            stats=self.stats,
+            cache=self.cache,
+            sources=sources,
         )
 
     def close(self) -> None:
@@ -97,7 +103,7 @@ class _Parts:
 def memory(tmp_path: Path) -> Iterator[MemoryMounted]:
     parts = _Parts(tmp_path)
     service = Service()
-    ops = parts.operations(RecordsDir(service))
+    ops = parts.operations([RecordsDir(service)], [])
     yield MemoryMounted(Kernel(ops), parts.rejected_dir, service)
     parts.close()
 
@@ -115,7 +121,7 @@ async def dandi(
         kind="dandi", name="dandi", url=emulator.api_url, token=OWNER_TOKEN, retry_seconds=1
     )
     source = build_source(config, parts.stats, parts.fetcher, None)
-    ops = parts.operations(source.root)
+    ops = parts.operations([source.root], [source])
     try:
         yield DandiMounted(Kernel(ops), parts.rejected_dir, emulator)
     finally:

@@ -143,7 +143,7 @@ class Operations(pyfuse3.Operations):
         allow_delete: bool,
         stats: Stats,
         cache: BlockCache,
-        sources: Sequence[Source] = (),
+        sources: Sequence[Source],
     ) -> None:
         """``cache``: the mount's block cache, for the control channel's cache commands;
         ``sources``: the mounted sources, for its refresh command."""
