@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neurofs.errors import NotFound
-from neurofs.io.durable import private_directory, write_durably
+from neurofs.io.durable import make_directory, private_directory, write_durably
 from neurofs.tree.names import safe_name
 from neurofs.tree.nodes import Attrs, BytesHandle, Directory, File, FileHandle, Key, Kind, Node
 
@@ -60,23 +60,18 @@ class RejectedStore:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         parts = [safe_name(p) for p in path]
         target = self.directory
-        for part in parts[:-1]:  # each level 0700 (mkdir's parents=True would use the umask)
+        for part in parts[:-1]:  # each level 0700 and durable, like the file below
             target = target / part
-            target.mkdir(exist_ok=True, mode=0o700)
+            make_directory(target)
         # The stamp counts towards the 255-byte name limit (a long name is cut and hashed).
         name = safe_name(parts[-1], f".{stamp}")
         n = 1
         while (target / name).exists():  # two refusals in the same second
             n += 1
             name = safe_name(parts[-1], f".{stamp}.{n}")
+        # Durable before the caller deletes the journal entry that also holds these bytes.
         tmp = target / f".rejected-{os.getpid()}-{time.monotonic_ns()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.rename(target / name)
+        write_durably(target / name, data, temp=tmp)
         return "/".join([*parts[:-1], name])
 
 
