@@ -1,0 +1,154 @@
+"""The WEBKNOSSOS emulator's ASGI app: main server (``/api``) and datastore (``/data``).
+
+Like the real split deployment, the datastore gets its own origin: requests arriving on
+``Origins.datastore_port`` reach only ``/data/...``, every other port only ``/api/...``, and
+dataset JSON names the datastore's URL in ``dataStore.url``. Without a datastore port
+(in-process use) both live on one origin, like a WEBKNOSSOS instance with a local datastore.
+
+Middleware, outermost first: :class:`CaptureWriteBodies` (request log gets write bodies),
+:class:`NetworkMiddleware` (latency, bandwidth, faults, request log, ``/__emulator__``),
+then :class:`Dispatcher` (origin split, API version check, routing, errors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from neurofs_emulators.network import NetworkKnobs, RequestLog
+from neurofs_emulators.requestlog import BodyRequestLog, EmulatorStack
+from neurofs_emulators.webknossos.api import MainApi
+from neurofs_emulators.webknossos.datastore import Datastore
+from neurofs_emulators.webknossos.routing import (
+    VERSIONED,
+    Router,
+    WkError,
+    invalid_version_message,
+)
+from neurofs_emulators.webknossos.sample import (
+    CURRENT_API_VERSION,
+    OLDEST_SUPPORTED_API_VERSION,
+    build_world,
+)
+from neurofs_emulators.webknossos.state import World
+
+
+@dataclass
+class Origins:
+    """Where the datastore is served; filled in once the sockets are bound."""
+
+    datastore_port: int | None = None
+
+
+class Dispatcher:
+    """Origin split, API version check and routing of both hosts."""
+
+    def __init__(self, world: World, origins: Origins, api_version: int) -> None:
+        self.world = world
+        self.origins = origins
+        self.api_version = api_version
+        self.main = MainApi(world, self.datastore_url, api_version)
+        self.datastore = Datastore(world)
+        self.routers: dict[str, Router] = {
+            "api": self.main.router(),
+            "data": self.datastore.router(),
+        }
+
+    def datastore_url(self, request: Request) -> str:
+        hostname = request.url.hostname or "127.0.0.1"
+        if ":" in hostname:
+            hostname = f"[{hostname}]"
+        port = (
+            self.origins.datastore_port
+            if self.origins.datastore_port is not None
+            else request.url.port
+        )
+        return (
+            f"{request.url.scheme}://{hostname}:{port}"
+            if port
+            else f"{request.url.scheme}://{hostname}"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        path = request.url.path
+        found = VERSIONED.match(path)
+        expected = self.expected_prefix(request)
+        if found is None or (expected is not None and found.group("prefix") != expected):
+            return WkError(404, f"No route for {request.method} {path}").response()
+        version_text = found.group("version")
+        if version_text is not None:
+            version = int(version_text)
+            if not OLDEST_SUPPORTED_API_VERSION <= version <= self.api_version:
+                message = invalid_version_message(
+                    version, OLDEST_SUPPORTED_API_VERSION, self.api_version
+                )
+                return WkError(404, message).response()
+        rest = found.group("rest") or "/"
+        prefix = found.group("prefix")
+        # /api/buildinfo is unversioned by design; versioned forms work too.
+        matched = self.routers[prefix].match(request.method, rest)
+        if matched is None:
+            return WkError(404, f"No route for {request.method} {path}").response()
+        handler, params = matched
+        request.scope["path_params"] = params
+        try:
+            return await handler(request)
+        except WkError as err:
+            return err.response()
+
+    def expected_prefix(self, request: Request) -> str | None:
+        if self.origins.datastore_port is None:
+            return None
+        server = request.scope.get("server") or (None, None)
+        return "data" if server[1] == self.origins.datastore_port else "api"
+
+
+class EmulatorApp(EmulatorStack):
+    """The full middleware stack as one ASGI callable, with handles for tests."""
+
+    def __init__(
+        self,
+        world: World,
+        knobs: NetworkKnobs,
+        origins: Origins,
+        log: RequestLog,
+        api_version: int,
+    ) -> None:
+        super().__init__(Dispatcher(world, origins, api_version), knobs, log)
+        self.world = world
+        self.origins = origins
+
+
+def create_app(
+    knobs: NetworkKnobs | None = None,
+    *,
+    world: World | None = None,
+    origins: Origins | None = None,
+    request_log: RequestLog | None = None,
+    api_version: int = CURRENT_API_VERSION,
+) -> EmulatorApp:
+    """The emulator's ASGI app.
+
+    ``world`` defaults to a fresh copy of the sample data (:func:`.sample.build_world`).
+    ``origins.datastore_port`` (settable after creation) splits the datastore onto its own
+    port; until set, both hosts are served on every port. The request log (default: a
+    :class:`BodyRequestLog`) records the JSON body of writes. ``api_version`` is the current
+    API version it announces and serves (one of :data:`.sample.API_VERSIONS`).
+    """
+    return EmulatorApp(
+        world if world is not None else build_world(),
+        knobs if knobs is not None else NetworkKnobs(),
+        origins if origins is not None else Origins(),
+        request_log if request_log is not None else BodyRequestLog(),
+        api_version,
+    )
