@@ -14,6 +14,7 @@ logged with their body too.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -123,12 +124,21 @@ class CaptureWriteBodies:
 
 class EmulatorStack:
     """A service's dispatcher behind the network knobs and the write-body capture: the ASGI
-    app an emulator serves. ``network`` is kept for tests that change knobs at run time."""
+    app an emulator serves. ``network`` is kept for tests that change knobs at run time.
+    ``controls`` wraps the whole in a service's own control routes (``/__emulator__/...``,
+    never delayed, faulted or logged)."""
 
-    def __init__(self, dispatcher: ASGIApp, knobs: NetworkKnobs, log: RequestLog) -> None:
+    def __init__(
+        self,
+        dispatcher: ASGIApp,
+        knobs: NetworkKnobs,
+        log: RequestLog,
+        controls: Callable[[ASGIApp], ASGIApp] | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
         self.network = NetworkMiddleware(dispatcher, knobs, log=log)
-        self._app = CaptureWriteBodies(self.network)
+        app: ASGIApp = CaptureWriteBodies(self.network)
+        self._app = controls(app) if controls is not None else app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._app(scope, receive, send)

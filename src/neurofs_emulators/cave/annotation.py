@@ -31,7 +31,6 @@ from neurofs_emulators.cave.auth import Authenticator
 from neurofs_emulators.cave.http import (
     BROWSER_400,
     EngineError,
-    Router,
     flask_json,
     none_attribute_error,
     none_subscript_error,
@@ -67,6 +66,7 @@ from neurofs_emulators.cave.state import (
     segment_ids,
     utcnow,
 )
+from neurofs_emulators.routing import Router
 
 PREFIX = "/annotation/api/v2/aligned_volume/{aligned_volume}"
 INSERT_LIMIT = 10_000

@@ -22,12 +22,13 @@ from starlette.types import Receive, Scope, Send
 from neurofs_emulators.cave.annotation import AnnotationEngine
 from neurofs_emulators.cave.auth import Authenticator, AuthRefused
 from neurofs_emulators.cave.globalserver import GlobalServer
-from neurofs_emulators.cave.http import NOT_FOUND_TEXT, EngineError, Router, werkzeug_html
+from neurofs_emulators.cave.http import NOT_FOUND_TEXT, EngineError, werkzeug_html
 from neurofs_emulators.cave.materialize import BadRequest, MaterializationEngine
 from neurofs_emulators.cave.sample import build_state
 from neurofs_emulators.cave.state import CaveState
 from neurofs_emulators.network import NetworkKnobs, RequestLog
 from neurofs_emulators.requestlog import BodyRequestLog, EmulatorStack
+from neurofs_emulators.routing import Router
 
 METHOD_NOT_ALLOWED_TEXT = "The method is not allowed for the requested URL."
 
@@ -63,9 +64,14 @@ class Dispatcher:
         self.materialize = MaterializationEngine(state, self.auth)
         self.global_server = GlobalServer(state, self.auth, self.local_url)
         self.local_router = Router()
-        for router in (self.annotation.router(), self.materialize.router()):
-            self.local_router.extend(router)
+        self.local_router.include(self.annotation.router())
+        self.local_router.include(self.materialize.router())
         self.global_router = self.global_server.router()
+        # One origin for both (in-process use): the local routes first, as two servers would
+        # be asked in turn.
+        self.both = Router()
+        self.both.include(self.local_router)
+        self.both.include(self.global_router)
 
     def local_url(self, request: Request) -> str:
         return _origin(request, self.origins.local_port)
@@ -88,34 +94,23 @@ class Dispatcher:
 
     async def handle(self, request: Request) -> Response:
         local = self.is_local(request)
-        routers = (
-            [self.local_router, self.global_router]
-            if local is None
-            else [self.local_router if local else self.global_router]
-        )
-        other_method = False
-        for router in routers:
-            matched = router.match(request.method, request.url.path)
-            if matched is True:
-                other_method = True
-                continue
-            if matched is None or matched is False:
-                continue
-            handler, params = matched
-            request.scope["path_params"] = params
-            try:
-                return await handler(request)
-            except AuthRefused as refused:
-                return refused.response
-            except BadRequest as exc:
-                return werkzeug_html(400, exc.description)
-            except EngineError as exc:
-                if request.url.path.startswith("/materialize"):
-                    exc.where = "materializationengine/blueprints/client/common.py"
-                return exc.response()
-        if other_method:
-            return werkzeug_html(405, METHOD_NOT_ALLOWED_TEXT)
-        return werkzeug_html(404, NOT_FOUND_TEXT)
+        router = self.both if local is None else self.local_router if local else self.global_router
+        path = request.url.path
+        matched = router.match(request.method, path)
+        if matched is None:
+            if router.methods(path):
+                return werkzeug_html(405, METHOD_NOT_ALLOWED_TEXT)
+            return werkzeug_html(404, NOT_FOUND_TEXT)
+        try:
+            return await matched(request)
+        except AuthRefused as refused:
+            return refused.response
+        except BadRequest as exc:
+            return werkzeug_html(400, exc.description)
+        except EngineError as exc:
+            if path.startswith("/materialize"):
+                exc.where = "materializationengine/blueprints/client/common.py"
+            return exc.response()
 
 
 class EmulatorApp(EmulatorStack):

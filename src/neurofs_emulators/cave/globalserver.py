@@ -31,7 +31,6 @@ from neurofs_emulators.cave.definitions import DEFINITIONS, SCHEMA_NAMES
 from neurofs_emulators.cave.http import (
     INTERNAL_ERROR_TEXT,
     NOT_FOUND_TEXT,
-    Router,
     flask_json,
     restx_json,
     werkzeug_html,
@@ -52,6 +51,7 @@ from neurofs_emulators.cave.sample import (
     VOXEL_RESOLUTION,
 )
 from neurofs_emulators.cave.state import CaveState, NglState, utcnow
+from neurofs_emulators.routing import Router
 
 INFO_VERSION = "4.3.3"
 STATE_SERVER_VERSION = "0.7.2"

@@ -1,4 +1,4 @@
-"""Routing and the response styles of CAVE's Flask services.
+"""The response styles of CAVE's Flask services (routing: :mod:`neurofs_emulators.routing`).
 
 The real services are Flask apps, and clients can tell which part of Flask answered:
 
@@ -21,15 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 JSON_TYPE = "application/json"
 
@@ -188,44 +182,3 @@ def parse_json_body(raw: bytes) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise invalid_json_error(raw) from None
-
-
-@dataclass
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-
-
-class Router:
-    """Exact method + path matching; ``{name}`` matches one segment, ``{name:int}`` a signed
-    integer (werkzeug's ``int(signed=True)`` converter). HEAD is answered by GET."""
-
-    def __init__(self) -> None:
-        self._routes: list[_Route] = []
-
-    def add(self, method: str, path: str, handler: Handler) -> None:
-        regex = "^"
-        for part in re.split(r"(\{[^}]+\})", path):
-            if part.startswith("{") and part.endswith("}"):
-                name, _, kind = part[1:-1].partition(":")
-                regex += f"(?P<{name}>-?[0-9]+)" if kind == "int" else f"(?P<{name}>[^/]+)"
-            else:
-                regex += re.escape(part)
-        self._routes.append(_Route(method, re.compile(regex + "$"), handler))
-
-    def extend(self, other: Router) -> None:
-        self._routes.extend(other._routes)
-
-    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | bool | None:
-        """``(handler, params)``, ``True`` when the path exists for another method, or None."""
-        wanted = "GET" if method == "HEAD" else method
-        other_method = False
-        for route in self._routes:
-            found = route.pattern.match(path)
-            if not found:
-                continue
-            if route.method == wanted:
-                return route.handler, found.groupdict()
-            other_method = True
-        return True if other_method else None

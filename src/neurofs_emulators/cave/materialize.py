@@ -55,7 +55,6 @@ from neurofs_emulators.cave.auth import Authenticator
 from neurofs_emulators.cave.http import (
     BROWSER_400,
     EngineError,
-    Router,
     flask_json,
     restx_json,
     werkzeug_html,
@@ -78,6 +77,7 @@ from neurofs_emulators.cave.state import (
     TableMeta,
     mat_record,
 )
+from neurofs_emulators.routing import Router
 
 SERVER_VERSION = "5.26.4"
 QUERY_LIMIT_SIZE = 200_000
@@ -419,11 +419,11 @@ class MaterializationEngine:
         return self.auth.require(request, "view", request.path_params["datastack"])
 
     def _version(self, request: Request) -> MatVersion | None:
-        return self.state.version(int(request.path_params["version"]))
+        return self.state.version(request.path_params["version"])
 
     def _frozen(self, request: Request) -> tuple[MatVersion, AnnotationTable]:
         """``validate_table_args``: the version and the table frozen in it, or a 404 abort."""
-        number = int(request.path_params["version"])
+        number: int = request.path_params["version"]
         name = request.path_params["table"]
         version = self.state.version(number)
         if version is None:
@@ -529,7 +529,7 @@ class MaterializationEngine:
 
     async def table_meta(self, request: Request) -> Response:
         self._user(request)
-        number = int(request.path_params["version"])
+        number: int = request.path_params["version"]
         name = request.path_params["table"]
         version = self.state.version(number)
         payload = self._table_payload(version, name) if version is not None else None

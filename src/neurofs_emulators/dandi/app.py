@@ -1,4 +1,4 @@
-"""The DANDI REST API (``/api/...``) and its S3-like object store, as one Starlette app.
+"""The DANDI REST API (``/api/...``) and its S3-like object store, as one ASGI app.
 
 Routes, status codes and bodies follow the real server (dandi/dandi-archive,
 ``dandiapi/api/views`` and ``dandiapi/zarr/views``). The app serves two origins: requests
@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from starlette.applications import Starlette
-from starlette.convertors import Convertor, register_url_convertor
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from neurofs_emulators.dandi import drf, models, writes
 from neurofs_emulators.dandi.archive import Archive, Asset, Blob, Dandiset, User, Version, Zarr
@@ -49,38 +45,9 @@ from neurofs_emulators.dandi.sample import (
     SERVER_VERSION,
     WEB_APP_URL,
 )
-from neurofs_emulators.network import NetworkKnobs, NetworkMiddleware, RequestLog
-from neurofs_emulators.requestlog import BodyRequestLog, CaptureWriteBodies
-
-# ------------------------------------------------------------------ URL converters
-# The real URL patterns only match well-formed ids; anything else is an unrouted URL (HTML 404).
-
-
-class _RegexConvertor(Convertor[str]):
-    regex = ""
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-class DandisetIdConvertor(_RegexConvertor):
-    regex = r"\d{6}"
-
-
-class VersionConvertor(_RegexConvertor):
-    regex = r"0\.\d{6}\.\d{4}|draft"
-
-
-class Uuid4Convertor(_RegexConvertor):
-    regex = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-
-
-register_url_convertor("dandiset_id", DandisetIdConvertor())
-register_url_convertor("dandi_version", VersionConvertor())
-register_url_convertor("uuid4", Uuid4Convertor())
+from neurofs_emulators.network import NetworkKnobs, RequestLog
+from neurofs_emulators.requestlog import BodyRequestLog, EmulatorStack
+from neurofs_emulators.routing import ANY, Converter, Handler, Router
 
 
 @dataclass
@@ -88,9 +55,6 @@ class Origins:
     """Where the object store is served; filled in once the sockets are bound."""
 
     blob_port: int | None = None
-
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -1233,8 +1197,6 @@ def search_dandisets(dandisets: list[Dandiset], query: str, archive: Archive) ->
 # ------------------------------------------------------------------ routing
 
 
-# Routes take every method; the handlers answer the wrong ones the way the real services do.
-ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -1267,7 +1229,17 @@ def _methods(api: DandiAPI, handlers: Mapping[str, Handler], viewset: bool = Fal
     return endpoint
 
 
-def api_routes(api: DandiAPI) -> list[Route]:
+# Django's URL patterns only match well-formed ids; anything else is an unrouted URL (HTML 404).
+CONVERTERS = {
+    "dandiset_id": Converter(r"\d{6}"),
+    "dandi_version": Converter(r"0\.\d{6}\.\d{4}|draft"),
+    "uuid4": Converter(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"),
+    # An object key: the rest of the path, possibly empty (then a NoSuchKey).
+    "key": Converter(r".*"),
+}
+
+
+def api_routes(api: DandiAPI) -> Router:
     ds = "/api/dandisets/{dandiset_id:dandiset_id}"
     ver = ds + "/versions/{version:dandi_version}"
     nested = ver + "/assets/{asset_id:uuid4}"
@@ -1302,44 +1274,93 @@ def api_routes(api: DandiAPI) -> list[Route]:
         ("/api/zarr/{zarr_id:uuid4}/files/", {"GET": api.zarr_files}, False),
         ("/api/blobs/digest/", {"POST": api.blob_digest}, False),
     ]
-    return [
-        Route(path, _methods(api, handlers, viewset), methods=ALL_METHODS)
-        for path, handlers, viewset in table
-    ]
+    router = Router(CONVERTERS)
+    for path, handlers, viewset in table:
+        router.add(ANY, path, _methods(api, handlers, viewset))
+    return router
 
 
-def blob_routes(api: DandiAPI) -> list[Route]:
-    return [
-        Route(f"/{BUCKET}/{{key:path}}", api.object_get, methods=ALL_METHODS),
-        Route(f"/{BUCKET}", api.bucket_root, methods=ALL_METHODS),
-        Route(f"/{BUCKET}/", api.bucket_root, methods=ALL_METHODS),
-    ]
+def blob_routes(api: DandiAPI) -> Router:
+    router = Router(CONVERTERS)
+    # The S3 handlers answer every method (405 for writes). `/dandiarchive/` is the object of
+    # the empty key (a NoSuchKey).
+    router.add(ANY, f"/{BUCKET}/{{key:key}}", api.object_get)
+    router.add(ANY, f"/{BUCKET}", api.bucket_root)
+    return router
 
 
-class OriginSplit:
-    """Send each request to the API or to the object store according to its port."""
+def _is_blob_path(path: str) -> bool:
+    return path == f"/{BUCKET}" or path.startswith(f"/{BUCKET}/")
 
-    def __init__(self, app: ASGIApp, origins: Origins) -> None:
-        self.app = app
+
+class Dispatcher:
+    """Origin split (API or object store, by port), routing, and the answers of errors."""
+
+    def __init__(self, api: DandiAPI, origins: Origins) -> None:
+        self.api = api
         self.origins = origins
+        self.api_router = api_routes(api)
+        self.blob_router = blob_routes(api)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.origins.blob_port is None:
-            await self.app(scope, receive, send)
+        if scope["type"] != "http":
             return
-        server = scope.get("server") or (None, None)
-        on_blob_port = server[1] == self.origins.blob_port
-        is_blob_path = scope["path"] == f"/{BUCKET}" or scope["path"].startswith(f"/{BUCKET}/")
-        if on_blob_port and not is_blob_path:
-            response: Response = S3Error(
-                404, "NoSuchBucket", "The specified bucket does not exist"
-            ).response(scope["method"] == "HEAD")
-        elif not on_blob_port and is_blob_path:
-            response = HTMLResponse(drf.DJANGO_NOT_FOUND_HTML, status_code=404)
-        else:
-            await self.app(scope, receive, send)
-            return
+        request = Request(scope, receive)
+        response = await self.handle(request)
         await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        # Django routes the decoded path as it came, before any URL parsing.
+        path: str = request.scope["path"]
+        blob_path = _is_blob_path(path)
+        if self.origins.blob_port is not None:
+            server = request.scope.get("server") or (None, None)
+            on_blob_port = server[1] == self.origins.blob_port
+            if on_blob_port and not blob_path:
+                return S3Error(404, "NoSuchBucket", "The specified bucket does not exist").response(
+                    request.method == "HEAD"
+                )
+            if not on_blob_port and blob_path:
+                return HTMLResponse(drf.DJANGO_NOT_FOUND_HTML, status_code=404)
+        router = self.blob_router if blob_path else self.api_router
+        matched = router.match(request.method, path)
+        if matched is None:
+            return self.unrouted(request)
+        try:
+            return await matched(request)
+        except APIError as exc:
+            return _json(exc.body, exc.status, exc.headers)
+        except RawError as exc:
+            return HTMLResponse(exc.body, status_code=exc.status)
+
+    def unrouted(self, request: Request) -> Response:
+        # Django's APPEND_SLASH: a URL that only lacks its trailing slash → 301 (relative).
+        path = request.url.path
+        if not path.endswith("/") and self.api_router.methods(path + "/"):
+            query = request.scope.get("query_string", b"").decode("latin-1")
+            location = quote(path + "/", safe="/-_.~!$&'()*+,;=:@") + (f"?{query}" if query else "")
+            return Response(
+                status_code=301,
+                headers={"Location": location, "Content-Type": "text/html; charset=utf-8"},
+            )
+        return HTMLResponse(drf.DJANGO_NOT_FOUND_HTML, status_code=404)
+
+
+class EmulatorApp(EmulatorStack):
+    """The full middleware stack as one ASGI callable, with handles for tests."""
+
+    def __init__(
+        self, api: DandiAPI, knobs: NetworkKnobs, origins: Origins, log: RequestLog
+    ) -> None:
+        super().__init__(
+            Dispatcher(api, origins),
+            knobs,
+            log,
+            controls=lambda app: CorruptionControl(app, api.corruption),
+        )
+        self.api = api
+        self.archive = api.archive
+        self.origins = origins
 
 
 def create_app(
@@ -1350,7 +1371,7 @@ def create_app(
     presign_ttl: float | None = None,
     request_log: RequestLog | None = None,
     validation_delay: float | None = None,
-) -> Starlette:
+) -> EmulatorApp:
     """The emulator's ASGI app.
 
     ``origins.blob_port`` (settable after creation) is the port of the object store; until
@@ -1364,47 +1385,6 @@ def create_app(
     signer = Signer(presign_ttl if presign_ttl is not None else presign_ttl_from_env())
     delay = validation_delay if validation_delay is not None else writes.validation_delay_from_env()
     api = DandiAPI(archive, origins, signer, delay)
-    routes = api_routes(api) + blob_routes(api)
-    log = request_log if request_log is not None else BodyRequestLog()
-
-    async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, APIError)
-        return _json(exc.body, exc.status, exc.headers)
-
-    async def raw_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RawError)
-        return HTMLResponse(exc.body, status_code=exc.status)
-
-    async def unrouted(request: Request, exc: Exception) -> Response:
-        # Django's APPEND_SLASH: a URL that only lacks its trailing slash → 301 (relative).
-        path = request.url.path
-        if not path.endswith("/"):
-            probe = {**request.scope, "path": path + "/", "method": "GET"}
-            if any(route.matches(probe)[0] != Match.NONE for route in routes):
-                query = request.scope.get("query_string", b"").decode("latin-1")
-                location = quote(path + "/", safe="/-_.~!$&'()*+,;=:@") + (
-                    f"?{query}" if query else ""
-                )
-                return Response(
-                    status_code=301,
-                    headers={"Location": location, "Content-Type": "text/html; charset=utf-8"},
-                )
-        return HTMLResponse(drf.DJANGO_NOT_FOUND_HTML, status_code=404)
-
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(CaptureWriteBodies),
-            Middleware(CorruptionControl, corruption=api.corruption),
-            Middleware(NetworkMiddleware, knobs=knobs, log=log),
-            Middleware(OriginSplit, origins=origins),
-        ],
-        exception_handlers={APIError: api_error, RawError: raw_error, 404: unrouted},
+    return EmulatorApp(
+        api, knobs, origins, request_log if request_log is not None else BodyRequestLog()
     )
-    # Django answers unrouted URLs itself (301 to the slashed form, else 404), not Starlette's 307.
-    app.router.redirect_slashes = False
-    app.state.archive = archive
-    app.state.origins = origins
-    app.state.signer = signer
-    app.state.api = api
-    return app

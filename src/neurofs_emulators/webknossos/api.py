@@ -28,9 +28,9 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from neurofs_emulators.routing import Router
 from neurofs_emulators.webknossos import models, render
-from neurofs_emulators.webknossos.routing import (
-    Router,
+from neurofs_emulators.webknossos.http import (
     WkError,
     invalid_json,
     json_body,

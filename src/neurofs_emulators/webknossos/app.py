@@ -20,14 +20,10 @@ from starlette.types import Receive, Scope, Send
 
 from neurofs_emulators.network import NetworkKnobs, RequestLog
 from neurofs_emulators.requestlog import BodyRequestLog, EmulatorStack
+from neurofs_emulators.routing import Router
 from neurofs_emulators.webknossos.api import MainApi
 from neurofs_emulators.webknossos.datastore import Datastore
-from neurofs_emulators.webknossos.routing import (
-    VERSIONED,
-    Router,
-    WkError,
-    invalid_version_message,
-)
+from neurofs_emulators.webknossos.http import VERSIONED, WkError, invalid_version_message
 from neurofs_emulators.webknossos.sample import (
     CURRENT_API_VERSION,
     OLDEST_SUPPORTED_API_VERSION,
@@ -97,12 +93,10 @@ class Dispatcher:
         prefix = found.group("prefix")
         # /api/buildinfo is unversioned by design; versioned forms work too.
         matched = self.routers[prefix].match(request.method, rest)
-        if matched is None:
+        if matched is None:  # a wrong method too: Play has no 405
             return WkError(404, f"No route for {request.method} {path}").response()
-        handler, params = matched
-        request.scope["path_params"] = params
         try:
-            return await handler(request)
+            return await matched(request)
         except WkError as err:
             return err.response()
 

@@ -35,8 +35,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from neurofs_emulators.routing import Router
 from neurofs_emulators.webknossos import render
-from neurofs_emulators.webknossos.routing import Router, WkError, json_response
+from neurofs_emulators.webknossos.http import WkError, json_response
 from neurofs_emulators.webknossos.state import Dataset, World
 from neurofs_emulators.webknossos.volume import (
     CHUNK,

@@ -1,7 +1,7 @@
-"""Routing and error plumbing shared by the emulated main server and datastore.
+"""The answers of WEBKNOSSOS's Play application, shared by the main server and the datastore.
 
-The real server is a Play application: routes match on method and path exactly (no trailing
-slash redirects; a wrong method is a 404 like an unknown path), errors are JSON
+Routes match on method and path exactly (no trailing slash redirects; a wrong method is a
+404 like an unknown path: :mod:`neurofs_emulators.routing` with no 405), errors are JSON
 ``{"messages": [{"error": "..."}]}``, and every route lives under ``/api/v{N}`` (main server) or
 ``/data/v{N}`` (datastore), ``N`` between the oldest supported and the current API version,
 or unversioned (= current). Other versions answer 404 with the real server's message.
@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 JSON_TYPE = "application/json"
 
@@ -120,43 +117,6 @@ def require_object_id(value: str) -> str:
     if not OBJECT_ID.match(value):
         raise WkError(400, f"The passed resource id “{value}” is invalid")
     return value
-
-
-@dataclass
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-
-
-class Router:
-    """Exact method + path matching; ``{name}`` matches one segment, ``{name:path}`` the rest.
-
-    HEAD is answered by the GET handler (the server drops the body, keeps Content-Length).
-    """
-
-    def __init__(self) -> None:
-        self._routes: list[_Route] = []
-
-    def add(self, method: str, path: str, handler: Handler) -> None:
-        regex = "^"
-        for part in re.split(r"(\{[^}]+\})", path):
-            if part.startswith("{") and part.endswith("}"):
-                name, _, kind = part[1:-1].partition(":")
-                regex += f"(?P<{name}>.+)" if kind == "path" else f"(?P<{name}>[^/]+)"
-            else:
-                regex += re.escape(part)
-        self._routes.append(_Route(method, re.compile(regex + "$"), handler))
-
-    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
-        wanted = "GET" if method == "HEAD" else method
-        for route in self._routes:
-            if route.method != wanted:
-                continue
-            found = route.pattern.match(path)
-            if found:
-                return route.handler, found.groupdict()
-        return None
 
 
 VERSIONED = re.compile(r"^/(?P<prefix>api|data)(?:/v(?P<version>\d+))?(?P<rest>/.*)?$")
