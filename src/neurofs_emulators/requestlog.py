@@ -1,4 +1,4 @@
-"""The DANDI emulator's request log: the shared :class:`RequestLog`, plus the JSON body of writes.
+"""The emulators' request log: the shared :class:`RequestLog`, plus the JSON body of writes.
 
 ``GET /__emulator__/requests`` then shows, on every ``POST``/``PUT``/``PATCH``/``DELETE``
 record, a field ``body``: the request body parsed as JSON, or ``null`` when there was none or
@@ -14,7 +14,6 @@ logged with their body too.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -22,8 +21,6 @@ from neurofs_emulators.network import (
     CONTROL_PREFIX,
     ASGIApp,
     Message,
-    NetworkKnobs,
-    NetworkMiddleware,
     Receive,
     RequestLog,
     RequestRecord,
@@ -120,25 +117,3 @@ class CaptureWriteBodies:
             await self.app(scope, replay, send)
         finally:
             _current_body.reset(token)
-
-
-class EmulatorStack:
-    """A service's dispatcher behind the network knobs and the write-body capture: the ASGI
-    app an emulator serves. ``network`` is kept for tests that change knobs at run time.
-    ``controls`` wraps the whole in a service's own control routes (``/__emulator__/...``,
-    never delayed, faulted or logged)."""
-
-    def __init__(
-        self,
-        dispatcher: ASGIApp,
-        knobs: NetworkKnobs,
-        log: RequestLog,
-        controls: Callable[[ASGIApp], ASGIApp] | None = None,
-    ) -> None:
-        self.dispatcher = dispatcher
-        self.network = NetworkMiddleware(dispatcher, knobs, log=log)
-        app: ASGIApp = CaptureWriteBodies(self.network)
-        self._app = controls(app) if controls is not None else app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)

@@ -295,7 +295,7 @@ def emulate() -> None:
 
 
 def _add_emulator_command(service: str, help_text: str) -> None:
-    # The emulator parses its own flags (see neurofs_emulators.command): one definition of
+    # The emulator parses its own flags (see neurofs_emulators.service): one definition of
     # them, with `neurofs emulate <service> --help` printing the emulator's own help.
     @emulate.command(
         service,

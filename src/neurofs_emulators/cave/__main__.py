@@ -1,17 +1,11 @@
-"""``python -m neurofs_emulators.cave``: run the CAVE emulator (see :func:`run`)."""
+"""``python -m neurofs_emulators.cave``: run the CAVE emulator (see :data:`EMULATOR`)."""
 
 from __future__ import annotations
 
-from neurofs_emulators import command
-from neurofs_emulators.cave import run
+from neurofs_emulators.cave import EMULATOR
 
-
-def main(argv: list[str] | None = None) -> None:
-    args = command.parser(
-        "cave", "Offline CAVE emulator (global server + local server) with sample data."
-    ).parse_args(argv)
-    run(host=args.host, port=args.port, knobs=command.knobs(args), data_dir=args.data_dir)
-
+# ``neurofs emulate cave ARGS`` calls this with ARGS.
+main = EMULATOR.main
 
 if __name__ == "__main__":
     main()

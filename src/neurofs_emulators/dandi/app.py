@@ -2,7 +2,8 @@
 
 Routes, status codes and bodies follow the real server (dandi/dandi-archive,
 ``dandiapi/api/views`` and ``dandiapi/zarr/views``). The app serves two origins: requests
-arriving on the blob port (``Origins.blob_port``) reach only the object store
+arriving on the blob port (the second server of :class:`~neurofs_emulators.service.Origins`)
+reach only the object store
 (``/dandiarchive/...``), every other port only the API. Without a blob port (in-process use)
 both live on one origin. The object store serves open zarrs' keys and non-embargoed blobs to
 unsigned GETs, as the public bucket does (see :mod:`.blobstore`).
@@ -17,13 +18,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.types import Receive, Scope, Send
 
 from neurofs_emulators.dandi import drf, models, writes
 from neurofs_emulators.dandi.archive import Archive, Asset, Blob, Dandiset, User, Version, Zarr
@@ -46,15 +45,9 @@ from neurofs_emulators.dandi.sample import (
     WEB_APP_URL,
 )
 from neurofs_emulators.network import NetworkKnobs, RequestLog
-from neurofs_emulators.requestlog import BodyRequestLog, EmulatorStack
+from neurofs_emulators.requestlog import BodyRequestLog
 from neurofs_emulators.routing import ANY, Converter, Handler, Router
-
-
-@dataclass
-class Origins:
-    """Where the object store is served; filled in once the sockets are bound."""
-
-    blob_port: int | None = None
+from neurofs_emulators.service import Dispatcher, EmulatorApp, Origins
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -110,12 +103,9 @@ class DandiAPI:
         return f"{request.url.scheme}://{host}"
 
     def blob_origin(self, request: Request) -> str:
-        if self.origins.blob_port is None:
+        if self.origins.second_port is None:
             return self.api_origin(request)
-        hostname = request.url.hostname or "127.0.0.1"
-        if ":" in hostname:
-            hostname = f"[{hostname}]"
-        return f"{request.url.scheme}://{hostname}:{self.origins.blob_port}"
+        return self.origins.second_url(request)
 
     def require_dandiset_access(self, dandiset: Dandiset, user: User | None) -> None:
         if dandiset.is_open:
@@ -1293,7 +1283,7 @@ def _is_blob_path(path: str) -> bool:
     return path == f"/{BUCKET}" or path.startswith(f"/{BUCKET}/")
 
 
-class Dispatcher:
+class DandiDispatcher(Dispatcher):
     """Origin split (API or object store, by port), routing, and the answers of errors."""
 
     def __init__(self, api: DandiAPI, origins: Origins) -> None:
@@ -1302,20 +1292,12 @@ class Dispatcher:
         self.api_router = api_routes(api)
         self.blob_router = blob_routes(api)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)
-        response = await self.handle(request)
-        await response(scope, receive, send)
-
     async def handle(self, request: Request) -> Response:
         # Django routes the decoded path as it came, before any URL parsing.
         path: str = request.scope["path"]
         blob_path = _is_blob_path(path)
-        if self.origins.blob_port is not None:
-            server = request.scope.get("server") or (None, None)
-            on_blob_port = server[1] == self.origins.blob_port
+        on_blob_port = self.origins.on_second(request.scope)
+        if on_blob_port is not None:
             if on_blob_port and not blob_path:
                 return S3Error(404, "NoSuchBucket", "The specified bucket does not exist").response(
                     request.method == "HEAD"
@@ -1346,23 +1328,6 @@ class Dispatcher:
         return HTMLResponse(drf.DJANGO_NOT_FOUND_HTML, status_code=404)
 
 
-class EmulatorApp(EmulatorStack):
-    """The full middleware stack as one ASGI callable, with handles for tests."""
-
-    def __init__(
-        self, api: DandiAPI, knobs: NetworkKnobs, origins: Origins, log: RequestLog
-    ) -> None:
-        super().__init__(
-            Dispatcher(api, origins),
-            knobs,
-            log,
-            controls=lambda app: CorruptionControl(app, api.corruption),
-        )
-        self.api = api
-        self.archive = api.archive
-        self.origins = origins
-
-
 def create_app(
     archive: Archive,
     knobs: NetworkKnobs,
@@ -1374,7 +1339,7 @@ def create_app(
 ) -> EmulatorApp:
     """The emulator's ASGI app.
 
-    ``origins.blob_port`` (settable after creation) is the port of the object store; until
+    ``origins.second_port`` (settable after creation) is the port of the object store; until
     set, blob URLs point at the API's own origin. ``presign_ttl`` defaults to 6 hours or the
     ``NEUROFS_EMULATOR_PRESIGN_TTL`` environment variable. ``validation_delay`` (seconds a
     written draft or asset stays Pending) defaults to 1 s or the
@@ -1386,5 +1351,9 @@ def create_app(
     delay = validation_delay if validation_delay is not None else writes.validation_delay_from_env()
     api = DandiAPI(archive, origins, signer, delay)
     return EmulatorApp(
-        api, knobs, origins, request_log if request_log is not None else BodyRequestLog()
+        DandiDispatcher(api, origins),
+        knobs,
+        request_log if request_log is not None else BodyRequestLog(),
+        # The corruption switch is a control route: in front of the network knobs.
+        controls=lambda app: CorruptionControl(app, api.corruption),
     )

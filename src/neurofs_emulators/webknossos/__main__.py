@@ -1,32 +1,11 @@
-"""``python -m neurofs_emulators.webknossos``: run the WEBKNOSSOS emulator (see :func:`run`)."""
+"""``python -m neurofs_emulators.webknossos``: run the WEBKNOSSOS emulator (:data:`EMULATOR`)."""
 
 from __future__ import annotations
 
-from neurofs_emulators import command
-from neurofs_emulators.webknossos import run
-from neurofs_emulators.webknossos.sample import API_VERSIONS, CURRENT_API_VERSION
+from neurofs_emulators.webknossos import EMULATOR
 
-
-def main(argv: list[str] | None = None) -> None:
-    parser = command.parser(
-        "webknossos", "Offline WEBKNOSSOS emulator (main server + datastore), synthetic data."
-    )
-    parser.add_argument(
-        "--api-version",
-        type=int,
-        choices=API_VERSIONS,
-        default=CURRENT_API_VERSION,
-        help="the current HTTP API version announced and served (default: %(default)s)",
-    )
-    args = parser.parse_args(argv)
-    run(
-        host=args.host,
-        port=args.port,
-        knobs=command.knobs(args),
-        data_dir=args.data_dir,
-        api_version=args.api_version,
-    )
-
+# ``neurofs emulate webknossos ARGS`` calls this with ARGS.
+main = EMULATOR.main
 
 if __name__ == "__main__":
     main()

@@ -1,26 +1,25 @@
 """The WEBKNOSSOS emulator's ASGI app: main server (``/api``) and datastore (``/data``).
 
-Like the real split deployment, the datastore gets its own origin: requests arriving on
-``Origins.datastore_port`` reach only ``/data/...``, every other port only ``/api/...``, and
+Like the real split deployment, the datastore gets its own origin (the second server of
+:class:`~neurofs_emulators.service.Origins`): requests arriving on its port reach only
+``/data/...``, every other port only ``/api/...``, and
 dataset JSON names the datastore's URL in ``dataStore.url``. Without a datastore port
 (in-process use) both live on one origin, like a WEBKNOSSOS instance with a local datastore.
 
 Middleware, outermost first: :class:`CaptureWriteBodies` (request log gets write bodies),
 :class:`NetworkMiddleware` (latency, bandwidth, faults, request log, ``/__emulator__``),
-then :class:`Dispatcher` (origin split, API version check, routing, errors).
+then :class:`WkDispatcher` (origin split, API version check, routing, errors).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
 from neurofs_emulators.network import NetworkKnobs, RequestLog
-from neurofs_emulators.requestlog import BodyRequestLog, EmulatorStack
+from neurofs_emulators.requestlog import BodyRequestLog
 from neurofs_emulators.routing import Router
+from neurofs_emulators.service import Dispatcher, EmulatorApp, Origins
 from neurofs_emulators.webknossos.api import MainApi
 from neurofs_emulators.webknossos.datastore import Datastore
 from neurofs_emulators.webknossos.http import VERSIONED, WkError, invalid_version_message
@@ -32,48 +31,19 @@ from neurofs_emulators.webknossos.sample import (
 from neurofs_emulators.webknossos.state import World
 
 
-@dataclass
-class Origins:
-    """Where the datastore is served; filled in once the sockets are bound."""
-
-    datastore_port: int | None = None
-
-
-class Dispatcher:
+class WkDispatcher(Dispatcher):
     """Origin split, API version check and routing of both hosts."""
 
     def __init__(self, world: World, origins: Origins, api_version: int) -> None:
         self.world = world
         self.origins = origins
         self.api_version = api_version
-        self.main = MainApi(world, self.datastore_url, api_version)
+        self.main = MainApi(world, origins.second_url, api_version)
         self.datastore = Datastore(world)
         self.routers: dict[str, Router] = {
             "api": self.main.router(),
             "data": self.datastore.router(),
         }
-
-    def datastore_url(self, request: Request) -> str:
-        hostname = request.url.hostname or "127.0.0.1"
-        if ":" in hostname:
-            hostname = f"[{hostname}]"
-        port = (
-            self.origins.datastore_port
-            if self.origins.datastore_port is not None
-            else request.url.port
-        )
-        return (
-            f"{request.url.scheme}://{hostname}:{port}"
-            if port
-            else f"{request.url.scheme}://{hostname}"
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)
-        response = await self.handle(request)
-        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path
@@ -101,26 +71,10 @@ class Dispatcher:
             return err.response()
 
     def expected_prefix(self, request: Request) -> str | None:
-        if self.origins.datastore_port is None:
+        on_datastore = self.origins.on_second(request.scope)
+        if on_datastore is None:
             return None
-        server = request.scope.get("server") or (None, None)
-        return "data" if server[1] == self.origins.datastore_port else "api"
-
-
-class EmulatorApp(EmulatorStack):
-    """The full middleware stack as one ASGI callable, with handles for tests."""
-
-    def __init__(
-        self,
-        world: World,
-        knobs: NetworkKnobs,
-        origins: Origins,
-        log: RequestLog,
-        api_version: int,
-    ) -> None:
-        super().__init__(Dispatcher(world, origins, api_version), knobs, log)
-        self.world = world
-        self.origins = origins
+        return "data" if on_datastore else "api"
 
 
 def create_app(
@@ -134,15 +88,14 @@ def create_app(
     """The emulator's ASGI app.
 
     ``world`` defaults to a fresh copy of the sample data (:func:`.sample.build_world`).
-    ``origins.datastore_port`` (settable after creation) splits the datastore onto its own
+    ``origins.second_port`` (settable after creation) splits the datastore onto its own
     port; until set, both hosts are served on every port. The request log (default: a
     :class:`BodyRequestLog`) records the JSON body of writes. ``api_version`` is the current
     API version it announces and serves (one of :data:`.sample.API_VERSIONS`).
     """
+    origins = origins if origins is not None else Origins()
     return EmulatorApp(
-        world if world is not None else build_world(),
+        WkDispatcher(world if world is not None else build_world(), origins, api_version),
         knobs if knobs is not None else NetworkKnobs(),
-        origins if origins is not None else Origins(),
         request_log if request_log is not None else BodyRequestLog(),
-        api_version,
     )
