@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from neurofs_emulators.dandi.metadata import SCHEMA_VERSION
 from neurofs_emulators.dandi.sample import (
     EMBARGOED_DANDISET,
     LARGE_ZARR_PATH,
@@ -25,7 +26,6 @@ from neurofs_emulators.dandi.sample import (
     OTHER_TOKEN,
     OWNER_TOKEN,
     RELEASE_VERSION,
-    SCHEMA_VERSION,
     SampleArchive,
 )
 from neurofs_emulators.launch import RunningEmulator, start_emulator

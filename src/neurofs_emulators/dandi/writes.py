@@ -27,7 +27,7 @@ from neurofs_emulators.dandi.archive import (
     Dandiset,
     Version,
 )
-from neurofs_emulators.dandi.sample import (
+from neurofs_emulators.dandi.metadata import (
     ALLOWED_SCHEMA_VERSIONS,
     INSTANCE_NAME,
     WEB_APP_URL,

@@ -1,7 +1,10 @@
 """The WEBKNOSSOS emulator's fixed sample data, and :class:`SampleWorld`, its ground truth.
 
 Everything is deterministic: ids, tokens, timestamps and every voxel (see :mod:`.volume` for
-the formulas). Tests import :class:`SampleWorld` to know what the emulator serves.
+the formulas). Tests import :class:`SampleWorld` to know what the emulator serves. The objects
+are declared below (:data:`DATASETS`, :data:`TEAMS`, :data:`USERS`, :data:`FOLDERS`,
+:data:`TASK_TYPES`, :data:`PROJECTS`, :data:`TASKS`, :data:`ANNOTATIONS`); :func:`build_world`
+copies them into a fresh :class:`World`.
 
 Organization ``neurofs_lab``; users (token → who):
 
@@ -37,6 +40,7 @@ the real server sends them. The first task has an active and a finished annotati
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -263,17 +267,14 @@ class SampleWorld:
         return mag_literal(mag)
 
 
-def build_world() -> World:
-    """A fresh, mutable :class:`World` holding the sample data."""
-    world = World(ORGANIZATION)
-    for team in (
-        Team(TEAM_ORG, ORGANIZATION, is_organization_team=True),
-        Team(TEAM_ALPHA, "team_alpha"),
-        Team(TEAM_BETA, "team_beta"),
-    ):
-        world.teams[team.id] = team
+TEAMS = (
+    Team(TEAM_ORG, ORGANIZATION, is_organization_team=True),
+    Team(TEAM_ALPHA, "team_alpha"),
+    Team(TEAM_BETA, "team_beta"),
+)
 
-    world.users[USER_OWNER] = User(
+USERS = (
+    User(
         id=USER_OWNER,
         email="olivia.owner@neurofs.example",
         first_name="Olivia",
@@ -286,8 +287,8 @@ def build_world() -> World:
         experiences={"tracing": 10, "segmentation": 5},
         created=EPOCH_MS,
         last_activity=EPOCH_MS + 86_400_000,
-    )
-    world.users[USER_OTHER] = User(
+    ),
+    User(
         id=USER_OTHER,
         email="oscar.other@neurofs.example",
         first_name="Oscar",
@@ -300,173 +301,218 @@ def build_world() -> World:
         experiences={"segmentation": 2},
         created=EPOCH_MS + 1000,
         last_activity=EPOCH_MS + 2 * 86_400_000,
-    )
+    ),
+)
 
-    world.root_folder_id = FOLDER_ROOT
-    for folder in (
-        Folder(FOLDER_ROOT, ORGANIZATION, None),
-        Folder(
-            FOLDER_EM, "EM", FOLDER_ROOT, [{"key": "modality", "type": "string", "value": "EM"}]
-        ),
-        Folder(FOLDER_CORTEX, "Cortex", FOLDER_EM),
-        Folder(FOLDER_LM, "LM", FOLDER_ROOT),
-        Folder(FOLDER_ARCHIVE, "Archive", FOLDER_ROOT),
-    ):
-        world.folders[folder.id] = folder
+FOLDERS = (
+    Folder(FOLDER_ROOT, ORGANIZATION, parent_id=None),
+    Folder(
+        FOLDER_EM,
+        "EM",
+        parent_id=FOLDER_ROOT,
+        metadata=[{"key": "modality", "type": "string", "value": "EM"}],
+    ),
+    Folder(FOLDER_CORTEX, "Cortex", parent_id=FOLDER_EM),
+    Folder(FOLDER_LM, "LM", parent_id=FOLDER_ROOT),
+    Folder(FOLDER_ARCHIVE, "Archive", parent_id=FOLDER_ROOT),
+)
 
-    for i, spec in enumerate(DATASETS):
-        world.datasets[spec.id] = Dataset(
-            id=spec.id,
-            name=spec.name,
-            directory_name=spec.name,
-            layers=list(spec.layers),
-            voxel_size=spec.voxel_size,
-            unit=spec.unit,
-            is_public=spec.is_public,
-            allowed_team_ids=list(spec.allowed_teams),
-            folder_id=spec.folder_id,
-            description=spec.description,
-            tags=list(spec.tags),
-            metadata=[dict(m) for m in spec.metadata],
-            created=EPOCH_MS + i * 3_600_000,
-            sharing_token=spec.sharing_token,
-        )
+_TASK_TYPE_SETTINGS: dict[str, Any] = {
+    "allowedModes": ["orthogonal", "oblique", "flight"],
+    "branchPointsAllowed": True,
+    "somaClickingAllowed": True,
+    "volumeInterpolationAllowed": False,
+    "mergerMode": False,
+    "magRestrictions": {},
+}
 
-    base_settings: dict[str, Any] = {
-        "allowedModes": ["orthogonal", "oblique", "flight"],
-        "branchPointsAllowed": True,
-        "somaClickingAllowed": True,
-        "volumeInterpolationAllowed": False,
-        "mergerMode": False,
-        "magRestrictions": {},
-    }
-    world.task_types[TASK_TYPE_SKELETON] = TaskType(
-        TASK_TYPE_SKELETON,
-        "Trace axons",
-        "Trace every axon crossing the box.",
-        TEAM_ALPHA,
-        dict(base_settings),
-        "skeleton",
-    )
-    world.task_types[TASK_TYPE_VOLUME] = TaskType(
-        TASK_TYPE_VOLUME,
-        "Segment cells",
-        "Paint the cell bodies.",
-        TEAM_BETA,
-        {
-            **base_settings,
+TASK_TYPES = (
+    TaskType(
+        id=TASK_TYPE_SKELETON,
+        summary="Trace axons",
+        description="Trace every axon crossing the box.",
+        team_id=TEAM_ALPHA,
+        settings=dict(_TASK_TYPE_SETTINGS),
+        tracing_type="skeleton",
+    ),
+    TaskType(
+        id=TASK_TYPE_VOLUME,
+        summary="Segment cells",
+        description="Paint the cell bodies.",
+        team_id=TEAM_BETA,
+        settings={
+            **_TASK_TYPE_SETTINGS,
             "allowedModes": ["orthogonal"],
             "volumeInterpolationAllowed": True,
             "magRestrictions": {"min": 1, "max": 2},
         },
-        "volume",
+        tracing_type="volume",
+    ),
+)
+
+PROJECTS = (
+    Project(
+        id=PROJECT_DEMO,
+        name="demo_project",
+        team_id=TEAM_ALPHA,
+        owner_id=USER_OWNER,
+        priority=100,
+        paused=False,
+        expected_time=3_600_000,
+        is_blacklisted_from_report=False,
+        created=EPOCH_MS + 7_200_000,
+    ),
+    Project(
+        id=PROJECT_BETA,
+        name="beta_project",
+        team_id=TEAM_BETA,
+        owner_id=USER_OWNER,
+        priority=50,
+        paused=False,
+        expected_time=None,
+        is_blacklisted_from_report=False,
+        created=EPOCH_MS + 7_300_000,
+    ),
+)
+
+
+def _task(
+    index: int,
+    *,
+    project: str,
+    task_type: str,
+    dataset: str,
+    domain: str,
+    experience: int,
+    pending: int,
+    position: Vec3,
+    box: BoundingBox | None = None,
+) -> Task:
+    return Task(
+        id=TASK_IDS[index],
+        project_id=project,
+        task_type_id=task_type,
+        dataset_id=dataset,
+        experience_domain=domain,
+        experience_value=experience,
+        pending=pending,
+        bounding_box=box,
+        edit_position=position,
+        edit_rotation=(0.0, 0.0, 0.0),
+        created=EPOCH_MS + 10_000_000 + index * 1000,
     )
-    world.projects[PROJECT_DEMO] = Project(
-        PROJECT_DEMO,
-        "demo_project",
-        TEAM_ALPHA,
-        USER_OWNER,
-        100,
-        False,
-        3_600_000,
-        False,
-        EPOCH_MS + 7_200_000,
+
+
+# Tasks are created a second apart, in this order; none has an edit rotation.
+TASKS = (
+    _task(
+        0,
+        project=PROJECT_DEMO,
+        task_type=TASK_TYPE_SKELETON,
+        dataset=DATASET_L4,
+        domain="tracing",
+        experience=3,
+        pending=1,
+        position=(224, 160, 64),
+    ),
+    _task(
+        1,
+        project=PROJECT_DEMO,
+        task_type=TASK_TYPE_SKELETON,
+        dataset=DATASET_L4,
+        domain="tracing",
+        experience=1,
+        pending=2,
+        position=(300, 200, 80),
+    ),
+    _task(
+        2,
+        project=PROJECT_DEMO,
+        task_type=TASK_TYPE_SKELETON,
+        dataset=DATASET_RETINA,
+        domain="tracing",
+        experience=0,
+        pending=1,
+        position=(192, 128, 24),
+        box=BoundingBox((160, 96, 16), width=64, height=64, depth=16),
+    ),
+    _task(
+        3,
+        project=PROJECT_BETA,
+        task_type=TASK_TYPE_VOLUME,
+        dataset=DATASET_CEREBELLUM,
+        domain="segmentation",
+        experience=2,
+        pending=1,
+        position=(96, 96, 64),
+    ),
+)
+
+ANNOTATIONS = (
+    Annotation(
+        id="66a0800000000000000000a1",
+        task_id=TASK_IDS[0],
+        owner_id=USER_OTHER,
+        state="Active",
+        created=EPOCH_MS + 20_000_000,
+        modified=EPOCH_MS + 20_500_000,
+        tracing_time=480_000,
+        layers=[("2f0b7c1e-0000-4000-8000-000000000001", "Skeleton", "Skeleton")],
+    ),
+    Annotation(
+        id="66a0800000000000000000a2",
+        task_id=TASK_IDS[0],
+        owner_id=USER_OWNER,
+        state="Finished",
+        created=EPOCH_MS + 21_000_000,
+        modified=EPOCH_MS + 22_000_000,
+        tracing_time=1_200_000,
+        layers=[("2f0b7c1e-0000-4000-8000-000000000002", "Skeleton", "Skeleton")],
+    ),
+    Annotation(
+        id="66a0800000000000000000a3",
+        task_id=TASK_IDS[3],
+        owner_id=USER_OTHER,
+        state="Active",
+        created=EPOCH_MS + 23_000_000,
+        modified=EPOCH_MS + 23_100_000,
+        tracing_time=60_000,
+        layers=[("2f0b7c1e-0000-4000-8000-000000000003", "Volume", "Volume")],
+    ),
+)
+
+
+def _dataset(index: int, spec: DatasetSpec) -> Dataset:
+    return Dataset(
+        id=spec.id,
+        name=spec.name,
+        directory_name=spec.name,
+        layers=list(spec.layers),
+        voxel_size=spec.voxel_size,
+        unit=spec.unit,
+        is_public=spec.is_public,
+        allowed_team_ids=list(spec.allowed_teams),
+        folder_id=spec.folder_id,
+        description=spec.description,
+        tags=list(spec.tags),
+        metadata=[dict(m) for m in spec.metadata],
+        # An hour apart, in the order of DATASETS.
+        created=EPOCH_MS + index * 3_600_000,
+        sharing_token=spec.sharing_token,
     )
-    world.projects[PROJECT_BETA] = Project(
-        PROJECT_BETA,
-        "beta_project",
-        TEAM_BETA,
-        USER_OWNER,
-        50,
-        False,
-        None,
-        False,
-        EPOCH_MS + 7_300_000,
-    )
-    tasks = (
-        Task(
-            TASK_IDS[0],
-            PROJECT_DEMO,
-            TASK_TYPE_SKELETON,
-            DATASET_L4,
-            "tracing",
-            3,
-            1,
-            None,
-            (224, 160, 64),
-            (0.0, 0.0, 0.0),
-            EPOCH_MS + 10_000_000,
-        ),
-        Task(
-            TASK_IDS[1],
-            PROJECT_DEMO,
-            TASK_TYPE_SKELETON,
-            DATASET_L4,
-            "tracing",
-            1,
-            2,
-            None,
-            (300, 200, 80),
-            (0.0, 0.0, 0.0),
-            EPOCH_MS + 10_001_000,
-        ),
-        Task(
-            TASK_IDS[2],
-            PROJECT_DEMO,
-            TASK_TYPE_SKELETON,
-            DATASET_RETINA,
-            "tracing",
-            0,
-            1,
-            BoundingBox((160, 96, 16), 64, 64, 16),
-            (192, 128, 24),
-            (0.0, 0.0, 0.0),
-            EPOCH_MS + 10_002_000,
-        ),
-        Task(
-            TASK_IDS[3],
-            PROJECT_BETA,
-            TASK_TYPE_VOLUME,
-            DATASET_CEREBELLUM,
-            "segmentation",
-            2,
-            1,
-            None,
-            (96, 96, 64),
-            (0.0, 0.0, 0.0),
-            EPOCH_MS + 10_003_000,
-        ),
-    )
-    for task in tasks:
-        world.tasks[task.id] = task
-    world.annotations["66a0800000000000000000a1"] = Annotation(
-        "66a0800000000000000000a1",
-        TASK_IDS[0],
-        USER_OTHER,
-        "Active",
-        EPOCH_MS + 20_000_000,
-        EPOCH_MS + 20_500_000,
-        480_000,
-        [("2f0b7c1e-0000-4000-8000-000000000001", "Skeleton", "Skeleton")],
-    )
-    world.annotations["66a0800000000000000000a2"] = Annotation(
-        "66a0800000000000000000a2",
-        TASK_IDS[0],
-        USER_OWNER,
-        "Finished",
-        EPOCH_MS + 21_000_000,
-        EPOCH_MS + 22_000_000,
-        1_200_000,
-        [("2f0b7c1e-0000-4000-8000-000000000002", "Skeleton", "Skeleton")],
-    )
-    world.annotations["66a0800000000000000000a3"] = Annotation(
-        "66a0800000000000000000a3",
-        TASK_IDS[3],
-        USER_OTHER,
-        "Active",
-        EPOCH_MS + 23_000_000,
-        EPOCH_MS + 23_100_000,
-        60_000,
-        [("2f0b7c1e-0000-4000-8000-000000000003", "Volume", "Volume")],
-    )
+
+
+def build_world() -> World:
+    """A fresh, mutable :class:`World` holding the sample data: copies of the objects above,
+    since writes change them."""
+    world = World(ORGANIZATION)
+    world.root_folder_id = FOLDER_ROOT
+    world.teams = {team.id: team for team in copy.deepcopy(TEAMS)}
+    world.users = {user.id: user for user in copy.deepcopy(USERS)}
+    world.folders = {folder.id: folder for folder in copy.deepcopy(FOLDERS)}
+    world.datasets = {spec.id: _dataset(i, spec) for i, spec in enumerate(DATASETS)}
+    world.task_types = {t.id: t for t in copy.deepcopy(TASK_TYPES)}
+    world.projects = {p.id: p for p in copy.deepcopy(PROJECTS)}
+    world.tasks = {task.id: task for task in copy.deepcopy(TASKS)}
+    world.annotations = {a.id: a for a in copy.deepcopy(ANNOTATIONS)}
     return world

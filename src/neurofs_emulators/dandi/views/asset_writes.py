@@ -12,7 +12,7 @@ from starlette.responses import Response
 from neurofs_emulators.dandi import drf, writes
 from neurofs_emulators.dandi.archive import Asset, Blob, Version, Zarr
 from neurofs_emulators.dandi.drf import APIError
-from neurofs_emulators.dandi.sample import SCHEMA_VERSION
+from neurofs_emulators.dandi.metadata import SCHEMA_VERSION
 from neurofs_emulators.dandi.views.base import json_response
 from neurofs_emulators.dandi.views.serializers import Serializers
 

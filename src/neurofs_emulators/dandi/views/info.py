@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from neurofs_emulators.dandi import drf, models
-from neurofs_emulators.dandi.sample import (
+from neurofs_emulators.dandi.metadata import (
     ALLOWED_SCHEMA_VERSIONS,
     INSTANCE_NAME,
     JUPYTERHUB_URL,

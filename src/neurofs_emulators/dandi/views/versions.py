@@ -9,7 +9,7 @@ from starlette.responses import Response
 from neurofs_emulators.dandi import drf, models, writes
 from neurofs_emulators.dandi.archive import Version
 from neurofs_emulators.dandi.drf import APIError, QueryParams
-from neurofs_emulators.dandi.sample import SCHEMA_VERSION
+from neurofs_emulators.dandi.metadata import SCHEMA_VERSION
 from neurofs_emulators.dandi.views.base import json_response
 from neurofs_emulators.dandi.views.serializers import Serializers
 
