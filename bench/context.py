@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.harness import Bench, Emu, Mount
-from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
+from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from neurofs.emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.launch import RunningEmulator, start_emulator
 
 REPO = Path(__file__).resolve().parents[1]
 SNIPPETS = Path(__file__).resolve().parent / "snippets"

@@ -31,7 +31,7 @@ from bench.harness import (
     timed,
 )
 from bench.report import Result
-from neurofs.emulators.dandi.sample import BIG_BLOB_PATH, PUBLISHED_DANDISET, RELEASE_VERSION
+from neurofs_emulators.dandi.sample import BIG_BLOB_PATH, PUBLISHED_DANDISET, RELEASE_VERSION
 
 DRAFT_BLOB = f"dandi/{PUBLISHED_DANDISET}/draft/{BIG_BLOB_PATH}"
 RELEASE_BLOB = f"dandi/{PUBLISHED_DANDISET}/releases/{RELEASE_VERSION}/{BIG_BLOB_PATH}"

@@ -16,7 +16,7 @@ import time
 from bench.context import Ctx
 from bench.harness import PY_DANDI, fmt_s, log, median, run_snippet
 from bench.report import Result
-from neurofs.emulators.dandi.sample import LARGE_DANDISET
+from neurofs_emulators.dandi.sample import LARGE_DANDISET
 
 DANDI_ENV = {"DANDI_NO_ET": "1", "DANDI_CACHE": "ignore"}
 

@@ -13,7 +13,7 @@ import shutil
 from bench.context import Ctx
 from bench.harness import PY_BENCH, dandi_asset, drop_caches, fmt_s, log, presigned_url, run_snippet
 from bench.report import Result
-from neurofs.emulators.dandi.sample import NWB_PATH, PUBLISHED_DANDISET
+from neurofs_emulators.dandi.sample import NWB_PATH, PUBLISHED_DANDISET
 
 MOUNT_PATH = f"dandi/{PUBLISHED_DANDISET}/draft/{NWB_PATH}"
 ROWS = [0, 10000]  # 10,000 × 64 int16 = 1.25 MiB of the ElectricalSeries

@@ -20,7 +20,7 @@ import shutil
 from bench.context import Ctx
 from bench.harness import PY_MAIN, PY_WK, drop_caches, fmt_s, log, run_snippet
 from bench.report import Result
-from neurofs.emulators.webknossos.sample import DATASET_L4, ORGANIZATION, OWNER_TOKEN
+from neurofs_emulators.webknossos.sample import DATASET_L4, ORGANIZATION, OWNER_TOKEN
 
 TOPLEFT = (64, 32, 16)  # x, y, z (mag 1, absolute)
 SIZE = (256, 256, 96)

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from neurofs.emulators.dandi.sample import SampleArchive
-from neurofs.emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.dandi.sample import SampleArchive
+from neurofs_emulators.launch import RunningEmulator, start_emulator
 from tests.conformance.venvs import ensure_venv, run_snippet
 
 ClientRunner = Callable[..., Any]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from neurofs.emulators.dandi.sample import (
+from neurofs_emulators.dandi.sample import (
     BIG_BLOB_KEY,
     BIG_BLOB_PATH,
     BIG_BLOB_SIZE,
@@ -24,7 +24,7 @@ from neurofs.emulators.dandi.sample import (
     RELEASE_VERSION,
     SampleArchive,
 )
-from neurofs.emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.launch import RunningEmulator, start_emulator
 
 from .conftest import ClientRunner
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from neurofs.emulators.dandi import generate
-from neurofs.emulators.dandi.sample import NWB_PATH, PUBLISHED_DANDISET, SampleArchive
-from neurofs.emulators.launch import RunningEmulator
+from neurofs_emulators.dandi import generate
+from neurofs_emulators.dandi.sample import NWB_PATH, PUBLISHED_DANDISET, SampleArchive
+from neurofs_emulators.launch import RunningEmulator
 from tests.mount.conftest import Emulator, make_mount  # noqa: F401  (the real-mount fixture)
 
 from .conftest import ClientRunner

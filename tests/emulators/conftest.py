@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from neurofs.emulators.cave.sample import SampleCave
-from neurofs.emulators.dandi.sample import SampleArchive
-from neurofs.emulators.launch import RunningEmulator, start_emulator
-from neurofs.emulators.webknossos.sample import SampleWorld
+from neurofs_emulators.cave.sample import SampleCave
+from neurofs_emulators.dandi.sample import SampleArchive
+from neurofs_emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.webknossos.sample import SampleWorld
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,9 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from neurofs.emulators.cave.definitions import DEFINITIONS
-from neurofs.emulators.cave.materialize import QUERY_LIMIT_ENV
-from neurofs.emulators.cave.sample import (
+from neurofs_emulators.cave.definitions import DEFINITIONS
+from neurofs_emulators.cave.materialize import QUERY_LIMIT_ENV
+from neurofs_emulators.cave.sample import (
     ALIGNED_VOLUME,
     CELL_TYPE_NOTICE,
     DATASTACK,
@@ -37,8 +37,8 @@ from neurofs.emulators.cave.sample import (
     build_state,
     sample_state_json,
 )
-from neurofs.emulators.cave.state import segment_ids
-from neurofs.emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.cave.state import segment_ids
+from neurofs_emulators.launch import RunningEmulator, start_emulator
 
 # Copied from the CAVE repositories; provenance and licences in tests/fixtures/SOURCES.md.
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cave"

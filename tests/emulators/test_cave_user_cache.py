@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import httpx
 
-from neurofs.emulators.cave.sample import (
+from neurofs.sources.cave.models import User
+from neurofs.sources.payloads import validated
+from neurofs_emulators.cave.sample import (
     AUTH_DATASET,
     EDITOR_TOKEN,
     OTHER_TOKEN,
     OWNER_TOKEN,
     TOS_TOKEN,
 )
-from neurofs.emulators.launch import RunningEmulator
-from neurofs.sources.cave.models import User
-from neurofs.sources.payloads import validated
+from neurofs_emulators.launch import RunningEmulator
 
 
 def _user_cache(cave: RunningEmulator, headers: dict[str, str]) -> httpx.Response:

@@ -18,9 +18,10 @@ import httpx
 import numpy as np
 import pytest
 
-from neurofs.emulators.dandi import generate
-from neurofs.emulators.dandi.archive import GENERATED_BLOCK, generated_block
-from neurofs.emulators.dandi.sample import (
+from neurofs.io.digests import dandi_etag
+from neurofs_emulators.dandi import generate
+from neurofs_emulators.dandi.archive import GENERATED_BLOCK, generated_block
+from neurofs_emulators.dandi.sample import (
     BIG_BLOB_KEY,
     BIG_BLOB_PATH,
     BIG_BLOB_SIZE,
@@ -34,8 +35,7 @@ from neurofs.emulators.dandi.sample import (
     RELEASE_VERSION,
     SampleArchive,
 )
-from neurofs.emulators.launch import EmulatorStartError, RunningEmulator, start_emulator
-from neurofs.io.digests import dandi_etag
+from neurofs_emulators.launch import EmulatorStartError, RunningEmulator, start_emulator
 
 OWNER = {"Authorization": f"token {OWNER_TOKEN}"}
 OTHER = {"Authorization": f"token {OTHER_TOKEN}"}
@@ -853,7 +853,7 @@ def test_connection_cut_mid_body(
     # Find a seed whose first draw is a cut at rate 1 (the draw order is fixed per seed).
     import random
 
-    from neurofs.emulators.network import FAULT_KINDS
+    from neurofs_emulators.network import FAULT_KINDS
 
     seed = next(
         s

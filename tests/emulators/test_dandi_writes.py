@@ -18,18 +18,18 @@ from typing import Any
 import httpx
 import pytest
 
-from neurofs.emulators.dandi.sample import (
+from neurofs_emulators.dandi.metadata import SCHEMA_VERSION
+from neurofs_emulators.dandi.sample import (
     EMBARGOED_DANDISET,
     LARGE_ZARR_PATH,
     NWB_PATH,
     OTHER_TOKEN,
     OWNER_TOKEN,
     RELEASE_VERSION,
-    SCHEMA_VERSION,
     SampleArchive,
 )
-from neurofs.emulators.launch import RunningEmulator, start_emulator
-from neurofs.emulators.network import FAULT_KINDS
+from neurofs_emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.network import FAULT_KINDS
 
 OWNER = {"Authorization": f"token {OWNER_TOKEN}"}
 OTHER = {"Authorization": f"token {OTHER_TOKEN}"}

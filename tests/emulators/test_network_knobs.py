@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from neurofs.emulators.dandi.sample import NWB_PATH, SampleArchive
-from neurofs.emulators.launch import RunningEmulator, start_emulator
-from neurofs.emulators.network import NetworkKnobs, NetworkMiddleware
+from neurofs_emulators.dandi.sample import NWB_PATH, SampleArchive
+from neurofs_emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.network import NetworkKnobs, NetworkMiddleware
 
 
 async def _no_app(scope: object, receive: object, send: object) -> None:
@@ -40,7 +40,7 @@ def test_fault_rate_keeps_its_sequence() -> None:
     """Adding the per-kind rates changed nothing for runs that use ``fault_rate`` alone."""
     import random
 
-    from neurofs.emulators.network import FAULT_KINDS
+    from neurofs_emulators.network import FAULT_KINDS
 
     middleware = NetworkMiddleware(_no_app, NetworkKnobs(fault_rate=0.3, seed=11))
     reference = random.Random(11)

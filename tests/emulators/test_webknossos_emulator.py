@@ -16,9 +16,9 @@ import httpx
 import numpy as np
 import pytest
 
-from neurofs.emulators.launch import RunningEmulator, start_emulator
-from neurofs.emulators.webknossos import volume
-from neurofs.emulators.webknossos.sample import (
+from neurofs_emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.webknossos import volume
+from neurofs_emulators.webknossos.sample import (
     CURRENT_API_VERSION,
     DATASET_CEREBELLUM,
     DATASET_L4,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurofs.emulators.webknossos.sample import ORGANIZATION, SampleWorld
+from neurofs_emulators.webknossos.sample import ORGANIZATION, SampleWorld
 from tests.mount.conftest import WkEmulator
 
 from .imaging import HERE, png_pixels, run_imagej

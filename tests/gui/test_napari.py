@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from neurofs.emulators.webknossos.sample import ORGANIZATION, SampleWorld
+from neurofs_emulators.webknossos.sample import ORGANIZATION, SampleWorld
 from tests.mount.conftest import Mount, WkEmulator
 
 pytestmark = pytest.mark.mount

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurofs.emulators.webknossos.sample import ORGANIZATION, SampleWorld
+from neurofs_emulators.webknossos.sample import ORGANIZATION, SampleWorld
 from tests.mount.conftest import NEUROFS, WkEmulator
 
 from .imaging import chromium_screenshot, neuroglancer_client, png_pixels

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurofs.emulators.webknossos.sample import ORGANIZATION, SampleWorld
+from neurofs_emulators.webknossos.sample import ORGANIZATION, SampleWorld
 from tests.gui.conftest import require_program
 from tests.mount.conftest import WkEmulator
 

@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
-from neurofs.emulators.cave.sample import DATASTACK as CAVE_DATASTACK
-from neurofs.emulators.cave.sample import OWNER_TOKEN as CAVE_OWNER_TOKEN
-from neurofs.emulators.dandi.sample import OTHER_TOKEN, OWNER_TOKEN
-from neurofs.emulators.launch import RunningEmulator, start_emulator
-from neurofs.emulators.webknossos.sample import API_VERSIONS as WK_API_VERSIONS
-from neurofs.emulators.webknossos.sample import CURRENT_API_VERSION as WK_DEFAULT_API_VERSION
-from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
+from neurofs_emulators.cave.sample import DATASTACK as CAVE_DATASTACK
+from neurofs_emulators.cave.sample import OWNER_TOKEN as CAVE_OWNER_TOKEN
+from neurofs_emulators.dandi.sample import OTHER_TOKEN, OWNER_TOKEN
+from neurofs_emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.webknossos.sample import API_VERSIONS as WK_API_VERSIONS
+from neurofs_emulators.webknossos.sample import CURRENT_API_VERSION as WK_DEFAULT_API_VERSION
+from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
 from tests.unavailable import unavailable
 
 NEUROFS = [sys.executable, "-m", "neurofs"]

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from neurofs.emulators.cave.sample import (
+from neurofs_emulators.cave.sample import (
     DATASTACK,
     STATE_ID,
     TOS_TOKEN,
     SampleCave,
 )
-from neurofs.emulators.cave.sample import (
+from neurofs_emulators.cave.sample import (
     OWNER_TOKEN as SAMPLE_TOKEN,
 )
 

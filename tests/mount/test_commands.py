@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
-from neurofs.emulators.cave.sample import ALIGNED_VOLUME, TOS_TOKEN
-from neurofs.emulators.cave.sample import DATASTACK as CAVE_DATASTACK
-from neurofs.emulators.cave.sample import OWNER_TOKEN as CAVE_OWNER_TOKEN
-from neurofs.emulators.webknossos.sample import ORGANIZATION
-from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
+from neurofs_emulators.cave.sample import ALIGNED_VOLUME, TOS_TOKEN
+from neurofs_emulators.cave.sample import DATASTACK as CAVE_DATASTACK
+from neurofs_emulators.cave.sample import OWNER_TOKEN as CAVE_OWNER_TOKEN
+from neurofs_emulators.webknossos.sample import ORGANIZATION
+from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
 
 from .conftest import OWNER_TOKEN, CaveEmulator, Emulator, Mount, WkEmulator
 

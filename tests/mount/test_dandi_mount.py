@@ -362,7 +362,7 @@ def test_stats_and_status(mount: Mount, dandi_emulator: Emulator):
 
 
 def test_config_json_redacts_the_token(mount: Mount, dandi_emulator: Emulator):
-    from neurofs.emulators.dandi.sample import OWNER_TOKEN
+    from neurofs_emulators.dandi.sample import OWNER_TOKEN
 
     text = (mount / ".neurofs/config.json").read_text()
     assert dandi_emulator.api_url in text
@@ -419,7 +419,7 @@ def test_open_zarr_chunks_cost_no_api_request_each(make_mount, dandi_emulator: E
     import numpy as np
     import zarr
 
-    from neurofs.emulators.dandi.sample import SampleArchive
+    from neurofs_emulators.dandi.sample import SampleArchive
 
     mount = make_mount(dandi_emulator)
     asset = zarr_asset(dandi_emulator, "000003")
@@ -456,7 +456,7 @@ def test_embargoed_zarr_reads_through_the_api_route(make_mount, dandi_emulator: 
     import numpy as np
     import zarr
 
-    from neurofs.emulators.dandi.sample import SampleArchive
+    from neurofs_emulators.dandi.sample import SampleArchive
 
     mount = make_mount(dandi_emulator)
     asset = zarr_asset(dandi_emulator, "000002")

@@ -422,7 +422,7 @@ def test_without_a_token_the_draft_is_read_only(
 
 
 def test_server_down_is_eio_and_keeps_the_bytes(make_mount, tmp_path: Path):
-    from neurofs.emulators.launch import start_emulator
+    from neurofs_emulators.launch import start_emulator
 
     with start_emulator("dandi", []) as running:
         emulator = Emulator(running)

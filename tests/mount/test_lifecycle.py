@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from neurofs.emulators.launch import start_emulator
+from neurofs_emulators.launch import start_emulator
 
 from .conftest import NEUROFS, Emulator, Mount, require_fuse, write_config
 

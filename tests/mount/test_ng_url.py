@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from neurofs.cli.ngurl import DEFAULT_CLIENT
-from neurofs.emulators.webknossos.sample import ORGANIZATION, SampleWorld
+from neurofs_emulators.webknossos.sample import ORGANIZATION, SampleWorld
 
 from .conftest import NEUROFS, Mount, WkEmulator
 

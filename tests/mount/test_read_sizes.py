@@ -6,8 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from neurofs.emulators.dandi.sample import NWB_PATH, PUBLISHED_DANDISET
 from neurofs.fs.kernel_readahead import READ_AHEAD_KIB
+from neurofs_emulators.dandi.sample import NWB_PATH, PUBLISHED_DANDISET
 from tests.mount.conftest import Emulator
 
 

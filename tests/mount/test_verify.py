@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from neurofs.emulators.dandi.sample import BIG_BLOB_PATH, LARGE_ZARR_PATH, NWB_PATH, SampleArchive
 from neurofs.io.digests import DANDI_ETAG, MD5, SHA2_256, ZARR_CHECKSUM
+from neurofs_emulators.dandi.sample import BIG_BLOB_PATH, LARGE_ZARR_PATH, NWB_PATH, SampleArchive
 
 from .conftest import NEUROFS, Emulator, Mount
 

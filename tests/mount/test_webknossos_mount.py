@@ -13,8 +13,8 @@ import httpx
 import numpy as np
 import pytest
 
-from neurofs.emulators.webknossos.sample import ORGANIZATION, SampleWorld
-from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
+from neurofs_emulators.webknossos.sample import ORGANIZATION, SampleWorld
+from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
 
 from .conftest import Mount, WkEmulator
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from neurofs.emulators.webknossos.sample import PROJECT_DEMO, TASK_IDS, TEAM_ALPHA, USER_OWNER
+from neurofs_emulators.webknossos.sample import PROJECT_DEMO, TASK_IDS, TEAM_ALPHA, USER_OWNER
 
 from .conftest import Mount, WkEmulator
 

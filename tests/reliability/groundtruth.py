@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from neurofs.emulators.dandi.sample import (
+from neurofs_emulators.dandi.sample import (
     BIG_BLOB_PATH,
     LARGE_DANDISET,
     LARGE_ZARR_PATH,

@@ -39,13 +39,13 @@ from typing import Any
 import httpx
 import pytest
 
-from neurofs.emulators.cave.sample import DATASTACK, STATE_ID
-from neurofs.emulators.cave.sample import OWNER_TOKEN as CAVE_TOKEN
-from neurofs.emulators.dandi.sample import OWNER_TOKEN as DANDI_TOKEN
-from neurofs.emulators.launch import start_emulator
-from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
 from neurofs.sources.webknossos.api import choose_version
 from neurofs.sources.webknossos.models import BuildInfo
+from neurofs_emulators.cave.sample import DATASTACK, STATE_ID
+from neurofs_emulators.cave.sample import OWNER_TOKEN as CAVE_TOKEN
+from neurofs_emulators.dandi.sample import OWNER_TOKEN as DANDI_TOKEN
+from neurofs_emulators.launch import start_emulator
+from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
 from tests.mount.conftest import (
     CaveEmulator,
     Emulator,

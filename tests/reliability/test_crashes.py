@@ -31,9 +31,9 @@ from typing import Any
 import pytest
 import yaml
 
-from neurofs.emulators.cave.sample import DATASTACK
 from neurofs.fs.daemon import is_stale_mount
 from neurofs.io.cache import BlockCache
+from neurofs_emulators.cave.sample import DATASTACK
 from tests.mount.conftest import NEUROFS, CaveEmulator, Emulator, Mount, WkEmulator
 
 from .conftest import Figures, bounded

@@ -2,7 +2,7 @@
 
 The emulators answer 10 % of requests with a 500, 502 or 503, cut 5 % of the connections
 halfway through the body, and answer 2 % with a 429 carrying ``Retry-After: 1`` (one roll
-per request, see ``neurofs.emulators.network``). The mount retries all of them within its
+per request, see ``neurofs_emulators.network``). The mount retries all of them within its
 retry budget; a reader must never notice. Expected bytes come from the emulators' sample
 data built in this process, or from the API's own digests read before the faults start.
 """
@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from neurofs.emulators.cave.sample import DATASTACK
-from neurofs.emulators.launch import start_emulator
-from neurofs.emulators.webknossos.sample import ORGANIZATION, SampleWorld
+from neurofs_emulators.cave.sample import DATASTACK
+from neurofs_emulators.launch import start_emulator
+from neurofs_emulators.webknossos.sample import ORGANIZATION, SampleWorld
 from tests.mount.conftest import CaveEmulator, Emulator, WkEmulator
 
 from .conftest import Figures, bounded

@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 import pytest
 
 from neurofs.config import SourceConfig
-from neurofs.emulators.launch import RunningEmulator, start_emulator
 from neurofs.io.http import RetryPolicy
+from neurofs_emulators.launch import RunningEmulator, start_emulator
 from tests.mount.conftest import Emulator, Mount
 
 from .conftest import Figures, bounded

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from neurofs.emulators.dandi.sample import OWNER_TOKEN
+from neurofs_emulators.dandi.sample import OWNER_TOKEN
 from tests.mount.conftest import NEUROFS, Emulator, Mount, require_fuse, write_config
 from tests.reliability.conftest import Figures
 

@@ -29,11 +29,11 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from neurofs.emulators.dandi.sample import NWB_PATH, OWNER_TOKEN
-from neurofs.emulators.launch import start_emulator
-from neurofs.emulators.webknossos.sample import ORGANIZATION, SampleWorld
-from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
 from neurofs.io.http import RetryPolicy, Timeouts
+from neurofs_emulators.dandi.sample import NWB_PATH, OWNER_TOKEN
+from neurofs_emulators.launch import start_emulator
+from neurofs_emulators.webknossos.sample import ORGANIZATION, SampleWorld
+from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
 from tests.mount.conftest import Emulator, Mount, WkEmulator
 
 from .conftest import Figures, bounded

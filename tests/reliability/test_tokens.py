@@ -26,13 +26,13 @@ from urllib.parse import quote, quote_plus
 import httpx
 import pytest
 
-from neurofs.emulators.cave.sample import ALIGNED_VOLUME
-from neurofs.emulators.cave.sample import DATASTACK as CAVE_DATASTACK
-from neurofs.emulators.cave.sample import OWNER_TOKEN as CAVE_TOKEN
-from neurofs.emulators.dandi.sample import OWNER_TOKEN as DANDI_TOKEN
-from neurofs.emulators.launch import start_emulator
-from neurofs.emulators.webknossos.sample import DATASET_L4, ORGANIZATION, sharing_token_for
-from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
+from neurofs_emulators.cave.sample import ALIGNED_VOLUME
+from neurofs_emulators.cave.sample import DATASTACK as CAVE_DATASTACK
+from neurofs_emulators.cave.sample import OWNER_TOKEN as CAVE_TOKEN
+from neurofs_emulators.dandi.sample import OWNER_TOKEN as DANDI_TOKEN
+from neurofs_emulators.launch import start_emulator
+from neurofs_emulators.webknossos.sample import DATASET_L4, ORGANIZATION, sharing_token_for
+from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
 from tests.mount.conftest import (
     NEUROFS,
     CaveEmulator,

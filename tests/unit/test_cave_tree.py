@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from neurofs.config import SourceConfig
-from neurofs.emulators.cave.sample import DATASTACK, OWNER_TOKEN, STATE_ID
-from neurofs.emulators.launch import RunningEmulator, start_emulator
 from neurofs.io.stats import Stats
 from neurofs.sources import Source
 from neurofs.sources.cave import build
 from neurofs.tree.nodes import Directory
+from neurofs_emulators.cave.sample import DATASTACK, OWNER_TOKEN, STATE_ID
+from neurofs_emulators.launch import RunningEmulator, start_emulator
 
 
 @pytest.fixture(scope="module")

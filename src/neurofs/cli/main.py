@@ -259,11 +259,11 @@ def demo(
 @contextlib.contextmanager
 def _emulators() -> Iterator[Config]:
     """Start every emulator on loopback; yield a configuration that mounts them."""
-    from neurofs.emulators.cave.sample import DATASTACK
-    from neurofs.emulators.cave.sample import OWNER_TOKEN as CAVE_TOKEN
-    from neurofs.emulators.dandi.sample import OWNER_TOKEN as DANDI_TOKEN
-    from neurofs.emulators.launch import start_emulator
-    from neurofs.emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
+    from neurofs_emulators.cave.sample import DATASTACK
+    from neurofs_emulators.cave.sample import OWNER_TOKEN as CAVE_TOKEN
+    from neurofs_emulators.dandi.sample import OWNER_TOKEN as DANDI_TOKEN
+    from neurofs_emulators.launch import start_emulator
+    from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
 
     with (
         start_emulator("dandi", []) as dandi,
@@ -295,7 +295,7 @@ def emulate() -> None:
 
 
 def _add_emulator_command(service: str, help_text: str) -> None:
-    # The emulator parses its own flags (see neurofs.emulators.command): one definition of
+    # The emulator parses its own flags (see neurofs_emulators.service): one definition of
     # them, with `neurofs emulate <service> --help` printing the emulator's own help.
     @emulate.command(
         service,
@@ -304,7 +304,7 @@ def _add_emulator_command(service: str, help_text: str) -> None:
     )
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def command(args: tuple[str, ...]) -> None:
-        importlib.import_module(f"neurofs.emulators.{service}.__main__").main(list(args))
+        importlib.import_module(f"neurofs_emulators.{service}.__main__").main(list(args))
 
 
 for _service, _help in (

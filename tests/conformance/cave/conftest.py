@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from neurofs.emulators.cave.sample import OWNER_TOKEN, SampleCave
-from neurofs.emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.cave.sample import OWNER_TOKEN, SampleCave
+from neurofs_emulators.launch import RunningEmulator, start_emulator
 from tests.conformance.venvs import ensure_venv, run_snippet
 
 CaveClientRunner = Callable[..., Any]

@@ -15,8 +15,8 @@ from datetime import datetime
 
 import pytest
 
-from neurofs.emulators.cave.definitions import DEFINITIONS
-from neurofs.emulators.cave.sample import (
+from neurofs_emulators.cave.definitions import DEFINITIONS
+from neurofs_emulators.cave.sample import (
     ALIGNED_VOLUME,
     CELL_TYPE_NOTICE,
     DATASTACK,
@@ -24,7 +24,7 @@ from neurofs.emulators.cave.sample import (
     SampleCave,
     sample_state_json,
 )
-from neurofs.emulators.launch import RunningEmulator
+from neurofs_emulators.launch import RunningEmulator
 from tests.mount.conftest import CaveEmulator, make_mount  # noqa: F401 (fixture)
 
 from .conftest import CaveClientRunner

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from neurofs.emulators.launch import RunningEmulator, start_emulator
-from neurofs.emulators.webknossos.sample import OWNER_TOKEN, SampleWorld
+from neurofs_emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.webknossos.sample import OWNER_TOKEN, SampleWorld
 from tests.conformance.venvs import ensure_venv, run_snippet
 
 WkClientRunner = Callable[..., Any]

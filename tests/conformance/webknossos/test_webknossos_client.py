@@ -14,8 +14,8 @@ import httpx
 import numpy as np
 import pytest
 
-from neurofs.emulators.launch import RunningEmulator, start_emulator
-from neurofs.emulators.webknossos.sample import (
+from neurofs_emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.webknossos.sample import (
     DATASET_L4,
     DATASET_RETINA,
     FOLDER_ARCHIVE,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import zarr
 
-from neurofs.emulators.launch import RunningEmulator
-from neurofs.emulators.webknossos.sample import (
+from neurofs_emulators.launch import RunningEmulator
+from neurofs_emulators.webknossos.sample import (
     DATASET_L4,
     DATASET_RETINA,
     ORGANIZATION,
