@@ -32,7 +32,7 @@ import trio
 from neurofs.errors import NeurofsError, PartlyRefused, TooLarge
 from neurofs.fs.errno_map import errno_for
 from neurofs.tree.control import ErrorLog
-from neurofs.tree.nodes import Directory, EditableFile, Key
+from neurofs.tree.nodes import Directory, EditableFile, NodePath
 from neurofs.tree.rejected import RejectedStore
 from neurofs.tree.scratch import ScratchFile
 
@@ -86,22 +86,22 @@ class EditState:
         self._errors = errors
         self._rejected = rejected
         self._saves_in_flight = 0
-        self._edits: dict[Key, Edit] = {}
-        self._last_read: OrderedDict[Key, bytes] = OrderedDict()
-        self._scratch: dict[Key, dict[str, ScratchFile]] = {}
+        self._edits: dict[NodePath, Edit] = {}
+        self._last_read: OrderedDict[NodePath, bytes] = OrderedDict()
+        self._scratch: dict[NodePath, dict[str, ScratchFile]] = {}
 
     # ------------------------------------------------------------------ reads
 
-    def remember_read(self, key: Key, text: bytes) -> None:
+    def remember_read(self, key: NodePath, text: bytes) -> None:
         self._last_read[key] = text
         self._last_read.move_to_end(key)
         while len(self._last_read) > _LAST_READ_ENTRIES:
             self._last_read.popitem(last=False)
 
-    def pending(self, key: Key) -> Edit | None:
+    def pending(self, key: NodePath) -> Edit | None:
         return self._edits.get(key)
 
-    def last_read(self, key: Key) -> bytes | None:
+    def last_read(self, key: NodePath) -> bytes | None:
         return self._last_read.get(key)
 
     def resume(self, previous: Edit) -> Edit:
@@ -130,7 +130,7 @@ class EditState:
             edit.dirty = True
         return edit
 
-    def drop(self, key: Key) -> None:
+    def drop(self, key: NodePath) -> None:
         self._edits.pop(key, None)
 
     async def commit(self, edit: Edit) -> None:
@@ -177,7 +177,7 @@ class EditState:
         while self._saves_in_flight:
             await trio.sleep(0.05)
 
-    async def _journal(self, key: Key, data: bytes) -> Path | None:
+    async def _journal(self, key: NodePath, data: bytes) -> Path | None:
         """Make the bytes of a save durable before anything is sent; a save that cannot be
         journaled is refused (EIO) with nothing sent, so no save depends on luck. In a worker
         thread: the fsyncs must not hold up the other requests of the mount."""
@@ -192,7 +192,7 @@ class EditState:
             log.warning("%s: %s", "/".join(key), error)
             raise error from None
 
-    def reject(self, key: Key, data: bytes, exc: Exception) -> None:
+    def reject(self, key: NodePath, data: bytes, exc: Exception) -> None:
         code = errno_for(exc) if isinstance(exc, NeurofsError) else errno.EIO
         kept = self._rejected.keep(key, data)
         self._errors.add(
@@ -202,7 +202,7 @@ class EditState:
         )
         log.warning("%s: write refused (%s): %s", "/".join(key), errno.errorcode[code], exc)
 
-    def refuse_if_too_large(self, key: Key, scratch: ScratchFile) -> None:
+    def refuse_if_too_large(self, key: NodePath, scratch: ScratchFile) -> None:
         """A scratch file refused a write past the size limit holds only the start of what was
         written: it is never sent (EFBIG), and what it holds is kept."""
         if scratch.too_large:
@@ -231,25 +231,25 @@ class EditState:
 
     # ------------------------------------------------------------------ scratch files
 
-    def scratch_in(self, directory: Key) -> list[ScratchFile]:
+    def scratch_in(self, directory: NodePath) -> list[ScratchFile]:
         return list(self._scratch.get(directory, {}).values())
 
-    def scratch(self, directory: Key, name: str) -> ScratchFile | None:
+    def scratch(self, directory: NodePath, name: str) -> ScratchFile | None:
         return self._scratch.get(directory, {}).get(name)
 
-    def create_scratch(self, directory: Key, name: str, data: bytes = b"") -> ScratchFile:
+    def create_scratch(self, directory: NodePath, name: str, data: bytes = b"") -> ScratchFile:
         node = ScratchFile((*directory, name), data)
         self._scratch.setdefault(directory, {})[name] = node
         return node
 
-    def remove_scratch(self, directory: Key, name: str) -> ScratchFile | None:
+    def remove_scratch(self, directory: NodePath, name: str) -> ScratchFile | None:
         entries = self._scratch.get(directory, {})
         node = entries.pop(name, None)
         if not entries:
             self._scratch.pop(directory, None)
         return node
 
-    def move_scratch(self, node: ScratchFile, directory: Key, name: str) -> ScratchFile:
+    def move_scratch(self, node: ScratchFile, directory: NodePath, name: str) -> ScratchFile:
         self.remove_scratch(node.key[:-1], node.name)
         moved = node.moved((*directory, name))
         self._scratch.setdefault(directory, {})[name] = moved

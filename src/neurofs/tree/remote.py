@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from neurofs.io.fetcher import Fetcher, ReadPattern, RemoteObject
-from neurofs.tree.nodes import Attrs, File, FileHandle, Key, Kind
+from neurofs.tree.nodes import Attrs, File, FileHandle, Kind, NodePath
 
 
 class RemoteHandle(FileHandle):
@@ -24,7 +24,7 @@ class RemoteFile(File):
 
     def __init__(
         self,
-        key: Key,
+        key: NodePath,
         *,
         size: int,
         mtime: float,

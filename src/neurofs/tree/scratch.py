@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from neurofs.tree.nodes import Attrs, File, FileHandle, Key, Kind
+from neurofs.tree.nodes import Attrs, File, FileHandle, Kind, NodePath
 
 
 class ScratchHandle(FileHandle):
@@ -19,7 +19,7 @@ class ScratchHandle(FileHandle):
 
 
 class ScratchFile(File):
-    def __init__(self, key: Key, data: bytes = b"") -> None:
+    def __init__(self, key: NodePath, data: bytes = b"") -> None:
         super().__init__(key)
         self.data = bytearray(data)
         self.mtime = time.time()
@@ -27,7 +27,7 @@ class ScratchFile(File):
         # it is never sent (until the file is truncated and written again).
         self.too_large = False
 
-    def moved(self, key: Key) -> ScratchFile:
+    def moved(self, key: NodePath) -> ScratchFile:
         copy = ScratchFile(key, bytes(self.data))
         copy.mtime = self.mtime
         copy.too_large = self.too_large
