@@ -23,6 +23,7 @@ The numbers are reported, never asserted: this is not a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"=== scenario {key} FAILED: {exc!r} (continuing; traceback in the JSON)")
                 # a failed scenario may leave a mount behind: clean up before the next one
                 for m in bench.mounts:
-                    m.stop()
+                    with contextlib.suppress(Exception):
+                        m.stop()
                 continue
             results.extend(out if isinstance(out, list) else [out])
             log(f"=== scenario {key} done in {time.monotonic() - t0:.0f} s")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -20,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.support.mounting import Mount, write_sources
 
 from neurofs_emulators.launch import RunningEmulator, start_emulator
 
 REPO = Path(__file__).resolve().parents[1]
 SNIPPETS = Path(__file__).resolve().parent / "snippets"
-NEUROFS = [sys.executable, "-m", "neurofs"]
 # The interpreters each side runs in.
 PY_MAIN = sys.executable  # .venv: neurofs, zarr, h5py
 PY_BENCH = REPO / ".venv-bench" / "bin" / "python"  # remfile, pynwb, h5py
@@ -163,16 +162,16 @@ class Bench:
         cache_size: str | None = None,
         name: str = "mnt",
     ) -> Mount:
+        """A mount of ``sources`` (not started), logging warnings and errors only."""
         base = self.new_dir(name)
-        config = base / "config.toml"
-        lines: list[str] = []
-        for source in sources:
-            lines.append("[[source]]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in source.items()]
-        config.write_text("\n".join(lines) + "\n")
-        config.chmod(0o600)
         (base / "mnt").mkdir()
-        m = Mount(base / "mnt", config, cache_dir or base / "cache", cache_size)
+        m = Mount(
+            base / "mnt",
+            write_sources(base / "config.toml", sources),
+            cache_dir or base / "cache",
+            cache_size=cache_size,
+            log_level="warning",
+        )
         self.mounts.append(m)
         return m
 
@@ -193,85 +192,6 @@ class Bench:
         self.emulators.clear()
         if not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-@dataclass
-class Mount:
-    path: Path
-    config: Path
-    cache_dir: Path
-    cache_size: str | None = None
-    pid: int | None = None
-    mounted: bool = False
-    log_path: Path | None = None
-
-    def start(self) -> Mount:
-        argv = [
-            *NEUROFS,
-            "mount",
-            str(self.path),
-            "--config",
-            str(self.config),
-            "--cache-dir",
-            str(self.cache_dir),
-            "--log-level",
-            "warning",
-        ]
-        if self.cache_size:
-            argv += ["--cache-size", self.cache_size]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-        output = result.stdout + result.stderr
-        if result.returncode != 0 or not os.path.ismount(self.path):
-            raise RuntimeError(f"neurofs mount failed ({result.returncode}):\n{output}")
-        self.mounted = True
-        log_found = re.search(r"log (/\S+\.log)", output)
-        if log_found:
-            self.log_path = Path(log_found.group(1))
-        found = re.search(r"daemon pid (\d+)", output)
-        self.pid = int(found.group(1)) if found else _pid_from_file(self.path)
-        return self
-
-    def stop(self) -> None:
-        if not self.mounted and not _stale(self.path):
-            return
-        result = subprocess.run(
-            [*NEUROFS, "unmount", str(self.path)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if result.returncode != 0:
-            subprocess.run(["fusermount3", "-u", "-z", str(self.path)], check=False)
-        self.mounted = False
-        self.pid = None
-
-    def remount(self) -> None:
-        self.stop()
-        self.start()
-
-    def stats(self) -> dict[str, Any]:
-        return json.loads((self.path / ".neurofs" / "stats.json").read_text())
-
-    def __truediv__(self, other: str) -> Path:
-        return self.path / other
-
-
-def _stale(path: Path) -> bool:
-    try:
-        os.stat(path)
-    except OSError:
-        return True
-    return os.path.ismount(path)
-
-
-def _pid_from_file(mountpoint: Path) -> int | None:
-    try:
-        from neurofs.fs.daemon import pid_file
-
-        return int(pid_file(mountpoint).read_text().split()[0])
-    except Exception:
-        return None
 
 
 # ---------------------------------------------------------------- running things

@@ -75,7 +75,8 @@ def cold_read(ctx: Ctx, throttled: bool) -> Result:
     cpu: dict[str, list[float]] = {"daemon": [], "emulator (neurofs)": [], "emulator (curl)": []}
     hwm: list[int] = []
     for rep in range(ctx.reps):
-        m = ctx.dandi_mount(emu, f"s{key}-cold").start()
+        m = ctx.dandi_mount(emu, f"s{key}-cold")
+        m.start()
         try:
             path = m / DRAFT_BLOB
             os.stat(path)  # the path lookups happen before the clock starts, as for curl's URL
@@ -139,7 +140,8 @@ def warm_read(ctx: Ctx) -> Result:
     # Filling is not measured: do it without throttling.
     emu = ctx.dandi(throttled=False)
     local = ctx.bench.new_dir("s3-local") / "blob.dat"
-    m = ctx.dandi_mount(emu, "s3-warm").start()
+    m = ctx.dandi_mount(emu, "s3-warm")
+    m.start()
     log(f"[3] filling the cache and a local copy ({_what(nbytes)}) without throttling")
     try:
         with open(local, "wb") as out:
@@ -191,7 +193,8 @@ def warm_read(ctx: Ctx) -> Result:
 
 
 # Blocks that may legitimately sit on disk beyond the cap while a read runs: the 32 MiB
-# read-ahead window plus range requests of up to 8 MiB in flight (README, How reading works).
+# read-ahead window plus range requests of up to 8 MiB in flight (docs/performance.md, How
+# reading works).
 IN_FLIGHT_ALLOWANCE = 64 * MiB
 RSS_TARGET = 200 * 1000 * 1000
 
@@ -206,7 +209,8 @@ def peak_rss(ctx: Ctx) -> Result:
         f"[7] peak RSS while streaming {streamed // GiB} GiB (no throttling) through a cache"
         f" capped at {cap_text}"
     )
-    m = ctx.dandi_mount(emu, "s7-rss", cache_size=cap_text).start()
+    m = ctx.dandi_mount(emu, "s7-rss", cache_size=cap_text)
+    m.start()
     try:
         if m.pid is None:
             raise RuntimeError("could not find the daemon's pid")

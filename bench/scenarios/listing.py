@@ -62,7 +62,8 @@ def listing(ctx: Ctx) -> Result:
     repeat: list[float] = []
     for rep in range(ctx.reps):
         r = f"rep {rep + 1}/{ctx.reps}"
-        m = ctx.dandi_mount(emu, "s5-find").start()
+        m = ctx.dandi_mount(emu, "s5-find")
+        m.start()
         try:
             emu.clear()
             t0 = time.perf_counter()

@@ -89,7 +89,8 @@ def nwb_open(ctx: Ctx) -> list[Result]:
 
     for rep in range(ctx.reps):
         r = f"rep {rep + 1}/{ctx.reps}"
-        m = ctx.dandi_mount(emu, "s4-nwb").start()
+        m = ctx.dandi_mount(emu, "s4-nwb")
+        m.start()
         try:
             mount_side(str(m / MOUNT_PATH), f"{r} cold", cold, "nc")
         finally:

@@ -76,7 +76,8 @@ def wk_region(ctx: Ctx) -> list[Result]:
 
     for rep in range(ctx.reps):
         r = f"rep {rep + 1}/{ctx.reps}"
-        m = ctx.wk_mount(emu, "s6-wk").start()
+        m = ctx.wk_mount(emu, "s6-wk")
+        m.start()
         try:
             mount_side(str(m / ARRAY), f"{r} cold", cold, "nc")
         finally:

@@ -2,22 +2,26 @@
 
 The official DANDI client lives in ``.venv-conformance`` (made by ``scripts/conformance-venv``,
 which is idempotent and fast once the venv exists). Tests run small Python snippets there in
-a subprocess and get JSON back; the emulator runs as a real subprocess on loopback.
+a subprocess and get JSON back; the emulator runs as a real subprocess on loopback. The
+emulator and mount fixtures are those of ``tests/support/fixtures.py``.
 """
 
 from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from neurofs_emulators.dandi.sample import SampleArchive
-from neurofs_emulators.launch import RunningEmulator, start_emulator
 from tests.conformance.venvs import ensure_venv, run_snippet
+from tests.support.emulators import Emulator
+from tests.support.fixtures import (  # noqa: F401  (fixtures of this directory and below)
+    dandi_emulator,
+    make_mount,
+)
 
 ClientRunner = Callable[..., Any]
 
@@ -28,20 +32,11 @@ def conformance_python() -> Path:
     return ensure_venv("conformance-venv", ".venv-conformance")
 
 
-@pytest.fixture(scope="session")
-def sample() -> SampleArchive:
-    return SampleArchive()
-
-
-@pytest.fixture(scope="session")
-def dandi_emulator(sample: SampleArchive) -> Iterator[RunningEmulator]:
-    with start_emulator("dandi") as emulator:
-        yield emulator
-
-
 @pytest.fixture
 def run_client(
-    conformance_python: Path, dandi_emulator: RunningEmulator, tmp_path: Path
+    conformance_python: Path,
+    dandi_emulator: Emulator,  # noqa: F811 (the fixture)
+    tmp_path: Path,
 ) -> ClientRunner:
     """Run a snippet in the conformance venv; it must ``emit(obj)`` its JSON result.
 

@@ -19,7 +19,7 @@ import pytest
 from neurofs_emulators.dandi import generate
 from neurofs_emulators.dandi.sample import NWB_PATH, PUBLISHED_DANDISET, SampleArchive
 from neurofs_emulators.launch import RunningEmulator
-from tests.mount.conftest import Emulator, make_mount  # noqa: F401  (the real-mount fixture)
+from tests.support.emulators import Emulator
 
 from .conftest import ClientRunner
 
@@ -136,9 +136,9 @@ def _blob_reads(emulator: RunningEmulator) -> list[dict[str, Any]]:
 
 
 def test_pynwb_reads_the_nwb_file_through_the_mount(
-    run_client: ClientRunner, dandi_emulator: RunningEmulator, request: pytest.FixtureRequest
+    run_client: ClientRunner, dandi_emulator: Emulator, request: pytest.FixtureRequest
 ) -> None:
-    mount = request.getfixturevalue("make_mount")(Emulator(dandi_emulator))
+    mount = request.getfixturevalue("make_mount")(dandi_emulator)
     path = mount / f"dandi/{PUBLISHED_DANDISET}/draft/{NWB_PATH}"
     dandi_emulator.clear_requests()
     result = run_client(
@@ -160,7 +160,7 @@ def test_pynwb_reads_the_nwb_file_through_the_mount(
 
 
 def test_pynwb_streams_the_nwb_file_over_http(
-    run_client: ClientRunner, dandi_emulator: RunningEmulator
+    run_client: ClientRunner, dandi_emulator: Emulator
 ) -> None:
     dandi_emulator.clear_requests()
     result = run_client(

@@ -1,4 +1,8 @@
-"""Fixtures for the emulator tests: real emulator subprocesses on loopback, no mocks."""
+"""Fixtures for the emulator tests: real emulator subprocesses on loopback, no mocks.
+
+The emulators themselves are the fixtures of ``tests/support/fixtures.py`` (the DANDI one for
+the session, the WEBKNOSSOS and CAVE ones per module); the ground truths (``sample``,
+``wk_sample``, ``cave_sample``) are those of ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -7,27 +11,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from neurofs_emulators.cave.sample import SampleCave
-from neurofs_emulators.dandi.sample import SampleArchive
-from neurofs_emulators.launch import RunningEmulator, start_emulator
-from neurofs_emulators.webknossos.sample import SampleWorld
-
-
-@pytest.fixture(scope="session")
-def sample() -> SampleArchive:
-    """Ground truth: the same archive the emulator serves (shares its data-dir cache)."""
-    return SampleArchive()
-
-
-@pytest.fixture(scope="session")
-def dandi_emulator(sample: SampleArchive) -> Iterator[RunningEmulator]:
-    # Depends on `sample` so the first-run data generation happens once, in this process.
-    with start_emulator("dandi") as emulator:
-        yield emulator
+from tests.support.emulators import CaveEmulator, Emulator, WkEmulator
+from tests.support.fixtures import (  # noqa: F401  (fixtures of this directory)
+    cave_emulator,
+    dandi_emulator,
+    wk_api_version,
+    wk_emulator,
+)
 
 
 @pytest.fixture
-def dandi(dandi_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
+def dandi(dandi_emulator: Emulator) -> Iterator[Emulator]:  # noqa: F811 (the fixture)
     """The shared DANDI emulator with a clean request log and default knobs."""
     dandi_emulator.clear_requests()
     yield dandi_emulator
@@ -35,7 +29,7 @@ def dandi(dandi_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
 
 
 @pytest.fixture
-def api(dandi: RunningEmulator) -> Iterator[httpx.Client]:
+def api(dandi: Emulator) -> Iterator[httpx.Client]:
     """An httpx client on the API base URL (redirects not followed)."""
     with httpx.Client(base_url=dandi.api_url + "/", timeout=60) as client:
         yield client
@@ -44,28 +38,16 @@ def api(dandi: RunningEmulator) -> Iterator[httpx.Client]:
 # ---------------------------------------------------------------- WEBKNOSSOS emulator
 
 
-@pytest.fixture(scope="session")
-def wk_sample() -> SampleWorld:
-    """Ground truth of the WEBKNOSSOS emulator's sample data."""
-    return SampleWorld()
-
-
-@pytest.fixture(scope="session")
-def wk_emulator() -> Iterator[RunningEmulator]:
-    with start_emulator("webknossos") as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def wk(wk_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
-    """The shared WEBKNOSSOS emulator with a clean request log and default knobs."""
+def wk(wk_emulator: WkEmulator) -> Iterator[WkEmulator]:  # noqa: F811 (the fixture)
+    """The module's WEBKNOSSOS emulator with a clean request log and default knobs."""
     wk_emulator.clear_requests()
     yield wk_emulator
     wk_emulator.set_knobs()
 
 
 @pytest.fixture
-def wk_api(wk: RunningEmulator) -> Iterator[httpx.Client]:
+def wk_api(wk: Emulator) -> Iterator[httpx.Client]:
     """An httpx client on the main server's ``/api/v12/``, its default version (no auth
     header by default)."""
     with httpx.Client(base_url=wk.urls[0] + "/api/v12/", timeout=60) as client:
@@ -73,7 +55,7 @@ def wk_api(wk: RunningEmulator) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def wk_data(wk: RunningEmulator) -> Iterator[httpx.Client]:
+def wk_data(wk: Emulator) -> Iterator[httpx.Client]:
     """An httpx client on the datastore's ``/data/v12/``."""
     with httpx.Client(base_url=wk.urls[1] + "/data/v12/", timeout=60) as client:
         yield client
@@ -82,21 +64,9 @@ def wk_data(wk: RunningEmulator) -> Iterator[httpx.Client]:
 # ---------------------------------------------------------------- CAVE emulator
 
 
-@pytest.fixture(scope="session")
-def cave_sample() -> SampleCave:
-    """Ground truth of the CAVE emulator's sample data."""
-    return SampleCave()
-
-
-@pytest.fixture(scope="session")
-def cave_emulator() -> Iterator[RunningEmulator]:
-    with start_emulator("cave") as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def cave(cave_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
-    """The shared CAVE emulator (never written to) with a clean request log and default knobs."""
+def cave(cave_emulator: CaveEmulator) -> Iterator[CaveEmulator]:  # noqa: F811 (the fixture)
+    """The module's CAVE emulator (never written to) with a clean request log and default knobs."""
     cave_emulator.clear_requests()
     yield cave_emulator
     cave_emulator.set_knobs()

@@ -3,8 +3,9 @@ mount, drawn into a virtual X display.
 
 The programs run in their own processes: napari from ``.venv-gui`` (made by
 ``scripts/setup-gui``), ImageJ and Chromium from the system. The tests themselves run in
-``.venv`` with the real-mount fixtures of ``tests/mount``. Every test here carries the ``gui``
-marker; ``scripts/test`` leaves this directory out and ``scripts/test-gui`` runs it.
+``.venv`` with the real-mount fixtures of ``tests/support/fixtures.py``. Every test here
+carries the ``gui`` marker; ``scripts/test`` leaves this directory out and
+``scripts/test-gui`` runs it.
 
 A missing program or display is a failure in CI (``CI=true``) and a skip elsewhere, naming
 the command that installs it.
@@ -23,10 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mount.conftest import *  # noqa: F403  (the mount fixtures: make_mount, emulators)
-
-# tests.mount.conftest's __all__ names its helpers only: the fixtures are imported by name.
-from tests.mount.conftest import (  # noqa: F401
+from tests.support.fixtures import (  # noqa: F401  (fixtures of this directory)
     cave_emulator,
     dandi_emulator,
     make_mount,

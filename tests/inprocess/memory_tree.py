@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neurofs.errors import InvalidContent, NeurofsError
-from neurofs.tree.merge import DELETED, Path
+from neurofs.tree.merge import DELETED, FieldPath
 from neurofs.tree.nodes import Attrs, Directory, GeneratedFile, Kind, Node
 from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
 
@@ -55,7 +55,7 @@ def _validate(doc: Document) -> None:
         raise InvalidContent("'name' must be a non-empty string")
 
 
-def _body(changes: dict[Path, Any]) -> dict[str, Any]:
+def _body(changes: dict[FieldPath, Any]) -> dict[str, Any]:
     return {".".join(p): (None if v is DELETED else v) for p, v in changes.items()}
 
 
@@ -102,7 +102,7 @@ class RecordsDir(Directory):
                 service.requests.append(Request("GET", name, None))
             return copy.deepcopy(service.records[name])
 
-        async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+        async def send(changes: dict[FieldPath, Any], merged: Document, current: Document) -> None:
             service.requests.append(Request("PATCH", name, _body(changes)))
             if service.refusal is not None:
                 raise service.refusal

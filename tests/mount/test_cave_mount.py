@@ -230,6 +230,7 @@ def test_rewrite_with_one_change_and_one_new_row(mount: Mount, cave_emulator: Ca
     assert f",{cells[TAG]}," in path.read_text()
 
 
+@pytest.mark.expect_log(r"write refused \(EPERM\): the save removes \d+ rows")
 def test_removing_rows_needs_the_delete_option(make_mount, cave_emulator: CaveEmulator):
     plain = make_mount(cave_emulator, retry_seconds=1)
     path = table(plain, "bound_tag") / "annotations.csv"
@@ -292,6 +293,7 @@ BAD_TABLE_INPUTS = {
 
 
 @pytest.mark.parametrize("case", BAD_TABLE_INPUTS)
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 def test_bad_table_input_is_einval_and_sends_nothing(
     mount: Mount, cave_emulator: CaveEmulator, case: str
 ):
@@ -308,6 +310,7 @@ def test_bad_table_input_is_einval_and_sends_nothing(
     assert "annotations.csv" in (mount / ".neurofs/errors.log").read_text().splitlines()[-1]
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\): rows .*: the server refused: 422")
 def test_server_refusal_inside_a_500_is_einval(mount: Mount, cave_emulator: CaveEmulator):
     path = table(mount, "bound_tag") / "annotations.csv"
     data = (path.read_text() + _new_rows(1, 70)).encode()
@@ -324,6 +327,7 @@ def test_server_refusal_inside_a_500_is_einval(mount: Mount, cave_emulator: Cave
     assert "Not a valid string" in (mount / ".neurofs/errors.log").read_text()
 
 
+@pytest.mark.expect_log(r"write refused \(EFBIG\): the file grew beyond")
 def test_huge_table_write_is_efbig(mount: Mount, cave_emulator: CaveEmulator):
     path = table(mount, "bound_tag") / "annotations.csv"
     assert _write(path, b"x" * (65 * 1024 * 1024)) == errno.EFBIG
@@ -338,6 +342,7 @@ def test_terms_of_service_not_accepted_is_eacces(make_mount, cave_emulator: Cave
     assert "terms of service" in log and "accept the terms at http" in log
 
 
+@pytest.mark.expect_log(r"metadata\.json: write refused \(EINVAL\)")
 def test_metadata_json_edit_and_refusals(mount: Mount, cave_emulator: CaveEmulator):
     path = table(mount, "bound_tag") / "metadata.json"
     doc = json.loads(path.read_text())
@@ -357,6 +362,7 @@ def test_metadata_json_edit_and_refusals(mount: Mount, cave_emulator: CaveEmulat
         assert cave_emulator.writes() == []
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\): 'schema_type' is required")
 def test_creating_a_table(mount: Mount, cave_emulator: CaveEmulator):
     tables = mount / f"cave/{DATASTACK}/tables"
     os.mkdir(tables / "my_tags")

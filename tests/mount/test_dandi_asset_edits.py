@@ -79,6 +79,7 @@ def test_editing_asset_metadata_puts_the_asset_and_follows_its_new_id(
     assert paths(emulator)[path]["metadata"]["description"] == "again"
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 def test_asset_metadata_bad_input(mount: Mount, private_dandi_emulator: Emulator):
     path = sorted(paths(private_dandi_emulator))[0]
     sidecar = mount / f"dandi/{DANDISET}/draft.meta" / path
@@ -140,6 +141,7 @@ def test_mv_onto_an_existing_asset_is_eexist_and_moves_nothing(
     assert set(paths(emulator)) == set(before)
 
 
+@pytest.mark.expect_log(r"PUT .*/assets/.*: giving up after \d+ tries: HTTP 500")
 def test_failed_folder_move_is_rolled_back(mount: Mount, private_dandi_emulator: Emulator):
     emulator = private_dandi_emulator
     before = paths(emulator)

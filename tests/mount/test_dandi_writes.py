@@ -200,6 +200,7 @@ def test_concurrent_server_edit_of_another_field_survives(
     assert after["keywords"] == ["changed", "elsewhere"]
 
 
+@pytest.mark.expect_log(r"write refused \(EBUSY\): .* was changed on the server since you read it")
 def test_same_field_changed_on_both_sides_is_ebusy(mount: Mount, private_dandi_emulator: Emulator):
     emulator = private_dandi_emulator
     path = mount / SIDECAR
@@ -313,6 +314,7 @@ LOCALLY_INVALID = {
 
 
 @pytest.mark.parametrize("case", LOCALLY_INVALID)
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 def test_locally_invalid_input_is_einval_and_sends_nothing(
     case: str, mount: Mount, private_dandi_emulator: Emulator
 ):
@@ -331,6 +333,7 @@ def test_locally_invalid_input_is_einval_and_sends_nothing(
     assert yaml.safe_load((mount / SIDECAR).read_text()) == before
 
 
+@pytest.mark.expect_log(r"write refused \(EFBIG\): the file grew beyond")
 def test_huge_write_is_efbig(mount: Mount, private_dandi_emulator: Emulator):
     emulator = private_dandi_emulator
     emulator.reset()
@@ -366,6 +369,10 @@ SERVER_REFUSALS = {
 
 
 @pytest.mark.parametrize("case", SERVER_REFUSALS)
+@pytest.mark.expect_log(
+    r"write refused \(E[A-Z]+\): PUT .*: HTTP \d{3}",
+    r"PUT .*: giving up after \d+ tries: HTTP 50\d",
+)
 def test_server_refusals(case: str, mount: Mount, private_dandi_emulator: Emulator):
     status, body, expected = SERVER_REFUSALS[case]
     emulator = private_dandi_emulator
@@ -381,6 +388,7 @@ def test_server_refusals(case: str, mount: Mount, private_dandi_emulator: Emulat
     assert errno.errorcode[expected] in last and str(status) in last
 
 
+@pytest.mark.expect_log(r"write refused \(EACCES\): PUT .*: HTTP 403")
 def test_writes_without_ownership_are_eacces(make_mount, private_dandi_emulator: Emulator):
     emulator = private_dandi_emulator
     mount = make_mount(emulator, token=OTHER_TOKEN, retry_seconds=1)
@@ -421,6 +429,11 @@ def test_without_a_token_the_draft_is_read_only(
     assert "needs a DANDI token" in (mount / ".neurofs/errors.log").read_text()
 
 
+@pytest.mark.expect_log(
+    r"giving up after \d+ tries: ConnectError",
+    r"server unreachable; serving the answer kept on disk",
+    r"write refused \(EIO\): PUT .*: not sent, the server is down",
+)
 def test_server_down_is_eio_and_keeps_the_bytes(make_mount, tmp_path: Path):
     from neurofs_emulators.launch import start_emulator
 
@@ -433,6 +446,7 @@ def test_server_down_is_eio_and_keeps_the_bytes(make_mount, tmp_path: Path):
     assert_kept(mount, data)
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\): invalid YAML")
 def test_rejected_copies_survive_remount(mount: Mount):
     data = b"name: [broken\n"
     assert write_and_close(mount / SIDECAR, data) == errno.EINVAL

@@ -102,6 +102,11 @@ def test_bad_config_fails_before_mounting(tmp_path: Path, body: str, mode: int, 
     assert not os.path.ismount(tmp_path / "m")
 
 
+@pytest.mark.expect_log(
+    r"giving up after \d+ tries: ConnectError",
+    r"is not reachable now",
+    r"server unreachable; serving the answer kept on disk",
+)
 def test_unreachable_server_is_a_warning_and_cache_stays_readable(make_mount, tmp_path: Path):
     require_fuse()
     with start_emulator("dandi", []) as running:
@@ -123,6 +128,7 @@ def test_unreachable_server_is_a_warning_and_cache_stays_readable(make_mount, tm
     assert mount.stats()["sources"]["dandi"]["answers_served_offline"] > 0
 
 
+@pytest.mark.expect_log(r"cleaning up a stale mount left by a daemon that died")
 def test_unmount_cleans_a_dead_mount_and_mount_reuses_it(make_mount, dandi_emulator: Emulator):
     mount = make_mount(dandi_emulator)
     os.kill(daemon_pid(mount.path), signal.SIGKILL)

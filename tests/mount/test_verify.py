@@ -32,11 +32,6 @@ ZARR = f"dandi/000003/draft/{LARGE_ZARR_PATH}"
 BAD_KEY = "0/0.0.1"
 
 
-@pytest.fixture(scope="module")
-def sample() -> SampleArchive:
-    return SampleArchive()
-
-
 @pytest.fixture
 def emulator(private_dandi_emulator: Emulator) -> Iterator[Emulator]:
     yield private_dandi_emulator

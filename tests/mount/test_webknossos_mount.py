@@ -152,6 +152,7 @@ def test_dataset_json_edit_sends_only_the_changed_keys(mount: Mount, wk_emulator
     assert [p["body"] for p in patches] == [{"isPublic": False}]
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 def test_allowed_teams_and_folder(mount: Mount, wk_emulator: WkEmulator):
     path = ds_dir(mount, "l4_demo") / "dataset.json"
     doc = json.loads(path.read_text())
@@ -320,6 +321,7 @@ BAD_DATASET_JSON = {
 
 
 @pytest.mark.parametrize("case", BAD_DATASET_JSON)
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 def test_bad_dataset_json_is_einval_and_sends_nothing(
     mount: Mount, wk_emulator: WkEmulator, case: str
 ):

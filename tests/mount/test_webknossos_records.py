@@ -93,6 +93,7 @@ def test_creating_one_and_many_tasks(mount: Mount, wk_emulator: WkEmulator):
     assert len(server_tasks(wk_emulator)) == len(before) + 4
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\): \d+ of \d+ tasks refused")
 def test_partial_failure_keeps_the_refused_items(mount: Mount, wk_emulator: WkEmulator):
     good = _new_task(mount, wk_emulator)
     bad = {**good, "taskTypeId": "000000000000000000000000"}
@@ -111,6 +112,7 @@ def test_partial_failure_keeps_the_refused_items(mount: Mount, wk_emulator: WkEm
     assert "mixed.json" in (mount / ".neurofs/errors.log").read_text()
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 def test_invalid_task_files_send_nothing(mount: Mount, wk_emulator: WkEmulator):
     good = _new_task(mount, wk_emulator)
     for i, bad in enumerate(
@@ -228,6 +230,7 @@ def test_pausing_and_resuming_a_project(mount: Mount, wk_emulator: WkEmulator):
     assert server_project(wk_emulator)["paused"] is True
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\): 'name' cannot be changed")
 def test_renaming_a_project_is_refused(mount: Mount, wk_emulator: WkEmulator):
     path = project_file(mount)
     before = path.read_text()
@@ -259,6 +262,7 @@ def test_a_new_project_is_owned_by_the_signed_in_user(mount: Mount, wk_emulator:
 @pytest.mark.parametrize(
     ("status", "code"), [(400, errno.EINVAL), (403, errno.EACCES), (409, errno.EBUSY)]
 )
+@pytest.mark.expect_log(r"write refused \(E[A-Z]+\): PUT .*: HTTP \d{3}")
 def test_server_messages_are_shown_as_text(
     mount: Mount, wk_emulator: WkEmulator, status: int, code: int
 ):
@@ -298,6 +302,7 @@ def test_requests_use_the_version_the_server_announces(mount: Mount, wk_emulator
 # ---------------------------------------------------------------------------- task bounding boxes
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\): 'boundingBox' must be null")
 def test_a_task_without_a_bounding_box(mount: Mount, wk_emulator: WkEmulator):
     tid = TASK_IDS[1]
     assert server_tasks(wk_emulator)[tid]["boundingBox"] is None  # as the real server sends

@@ -1,8 +1,9 @@
 """Reliability and security tests: injected faults, crashes, outages, hostile servers.
 
-They reuse the real-mount fixtures of ``tests/mount``. Every scenario reports its figures
-through the ``report`` fixture; ``scripts/reliability`` collects them into its table
-(scenario, operations, bytes verified, errors seen by readers, edits lost, tokens leaked).
+They use the real-mount fixtures of ``tests/support/fixtures.py``, as ``tests/mount`` does.
+Every scenario reports its figures through the ``report`` fixture; ``scripts/reliability``
+collects them into its table (scenario, operations, bytes verified, errors seen by readers,
+edits lost, tokens leaked).
 
 Durations: the CI run uses short bounds; ``NEUROFS_RELIABILITY_FULL=1`` (set by
 ``scripts/reliability``) selects the long ones. Use :func:`bounded` for every duration or
@@ -20,10 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.mount.conftest import *  # noqa: F403  (the mount fixtures: make_mount, emulators)
-
-# tests.mount.conftest's __all__ names its helpers only: the fixtures are imported by name.
-from tests.mount.conftest import (  # noqa: F401
+from tests.support.fixtures import (  # noqa: F401  (fixtures of this directory)
     cave_emulator,
     dandi_emulator,
     make_mount,

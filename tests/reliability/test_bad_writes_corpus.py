@@ -57,7 +57,15 @@ from tests.mount.conftest import (
 from tests.reliability.conftest import Figures
 from tests.reliability.corpus.bad_writes import CASES, TARGETS, Case, Target, yset
 
-pytestmark = pytest.mark.mount
+pytestmark = [
+    pytest.mark.mount,
+    # Every case is a refused save; the server-side ones include a server that is down.
+    pytest.mark.expect_log(
+        r"neurofs\.fs\.editing: .*: write refused \(E[A-Z]+\)",
+        r"neurofs\.io\.http: .*giving up after \d+ tries",
+        r"server unreachable; serving the answer kept on disk",
+    ),
+]
 
 TOKENS = {"dandi": DANDI_TOKEN, "webknossos": WK_TOKEN, "cave": CAVE_TOKEN}
 # Short, so that persistent 5xx, cuts and a server that is down cost seconds, not minutes.

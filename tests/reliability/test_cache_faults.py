@@ -183,6 +183,11 @@ def _fill(directory: Path) -> Path:
     return ballast
 
 
+@pytest.mark.expect_log(
+    r"block cache: cannot store block .*No space left on device",
+    r"could not keep an answer for offline use: database or disk is full",
+    r"block cache: cannot open the index in .*database or disk is full",
+)
 def test_full_disk_gives_errors_or_right_bytes_never_corruption(
     make_mount, dandi_emulator: Emulator, tmp_path: Path, report: Figures
 ):
@@ -280,6 +285,7 @@ def _read_all(check: Verifier, spans: list[tuple[Target, int, int]]) -> None:
         check.read_span(target, start, end)
 
 
+@pytest.mark.expect_log(r"block cache: block \d+ of .* failed verification; dropped")
 def test_damaged_blocks_while_unmounted_are_refetched(
     make_mount, dandi_emulator: Emulator, report: Figures
 ):
@@ -305,6 +311,7 @@ def test_damaged_blocks_while_unmounted_are_refetched(
     report.note = f"damaged while unmounted: {damage}; corrupt_dropped {stats['corrupt_dropped']}"
 
 
+@pytest.mark.expect_log(r"block cache: block \d+ of .* failed verification; dropped")
 def test_damaged_blocks_while_mounted_are_refetched(
     make_mount, dandi_emulator: Emulator, report: Figures
 ):
@@ -330,6 +337,10 @@ def test_damaged_blocks_while_mounted_are_refetched(
     report.note = f"damaged while mounted: {damage}; corrupt_dropped {stats['corrupt_dropped']}"
 
 
+@pytest.mark.expect_log(
+    r"block cache: index .* is unreadable .*; starting empty",
+    r"responses\.sqlite is unreadable .*; starting it afresh",
+)
 def test_garbage_cache_index_is_rebuilt(make_mount, dandi_emulator: Emulator, report: Figures):
     """index.sqlite3 and responses.sqlite overwritten with garbage: the mount starts, the
     cache starts empty, every read is right."""

@@ -143,6 +143,7 @@ def _offline_check(cache_dir: Path) -> tuple[int, int]:
         return len(keys), cache.stats().corrupt_dropped
 
 
+@pytest.mark.expect_log(r"cleaning up a stale mount left by a daemon that died")
 def test_kill9_during_parallel_reads(make_mount, dandi_emulator: Emulator, report: Figures):
     rounds = int(bounded(20, 60))
     rng = random.Random(SEED)
@@ -368,6 +369,10 @@ def _moment_reached(emulator: Emulator, save: Save, moment: str) -> bool:
 
 @pytest.mark.parametrize("moment", MOMENTS)
 @pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.expect_log(
+    r"cleaning up a stale mount left by a daemon that died",
+    r"neurofs\.fs\.editing: .*: the save started at .* was interrupted",
+)
 def test_kill9_during_a_save_keeps_the_edit(
     make_mount,
     request: pytest.FixtureRequest,
@@ -438,6 +443,7 @@ def test_kill9_during_a_save_keeps_the_edit(
 @pytest.mark.parametrize(
     "signals", [["SIGTERM"], ["SIGINT"], ["SIGTERM", "SIGINT"]], ids=["TERM", "INT", "TERM+INT"]
 )
+@pytest.mark.expect_log(r"neurofs\.fs\.editing: .*: the save started at .* was interrupted")
 def test_signals_during_a_save(
     make_mount,
     private_dandi_emulator: Emulator,

@@ -176,6 +176,7 @@ def test_hostile_names_stay_inside_the_tree(dandi: Mount, report: Figures) -> No
     report.note = f"{len(HOSTILE_PATHS)} hostile asset paths, {len(listed)} names at the root"
 
 
+@pytest.mark.expect_log(r"GET .*/blobs/s-[a-z0-9-]+\.bin.*: giving up after \d+ tries")
 def test_sizes_that_lie_give_eio_never_wrong_bytes(dandi: Mount, report: Figures) -> None:
     """The metadata says 1000 bytes; the blob host says or sends something else. A read
     returns the true bytes or fails with EIO within the retry budget: never short, padded
@@ -220,6 +221,7 @@ def test_listings_that_never_end_fail_in_bounded_time_and_memory(
     report.note = f"{what}: EIO; daemon peak RSS {peak >> 20} MiB"
 
 
+@pytest.mark.expect_log(r"giving up after \d+ tries: unexpected HTTP 302")
 def test_redirect_loops_and_redirects_off_the_api(
     dandi: Mount, servers: tuple[HostileServer, HostileServer], report: Figures
 ) -> None:
@@ -240,6 +242,7 @@ def test_redirect_loops_and_redirects_off_the_api(
     report.note = f"redirect loop on a download: EIO in {took:.1f}s"
 
 
+@pytest.mark.expect_log(r"write refused \(EIO\): PUT .*: answered with a redirect")
 def test_writes_answered_with_a_redirect_fail_and_keep_the_bytes(
     dandi: Mount, report: Figures
 ) -> None:
@@ -288,6 +291,7 @@ def _daemon_peak_rss(mount: Mount) -> int:
 # ---------------------------------------------------------------- WEBKNOSSOS and CAVE
 
 
+@pytest.mark.expect_log(r"neurofs\.fs\.operations: .*: left out an entry named")
 def test_webknossos_hostile_names_and_geometry(
     servers: tuple[HostileServer, HostileServer],
     tmp_path_factory: pytest.TempPathFactory,

@@ -244,6 +244,15 @@ def fill(report: Figures, dog: Watchdog, verified: int, note: str) -> None:
 # ---------------------------------------------------------------- the scenarios
 
 
+# What the daemon logs while its server hangs or is gone: requests given up, and listings
+# served from the answers kept on disk.
+OUTAGE_LOGS = (
+    r"neurofs\.io\.http: .*giving up after \d+ tries: (no answer in time|ConnectError|body)",
+    r"server unreachable; serving the answer kept on disk",
+)
+
+
+@pytest.mark.expect_log(*OUTAGE_LOGS)
 def test_hung_server(
     make_mount: Any, server: Restartable, watchdog: Watchdog, report: Figures
 ) -> None:
@@ -269,6 +278,7 @@ def test_hung_server(
     assert watchdog.slowest("cat cached") <= EIO_BOUND + MARGIN
 
 
+@pytest.mark.expect_log(*OUTAGE_LOGS)
 def test_server_gone_and_restarted(
     make_mount: Any, server: Restartable, watchdog: Watchdog, report: Figures
 ) -> None:

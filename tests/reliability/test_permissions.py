@@ -121,6 +121,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return {"HOME": str(home), "XDG_RUNTIME_DIR": str(run)}
 
 
+@pytest.mark.expect_log(r"write refused \(EACCES\): PUT .*: HTTP 403")
 def test_cache_state_log_and_pid_files_are_private(
     tmp_path: Path, private_dandi_emulator: Emulator, isolated: dict[str, str], report: Figures
 ) -> None:
@@ -240,6 +241,7 @@ def test_the_mount_is_private_to_its_user(
         mount.stop()
 
 
+@pytest.mark.expect_log(r"write refused \(EACCES\): PUT .*: HTTP 403")
 def test_allow_other_enforces_the_modes(
     public_dir: Path, private_dandi_emulator: Emulator, report: Figures
 ) -> None:

@@ -133,6 +133,7 @@ def eio_within(future: Future[Any], bound: float) -> None:
     assert caught.value.errno == errno.EIO
 
 
+@pytest.mark.expect_log(r"GET .*/dandiarchive/blobs/.*: giving up after \d+ tries")
 def test_stuck_reader_gets_eio_and_the_daemon_serves_everything_else(
     slow_dandi: Emulator,
     wk_emulator: WkEmulator,
@@ -202,6 +203,7 @@ def _wk_chunk(mount: Mount) -> int:
     return got.nbytes
 
 
+@pytest.mark.expect_log(r"GET .*/dandiarchive/blobs/.*: giving up after \d+ tries")
 def test_body_stopping_halfway_gives_eio(
     make_mount: Any, slow_dandi: Emulator, nwb_object_path: str, report: Figures
 ) -> None:

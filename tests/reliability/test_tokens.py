@@ -238,6 +238,10 @@ def _artefacts(mount: Mount, home: Path) -> dict[str, bytes]:
     return found
 
 
+@pytest.mark.expect_log(
+    r"write refused \(E(ACCES|INVAL)\)",
+    r"giving up after \d+ tries: (HTTP 5\d\d|ConnectError)",
+)
 def test_no_token_in_any_artefact(
     signed_in: Mount,
     own_dandi_emulator: Emulator,

@@ -1,18 +1,16 @@
 """Running neurofs the way a machine keeps it mounted: a systemd unit and mount(8)/fstab.
 
-These are real kernel mounts against the emulators, with the fixtures of ``tests/mount``.
-Tools they need (systemd-analyze, root for /sbin and mount(8)) make them skip when missing,
-except in CI (CI=true), where that is a failure.
+These are real kernel mounts against the emulators, with the fixtures of
+``tests/support/fixtures.py``. Tools they need (systemd-analyze, root for /sbin and mount(8))
+make them skip when missing, except in CI (CI=true), where that is a failure.
 """
 
 from __future__ import annotations
 
 import shutil
 
-from tests.mount.conftest import *  # noqa: F403  (the mount helpers: write_config, ...)
-
-# tests.mount.conftest's __all__ names its helpers only: the fixtures are imported by name.
-from tests.mount.conftest import dandi_emulator, require_fuse  # noqa: F401
+from tests.support.fixtures import dandi_emulator  # noqa: F401  (the fixture of this directory)
+from tests.support.mounting import require_fuse  # noqa: F401  (for the tests here)
 from tests.unavailable import unavailable
 
 

@@ -265,6 +265,7 @@ def test_truncated_file_dropped_at_open(cache_dir: Path) -> None:
         assert not path.exists()
 
 
+@pytest.mark.expect_log(r"block cache: block \d+ of .* failed verification; dropped")
 def test_truncated_file_detected_by_get(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, payload("c", 0))
@@ -276,6 +277,7 @@ def test_truncated_file_detected_by_get(cache_dir: Path) -> None:
         assert not path.exists()
 
 
+@pytest.mark.expect_log(r"block cache: block \d+ of .* failed verification; dropped")
 def test_extended_file_detected_by_get(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, payload("c", 0))
@@ -288,6 +290,7 @@ def test_extended_file_detected_by_get(cache_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("restart", [False, True])
+@pytest.mark.expect_log(r"block cache: block \d+ of .* failed verification; dropped")
 def test_flipped_byte_detected_and_refetchable(
     cache_dir: Path, restart: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -317,6 +320,7 @@ def test_flipped_byte_detected_and_refetchable(
     cache.close()
 
 
+@pytest.mark.expect_log(r"block cache: block \d+ of .* failed verification; dropped")
 def test_missing_file_detected_by_get(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, b"x")
@@ -328,6 +332,7 @@ def test_missing_file_detected_by_get(cache_dir: Path) -> None:
         assert not cache.contains("c", 0)
 
 
+@pytest.mark.expect_log(r"block cache: index .* is unreadable .*; starting empty")
 def test_garbage_index_rebuilt_empty(cache_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     with BlockCache(cache_dir, 1000) as cache:
         cache.put("c", 0, b"x")
@@ -405,6 +410,7 @@ def test_kill_9_at_any_instant_leaves_a_consistent_cache(cache_dir: Path) -> Non
 # ---------------------------------------------------------------------- disk trouble
 
 
+@pytest.mark.expect_log(r"block cache: cannot store block .*No space left on device")
 def test_enospc_put_returns_false_and_stores_nothing(
     cache_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -432,6 +438,7 @@ def test_enospc_put_returns_false_and_stores_nothing(
         assert cache.get("c", 1) == payload("c", 1)
 
 
+@pytest.mark.expect_log(r"block cache: cannot store block .*Input/output error")
 def test_fsync_failure_stores_nothing(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def failing_fsync(fd: int) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))

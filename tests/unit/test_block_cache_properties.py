@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -258,3 +259,7 @@ BlockCacheMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestBlockCache = BlockCacheMachine.TestCase
+# The machine damages block files on purpose; the cache says so when it drops them.
+TestBlockCache.pytestmark = [
+    pytest.mark.expect_log(r"block cache: block \d+ of .* failed verification; dropped")
+]

@@ -20,6 +20,7 @@ def _disk_error(*args: object, **kwargs: object) -> object:
     raise sqlite3.OperationalError("disk I/O error")
 
 
+@pytest.mark.expect_log(r"block cache: cannot open the index in .*; the blocks stored there")
 def test_an_index_that_cannot_be_opened_keeps_its_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -36,6 +37,7 @@ def test_an_index_that_cannot_be_opened_keeps_its_blocks(
         assert disk_usage(tmp_path) == len(b"kept")
 
 
+@pytest.mark.expect_log(r"block cache: index .* is unreadable .*; starting empty")
 def test_a_garbage_index_is_rebuilt_empty(tmp_path: Path):
     with BlockCache(tmp_path, 1 << 30) as cache:
         cache.put("blob", 0, b"lost")
@@ -46,6 +48,7 @@ def test_a_garbage_index_is_rebuilt_empty(tmp_path: Path):
         assert cache.put("blob", 0, b"again") and cache.get("blob", 0) == b"again"
 
 
+@pytest.mark.expect_log(r"responses\.sqlite is unreadable .*; starting it afresh")
 def test_a_garbage_response_store_starts_afresh(tmp_path: Path):
     path = tmp_path / "responses.sqlite"
     store = ResponseStore(path)
@@ -61,6 +64,7 @@ def test_a_garbage_response_store_starts_afresh(tmp_path: Path):
     assert path.stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.expect_log(r"cannot open .*responses\.sqlite .*; offline answers are not kept")
 def test_a_response_store_on_a_failing_disk_works_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

@@ -80,6 +80,7 @@ async def test_bad_range_answers_are_retried_never_returned(bad):
     assert len(calls) == 2
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_persistently_bad_body_gives_remote_error():
     c = client(lambda r: httpx.Response(206, content=b"x"), budget=0.1)
     with pytest.raises(RemoteError):
@@ -116,6 +117,7 @@ async def test_connect_errors_are_retried():
     assert await client(handler).get_json("x/") == [1]
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_outage_ends_in_remote_error_within_budget():
     def handler(request):
         raise httpx.ConnectError("refused")
@@ -171,6 +173,10 @@ async def test_error_messages_never_contain_the_token():
     assert "sekrit-token" not in str(info.value)
 
 
+@pytest.mark.expect_log(
+    r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries",
+    r"server unreachable; serving the answer kept on disk",
+)
 async def test_unreachable_server_serves_last_good_answer(tmp_path):
     from neurofs.io.responses import ResponseStore
 
@@ -216,6 +222,7 @@ async def test_final_errors_are_not_replaced_by_stored_answers(tmp_path):
         await c.get_json("a/")
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_after_an_outage_requests_fail_fast_until_the_server_answers():
     up = [False]
     calls = []

@@ -68,6 +68,7 @@ async def paced(
         await trio.sleep(pause)
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_a_server_that_never_answers_fails_within_the_budget() -> None:
     calls: list[float] = []
 
@@ -84,6 +85,7 @@ async def test_a_server_that_never_answers_fails_within_the_budget() -> None:
     assert c._stats.get("errors", source="t") == 1
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_a_trickling_body_is_abandoned_and_fails_within_the_budget() -> None:
     calls: list[int] = []
 
@@ -133,6 +135,7 @@ async def test_a_slow_body_that_keeps_coming_outlasts_the_budget() -> None:
     assert c._stats.get("retries", source="t") == 0
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_while_down_requests_fail_at_once_and_one_trial_is_bounded() -> None:
     calls: list[str] = []
 
@@ -233,6 +236,7 @@ async def test_one_fault_at_mount_time_does_not_mark_the_server_down() -> None:
     assert not c.seems_down
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_a_server_down_at_mount_time_is_reported_and_marked_down() -> None:
     from neurofs.sources import Source
 
@@ -257,6 +261,7 @@ async def test_a_server_down_at_mount_time_is_reported_and_marked_down() -> None
         (lambda: httpx.Response(502), True),
     ],
 )
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_only_an_unreachable_server_marks_the_source_down(answer: Any, down: bool) -> None:
     """One request in trouble must not make every other request fail for a while."""
     failing = "http://s3.test/bad"
@@ -277,6 +282,7 @@ async def test_only_an_unreachable_server_marks_the_source_down(answer: Any, dow
         assert await c.get_json("info/") == {"ok": True}
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_an_object_that_just_failed_fails_at_once_for_a_while() -> None:
     """The kernel reads a page again right after its read-ahead failed: that read must not
     wait for a second budget."""
@@ -306,6 +312,7 @@ async def test_an_object_that_just_failed_fails_at_once_for_a_while() -> None:
     assert len(calls) > sent + 1
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_any_answer_from_the_server_ends_the_outage() -> None:
     """While down, a trial that gets an answer (even an error) proves the server is up."""
     up = [False]

@@ -27,7 +27,7 @@ from neurofs.sources.webknossos.tree import (
     dataset_names,
 )
 from neurofs.sources.webknossos.volume import CHUNK, MagGeometry
-from neurofs.tree.nodes import Directory, Key, Node
+from neurofs.tree.nodes import Directory, Node, NodePath
 
 ENTRIES = 100_000
 
@@ -134,11 +134,11 @@ class TasksApi:
 class CountingTasksDir(TasksDir):
     built = 0
 
-    def _task_file(self, task_id: str, key: Key) -> Any:
+    def _task_file(self, task_id: str, key: NodePath) -> Any:
         CountingTasksDir.built += 1
         return super()._task_file(task_id, key)
 
-    def _annotations_file(self, task_id: str, key: Key) -> Any:
+    def _annotations_file(self, task_id: str, key: NodePath) -> Any:
         CountingTasksDir.built += 1
         return super()._annotations_file(task_id, key)
 

@@ -16,7 +16,7 @@ from neurofs.io.stats import Stats
 from neurofs.sources import Source
 from neurofs.sources.dandi.api import DandiApi
 from neurofs.tree.control import ErrorLog
-from neurofs.tree.nodes import Key, Node, StaticDirectory
+from neurofs.tree.nodes import Node, NodePath, StaticDirectory
 
 
 class CountingApi(DandiApi):
@@ -61,7 +61,7 @@ async def _mount(names: list[str]) -> tuple[ControlRunner, list[CountingApi]]:
     built = [source(n) for n in names]
     root = StaticDirectory((), [s.root for s, _ in built])
 
-    async def node_at(key: Key) -> Node:
+    async def node_at(key: NodePath) -> Node:
         node: Node = root
         for name in key:
             assert isinstance(node, StaticDirectory)

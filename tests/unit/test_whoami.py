@@ -240,6 +240,7 @@ async def test_an_unexpected_me_answer_leaves_the_state_unknown():
     assert result.note is not None and "unexpected answer" in result.note
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_unreachable():
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
@@ -250,6 +251,7 @@ async def test_unreachable():
     assert result.error and "ConnectError" in result.error
 
 
+@pytest.mark.expect_log(r"WARNING neurofs\.io\.http: GET .*: giving up after \d+ tries")
 async def test_identify_masks_the_token_and_answers_quickly():
     config = SourceConfig(kind="dandi", name="gone", url="http://127.0.0.1:9/api", token=TOKEN)
     with trio.fail_after(15):

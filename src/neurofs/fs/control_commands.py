@@ -42,7 +42,7 @@ from neurofs.tree.control import (
     Refresh,
     parse_command,
 )
-from neurofs.tree.nodes import Directory, Key, Node
+from neurofs.tree.nodes import Directory, Node, NodePath
 from neurofs.tree.remote import RemoteFile
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class ControlRunner:
     def __init__(
         self,
         inodes: InodeTable,
-        node_at: Callable[[Key], Awaitable[Node]],
+        node_at: Callable[[NodePath], Awaitable[Node]],
         errors: ErrorLog,
         cache: BlockCache,
         sources: Sequence[Source] = (),
@@ -98,7 +98,7 @@ class ControlRunner:
             raise InvalidContent(f"unknown command {command!r}")
         log.info("control: %s done (%s blocks dropped)", command, "all" if n < 0 else n)
 
-    async def _drop(self, key: Key) -> None:
+    async def _drop(self, key: NodePath) -> None:
         try:
             node = await self._node_at(key)
         except NotFound:
@@ -111,7 +111,7 @@ class ControlRunner:
             await trio.to_thread.run_sync(_invalidate, notices, abandon_on_cancel=True)
         log.info("cache drop %s: %d blocks dropped", "/".join(key), dropped)
 
-    async def _refresh(self, key: Key) -> None:
+    async def _refresh(self, key: NodePath) -> None:
         for source in self._sources:
             if key[:1] in ((), (source.name,)):
                 source.refresh(key[1:])

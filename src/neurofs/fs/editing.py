@@ -19,7 +19,7 @@ from collections.abc import Hashable, Iterable
 from neurofs.errors import InvalidContent, TooLarge
 from neurofs.fs.saving import Saver
 from neurofs.tree.buffers import resize, write_into
-from neurofs.tree.nodes import Attrs, EditableFile, Key, Kind
+from neurofs.tree.nodes import Attrs, EditableFile, Kind, NodePath
 from neurofs.tree.scratch import ScratchFile
 
 # How many "last read" texts to remember (one per sidecar path).
@@ -114,18 +114,18 @@ class EditState:
 
     def __init__(self, saver: Saver) -> None:
         self._saver = saver
-        self._edits: dict[Key, Edit] = {}
-        self._last_read: OrderedDict[Key, bytes] = OrderedDict()
+        self._edits: dict[NodePath, Edit] = {}
+        self._last_read: OrderedDict[NodePath, bytes] = OrderedDict()
 
     # ------------------------------------------------------------------ reads
 
-    def remember_read(self, key: Key, text: bytes) -> None:
+    def remember_read(self, key: NodePath, text: bytes) -> None:
         self._last_read[key] = text
         self._last_read.move_to_end(key)
         while len(self._last_read) > _LAST_READ_ENTRIES:
             self._last_read.popitem(last=False)
 
-    def attrs(self, key: Key) -> Attrs | None:
+    def attrs(self, key: NodePath) -> Attrs | None:
         """While an edit is open, the file is what was written."""
         edit = self._edits.get(key)
         if edit is None:

@@ -32,8 +32,8 @@ from neurofs.tree.nodes import (
     EditableFile,
     File,
     FileHandle,
-    Key,
     Node,
+    NodePath,
 )
 from neurofs.tree.scratch import ScratchFile
 
@@ -181,7 +181,7 @@ class Opener:
         edits: EditState,
         saver: Saver,
         commands: ControlRunner,
-        node_at: Callable[[Key], Awaitable[Node]],
+        node_at: Callable[[NodePath], Awaitable[Node]],
     ) -> None:
         self._edits = edits
         self._saver = saver

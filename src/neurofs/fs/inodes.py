@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyfuse3
 
-from neurofs.tree.nodes import Attrs, Key, Node
+from neurofs.tree.nodes import Attrs, Node, NodePath
 
 
 @dataclass
@@ -19,14 +19,14 @@ class InodeEntry:
     node: Node
     lookups: int = 0
     # The path moved (rename): the node must be looked up again by ``key`` before use.
-    stale_key: Key | None = None
+    stale_key: NodePath | None = None
     # Attributes seen at the last open: unchanged attributes let the kernel keep its pages.
     opened_attrs: Attrs | None = None
 
 
 class InodeTable:
     def __init__(self, root: Node) -> None:
-        self._by_key: dict[Key, int] = {root.key: pyfuse3.ROOT_INODE}
+        self._by_key: dict[NodePath, int] = {root.key: pyfuse3.ROOT_INODE}
         self._entries: dict[int, InodeEntry] = {pyfuse3.ROOT_INODE: InodeEntry(root, 1)}
         self._next = pyfuse3.ROOT_INODE + 1
 
@@ -50,7 +50,7 @@ class InodeTable:
         self._entries[inode] = InodeEntry(node)
         return inode, True
 
-    def rekey(self, old: Key, new: Key) -> None:
+    def rekey(self, old: NodePath, new: NodePath) -> None:
         """After a rename: every inode at or below ``old`` now lives below ``new``."""
         moved = [
             (inode, entry)
@@ -67,10 +67,10 @@ class InodeTable:
             self._by_key[new_key] = inode
 
     @staticmethod
-    def _key_of(entry: InodeEntry) -> Key:
+    def _key_of(entry: InodeEntry) -> NodePath:
         return entry.stale_key if entry.stale_key is not None else entry.node.key
 
-    def at_or_below(self, key: Key) -> list[tuple[int, Key]]:
+    def at_or_below(self, key: NodePath) -> list[tuple[int, NodePath]]:
         """Every inode the kernel knows at or below ``key``, with its path."""
         return [
             (inode, path)
@@ -78,7 +78,7 @@ class InodeTable:
             if (path := self._key_of(entry))[: len(key)] == key
         ]
 
-    def inode_of(self, key: Key) -> int | None:
+    def inode_of(self, key: NodePath) -> int | None:
         return self._by_key.get(key)
 
     def look_up_again(self, inode: int) -> None:

@@ -45,7 +45,7 @@ from neurofs.io.stats import Stats
 from neurofs.sources import Source
 from neurofs.tree.control import ErrorLog
 from neurofs.tree.names import is_valid_name
-from neurofs.tree.nodes import Attrs, Directory, EditableFile, File, Key, Kind, Node, Symlink
+from neurofs.tree.nodes import Attrs, Directory, EditableFile, File, Kind, Node, NodePath, Symlink
 from neurofs.tree.rejected import RejectedStore
 from neurofs.tree.scratch import ScratchFile
 
@@ -194,7 +194,7 @@ class Operations(pyfuse3.Operations):
             entry.node, entry.stale_key = await self._node_at(key), None
         return entry.node
 
-    async def _node_at(self, key: Key) -> Node:
+    async def _node_at(self, key: NodePath) -> Node:
         """The node at a path, walked from the root (scratch files included)."""
         node: Node = self._root
         for name in key:

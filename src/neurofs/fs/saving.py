@@ -24,7 +24,7 @@ from neurofs.errors import NeurofsError, PartlyRefused, TooLarge
 from neurofs.fs.errno_map import errno_for
 from neurofs.tree.buffers import MAX_EDIT_BYTES
 from neurofs.tree.control import ErrorLog
-from neurofs.tree.nodes import Directory, EditableFile, Key
+from neurofs.tree.nodes import Directory, EditableFile, NodePath
 from neurofs.tree.rejected import RejectedStore
 from neurofs.tree.scratch import ScratchFile
 
@@ -73,7 +73,7 @@ class Saver:
             self._rejected.end(entry)
         scratch.replace(receipt)
 
-    def refuse_if_too_large(self, key: Key, scratch: ScratchFile) -> None:
+    def refuse_if_too_large(self, key: NodePath, scratch: ScratchFile) -> None:
         """A scratch file refused a write past the size limit holds only the start of what was
         written: it is never sent (EFBIG), and what it holds is kept."""
         if scratch.too_large:
@@ -81,7 +81,7 @@ class Saver:
             self.reject(key, scratch.content, exc)
             raise exc
 
-    def reject(self, key: Key, data: bytes, exc: Exception) -> None:
+    def reject(self, key: NodePath, data: bytes, exc: Exception) -> None:
         """Keep ``data`` under rejected/ and say why in errors.log (nothing is raised)."""
         code = errno_for(exc) if isinstance(exc, NeurofsError) else errno.EIO
         kept = self._rejected.keep(key, data)
@@ -105,7 +105,7 @@ class Saver:
         finally:
             self._saves_in_flight -= 1
 
-    async def _journal(self, key: Key, data: bytes) -> Path | None:
+    async def _journal(self, key: NodePath, data: bytes) -> Path | None:
         """Make the bytes of a save durable before anything is sent; a save that cannot be
         journaled is refused (EIO) with nothing sent, so no save depends on luck. In a worker
         thread: the fsyncs must not hold up the other requests of the mount."""

@@ -11,7 +11,7 @@ from neurofs.io.fetcher import Fetcher
 from neurofs.io.http import HttpClient, Unreachable
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
-from neurofs.tree.nodes import Directory, Key
+from neurofs.tree.nodes import Directory, NodePath
 
 # The probe at mount time retries for this long, so that one lost packet or one 503 does not
 # mark a healthy server as down (which would leave every request a single try for a while).
@@ -39,7 +39,7 @@ class SourceApi(Protocol):
 
     async def me(self) -> Account: ...
 
-    def refresh(self, path: Key) -> None:
+    def refresh(self, path: NodePath) -> None:
         """Forget the answers held in memory that may have changed at ``path`` (relative to
         the source's directory; () is all of it), so that they are fetched again."""
 
@@ -62,7 +62,7 @@ class Source:
     async def aclose(self) -> None:
         await (self.http.aclose() if self.api is None else self.api.aclose())
 
-    def refresh(self, path: Key) -> None:
+    def refresh(self, path: NodePath) -> None:
         """Show the server's current state at ``path`` (relative to the source's directory)
         from the next request on (``neurofs refresh``)."""
         if self.api is not None:

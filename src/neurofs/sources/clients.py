@@ -18,7 +18,7 @@ from neurofs.io.memo import Memo
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.io.status import StatusReader
-from neurofs.tree.nodes import Key
+from neurofs.tree.nodes import NodePath
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class ApiClient:
             client = self._origins[url] = make(url)
         return client
 
-    def refresh(self, path: Key) -> None:
+    def refresh(self, path: NodePath) -> None:
         """Forget every answer that may change; published ones stay, they cannot.
 
         Not only those about ``path``: the listings above it hold its attributes, and which

@@ -36,10 +36,10 @@ from neurofs.tree.nodes import (
     File,
     FileHandle,
     GeneratedFile,
-    Key,
     Kind,
     LiveFile,
     Node,
+    NodePath,
     StaticDirectory,
 )
 from neurofs.tree.rejected import LocalDirectory, RejectedStore
@@ -58,7 +58,7 @@ MAX_COMMAND_BYTES = 4096
 class Refresh:
     """Drop cached listings, attributes and metadata at and below ``key`` (() = everything)."""
 
-    key: Key
+    key: NodePath
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class DropCached:
     """Forget the cached bytes of the file at ``key``, or of every file below it (bytes
     found to be wrong): the next read fetches them again."""
 
-    key: Key
+    key: NodePath
 
 
 Command = Refresh | PruneOlderThan | PruneTo | ClearCache | DropCached
@@ -132,7 +132,7 @@ def _count(name: str, value: str) -> int:
     return int(value)
 
 
-def _relative_key(path: str) -> Key:
+def _relative_key(path: str) -> NodePath:
     if path.startswith("/"):
         raise InvalidContent("a command's path is relative to the mount root")
     parts = tuple(p for p in path.split("/") if p not in ("", "."))

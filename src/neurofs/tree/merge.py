@@ -13,7 +13,8 @@ from typing import Any
 
 from neurofs.errors import Conflict
 
-Path = tuple[str, ...]
+# Where a field is in a document: the mapping keys leading to it, outermost first.
+FieldPath = tuple[str, ...]
 
 
 class _Deleted:
@@ -25,10 +26,10 @@ DELETED: Any = _Deleted()
 _MISSING: Any = object()
 
 
-def diff(base: Any, mine: Any, path: Path = ()) -> dict[Path, Any]:
+def diff(base: Any, mine: Any, path: FieldPath = ()) -> dict[FieldPath, Any]:
     """{field path: new value or DELETED} for every field that differs."""
     if isinstance(base, dict) and isinstance(mine, dict):
-        changes: dict[Path, Any] = {}
+        changes: dict[FieldPath, Any] = {}
         for key in base.keys() | mine.keys():
             old, new = base.get(key, _MISSING), mine.get(key, _MISSING)
             if new is _MISSING:
@@ -41,7 +42,7 @@ def diff(base: Any, mine: Any, path: Path = ()) -> dict[Path, Any]:
     return {} if base == mine else {path: mine}
 
 
-def get(doc: Any, path: Path) -> Any:
+def get(doc: Any, path: FieldPath) -> Any:
     for key in path:
         if not isinstance(doc, dict) or key not in doc:
             return _MISSING
@@ -49,7 +50,7 @@ def get(doc: Any, path: Path) -> Any:
     return doc
 
 
-def apply(theirs: dict[str, Any], changes: dict[Path, Any], base: Any) -> dict[str, Any]:
+def apply(theirs: dict[str, Any], changes: dict[FieldPath, Any], base: Any) -> dict[str, Any]:
     """``theirs`` with ``changes`` applied; Conflict when the server changed the same field
     to something else than the user did."""
     merged = copy.deepcopy(theirs)
@@ -65,7 +66,7 @@ def apply(theirs: dict[str, Any], changes: dict[Path, Any], base: Any) -> dict[s
     return merged
 
 
-def _set(doc: dict[str, Any], path: Path, value: Any) -> None:
+def _set(doc: dict[str, Any], path: FieldPath, value: Any) -> None:
     for key in path[:-1]:
         child = doc.get(key)
         if not isinstance(child, dict):

@@ -1,6 +1,6 @@
 """Mapping untrusted server names to safe, deterministic file names.
 
-Rules (documented in the README):
+Rules (documented in docs/tree.md):
 - ``/`` becomes ``∕`` (U+2215 DIVISION SLASH); NUL and other control characters become
   ``�`` (U+FFFD), so a name can never add a path level or end early;
 - ``.`` and ``..`` become ``．`` and ``．．`` (U+FF0E FULLWIDTH FULL STOP);

@@ -43,7 +43,8 @@ class Attrs:
     write_only: bool = False
 
 
-Key = tuple[str, ...]
+# A node's path from the mount root, one name per level: what identifies it (and its inode).
+NodePath = tuple[str, ...]
 
 
 class Node(ABC):
@@ -54,7 +55,7 @@ class Node(ABC):
     # nothing; reading a value may cost a request.
     xattrs: Mapping[str, Callable[[], Awaitable[bytes]]] = MappingProxyType({})
 
-    def __init__(self, key: Key) -> None:
+    def __init__(self, key: NodePath) -> None:
         self.key = key
 
     @property
@@ -194,7 +195,9 @@ class EditableFile(File):
 class Symlink(Node):
     kind = Kind.SYMLINK
 
-    def __init__(self, key: Key, target: str, mtime: float = 0.0, immutable: bool = False) -> None:
+    def __init__(
+        self, key: NodePath, target: str, mtime: float = 0.0, immutable: bool = False
+    ) -> None:
         super().__init__(key)
         self.target = target
         self._attrs = Attrs(Kind.SYMLINK, len(target.encode()), mtime, immutable=immutable)
@@ -210,7 +213,7 @@ class StaticDirectory(Directory):
     """A directory whose children are known when it is built."""
 
     def __init__(
-        self, key: Key, children: Sequence[Node], mtime: float = 0.0, immutable: bool = False
+        self, key: NodePath, children: Sequence[Node], mtime: float = 0.0, immutable: bool = False
     ) -> None:
         super().__init__(key)
         self._children = list(children)
@@ -249,7 +252,7 @@ class GeneratedFile(File):
 
     def __init__(
         self,
-        key: Key,
+        key: NodePath,
         render: Callable[[], Awaitable[bytes]],
         mtime: float = 0.0,
         immutable: bool = False,
@@ -274,7 +277,7 @@ class LiveFile(File):
 
     direct_io = True
 
-    def __init__(self, key: Key, render: Callable[[], bytes], private: bool = False) -> None:
+    def __init__(self, key: NodePath, render: Callable[[], bytes], private: bool = False) -> None:
         super().__init__(key)
         self._render = render
         self._private = private

@@ -25,7 +25,7 @@ from pathlib import Path
 from neurofs.errors import NotFound
 from neurofs.io.durable import make_directory, private_directory, write_durably
 from neurofs.tree.names import safe_name
-from neurofs.tree.nodes import Attrs, BytesHandle, Directory, File, FileHandle, Key, Kind, Node
+from neurofs.tree.nodes import Attrs, BytesHandle, Directory, File, FileHandle, Kind, Node, NodePath
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class RejectedStore:
         # Without a journal directory (unit tests of one layer) saves are not journaled.
         self.journal = SaveJournal(journal) if journal is not None else None
 
-    def begin(self, path: Key, data: bytes) -> Path | None:
+    def begin(self, path: NodePath, data: bytes) -> Path | None:
         """Journal a save of ``data`` to ``path`` before anything is sent (OSError if the
         bytes cannot be made durable); pass the result to :meth:`end` once answered."""
         return self.journal.begin(path, data) if self.journal is not None else None
@@ -55,7 +55,7 @@ class RejectedStore:
         if self.journal is not None:
             self.journal.close()
 
-    def keep(self, path: Key, data: bytes) -> str:
+    def keep(self, path: NodePath, data: bytes) -> str:
         """Store ``data`` for the mount path ``path``; return its path under rejected/."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         parts = [safe_name(p) for p in path]
@@ -80,7 +80,7 @@ class Interrupted:
     """A save whose daemon died before the server answered: it may or may not have been
     applied. ``kept`` is its path under rejected/."""
 
-    path: Key
+    path: NodePath
     kept: str
     started: float
 
@@ -104,7 +104,7 @@ class SaveJournal:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         self._numbers = itertools.count(1)
 
-    def begin(self, path: Key, data: bytes) -> Path:
+    def begin(self, path: NodePath, data: bytes) -> Path:
         header = json.dumps({"path": list(path), "started": time.time()}).encode()
         entry = self._own / f"{next(self._numbers):010d}{_ENTRY_SUFFIX}"
         write_durably(entry, header + b"\n" + data)
@@ -174,7 +174,7 @@ def _move(entry: Path, store: RejectedStore) -> Interrupted:
 class LocalFile(File):
     """A read-only view of a local file."""
 
-    def __init__(self, key: Key, path: Path) -> None:
+    def __init__(self, key: NodePath, path: Path) -> None:
         super().__init__(key)
         self._path = path
 
@@ -189,7 +189,7 @@ class LocalFile(File):
 class LocalDirectory(Directory):
     """A read-only view of a local directory (hidden temporary files left out)."""
 
-    def __init__(self, key: Key, path: Path) -> None:
+    def __init__(self, key: NodePath, path: Path) -> None:
         super().__init__(key)
         self._path = path
 

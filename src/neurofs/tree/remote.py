@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from neurofs.io.fetcher import Assembled, Fetcher, RemoteObject
 from neurofs.io.readahead import GridHint, ReadPattern
-from neurofs.tree.nodes import Attrs, File, FileHandle, Key, Kind
+from neurofs.tree.nodes import Attrs, File, FileHandle, Kind, NodePath
 
 
 class RemoteHandle(FileHandle):
@@ -32,7 +32,7 @@ class RemoteFile(File):
 
     def __init__(
         self,
-        key: Key,
+        key: NodePath,
         *,
         size: int,
         mtime: float,

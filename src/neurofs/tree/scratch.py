@@ -9,7 +9,7 @@ import time
 
 from neurofs.errors import TooLarge
 from neurofs.tree.buffers import resize, write_into
-from neurofs.tree.nodes import Attrs, File, FileHandle, Key, Kind
+from neurofs.tree.nodes import Attrs, File, FileHandle, Kind, NodePath
 
 
 class ScratchHandle(FileHandle):
@@ -21,7 +21,7 @@ class ScratchHandle(FileHandle):
 
 
 class ScratchFile(File):
-    def __init__(self, key: Key, data: bytes = b"") -> None:
+    def __init__(self, key: NodePath, data: bytes = b"") -> None:
         super().__init__(key)
         self._data = bytearray(data)
         self.mtime = time.time()
@@ -57,7 +57,7 @@ class ScratchFile(File):
         """The whole content becomes ``data`` (a creation request's receipt)."""
         self._data[:] = data
 
-    def moved(self, key: Key) -> ScratchFile:
+    def moved(self, key: NodePath) -> ScratchFile:
         copy = ScratchFile(key, self.content)
         copy.mtime = self.mtime
         copy._too_large = self._too_large

@@ -19,8 +19,8 @@ import yaml
 from pydantic import ValidationError
 
 from neurofs.errors import AccessDenied, InvalidContent, ReadOnly
-from neurofs.tree.merge import Path, apply, diff
-from neurofs.tree.nodes import Attrs, BytesHandle, EditableFile, FileHandle, Key, Kind
+from neurofs.tree.merge import FieldPath, apply, diff
+from neurofs.tree.nodes import Attrs, BytesHandle, EditableFile, FileHandle, Kind, NodePath
 from neurofs.tree.render import json_text
 
 Document = dict[str, Any]
@@ -114,7 +114,7 @@ class SidecarSpec:
     # Raise InvalidContent for a document the server must not receive.
     validate: Callable[[Document], None]
     # Send the change: the changed fields, the merged document and the state it was merged on.
-    send: Callable[[dict[Path, Any], Document, Document], Awaitable[None]]
+    send: Callable[[dict[FieldPath, Any], Document, Document], Awaitable[None]]
     fmt: TextFormat = TextFormat.YAML
     # Top-level keys the server computes: shown, never sent; an edit of only these is refused.
     computed_keys: frozenset[str] = field(default_factory=frozenset)
@@ -126,7 +126,7 @@ class SidecarSpec:
 
 
 class Sidecar(EditableFile):
-    def __init__(self, key: Key, spec: SidecarSpec, mtime: float = 0.0) -> None:
+    def __init__(self, key: NodePath, spec: SidecarSpec, mtime: float = 0.0) -> None:
         super().__init__(key)
         self.spec = spec
         self._mtime = mtime

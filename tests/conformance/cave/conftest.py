@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from neurofs_emulators.cave.sample import OWNER_TOKEN, SampleCave
-from neurofs_emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.cave.sample import OWNER_TOKEN
 from tests.conformance.venvs import ensure_venv, run_snippet
+from tests.support.emulators import CaveEmulator, started_cave_emulator
 
 CaveClientRunner = Callable[..., Any]
 
@@ -31,21 +31,17 @@ def cave_conformance_python() -> Path:
     return ensure_venv("conformance-venv-cave", ".venv-conformance-cave")
 
 
-@pytest.fixture(scope="session")
-def cave_sample() -> SampleCave:
-    return SampleCave()
-
-
 @pytest.fixture
-def cave_emulator() -> Iterator[RunningEmulator]:
-    """A private emulator per test: the client writes, and tests stay independent."""
-    with start_emulator("cave") as emulator:
+def cave_emulator() -> Iterator[CaveEmulator]:
+    """Here, unlike elsewhere (``tests/support/fixtures.py``: one per module), an emulator
+    per test: the client writes, and tests stay independent."""
+    with started_cave_emulator() as emulator:
         yield emulator
 
 
 @pytest.fixture
 def run_cave_client(
-    cave_conformance_python: Path, cave_emulator: RunningEmulator, tmp_path: Path
+    cave_conformance_python: Path, cave_emulator: CaveEmulator, tmp_path: Path
 ) -> CaveClientRunner:
     """Run a snippet in the conformance venv; it must ``emit(obj)`` its JSON result.
 

@@ -25,7 +25,7 @@ from neurofs_emulators.cave.sample import (
     sample_state_json,
 )
 from neurofs_emulators.launch import RunningEmulator
-from tests.mount.conftest import CaveEmulator, make_mount  # noqa: F401 (fixture)
+from tests.support.fixtures import MakeMount
 
 from .conftest import CaveClientRunner
 
@@ -190,7 +190,7 @@ def _csv(path: os.PathLike[str]) -> list[dict[str, str]]:
 
 @pytest.mark.mount
 def test_the_mounts_segment_ids_and_created_equal_the_clients(
-    make_mount,  # noqa: F811
+    make_mount: MakeMount,
     run_cave_client: CaveClientRunner,
     cave_emulator: RunningEmulator,
 ) -> None:
@@ -198,7 +198,7 @@ def test_the_mounts_segment_ids_and_created_equal_the_clients(
     and root ids of ``query_table`` (a frozen version) and ``live_query`` equal the mount's
     ``versions/<n>/<table>.csv`` and ``annotations.csv``; ``created`` of ``live_live_query``
     (the route the mount reads) equals the mount's ISO text, to the millisecond."""
-    mount = make_mount(CaveEmulator(cave_emulator))
+    mount = make_mount(cave_emulator)
     root = mount / f"cave/{DATASTACK}"
     tables = root / "tables"
     os.mkdir(tables / "fresh_tags")

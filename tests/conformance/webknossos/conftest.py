@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from neurofs_emulators.launch import RunningEmulator, start_emulator
-from neurofs_emulators.webknossos.sample import OWNER_TOKEN, SampleWorld
+from neurofs_emulators.webknossos.sample import OWNER_TOKEN
 from tests.conformance.venvs import ensure_venv, run_snippet
+from tests.support.emulators import WkEmulator, started_wk_emulator
 
 WkClientRunner = Callable[..., Any]
 
@@ -29,22 +29,18 @@ def wk_conformance_python() -> Path:
     return ensure_venv("conformance-venv-webknossos", ".venv-conformance-webknossos")
 
 
-@pytest.fixture(scope="session")
-def wk_sample() -> SampleWorld:
-    return SampleWorld()
-
-
 @pytest.fixture
-def wk_emulator() -> Iterator[RunningEmulator]:
-    """A private emulator per test: the client writes, and tests stay independent. It
-    announces API v14: the official client refuses a server at v12, the emulator's default."""
-    with start_emulator("webknossos", ["--api-version", "14"]) as emulator:
+def wk_emulator() -> Iterator[WkEmulator]:
+    """Here, unlike elsewhere (``tests/support/fixtures.py``: one per module), an emulator
+    per test: the client writes, and tests stay independent. It announces API v14: the
+    official client refuses a server at v12, the emulator's default."""
+    with started_wk_emulator(14) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def run_wk_client(
-    wk_conformance_python: Path, wk_emulator: RunningEmulator, tmp_path: Path
+    wk_conformance_python: Path, wk_emulator: WkEmulator, tmp_path: Path
 ) -> WkClientRunner:
     """Run a snippet in the conformance venv; it must ``emit(obj)`` its JSON result.
 

@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 import zarr
 
-from neurofs_emulators.launch import RunningEmulator
 from neurofs_emulators.webknossos.sample import (
     DATASET_L4,
     DATASET_RETINA,
     ORGANIZATION,
     SampleWorld,
 )
-from tests.mount.conftest import Mount, WkEmulator, make_mount  # noqa: F401 (fixture)
+from tests.support.emulators import WkEmulator
+from tests.support.fixtures import MakeMount
+from tests.support.mounting import Mount
 
 from .conftest import WkClientRunner
 
@@ -44,13 +45,13 @@ def _ome_region(root: Path, layer: str, mag: tuple[int, int, int], top_left, siz
 
 
 def test_dataset_open_on_a_mount_reads_what_remote_dataset_reads(
-    make_mount,  # noqa: F811
-    wk_emulator: RunningEmulator,
+    make_mount: MakeMount,
+    wk_emulator: WkEmulator,
     run_wk_client: WkClientRunner,
     wk_sample: SampleWorld,
     tmp_path: Path,
 ) -> None:
-    mount: Mount = make_mount(WkEmulator(wk_emulator))
+    mount: Mount = make_mount(wk_emulator)
     root = mount / f"webknossos/datasets/{ORGANIZATION}/l4_demo"
     before = sorted(os.listdir(root))
     properties = (root / "datasource-properties.json").read_bytes()

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yaml
 
 MiB = 1024 * 1024
-SIDECAR_CAP = 16 * MiB  # sidecars and new files (README: "Writes beyond 16 MiB")
+SIDECAR_CAP = 16 * MiB  # sidecars and new files (docs/editing.md: "Writes beyond 16 MiB")
 TABLE_CAP = 64 * MiB  # annotation tables
 
 Kind = Literal["syntax", "schema", "refusal", "network"]

@@ -38,7 +38,7 @@ from neurofs.sources.cave.table_format import (
     render_csv,
     render_jsonl,
 )
-from neurofs.tree.merge import Path
+from neurofs.tree.merge import FieldPath
 from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
@@ -48,9 +48,9 @@ from neurofs.tree.nodes import (
     FileHandle,
     GeneratedFile,
     IndexedDirectory,
-    Key,
     Kind,
     Node,
+    NodePath,
     StaticDirectory,
 )
 from neurofs.tree.render import json_text
@@ -105,7 +105,7 @@ async def table_format(api: CaveApi, datastack: str, table: str) -> TableFormat:
     return format_from_schema((await api.table_schema(datastack, table)).model)
 
 
-def _static(key: Key, render: Any, *, shown: bool = False) -> GeneratedFile:
+def _static(key: NodePath, render: Any, *, shown: bool = False) -> GeneratedFile:
     """A JSON file of ``render()``'s answer (its ``document``, when ``shown``)."""
 
     async def data() -> bytes:
@@ -116,7 +116,7 @@ def _static(key: Key, render: Any, *, shown: bool = False) -> GeneratedFile:
 
 
 class CaveRoot(Directory):
-    def __init__(self, key: Key, ctx: CaveContext, datastacks: list[str]) -> None:
+    def __init__(self, key: NodePath, ctx: CaveContext, datastacks: list[str]) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._datastacks = datastacks
@@ -129,7 +129,7 @@ class CaveRoot(Directory):
 
 
 class DatastackDir(StaticDirectory):
-    def __init__(self, key: Key, ctx: CaveContext, datastack: str) -> None:
+    def __init__(self, key: NodePath, ctx: CaveContext, datastack: str) -> None:
         super().__init__(
             key,
             [
@@ -142,7 +142,7 @@ class DatastackDir(StaticDirectory):
 
 
 class TablesDir(Directory):
-    def __init__(self, key: Key, ctx: CaveContext, datastack: str) -> None:
+    def __init__(self, key: NodePath, ctx: CaveContext, datastack: str) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._ds = datastack
@@ -211,7 +211,7 @@ class NewTableDir(Directory):
 
     accepts_scratch = True
 
-    def __init__(self, key: Key, ctx: CaveContext, datastack: str, name: str) -> None:
+    def __init__(self, key: NodePath, ctx: CaveContext, datastack: str, name: str) -> None:
         super().__init__(key)
         self._ctx, self._ds, self._name = ctx, datastack, name
 
@@ -254,7 +254,7 @@ class NewTableDir(Directory):
 
 
 class NewTableMetadata(EditableFile):
-    def __init__(self, key: Key, table: NewTableDir) -> None:
+    def __init__(self, key: NodePath, table: NewTableDir) -> None:
         super().__init__(key)
         self._table = table
 
@@ -287,7 +287,7 @@ class NewTableMetadata(EditableFile):
 class TableDir(Directory):
     accepts_scratch = True
 
-    def __init__(self, key: Key, ctx: CaveContext, datastack: str, table: str) -> None:
+    def __init__(self, key: NodePath, ctx: CaveContext, datastack: str, table: str) -> None:
         super().__init__(key)
         self._ctx, self._ds, self._table = ctx, datastack, table
 
@@ -321,11 +321,11 @@ def _validate_metadata(doc: Document) -> None:
             raise InvalidContent(f"'{key}' must be one of {', '.join(PERMISSIONS)}")
 
 
-def metadata_json(key: Key, ctx: CaveContext, datastack: str, table: str) -> Sidecar:
+def metadata_json(key: NodePath, ctx: CaveContext, datastack: str, table: str) -> Sidecar:
     async def load(fresh: bool) -> Document:
         return dict((await ctx.api.table_metadata(datastack, table, fresh=fresh)).document)
 
-    async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+    async def send(changes: dict[FieldPath, Any], merged: Document, current: Document) -> None:
         changed = {p[0] for p in changes}
         metadata = {k: merged.get(k) for k in EDITABLE_METADATA if k in changed}
         if "notice_text" in metadata and metadata["notice_text"] is None:
@@ -374,7 +374,9 @@ class AnnotationsFile(EditableFile):
     # Whole tables are edited in memory: allow more than a sidecar.
     max_edit_bytes = 64 * 1024 * 1024
 
-    def __init__(self, key: Key, ctx: CaveContext, datastack: str, table: str, jsonl: bool) -> None:
+    def __init__(
+        self, key: NodePath, ctx: CaveContext, datastack: str, table: str, jsonl: bool
+    ) -> None:
         super().__init__(key)
         self._ctx, self._ds, self._table, self._jsonl = ctx, datastack, table, jsonl
 
@@ -472,7 +474,7 @@ class AtDir(Directory):
     """``at/<ISO 8601 time>.csv``: the table as the live query gives it at that instant, the
     rows valid then with the root ids of then; read-only. Instants are named, not listed."""
 
-    def __init__(self, key: Key, ctx: CaveContext, datastack: str, table: str) -> None:
+    def __init__(self, key: NodePath, ctx: CaveContext, datastack: str, table: str) -> None:
         super().__init__(key)
         self._ctx, self._ds, self._table = ctx, datastack, table
 
@@ -507,7 +509,7 @@ def _version_names(versions: list[int]) -> dict[str, int]:
 class VersionsDir(IndexedDirectory[int]):
     """``versions/<n>/<table>.csv``: materialized snapshots, read-only and immutable."""
 
-    def __init__(self, key: Key, ctx: CaveContext, datastack: str) -> None:
+    def __init__(self, key: NodePath, ctx: CaveContext, datastack: str) -> None:
         super().__init__(key)
         self._ctx, self._ds = ctx, datastack
 
@@ -528,7 +530,7 @@ def _csv_names(tables: list[str]) -> dict[str, str]:
 
 
 class MaterializedVersionDir(IndexedDirectory[str]):
-    def __init__(self, key: Key, ctx: CaveContext, datastack: str, version: int) -> None:
+    def __init__(self, key: NodePath, ctx: CaveContext, datastack: str, version: int) -> None:
         super().__init__(key)
         self._ctx, self._ds, self._version = ctx, datastack, version
 
@@ -559,7 +561,7 @@ class StatesDir(Directory):
 
     accepts_scratch = True
 
-    def __init__(self, key: Key, ctx: CaveContext, datastack: str) -> None:
+    def __init__(self, key: NodePath, ctx: CaveContext, datastack: str) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._known = ctx.memory(datastack).state_ids  # the mount's, shared by every rebuild

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from neurofs.errors import InvalidContent
 from neurofs.sources.dandi.api import DandiApi
-from neurofs.tree.merge import Path
-from neurofs.tree.nodes import Key
+from neurofs.tree.merge import FieldPath
+from neurofs.tree.nodes import NodePath
 from neurofs.tree.sidecar import (
     Document,
     Sidecar,
@@ -103,12 +103,14 @@ def validate_dandiset_metadata(doc: Document) -> None:
         raise InvalidContent(describe_validation(exc)) from None
 
 
-def dandiset_yaml(api: DandiApi, key: Key, identifier: str, version: str, mtime: float) -> Sidecar:
+def dandiset_yaml(
+    api: DandiApi, key: NodePath, identifier: str, version: str, mtime: float
+) -> Sidecar:
     async def load(fresh: bool) -> Document:
         info = await api.version_info(identifier, version, fresh=fresh)
         return dict(info.metadata)
 
-    async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+    async def send(changes: dict[FieldPath, Any], merged: Document, current: Document) -> None:
         metadata = {k: v for k, v in merged.items() if k not in COMPUTED_KEYS}
         name = str(merged["name"]).strip()
         await api.http.send_json(
@@ -165,14 +167,14 @@ def validate_asset_metadata(doc: Document) -> None:
         raise InvalidContent("'schemaKey' must stay 'Asset'")
 
 
-def asset_yaml(api: DandiApi, key: Key, identifier: str, path: str, mtime: float) -> Sidecar:
+def asset_yaml(api: DandiApi, key: NodePath, identifier: str, path: str, mtime: float) -> Sidecar:
     """The metadata of the draft's asset at ``path``. The asset is found by path each time,
     because every metadata change gives it a new id."""
 
     async def load(fresh: bool) -> Document:
         return await api.draft_asset_metadata(identifier, path, fresh=fresh)
 
-    async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+    async def send(changes: dict[FieldPath, Any], merged: Document, current: Document) -> None:
         asset = await api.asset_at(identifier, "draft", path)
         metadata = {k: v for k, v in merged.items() if k not in ASSET_COMPUTED_KEYS}
         metadata["path"] = asset.path

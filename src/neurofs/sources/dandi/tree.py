@@ -34,9 +34,9 @@ from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
     Directory,
-    Key,
     Kind,
     Node,
+    NodePath,
     Symlink,
 )
 from neurofs.tree.remote import RemoteFile
@@ -276,7 +276,7 @@ def _ts(value: object) -> float:
 class SourceRoot(Directory):
     """``<source>/``: one directory per dandiset."""
 
-    def __init__(self, key: Key, ctx: DandiContext) -> None:
+    def __init__(self, key: NodePath, ctx: DandiContext) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._mtime = time.time()
@@ -298,7 +298,7 @@ class SourceRoot(Directory):
 
 
 class DandisetDir(Directory):
-    def __init__(self, key: Key, ctx: DandiContext, dandiset: Dandiset) -> None:
+    def __init__(self, key: NodePath, ctx: DandiContext, dandiset: Dandiset) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._d = dandiset
@@ -331,7 +331,7 @@ class DandisetDir(Directory):
 
 
 class ReleasesDir(Directory):
-    def __init__(self, key: Key, ctx: DandiContext, dandiset: Dandiset) -> None:
+    def __init__(self, key: NodePath, ctx: DandiContext, dandiset: Dandiset) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._d = dandiset
@@ -371,7 +371,7 @@ class FolderDir(Directory):
 
     def __init__(
         self,
-        key: Key,
+        key: NodePath,
         ctx: DandiContext,
         view: VersionView,
         folder: str,
@@ -446,7 +446,7 @@ class FolderDir(Directory):
         return _blob_file(key, ctx, e, immutable)
 
 
-def _blob_file(key: Key, ctx: DandiContext, e: Entry, immutable: bool) -> RemoteFile:
+def _blob_file(key: NodePath, ctx: DandiContext, e: Entry, immutable: bool) -> RemoteFile:
     asset_id = e.asset_id
     assert asset_id is not None
 
@@ -474,7 +474,7 @@ class VersionDir(FolderDir):
     """A version root: ``dandiset.yaml`` plus the top-level assets and folders."""
 
     def __init__(
-        self, key: Key, ctx: DandiContext, dandiset: Dandiset, version: VersionSummary
+        self, key: NodePath, ctx: DandiContext, dandiset: Dandiset, version: VersionSummary
     ) -> None:
         identifier, v = dandiset.identifier, version.version
         mtime = _ts(version.modified)
@@ -516,7 +516,7 @@ class AssetMetadataDir(Directory):
     accepts_scratch = True
 
     def __init__(
-        self, key: Key, ctx: DandiContext, view: VersionView, folder: str, mtime: float
+        self, key: NodePath, ctx: DandiContext, view: VersionView, folder: str, mtime: float
     ) -> None:
         super().__init__(key)
         self._ctx = ctx
@@ -547,7 +547,7 @@ class ZarrDir(Directory):
     """A zarr asset: its keys as a directory tree (one level of ``zarr_index``'s tree)."""
 
     def __init__(
-        self, key: Key, ctx: DandiContext, entry: Entry, embargoed: bool, prefix: str = ""
+        self, key: NodePath, ctx: DandiContext, entry: Entry, embargoed: bool, prefix: str = ""
     ) -> None:
         super().__init__(key)
         self._ctx = ctx
@@ -591,7 +591,7 @@ class ZarrDir(Directory):
             return ZarrDir(key, self._ctx, self._entry, self._embargoed, e)
         return self._file(key, zarr_id, e)
 
-    def _file(self, key: Key, zarr_id: str, f: ZarrFile) -> RemoteFile:
+    def _file(self, key: NodePath, zarr_id: str, f: ZarrFile) -> RemoteFile:
         obj = DandiZarrFile(self._ctx.zarr_keys, zarr_id, f, self._embargoed)
 
         async def resolve() -> RemoteObject:

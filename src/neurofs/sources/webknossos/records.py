@@ -29,9 +29,9 @@ from neurofs.secrets import redact
 from neurofs.sources.payloads import validated
 from neurofs.sources.webknossos.api import Record, WebknossosApi
 from neurofs.sources.webknossos.models import Project, TaskCreation
-from neurofs.tree.merge import Path
+from neurofs.tree.merge import FieldPath
 from neurofs.tree.names import safe_name, unique_names
-from neurofs.tree.nodes import Attrs, GeneratedFile, IndexedDirectory, Key, Kind, Node
+from neurofs.tree.nodes import Attrs, GeneratedFile, IndexedDirectory, Kind, Node, NodePath
 from neurofs.tree.render import json_text
 from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
 
@@ -157,7 +157,7 @@ class RecordsDir(IndexedDirectory[Any]):
 
     accepts_scratch = True
 
-    def __init__(self, key: Key, api: WebknossosApi) -> None:
+    def __init__(self, key: NodePath, api: WebknossosApi) -> None:
         super().__init__(key)
         self.api = api
 
@@ -194,13 +194,13 @@ class TasksDir(RecordsDir):
             self._annotations_file(task_id, key) if annotations else self._task_file(task_id, key)
         )
 
-    def _task_file(self, task_id: str, key: Key) -> Sidecar:
+    def _task_file(self, task_id: str, key: NodePath) -> Sidecar:
         api = self.api
 
         async def load(fresh: bool) -> Document:
             return task_document(await api.task(task_id, fresh=fresh))
 
-        async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+        async def send(changes: dict[FieldPath, Any], merged: Document, current: Document) -> None:
             body = {k: merged.get(k) for k in TASK_PARAMETERS}
             try:
                 await api.send("PUT", f"tasks/{task_id}", body)
@@ -216,7 +216,7 @@ class TasksDir(RecordsDir):
         )
         return Sidecar(key, spec)
 
-    def _annotations_file(self, task_id: str, key: Key) -> GeneratedFile:
+    def _annotations_file(self, task_id: str, key: NodePath) -> GeneratedFile:
         async def render() -> bytes:
             return json_text(await self.api.get(f"tasks/{task_id}/annotations"))
 
@@ -306,7 +306,7 @@ class TaskTypesDir(RecordsDir):
         return json_text({"created": [f"{tid}.json"] if tid else []})
 
 
-def _static_json(key: Key, doc: Any) -> GeneratedFile:
+def _static_json(key: NodePath, doc: Any) -> GeneratedFile:
     data = json_text(doc)
 
     async def render() -> bytes:
@@ -329,7 +329,7 @@ class ProjectsDir(RecordsDir):
     def node(self, name: str, entry: str) -> Node:
         return self._project_file(entry, (*self.key, name))
 
-    def _project_file(self, name: str, key: Key) -> Sidecar:
+    def _project_file(self, name: str, key: NodePath) -> Sidecar:
         api = self.api
 
         async def load(fresh: bool) -> Document:
@@ -341,7 +341,7 @@ class ProjectsDir(RecordsDir):
                     }
             raise NotFound(f"project {name}")
 
-        async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+        async def send(changes: dict[FieldPath, Any], merged: Document, current: Document) -> None:
             changed = {p[0] for p in changes}
             if "name" in changed:
                 raise InvalidContent(

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from neurofs.errors import AccessDenied, InvalidContent
 from neurofs.sources.webknossos.api import WebknossosApi, folder_paths
 from neurofs.sources.webknossos.models import Dataset
-from neurofs.tree.merge import Path
-from neurofs.tree.nodes import Key
+from neurofs.tree.merge import FieldPath
+from neurofs.tree.nodes import NodePath
 from neurofs.tree.sidecar import (
     Document,
     Sidecar,
@@ -111,7 +111,7 @@ def _union_box(d: Dataset) -> dict[str, Any] | None:
     }
 
 
-def dataset_json(api: WebknossosApi, key: Key, dataset_id: str, mtime: float) -> Sidecar:
+def dataset_json(api: WebknossosApi, key: NodePath, dataset_id: str, mtime: float) -> Sidecar:
     async def load(fresh: bool) -> Document:
         dataset = await api.dataset(dataset_id, fresh=fresh)
         try:
@@ -121,7 +121,7 @@ def dataset_json(api: WebknossosApi, key: Key, dataset_id: str, mtime: float) ->
             teams, folders = {}, {}
         return render_dataset(dataset, teams, folders, api.http.base_url)
 
-    async def send(changes: dict[Path, Any], merged: Document, current: Document) -> None:
+    async def send(changes: dict[FieldPath, Any], merged: Document, current: Document) -> None:
         changed = {p[0] for p in changes}
         partial = {k: merged.get(k) for k in _PARTIAL_KEYS if k in changed}
         team_ids: list[str] | None = None

@@ -41,9 +41,9 @@ from neurofs.tree.nodes import (
     FileHandle,
     GeneratedFile,
     IndexedDirectory,
-    Key,
     Kind,
     Node,
+    NodePath,
     StaticDirectory,
     Symlink,
 )
@@ -200,7 +200,7 @@ class RawVolume(Assembled):
 # ---------------------------------------------------------------- helpers
 
 
-def _json_file(key: Key, doc: object, mtime: float) -> GeneratedFile:
+def _json_file(key: NodePath, doc: object, mtime: float) -> GeneratedFile:
     data = json_text(doc)
 
     async def render() -> bytes:
@@ -209,7 +209,7 @@ def _json_file(key: Key, doc: object, mtime: float) -> GeneratedFile:
     return GeneratedFile(key, render, mtime=mtime)
 
 
-def _bytes_file(key: Key, data: bytes, mtime: float) -> GeneratedFile:
+def _bytes_file(key: NodePath, data: bytes, mtime: float) -> GeneratedFile:
     async def render() -> bytes:
         return data
 
@@ -221,7 +221,7 @@ class FreshFile(File):
 
     direct_io = True
 
-    def __init__(self, key: Key, fetch: Callable[[], Awaitable[bytes]], mtime: float) -> None:
+    def __init__(self, key: NodePath, fetch: Callable[[], Awaitable[bytes]], mtime: float) -> None:
         super().__init__(key)
         self._fetch = fetch
         self._mtime = mtime
@@ -245,7 +245,7 @@ def _mags(layer: DataLayer) -> list[volume.Mag]:
 
 
 class WkRoot(StaticDirectory):
-    def __init__(self, key: Key, ctx: WkContext) -> None:
+    def __init__(self, key: NodePath, ctx: WkContext) -> None:
         now = time.time()
         super().__init__(
             key,
@@ -318,7 +318,7 @@ def index_datasets(datasets: list[Dataset]) -> DatasetIndex:
 
 
 class DatasetsDir(IndexedDirectory[str]):
-    def __init__(self, key: Key, ctx: WkContext) -> None:
+    def __init__(self, key: NodePath, ctx: WkContext) -> None:
         super().__init__(key)
         self._ctx = ctx
 
@@ -333,7 +333,7 @@ class DatasetsDir(IndexedDirectory[str]):
 
 
 class OrganizationDir(IndexedDirectory[Dataset]):
-    def __init__(self, key: Key, ctx: WkContext, organization: str) -> None:
+    def __init__(self, key: NodePath, ctx: WkContext, organization: str) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._org = organization
@@ -353,7 +353,7 @@ class DatasetDir(Directory):
     # It holds dataset.json: editors' scratch files may be created here.
     accepts_scratch = True
 
-    def __init__(self, key: Key, ctx: WkContext, dataset: Dataset) -> None:
+    def __init__(self, key: NodePath, ctx: WkContext, dataset: Dataset) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._d = dataset
@@ -391,7 +391,7 @@ class DatasetDir(Directory):
 class _LayerDir(Directory):
     """A zarr group for one layer: ``.zgroup``, ``.zattrs`` and what subclasses add."""
 
-    def __init__(self, key: Key, ctx: WkContext, dataset: Dataset, layer: DataLayer) -> None:
+    def __init__(self, key: NodePath, ctx: WkContext, dataset: Dataset, layer: DataLayer) -> None:
         super().__init__(key)
         self._ctx, self._d, self._layer = ctx, dataset, layer
         self._mtime = _mtime(dataset)
@@ -415,7 +415,7 @@ class OmeZarrDir(_LayerDir):
 
     def __init__(
         self,
-        key: Key,
+        key: NodePath,
         ctx: WkContext,
         dataset: Dataset,
         layer: DataLayer,
@@ -463,7 +463,12 @@ class OmeMagDir(Directory):
     above this level. Lookups compute nodes without listing."""
 
     def __init__(
-        self, key: Key, ctx: WkContext, dataset: Dataset, g: MagGeometry, prefix: tuple[int, ...]
+        self,
+        key: NodePath,
+        ctx: WkContext,
+        dataset: Dataset,
+        g: MagGeometry,
+        prefix: tuple[int, ...],
     ) -> None:
         super().__init__(key)
         self._ctx, self._d, self._g, self._prefix = ctx, dataset, g, prefix
@@ -508,7 +513,7 @@ class OmeMagDir(Directory):
         raise NotFound("/".join((*self.key, name)))
 
 
-def _chunk_file(key: Key, ctx: WkContext, chunk: WkChunk, mtime: float) -> RemoteFile:
+def _chunk_file(key: NodePath, ctx: WkContext, chunk: WkChunk, mtime: float) -> RemoteFile:
     async def resolve() -> WkChunk:
         return chunk
 
@@ -523,7 +528,7 @@ def _chunk_file(key: Key, ctx: WkContext, chunk: WkChunk, mtime: float) -> Remot
     )
 
 
-def _raw_file(key: Key, ctx: WkContext, raw: RawVolume, mtime: float) -> RemoteFile:
+def _raw_file(key: NodePath, ctx: WkContext, raw: RawVolume, mtime: float) -> RemoteFile:
     async def resolve() -> RawVolume:
         return raw
 
@@ -566,7 +571,7 @@ class NativeLayerDir(_LayerDir):
 class NativeMagDir(Directory):
     """``<layer>/<mag>/``: ``.zarray`` and chunk files ``c.x.y.z`` as the datastore names them."""
 
-    def __init__(self, key: Key, ctx: WkContext, dataset: Dataset, g: MagGeometry) -> None:
+    def __init__(self, key: NodePath, ctx: WkContext, dataset: Dataset, g: MagGeometry) -> None:
         super().__init__(key)
         self._ctx, self._d, self._g = ctx, dataset, g
         self._mtime = _mtime(dataset)
@@ -603,7 +608,7 @@ class NativeMagDir(Directory):
 class FoldersDir(Directory):
     """``folders/``: the WEBKNOSSOS folder tree; datasets appear as symlinks into datasets/."""
 
-    def __init__(self, key: Key, ctx: WkContext, folder_id: str | None) -> None:
+    def __init__(self, key: NodePath, ctx: WkContext, folder_id: str | None) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._folder_id = folder_id
@@ -685,6 +690,6 @@ def _subfolders(folders: list[Folder]) -> dict[str | None, dict[str, Folder]]:
     return {parent: folder_names(members) for parent, members in grouped.items()}
 
 
-def _folder_nodes(key: Key, ctx: WkContext, folders: Iterable[Folder]) -> list[Node]:
+def _folder_nodes(key: NodePath, ctx: WkContext, folders: Iterable[Folder]) -> list[Node]:
     """Sub-folders of one folder, under distinct safe names."""
     return [FoldersDir((*key, name), ctx, f.id) for name, f in folder_names(folders).items()]

@@ -1,0 +1,177 @@
+"""The emulators as the tests see them: a running emulator (``neurofs_emulators.launch``)
+plus helpers to ask it what it serves and what it was asked, and to make it refuse.
+
+The wrappers answer everything a :class:`RunningEmulator` does (``urls``, ``origin``,
+``clear_requests``, ``set_knobs``, ``stop`` ...), so tests that only need those take them too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from neurofs_emulators.cave.sample import OWNER_TOKEN as CAVE_OWNER_TOKEN
+from neurofs_emulators.dandi.sample import OWNER_TOKEN
+from neurofs_emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.webknossos.sample import CURRENT_API_VERSION as WK_DEFAULT_API_VERSION
+from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
+
+
+@dataclass
+class Emulator:
+    """A running emulator plus helpers to ask it what it serves and what it was asked."""
+
+    running: RunningEmulator
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for what the wrapper lacks: the RunningEmulator's own API.
+        if name == "running":
+            raise AttributeError(name)
+        return getattr(self.running, name)
+
+    @property
+    def api_url(self) -> str:
+        return self.running.api_url
+
+    def _base(self) -> str:
+        return self.running.urls[0].rsplit("/api", 1)[0]
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.running.requests()
+
+    def reset(self) -> None:
+        """Forget the requests seen so far."""
+        self.running.clear_requests()
+
+    def data_requests(self) -> list[dict[str, Any]]:
+        """Requests for bytes: the blob store and the download redirects."""
+        return [
+            r
+            for r in self.requests()
+            if r["path"].startswith("/dandiarchive/")
+            or "download" in r["path"]
+            or "download=true" in (r.get("query") or "")
+        ]
+
+    def writes(self) -> list[dict[str, Any]]:
+        """Requests that change something (the log's ``body`` field holds what was sent)."""
+        return [r for r in self.requests() if r["method"] not in ("GET", "HEAD")]
+
+    def refuse(self, method: str, path_prefix: str, status: int, body: Any, times: int = 1) -> None:
+        """Make the next matching request(s) fail as the real server would."""
+        httpx.post(
+            f"{self._base()}/__emulator__/refusals",
+            json={
+                "method": method,
+                "path_prefix": path_prefix,
+                "status": status,
+                "body": body,
+                "times": times,
+            },
+        ).raise_for_status()
+
+    def clear_refusals(self) -> None:
+        httpx.delete(f"{self._base()}/__emulator__/refusals").raise_for_status()
+
+    def draft_metadata(self, dandiset: str) -> dict[str, Any]:
+        with self.api() as c:
+            r = c.get(f"dandisets/{dandiset}/versions/draft/info/")
+            r.raise_for_status()
+            return r.json()["metadata"]
+
+    def api(self, token: str | None = OWNER_TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"token {token}"} if token else {}
+        return httpx.Client(base_url=self.api_url + "/", headers=headers, timeout=60)
+
+    def all_assets(self, dandiset: str, version: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        with self.api() as c:
+            url: str | None = f"dandisets/{dandiset}/versions/{version}/assets/"
+            params: dict[str, Any] | None = {"page_size": 1000, "metadata": "true"}
+            while url:
+                page = c.get(url, params=params).json()
+                out.extend(page["results"])
+                url, params = page["next"], None
+        return out
+
+    def download(self, asset_id: str) -> bytes:
+        with self.api() as c:
+            r = c.get(f"assets/{asset_id}/download/", follow_redirects=False)
+            assert r.status_code == 302
+        return httpx.get(r.headers["Location"], timeout=300).content
+
+
+@dataclass
+class WkEmulator(Emulator):
+    """The WEBKNOSSOS emulator: main server first, datastore second; ``api_version`` is the
+    current API version it announces."""
+
+    api_version: int = WK_DEFAULT_API_VERSION
+
+    @property
+    def api_url(self) -> str:
+        return self.running.urls[0]
+
+    def _base(self) -> str:
+        return self.running.urls[0].rstrip("/")
+
+    def wk(self, token: str | None = None) -> httpx.Client:
+        token = token or WK_OWNER_TOKEN
+        return httpx.Client(
+            base_url=self._base() + "/api/v12/", headers={"X-Auth-Token": token}, timeout=60
+        )
+
+
+@dataclass
+class CaveEmulator(Emulator):
+    """The CAVE emulator: global server first, local server second."""
+
+    @property
+    def api_url(self) -> str:
+        return self.running.urls[0]
+
+    def _base(self) -> str:
+        return self.running.urls[0].rstrip("/")
+
+    def local(self, token: str | None = None) -> httpx.Client:
+        token = token or CAVE_OWNER_TOKEN
+        return httpx.Client(
+            base_url=self.running.urls[1].rstrip("/") + "/",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+
+
+def kind_of(emulator: Any) -> str:
+    """The source kind an emulator serves (a bare RunningEmulator by its service name)."""
+    if isinstance(emulator, WkEmulator):
+        return "webknossos"
+    if isinstance(emulator, CaveEmulator):
+        return "cave"
+    service = getattr(emulator, "service", None)
+    return service if isinstance(service, str) else "dandi"
+
+
+@contextlib.contextmanager
+def started_dandi_emulator(args: Sequence[str] = ()) -> Iterator[Emulator]:
+    """A DANDI emulator started with ``args`` (``--latency-ms`` ...), stopped on exit."""
+    with start_emulator("dandi", args) as running:
+        yield Emulator(running)
+
+
+@contextlib.contextmanager
+def started_wk_emulator(api_version: int = WK_DEFAULT_API_VERSION) -> Iterator[WkEmulator]:
+    """A WEBKNOSSOS emulator announcing ``api_version``, stopped on exit."""
+    with start_emulator("webknossos", ["--api-version", str(api_version)]) as running:
+        yield WkEmulator(running, api_version)
+
+
+@contextlib.contextmanager
+def started_cave_emulator() -> Iterator[CaveEmulator]:
+    """A CAVE emulator, stopped on exit."""
+    with start_emulator("cave", []) as running:
+        yield CaveEmulator(running)
