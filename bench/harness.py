@@ -22,6 +22,7 @@ import httpx
 from tests.support.mounting import Mount, write_sources
 
 from neurofs_emulators.launch import RunningEmulator, start_emulator
+from neurofs_emulators.webknossos.sample import API_VERSIONS as WK_API_VERSIONS
 
 REPO = Path(__file__).resolve().parents[1]
 SNIPPETS = Path(__file__).resolve().parent / "snippets"
@@ -143,6 +144,10 @@ class Bench:
             args = ["--latency-ms", str(latency_ms)]
             if bandwidth_mbps:
                 args += ["--bandwidth-mbps", str(bandwidth_mbps)]
+            if service == "webknossos":
+                # The official client of scenario 6 speaks API v13 and newer; the emulator
+                # announces v12 unless told otherwise (neurofs speaks both).
+                args += ["--api-version", str(max(WK_API_VERSIONS))]
             self.emulators[service] = Emu(start_emulator(service, args))
             log(f"{service} emulator ready at {' '.join(self.emulators[service].running.urls)}")
         emu = self.emulators[service]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 
+import pytest
 import yaml
 
 from neurofs.sources.dandi.sidecars import COMPUTED_KEYS
@@ -63,6 +64,7 @@ async def test_a_sidecar_save_is_one_put_of_the_change(dandi: DandiMounted):
     assert dandi.emulator.draft_metadata(DANDISET)["description"] == "edited in-process"
 
 
+@pytest.mark.expect_log(r"write refused \(EBUSY\)")
 async def test_a_server_refusal_keeps_the_bytes_and_changes_nothing(dandi: DandiMounted):
     k = dandi.kernel
     emulator = dandi.emulator
@@ -80,6 +82,7 @@ async def test_a_server_refusal_keeps_the_bytes_and_changes_nothing(dandi: Dandi
     assert f"{SIDECAR} EBUSY" in last and "409" in last
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 async def test_invalid_text_sends_nothing(dandi: DandiMounted):
     k = dandi.kernel
     bad = edited(await k.read_file(SIDECAR), name="")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 
+import pytest
 import yaml
 
 from neurofs.errors import AccessDenied, Conflict
@@ -102,6 +103,7 @@ async def test_writes_after_a_flush_on_the_same_handle_are_a_second_save(memory:
     ]
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 async def test_invalid_text_is_einval_sends_nothing_and_keeps_the_bytes(memory: MemoryMounted):
     k = memory.kernel
     before = await k.read_file(ALPHA)
@@ -120,6 +122,8 @@ async def test_invalid_text_is_einval_sends_nothing_and_keeps_the_bytes(memory: 
     assert await k.read_file(ALPHA) == before
 
 
+@pytest.mark.expect_log(r"write refused \(EACCES\)")
+@pytest.mark.expect_log(r"write refused \(EBUSY\)")
 async def test_a_server_refusal_is_its_errno_and_keeps_the_bytes(memory: MemoryMounted):
     k = memory.kernel
     before = await k.read_file(ALPHA)
@@ -140,6 +144,7 @@ async def test_a_server_refusal_is_its_errno_and_keeps_the_bytes(memory: MemoryM
     assert memory.service.records["alpha"]["description"] == "refused"
 
 
+@pytest.mark.expect_log(r"write refused \(EFBIG\)")
 async def test_a_write_past_the_size_limit_is_efbig_at_write_and_close(memory: MemoryMounted):
     k = memory.kernel
     text = await k.read_file(ALPHA)
@@ -178,6 +183,7 @@ async def test_truncate_by_path_is_the_save(memory: MemoryMounted):
     assert "description" not in memory.service.records["alpha"]
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 async def test_truncate_by_path_to_nothing_is_einval_and_sends_nothing(memory: MemoryMounted):
     k = memory.kernel
     with fails_with(errno.EINVAL):
@@ -265,6 +271,7 @@ async def test_release_without_flush_sends_nothing_and_keeps_the_edit_pending(
     assert memory.service.changes() == [patch("alpha", description="pending")]
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 async def test_release_of_an_emptied_file_never_written_is_refused_and_kept(
     memory: MemoryMounted,
 ):
@@ -311,6 +318,7 @@ async def test_an_editor_save_by_rename_over_a_sidecar_is_one_save(memory: Memor
     assert memory.service.changes() == [patch("alpha", description="saved by rename")]
 
 
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
 async def test_a_refused_save_by_rename_keeps_the_bytes_and_the_temporary(memory: MemoryMounted):
     k = memory.kernel
     bad = b"name: ''\n"

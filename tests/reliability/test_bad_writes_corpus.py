@@ -61,7 +61,7 @@ pytestmark = [
     pytest.mark.mount,
     # Every case is a refused save; the server-side ones include a server that is down.
     pytest.mark.expect_log(
-        r"neurofs\.fs\.editing: .*: write refused \(E[A-Z]+\)",
+        r"neurofs\.fs\.saving: .*: write refused \(E[A-Z]+\)",
         r"neurofs\.io\.http: .*giving up after \d+ tries",
         r"server unreachable; serving the answer kept on disk",
     ),

@@ -371,7 +371,7 @@ def _moment_reached(emulator: Emulator, save: Save, moment: str) -> bool:
 @pytest.mark.parametrize("service", SERVICES)
 @pytest.mark.expect_log(
     r"cleaning up a stale mount left by a daemon that died",
-    r"neurofs\.fs\.editing: .*: the save started at .* was interrupted",
+    r"neurofs\.fs\.saving: .*: the save started at .* was interrupted",
 )
 def test_kill9_during_a_save_keeps_the_edit(
     make_mount,
@@ -443,7 +443,7 @@ def test_kill9_during_a_save_keeps_the_edit(
 @pytest.mark.parametrize(
     "signals", [["SIGTERM"], ["SIGINT"], ["SIGTERM", "SIGINT"]], ids=["TERM", "INT", "TERM+INT"]
 )
-@pytest.mark.expect_log(r"neurofs\.fs\.editing: .*: the save started at .* was interrupted")
+@pytest.mark.expect_log(r"neurofs\.fs\.saving: .*: the save started at .* was interrupted")
 def test_signals_during_a_save(
     make_mount,
     private_dandi_emulator: Emulator,

@@ -90,6 +90,7 @@ def test_a_trial_that_raises_frees_the_slot() -> None:
         pass
 
 
+@pytest.mark.expect_log(r"giving up after \d+ tries")
 async def test_the_client_opens_on_an_outage_probes_once_half_open_and_closes() -> None:
     up = [False]
     paths: list[str] = []

@@ -48,7 +48,7 @@ def test_an_answered_save_leaves_nothing(tmp_path: Path):
     assert kept_files(tmp_path) == []
 
 
-@pytest.mark.expect_log(r"neurofs\.fs\.editing: .*was interrupted .*may or may not have been")
+@pytest.mark.expect_log(r"neurofs\.fs\.saving: .*was interrupted .*may or may not have been")
 def test_a_save_of_a_dead_daemon_is_kept_once(tmp_path: Path):
     data = bytes(range(256)) * 3 + b"\n\nlast line"
     die_mid_save(tmp_path, data)
@@ -106,7 +106,8 @@ def test_journal_and_kept_files_are_private(tmp_path: Path):
     s.close()
 
 
-@pytest.mark.expect_log(r"neurofs\.fs\.editing: .*cannot keep a copy of your text before sending")
+@pytest.mark.expect_log(r"giving up after \d+ tries")
+@pytest.mark.expect_log(r"neurofs\.fs\.saving: .*cannot keep a copy of your text before sending")
 def test_a_save_that_cannot_be_journaled_is_refused(tmp_path: Path):
     """No journal, no send: the daemon cannot promise to keep the bytes."""
     import trio

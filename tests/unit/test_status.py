@@ -105,6 +105,7 @@ async def test_a_write_gets_the_write_column_at_once(status: int, method: str) -
     assert calls == [method]
 
 
+@pytest.mark.expect_log(r"giving up after \d+ tries")
 @pytest.mark.parametrize("status", TRANSIENT)
 async def test_transient_statuses_are_retried_where_a_request_may_be_sent_again(
     status: int,
@@ -203,6 +204,7 @@ async def test_cave_terms_of_service_is_access_denied_with_the_url_to_accept_the
         await c.get_json("x/")
 
 
+@pytest.mark.expect_log(r"giving up after \d+ tries")
 async def test_a_plain_cave_500_is_a_server_failure() -> None:
     calls: list[str] = []
     c = client(answering(500, engine("Internal Server Error"), calls), reader=real_status)

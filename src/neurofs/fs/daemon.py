@@ -105,7 +105,7 @@ def check_mountpoint(path: Path) -> None:
     if not os.path.exists("/dev/fuse"):
         raise MountError("/dev/fuse is missing: install fuse3 and load the fuse kernel module")
     if not os.access("/dev/fuse", os.R_OK | os.W_OK):
-        raise MountError("/dev/fuse is not accessible to this user (see README, Troubleshooting)")
+        raise MountError("/dev/fuse is not accessible to this user (see docs/troubleshooting.md)")
 
 
 # Options that are neurofs's own, not the kernel's: taken out before mounting.
