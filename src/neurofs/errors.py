@@ -72,3 +72,20 @@ class RemoteError(NeurofsError):
 
 class ConfigError(NeurofsError):
     """The configuration is invalid or unsafe; raised before mounting."""
+
+
+def first_domain_error(group: BaseExceptionGroup) -> NeurofsError | None:
+    """The first NeurofsError in a nursery's ExceptionGroup (depth first), or None.
+
+    Tasks started in parallel for one request (the chunks of one read, the pages of one
+    listing) fail for one reason as far as the caller is concerned, and the fs layer maps a
+    single error to an errno; without this, a 404 behind a parallel read would surface as an
+    unexpected ExceptionGroup (EIO with a traceback) instead of its own errno."""
+    for exc in group.exceptions:
+        if isinstance(exc, NeurofsError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = first_domain_error(exc)
+            if found is not None:
+                return found
+    return None

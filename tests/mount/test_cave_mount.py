@@ -310,7 +310,7 @@ def test_bad_table_input_is_einval_and_sends_nothing(
     assert "annotations.csv" in (mount / ".neurofs/errors.log").read_text().splitlines()[-1]
 
 
-@pytest.mark.expect_log(r"write refused \(EINVAL\): rows .*: the server refused: 422")
+@pytest.mark.expect_log(r"write refused \(EINVAL\): rows .*: the server refused: .*422")
 def test_server_refusal_inside_a_500_is_einval(mount: Mount, cave_emulator: CaveEmulator):
     path = table(mount, "bound_tag") / "annotations.csv"
     data = (path.read_text() + _new_rows(1, 70)).encode()

@@ -18,7 +18,7 @@ import trio
 from pydantic import BaseModel
 
 from neurofs.config import SourceConfig
-from neurofs.errors import NotFound, RemoteError
+from neurofs.errors import NotFound, RemoteError, first_domain_error
 from neurofs.io.http import HttpClient, LinkExpired, same_origin
 from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
@@ -153,9 +153,15 @@ class DandiApi(ApiClient):
                     data = await self.http.get_json(path, {**params, "page": n})
                 pages[n] = list(validated(Page[item], data, what).results)  # type: ignore[valid-type]
 
-            async with trio.open_nursery() as nursery:
-                for n in range(2, npages + 1):
-                    nursery.start_soon(one, n)
+            try:
+                async with trio.open_nursery() as nursery:
+                    for n in range(2, npages + 1):
+                        nursery.start_soon(one, n)
+            except BaseExceptionGroup as group:
+                error = first_domain_error(group)
+                if error is None:
+                    raise
+                raise error from None
             for n in range(2, npages + 1):
                 results.extend(pages[n])
             _check_listing_size(len(results), what)
