@@ -44,6 +44,12 @@ def hint(index: Index, extent: Index, log: list[tuple[Index, int, int]] | None =
     return GridHint("grid", index, extent, lambda i: Cell(i, requests))
 
 
+def seen(policy: ReadAhead, pattern: ReadPattern, was_held: bool = False) -> list[RemoteObject]:
+    """Tell the policy of a first read of the object ``pattern`` is open on."""
+    assert pattern.grid is not None
+    return policy.neighbours(pattern, pattern.grid.at(pattern.grid.index), was_held)
+
+
 def indexes(objects: list[RemoteObject]) -> list[Index]:
     return [obj.index for obj in objects]  # type: ignore[attr-defined]
 
@@ -78,17 +84,17 @@ def test_random_reads_get_no_read_ahead() -> None:
 
 def test_a_step_to_a_neighbour_fetches_the_next_objects_along_that_axis() -> None:
     policy = ReadAhead(BS)
-    assert policy.neighbours(ReadPattern(grid=hint((2, 5, 1), (10, 10, 10)))) == []
-    ahead = policy.neighbours(ReadPattern(grid=hint((2, 4, 1), (10, 10, 10))))
+    assert seen(policy, ReadPattern(grid=hint((2, 5, 1), (10, 10, 10)))) == []
+    ahead = seen(policy, ReadPattern(grid=hint((2, 4, 1), (10, 10, 10))))
     assert indexes(ahead) == [(2, 3, 1), (2, 2, 1)][:GRID_READ_AHEAD]
 
 
 def test_grid_read_ahead_stops_at_the_extent() -> None:
     policy = ReadAhead(BS)
-    policy.neighbours(ReadPattern(grid=hint((0, 0, 6), (1, 1, 8))))
-    assert indexes(policy.neighbours(ReadPattern(grid=hint((0, 0, 7), (1, 1, 8))))) == []
-    policy.neighbours(ReadPattern(grid=hint((0, 0, 5), (1, 1, 8))))
-    assert indexes(policy.neighbours(ReadPattern(grid=hint((0, 0, 6), (1, 1, 8))))) == [(0, 0, 7)]
+    seen(policy, ReadPattern(grid=hint((0, 0, 6), (1, 1, 8))))
+    assert indexes(seen(policy, ReadPattern(grid=hint((0, 0, 7), (1, 1, 8))))) == []
+    seen(policy, ReadPattern(grid=hint((0, 0, 5), (1, 1, 8))))
+    assert indexes(seen(policy, ReadPattern(grid=hint((0, 0, 6), (1, 1, 8))))) == [(0, 0, 7)]
 
 
 @pytest.mark.parametrize(
@@ -96,31 +102,45 @@ def test_grid_read_ahead_stops_at_the_extent() -> None:
 )
 def test_no_grid_read_ahead_without_a_one_step_move(second: Index) -> None:
     policy = ReadAhead(BS)
-    policy.neighbours(ReadPattern(grid=hint((2, 2, 2), (10, 10, 10))))
-    assert policy.neighbours(ReadPattern(grid=hint(second, (10, 10, 10)))) == []
+    seen(policy, ReadPattern(grid=hint((2, 2, 2), (10, 10, 10))))
+    assert seen(policy, ReadPattern(grid=hint(second, (10, 10, 10)))) == []
 
 
 def test_each_open_file_counts_once_and_grids_are_apart() -> None:
     policy = ReadAhead(BS)
     first = ReadPattern(grid=hint((1, 1, 1), (10, 10, 10)))
-    policy.neighbours(first)
+    seen(policy, first)
     second = ReadPattern(grid=hint((2, 1, 1), (10, 10, 10)))
-    assert indexes(policy.neighbours(second)) == [(3, 1, 1), (4, 1, 1)]
-    assert policy.neighbours(second) == []  # its next reads are not new steps
+    assert indexes(seen(policy, second)) == [(3, 1, 1), (4, 1, 1)]
+    assert seen(policy, second) == []  # its next reads are not new steps
     other = GridHint("other grid", (3, 1, 1), (10, 10, 10), lambda i: Cell(i, []))
-    assert policy.neighbours(ReadPattern(grid=other)) == []  # first read in that grid
+    assert seen(policy, ReadPattern(grid=other)) == []  # first read in that grid
 
 
 def test_a_direct_reader_gets_nothing_and_is_no_evidence() -> None:
     policy = ReadAhead(BS)
     exact = [ReadPattern(grid=hint((x, 0, 0), (10, 1, 1)), speculative=False) for x in range(4)]
     for pattern in exact:
-        assert policy.neighbours(pattern) == []
+        assert seen(policy, pattern) == []
     sequential = ReadPattern(speculative=False)
     for b in range(10):
         assert policy.blocks_after(sequential, b * BS, (b + 1) * BS, 100) == range(0)
     # The direct reader's chunks 0..3 left no trace: a reader at 5 is a first read.
-    assert policy.neighbours(ReadPattern(grid=hint((5, 0, 0), (10, 1, 1)))) == []
+    assert seen(policy, ReadPattern(grid=hint((5, 0, 0), (10, 1, 1)))) == []
+
+
+def test_objects_held_before_continue_no_walk_unless_read_ahead_brought_them() -> None:
+    policy = ReadAhead(BS)
+    seen(policy, ReadPattern(grid=hint((0, 0, 0), (1, 1, 10))), was_held=True)
+    # A warm re-read of a neighbour: nothing ahead, whatever order the reads come in.
+    assert seen(policy, ReadPattern(grid=hint((0, 0, 1), (1, 1, 10))), was_held=True) == []
+    # A miss next to it starts the walk; reaching what it fetched ahead (now held) goes on.
+    assert indexes(seen(policy, ReadPattern(grid=hint((0, 0, 2), (1, 1, 10))))) == [
+        (0, 0, 3),
+        (0, 0, 4),
+    ]
+    ahead = seen(policy, ReadPattern(grid=hint((0, 0, 3), (1, 1, 10))), was_held=True)
+    assert indexes(ahead) == [(0, 0, 4), (0, 0, 5)]
 
 
 # ---------------------------------------------------------------- with the fetcher
@@ -146,6 +166,27 @@ async def test_walking_a_grid_fetches_the_next_cells_once(fetcher: Fetcher) -> N
     # Cells 2 and 3 were fetched ahead after the step from 0 to 1; the read of 2 waited for
     # (or found) them; nothing past the extent, nothing twice.
     assert sorted(index for index, _, _ in log) == [(0, 0, 0), (1, 0, 0), (2, 0, 0), (3, 0, 0)]
+
+
+async def test_re_reading_held_cells_in_any_order_fetches_nothing(fetcher: Fetcher) -> None:
+    """A warm reader costs the same whatever order its concurrent reads arrive in."""
+    log: list[tuple[Index, int, int]] = []
+    extent = (8, 1, 1)
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for x in (2, 3, 4):  # cold: a walk, with cells 5 and 6 fetched ahead
+            pattern = ReadPattern(grid=hint((x, 0, 0), extent, log))
+            await fetcher.read(Cell((x, 0, 0), log), 0, BS, pattern)
+            await trio.sleep(0.1)
+        cold = sorted(index for index, _, _ in log)
+        for order in ([4, 3, 2], [2, 3, 4], [3, 2, 4]):
+            for x in order:
+                pattern = ReadPattern(grid=hint((x, 0, 0), extent, log))
+                await fetcher.read(Cell((x, 0, 0), log), 0, BS, pattern)
+            await trio.sleep(0.1)
+        n.cancel_scope.cancel()
+    assert cold == [(x, 0, 0) for x in (2, 3, 4, 5, 6)]
+    assert sorted(index for index, _, _ in log) == cold
 
 
 class Slab(Assembled):

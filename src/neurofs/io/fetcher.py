@@ -36,6 +36,7 @@ import trio
 
 from neurofs.errors import NeurofsError, RemoteError
 from neurofs.io.cache import BLOCK_SIZE, BlockCache
+from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.readahead import ReadAhead, ReadPattern
 from neurofs.io.stats import Stats
 
@@ -186,6 +187,8 @@ class Fetcher:
             return b""
         grain = self._grain_for(obj, offset, end, pattern)
         first, last = offset // grain.size, (end - 1) // grain.size
+        walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
+        was_held = walking and all(self._cached(grain.key(obj, i)) for i in range(first, last + 1))
         units = await self._units(obj, range(first, last + 1), grain, background=False)
         data = b"".join(units[i] for i in range(first, last + 1))
         start = offset - first * grain.size
@@ -193,7 +196,7 @@ class Fetcher:
         if pattern is not None:
             ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(obj))
             self._fetch_ahead(obj, ahead)
-            self._prefetch(self.read_ahead.neighbours(pattern))
+            self._prefetch(self.read_ahead.neighbours(pattern, obj, was_held))
         return data[start : start + (end - offset)]
 
     async def _read_assembled(
@@ -226,6 +229,10 @@ class Fetcher:
             if self._holds_block(obj, b) or self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK:
                 return self._block
         return self._fragment
+
+    def _cached(self, key: BlockKey) -> bool:
+        """In memory or on disk now (not merely on its way)."""
+        return key in self._hot or self.cache.contains(*key)
 
     def _holds_block(self, obj: RemoteObject, b: int) -> bool:
         key = self._block.key(obj, b)
@@ -323,7 +330,7 @@ class Fetcher:
             batches = [sorted(indexes)]
         else:
             batches = [list(range(a, b + 1)) for a, b in _runs(indexes, grain.max_run)]
-        async with trio.open_nursery() as nursery:
+        async with tasks_of_one_request() as nursery:
             for batch in batches:
                 if background:
                     nursery.start_soon(self._fetch_run_in_slot, obj, batch, grain)

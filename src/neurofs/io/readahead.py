@@ -12,7 +12,10 @@ what it decides, in the background:
   chunks) says which grid, where in it, how far the grid extends and how to make the object
   at another index. A reader whose first read of an object comes one step along one axis
   from the previous object read in that grid gets the next ``GRID_READ_AHEAD`` objects in
-  that direction, never past the grid's extent.
+  that direction, never past the grid's extent. Only a read that had to wait for the
+  network, or that found an object read ahead for it, continues a walk, as the kernel's
+  read-ahead marker does: re-reading objects held from before fetches nothing more, so
+  what a warm reader costs does not depend on the order its concurrent reads arrive in.
 
 A reader that opened its file with O_DIRECT manages its own I/O (``neurofs prefetch
 --bbox`` names every chunk it wants): nothing is read ahead for it, as the kernel reads
@@ -120,6 +123,17 @@ class ReadAhead:
         self._last: cachetools.LRUCache[Hashable, Index] = cachetools.LRUCache(
             maxsize=REMEMBERED_GRIDS
         )
+        # Content ids of objects fetched ahead and not read since: a reader reaching one is
+        # on the walk that fetched it (the read-ahead marker).
+        self._ahead: cachetools.LRUCache[str, bool] = cachetools.LRUCache(
+            maxsize=REMEMBERED_GRIDS
+        )
+
+    def fetched_ahead(self, objects: list[RemoteObject]) -> list[RemoteObject]:
+        """Note objects about to be fetched ahead of a grid walk; returns them."""
+        for obj in objects:
+            self._ahead[obj.content_id] = True
+        return objects
 
     def blocks_after(self, pattern: ReadPattern, offset: int, end: int, blocks: int) -> range:
         """Note a read of [offset, end) in a file of ``blocks`` blocks; the blocks of that
@@ -139,18 +153,23 @@ class ReadAhead:
         pattern.prefetched_to = stop
         return range(start, stop)
 
-    def neighbours(self, pattern: ReadPattern) -> list[RemoteObject]:
+    def neighbours(
+        self, pattern: ReadPattern, obj: RemoteObject, was_held: bool
+    ) -> list[RemoteObject]:
         """At a file's first read: the objects to fetch ahead along the axis its reader
-        walks, if the previous object read in the same grid is its neighbour on one axis."""
+        walks, if the previous object read in the same grid is its neighbour on one axis.
+        ``was_held``: ``obj`` was cached before this read asked for it; then only an object
+        fetched ahead for a walk continues that walk."""
         hint = pattern.grid
         if hint is None or pattern.grid_seen or not pattern.speculative:
             return []
         pattern.grid_seen = True
         previous = self._last.get(hint.grid)
         self._last[hint.grid] = hint.index
-        if previous is None or len(previous) != len(hint.index):
+        marker = self._ahead.pop(obj.content_id, False)
+        if previous is None or len(previous) != len(hint.index) or (was_held and not marker):
             return []
         step = tuple(a - b for a, b in zip(hint.index, previous, strict=True))
         if sorted(abs(s) for s in step) != [0] * (len(step) - 1) + [1]:
             return []
-        return hint.along(step, self.grid_ahead)
+        return self.fetched_ahead(hint.along(step, self.grid_ahead))

@@ -18,9 +18,10 @@ import trio
 from pydantic import BaseModel
 
 from neurofs.config import SourceConfig
-from neurofs.errors import NotFound, RemoteError, first_domain_error
+from neurofs.errors import NotFound, RemoteError
 from neurofs.io.http import HttpClient, LinkExpired, same_origin
 from neurofs.io.memo import as_fetched
+from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources.clients import ApiClient, ClientMaker
@@ -153,15 +154,9 @@ class DandiApi(ApiClient):
                     data = await self.http.get_json(path, {**params, "page": n})
                 pages[n] = list(validated(Page[item], data, what).results)  # type: ignore[valid-type]
 
-            try:
-                async with trio.open_nursery() as nursery:
-                    for n in range(2, npages + 1):
-                        nursery.start_soon(one, n)
-            except BaseExceptionGroup as group:
-                error = first_domain_error(group)
-                if error is None:
-                    raise
-                raise error from None
+            async with tasks_of_one_request() as nursery:
+                for n in range(2, npages + 1):
+                    nursery.start_soon(one, n)
             for n in range(2, npages + 1):
                 results.extend(pages[n])
             _check_listing_size(len(results), what)

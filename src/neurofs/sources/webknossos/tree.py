@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import trio
 
-from neurofs.errors import NotFound, ReadOnly, first_domain_error
+from neurofs.errors import NotFound, ReadOnly
 from neurofs.io.fetcher import Assembled, Fetcher, RemoteObject, ServedWhole
+from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.readahead import GridHint, Index
 from neurofs.sources.webknossos import volume
 from neurofs.sources.webknossos.api import WebknossosApi
@@ -191,15 +192,9 @@ class RawVolume(Assembled):
                 planes[:, y_a - ys : y_b - ys, x_a - xs : x_b - xs]
             )
 
-        try:
-            async with trio.open_nursery() as nursery:
-                for xyz in volume.region_chunks(g, region):
-                    nursery.start_soon(one, *xyz)
-        except BaseExceptionGroup as group:
-            error = first_domain_error(group)
-            if error is None:
-                raise
-            raise error from None
+        async with tasks_of_one_request() as nursery:
+            for xyz in volume.region_chunks(g, region):
+                nursery.start_soon(one, *xyz)
         return out.tobytes()[region.skip : region.skip + (end - start)]
 
 
