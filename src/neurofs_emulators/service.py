@@ -110,6 +110,11 @@ class EmulatorApp:
         await self._app(scope, receive, send)
 
 
+# The data sets every emulator serves: ``demo`` (small, stored in memory or generated at
+# start) and ``large`` (archives of real size, computed on the fly from the seed).
+SAMPLES = ("demo", "large")
+
+
 def parser(service: str, description: str) -> argparse.ArgumentParser:
     """The flags of every emulator; a service adds its own before parsing."""
     p = argparse.ArgumentParser(
@@ -128,6 +133,12 @@ def parser(service: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--retry-after", type=int, default=1, help="Retry-After of a 429, seconds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument(
+        "--sample",
+        choices=SAMPLES,
+        default="demo",
+        help="demo: the small sample data; large: the scale sample, computed on the fly",
+    )
     return p
 
 

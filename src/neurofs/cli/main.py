@@ -225,9 +225,17 @@ def _alive(pid: int) -> bool:
 
 @main.command()
 @click.argument("mountpoint", type=click.Path(path_type=Path))
+@click.option(
+    "--sample",
+    type=click.Choice(["demo", "large"]),
+    default="demo",
+    show_default=True,
+    help="The emulators' data: the small demo sample, or archives of real size, computed.",
+)
 @mount_options
 def demo(
     mountpoint: Path,
+    sample: str,
     foreground: bool,
     cache_dir: Path | None,
     cache_size: int | None,
@@ -243,6 +251,7 @@ def demo(
                 _background_argv(
                     "demo",
                     mountpoint,
+                    sample=sample,
                     cache_dir=cache_dir,
                     cache_size=cache_size,
                     fuse_opts=fuse_opts,
@@ -251,14 +260,15 @@ def demo(
                 mountpoint,
             )
         )
-    with _emulators() as config:
+    with _emulators(sample) as config:
         _apply_cache_overrides(config, cache_dir, cache_size)
         _run_daemon(mountpoint, config, fuse_opts, ready_fd)
 
 
 @contextlib.contextmanager
-def _emulators() -> Iterator[Config]:
-    """Start every emulator on loopback; yield a configuration that mounts them."""
+def _emulators(sample: str = "demo") -> Iterator[Config]:
+    """Start every emulator on loopback with ``sample``'s data; yield a configuration that
+    mounts them."""
     from neurofs_emulators.cave.sample import DATASTACK
     from neurofs_emulators.cave.sample import OWNER_TOKEN as CAVE_TOKEN
     from neurofs_emulators.dandi.sample import OWNER_TOKEN as DANDI_TOKEN
@@ -266,9 +276,9 @@ def _emulators() -> Iterator[Config]:
     from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
 
     with (
-        start_emulator("dandi", []) as dandi,
-        start_emulator("webknossos", []) as wk,
-        start_emulator("cave", []) as cave,
+        start_emulator("dandi", ["--sample", sample]) as dandi,
+        start_emulator("webknossos", ["--sample", sample]) as wk,
+        start_emulator("cave", ["--sample", sample]) as cave,
     ):
         for token in (DANDI_TOKEN, WK_TOKEN, CAVE_TOKEN):
             secrets.register(token)
