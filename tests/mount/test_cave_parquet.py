@@ -172,9 +172,7 @@ def test_pages_continue_past_the_servers_cap(make_mount, capped_emulator: CaveEm
 
 
 @pytest.mark.expect_log(r"giving up after \d+ tries", r"lookup.*bound_tag\.parquet")
-def test_a_failure_mid_render_is_eio_and_leaves_no_file(
-    make_mount, capped_emulator: CaveEmulator
-):
+def test_a_failure_mid_render_is_eio_and_leaves_no_file(make_mount, capped_emulator: CaveEmulator):
     import pandas as pd
 
     mount = make_mount(capped_emulator, retry_seconds=1)
