@@ -96,3 +96,15 @@ def test_names_are_digests_of_the_identity(tmp_path: Path, identity: str):
     path = RenderedFiles(tmp_path).path_of(identity, ".parquet")
     assert path.parent == tmp_path / RENDERED_DIR
     assert len(path.stem) == 64 and path.suffix == ".parquet"
+
+
+async def test_clearing_the_cache_clears_rendered_files(tmp_path: Path):
+    from neurofs.io.cache import BlockCache
+
+    files = RenderedFiles(tmp_path)
+    await files.ensure("id:a", ".parquet", Renderer())
+    with BlockCache(tmp_path, 1 << 20) as cache:
+        cache.put("blob", 0, b"block")
+        cache.clear()
+        assert cache.stats().stored_blocks == 0
+    assert files.find("id:a", ".parquet") is None

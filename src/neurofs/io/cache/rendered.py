@@ -112,12 +112,7 @@ class RenderedFiles:
 
     def clear(self) -> int:
         """Delete every finished file (open readers keep theirs); how many."""
-        count = 0
-        for entry in self.directory.iterdir():
-            if not entry.name.endswith(_TEMP_SUFFIX):
-                entry.unlink(missing_ok=True)
-                count += 1
-        return count
+        return clear_rendered(self.directory.parent)
 
     def _sweep(self) -> None:
         """Temporaries left by a crash are never finished: delete them."""
@@ -125,6 +120,20 @@ class RenderedFiles:
             if entry.name.endswith(_TEMP_SUFFIX):
                 log.info("rendered files: removing the unfinished %s", entry.name)
                 entry.unlink(missing_ok=True)
+
+
+def clear_rendered(cache_directory: Path) -> int:
+    """Delete the finished rendered files of a cache directory (``neurofs cache clear``);
+    how many. Renders under way keep their temporaries and finish."""
+    directory = Path(cache_directory) / RENDERED_DIR
+    if not directory.is_dir():
+        return 0
+    count = 0
+    for entry in directory.iterdir():
+        if not entry.name.endswith(_TEMP_SUFFIX):
+            entry.unlink(missing_ok=True)
+            count += 1
+    return count
 
 
 def _make_durable(temp: Path, path: Path) -> None:
