@@ -168,6 +168,9 @@ class Refusal(BaseModel):
     status: int = Field(ge=400, le=599)
     body: Any = None
     times: int = Field(default=1, ge=1)
+    # Matching requests let through before the refusals start (a failure in the middle of a
+    # run of pages).
+    after: int = Field(default=0, ge=0)
     # Instead of answering: the headers of a 200 with a Content-Length, then the connection is
     # dropped before the body (``status`` and ``body`` unused). The request never reaches the
     # service, but the client cannot tell whether it did.
@@ -187,6 +190,9 @@ class NetworkMiddleware:
     def _scripted(self, method: str, path: str) -> Refusal | None:
         for refusal in self._refusals:
             if refusal.method.upper() == method and path.startswith(refusal.path_prefix):
+                if refusal.after > 0:
+                    refusal.after -= 1
+                    return None
                 refusal.times -= 1
                 if refusal.times == 0:
                     self._refusals.remove(refusal)

@@ -61,8 +61,17 @@ class Emulator:
         """Requests that change something (the log's ``body`` field holds what was sent)."""
         return [r for r in self.requests() if r["method"] not in ("GET", "HEAD")]
 
-    def refuse(self, method: str, path_prefix: str, status: int, body: Any, times: int = 1) -> None:
-        """Make the next matching request(s) fail as the real server would."""
+    def refuse(
+        self,
+        method: str,
+        path_prefix: str,
+        status: int,
+        body: Any,
+        times: int = 1,
+        after: int = 0,
+    ) -> None:
+        """Make the next matching request(s) fail as the real server would (after letting
+        ``after`` of them through)."""
         httpx.post(
             f"{self._base()}/__emulator__/refusals",
             json={
@@ -71,6 +80,7 @@ class Emulator:
                 "status": status,
                 "body": body,
                 "times": times,
+                "after": after,
             },
         ).raise_for_status()
 

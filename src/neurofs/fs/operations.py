@@ -209,7 +209,7 @@ class Operations(pyfuse3.Operations):
         e.generation = 0
         # Writable files change under the kernel's feet (commits, scratch files, renames over
         # them): the kernel asks every time.
-        if attrs.writable and attrs.kind is Kind.FILE:
+        if (attrs.writable and attrs.kind is Kind.FILE) or attrs.provisional:
             timeout = 0.0
         else:
             timeout = IMMUTABLE_TIMEOUT if attrs.immutable else MUTABLE_TIMEOUT
@@ -329,7 +329,7 @@ class Operations(pyfuse3.Operations):
         for index in range(start_id, len(children)):
             child = children[index]
             try:
-                attrs = await self._stat(child)
+                attrs = self._edits.attrs(child.key) or await child.listed()
             except NotFound:
                 # Gone on the server since the listing: left out, not the whole listing lost
                 # (the kernel shows an empty directory for a readdir that fails with ENOENT).

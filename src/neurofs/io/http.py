@@ -402,6 +402,33 @@ class HttpClient:
         Server errors and cut connections are retried only for idempotent methods; a POST is
         retried only when the connection could not be made (nothing was sent).
         """
+
+        def parsed(response: httpx.Response) -> Any:
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                return None
+
+        return await self._send(method, path, body, params, idempotent, parsed)
+
+    async def query_content(
+        self, path: str, body: Any, *, params: Mapping[str, Any] | None = None
+    ) -> bytes:
+        """A POST that only reads and whose answer is not JSON (an Arrow stream): its body as
+        sent, retried like a GET, refusals mapped as ``send_json`` maps them."""
+        return await self._send("POST", path, body, params, True, lambda r: r.content)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, Any] | None,
+        idempotent: bool | None,
+        answer: Callable[[httpx.Response], T],
+    ) -> T:
         url = self.url(path)
         describe = f"{method} {redact_url(url)}"
         # A POST that only reads (a query) may say so and be retried like a GET.
@@ -409,19 +436,14 @@ class HttpClient:
             idempotent = method in ("PUT", "DELETE", "PATCH")
         reading = self._reading(describe, write=True, resend=idempotent)
 
-        async def attempt(clock: TryClock) -> Any:
+        async def attempt(clock: TryClock) -> T:
             response = await self._exchange(method, url, clock, reading, params=params, body=body)
             if 300 <= response.status_code < 400:
                 # Not done here (an auth proxy's login page, a moved API): never a success.
                 raise RemoteError(
                     f"{describe}: answered with a redirect (HTTP {response.status_code})"
                 )
-            if not response.content:
-                return None
-            try:
-                return response.json()
-            except ValueError:
-                return None
+            return answer(response)
 
         return await self._attempts(describe, attempt, resend=idempotent)
 

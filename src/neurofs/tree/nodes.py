@@ -41,6 +41,9 @@ class Attrs:
     private: bool = False
     # Written to, never read (the .neurofs/control channel): mode 0200.
     write_only: bool = False
+    # Only in a listing: the size is not known yet (the file is made at its first lookup);
+    # the fs layer lets the kernel keep nothing of it, so any stat or open asks again.
+    provisional: bool = False
 
 
 # A node's path from the mount root, one name per level: what identifies it (and its inode).
@@ -71,6 +74,11 @@ class Node(ABC):
 
     @abstractmethod
     async def stat(self) -> Attrs: ...
+
+    async def listed(self) -> Attrs:
+        """The attributes a directory listing shows (readdirplus): ``stat()`` unless finding
+        them costs much more than a listing should (then ``provisional`` ones)."""
+        return await self.stat()
 
 
 class Directory(Node):

@@ -56,6 +56,7 @@ from neurofs.io.cache.entry import BlockEntry, BlockKey, checked_key
 from neurofs.io.cache.eviction import SegmentedLru
 from neurofs.io.cache.index import BlockIndex, PendingRecency, RecencyRow, Row
 from neurofs.io.cache.recovery import recover
+from neurofs.io.cache.rendered import clear_rendered
 from neurofs.io.cache.store import BlockStore, new_name
 from neurofs.io.cache.summary import CacheSummary, summarize
 
@@ -204,8 +205,9 @@ class BlockCache:
             )
 
     def clear(self) -> None:
-        """Drop every block."""
+        """Drop every block, and the files rendered into the directory (``rendered.py``)."""
         self._drop(lambda: [k for k, _entry in self._lru.items()])
+        clear_rendered(self._dir)
 
     def drop(self, keys: Iterable[BlockKey]) -> int:
         """Drop these blocks, those recorded (bytes found to be wrong, say); return how many."""

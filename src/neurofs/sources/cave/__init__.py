@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from neurofs.config import SourceConfig
 from neurofs.errors import ConfigError
+from neurofs.io.cache.rendered import RenderedFiles
 from neurofs.io.fetcher import Fetcher
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
@@ -21,7 +22,7 @@ def connect(config: SourceConfig, stats: Stats, responses: ResponseStore | None)
 def build(
     config: SourceConfig,
     stats: Stats,
-    fetcher: Fetcher | None = None,  # tables are read whole through the API, not as blocks
+    fetcher: Fetcher | None = None,  # its cache directory holds frozen tables as Parquet
     responses: ResponseStore | None = None,
     *,
     allow_delete: bool = False,
@@ -31,5 +32,7 @@ def build(
             f"source {config.name}: name the datastacks to mount (datastacks = [...])"
         )
     api = connect(config, stats, responses)
-    root = CaveRoot((config.name,), CaveContext(api, allow_delete), config.datastacks)
+    rendered = RenderedFiles(fetcher.cache.directory) if fetcher is not None else None
+    ctx = CaveContext(api, allow_delete, rendered)
+    root = CaveRoot((config.name,), ctx, config.datastacks)
     return Source(config.name, root, api.http, probe_path=PROBE_PATH, api=api)

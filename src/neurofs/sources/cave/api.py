@@ -265,6 +265,32 @@ class CaveApi(ApiClient):
         path = f"materialize/api/v3/datastack/{datastack}/version/{version}/table/{table}/query"
         return await _all_rows(client, path, {}, f"rows of {table} in version {version}")
 
+    async def version_count(self, datastack: str, version: int, table: str) -> int:
+        """The rows of a table frozen in a materialized version (held for the mount: a version
+        never changes)."""
+
+        async def fetch() -> int:
+            client, _ = await self.local(datastack)
+            path = f"materialize/api/v2/datastack/{datastack}/version/{version}/table/{table}/count"
+            what = f"count of {table} in version {version}"
+            count: int = adapted(_COUNT, await client.get_json(path), what)
+            return count
+
+        return await self.memo.get(("vcount", datastack, version, table), fetch, immutable=True)
+
+    async def version_arrow_page(
+        self, datastack: str, version: int, table: str, offset: int, limit: int
+    ) -> bytes:
+        """Rows ``offset`` to ``offset + limit`` of a frozen table as the engine's Arrow IPC
+        stream (what the official client reads), positions split into x/y/z columns."""
+        client, _ = await self.local(datastack)
+        path = f"materialize/api/v3/datastack/{datastack}/version/{version}/table/{table}/query"
+        return await client.query_content(
+            path,
+            {"offset": offset, "limit": limit},
+            params={"return_pyarrow": "true", "arrow_format": "true", "split_positions": "true"},
+        )
+
     async def table_text(
         self,
         datastack: str,

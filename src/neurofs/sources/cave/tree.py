@@ -12,6 +12,7 @@
         count                      all rows, superseded and deleted ones included
         at/<ISO 8601 time>.csv     the rows valid at that instant, with its root ids (read-only)
     versions/<n>/<table>.csv       materialized versions (read-only)
+    versions/<n>/<table>.parquet   the same, as Parquet rendered once into the cache
     states/<id>.json               neuroglancer states (read-only); a new file → POST
 ```
 """
@@ -27,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from neurofs.errors import InvalidContent, NotFound, NotPermitted, ReadOnly, RemoteError
+from neurofs.io.cache.rendered import RenderedFiles
+from neurofs.sources.cave import parquet
 from neurofs.sources.cave.api import POST_LIMIT, CaveApi
 from neurofs.sources.cave.table_format import (
     TableFormat,
@@ -94,6 +97,8 @@ class CaveContext:
 
     api: CaveApi
     allow_delete: bool
+    # Where frozen versions' Parquet files are written (None: no cache, no Parquet files).
+    rendered: RenderedFiles | None = None
     _memory: dict[str, DatastackMemory] = field(default_factory=dict, init=False)
 
     def memory(self, datastack: str) -> DatastackMemory:
@@ -529,6 +534,12 @@ def _csv_names(tables: list[str]) -> dict[str, str]:
     return {names[t]: t for t in dict.fromkeys(tables)}
 
 
+def _csv_and_parquet_names(tables: list[str]) -> dict[str, str]:
+    """File name → table: each table as CSV, then each as Parquet (names end in their
+    suffix, so the two never collide)."""
+    return {**_csv_names(tables), **parquet.parquet_names(tables)}
+
+
 class MaterializedVersionDir(IndexedDirectory[str]):
     def __init__(self, key: NodePath, ctx: CaveContext, datastack: str, version: int) -> None:
         super().__init__(key)
@@ -538,10 +549,14 @@ class MaterializedVersionDir(IndexedDirectory[str]):
         return Attrs(Kind.DIRECTORY, 0, 0.0, immutable=True)
 
     async def entries(self) -> Mapping[str, str]:
-        return await self._ctx.api.version_tables_indexed(self._ds, self._version, _csv_names)
+        names = _csv_names if self._ctx.rendered is None else _csv_and_parquet_names
+        return await self._ctx.api.version_tables_indexed(self._ds, self._version, names)
 
     def node(self, name: str, entry: str) -> Node:
         api, ds, version, table = self._ctx.api, self._ds, self._version, entry
+        if self._ctx.rendered is not None and name.endswith(parquet.SUFFIX):
+            key = (*self.key, name)
+            return parquet.VersionParquet(key, api, self._ctx.rendered, ds, version, table)
 
         async def render() -> bytes:
             async def fetch() -> bytes:

@@ -1,0 +1,154 @@
+"""Files rendered once into the cache directory and served from there (Parquet of frozen
+CAVE versions).
+
+    <cache>/rendered/<sha256 of the identity>.<suffix>      a finished file
+    <cache>/rendered/<...>.tmp                              one being written
+
+A rendered file is named by a content identity, as blocks are: equal identities mean equal
+bytes, so a file is written once and later opens, other readers and later mounts read it with
+no request. It is written under a temporary name, fsynced and renamed into place, so a file
+under its final name is always whole: a render that fails (or a crash mid-render) leaves no
+file, only a temporary that is deleted at once (or swept when the directory is next opened;
+the cache directory is used by one process at a time, so no other writer can own it).
+
+Concurrent asks for one identity share one render and its outcome (single flight).
+
+Unlike blocks, rendered files are not counted in the cache's capacity and are not evicted:
+they are few (one per frozen table asked for) and a whole file is needed or nothing.
+``clear`` drops them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from neurofs.errors import NeurofsError, RemoteError
+from neurofs.io.durable import fsync_directory, private_directory
+
+log = logging.getLogger(__name__)
+
+RENDERED_DIR = "rendered"
+_TEMP_SUFFIX = ".tmp"
+
+# Writes the file's bytes into the path it is given (which does not exist yet).
+Render = Callable[[Path], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: Path
+    size: int
+
+
+@dataclass
+class _Inflight:
+    done: trio.Event = field(default_factory=trio.Event)
+    error: BaseException | None = None
+
+
+class RenderedFiles:
+    """The ``rendered/`` directory of a cache directory. Call from the event loop."""
+
+    def __init__(self, cache_directory: Path) -> None:
+        self.directory = private_directory(Path(cache_directory) / RENDERED_DIR)
+        self._inflight: dict[str, _Inflight] = {}
+        self._sweep()
+
+    def path_of(self, identity: str, suffix: str) -> Path:
+        digest = hashlib.sha256(identity.encode()).hexdigest()
+        return self.directory / f"{digest}{suffix}"
+
+    def find(self, identity: str, suffix: str) -> RenderedFile | None:
+        """The finished file of ``identity``, if it is there."""
+        path = self.path_of(identity, suffix)
+        try:
+            return RenderedFile(path, path.stat().st_size)
+        except FileNotFoundError:
+            return None
+
+    async def ensure(self, identity: str, suffix: str, render: Render) -> RenderedFile:
+        """The finished file of ``identity``, rendered now if it is not there. A failed render
+        raises its error (to every caller that waited for it) and leaves nothing behind."""
+        while True:
+            found = self.find(identity, suffix)
+            if found is not None:
+                return found
+            inflight = self._inflight.get(identity)
+            if inflight is None:
+                break
+            await inflight.done.wait()
+            if inflight.error is not None:
+                raise _shared(inflight.error)
+        inflight = self._inflight[identity] = _Inflight()
+        try:
+            await self._render(self.path_of(identity, suffix), render)
+        except BaseException as exc:
+            inflight.error = exc
+            raise
+        finally:
+            del self._inflight[identity]
+            inflight.done.set()
+        found = self.find(identity, suffix)
+        if found is None:  # removed between the rename and now (a clear): say so, not ENOENT
+            raise RemoteError(f"{identity}: rendered file removed while it was being served")
+        return found
+
+    async def _render(self, path: Path, render: Render) -> None:
+        temp = path.with_name(path.name + _TEMP_SUFFIX)
+        temp.unlink(missing_ok=True)
+        try:
+            await render(temp)
+            await trio.to_thread.run_sync(_make_durable, temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def clear(self) -> int:
+        """Delete every finished file (open readers keep theirs); how many."""
+        return clear_rendered(self.directory.parent)
+
+    def _sweep(self) -> None:
+        """Temporaries left by a crash are never finished: delete them."""
+        for entry in self.directory.iterdir():
+            if entry.name.endswith(_TEMP_SUFFIX):
+                log.info("rendered files: removing the unfinished %s", entry.name)
+                entry.unlink(missing_ok=True)
+
+
+def clear_rendered(cache_directory: Path) -> int:
+    """Delete the finished rendered files of a cache directory (``neurofs cache clear``);
+    how many. Renders under way keep their temporaries and finish."""
+    directory = Path(cache_directory) / RENDERED_DIR
+    if not directory.is_dir():
+        return 0
+    count = 0
+    for entry in directory.iterdir():
+        if not entry.name.endswith(_TEMP_SUFFIX):
+            entry.unlink(missing_ok=True)
+            count += 1
+    return count
+
+
+def _make_durable(temp: Path, path: Path) -> None:
+    fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(temp, 0o600)
+    os.rename(temp, path)
+    fsync_directory(path.parent)
+
+
+def _shared(error: BaseException) -> NeurofsError:
+    """A fresh error of the same kind for each caller that waited for a failed render."""
+    if isinstance(error, NeurofsError):
+        return type(error)(str(error))
+    return RemoteError(f"render failed: {error!r}")
