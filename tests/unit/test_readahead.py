@@ -82,11 +82,29 @@ def test_random_reads_get_no_read_ahead() -> None:
         assert policy.blocks_after(pattern, block * BS, (block + 1) * BS, 40_000) == range(0)
 
 
-def test_a_step_to_a_neighbour_fetches_the_next_objects_along_that_axis() -> None:
+def test_two_steps_widening_the_walk_fetch_the_next_objects_along_that_axis() -> None:
     policy = ReadAhead(BS)
+    assert seen(policy, ReadPattern(grid=hint((2, 6, 1), (10, 10, 10)))) == []
+    # One step is no walk yet: nothing beyond what was read.
     assert seen(policy, ReadPattern(grid=hint((2, 5, 1), (10, 10, 10)))) == []
     ahead = seen(policy, ReadPattern(grid=hint((2, 4, 1), (10, 10, 10))))
     assert indexes(ahead) == [(2, 3, 1), (2, 2, 1)][:GRID_READ_AHEAD]
+
+
+def test_a_region_read_row_by_row_gets_nothing_past_it_but_the_first_row_end() -> None:
+    """A reader of a 4×3 region of a wider grid, row after row (x fastest): its second and
+    third rows get read-ahead within the region only; past the region, only the first row's
+    two objects (when the reader's extent was not known yet)."""
+    policy = ReadAhead(BS)
+    extent = (20, 20, 1)
+    region = {(x, y, 0) for y in range(5, 8) for x in range(3, 7)}
+    fetched: set[Index] = set()
+    for y in range(5, 8):
+        for x in range(3, 7):
+            ahead = seen(policy, ReadPattern(grid=hint((x, y, 0), extent)))
+            fetched.update(indexes(ahead))
+    assert fetched - region == {(7, 5, 0), (8, 5, 0)}
+    assert {(5, 6, 0), (6, 6, 0), (5, 7, 0), (6, 7, 0)} <= fetched
 
 
 def test_grid_read_ahead_stops_at_the_extent() -> None:
@@ -108,8 +126,8 @@ def test_no_grid_read_ahead_without_a_one_step_move(second: Index) -> None:
 
 def test_each_open_file_counts_once_and_grids_are_apart() -> None:
     policy = ReadAhead(BS)
-    first = ReadPattern(grid=hint((1, 1, 1), (10, 10, 10)))
-    seen(policy, first)
+    seen(policy, ReadPattern(grid=hint((0, 1, 1), (10, 10, 10))))
+    seen(policy, ReadPattern(grid=hint((1, 1, 1), (10, 10, 10))))
     second = ReadPattern(grid=hint((2, 1, 1), (10, 10, 10)))
     assert indexes(seen(policy, second)) == [(3, 1, 1), (4, 1, 1)]
     assert seen(policy, second) == []  # its next reads are not new steps

@@ -12,10 +12,15 @@ what it decides, in the background:
   chunks) says which grid, where in it, how far the grid extends and how to make the object
   at another index. A reader whose first read of an object comes one step along one axis
   from the previous object read in that grid gets the next ``GRID_READ_AHEAD`` objects in
-  that direction, never past the grid's extent. Only a read that had to wait for the
-  network, or that found an object read ahead for it, continues a walk, as the kernel's
-  read-ahead marker does: re-reading objects held from before fetches nothing more, so
-  what a warm reader costs does not depend on the order its concurrent reads arrive in.
+  that direction, never past the grid's extent, and only within what the reader has shown
+  it walks: the span of the objects it has read in that grid (``Walk``). Only two steps in
+  a row that each widen that span in the same direction (a reader growing its region, or
+  walking one line) earn objects beyond it. So a region read row by row gets its rows'
+  objects ahead from the second row on, and nothing past the region but the first row's
+  end. Only a read that had to wait for the network, or that found an object read ahead for
+  it, continues a walk, as the kernel's read-ahead marker does: re-reading objects held from
+  before fetches nothing more, so what a warm reader costs does not depend on the order its
+  concurrent reads arrive in.
 
 A reader that opened its file with O_DIRECT manages its own I/O (``neurofs prefetch
 --bbox`` names every chunk it wants): nothing is read ahead for it, as the kernel reads
@@ -61,15 +66,58 @@ class GridHint:
     extent: Index  # objects per axis: the grid holds every index with 0 <= i < extent
     at: Callable[[Index], RemoteObject]  # the object at another index of the grid
 
-    def along(self, step: Index, count: int) -> list[RemoteObject]:
-        """The next ``count`` objects from here in direction ``step``, up to the grid's edge."""
+    def along(
+        self, step: Index, count: int, within: tuple[Index, Index] | None = None
+    ) -> list[RemoteObject]:
+        """The next ``count`` objects from here in direction ``step``, up to the grid's edge
+        (and inside ``within``, a box of indices (first, last) inclusive, when given)."""
         ahead: list[RemoteObject] = []
         for n in range(1, count + 1):
             index = tuple(i + n * s for i, s in zip(self.index, step, strict=True))
             if not all(0 <= i < e for i, e in zip(index, self.extent, strict=True)):
                 break
+            if within is not None and not all(
+                lo <= i <= hi for i, lo, hi in zip(index, *within, strict=True)
+            ):
+                break
             ahead.append(self.at(index))
         return ahead
+
+
+@dataclass
+class Walk:
+    """A reader's walk through one grid: the last object read, the span (first, last index
+    per axis) of the objects read, and the direction of the last step if it widened that
+    span (axis, sign)."""
+
+    last: Index
+    first: Index
+    end: Index  # last index read on each axis (inclusive)
+    widening: tuple[int, int] | None = None
+
+    @classmethod
+    def starting_at(cls, index: Index) -> Walk:
+        return cls(index, index, index)
+
+    def step_to(self, index: Index) -> tuple[Index | None, bool]:
+        """Move to ``index``; the unit step taken (None for any other move), and whether it
+        is the second step in a row to widen the span in that direction."""
+        step = tuple(a - b for a, b in zip(index, self.last, strict=True))
+        unit = sorted(abs(s) for s in step) == [0] * (len(step) - 1) + [1]
+        widening: tuple[int, int] | None = None
+        if unit:
+            axis = next(k for k, s in enumerate(step) if s)
+            sign = step[axis]
+            if (sign > 0 and index[axis] > self.end[axis]) or (
+                sign < 0 and index[axis] < self.first[axis]
+            ):
+                widening = (axis, sign)
+        again = widening is not None and widening == self.widening
+        self.last = index
+        self.first = tuple(min(a, b) for a, b in zip(self.first, index, strict=True))
+        self.end = tuple(max(a, b) for a, b in zip(self.end, index, strict=True))
+        self.widening = widening
+        return (step if unit else None), again
 
 
 @dataclass
@@ -118,9 +166,9 @@ class ReadAhead:
         self.block_size = block_size
         self.grid_ahead = grid_ahead
         self.slots = trio.CapacityLimiter(READAHEAD_RUNS)
-        # Grid → index of the object last read in it: the step to the next read gives the
-        # direction of a walk.
-        self._last: cachetools.LRUCache[Hashable, Index] = cachetools.LRUCache(
+        # Grid → the walk through it: the step to the next read gives the direction of the
+        # walk, its span how far read-ahead may go.
+        self._walks: cachetools.LRUCache[Hashable, Walk] = cachetools.LRUCache(
             maxsize=REMEMBERED_GRIDS
         )
         # Content ids of objects fetched ahead and not read since: a reader reaching one is
@@ -164,12 +212,14 @@ class ReadAhead:
         if hint is None or pattern.grid_seen or not pattern.speculative:
             return []
         pattern.grid_seen = True
-        previous = self._last.get(hint.grid)
-        self._last[hint.grid] = hint.index
+        walk = self._walks.get(hint.grid)
         marker = self._ahead.pop(obj.content_id, False)
-        if previous is None or len(previous) != len(hint.index) or (was_held and not marker):
+        if walk is None or len(walk.last) != len(hint.index):
+            self._walks[hint.grid] = Walk.starting_at(hint.index)
             return []
-        step = tuple(a - b for a, b in zip(hint.index, previous, strict=True))
-        if sorted(abs(s) for s in step) != [0] * (len(step) - 1) + [1]:
+        step, widening_again = walk.step_to(hint.index)
+        if step is None or (was_held and not marker):
             return []
-        return self.fetched_ahead(hint.along(step, self.grid_ahead))
+        # Beyond the span read so far only for a reader that keeps widening it this way.
+        within = None if widening_again else (walk.first, walk.end)
+        return self.fetched_ahead(hint.along(step, self.grid_ahead, within))

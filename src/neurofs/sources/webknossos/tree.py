@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 DEFAULT_RAW_MAX_BYTES = 4 * 1024**3
 # Chunk requests in flight for one plain-volume read.
 RAW_PARALLEL = 8
+# A plain volume is read from the chunks (shared with the chunk files' cache) while one z
+# slab of its chunks (32 planes) is at most this big; beyond, a read of a few rows would
+# fetch whole slabs, so it asks the datastore's raw route for the rows it needs instead.
+RAW_CHUNKED_SLAB_MAX = 16 * 1024 * 1024
 # A chunk directory with more entries than this is not listed (its chunks stay readable by
 # name, which is how zarr readers open them): a listing must stay bounded in memory and time.
 MAX_LISTED_CHUNKS = 100_000
@@ -196,6 +200,56 @@ class RawVolume(Assembled):
             for xyz in volume.region_chunks(g, region):
                 nursery.start_soon(one, *xyz)
         return out.tobytes()[region.skip : region.skip + (end - start)]
+
+
+class RawBoxes:
+    """A big mag's plain volume, read as boxes of whole rows from the datastore's raw route
+    (``layers/<layer>/data?mag&x&y&z&width&height&depth``): the fetcher asks for block runs of
+    this file, each one to three requests for about its own bytes (``volume.raw_boxes``).
+    Its blocks are cached under its own identity (dataset, layer, mag, revision; the block's
+    index names the box), not shared with the chunk files: the price of reads that cost what
+    they read instead of whole 32-plane slabs of chunks."""
+
+    def __init__(self, ctx: WkContext, dataset: Dataset, g: MagGeometry) -> None:
+        self._ctx = ctx
+        self._dataset = dataset
+        self._g = g
+        self.size = g.raw_size
+        self.content_id = (
+            f"wk-raw-box:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag_name(g.mag)}"
+            f"@{_revision(dataset, g.layer)}"
+        )
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        g = self._g
+        boxes, skip = volume.raw_boxes(g, start, end)
+        (x0, _, _), (x1, _, _) = g.box
+        parts: list[bytes] = [b""] * len(boxes)
+
+        async def one(i: int, box: volume.RawBox) -> None:
+            (za, zb), (ya, yb) = box.z, box.y
+            parts[i] = await self._ctx.api.cuboid(
+                self._dataset,
+                g.layer.name,
+                g.mag,
+                (x0, ya, za),
+                (x1 - x0, yb - ya, zb - za),
+                box.nbytes(g),
+            )
+
+        async with tasks_of_one_request() as nursery:
+            for i, box in enumerate(boxes):
+                nursery.start_soon(one, i, box)
+        return b"".join(parts)[skip : skip + (end - start)]
+
+
+def plain_volume(ctx: WkContext, dataset: Dataset, g: MagGeometry) -> RawVolume | RawBoxes:
+    """How a mag's plain volume is read: from its chunks while a z slab of them is small,
+    else from boxes of rows (see ``RAW_CHUNKED_SLAB_MAX``)."""
+    row = g.raw_shape_xyz[0] * g.voxel_bytes
+    if row * g.raw_shape_xyz[1] * CHUNK <= RAW_CHUNKED_SLAB_MAX:
+        return RawVolume(ctx, dataset, g)
+    return RawBoxes(ctx, dataset, g)
 
 
 # ---------------------------------------------------------------- helpers
@@ -529,8 +583,10 @@ def _chunk_file(key: NodePath, ctx: WkContext, chunk: WkChunk, mtime: float) -> 
     )
 
 
-def _raw_file(key: NodePath, ctx: WkContext, raw: RawVolume, mtime: float) -> RemoteFile:
-    async def resolve() -> RawVolume:
+def _raw_file(
+    key: NodePath, ctx: WkContext, raw: RawVolume | RawBoxes, mtime: float
+) -> RemoteFile:
+    async def resolve() -> RawVolume | RawBoxes:
         return raw
 
     return RemoteFile(
@@ -549,7 +605,7 @@ class NativeLayerDir(_LayerDir):
             name = mag_name(mag)
             nodes.append(NativeMagDir((*self.key, name), self._ctx, d, g))
             if g.raw_size <= self._ctx.options.raw_max_bytes:
-                raw = RawVolume(self._ctx, d, g)
+                raw = plain_volume(self._ctx, d, g)
                 nodes.append(_raw_file((*self.key, f"{name}.raw"), self._ctx, raw, mtime))
                 scale = d.data_source.scale
                 nodes.append(
