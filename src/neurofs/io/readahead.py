@@ -3,11 +3,12 @@
 The policy decides from two kinds of evidence, and the fetcher (``io/fetcher.py``) fetches
 what it decides, in the background:
 
-- **Sequential reads within one open file** (``ReadPattern``): a window that doubles with
-  the length of the sequential run (up to ``MAX_READAHEAD_BLOCKS``); a jump starts over, and
-  random reads get nothing. For a file assembled from other objects (a WEBKNOSSOS plain
-  volume from its chunks) the window is a byte range of that file, fetched as the objects
-  that hold it.
+- **Sequential reads within one open file** (``ReadPattern``): a window of twice the length
+  of the sequential run (up to ``MAX_READAHEAD_BLOCKS``), once the run is
+  ``STREAM_MIN_BLOCKS`` long (before, the kernel's own read-ahead is ahead of the reader); a
+  jump starts over, and random reads get nothing. For a file assembled from other objects
+  (a WEBKNOSSOS plain volume from its chunks) the window is a byte range of that file,
+  fetched as the objects that hold it.
 - **Hints from sources** (``GridHint``): an object that is one cell of a grid (a volume's
   chunks) says which grid, where in it, how far the grid extends and how to make the object
   at another index. A reader whose first read of an object comes one step along one axis
@@ -45,12 +46,17 @@ if TYPE_CHECKING:
 
 # Read-ahead window cap for sequential readers, in blocks.
 MAX_READAHEAD_BLOCKS = 64
+# A sequential run gets read-ahead of its own once it is this long: below, the kernel's
+# read-ahead of the mount (1 MiB, ``fs/kernel_readahead.py``) keeps ahead of the reader.
+STREAM_MIN_BLOCKS = 4
 # Read-ahead requests in flight at once (each at most a few blocks), across all files.
 # 8 × 4 MiB keeps a 50 MB/s-per-connection link with 20 ms latency busy several times over
 # while capping what read-ahead holds in memory at 32 MiB.
 READAHEAD_RUNS = 8
 # Objects fetched ahead once a reader moves object by object along one axis of a grid.
 GRID_READ_AHEAD = 2
+# How far from the span of a walk (in objects, on each axis) a read still goes on with it.
+WALK_GAP = 8
 # Grids whose last read object is remembered (one entry per array being walked).
 REMEMBERED_GRIDS = 4096
 
@@ -99,6 +105,16 @@ class Walk:
     def starting_at(cls, index: Index) -> Walk:
         return cls(index, index, index)
 
+    def reaches(self, index: Index) -> bool:
+        """Whether a read at ``index`` goes on with this walk: inside its span or within
+        ``WALK_GAP`` of it (a reader's concurrent reads finish in any order, a row or so
+        apart). A read anywhere else starts a walk of its own, so objects read long ago in
+        the same grid do not stretch the span read-ahead stays within."""
+        return len(index) == len(self.last) and all(
+            lo - WALK_GAP <= i <= hi + WALK_GAP
+            for i, lo, hi in zip(index, self.first, self.end, strict=True)
+        )
+
     def step_to(self, index: Index) -> tuple[Index | None, bool]:
         """Move to ``index``; the unit step taken (None for any other move), and whether it
         is the second step in a row to widen the span in that direction."""
@@ -129,7 +145,8 @@ class ReadPattern:
     speculative: bool = True
     next_offset: int = -1
     run_start: int = 0  # where the current sequential run began
-    window: int = 0  # blocks of read-ahead
+    window: int = 0  # blocks of read-ahead (those ``ahead_bytes`` reach into)
+    ahead_bytes: int = 0  # bytes of read-ahead past the last read: twice the run
     prefetched_to: int = 0  # first block index not yet asked for by read-ahead
     grid_seen: bool = False  # this file's place in its grid was taken into account
 
@@ -144,13 +161,19 @@ class ReadPattern:
         may arrive out of order: a read inside the stream's span (or just past its end)
         keeps the stream; only a jump of more than a block away from it starts over."""
         if self.next_offset >= 0 and offset == self.next_offset:
-            run_blocks = -(-(end - self.run_start) // block_size)
-            self.window = min(max(2 * run_blocks, 2), MAX_READAHEAD_BLOCKS)
+            # A stream: read-ahead of twice the run, in bytes, once the run is longer than
+            # what the kernel's own read-ahead covers: a peek at a file's first MiB
+            # (``head -c 1M``) then costs the blocks the kernel asks for, not a window more.
+            run = end - self.run_start
+            streaming = run >= STREAM_MIN_BLOCKS * block_size
+            self.ahead_bytes = min(2 * run, MAX_READAHEAD_BLOCKS * block_size) if streaming else 0
+            self.window = max(1, -(-self.ahead_bytes // block_size))
         elif not (
             self.next_offset >= 0
             and self.run_start - block_size <= offset <= self.next_offset + block_size
         ):
             self.window = 0
+            self.ahead_bytes = 0
             self.prefetched_to = 0
             self.run_start = offset
             self.next_offset = end
@@ -195,7 +218,7 @@ class ReadAhead:
         if pattern.prefetched_to - next_block > pattern.window // 2:
             return range(0)
         start = max(next_block, pattern.prefetched_to)
-        stop = min(next_block + pattern.window, blocks)
+        stop = min(-(-(end + pattern.ahead_bytes) // self.block_size), blocks)
         if start >= stop:
             return range(0)
         pattern.prefetched_to = stop
@@ -214,7 +237,7 @@ class ReadAhead:
         pattern.grid_seen = True
         walk = self._walks.get(hint.grid)
         marker = self._ahead.pop(obj.content_id, False)
-        if walk is None or len(walk.last) != len(hint.index):
+        if walk is None or not walk.reaches(hint.index):
             self._walks[hint.grid] = Walk.starting_at(hint.index)
             return []
         step, widening_again = walk.step_to(hint.index)

@@ -25,7 +25,7 @@ import numpy as np
 import trio
 
 from neurofs.errors import NotFound, ReadOnly
-from neurofs.io.fetcher import Assembled, Fetcher, RemoteObject, ServedWhole
+from neurofs.io.fetcher import Assembled, BlocksOnly, Fetcher, RemoteObject, ServedWhole
 from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.readahead import GridHint, Index
 from neurofs.sources.webknossos import volume
@@ -202,7 +202,7 @@ class RawVolume(Assembled):
         return out.tobytes()[region.skip : region.skip + (end - start)]
 
 
-class RawBoxes:
+class RawBoxes(BlocksOnly):
     """A big mag's plain volume, read as boxes of whole rows from the datastore's raw route
     (``layers/<layer>/data?mag&x&y&z&width&height&depth``): the fetcher asks for block runs of
     this file, each one to three requests for about its own bytes (``volume.raw_boxes``).
