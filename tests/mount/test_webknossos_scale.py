@@ -114,6 +114,8 @@ def test_a_mag_directory_and_one_level_below_list_without_requests(
     # the coarsest mag lists every chunk.
     assert os.listdir(layer_dir(mount) / "1") == [".zarray"]
     assert len(os.listdir(layer_dir(mount) / "64")) == 1 + 20 * 20 * 5
+    native32 = sorted(os.listdir(layer_dir(mount) / "32"))  # made page by page as listed
+    assert len(native32) == 1 + 40 * 40 * 10 and native32[-1] == "0.9.9.9"
     assert data_requests(emulator) == []
     assert len(emulator.requests()) <= 2  # the mag's directory listings cost nothing remote
 

@@ -350,3 +350,21 @@ def test_raw_boxes_cover_exactly_the_read(element_class: str):
             got += part
         assert got[skip : skip + end - start] == raw[start:end]
         assert len(got) - (end - start) < 2 * row
+
+
+def test_a_computed_listing_makes_only_the_entries_asked_for():
+    from neurofs.tree.nodes import ComputedListing, Symlink
+
+    made: list[int] = []
+
+    def node_at(i: int) -> Symlink:
+        made.append(i)
+        return Symlink(("d", f"e{i}"), "t")
+
+    listing = ComputedListing(10**9, node_at)
+    assert len(listing) == 10**9
+    assert [n.name for n in listing[5:8]] == ["e5", "e6", "e7"]
+    assert listing[-1].name == f"e{10**9 - 1}"
+    assert made == [5, 6, 7, 10**9 - 1]
+    with pytest.raises(IndexError):
+        listing[10**9]

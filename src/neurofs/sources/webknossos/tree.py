@@ -37,6 +37,7 @@ from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
     BytesHandle,
+    ComputedListing,
     Directory,
     File,
     FileHandle,
@@ -553,12 +554,10 @@ class OmeMagDir(Directory):
         return _chunk_file(key, self._ctx, obj, self._mtime)
 
     async def children(self) -> Sequence[Node]:
-        nodes: list[Node] = []
-        if not self._prefix:
-            nodes.append(self._zarray())
-        if self._count() <= MAX_LISTED_CHUNKS:  # beyond: readable by name only
-            nodes.extend(self._node(i) for i in range(self._count()))
-        return nodes
+        count = self._count() if self._count() <= MAX_LISTED_CHUNKS else 0  # beyond: by name
+        if self._prefix:
+            return ComputedListing(count, self._node)
+        return ComputedListing(1 + count, lambda i: self._node(i - 1) if i else self._zarray())
 
     async def child(self, name: str) -> Node:
         if name.isdigit() and int(name) < self._count() and str(int(name)) == name:
@@ -648,8 +647,16 @@ class NativeMagDir(Directory):
         cx, cy, cz = self._g.chunk_counts
         if cx * cy * cz > MAX_LISTED_CHUNKS:  # still readable by name, as zarr readers do
             return [self._zarray()]
-        chunks = [self._chunk(x, y, z) for x in range(cx) for y in range(cy) for z in range(cz)]
-        return [self._zarray(), *chunks]
+
+        def entry(i: int) -> Node:
+            """``.zarray``, then the chunks in x, y, z order (z fastest)."""
+            if i == 0:
+                return self._zarray()
+            x, rest = divmod(i - 1, cy * cz)
+            y, z = divmod(rest, cz)
+            return self._chunk(x, y, z)
+
+        return ComputedListing(1 + cx * cy * cz, entry)
 
     async def child(self, name: str) -> Node:
         if name == ".zarray":
