@@ -48,7 +48,7 @@ from bench.harness import (
     log,
 )
 from bench.report import Result, environment, notes, table, write_json
-from bench.scenarios import dandi_read, listing, nwb, wk
+from bench.scenarios import dandi_read, listing, nwb, scale_wk, wk
 
 SCENARIOS: dict[str, tuple[str, Callable[[Ctx], Result | list[Result]]]] = {
     "1": ("cold read vs curl (throttled)", lambda c: dandi_read.cold_read(c, throttled=True)),
@@ -58,6 +58,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Ctx], Result | list[Result]]]] = {
     "5": ("find + stat vs dandi client", listing.listing),
     "6": ("WEBKNOSSOS region vs webknossos client", wk.wk_region),
     "7": ("daemon RSS and cache disk use", dandi_read.peak_rss),
+    "11": ("WEBKNOSSOS 40k×40k×10k layer: region and .raw vs webknossos client", scale_wk.scale_wk),
 }
 
 

@@ -351,7 +351,8 @@ def test_reading_along_an_axis_fetches_the_next_chunks_ahead(mount: Mount, wk_em
     mag_dir = ds_dir(mount, "l4_demo") / "color.ome.zarr" / "1"
     z, y = 1, 2
     wk_emulator.reset()
-    for x in (2, 3):  # a reader walking along x
+    # A reader walking along x: its second step that widens what it read earns read-ahead.
+    for x in (1, 2, 3):
         (mag_dir / str(z) / str(y) / str(x)).read_bytes()
     deadline = time.monotonic() + 10
     wanted = {f"/0.{x}.{y}.{z}" for x in (4, 5)}

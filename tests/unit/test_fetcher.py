@@ -18,7 +18,7 @@ from neurofs.io.fetcher import (
     ServedWhole,
     _runs,
 )
-from neurofs.io.readahead import READAHEAD_RUNS, ReadPattern
+from neurofs.io.readahead import READAHEAD_RUNS, STREAM_MIN_BLOCKS, ReadPattern
 from neurofs.io.stats import Stats
 
 BS = 4096
@@ -215,13 +215,15 @@ async def test_read_ahead_grows_with_the_run_not_with_the_read_count(fetcher):
     pattern = ReadPattern()
     async with trio.open_nursery() as n:
         fetcher.start_background(n)
-        for off in range(0, BS * 2, BS // 8):  # 2 blocks read in 16 small reads
+        run = STREAM_MIN_BLOCKS  # blocks read in 8 small reads each
+        for off in range(0, BS * run, BS // 8):
             await fetcher.read(remote, off, BS // 8, pattern)
         await trio.sleep(0.1)
         n.cancel_scope.cancel()
     fetched = {i for s, e in remote.requests for i in range(s // BS, -(-e // BS))}
-    assert pattern.window == 4  # twice the 2-block run, though 16 reads were sequential
-    assert max(fetched) <= 2 + 4
+    # Twice the run, though many more reads were sequential.
+    assert pattern.window == 2 * run
+    assert max(fetched) <= run + 2 * run
 
 
 def test_out_of_order_reads_of_a_stream_keep_its_window():

@@ -13,6 +13,7 @@ from neurofs.io.readahead import (
     GRID_READ_AHEAD,
     MAX_READAHEAD_BLOCKS,
     READAHEAD_RUNS,
+    STREAM_MIN_BLOCKS,
     GridHint,
     Index,
     ReadAhead,
@@ -61,16 +62,22 @@ def test_sequential_reads_get_a_window_that_grows_with_the_run() -> None:
     policy = ReadAhead(BS)
     pattern = ReadPattern()
     assert policy.blocks_after(pattern, 0, BS, 1000) == range(0)  # one read is no stream
-    assert policy.blocks_after(pattern, BS, 2 * BS, 1000) == range(2, 6)
+    # A short run is left to the kernel's read-ahead; from STREAM_MIN_BLOCKS on, twice the run.
+    for b in range(1, STREAM_MIN_BLOCKS - 1):
+        assert policy.blocks_after(pattern, b * BS, (b + 1) * BS, 1000) == range(0)
+    run = STREAM_MIN_BLOCKS
+    assert policy.blocks_after(pattern, (run - 1) * BS, run * BS, 1000) == range(run, 3 * run)
     windows = []
-    for b in range(2, 200):
+    for b in range(run, 200):
         policy.blocks_after(pattern, b * BS, (b + 1) * BS, 1000)
         windows.append(pattern.window)
     assert windows == sorted(windows) and windows[-1] == MAX_READAHEAD_BLOCKS
     # Never past the end of the file.
     short = ReadPattern()
-    policy.blocks_after(short, 0, BS, 4)
-    assert policy.blocks_after(short, BS, 2 * BS, 4) == range(2, 4)
+    for b in range(STREAM_MIN_BLOCKS - 1):
+        policy.blocks_after(short, b * BS, (b + 1) * BS, 6)
+    end = STREAM_MIN_BLOCKS * BS
+    assert policy.blocks_after(short, end - BS, end, 6) == range(STREAM_MIN_BLOCKS, 6)
 
 
 def test_random_reads_get_no_read_ahead() -> None:
@@ -82,11 +89,40 @@ def test_random_reads_get_no_read_ahead() -> None:
         assert policy.blocks_after(pattern, block * BS, (block + 1) * BS, 40_000) == range(0)
 
 
-def test_a_step_to_a_neighbour_fetches_the_next_objects_along_that_axis() -> None:
+def test_two_steps_widening_the_walk_fetch_the_next_objects_along_that_axis() -> None:
     policy = ReadAhead(BS)
+    assert seen(policy, ReadPattern(grid=hint((2, 6, 1), (10, 10, 10)))) == []
+    # One step is no walk yet: nothing beyond what was read.
     assert seen(policy, ReadPattern(grid=hint((2, 5, 1), (10, 10, 10)))) == []
     ahead = seen(policy, ReadPattern(grid=hint((2, 4, 1), (10, 10, 10))))
     assert indexes(ahead) == [(2, 3, 1), (2, 2, 1)][:GRID_READ_AHEAD]
+
+
+def test_a_region_read_row_by_row_gets_nothing_past_it_but_the_first_row_end() -> None:
+    """A reader of a 4×3 region of a wider grid, row after row (x fastest): its second and
+    third rows get read-ahead within the region only; past the region, only the first row's
+    two objects (when the reader's extent was not known yet)."""
+    policy = ReadAhead(BS)
+    extent = (20, 20, 1)
+    region = {(x, y, 0) for y in range(5, 8) for x in range(3, 7)}
+    fetched: set[Index] = set()
+    for y in range(5, 8):
+        for x in range(3, 7):
+            ahead = seen(policy, ReadPattern(grid=hint((x, y, 0), extent)))
+            fetched.update(indexes(ahead))
+    assert fetched - region == {(7, 5, 0), (8, 5, 0)}
+    assert {(5, 6, 0), (6, 6, 0), (5, 7, 0), (6, 7, 0)} <= fetched
+
+
+def test_a_read_far_from_the_walk_starts_a_new_one() -> None:
+    """Objects read long ago elsewhere in the grid do not widen the span of a new walk."""
+    policy = ReadAhead(BS)
+    seen(policy, ReadPattern(grid=hint((90, 90, 0), (100, 100, 1))))
+    fetched: set[Index] = set()
+    for y in range(0, 3):
+        for x in range(0, 4):
+            fetched.update(indexes(seen(policy, ReadPattern(grid=hint((x, y, 0), (100, 100, 1))))))
+    assert fetched - {(x, y, 0) for x in range(4) for y in range(3)} == {(4, 0, 0), (5, 0, 0)}
 
 
 def test_grid_read_ahead_stops_at_the_extent() -> None:
@@ -108,8 +144,8 @@ def test_no_grid_read_ahead_without_a_one_step_move(second: Index) -> None:
 
 def test_each_open_file_counts_once_and_grids_are_apart() -> None:
     policy = ReadAhead(BS)
-    first = ReadPattern(grid=hint((1, 1, 1), (10, 10, 10)))
-    seen(policy, first)
+    seen(policy, ReadPattern(grid=hint((0, 1, 1), (10, 10, 10))))
+    seen(policy, ReadPattern(grid=hint((1, 1, 1), (10, 10, 10))))
     second = ReadPattern(grid=hint((2, 1, 1), (10, 10, 10)))
     assert indexes(seen(policy, second)) == [(3, 1, 1), (4, 1, 1)]
     assert seen(policy, second) == []  # its next reads are not new steps

@@ -321,3 +321,50 @@ async def test_a_single_channel_chunk_is_one_cache_entry_in_both_views(
     assert api.requests == (1 if shared else 2)
     assert cache.stats().stored_blocks == (1 if shared else 2)
     cache.close()
+
+
+@pytest.mark.parametrize("element_class", ["uint8", "uint24"])
+def test_raw_boxes_cover_exactly_the_read(element_class: str):
+    """The boxes of a read, cut from the plain volume as the datastore would send them and
+    concatenated, hold the read's bytes at ``skip``; at most three boxes, each whole rows,
+    and no more than a row of extra bytes at each end."""
+    g = MagGeometry(layer(element_class, top_left=(40, 20, 8), size=(90, 70, 50)), (2, 2, 1))
+    arr = served_array(g)
+    (x0, y0, z0), (x1, y1, z1) = g.box
+    raw = arr[:, x0:x1, y0:y1, z0:z1].tobytes(order="F")
+    assert len(raw) == g.raw_size
+    row = (x1 - x0) * g.voxel_bytes
+    plane = row * (y1 - y0)
+    rng = np.random.default_rng(7)
+    cases = [(0, 1), (0, g.raw_size), (plane - 1, plane + 1), (row, 3 * plane), (5, 5 + row)]
+    cases += [tuple(sorted(rng.integers(0, g.raw_size, 2))) for _ in range(200)]
+    for start, end in cases:
+        if start == end:
+            continue
+        boxes, skip = volume.raw_boxes(g, start, end)
+        assert 1 <= len(boxes) <= 3
+        got = b""
+        for box in boxes:
+            part = arr[:, x0:x1, box.y[0] : box.y[1], box.z[0] : box.z[1]].tobytes(order="F")
+            assert len(part) == box.nbytes(g)
+            got += part
+        assert got[skip : skip + end - start] == raw[start:end]
+        assert len(got) - (end - start) < 2 * row
+
+
+def test_a_computed_listing_makes_only_the_entries_asked_for():
+    from neurofs.tree.nodes import ComputedListing, Symlink
+
+    made: list[int] = []
+
+    def node_at(i: int) -> Symlink:
+        made.append(i)
+        return Symlink(("d", f"e{i}"), "t")
+
+    listing = ComputedListing(10**9, node_at)
+    assert len(listing) == 10**9
+    assert [n.name for n in listing[5:8]] == ["e5", "e6", "e7"]
+    assert listing[-1].name == f"e{10**9 - 1}"
+    assert made == [5, 6, 7, 10**9 - 1]
+    with pytest.raises(IndexError):
+        listing[10**9]

@@ -45,7 +45,17 @@ from neurofs.io.stats import Stats
 from neurofs.sources import Source
 from neurofs.tree.control import ErrorLog
 from neurofs.tree.names import is_valid_name
-from neurofs.tree.nodes import Attrs, Directory, EditableFile, File, Kind, Node, NodePath, Symlink
+from neurofs.tree.nodes import (
+    Attrs,
+    ComputedListing,
+    Directory,
+    EditableFile,
+    File,
+    Kind,
+    Node,
+    NodePath,
+    Symlink,
+)
 from neurofs.tree.rejected import RejectedStore
 from neurofs.tree.scratch import ScratchFile
 
@@ -317,7 +327,12 @@ class Operations(pyfuse3.Operations):
         # The listing is taken once per open: readdir offsets index into this snapshot, so a
         # listing resumed at any offset never repeats or skips an entry.
         fh = next(self._handles)
-        children = _listable(node, await node.children())
+        listed = await node.children()
+        if isinstance(listed, ComputedListing):
+            # Computed entries (a chunk grid): readdir makes each page as it is asked for.
+            self._dirs[fh] = _OpenDir(listed)
+            return fh
+        children = _listable(node, listed)
         names = {c.name for c in children}
         children += [s for s in self._scratch.in_directory(node.key) if s.name not in names]
         self._dirs[fh] = _OpenDir(children)

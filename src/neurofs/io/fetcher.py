@@ -79,6 +79,12 @@ class ServedWhole:
     the blocks out itself, and uses no fragments for them."""
 
 
+class BlocksOnly:
+    """Base of remote objects whose reads are served in whole blocks, never in fragments:
+    files that tools stream from the start (a WEBKNOSSOS plain volume), where a first small
+    read would otherwise cost a request of its own before the block that follows it."""
+
+
 class Assembled(ABC):
     """A file whose bytes are computed from remote objects (a plain volume from its chunks).
 
@@ -223,7 +229,7 @@ class Fetcher:
         small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
         if pattern is None or obj.size <= self.block_size or not small:
             return self._block
-        if isinstance(obj, ServedWhole) or not pattern.is_random(offset):
+        if isinstance(obj, (ServedWhole, BlocksOnly)) or not pattern.is_random(offset):
             return self._block
         for b in range(offset // self.block_size, (end - 1) // self.block_size + 1):
             if self._holds_block(obj, b) or self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK:

@@ -3,19 +3,25 @@
 The policy decides from two kinds of evidence, and the fetcher (``io/fetcher.py``) fetches
 what it decides, in the background:
 
-- **Sequential reads within one open file** (``ReadPattern``): a window that doubles with
-  the length of the sequential run (up to ``MAX_READAHEAD_BLOCKS``); a jump starts over, and
-  random reads get nothing. For a file assembled from other objects (a WEBKNOSSOS plain
-  volume from its chunks) the window is a byte range of that file, fetched as the objects
-  that hold it.
+- **Sequential reads within one open file** (``ReadPattern``): a window of twice the length
+  of the sequential run (up to ``MAX_READAHEAD_BLOCKS``), once the run is
+  ``STREAM_MIN_BLOCKS`` long (before, the kernel's own read-ahead is ahead of the reader); a
+  jump starts over, and random reads get nothing. For a file assembled from other objects
+  (a WEBKNOSSOS plain volume from its chunks) the window is a byte range of that file,
+  fetched as the objects that hold it.
 - **Hints from sources** (``GridHint``): an object that is one cell of a grid (a volume's
   chunks) says which grid, where in it, how far the grid extends and how to make the object
   at another index. A reader whose first read of an object comes one step along one axis
   from the previous object read in that grid gets the next ``GRID_READ_AHEAD`` objects in
-  that direction, never past the grid's extent. Only a read that had to wait for the
-  network, or that found an object read ahead for it, continues a walk, as the kernel's
-  read-ahead marker does: re-reading objects held from before fetches nothing more, so
-  what a warm reader costs does not depend on the order its concurrent reads arrive in.
+  that direction, never past the grid's extent, and only within what the reader has shown
+  it walks: the span of the objects it has read in that grid (``Walk``). Only two steps in
+  a row that each widen that span in the same direction (a reader growing its region, or
+  walking one line) earn objects beyond it. So a region read row by row gets its rows'
+  objects ahead from the second row on, and nothing past the region but the first row's
+  end. Only a read that had to wait for the network, or that found an object read ahead for
+  it, continues a walk, as the kernel's read-ahead marker does: re-reading objects held from
+  before fetches nothing more, so what a warm reader costs does not depend on the order its
+  concurrent reads arrive in.
 
 A reader that opened its file with O_DIRECT manages its own I/O (``neurofs prefetch
 --bbox`` names every chunk it wants): nothing is read ahead for it, as the kernel reads
@@ -40,12 +46,17 @@ if TYPE_CHECKING:
 
 # Read-ahead window cap for sequential readers, in blocks.
 MAX_READAHEAD_BLOCKS = 64
+# A sequential run gets read-ahead of its own once it is this long: below, the kernel's
+# read-ahead of the mount (1 MiB, ``fs/kernel_readahead.py``) keeps ahead of the reader.
+STREAM_MIN_BLOCKS = 4
 # Read-ahead requests in flight at once (each at most a few blocks), across all files.
 # 8 × 4 MiB keeps a 50 MB/s-per-connection link with 20 ms latency busy several times over
 # while capping what read-ahead holds in memory at 32 MiB.
 READAHEAD_RUNS = 8
 # Objects fetched ahead once a reader moves object by object along one axis of a grid.
 GRID_READ_AHEAD = 2
+# How far from the span of a walk (in objects, on each axis) a read still goes on with it.
+WALK_GAP = 8
 # Grids whose last read object is remembered (one entry per array being walked).
 REMEMBERED_GRIDS = 4096
 
@@ -61,15 +72,68 @@ class GridHint:
     extent: Index  # objects per axis: the grid holds every index with 0 <= i < extent
     at: Callable[[Index], RemoteObject]  # the object at another index of the grid
 
-    def along(self, step: Index, count: int) -> list[RemoteObject]:
-        """The next ``count`` objects from here in direction ``step``, up to the grid's edge."""
+    def along(
+        self, step: Index, count: int, within: tuple[Index, Index] | None = None
+    ) -> list[RemoteObject]:
+        """The next ``count`` objects from here in direction ``step``, up to the grid's edge
+        (and inside ``within``, a box of indices (first, last) inclusive, when given)."""
         ahead: list[RemoteObject] = []
         for n in range(1, count + 1):
             index = tuple(i + n * s for i, s in zip(self.index, step, strict=True))
             if not all(0 <= i < e for i, e in zip(index, self.extent, strict=True)):
                 break
+            if within is not None and not all(
+                lo <= i <= hi for i, lo, hi in zip(index, *within, strict=True)
+            ):
+                break
             ahead.append(self.at(index))
         return ahead
+
+
+@dataclass
+class Walk:
+    """A reader's walk through one grid: the last object read, the span (first, last index
+    per axis) of the objects read, and the direction of the last step if it widened that
+    span (axis, sign)."""
+
+    last: Index
+    first: Index
+    end: Index  # last index read on each axis (inclusive)
+    widening: tuple[int, int] | None = None
+
+    @classmethod
+    def starting_at(cls, index: Index) -> Walk:
+        return cls(index, index, index)
+
+    def reaches(self, index: Index) -> bool:
+        """Whether a read at ``index`` goes on with this walk: inside its span or within
+        ``WALK_GAP`` of it (a reader's concurrent reads finish in any order, a row or so
+        apart). A read anywhere else starts a walk of its own, so objects read long ago in
+        the same grid do not stretch the span read-ahead stays within."""
+        return len(index) == len(self.last) and all(
+            lo - WALK_GAP <= i <= hi + WALK_GAP
+            for i, lo, hi in zip(index, self.first, self.end, strict=True)
+        )
+
+    def step_to(self, index: Index) -> tuple[Index | None, bool]:
+        """Move to ``index``; the unit step taken (None for any other move), and whether it
+        is the second step in a row to widen the span in that direction."""
+        step = tuple(a - b for a, b in zip(index, self.last, strict=True))
+        unit = sorted(abs(s) for s in step) == [0] * (len(step) - 1) + [1]
+        widening: tuple[int, int] | None = None
+        if unit:
+            axis = next(k for k, s in enumerate(step) if s)
+            sign = step[axis]
+            if (sign > 0 and index[axis] > self.end[axis]) or (
+                sign < 0 and index[axis] < self.first[axis]
+            ):
+                widening = (axis, sign)
+        again = widening is not None and widening == self.widening
+        self.last = index
+        self.first = tuple(min(a, b) for a, b in zip(self.first, index, strict=True))
+        self.end = tuple(max(a, b) for a, b in zip(self.end, index, strict=True))
+        self.widening = widening
+        return (step if unit else None), again
 
 
 @dataclass
@@ -81,7 +145,8 @@ class ReadPattern:
     speculative: bool = True
     next_offset: int = -1
     run_start: int = 0  # where the current sequential run began
-    window: int = 0  # blocks of read-ahead
+    window: int = 0  # blocks of read-ahead (those ``ahead_bytes`` reach into)
+    ahead_bytes: int = 0  # bytes of read-ahead past the last read: twice the run
     prefetched_to: int = 0  # first block index not yet asked for by read-ahead
     grid_seen: bool = False  # this file's place in its grid was taken into account
 
@@ -96,13 +161,19 @@ class ReadPattern:
         may arrive out of order: a read inside the stream's span (or just past its end)
         keeps the stream; only a jump of more than a block away from it starts over."""
         if self.next_offset >= 0 and offset == self.next_offset:
-            run_blocks = -(-(end - self.run_start) // block_size)
-            self.window = min(max(2 * run_blocks, 2), MAX_READAHEAD_BLOCKS)
+            # A stream: read-ahead of twice the run, in bytes, once the run is longer than
+            # what the kernel's own read-ahead covers: a peek at a file's first MiB
+            # (``head -c 1M``) then costs the blocks the kernel asks for, not a window more.
+            run = end - self.run_start
+            streaming = run >= STREAM_MIN_BLOCKS * block_size
+            self.ahead_bytes = min(2 * run, MAX_READAHEAD_BLOCKS * block_size) if streaming else 0
+            self.window = max(1, -(-self.ahead_bytes // block_size))
         elif not (
             self.next_offset >= 0
             and self.run_start - block_size <= offset <= self.next_offset + block_size
         ):
             self.window = 0
+            self.ahead_bytes = 0
             self.prefetched_to = 0
             self.run_start = offset
             self.next_offset = end
@@ -118,9 +189,9 @@ class ReadAhead:
         self.block_size = block_size
         self.grid_ahead = grid_ahead
         self.slots = trio.CapacityLimiter(READAHEAD_RUNS)
-        # Grid → index of the object last read in it: the step to the next read gives the
-        # direction of a walk.
-        self._last: cachetools.LRUCache[Hashable, Index] = cachetools.LRUCache(
+        # Grid → the walk through it: the step to the next read gives the direction of the
+        # walk, its span how far read-ahead may go.
+        self._walks: cachetools.LRUCache[Hashable, Walk] = cachetools.LRUCache(
             maxsize=REMEMBERED_GRIDS
         )
         # Content ids of objects fetched ahead and not read since: a reader reaching one is
@@ -147,7 +218,7 @@ class ReadAhead:
         if pattern.prefetched_to - next_block > pattern.window // 2:
             return range(0)
         start = max(next_block, pattern.prefetched_to)
-        stop = min(next_block + pattern.window, blocks)
+        stop = min(-(-(end + pattern.ahead_bytes) // self.block_size), blocks)
         if start >= stop:
             return range(0)
         pattern.prefetched_to = stop
@@ -164,12 +235,14 @@ class ReadAhead:
         if hint is None or pattern.grid_seen or not pattern.speculative:
             return []
         pattern.grid_seen = True
-        previous = self._last.get(hint.grid)
-        self._last[hint.grid] = hint.index
+        walk = self._walks.get(hint.grid)
         marker = self._ahead.pop(obj.content_id, False)
-        if previous is None or len(previous) != len(hint.index) or (was_held and not marker):
+        if walk is None or not walk.reaches(hint.index):
+            self._walks[hint.grid] = Walk.starting_at(hint.index)
             return []
-        step = tuple(a - b for a, b in zip(hint.index, previous, strict=True))
-        if sorted(abs(s) for s in step) != [0] * (len(step) - 1) + [1]:
+        step, widening_again = walk.step_to(hint.index)
+        if step is None or (was_held and not marker):
             return []
-        return self.fetched_ahead(hint.along(step, self.grid_ahead))
+        # Beyond the span read so far only for a reader that keeps widening it this way.
+        within = None if widening_again else (walk.first, walk.end)
+        return self.fetched_ahead(hint.along(step, self.grid_ahead, within))

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, overload
 
 from neurofs.errors import NotFound, ReadOnly
 from neurofs.tree.buffers import MAX_EDIT_BYTES
@@ -239,6 +239,34 @@ class StaticDirectory(Directory):
             return self._by_name[name]
         except KeyError:
             raise NotFound("/".join((*self.key, name))) from None
+
+
+class ComputedListing(Sequence[Node]):
+    """A directory's entries made by position when asked (a volume's chunk grid): readdir
+    pages through it without building it whole. Their names are valid and distinct by
+    construction, so the fs layer takes them as they come."""
+
+    def __init__(self, count: int, node_at: Callable[[int], Node]) -> None:
+        self._count = count
+        self._node_at = node_at
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Node: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Node]: ...
+
+    def __getitem__(self, index: int | slice) -> Node | Sequence[Node]:
+        if isinstance(index, slice):
+            return [self._node_at(i) for i in range(*index.indices(self._count))]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        return self._node_at(index)
 
 
 class BytesHandle(FileHandle):

@@ -6,7 +6,8 @@ webknossos`` and ``neurofs demo`` run: the main server at ``http://HOST:PORT`` (
 both, ``neurofs-emulator webknossos ready <main server url> <datastore url>``. ``--data-dir``
 is accepted for symmetry with the other emulators and unused: every voxel is computed from
 formulas, nothing is stored. Writes change the in-memory state only. ``--api-version`` is the
-current API version announced and served (12, 13 or 14).
+current API version announced and served (12, 13 or 14). ``--sample large`` adds the scale
+dataset ``large_volume`` (a 40,000 × 40,000 × 10,000 ``uint8`` layer, mags 1–64) to the demo's.
 
 ``create_app()`` builds the ASGI app for in-process use. The sample data and its ground truth
 are described in :mod:`.sample`, the voxel formulas in :mod:`.volume`.
@@ -49,7 +50,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _build(args: argparse.Namespace, knobs: NetworkKnobs, origins: Origins) -> EmulatorApp:
-    return create_app(knobs, origins=origins, api_version=args.api_version)
+    return create_app(knobs, origins=origins, api_version=args.api_version, sample=args.sample)
 
 
 EMULATOR = Emulator(

@@ -84,6 +84,7 @@ def create_app(
     origins: Origins | None = None,
     request_log: RequestLog | None = None,
     api_version: int = CURRENT_API_VERSION,
+    sample: str = "demo",
 ) -> EmulatorApp:
     """The emulator's ASGI app.
 
@@ -91,11 +92,12 @@ def create_app(
     ``origins.second_port`` (settable after creation) splits the datastore onto its own
     port; until set, both hosts are served on every port. The request log (default: a
     :class:`BodyRequestLog`) records the JSON body of writes. ``api_version`` is the current
-    API version it announces and serves (one of :data:`.sample.API_VERSIONS`).
+    API version it announces and serves (one of :data:`.sample.API_VERSIONS`). ``sample``
+    picks the default world: ``demo``, or ``large`` (the demo plus the scale dataset).
     """
     origins = origins if origins is not None else Origins()
     return EmulatorApp(
-        WkDispatcher(world if world is not None else build_world(), origins, api_version),
+        WkDispatcher(world if world is not None else build_world(sample), origins, api_version),
         knobs if knobs is not None else NetworkKnobs(),
         request_log if request_log is not None else BodyRequestLog(),
     )

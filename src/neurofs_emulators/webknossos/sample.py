@@ -28,6 +28,13 @@ l4_demo (64, 32, 16) + 320×256×96; retina_rgb (128, 64, 8) + 192×160×48; cer
 (32, 32, 32) + 128×128×64. Voxel size in nanometers: l4_demo (11.24, 11.24, 28), retina_rgb
 (100, 100, 250), cerebellum_beta (8, 8, 30).
 
+The scale sample (``--sample large``) serves all of the above plus ``large_volume``
+(``DATASET_LARGE``, public, team_alpha, folder EM): one ``uint8`` color layer of
+40,000 × 40,000 × 10,000 voxels at top-left (0, 0, 0), mags 1, 2, 4, … 64 (isotropic, as
+``mag: [m, m, m]`` and paths ``./color/<m>``), voxel size 8 × 8 × 8 nm, every voxel computed
+on request (striding for the coarser mags, see :mod:`.volume`); nothing is stored, so it
+starts as fast as the demo.
+
 So Oscar sees l4_demo (public) and cerebellum_beta (team_beta) but not retina_rgb (404), and
 can edit none of them (403). Each dataset has a sharing token (``SampleWorld.sharing_token``).
 
@@ -98,6 +105,7 @@ FOLDER_ARCHIVE = "66a0f00000000000000000f4"
 DATASET_L4 = "66a0d00000000000000000d1"
 DATASET_RETINA = "66a0d00000000000000000d2"
 DATASET_CEREBELLUM = "66a0d00000000000000000d3"
+DATASET_LARGE = "66a0d00000000000000000d4"
 
 TASK_TYPE_SKELETON = "66a0a00000000000000000e1"
 TASK_TYPE_VOLUME = "66a0a00000000000000000e2"
@@ -111,6 +119,10 @@ TASK_IDS = (
 )
 
 MAGS: tuple[Vec3, ...] = ((1, 1, 1), (2, 2, 1), (4, 4, 2))
+# The scale sample's mags: 1 to 64, isotropic.
+LARGE_MAGS: tuple[Vec3, ...] = tuple((m, m, m) for m in (1, 2, 4, 8, 16, 32, 64))
+LARGE_SIZE: Vec3 = (40_000, 40_000, 10_000)
+SAMPLES = ("demo", "large")
 
 # Settings the server keeps of a task type (it drops the view-configuration keys clients send).
 TASK_TYPE_SETTING_KEYS = (
@@ -210,13 +222,45 @@ DATASETS: tuple[DatasetSpec, ...] = (
 )
 
 
+LARGE_DATASET = DatasetSpec(
+    id=DATASET_LARGE,
+    name="large_volume",
+    layers=(
+        LayerSpec(
+            "color",
+            "color",
+            "uint8",
+            "color",
+            (0, 0, 0),
+            LARGE_SIZE,
+            LARGE_MAGS,
+            seed=3,
+            downsampling="stride",
+        ),
+    ),
+    voxel_size=(8.0, 8.0, 8.0),
+    is_public=True,
+    allowed_teams=(TEAM_ALPHA,),
+    folder_id=FOLDER_EM,
+    tags=("EM", "scale"),
+    description="Synthetic 40,000 × 40,000 × 10,000 volume, computed on request.",
+)
+
+
+def sample_datasets(sample: str = "demo") -> tuple[DatasetSpec, ...]:
+    """The datasets of a sample: the demo's, and for ``large`` the big one too."""
+    if sample not in SAMPLES:
+        raise ValueError(f"no WEBKNOSSOS sample {sample!r}")
+    return (*DATASETS, LARGE_DATASET) if sample == "large" else DATASETS
+
+
 class SampleWorld:
     """Ground truth of the sample data, for tests and for the emulator itself."""
 
     organization = ORGANIZATION
 
-    def __init__(self) -> None:
-        self.datasets: dict[str, DatasetSpec] = {d.id: d for d in DATASETS}
+    def __init__(self, sample: str = "demo") -> None:
+        self.datasets: dict[str, DatasetSpec] = {d.id: d for d in sample_datasets(sample)}
 
     def dataset(self, dataset: str) -> DatasetSpec:
         """By id or by name."""
@@ -502,15 +546,16 @@ def _dataset(index: int, spec: DatasetSpec) -> Dataset:
     )
 
 
-def build_world() -> World:
-    """A fresh, mutable :class:`World` holding the sample data: copies of the objects above,
-    since writes change them."""
+def build_world(sample: str = "demo") -> World:
+    """A fresh, mutable :class:`World` holding the sample data (``demo`` or ``large``): copies
+    of the objects above, since writes change them."""
     world = World(ORGANIZATION)
     world.root_folder_id = FOLDER_ROOT
     world.teams = {team.id: team for team in copy.deepcopy(TEAMS)}
     world.users = {user.id: user for user in copy.deepcopy(USERS)}
     world.folders = {folder.id: folder for folder in copy.deepcopy(FOLDERS)}
-    world.datasets = {spec.id: _dataset(i, spec) for i, spec in enumerate(DATASETS)}
+    datasets = sample_datasets(sample)
+    world.datasets = {spec.id: _dataset(i, spec) for i, spec in enumerate(datasets)}
     world.task_types = {t.id: t for t in copy.deepcopy(TASK_TYPES)}
     world.projects = {p.id: p for p in copy.deepcopy(PROJECTS)}
     world.tasks = {task.id: task for task in copy.deepcopy(TASKS)}

@@ -34,8 +34,14 @@ Downsampling (mag ``(mx, my, mz)``, voxel ``(i, j, k)`` in mag coordinates):
 - segmentation: **striding**, the label at the block's first voxel ``(i*mx, j*my, k*mz)``
   (so labels are never mixed).
 
-Bounding boxes of the sample layers are multiples of the largest mag, so a mag block is either
+Bounding boxes of the demo layers are multiples of the largest mag, so a mag block is either
 entirely inside or entirely outside the bounding box.
+
+The scale sample's layer (40,000 × 40,000 × 10,000 voxels, mags up to 64) downsamples color by
+**striding** too (``downsampling="stride"``): a voxel of mag ``m`` is the mag-1 formula at its
+block's first voxel. Averaging would evaluate ``m³`` mag-1 voxels per voxel (2.6·10⁵ at mag 64),
+and the emulator must answer any chunk of any mag in milliseconds. The formulas are evaluated
+on open grids (one axis per array, broadcast), so a box costs memory for its own voxels only.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ Vec3 = tuple[int, int, int]
 Category = Literal["color", "segmentation"]
 ElementClass = Literal["uint8", "uint24", "uint32"]
 Formula = Literal["color", "rgb", "segmentation"]
+Downsampling = Literal["average", "stride"]
 
 # WEBKNOSSOS' bucket / zarr-streaming chunk edge length.
 CHUNK = 32
@@ -89,6 +96,8 @@ class LayerSpec:
     size: Vec3
     mags: tuple[Vec3, ...]
     seed: int
+    # How color and rgb are downsampled (segmentation always strides): see the module's text.
+    downsampling: Downsampling = "average"
 
     @property
     def num_channels(self) -> int:
@@ -154,14 +163,18 @@ class LayerSpec:
 
     def _compute(self, mag: Vec3, start: Vec3, end: Vec3) -> npt.NDArray[np.generic]:
         mx, my, mz = mag
-        if self.formula == "segmentation":
+        if self.formula == "segmentation" or self.downsampling == "stride":
             # Striding: the block's first mag-1 voxel.
             x, y, z = _grid(
                 np.arange(start[0], end[0], dtype=np.int64) * mx,
                 np.arange(start[1], end[1], dtype=np.int64) * my,
                 np.arange(start[2], end[2], dtype=np.int64) * mz,
             )
-            return segmentation(x, y, z, self.seed).astype(np.uint32)[np.newaxis]
+            if self.formula == "segmentation":
+                return segmentation(x, y, z, self.seed).astype(np.uint32)[np.newaxis]
+            if self.formula == "rgb":
+                return np.stack([c.astype(np.uint8) for c in rgb(x, y, z, self.seed)])
+            return color(x, y, z, self.seed).astype(np.uint8)[np.newaxis]
         # Averaging: evaluate every mag-1 voxel of the blocks and take the floor of the mean.
         x, y, z = _grid(
             np.arange(start[0] * mx, end[0] * mx, dtype=np.int64),
@@ -178,7 +191,9 @@ class LayerSpec:
 
 
 def _grid(xs: IntArray, ys: IntArray, zs: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    x, y, z = np.meshgrid(xs, ys, zs, indexing="ij")
+    """Open grids (shapes (X,1,1), (1,Y,1), (1,1,Z)): every formula mixes the three axes, so
+    its result has the full shape while its inputs stay one axis long."""
+    x, y, z = np.meshgrid(xs, ys, zs, indexing="ij", sparse=True)
     return x, y, z
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -280,6 +281,39 @@ class WebknossosApi(ApiClient):
         except NotFound as missing:
             await self._check_mag_served(store, mag_path, missing)
             return None
+
+    async def cuboid(
+        self,
+        dataset: Dataset,
+        layer: str,
+        mag: tuple[int, int, int],
+        start: tuple[int, int, int],
+        size: tuple[int, int, int],
+        nbytes: int,
+    ) -> bytes:
+        """The voxels of one box as the datastore's raw route sends them (F order over c, x,
+        y, z; zeros where it has no data): ``start`` in voxels of ``mag``, ``size`` voxels
+        of ``mag`` per axis, exactly ``nbytes`` long. The route takes the corner in mag-1
+        voxels (scalableminds/webknossos, webknossos-datastore/app/com/scalableminds/
+        webknossos/datastore/controllers/BinaryDataController.scala, ``requestRawCuboid``)."""
+        store = self.datastore(dataset.data_store.url)
+        query = urlencode(
+            {
+                "mag": "-".join(map(str, mag)) if len(set(mag)) > 1 else str(mag[0]),
+                "x": start[0] * mag[0],
+                "y": start[1] * mag[1],
+                "z": start[2] * mag[2],
+                "width": size[0],
+                "height": size[1],
+                "depth": size[2],
+            }
+        )
+        path = f"data/v{await self.version()}/datasets/{dataset.id}/layers/{layer}/data?{query}"
+        try:
+            return await store.get_bytes(store.url(path), nbytes)
+        except NotFound as missing:
+            # The file exists in the mount: a 404 here means the datastore lost the layer.
+            raise RemoteError(f"the datastore does not serve this box: {missing}") from None
 
     async def _check_mag_served(self, store: HttpClient, mag_path: str, missing: NotFound) -> None:
         """The datastore answers 404 alike for a chunk it has no data for and for a dataset,

@@ -25,7 +25,7 @@ import numpy as np
 import trio
 
 from neurofs.errors import NotFound, ReadOnly
-from neurofs.io.fetcher import Assembled, Fetcher, RemoteObject, ServedWhole
+from neurofs.io.fetcher import Assembled, BlocksOnly, Fetcher, RemoteObject, ServedWhole
 from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.readahead import GridHint, Index
 from neurofs.sources.webknossos import volume
@@ -37,6 +37,7 @@ from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
     BytesHandle,
+    ComputedListing,
     Directory,
     File,
     FileHandle,
@@ -57,6 +58,10 @@ log = logging.getLogger(__name__)
 DEFAULT_RAW_MAX_BYTES = 4 * 1024**3
 # Chunk requests in flight for one plain-volume read.
 RAW_PARALLEL = 8
+# A plain volume is read from the chunks (shared with the chunk files' cache) while one z
+# slab of its chunks (32 planes) is at most this big; beyond, a read of a few rows would
+# fetch whole slabs, so it asks the datastore's raw route for the rows it needs instead.
+RAW_CHUNKED_SLAB_MAX = 16 * 1024 * 1024
 # A chunk directory with more entries than this is not listed (its chunks stay readable by
 # name, which is how zarr readers open them): a listing must stay bounded in memory and time.
 MAX_LISTED_CHUNKS = 100_000
@@ -196,6 +201,56 @@ class RawVolume(Assembled):
             for xyz in volume.region_chunks(g, region):
                 nursery.start_soon(one, *xyz)
         return out.tobytes()[region.skip : region.skip + (end - start)]
+
+
+class RawBoxes(BlocksOnly):
+    """A big mag's plain volume, read as boxes of whole rows from the datastore's raw route
+    (``layers/<layer>/data?mag&x&y&z&width&height&depth``): the fetcher asks for block runs of
+    this file, each one to three requests for about its own bytes (``volume.raw_boxes``).
+    Its blocks are cached under its own identity (dataset, layer, mag, revision; the block's
+    index names the box), not shared with the chunk files: the price of reads that cost what
+    they read instead of whole 32-plane slabs of chunks."""
+
+    def __init__(self, ctx: WkContext, dataset: Dataset, g: MagGeometry) -> None:
+        self._ctx = ctx
+        self._dataset = dataset
+        self._g = g
+        self.size = g.raw_size
+        self.content_id = (
+            f"wk-raw-box:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag_name(g.mag)}"
+            f"@{_revision(dataset, g.layer)}"
+        )
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        g = self._g
+        boxes, skip = volume.raw_boxes(g, start, end)
+        (x0, _, _), (x1, _, _) = g.box
+        parts: list[bytes] = [b""] * len(boxes)
+
+        async def one(i: int, box: volume.RawBox) -> None:
+            (za, zb), (ya, yb) = box.z, box.y
+            parts[i] = await self._ctx.api.cuboid(
+                self._dataset,
+                g.layer.name,
+                g.mag,
+                (x0, ya, za),
+                (x1 - x0, yb - ya, zb - za),
+                box.nbytes(g),
+            )
+
+        async with tasks_of_one_request() as nursery:
+            for i, box in enumerate(boxes):
+                nursery.start_soon(one, i, box)
+        return b"".join(parts)[skip : skip + (end - start)]
+
+
+def plain_volume(ctx: WkContext, dataset: Dataset, g: MagGeometry) -> RawVolume | RawBoxes:
+    """How a mag's plain volume is read: from its chunks while a z slab of them is small,
+    else from boxes of rows (see ``RAW_CHUNKED_SLAB_MAX``)."""
+    row = g.raw_shape_xyz[0] * g.voxel_bytes
+    if row * g.raw_shape_xyz[1] * CHUNK <= RAW_CHUNKED_SLAB_MAX:
+        return RawVolume(ctx, dataset, g)
+    return RawBoxes(ctx, dataset, g)
 
 
 # ---------------------------------------------------------------- helpers
@@ -499,12 +554,10 @@ class OmeMagDir(Directory):
         return _chunk_file(key, self._ctx, obj, self._mtime)
 
     async def children(self) -> Sequence[Node]:
-        nodes: list[Node] = []
-        if not self._prefix:
-            nodes.append(self._zarray())
-        if self._count() <= MAX_LISTED_CHUNKS:  # beyond: readable by name only
-            nodes.extend(self._node(i) for i in range(self._count()))
-        return nodes
+        count = self._count() if self._count() <= MAX_LISTED_CHUNKS else 0  # beyond: by name
+        if self._prefix:
+            return ComputedListing(count, self._node)
+        return ComputedListing(1 + count, lambda i: self._node(i - 1) if i else self._zarray())
 
     async def child(self, name: str) -> Node:
         if name.isdigit() and int(name) < self._count() and str(int(name)) == name:
@@ -529,8 +582,10 @@ def _chunk_file(key: NodePath, ctx: WkContext, chunk: WkChunk, mtime: float) -> 
     )
 
 
-def _raw_file(key: NodePath, ctx: WkContext, raw: RawVolume, mtime: float) -> RemoteFile:
-    async def resolve() -> RawVolume:
+def _raw_file(
+    key: NodePath, ctx: WkContext, raw: RawVolume | RawBoxes, mtime: float
+) -> RemoteFile:
+    async def resolve() -> RawVolume | RawBoxes:
         return raw
 
     return RemoteFile(
@@ -549,7 +604,7 @@ class NativeLayerDir(_LayerDir):
             name = mag_name(mag)
             nodes.append(NativeMagDir((*self.key, name), self._ctx, d, g))
             if g.raw_size <= self._ctx.options.raw_max_bytes:
-                raw = RawVolume(self._ctx, d, g)
+                raw = plain_volume(self._ctx, d, g)
                 nodes.append(_raw_file((*self.key, f"{name}.raw"), self._ctx, raw, mtime))
                 scale = d.data_source.scale
                 nodes.append(
@@ -592,8 +647,16 @@ class NativeMagDir(Directory):
         cx, cy, cz = self._g.chunk_counts
         if cx * cy * cz > MAX_LISTED_CHUNKS:  # still readable by name, as zarr readers do
             return [self._zarray()]
-        chunks = [self._chunk(x, y, z) for x in range(cx) for y in range(cy) for z in range(cz)]
-        return [self._zarray(), *chunks]
+
+        def entry(i: int) -> Node:
+            """``.zarray``, then the chunks in x, y, z order (z fastest)."""
+            if i == 0:
+                return self._zarray()
+            x, rest = divmod(i - 1, cy * cz)
+            y, z = divmod(rest, cz)
+            return self._chunk(x, y, z)
+
+        return ComputedListing(1 + cx * cy * cz, entry)
 
     async def child(self, name: str) -> Node:
         if name == ".zarray":

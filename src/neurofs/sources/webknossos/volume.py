@@ -126,6 +126,52 @@ def raw_region(g: MagGeometry, start: int, end: int) -> RawRegion:
     return RawRegion((z0 + first_z, z0 + last_z + 1), (y0 + first_y, y0 + end_y), skip)
 
 
+@dataclass(frozen=True)
+class RawBox:
+    """Whole rows of a plain volume as one box of the datastore's raw route: z in ``z``, y in
+    ``y`` (half-open, voxels of the mag), x over the whole bounding box. Its bytes (F order
+    over c, x, y, z) are one contiguous range of the plain volume, since both run x fastest,
+    then y, then z."""
+
+    z: tuple[int, int]
+    y: tuple[int, int]
+
+    def nbytes(self, g: MagGeometry) -> int:
+        (x0, _, _), (x1, _, _) = g.box
+        return (self.z[1] - self.z[0]) * (self.y[1] - self.y[0]) * (x1 - x0) * g.voxel_bytes
+
+
+def raw_boxes(g: MagGeometry, start: int, end: int) -> tuple[list[RawBox], int]:
+    """The boxes whose bytes, concatenated, cover bytes [start, end) of the plain volume, and
+    where the range starts in them. At most three: the rows of a partial first plane, the
+    whole planes between, the rows of a partial last plane; so a read costs requests and
+    bytes in proportion to its own size (plus less than a row at each end)."""
+    (_, y0, z0), (_, y1, _) = g.box
+    region = raw_region(g, start, end)
+    (za, zb), (ya, yb) = region.z, region.y
+    if zb - za == 1:
+        return [RawBox((za, zb), (ya, yb))], region.skip
+    height = y1 - y0
+    row = g.raw_shape_xyz[0] * g.voxel_bytes
+    plane = row * height
+    # raw_region widened a read across planes to whole planes: narrow both ends to rows.
+    first_row = (start % plane) // row
+    last_row = ((end - 1) % plane) // row + 1
+    boxes: list[RawBox] = []
+    middle = [za, zb]
+    if first_row > 0:
+        boxes.append(RawBox((za, za + 1), (y0 + first_row, y1)))
+        middle[0] = za + 1
+    if last_row < height:
+        middle[1] = zb - 1
+    if middle[0] < middle[1]:
+        boxes.append(RawBox((middle[0], middle[1]), (y0, y1)))
+    if last_row < height:
+        boxes.append(RawBox((zb - 1, zb), (y0, y0 + last_row)))
+    skip = start - ((za - z0) * plane + first_row * row)
+    return boxes, skip
+
+
 def region_chunks(g: MagGeometry, region: RawRegion) -> list[tuple[int, int, int]]:
     """Indices (x, y, z) of the chunks that hold voxels of ``region``."""
     (x0, _, _), (x1, _, _) = g.box

@@ -1,0 +1,203 @@
+"""A WEBKNOSSOS layer of 40,000 × 40,000 × 10,000 voxels (the emulator's ``--sample large``)
+through a real mount: what each operation costs in datastore requests, bytes and daemon
+memory does not depend on the layer's size.
+
+One mount serves the module's tests in order, so the last test's peak RSS covers them all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from neurofs_emulators.launch import start_emulator
+from neurofs_emulators.webknossos.sample import ORGANIZATION, OWNER_TOKEN, SampleWorld
+from tests.support.emulators import WkEmulator
+from tests.support.mounting import require_fuse, write_config
+
+from .conftest import Mount
+
+pytestmark = pytest.mark.mount
+
+WORLD = SampleWorld("large")
+DATASET = "large_volume"
+LAYER = WORLD.layer(DATASET, "color")
+MiB = 1024 * 1024
+# The daemon's peak resident memory through everything below.
+MAX_RSS_BYTES = 300 * 1000 * 1000
+CHUNK_KEY = re.compile(r"/zarr/[^/]+/color/[^/]+/\d+\.\d+\.\d+\.\d+$")
+
+
+@pytest.fixture(scope="module")
+def large_emulator() -> Iterator[WkEmulator]:
+    with start_emulator("webknossos", ["--sample", "large"]) as running:
+        yield WkEmulator(running)
+
+
+@pytest.fixture(scope="module")
+def mount(large_emulator: WkEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
+    require_fuse()
+    base = tmp_path_factory.mktemp("scale-mount")
+    (base / "mnt").mkdir()
+    config = write_config(
+        base / "config.toml", large_emulator.api_url, OWNER_TOKEN, "webknossos"
+    )
+    m = Mount(base / "mnt", config, base / "cache")
+    m.start()
+    try:
+        yield m
+    finally:
+        m.stop()
+
+
+@pytest.fixture
+def emulator(large_emulator: WkEmulator, mount: Mount) -> WkEmulator:
+    """The emulator, its request log emptied once the dataset's directory is known (so each
+    test counts its own requests, the dataset listing aside)."""
+    os.stat(layer_dir(mount))
+    large_emulator.reset()
+    return large_emulator
+
+
+def layer_dir(mount: Mount, view: str = "color") -> Path:
+    return mount / f"webknossos/datasets/{ORGANIZATION}/{DATASET}/{view}"
+
+
+def chunk_requests(emulator: WkEmulator) -> list[dict[str, Any]]:
+    return [r for r in emulator.requests() if CHUNK_KEY.search(r["path"])]
+
+
+def box_requests(emulator: WkEmulator) -> list[dict[str, Any]]:
+    return [r for r in emulator.requests() if r["path"].endswith("/layers/color/data")]
+
+
+def data_requests(emulator: WkEmulator) -> list[dict[str, Any]]:
+    return chunk_requests(emulator) + box_requests(emulator)
+
+
+def bytes_fetched(mount: Mount) -> int:
+    fetched: int = mount.stats()["bytes_fetched"]
+    return fetched
+
+
+def test_a_deep_chunk_costs_one_request_to_stat_and_read(mount: Mount, emulator: WkEmulator):
+    native = layer_dir(mount) / "1" / "0.1000.1100.250"
+    ome = layer_dir(mount, "color.ome.zarr") / "1" / "300" / "1200" / "1100"
+    assert native.stat().st_size == ome.stat().st_size == 32**3
+    assert data_requests(emulator) == []
+    expected = WORLD.chunk(DATASET, "color", (1, 1, 1), 1000, 1100, 250)
+    assert native.read_bytes() == expected.tobytes(order="F")
+    assert len(data_requests(emulator)) == 1
+    expected = WORLD.chunk(DATASET, "color", (1, 1, 1), 1100, 1200, 300)
+    assert ome.read_bytes() == expected[0].transpose(2, 1, 0).tobytes()
+    assert len(data_requests(emulator)) == 2
+    with pytest.raises(FileNotFoundError):
+        (layer_dir(mount) / "1" / "0.1250.0.0").stat()  # past the grid's edge
+
+
+def test_a_mag_directory_and_one_level_below_list_without_requests(
+    mount: Mount, emulator: WkEmulator
+):
+    mag = layer_dir(mount, "color.ome.zarr") / "1"
+    z_levels = os.listdir(mag)
+    assert len(z_levels) == 1 + 10_000 // 32 + 1  # .zarray and 313 z chunk indices
+    assert sorted(os.listdir(mag / "200"), key=int)[-1] == str(40_000 // 32 - 1)
+    assert len(os.listdir(mag / "200" / "600")) == 40_000 // 32
+    # The native view of a mag this size lists only its .zarray (its chunks are read by name);
+    # the coarsest mag lists every chunk.
+    assert os.listdir(layer_dir(mount) / "1") == [".zarray"]
+    assert len(os.listdir(layer_dir(mount) / "64")) == 1 + 20 * 20 * 5
+    native32 = sorted(os.listdir(layer_dir(mount) / "32"))  # made page by page as listed
+    assert len(native32) == 1 + 40 * 40 * 10 and native32[-1] == "0.9.9.9"
+    assert data_requests(emulator) == []
+    assert len(emulator.requests()) <= 2  # the mag's directory listings cost nothing remote
+
+
+def read_direct(path: Path, offset: int, size: int) -> bytes:
+    """Exactly these bytes, with O_DIRECT: no read-ahead, the kernel's or the daemon's."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        return os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
+
+
+def first_rows(mag: int, nbytes: int) -> bytes:
+    """The first ``nbytes`` of the layer's plain volume at ``mag`` (rows of its first plane)."""
+    width = 40_000 // mag
+    rows = WORLD.voxels(DATASET, "color", (mag, mag, mag), 0, 0, 0, width, nbytes // width + 1, 1)
+    return rows[0, :, :, 0].T.tobytes()[:nbytes]
+
+
+def test_one_mib_of_a_big_plain_volume_costs_about_one_mib(mount: Mount, emulator: WkEmulator):
+    raw = layer_dir(mount) / "16.raw"
+    assert raw.stat().st_size == 2500 * 2500 * 625  # 3.9 GB
+    row, plane = 2500, 2500 * 2500
+
+    # head -c 1MiB through the page cache: the kernel reads ahead of head (up to 3 MiB of
+    # the file from its start), and each MiB it asks for is one box of rows.
+    before = bytes_fetched(mount)
+    head = subprocess.run(["head", "-c", str(MiB), str(raw)], capture_output=True, check=True)
+    assert head.stdout == first_rows(16, MiB)
+    requests = len(box_requests(emulator))
+    assert chunk_requests(emulator) == []
+    assert 1 <= requests <= 3
+    assert bytes_fetched(mount) - before <= 3 * (MiB + 2 * row)
+
+    # Exactly 1 MiB (no read-ahead, O_DIRECT): one box, about 1 MiB.
+    emulator.reset()
+    before = bytes_fetched(mount)
+    assert read_direct(layer_dir(mount) / "32.raw", 0, MiB) == first_rows(32, MiB)
+    assert chunk_requests(emulator) == []
+    assert len(box_requests(emulator)) == 1
+    assert MiB <= bytes_fetched(mount) - before <= MiB + 2 * 1250
+
+    # 1 MiB across a z plane's end, deep in the file: its two blocks (the kernel sends the
+    # read in pieces, so each block is a request), the one across the plane's end as a box
+    # in each plane.
+    emulator.reset()
+    before = bytes_fetched(mount)
+    offset = 400 * plane - MiB // 2
+    z = offset // plane
+    box = WORLD.voxels(DATASET, "color", (16, 16, 16), 0, 0, z, 2500, 2500, z + 2)[0]
+    data = read_direct(raw, offset, MiB)
+    assert data == box.transpose(2, 1, 0).tobytes()[offset % plane :][:MiB]
+    assert chunk_requests(emulator) == []
+    assert 2 <= len(box_requests(emulator)) <= 3
+    assert bytes_fetched(mount) - before <= 2 * MiB + 4 * row
+
+
+def test_zarr_reads_a_deep_region_with_about_one_request_per_chunk(
+    mount: Mount, emulator: WkEmulator
+):
+    import zarr
+
+    array = zarr.open_array(str(layer_dir(mount, "color.ome.zarr") / "1"), mode="r")
+    assert array.shape == (10_000, 40_000, 40_000)
+    z0, y0, x0 = 5_120, 20_480, 30_720  # chunk-aligned, deep inside
+    side = 256
+    region = array[z0 : z0 + side, y0 : y0 + side, x0 : x0 + side]
+    expected = WORLD.voxels(
+        DATASET, "color", (1, 1, 1), x0, y0, z0, x0 + side, y0 + side, z0 + side
+    )[0].transpose(2, 1, 0)
+    np.testing.assert_array_equal(region, expected)
+    chunks = (side // 32) ** 3
+    fetched = {r["path"] for r in chunk_requests(emulator)}
+    assert len(fetched) == len(chunk_requests(emulator))  # none twice
+    # Every chunk of the region; past it, read-ahead only where the reader's concurrent
+    # reads finished in an order that looked like a walk growing its region (none, mostly).
+    assert chunks <= len(fetched) <= chunks + 8
+
+
+def test_the_daemon_stays_small(mount: Mount):
+    assert mount.pid is not None
+    status = Path(f"/proc/{mount.pid}/status").read_text()
+    peak = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
+    assert peak < MAX_RSS_BYTES
