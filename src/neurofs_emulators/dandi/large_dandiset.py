@@ -37,6 +37,7 @@ from neurofs_emulators.dandi.metadata import (
     DandisetText,
     asset_metadata,
     person,
+    publish_activity,
     version_metadata,
 )
 
@@ -147,6 +148,47 @@ class ComputedBlob(Blob):
         raise AttributeError("a computed blob's digests follow from its bytes")
 
 
+class ComputedAsset(Asset):
+    """An asset whose metadata is built only when a payload shows it (an asset list page
+    without ``metadata=true`` needs none)."""
+
+    def __init__(
+        self, pk: int, asset_id: str, path: str, blob: Blob, created: datetime, modified: datetime
+    ) -> None:
+        self.pk, self.asset_id, self.path = pk, asset_id, path
+        self.blob, self.zarr = blob, None
+        self.created, self.modified = created, modified
+        self.published = True
+        self.status = "Valid"
+        self.validation_errors = []
+        self.validation_due = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        i = self.pk - PK_BASE
+        s, t = i // (SESSIONS * RUNS), i // RUNS % SESSIONS
+        metadata = asset_metadata(
+            self.path,
+            "application/octet-stream",
+            _SCHEMA,
+            self.created,
+            subject=f"{s:04d}",
+            session=f"ses-{t:02d}",
+            approach=[ECEPHYS_APPROACH],
+            techniques=[MULTI_ELECTRODE],
+        )
+        # Published with the release: stamped as the server's publish task stamps them.
+        metadata["datePublished"] = self.modified.isoformat()
+        metadata["publishedBy"] = publish_activity(
+            LARGE_DANDISET, f"{LARGE_RELEASE}/{self.path}", self.modified
+        )
+        return metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        raise AttributeError("a computed asset's metadata follows from its index")
+
+
 @dataclass(frozen=True)
 class _Node:
     """A folder of the layout: its path and the index range of the assets below it."""
@@ -223,31 +265,13 @@ class ComputedAssets:
         )
 
     def asset(self, i: int) -> Asset:
-        path = asset_path(i)
-        created = _CREATED + timedelta(seconds=i)
-        modified = _PUBLISHED + timedelta(microseconds=i)
-        s, t = i // (SESSIONS * RUNS), i // RUNS % SESSIONS
-        metadata = asset_metadata(
-            path,
-            "application/octet-stream",
-            _SCHEMA,
-            created,
-            subject=f"{s:04d}",
-            session=f"ses-{t:02d}",
-            approach=[ECEPHYS_APPROACH],
-            techniques=[MULTI_ELECTRODE],
-        )
-        metadata["datePublished"] = modified.isoformat()
-        return Asset(
-            pk=PK_BASE + i,
-            asset_id=self.asset_id(i),
-            path=path,
-            blob=self.blob(i),
-            zarr=None,
-            metadata=metadata,
-            created=created,
-            modified=modified,
-            published=True,
+        return ComputedAsset(
+            PK_BASE + i,
+            self.asset_id(i),
+            asset_path(i),
+            self.blob(i),
+            _CREATED + timedelta(seconds=i),
+            _PUBLISHED + timedelta(microseconds=i),
         )
 
     # ---- listings
