@@ -23,6 +23,7 @@ from neurofs_emulators.dandi.large_dandiset import (
     ComputedAssets,
     asset_path,
 )
+from neurofs_emulators.dandi.models import AssetItem
 from neurofs_emulators.launch import start_emulator
 
 VERSION = f"dandisets/{LARGE_DANDISET}/versions/draft/"
@@ -130,3 +131,29 @@ def test_asset_by_id_metadata_and_bytes(api: httpx.Client, truth: ComputedAssets
     assert metadata["digest"]["dandi:dandi-etag"] == dandi_etag(data)
     past_the_end = f"{asset_id[:-12]}{ASSET_COUNT:012x}"
     assert api.get(f"assets/{past_the_end}/info/").status_code == 404
+
+
+def test_list_items_are_what_the_serializer_writes(
+    api: httpx.Client, truth: ComputedAssets
+) -> None:
+    # Pages without metadata are written straight from the index; with metadata, through
+    # the asset serializer: both show an asset alike.
+    plain = api.get(VERSION + "assets/", params={"path": "sub-0099/ses-09/", "page_size": 5})
+    rich = api.get(
+        VERSION + "assets/", params={"path": "sub-0099/ses-09/", "page_size": 5, "metadata": "1"}
+    )
+    for a, b in zip(plain.json()["results"], rich.json()["results"], strict=True):
+        assert a == {k: v for k, v in b.items() if k != "metadata"}
+        assert b["metadata"]["path"] == a["path"]
+    last = truth.asset(99_904)  # run 004, the page's last
+    assert last.blob is not None
+    one = AssetItem(
+        asset_id=last.asset_id,
+        blob=last.blob.blob_id,
+        zarr=None,
+        path=last.path,
+        size=last.size,
+        created=last.created,
+        modified=last.modified,
+    )
+    assert plain.json()["results"][-1] == one.dump()

@@ -40,6 +40,7 @@ from neurofs_emulators.dandi.metadata import (
     publish_activity,
     version_metadata,
 )
+from neurofs_emulators.dandi.models import drf_datetime
 
 LARGE_DANDISET = "000100"
 LARGE_RELEASE = "0.240601.1200"
@@ -274,6 +275,19 @@ class ComputedAssets:
             _PUBLISHED + timedelta(microseconds=i),
         )
 
+    def item(self, i: int) -> dict[str, Any]:
+        """Asset ``i`` as an asset list shows it without metadata (``AssetSerializer``),
+        written straight as JSON values: a page of 1,000 costs no model objects."""
+        return {
+            "asset_id": self.asset_id(i),
+            "blob": self.blob_id(i),
+            "zarr": None,
+            "path": asset_path(i),
+            "size": self.size(i),
+            "created": drf_datetime(_CREATED + timedelta(seconds=i)),
+            "modified": drf_datetime(_PUBLISHED + timedelta(microseconds=i)),
+        }
+
     # ---- listings
 
     def matching(self, path: str | None, glob: str | None, descending: bool) -> AssetRows:
@@ -301,7 +315,7 @@ class ComputedAssets:
             indices = np.array(
                 [i for i in indices.tolist() if pattern.match(asset_path(i))], dtype=np.int64
             )
-        return AssetRows(self, indices[::-1] if descending else indices)
+        return AssetRows(indices[::-1] if descending else indices)
 
     def _prefix_ranges(self, upper: str) -> Iterator[tuple[int, int]]:
         """Index ranges of the assets whose upper-cased path starts with ``upper``: whole
@@ -379,24 +393,24 @@ class ComputedAssets:
         }
 
 
-class AssetRows(Sequence[Asset]):
-    """A filtered, ordered asset list whose assets are built only when a page takes them."""
+class AssetRows(Sequence[int]):
+    """A filtered, ordered asset list as asset indices: a page takes a slice of them and
+    builds only its own assets (or their list items, :meth:`ComputedAssets.item`)."""
 
-    def __init__(self, assets: ComputedAssets, indices: np.ndarray[Any, np.dtype[np.int64]]):
-        self._assets = assets
+    def __init__(self, indices: np.ndarray[Any, np.dtype[np.int64]]):
         self._indices = indices
 
     def __len__(self) -> int:
         return len(self._indices)
 
     @overload
-    def __getitem__(self, i: int) -> Asset: ...
+    def __getitem__(self, i: int) -> int: ...
     @overload
-    def __getitem__(self, i: slice) -> list[Asset]: ...
-    def __getitem__(self, i: int | slice) -> Asset | list[Asset]:
+    def __getitem__(self, i: slice) -> list[int]: ...
+    def __getitem__(self, i: int | slice) -> int | list[int]:
         if isinstance(i, slice):
-            return [self._assets.asset(int(k)) for k in self._indices[i]]
-        return self._assets.asset(int(self._indices[i]))
+            return [int(k) for k in self._indices[i]]
+        return int(self._indices[i])
 
 
 def add_large_dandiset(archive: Archive, seed: int) -> Dandiset:

@@ -30,21 +30,20 @@ class AssetViews(Serializers):
         order = q.ordering_choice("order", ["created", "modified", "path"])
         q.raise_errors()
         path = request.query_params.get("path")
-        if version.computed is not None:
+        computed = version.computed
+        if computed is not None:
             # Every asset ordering is the index order there (see large_dandiset); zarr=true
             # finds nothing: it holds blobs only.
-            rows: Sequence[Asset] = (
-                []
-                if zarr_only
-                else version.computed.matching(path, glob, order is not None and order[0][0] == "-")
-            )
-            page, links = self.page(request, rows, lazy=True)
-            return json_response(
-                {
-                    **links,
-                    "results": [self.asset_item(request, a, with_metadata).dump() for a in page],
-                }
-            )
+            descending = order is not None and order[0].startswith("-")
+            rows: Sequence[int] = [] if zarr_only else computed.matching(path, glob, descending)
+            indices, links = self.page(request, rows, lazy=True)
+            results = [
+                self.asset_item(request, computed.asset(i), True).dump()
+                if with_metadata
+                else computed.item(i)
+                for i in indices
+            ]
+            return json_response({**links, "results": results})
         assets = list(version.assets.values())
         if path:
             exact = [a for a in assets if a.path == path]
