@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from neurofs.sources.dandi import folders
 from neurofs.sources.dandi.folders import WALK_FOLDERS, WALK_WINDOW_S, FolderRows, Row, WalkDetector
-from neurofs.sources.dandi.models import Asset
-
-T = datetime(2024, 1, 1, tzinfo=UTC)
+from neurofs.sources.dandi.models import AssetRow
 
 
-def asset(path: str, n: int, zarr: bool = False) -> Asset:
-    return Asset(
+def asset(path: str, n: int, zarr: bool = False) -> AssetRow:
+    return AssetRow(
         asset_id=f"id-{n}",
         blob=None if zarr else f"blob-{n}",
         zarr=f"zarr-{n}" if zarr else None,
         path=path,
         size=n,
-        created=T,
-        modified=T,
     )
 
 

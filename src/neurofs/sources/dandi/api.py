@@ -30,6 +30,7 @@ from neurofs.sources.dandi.models import (
     Asset,
     AssetDigests,
     AssetPath,
+    AssetRow,
     AssetWithMetadata,
     Dandiset,
     Page,
@@ -285,7 +286,7 @@ class DandiApi(ApiClient):
             await self._each_page(
                 f"dandisets/{identifier}/versions/{version}/assets/",
                 {"order": "path"},
-                Asset,
+                AssetRow,
                 f"assets of {identifier}/{version}",
                 lambda _n, assets: rows.add(assets),
             )

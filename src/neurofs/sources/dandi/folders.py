@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from neurofs.sources.dandi.models import Asset
+from neurofs.sources.dandi.models import AssetRow
 from neurofs.tree.names import unique_names
 
 # A walk: this many distinct folders of one version listed ...
@@ -53,7 +53,7 @@ class FolderRows:
         # folder → {server component → row}; the first occurrence of a component wins.
         self._raw: dict[str, dict[str, Row]] = {"": {}}
 
-    def add(self, assets: Iterable[Asset]) -> None:
+    def add(self, assets: Iterable[AssetRow]) -> None:
         raw = self._raw
         for asset in assets:
             parts = [p for p in asset.path.split("/") if p]
@@ -62,13 +62,16 @@ class FolderRows:
             folder = ""
             for part in parts[:-1]:
                 child = f"{folder}/{part}" if folder else part
-                raw[folder].setdefault(part, Row(child))
-                raw.setdefault(child, {})
+                children = raw[folder]
+                if part not in children:
+                    children[part] = Row(child)
+                    raw.setdefault(child, {})
                 folder = child
-            raw[folder].setdefault(
-                parts[-1],
-                Row(asset.path, asset.size, asset.asset_id, asset.blob, asset.zarr),
-            )
+            children = raw[folder]
+            if parts[-1] not in children:
+                children[parts[-1]] = Row(
+                    asset.path, asset.size, asset.asset_id, asset.blob, asset.zarr
+                )
 
     def index(self) -> FolderIndex:
         """Every folder's children by safe file name (names made unique per folder)."""
