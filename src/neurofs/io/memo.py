@@ -125,6 +125,10 @@ class Memo:
         view: D = answer.views[derive]
         return view
 
+    def holds(self, key: Hashable) -> bool:
+        """Whether an answer at ``key`` is held (a look that never fetches)."""
+        return any(key in cache for cache in (self._immutable, self._mutable))
+
     def forget(self, *keys: Hashable) -> None:
         """Forget the answers at ``keys`` (and their views)."""
         for key in keys:

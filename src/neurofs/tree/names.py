@@ -17,6 +17,7 @@ hex digits of the SHA-256 of the server's name appended (before the suffix).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 
 NAME_MAX = 255
@@ -24,6 +25,8 @@ _SLASH = "\u2215"
 _REPLACEMENT = "\ufffd"
 _DOT = "\uff0e"
 _HASH_DIGITS = 16
+# What _cleaned replaces: a slash, control characters and DEL.
+_UNSAFE = re.compile("[/\x00-\x1f\x7f]")
 
 
 def _digest(name: str, salt: int = 0) -> str:
@@ -38,6 +41,8 @@ def _cleaned(name: str) -> str:
         return _DOT * len(name)
     if not name:
         return _REPLACEMENT
+    if _UNSAFE.search(name) is None:  # the common case, without a pass per character
+        return name
     return "".join(
         _SLASH if ch == "/" else _REPLACEMENT if (ord(ch) < 32 or ord(ch) == 127) else ch
         for ch in name

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 
 from neurofs_emulators.dandi.app import create_app
+from neurofs_emulators.dandi.large_dandiset import add_large_dandiset
 from neurofs_emulators.dandi.sample import OTHER_TOKEN, OWNER_TOKEN, SampleArchive
 from neurofs_emulators.network import NetworkKnobs
 from neurofs_emulators.service import Emulator, EmulatorApp, Origins
@@ -41,8 +42,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _build(args: argparse.Namespace, knobs: NetworkKnobs, origins: Origins) -> EmulatorApp:
+    archive = SampleArchive(args.data_dir)
+    if args.sample == "large":
+        add_large_dandiset(archive, args.seed)
     return create_app(
-        SampleArchive(args.data_dir),
+        archive,
         knobs,
         origins=origins,
         validation_delay=args.validation_delay,

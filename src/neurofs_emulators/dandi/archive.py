@@ -24,9 +24,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from neurofs_emulators.dandi.large_dandiset import ComputedAssets
 
 EmbargoStatus = Literal["OPEN", "EMBARGOED", "UNEMBARGOING"]
 VersionStatus = Literal["Pending", "Validating", "Valid", "Invalid", "Publishing", "Published"]
@@ -291,6 +294,9 @@ class Version:
     # Ordered by asset pk (the order assets were added).
     assets: dict[int, Asset] = field(default_factory=dict)
     _paths: PathIndex | None = field(default=None, repr=False)
+    # A version of the scale sample: its assets are computed on demand (``assets`` stays
+    # empty and the asset views ask this instead).
+    computed: ComputedAssets | None = field(default=None, repr=False)
 
     @property
     def is_draft(self) -> bool:
@@ -309,6 +315,8 @@ class Version:
         self.touch()
 
     def asset_by_id(self, asset_id: str) -> Asset | None:
+        if self.computed is not None:
+            return self.computed.by_asset_id(asset_id)
         for asset in self.assets.values():
             if asset.asset_id == asset_id:
                 return asset
@@ -322,10 +330,14 @@ class Version:
 
     @property
     def asset_count(self) -> int:
+        if self.computed is not None:
+            return self.computed.count
         return sum(self.paths.nodes[p].aggregate_files for p in self.paths.children.get("", []))
 
     @property
     def size(self) -> int:
+        if self.computed is not None:
+            return self.computed.total_size
         return sum(self.paths.nodes[p].aggregate_size for p in self.paths.children.get("", []))
 
 
@@ -398,6 +410,8 @@ class Archive:
         self.assets: dict[str, Asset] = {}  # every asset ever created, attached or not
         self.blobs: dict[str, Blob] = {}
         self.zarrs: dict[str, Zarr] = {}
+        # The scale sample's asset sets, computed on demand (never in ``assets``/``blobs``).
+        self.computed_assets: list[ComputedAssets] = []
         self._next_asset_pk = 1
         self._next_version_pk = 1
         # Background validation waiting to happen (writes.settle finishes it when due).
@@ -474,5 +488,18 @@ class Archive:
     def blob_by_s3_key(self, key: str) -> Blob | None:
         blob = self.blobs.get(key.rpartition("/")[2])
         if blob is None or blob.s3_key != key:
-            return None
+            return next(
+                (b for c in self.computed_assets if (b := c.blob_by_s3_key(key)) is not None),
+                None,
+            )
         return blob
+
+    def asset(self, asset_id: str) -> Asset | None:
+        """Any asset by id, stored or computed."""
+        asset = self.assets.get(asset_id)
+        if asset is None:
+            asset = next(
+                (a for c in self.computed_assets if (a := c.by_asset_id(asset_id)) is not None),
+                None,
+            )
+        return asset

@@ -25,10 +25,12 @@ from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.sources.clients import ApiClient, ClientMaker
+from neurofs.sources.dandi.folders import FolderIndex, FolderRows
 from neurofs.sources.dandi.models import (
     Asset,
     AssetDigests,
     AssetPath,
+    AssetRow,
     AssetWithMetadata,
     Dandiset,
     Page,
@@ -74,6 +76,10 @@ def link_expiry(url: str, now: float) -> float:
 
 def _info_key(identifier: str, version: str) -> tuple[str, ...]:
     return ("info", identifier, version)
+
+
+def _folders_key(identifier: str, version: str) -> tuple[str, ...]:
+    return ("folders", identifier, version)
 
 
 def _asset_key(identifier: str, path: str) -> tuple[str, ...]:
@@ -130,8 +136,26 @@ class DandiApi(ApiClient):
     # ------------------------------------------------------------------ pagination
 
     async def _pages(self, path: str, params: dict[str, Any], item: type[M], what: str) -> list[M]:
-        """Every result of a paginated route; pages after the first fetched in parallel
-        when the first page tells how many there are.
+        """Every result of a paginated route, in the server's order (see ``_each_page``)."""
+        pages: dict[int, list[M]] = {}
+
+        def keep(number: int, results: list[M]) -> None:
+            pages[number] = results
+
+        await self._each_page(path, params, item, what, keep)
+        return [r for n in sorted(pages) for r in pages[n]]
+
+    async def _each_page(
+        self,
+        path: str,
+        params: dict[str, Any],
+        item: type[M],
+        what: str,
+        consume: Callable[[int, list[M]], None],
+    ) -> None:
+        """Hand every page of a paginated route to ``consume(page number, results)`` as it
+        arrives; pages after the first are fetched in parallel when the first page tells how
+        many there are, so they may come in any order.
 
         A listing is bounded: more than MAX_LISTING_ITEMS results, a ``next`` link seen
         before, an empty page that is not the last, or a ``next`` link to another host is a
@@ -139,37 +163,40 @@ class DandiApi(ApiClient):
         params = {**params, "page_size": PAGE_SIZE}
         first = await self.http.get_json(path, {**params, "page": 1})
         page = validated(Page[item], first, what)  # type: ignore[valid-type]
-        results: list[M] = list(page.results)
+        seen = len(page.results)
+        consume(1, list(page.results))
         if page.next is None:
-            return results
+            return
         if page.count is not None:
             if page.count > MAX_LISTING_ITEMS:
                 raise RemoteError(f"{what}: {page.count} entries, more than neurofs lists")
             npages = -(-page.count // PAGE_SIZE)
-            pages: dict[int, list[M]] = {}
             limiter = trio.Semaphore(PAGE_WORKERS)
 
             async def one(n: int) -> None:
+                nonlocal seen
                 async with limiter:
                     data = await self.http.get_json(path, {**params, "page": n})
-                pages[n] = list(validated(Page[item], data, what).results)  # type: ignore[valid-type]
+                results = list(validated(Page[item], data, what).results)  # type: ignore[valid-type]
+                seen += len(results)
+                _check_listing_size(seen, what)
+                consume(n, results)
 
             async with tasks_of_one_request() as nursery:
                 for n in range(2, npages + 1):
                     nursery.start_soon(one, n)
-            for n in range(2, npages + 1):
-                results.extend(pages[n])
-            _check_listing_size(len(results), what)
-            return results
+            return
         pager = _Pager(self.http, what)
         url: str | None = pager.next_url(page.next, page.results)
+        number = 1
         while url:  # no count: follow next links one by one
             data = await self.http.get_json(url)
             page = validated(Page[item], data, what)  # type: ignore[valid-type]
-            results.extend(page.results)
-            _check_listing_size(len(results), what)
+            number += 1
+            seen += len(page.results)
+            _check_listing_size(seen, what)
+            consume(number, list(page.results))
             url = pager.next_url(page.next, page.results)
-        return results
 
     def _cached(
         self,
@@ -249,6 +276,28 @@ class DandiApi(ApiClient):
         return await self.memo.view(
             ("assets", identifier, version), fetch, index, immutable=version != "draft"
         )
+
+    async def folder_index(self, identifier: str, version: str) -> FolderIndex:
+        """Every folder of a version from the flat asset list (all pages, in parallel),
+        arranged compactly page by page as it arrives (see ``folders.py``)."""
+
+        async def fetch() -> FolderIndex:
+            rows = FolderRows()
+            await self._each_page(
+                f"dandisets/{identifier}/versions/{version}/assets/",
+                {"order": "path"},
+                AssetRow,
+                f"assets of {identifier}/{version}",
+                lambda _n, assets: rows.add(assets),
+            )
+            return rows.index()
+
+        key = _folders_key(identifier, version)
+        return await self.memo.get(key, fetch, immutable=version != "draft")
+
+    def holds_folder_index(self, identifier: str, version: str) -> bool:
+        """Whether the folder index of a version is in memory (no request to use it)."""
+        return self.memo.holds(_folders_key(identifier, version))
 
     async def paths(self, identifier: str, version: str, prefix: str) -> list[AssetPath]:
         """One directory level (``prefix`` is '' or ends with '/')."""

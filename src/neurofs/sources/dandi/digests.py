@@ -13,7 +13,7 @@ none; listing the names costs nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 from neurofs.io.digests import MD5
 from neurofs.sources.dandi.api import DandiApi
@@ -31,11 +31,33 @@ def _encode(digest: Mapping[str, str]) -> bytes:
 def asset_digest(api: DandiApi, asset_id: str, *, immutable: bool) -> Xattrs:
     """An asset's digests from its metadata. ``immutable`` for blobs: an asset id never
     changes its blob, whereas a zarr's checksum follows its keys."""
+    return _AssetDigest(api, asset_id, immutable)
 
-    async def value() -> bytes:
-        return _encode(await api.asset_digest(asset_id, immutable=immutable))
 
-    return {DIGEST_XATTR: value}
+class _AssetDigest(Mapping[str, Callable[[], Awaitable[bytes]]]):
+    """The one attribute of an asset, in a few slots: a walk of a huge dandiset keeps one
+    per file the kernel knows, so no dict and closure each."""
+
+    __slots__ = ("_api", "_asset_id", "_immutable")
+
+    def __init__(self, api: DandiApi, asset_id: str, immutable: bool) -> None:
+        self._api = api
+        self._asset_id = asset_id
+        self._immutable = immutable
+
+    async def _value(self) -> bytes:
+        return _encode(await self._api.asset_digest(self._asset_id, immutable=self._immutable))
+
+    def __getitem__(self, name: str) -> Callable[[], Awaitable[bytes]]:
+        if name != DIGEST_XATTR:
+            raise KeyError(name)
+        return self._value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((DIGEST_XATTR,))
+
+    def __len__(self) -> int:
+        return 1
 
 
 def key_digest(file: ZarrFile) -> Xattrs:

@@ -66,6 +66,16 @@ class Asset(_Model):
     modified: datetime
 
 
+class AssetRow(_Model):
+    """An asset of the flat list as a walk needs it: no timestamps to parse."""
+
+    asset_id: str
+    blob: str | None = None
+    zarr: str | None = None
+    path: str
+    size: int = Field(ge=0)
+
+
 class AssetWithMetadata(Asset):
     metadata: dict[str, Any] = Field(default_factory=dict)
 

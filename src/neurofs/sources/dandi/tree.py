@@ -10,7 +10,8 @@
 A version's folders come from one of two views (see ``VersionView``): the flat asset list
 (one request per 1000 assets, with sizes and mtimes of every asset: best for walks and for
 most dandisets) or ``assets/paths/`` (one request per folder: best for a single folder of a
-huge dandiset). Which one is chosen by the version's asset count.
+huge dandiset; a walk of one switches it to the flat list, see ``PathsView``). Which one is
+chosen by the version's asset count.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from neurofs.errors import IsADirectory, NotEmpty, NotFound, ReadOnly, RemoteError
@@ -26,6 +27,7 @@ from neurofs.io.fetcher import Fetcher, RemoteObject
 from neurofs.sources.dandi import edits
 from neurofs.sources.dandi.api import DandiApi, blob_link, read_linked
 from neurofs.sources.dandi.digests import asset_digest, key_digest
+from neurofs.sources.dandi.folders import Row, WalkDetector
 from neurofs.sources.dandi.models import AssetPath, Dandiset, VersionSummary, ZarrFile
 from neurofs.sources.dandi.sidecars import asset_yaml, dandiset_yaml
 from neurofs.sources.dandi.zarr_index import ZarrEntry, ZarrLevel, ZarrTree
@@ -34,12 +36,14 @@ from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
     Directory,
+    File,
+    FileHandle,
     Kind,
     Node,
     NodePath,
     Symlink,
 )
-from neurofs.tree.remote import RemoteFile
+from neurofs.tree.remote import RemoteFile, RemoteHandle
 from neurofs.tree.sidecar import Sidecar
 
 _DANDISET_ID = re.compile(r"^\d{6}$")
@@ -64,6 +68,8 @@ class DandiContext:
         self.fetcher = fetcher
         self.options = options
         self.zarr_keys = ZarrKeys(api)
+        # Which huge versions are being walked (their folders then come from the flat list).
+        self.walks = WalkDetector()
 
 
 # ---------------------------------------------------------------- remote objects
@@ -104,7 +110,7 @@ class DandiZarrFile:
 # ---------------------------------------------------------------- version views
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One child of a folder inside a version, as either view sees it."""
 
@@ -210,9 +216,13 @@ def build_index(assets: Sequence[object]) -> dict[str, dict[str, Entry]]:
 
 
 class PathsView(VersionView):
-    """Folders from ``assets/paths/``, one request per folder (for huge versions).
+    """Folders of a huge version: each from ``assets/paths/`` (one request per folder), until
+    a walk is detected (``folders.WalkDetector``); then every folder from the flat asset list,
+    fetched once in parallel pages (``DandiApi.folder_index``), so a ``find`` costs about the
+    flat list's pages, not one request per folder.
 
-    That route gives no timestamps: files and folders carry the version's modified time.
+    ``assets/paths/`` gives no timestamps: files and folders carry the version's modified time,
+    whichever route answered, so a file's attributes never change with the route.
     """
 
     def __init__(
@@ -224,11 +234,38 @@ class PathsView(VersionView):
         self._mtime = mtime
         self.embargoed = embargoed
 
-    async def _folder(self, folder: str) -> dict[str, AssetPath]:
+    async def _folder(self, folder: str) -> Mapping[str, Entry]:
+        api = self._ctx.api
+        if api.holds_folder_index(self._id, self._version) or self._ctx.walks.listed(
+            self._id, self._version, folder
+        ):
+            rows = (await api.folder_index(self._id, self._version)).get(folder)
+            if rows is None:
+                raise NotFound(f"{self._id}/{self._version}/{folder}")
+            return _RowEntries(rows, self._mtime)
         prefix = f"{folder}/" if folder else ""
-        return await self._ctx.api.paths_indexed(self._id, self._version, prefix, _paths_by_name)
+        items = await api.paths_indexed(self._id, self._version, prefix, _paths_by_name)
+        return _PathEntries(items, self._mtime)
 
-    def _entry(self, name: str, item: AssetPath) -> Entry:
+    async def entries(self, folder: str) -> Collection[Entry]:
+        return (await self._folder(folder)).values()
+
+    async def entry(self, folder: str, name: str) -> Entry:
+        entry = (await self._folder(folder)).get(name)
+        if entry is None:
+            raise NotFound(f"{self._id}/{self._version}/{folder}/{name}")
+        return entry
+
+
+class _PathEntries(Mapping[str, Entry]):
+    """One ``assets/paths/`` level as entries, each built when asked for."""
+
+    def __init__(self, items: Mapping[str, AssetPath], mtime: float) -> None:
+        self._items = items
+        self._mtime = mtime
+
+    def __getitem__(self, name: str) -> Entry:
+        item = self._items[name]
         if item.asset is None:
             return Entry(name, item.path.rstrip("/"), True, 0, self._mtime)
         return Entry(
@@ -241,14 +278,40 @@ class PathsView(VersionView):
             looks_like_zarr=_base(item).endswith(_ZARR_SUFFIXES),
         )
 
-    async def entries(self, folder: str) -> Collection[Entry]:
-        return [self._entry(name, item) for name, item in (await self._folder(folder)).items()]
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
 
-    async def entry(self, folder: str, name: str) -> Entry:
-        item = (await self._folder(folder)).get(name)
-        if item is None:
-            raise NotFound(f"{self._id}/{self._version}/{folder}/{name}")
-        return self._entry(name, item)
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class _RowEntries(Mapping[str, Entry]):
+    """One folder of the flat list's index as entries, each built when asked for."""
+
+    def __init__(self, rows: Mapping[str, Row], mtime: float) -> None:
+        self._rows = rows
+        self._mtime = mtime
+
+    def __getitem__(self, name: str) -> Entry:
+        row = self._rows[name]
+        if row.is_folder:
+            return Entry(name, row.server_path, True, 0, self._mtime)
+        return Entry(
+            name,
+            row.server_path,
+            False,
+            row.size,
+            self._mtime,
+            asset_id=row.asset_id,
+            blob_id=row.blob_id,
+            zarr_id=row.zarr_id,
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 def _base(item: AssetPath) -> str:
@@ -446,28 +509,46 @@ class FolderDir(Directory):
         return _blob_file(key, ctx, e, immutable)
 
 
-def _blob_file(key: NodePath, ctx: DandiContext, e: Entry, immutable: bool) -> RemoteFile:
-    asset_id = e.asset_id
-    assert asset_id is not None
+def _blob_file(key: NodePath, ctx: DandiContext, e: Entry, immutable: bool) -> BlobFile:
+    return BlobFile(key, ctx, e, immutable)
 
-    async def resolve() -> RemoteObject:
+
+class BlobFile(RemoteFile):
+    """A blob asset as a file. Its attributes and object are made from its entry when
+    asked for, not held: a walk of a huge dandiset keeps one node per file the kernel knows,
+    so a node holds only its entry (no closures, no attributes object)."""
+
+    keep_cache = True  # an asset's blob never changes
+
+    def __init__(self, key: NodePath, ctx: DandiContext, entry: Entry, immutable: bool) -> None:
+        File.__init__(self, key)  # not RemoteFile's: nothing it holds is needed here
+        self._ctx = ctx
+        self._entry = entry
+        self._immutable = immutable
+        assert entry.asset_id is not None
+        self.xattrs = asset_digest(ctx.api, entry.asset_id, immutable=True)
+
+    async def stat(self) -> Attrs:
+        e = self._entry
+        return Attrs(Kind.FILE, e.size, e.mtime, immutable=self._immutable)
+
+    async def _object(self) -> RemoteObject:
+        e, api = self._entry, self._ctx.api
+        asset_id = e.asset_id
+        assert asset_id is not None
         blob_id = e.blob_id
         if blob_id is None:  # the paths view does not name the blob
-            info = await ctx.api.asset_info(asset_id)
+            info = await api.asset_info(asset_id)
             if info.blob is None:
                 raise RemoteError(f"asset {asset_id} has no blob")
             blob_id = info.blob
-        return DandiBlob(ctx.api, asset_id, blob_id, e.size)
+        return DandiBlob(api, asset_id, blob_id, e.size)
 
-    return RemoteFile(
-        key,
-        size=e.size,
-        mtime=e.mtime,
-        fetcher=ctx.fetcher,
-        resolve=resolve,
-        immutable=immutable,
-        xattrs=asset_digest(ctx.api, asset_id, immutable=True),
-    )
+    async def open(self) -> FileHandle:
+        return RemoteHandle(self._ctx.fetcher, await self._object(), None)
+
+    async def drop_cached(self) -> int:
+        return await self._ctx.fetcher.drop(await self._object())
 
 
 class VersionDir(FolderDir):

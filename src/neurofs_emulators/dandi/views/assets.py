@@ -4,14 +4,14 @@ or by id alone), its metadata and its download link."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from neurofs_emulators.dandi import drf, models
-from neurofs_emulators.dandi.archive import Asset
+from neurofs_emulators.dandi.archive import Asset, PathNode, Version
 from neurofs_emulators.dandi.drf import APIError, QueryParams
 from neurofs_emulators.dandi.views.base import json_response
 from neurofs_emulators.dandi.views.serializers import Serializers
@@ -29,8 +29,22 @@ class AssetViews(Serializers):
         zarr_only = q.boolean("zarr", False)
         order = q.ordering_choice("order", ["created", "modified", "path"])
         q.raise_errors()
-        assets = list(version.assets.values())
         path = request.query_params.get("path")
+        computed = version.computed
+        if computed is not None:
+            # Every asset ordering is the index order there (see large_dandiset); zarr=true
+            # finds nothing: it holds blobs only.
+            descending = order is not None and order[0].startswith("-")
+            rows: Sequence[int] = [] if zarr_only else computed.matching(path, glob, descending)
+            indices, links = self.page(request, rows, lazy=True)
+            results = [
+                self.asset_item(request, computed.asset(i), True).dump()
+                if with_metadata
+                else computed.item(i)
+                for i in indices
+            ]
+            return json_response({**links, "results": results})
+        assets = list(version.assets.values())
         if path:
             exact = [a for a in assets if a.path == path]
             if exact:
@@ -58,18 +72,25 @@ class AssetViews(Serializers):
         prefix = q.char("path_prefix", "")
         q.raise_errors()
         version = self.get_version(request, user)
-        index = version.paths
         query = (prefix or "").rstrip("/")
+        if version.computed is not None:
+            nodes = version.computed.path_children(query)
+            if nodes is None:
+                raise drf.not_found("Specified path not found.")
+            return self.path_page(request, version, nodes)
+        index = version.paths
         if not prefix:
             children = index.children.get("", [])
         elif query in index.nodes:
             children = index.children.get(query, [])
         else:
             raise drf.not_found("Specified path not found.")
-        page, links = self.page(request, children)
+        return self.path_page(request, version, [index.nodes[path] for path in children])
+
+    def path_page(self, request: Request, version: Version, nodes: list[PathNode]) -> Response:
+        page, links = self.page(request, nodes)
         results = []
-        for path in page:
-            node = index.nodes[path]
+        for node in page:
             results.append(
                 models.AssetPathItem(
                     path=node.path,

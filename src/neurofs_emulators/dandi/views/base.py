@@ -105,7 +105,7 @@ class Views:
         return asset
 
     def top_level_asset(self, request: Request, user: User | None) -> Asset:
-        asset = self.archive.assets.get(request.path_params["asset_id"])
+        asset = self.archive.asset(request.path_params["asset_id"])
         if asset is None:
             raise drf.not_found()
         if asset.is_embargoed:

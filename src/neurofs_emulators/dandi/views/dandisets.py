@@ -43,7 +43,7 @@ class DandisetViews(Serializers):
         if not show_draft:
             dandisets = [d for d in dandisets if len(d.versions) > 1]
         if not show_empty:
-            dandisets = [d for d in dandisets if d.latest_version.assets]
+            dandisets = [d for d in dandisets if d.latest_version.asset_count]
         if not show_embargoed:
             dandisets = [d for d in dandisets if d.embargo_status == "OPEN"]
         if starred:
