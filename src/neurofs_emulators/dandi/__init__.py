@@ -41,8 +41,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _build(args: argparse.Namespace, knobs: NetworkKnobs, origins: Origins) -> EmulatorApp:
+    archive = SampleArchive(args.data_dir)
+    if args.sample == "large":
+        archive.add_scale_zarr()
     return create_app(
-        SampleArchive(args.data_dir),
+        archive,
         knobs,
         origins=origins,
         validation_delay=args.validation_delay,
