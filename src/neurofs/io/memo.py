@@ -125,6 +125,14 @@ class Memo:
         view: D = answer.views[derive]
         return view
 
+    def held(self, key: Hashable) -> Any | None:
+        """The answer at ``key`` if one is held now, else None: never fetches."""
+        for cache in (self._immutable, self._mutable):
+            answer = cache.get(key)
+            if answer is not None:
+                return answer.value
+        return None
+
     def forget(self, *keys: Hashable) -> None:
         """Forget the answers at ``keys`` (and their views)."""
         for key in keys:
