@@ -52,7 +52,10 @@ class Emulator:
         return [
             r
             for r in self.requests()
-            if r["path"].startswith("/dandiarchive/")
+            if (
+                r["path"].startswith("/dandiarchive/")
+                and "list-type=" not in (r.get("query") or "")
+            )
             or "download" in r["path"]
             or "download=true" in (r.get("query") or "")
         ]

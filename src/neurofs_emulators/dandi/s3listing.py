@@ -153,13 +153,20 @@ def list_page(keys_from: KeysFrom, req: ListRequest) -> ListPage:
         keys = keys_from(bound)
 
 
+_TOKEN_MARK = b"neurofs-emulator-v1\0"
+
+
 def _encode_token(resume: str) -> str:
-    return base64.urlsafe_b64encode(resume.encode()).decode()
+    return base64.urlsafe_b64encode(_TOKEN_MARK + resume.encode()).decode()
 
 
 def _decode_token(token: str) -> str | None:
+    """The bound a token resumes from; None for a token this store did not make."""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        raw = base64.b64decode(token.encode(), altchars=b"-_", validate=True)
+        if not raw.startswith(_TOKEN_MARK):
+            return None
+        return raw[len(_TOKEN_MARK) :].decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
 
