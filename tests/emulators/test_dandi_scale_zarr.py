@@ -214,4 +214,4 @@ def test_the_emulator_starts_small(big: Emulator) -> None:
     """Computed, never stored: the scale sample adds little to the emulator's memory."""
     status = Path(f"/proc/{big.running.process.pid}/status").read_text()
     rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
-    assert rss_kb < 400_000, rss_kb
+    assert rss_kb < 250_000, rss_kb
