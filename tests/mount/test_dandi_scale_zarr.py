@@ -126,3 +126,29 @@ def test_zarr_python_opens_the_store_and_reads_a_region_in_few_requests(
     np.testing.assert_array_equal(array[region], large_zarr.expected(*region))
     assert zarr_requests(big) == []
     assert peak_rss(mount) < RSS_LIMIT
+
+
+def test_a_bucket_that_refuses_to_list_is_listed_through_the_api(
+    big: Emulator, zarr_root: tuple[Mount, Path]
+) -> None:
+    """Without S3 listings, a level is paged through ``files/?prefix=&after=``, skipping each
+    sub-directory's keys: one request per sub-directory, none for what lies deeper."""
+    _, root = zarr_root
+    denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+    big.refuse("GET", "/dandiarchive/", 403, denied)
+    try:
+        assert sorted(os.listdir(root)) == [".zattrs", ".zgroup", "0"]
+    finally:
+        big.clear_refusals()
+    # The refused listing, then the API: one page, then past the sub-directory `0/`.
+    assert kinds(zarr_requests(big)) == ["redirect", "list", "api", "api"]
+    big.reset()
+    assert len(os.listdir(root / "0")) == 101
+    assert kinds(zarr_requests(big)) == ["api"] * (100 + 1)
+    big.reset()
+    chunk = root / "0/3/2/1"
+    expected = large_zarr.expected(slice(24, 32), slice(16, 24), slice(8, 16))
+    assert chunk.read_bytes() == expected.tobytes()
+    # Lookups through the API (2 and 1; 3 is in the held listing of 0/), the bytes from
+    # the public object.
+    assert kinds(zarr_requests(big)) == ["api", "api", "get"]
