@@ -23,6 +23,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 from neurofs.errors import AccessDenied, NotFound, RemoteError
+from neurofs.io.http import Unreachable
 from neurofs.sources.dandi import s3
 from neurofs.sources.dandi.api import MAX_LISTING_ITEMS, DandiApi
 from neurofs.sources.dandi.models import ZarrFile
@@ -66,7 +67,8 @@ class ZarrListing:
         return self._buckets[zarr_id]
 
     def _refused(self, zarr_id: str) -> None:
-        # The store would not list (403, 404, 501…): this zarr lists through the API.
+        # The store would not list (403, 404, an answer that is not an S3 listing): this zarr
+        # lists through the API from now on.
         self._buckets[zarr_id] = None
 
     # ------------------------------------------------------------------ levels
@@ -79,6 +81,8 @@ class ZarrListing:
             if bucket is not None:
                 try:
                     return await self._level_from_store(bucket, prefix)
+                except Unreachable:
+                    raise  # down, not refusing: the next try may list it there
                 except (AccessDenied, NotFound, RemoteError):
                     self._refused(zarr_id)
             return await self._level_from_api(zarr_id, prefix)
@@ -176,6 +180,8 @@ class ZarrListing:
             url, root = bucket
             try:
                 page = await s3.list_page(self._api.http, url, root + key, max_keys=1)
+            except Unreachable:
+                raise
             except (AccessDenied, NotFound, RemoteError):
                 self._refused(zarr_id)
             else:
