@@ -66,7 +66,8 @@ def parse(text: str, what: str) -> S3ListPage:
         tag = _local(child.tag)
         if tag == "Contents":
             item = {_local(c.tag): c.text for c in child}
-            item["Key"] = decoded(item.get("Key"))
+            if item.get("Key") is not None:  # missing: the model refuses the entry
+                item["Key"] = decoded(item["Key"])
             contents.append(item)
         elif tag == "CommonPrefixes":
             prefixes.extend(decoded(c.text) for c in child if _local(c.tag) == "Prefix")
