@@ -317,3 +317,28 @@ async def test_a_folder_of_many_datasets_names_each_organization_once(monkeypatc
         assert len(links) == n
         assert (await em.child("set7")).name == "set7"
     assert sum(calls) == n  # each organization's datasets named once
+
+
+async def test_a_zarr_key_with_an_unsafe_name_is_found_by_its_shown_name():
+    keys = [".zattrs", "0/.zarray", "0/bad\x01name", "0/0"]
+    api = ZarrApi(keys)
+    ctx = DandiContext(api, None, DandiOptions())  # type: ignore[arg-type]
+    entry = Entry("z.zarr", "z.zarr", False, 0, 0.0, zarr_id="zid")
+    root = ZarrDir(("dandi", "z.zarr"), ctx, entry, embargoed=False)
+    level = await _walk(root, "0")
+    assert isinstance(level, Directory)
+    shown = sorted(n.name for n in await level.children())
+    unsafe = next(n for n in shown if n.startswith("bad"))
+    assert unsafe != "bad\x01name"
+    # A fresh mount's lookup of the shown name: the direct look-up misses, the level's
+    # listing resolves it.
+    fresh_api = ZarrApi(keys)
+    fresh = ZarrDir(
+        ("dandi", "z.zarr"),
+        DandiContext(fresh_api, None, DandiOptions()),  # type: ignore[arg-type]
+        entry,
+        embargoed=False,
+    )
+    assert (await _walk(fresh, f"0/{unsafe}")).name == unsafe
+    with pytest.raises(NotFound):
+        await _walk(fresh, "0/bad\ufffdother")
