@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from neurofs.errors import AccessDenied, NotFound, RemoteError
 from neurofs.io.http import Unreachable
 from neurofs.sources.dandi import s3
-from neurofs.sources.dandi.api import MAX_LISTING_ITEMS, DandiApi
+from neurofs.sources.dandi.api import MAX_LISTING_ITEMS, PAGE_SIZE, DandiApi
 from neurofs.sources.dandi.models import ZarrFile
 from neurofs.sources.dandi.zarr_index import ZarrEntry, ZarrLevel, arrange_level
 from neurofs.sources.dandi.zarr_keys import ZarrKeys
@@ -33,6 +33,12 @@ from neurofs.tree.names import may_be_changed
 
 # Sorts after any character a key may continue a name with: skips a sub-directory's keys.
 _PAST = "\U0010ffff"
+# The API page asked for right after skipping a sub-directory.
+_AFTER_DIRECTORY = 16
+
+
+class _Refused(Exception):
+    """The object store will not list this zarr (it answered, but not with a listing)."""
 
 
 def bucket_of(prefix_url: str) -> tuple[str, str] | None:
@@ -81,9 +87,7 @@ class ZarrListing:
             if bucket is not None:
                 try:
                     return await self._level_from_store(bucket, prefix)
-                except Unreachable:
-                    raise  # down, not refusing: the next try may list it there
-                except (AccessDenied, NotFound, RemoteError):
+                except _Refused:
                     self._refused(zarr_id)
             return await self._level_from_api(zarr_id, prefix)
 
@@ -97,9 +101,16 @@ class ZarrListing:
         token: str | None = None
         tokens: set[str] = set()
         while True:
-            page = await s3.list_page(
-                self._api.http, url, root + prefix, delimiter="/", token=token
-            )
+            try:
+                page = await s3.list_page(
+                    self._api.http, url, root + prefix, delimiter="/", token=token
+                )
+            except Unreachable:
+                raise  # down, not refusing: the next try may list it there
+            except (AccessDenied, NotFound, RemoteError) as exc:
+                if token is None:  # the store does not list: not a failure of this level
+                    raise _Refused from exc
+                raise
             files.extend(_relative(f, root) for f in page.contents if f.key.startswith(root))
             dirs.extend(p[len(root + prefix) :].rstrip("/") for p in page.common_prefixes)
             _check_size(len(files) + len(dirs), what)
@@ -115,8 +126,9 @@ class ZarrListing:
         files: list[ZarrFile] = []
         dirs: list[str] = []
         after = _skip_siblings(prefix)
+        limit = PAGE_SIZE
         while True:
-            page = await self._api.zarr_files_page(zarr_id, prefix, after)
+            page = await self._api.zarr_files_page(zarr_id, prefix, after, limit)
             restart = ""
             for f in page.results:
                 if not f.key.startswith(prefix):
@@ -131,6 +143,9 @@ class ZarrListing:
                 files.append(f)
                 after = f.key
             _check_size(len(files) + len(dirs), what)
+            # After a sub-directory, the next entry is most often another one: a short page
+            # (its first key is all that is used); a page of files only goes back to full.
+            limit = _AFTER_DIRECTORY if restart else PAGE_SIZE
             if restart:
                 after = restart
             elif page.next is None or not page.results:
