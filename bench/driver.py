@@ -16,6 +16,7 @@ Scenarios (each against its competitor, alternating neurofs / competitor per rep
 5. ``find`` + ``stat`` of the 2,005-asset dandiset vs the official dandi client's listing
 6. a 256×256×96 WEBKNOSSOS region with zarr through the mount vs the official client
 7. the daemon's peak RSS streaming 2 GiB, and the cache's disk use against its cap
+8. zarr-python on the 1,000,003-key zarr of ``--sample large``: the mount vs s3fs, cold and warm
 9. ``find | wc -l`` of the 100,000-asset dandiset of ``--sample large`` vs the dandi client's
    ``get_assets()``, and cold ``ls``/``stat`` in it
 
@@ -50,7 +51,15 @@ from bench.harness import (
     log,
 )
 from bench.report import Result, environment, notes, table, write_json
-from bench.scenarios import dandi_read, listing, nwb, scale_dandiset, scale_wk, wk
+from bench.scenarios import (
+    dandi_read,
+    listing,
+    nwb,
+    scale_dandiset,
+    scale_wk,
+    scale_zarr,
+    wk,
+)
 
 SCENARIOS: dict[str, tuple[str, Callable[[Ctx], Result | list[Result]]]] = {
     "1": ("cold read vs curl (throttled)", lambda c: dandi_read.cold_read(c, throttled=True)),
@@ -60,6 +69,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Ctx], Result | list[Result]]]] = {
     "5": ("find + stat vs dandi client", listing.listing),
     "6": ("WEBKNOSSOS region vs webknossos client", wk.wk_region),
     "7": ("daemon RSS and cache disk use", dandi_read.peak_rss),
+    "8": ("1,000,003-key zarr: mount vs zarr over s3fs", scale_zarr.scale_zarr),
     "9": ("100,000-asset dandiset: find vs dandi client", scale_dandiset.scale_dandiset),
     "11": ("WEBKNOSSOS 40k×40k×10k layer: region and .raw vs webknossos client", scale_wk.scale_wk),
 }
@@ -103,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
     skipped: dict[str, str] = {}
-    for py, key in ((PY_BENCH, "4"), (PY_DANDI, "5"), (PY_DANDI, "9"), (PY_WK, "6")):
+    for py, key in ((PY_BENCH, "4"), (PY_DANDI, "5"), (PY_WK, "6"), (PY_BENCH, "8"), (PY_DANDI, "9")):
         if key in chosen and not py.exists():
             chosen.remove(key)
             skipped[key] = f"{py} is missing (scripts/bench creates it)"

@@ -48,14 +48,18 @@ class Emulator:
         self.running.clear_requests()
 
     def data_requests(self) -> list[dict[str, Any]]:
-        """Requests for bytes: the blob store and the download redirects."""
-        return [
-            r
-            for r in self.requests()
-            if r["path"].startswith("/dandiarchive/")
-            or "download" in r["path"]
-            or "download=true" in (r.get("query") or "")
-        ]
+        """Requests for bytes: the blob store and the download redirects (not the bucket's
+        listings, nor the redirect of a zarr's root, which says where its keys are listed)."""
+
+        def for_bytes(r: dict[str, Any]) -> bool:
+            query = r.get("query") or ""
+            if r["path"].startswith("/dandiarchive/"):
+                return "list-type=" not in query
+            if "download=true" in query:
+                return not query.startswith("prefix=&")
+            return "download" in r["path"]
+
+        return [r for r in self.requests() if for_bytes(r)]
 
     def writes(self) -> list[dict[str, Any]]:
         """Requests that change something (the log's ``body`` field holds what was sent)."""

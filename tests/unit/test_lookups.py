@@ -2,11 +2,12 @@
 
 Directories whose names can be computed (WEBKNOSSOS chunks) answer lookups without listing;
 directories listed from an API answer look names up in an index built once per fetch of
-that answer; a DANDI zarr's key list is arranged into a tree once per fetch.
+that answer; a DANDI zarr is looked up one level at a time, one request per level.
 """
 
 from __future__ import annotations
 
+import bisect
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from neurofs.errors import NotFound
 from neurofs.io.memo import Memo, as_fetched
-from neurofs.sources.dandi.models import ZarrFile
+from neurofs.sources.dandi.models import ZarrFile, ZarrPage
 from neurofs.sources.dandi.tree import DandiContext, DandiOptions, Entry, ZarrDir
 from neurofs.sources.webknossos import tree as wk_tree
 from neurofs.sources.webknossos.models import Dataset, Folder
@@ -156,37 +157,43 @@ async def test_lookups_in_a_listed_directory_read_its_index():
     assert api.requests == 1
 
 
-class CountedKeys(list[ZarrFile]):
-    """A zarr's key list that counts the passes over it."""
-
-    passes = 0
-
-    def __iter__(self) -> Any:
-        CountedKeys.passes += 1
-        return super().__iter__()
-
-
 class ZarrApi:
-    """The zarr listing routes of DandiApi over a fixed key list (one fetch, counted)."""
+    """The zarr routes of DandiApi over a fixed key list, as the server answers them: the
+    redirect of the zarr's root (to a URL neurofs cannot list, so the API lists) and
+    ``files/?prefix=&after=&limit=`` (prefix without its trailing '/'), counted."""
 
     def __init__(self, keys: list[str]) -> None:
         self.memo = Memo()
-        self.fetches = 0
+        self.pages: list[tuple[str, str, int]] = []
         when = datetime(2024, 1, 1, tzinfo=UTC)
-        self._files = CountedKeys(
-            ZarrFile.model_construct(key=k, last_modified=when, etag='"e"', size=1) for k in keys
+        self._keys = sorted(keys)
+        self._files = {
+            k: ZarrFile.model_construct(key=k, last_modified=when, etag='"e"', size=1) for k in keys
+        }
+
+    async def zarr_file_url(self, zarr_id: str, key: str) -> str:
+        return "http://elsewhere.invalid/object?X-Amz-Signature=x"
+
+    async def zarr_files_page(
+        self, zarr_id: str, prefix: str, after: str = "", limit: int = 1000
+    ) -> ZarrPage:
+        self.pages.append((prefix, after, limit))
+        bare = prefix.rstrip("/")
+        start = bisect.bisect_left(self._keys, bare)
+        if after:
+            start = max(start, bisect.bisect_right(self._keys, after.rstrip("/")))
+        chosen: list[str] = []
+        for key in self._keys[start:]:
+            if not key.startswith(bare):
+                break
+            chosen.append(key)
+            if len(chosen) > limit:
+                break
+        more = len(chosen) > limit
+        return ZarrPage(
+            next="files/?more" if more else None,
+            results=[self._files[k] for k in chosen[:limit]],
         )
-
-    async def zarr_files_indexed(self, zarr_id: str, index: Any) -> Any:
-        async def fetch() -> list[ZarrFile]:
-            self.fetches += 1
-            return self._files
-
-        return await self.memo.view(("zarr", zarr_id), fetch, index)
-
-    async def zarr_files(self, zarr_id: str) -> list[ZarrFile]:
-        files: list[ZarrFile] = await self.zarr_files_indexed(zarr_id, as_fetched)
-        return files
 
 
 async def _walk(root: Directory, path: str) -> Node:
@@ -197,28 +204,57 @@ async def _walk(root: Directory, path: str) -> Node:
     return node
 
 
-async def test_zarr_lookups_at_every_level_do_not_scan_the_key_list():
-    keys = [".zgroup", ".zattrs", "0/.zarray"]
+async def test_zarr_lookups_cost_a_request_per_level_and_never_list():
+    keys = [".zgroup", ".zattrs", "0/.zarray", "0/5.x", "0/5/.zarray"]
     keys += [f"0/{a}/{b}/{c}" for a in range(10) for b in range(100) for c in range(100)]
-    keys = keys[: ENTRIES + 3]
     api = ZarrApi(keys)
     ctx = DandiContext(api, None, DandiOptions())  # type: ignore[arg-type]
     entry = Entry("z.zarr", "z.zarr", False, 0, 0.0, zarr_id="zid")
     root = ZarrDir(("dandi", "z.zarr"), ctx, entry, embargoed=False)
-    CountedKeys.passes = 0
     assert (await _walk(root, "0/9/99/99")).name == "99"
-    passes = CountedKeys.passes  # the tree is built in one pass when the list is fetched
-    assert passes <= 1
-    for path in ("0/.zarray", "0/3/42/7", "0/9/99/0", ".zattrs", "0/5"):
+    # One first-key request per level (0, 0/9, 0/9/99, 0/9/99/99), each for one key.
+    assert [limit for _, _, limit in api.pages] == [1, 1, 1, 1]
+    api.pages.clear()
+    # `0/5.x` sorts between the key `0/5` (absent) and the directory `0/5/`: a second request.
+    assert isinstance(await _walk(root, "0/5"), Directory)
+    assert len(api.pages) == 2
+    for path in ("0/.zarray", "0/3/42/7", "0/9/99/0", ".zattrs", "0/5.x"):
         assert (await _walk(root, path)).name == path.rsplit("/", 1)[-1]
     for missing in ("0/10", "0/3/100", "0/3/42/100", "1", "0/.zarray2"):
         with pytest.raises(NotFound):
             await _walk(root, missing)
+    assert all(limit == 1 for _, _, limit in api.pages)
+    api.pages.clear()
+    # A level lists its own entries: 100 files in one page; `0/` skips each sub-directory's
+    # keys, one request per sub-directory (the API has no delimiter), never a whole page of
+    # deeper keys kept.
     leaf = await _walk(root, "0/2/17")
+    api.pages.clear()
     assert isinstance(leaf, Directory) and len(await leaf.children()) == 100
-    assert [n.name for n in await root.children()] == [".zgroup", ".zattrs", "0"]
-    assert CountedKeys.passes == passes
-    assert api.fetches == 1
+    assert len(api.pages) == 1
+    api.pages.clear()
+    top = await _walk(root, "0")
+    assert isinstance(top, Directory) and api.pages == []
+    assert [n.name for n in await top.children()] == [
+        ".zarray",
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5.x",
+        "5",
+        "6",
+        "7",
+        "8",
+        "9",
+    ]
+    assert len(api.pages) == 10 + 1  # ten sub-directories, then the end
+    assert [n.name for n in await root.children()] == [".zattrs", ".zgroup", "0"]
+    # A lookup in a level that is held costs nothing.
+    api.pages.clear()
+    assert (await _walk(root, "0/7")).name == "7"
+    assert api.pages == []
 
 
 class FoldersApi:
@@ -281,3 +317,28 @@ async def test_a_folder_of_many_datasets_names_each_organization_once(monkeypatc
         assert len(links) == n
         assert (await em.child("set7")).name == "set7"
     assert sum(calls) == n  # each organization's datasets named once
+
+
+async def test_a_zarr_key_with_an_unsafe_name_is_found_by_its_shown_name():
+    keys = [".zattrs", "0/.zarray", "0/bad\x01name", "0/0"]
+    api = ZarrApi(keys)
+    ctx = DandiContext(api, None, DandiOptions())  # type: ignore[arg-type]
+    entry = Entry("z.zarr", "z.zarr", False, 0, 0.0, zarr_id="zid")
+    root = ZarrDir(("dandi", "z.zarr"), ctx, entry, embargoed=False)
+    level = await _walk(root, "0")
+    assert isinstance(level, Directory)
+    shown = sorted(n.name for n in await level.children())
+    unsafe = next(n for n in shown if n.startswith("bad"))
+    assert unsafe != "bad\x01name"
+    # A fresh mount's lookup of the shown name: the direct look-up misses, the level's
+    # listing resolves it.
+    fresh_api = ZarrApi(keys)
+    fresh = ZarrDir(
+        ("dandi", "z.zarr"),
+        DandiContext(fresh_api, None, DandiOptions()),  # type: ignore[arg-type]
+        entry,
+        embargoed=False,
+    )
+    assert (await _walk(fresh, f"0/{unsafe}")).name == unsafe
+    with pytest.raises(NotFound):
+        await _walk(fresh, "0/bad\ufffdother")

@@ -369,7 +369,7 @@ DANDI_CALLS: dict[str, Callable[[dandi_api.DandiApi], Awaitable[Any]]] = {
     "assets": lambda a: a.assets("000001", "draft"),
     "paths": lambda a: a.paths("000001", "draft", ""),
     "asset_info": lambda a: a.asset_info("x"),
-    "zarr_files": lambda a: a.zarr_files("z"),
+    "zarr_files_page": lambda a: a.zarr_files_page("z", "0/"),
     "asset_at": lambda a: a.asset_at("000001", "draft", "a/b"),
 }
 

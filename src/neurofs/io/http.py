@@ -340,6 +340,20 @@ class HttpClient:
 
         return await self._attempts(describe, attempt)
 
+    async def get_text(self, url: str, params: Mapping[str, Any] | None = None) -> str:
+        """GET a document off the API (an object store's listing) and return its text. Not
+        kept on disk for outages. A 403 raises ``LinkExpired`` (refused there, as for objects)."""
+        describe = f"GET {redact_url(url)}"
+        reading = Reading(describe, write=False, resend=True, off_api=True)
+
+        async def attempt(clock: TryClock) -> str:
+            response = await self._exchange("GET", url, clock, reading, params=params)
+            if response.status_code != 200:
+                raise RemoteError(f"{describe}: unexpected HTTP {response.status_code}")
+            return response.text
+
+        return await self._attempts(describe, attempt)
+
     async def get_range(self, url: str, start: int, end: int, total_size: int) -> bytes:
         """Bytes [start, end) of the object at ``url`` whose size is ``total_size``.
 

@@ -125,9 +125,13 @@ class Memo:
         view: D = answer.views[derive]
         return view
 
-    def holds(self, key: Hashable) -> bool:
-        """Whether an answer at ``key`` is held (a look that never fetches)."""
-        return any(key in cache for cache in (self._immutable, self._mutable))
+    def held(self, key: Hashable) -> Any | None:
+        """The answer at ``key`` if one is held now, else None: never fetches."""
+        for cache in (self._immutable, self._mutable):
+            answer = cache.get(key)
+            if answer is not None:
+                return answer.value
+        return None
 
     def forget(self, *keys: Hashable) -> None:
         """Forget the answers at ``keys`` (and their views)."""

@@ -80,6 +80,12 @@ def safe_name(name: str, suffix: str = "") -> str:
     return _with_hash(cleaned, _digest(name), suffix)
 
 
+def may_be_changed(name: str) -> bool:
+    """Whether ``name`` may be one that ``safe_name``/``unique_names`` made for another
+    server name (so a look-up of the name as it is may miss it)."""
+    return "~" in name or any(ch in name for ch in (_SLASH, _REPLACEMENT, _DOT))
+
+
 def unique_names(names: Iterable[str], suffix: str = "") -> dict[str, str]:
     """Server name → file name for the entries of one directory, distinct names kept distinct.
 

@@ -45,6 +45,7 @@ def _build(args: argparse.Namespace, knobs: NetworkKnobs, origins: Origins) -> E
     archive = SampleArchive(args.data_dir)
     if args.sample == "large":
         add_large_dandiset(archive, args.seed)
+        archive.add_scale_zarr()
     return create_app(
         archive,
         knobs,

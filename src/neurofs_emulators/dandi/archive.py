@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import os
 import threading
+from abc import abstractmethod
+from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -202,12 +204,50 @@ class ZarrFile:
     source: ByteSource
 
 
+class ZarrFiles(Mapping[str, ZarrFile]):
+    """A zarr's files by key, iterated in S3 listing order (bytes of the UTF-8 key, which is
+    the order of Python's ``str`` comparison). Listings start anywhere with :meth:`keys_from`,
+    so a zarr whose keys are computed (:mod:`.large_zarr`) never needs its whole key list."""
+
+    @abstractmethod
+    def keys_from(self, lowest: str) -> Iterator[str]:
+        """Keys ``>= lowest``, in order, lazily."""
+
+    @property
+    @abstractmethod
+    def total_size(self) -> int: ...
+
+    def __iter__(self) -> Iterator[str]:
+        return self.keys_from("")
+
+
+class StoredZarrFiles(ZarrFiles):
+    """Files held in a dict (the demo zarrs: a few hundred keys)."""
+
+    def __init__(self, files: Mapping[str, ZarrFile]) -> None:
+        self._files = dict(files)
+        self._keys = sorted(self._files)
+
+    def __getitem__(self, key: str) -> ZarrFile:
+        return self._files[key]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def keys_from(self, lowest: str) -> Iterator[str]:
+        return iter(self._keys[bisect_left(self._keys, lowest) :])
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self._files.values())
+
+
 @dataclass
 class Zarr:
     zarr_id: str
     name: str
     dandiset: str  # identifier of the one dandiset a zarr belongs to
-    files: dict[str, ZarrFile]  # sorted by key (S3 listing order)
+    files: ZarrFiles
     checksum: str | None
     created: datetime
     modified: datetime
@@ -216,7 +256,7 @@ class Zarr:
 
     @property
     def size(self) -> int:
-        return sum(f.size for f in self.files.values())
+        return self.files.total_size
 
     @property
     def file_count(self) -> int:

@@ -3,6 +3,8 @@
 It is served on its own port, so it is a different origin from the API, like S3 is:
 
 - ``GET|HEAD /dandiarchive/blobs/<3>/<3>/<blob id>`` and ``/dandiarchive/zarr/<zarr id>/<key>``;
+- ``GET /dandiarchive?list-type=2&…``: ``ListObjectsV2`` of the bucket, open to anyone as the
+  public bucket is (:mod:`.s3listing`);
 - presigned URLs carry SigV4-looking query parameters; ``X-Amz-Signature`` is an HMAC of the
   path and the other parameters with a per-process secret. A bad signature answers 403
   ``SignatureDoesNotMatch``, an expired one 403 ``AccessDenied`` / "Request has expired";

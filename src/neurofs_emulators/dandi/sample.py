@@ -50,11 +50,13 @@ from neurofs_emulators.dandi.archive import (
     Dandiset,
     FileSource,
     GeneratedSource,
+    StoredZarrFiles,
     User,
     Version,
     Zarr,
     ZarrFile,
 )
+from neurofs_emulators.dandi.large_zarr import GridZarrFiles
 from neurofs_emulators.dandi.metadata import (
     BEHAVIOR_APPROACH,
     BEHAVIORAL_TECHNIQUE,
@@ -209,6 +211,15 @@ class ZarrSpec:
 
 
 @dataclass(frozen=True)
+class GridZarrSpec:
+    """The scale sample's OME-Zarr of ``grid``³ chunks, computed on demand
+    (:mod:`.large_zarr`)."""
+
+    created: datetime
+    grid: int
+
+
+@dataclass(frozen=True)
 class AssetSpec:
     """An asset of the draft (and of the release when ``released``), its bytes and the
     metadata ``dandi upload`` would have sent (:func:`asset_metadata`)."""
@@ -217,7 +228,7 @@ class AssetSpec:
     created: datetime
     encoding: str
     blob: BlobSpec | None = None
-    zarr: ZarrSpec | None = None
+    zarr: ZarrSpec | GridZarrSpec | None = None
     schema_version: str = "0.6.7"
     subject: str | None = None
     sex: str = "F"
@@ -551,6 +562,45 @@ DANDISETS: tuple[DandisetSpec, ...] = (
 )
 
 
+# The scale sample (``--sample large``) adds a dandiset holding one OME-Zarr of 1,000,003
+# computed keys (:mod:`.large_zarr`).
+SCALE_ZARR_DANDISET = "000200"
+SCALE_ZARR_PATH = "big.ome.zarr"
+SCALE_ZARR_SPEC = DandisetSpec(
+    SCALE_ZARR_DANDISET,
+    created=_t("2024-07-01T09:00:00.125000+00:00"),
+    modified=_t("2024-07-01T09:00:00.131000+00:00"),
+    text=DandisetText(
+        name="One zarr of a million keys",
+        description=(
+            "The scale sample: one OME-Zarr light-sheet volume of 800 x 800 x 800 uint8 voxels "
+            "in a 100 x 100 x 100 grid of chunks, 1,000,003 keys."
+        ),
+        keywords=["light sheet", "scale"],
+        contributors=[
+            person(
+                "Roe, Richard",
+                ["dcite:Author", "dcite:ContactPerson"],
+                email="richard.roe@example.org",
+            ),
+        ],
+        about=[],
+        related=[],
+    ),
+    draft_modified=_t("2024-07-01T10:30:00.500000+00:00"),
+    assets=(
+        AssetSpec(
+            SCALE_ZARR_PATH,
+            _t("2024-07-01T10:20:00.250000+00:00"),
+            "application/x-zarr",
+            zarr=GridZarrSpec(_t("2024-07-01T09:05:00+00:00"), grid=100),
+            subject="big",
+            approach=[MICROSCOPY_APPROACH],
+        ),
+    ),
+)
+
+
 # ------------------------------------------------------------------ the sample archive
 
 
@@ -759,7 +809,9 @@ class SampleArchive(Archive):
         fingerprint = {"size": content.size, "key": content.key, "format": SAMPLE_FORMAT}
         return source, self._digests.get(content.digest_name, fingerprint, source)
 
-    def _zarr(self, dandiset: str, name: str, spec: ZarrSpec) -> Zarr:
+    def _zarr(self, dandiset: str, name: str, spec: ZarrSpec | GridZarrSpec) -> Zarr:
+        if isinstance(spec, GridZarrSpec):
+            return self._grid_zarr(dandiset, name, spec)
         shape, chunks, levels, modulus = spec.layout
         created = spec.created
         root = self.data_dir / "zarr" / f"{dandiset}-{name.replace('/', '_')}"
@@ -789,10 +841,28 @@ class SampleArchive(Archive):
                 zarr_id=stable_id("zarr", dandiset, name),
                 name=name,
                 dandiset=dandiset,
-                files=files,
+                files=StoredZarrFiles(files),
                 checksum=checksum,
                 created=created,
                 modified=last + timedelta(seconds=41, microseconds=223_118),
                 embargoed=spec.embargoed,
             )
         )
+
+    def _grid_zarr(self, dandiset: str, name: str, spec: GridZarrSpec) -> Zarr:
+        files = GridZarrFiles(name.rpartition("/")[2], spec.created, spec.grid)
+        return self.add_zarr(
+            Zarr(
+                zarr_id=stable_id("zarr", dandiset, name),
+                name=name,
+                dandiset=dandiset,
+                files=files,
+                checksum=files.checksum,
+                created=spec.created,
+                modified=files.modified,
+            )
+        )
+
+    def add_scale_zarr(self) -> None:
+        """The scale sample's dandiset :data:`SCALE_ZARR_DANDISET` (``--sample large``)."""
+        self._build(SCALE_ZARR_SPEC)

@@ -37,7 +37,6 @@ from neurofs.sources.dandi.models import (
     User,
     VersionInfo,
     VersionSummary,
-    ZarrFile,
     ZarrPage,
 )
 from neurofs.sources.payloads import validated
@@ -297,7 +296,7 @@ class DandiApi(ApiClient):
 
     def holds_folder_index(self, identifier: str, version: str) -> bool:
         """Whether the folder index of a version is in memory (no request to use it)."""
-        return self.memo.holds(_folders_key(identifier, version))
+        return self.memo.held(_folders_key(identifier, version)) is not None
 
     async def paths(self, identifier: str, version: str, prefix: str) -> list[AssetPath]:
         """One directory level (``prefix`` is '' or ends with '/')."""
@@ -341,29 +340,16 @@ class DandiApi(ApiClient):
 
         return dict((await self._cached(("digest", asset_id), fetch, immutable)).digest)
 
-    async def zarr_files(self, zarr_id: str) -> list[ZarrFile]:
-        """Every file of a zarr."""
-        return await self.zarr_files_indexed(zarr_id, as_fetched)
-
-    async def zarr_files_indexed(self, zarr_id: str, index: Callable[[list[ZarrFile]], D]) -> D:
-        """Every file of a zarr, following the ``after`` cursor, as ``index`` arranges them
-        (once per fetch of the list)."""
-
-        async def fetch() -> list[ZarrFile]:
-            what = f"zarr {zarr_id} files"
-            files: list[ZarrFile] = []
-            pager = _Pager(self.http, what)
-            url: str | None = f"zarr/{zarr_id}/files/"
-            params: dict[str, Any] | None = {"limit": PAGE_SIZE}
-            while url:
-                data = await self.http.get_json(url, params)
-                page = validated(ZarrPage, data, what)
-                files.extend(page.results)
-                _check_listing_size(len(files), what)
-                url, params = pager.next_url(page.next, page.results), None
-            return files
-
-        return await self.memo.view(("zarr", zarr_id), fetch, index)
+    async def zarr_files_page(
+        self, zarr_id: str, prefix: str, after: str = "", limit: int = PAGE_SIZE
+    ) -> ZarrPage:
+        """One page of a zarr's keys starting with ``prefix`` (the server also matches the
+        prefix with its trailing '/' stripped), after the key ``after``: one request."""
+        params: dict[str, Any] = {"prefix": prefix, "limit": limit}
+        if after:
+            params["after"] = after
+        data = await self.http.get_json(f"zarr/{zarr_id}/files/", params)
+        return validated(ZarrPage, data, f"zarr {zarr_id} files under {prefix!r}")
 
     async def assets_with_metadata(
         self, identifier: str, version: str, path: str

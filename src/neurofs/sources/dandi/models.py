@@ -112,6 +112,16 @@ class ZarrPage(_Model):
     results: list[ZarrFile]
 
 
+class S3ListPage(_Model):
+    """One page of the object store's ``ListObjectsV2`` (``ListBucketResult``), keys decoded;
+    ``contents`` carry full object keys (``zarr/<id>/<key>``)."""
+
+    contents: list[ZarrFile] = Field(default_factory=list)
+    common_prefixes: list[str] = Field(default_factory=list)
+    is_truncated: bool = False
+    next_token: str | None = None
+
+
 class User(_Model):
     """``users/me/``: the account the token belongs to."""
 

@@ -30,8 +30,9 @@ from neurofs.sources.dandi.digests import asset_digest, key_digest
 from neurofs.sources.dandi.folders import Row, WalkDetector
 from neurofs.sources.dandi.models import AssetPath, Dandiset, VersionSummary, ZarrFile
 from neurofs.sources.dandi.sidecars import asset_yaml, dandiset_yaml
-from neurofs.sources.dandi.zarr_index import ZarrEntry, ZarrLevel, ZarrTree
+from neurofs.sources.dandi.zarr_index import ZarrEntry
 from neurofs.sources.dandi.zarr_keys import ZarrKeys
+from neurofs.sources.dandi.zarr_listing import ZarrListing
 from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
@@ -61,7 +62,7 @@ class DandiOptions:
 
 class DandiContext:
     """What every DANDI node needs: the API, the fetcher, the options, and how each zarr's
-    keys are read (learned once per mount)."""
+    keys are listed and read (learned once per mount)."""
 
     def __init__(self, api: DandiApi, fetcher: Fetcher, options: DandiOptions) -> None:
         self.api = api
@@ -70,6 +71,7 @@ class DandiContext:
         self.zarr_keys = ZarrKeys(api)
         # Which huge versions are being walked (their folders then come from the flat list).
         self.walks = WalkDetector()
+        self.zarr_listing = ZarrListing(api, self.zarr_keys)
 
 
 # ---------------------------------------------------------------- remote objects
@@ -625,7 +627,8 @@ class AssetMetadataDir(Directory):
 
 
 class ZarrDir(Directory):
-    """A zarr asset: its keys as a directory tree (one level of ``zarr_index``'s tree)."""
+    """A zarr asset: its keys as a directory tree, one level per directory (listed and
+    looked up through ``zarr_listing``, never as a whole)."""
 
     def __init__(
         self, key: NodePath, ctx: DandiContext, entry: Entry, embargoed: bool, prefix: str = ""
@@ -650,20 +653,18 @@ class ZarrDir(Directory):
             raise RemoteError(f"asset {self._entry.asset_id} is not a zarr")
         return info.zarr
 
-    async def _level(self) -> tuple[str, ZarrLevel]:
-        zarr_id = await self._zarr_id()
-        tree = await self._ctx.api.zarr_files_indexed(zarr_id, ZarrTree)
-        return zarr_id, tree.level(self._prefix)
-
     async def children(self) -> Sequence[Node]:
-        zarr_id, level = await self._level()
+        zarr_id = await self._zarr_id()
+        level = await self._ctx.zarr_listing.level(zarr_id, self._prefix, self._embargoed)
         return [self._node(zarr_id, name, e) for name, e in level.items()]
 
     async def child(self, name: str) -> Node:
-        zarr_id, level = await self._level()
-        entry = level.get(name)
-        if entry is None:
-            raise NotFound("/".join((*self.key, name)))
+        zarr_id = await self._zarr_id()
+        listing = self._ctx.zarr_listing
+        try:
+            entry = await listing.entry(zarr_id, self._prefix, name, self._embargoed)
+        except NotFound:
+            raise NotFound("/".join((*self.key, name))) from None
         return self._node(zarr_id, name, entry)
 
     def _node(self, zarr_id: str, name: str, e: ZarrEntry) -> Node:

@@ -6,7 +6,8 @@ A zarr's keys are objects under one prefix of the archive's bucket, ``zarr/<zarr
 that object: a round trip to the API for every key. The public bucket serves the objects of
 open zarrs to plain unsigned GETs with Range (dandi/dandidav reads zarrs that way, from the
 asset's ``contentUrl``), so the prefix is learned once per zarr, from the first redirect, and
-every key is then read straight from the object store.
+every key is then read straight from the object store. The same prefix tells where the zarr's
+keys can be listed (``zarr_listing``).
 
 Embargoed zarrs are private: each key goes through its presigned redirect (remembered until
 shortly before it expires). A zarr whose plain GET is refused (403) while the presigned one
@@ -48,7 +49,7 @@ class ZarrKeys:
         self, zarr_id: str, key: str, size: int, start: int, end: int, *, embargoed: bool
     ) -> bytes:
         """Bytes [start, end) of ``key`` of the zarr (``size`` bytes long)."""
-        prefix = None if embargoed else await self._prefix(zarr_id, key)
+        prefix = None if embargoed else await self.prefix_url(zarr_id)
         if prefix is None:
             return await self._through_api(zarr_id, key, size, start, end)
         try:
@@ -61,13 +62,15 @@ class ZarrKeys:
             self._prefixes[zarr_id] = None
             return data
 
-    async def _prefix(self, zarr_id: str, key: str) -> str | None:
+    async def prefix_url(self, zarr_id: str) -> str | None:
+        """The URL under which the zarr's keys are public objects (ending in '/'), learned
+        from the presigned redirect of the zarr's root; None when they go through the API."""
         if zarr_id in self._prefixes:
             return self._prefixes[zarr_id]
         async with self._locks.setdefault(zarr_id, trio.Lock()):
             if zarr_id not in self._prefixes:
-                url = await self._api.zarr_file_url(zarr_id, key)
-                self._prefixes[zarr_id] = public_prefix(url, zarr_id, key)
+                url = await self._api.zarr_file_url(zarr_id, "")
+                self._prefixes[zarr_id] = public_prefix(url, zarr_id, "")
             return self._prefixes[zarr_id]
 
     async def _through_api(self, zarr_id: str, key: str, size: int, start: int, end: int) -> bytes:

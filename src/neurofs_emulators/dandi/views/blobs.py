@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from neurofs_emulators.dandi import drf, models
+from neurofs_emulators.dandi import drf, models, s3listing
 from neurofs_emulators.dandi.blobstore import BUCKET, S3Error, serve_object
 from neurofs_emulators.dandi.drf import APIError
 from neurofs_emulators.dandi.views.base import json_response
@@ -81,6 +82,8 @@ class BlobViews(Serializers):
                 {"ArgumentName": "Authorization"},
             ).response(head)
         key: str = request.path_params["key"]
+        if not key:  # `/dandiarchive/`: the bucket itself
+            return await self.bucket_root(request)
         path = f"/{BUCKET}/{key}"
         signed = any(k.startswith("X-Amz-") for k in request.query_params)
         if signed:
@@ -113,6 +116,39 @@ class BlobViews(Serializers):
         return None
 
     async def bucket_root(self, request: Request) -> Response:
-        return S3Error(501, "NotImplemented", "Bucket listing is not emulated.").response(
-            request.method == "HEAD"
+        """``ListObjectsV2`` (:mod:`..s3listing`); the public bucket lets anyone list it."""
+        head = request.method == "HEAD"
+        if request.method not in ("GET", "HEAD"):
+            return S3Error(
+                405,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+            ).response(head)
+        if "authorization" in request.headers:
+            return S3Error(
+                400,
+                "InvalidArgument",
+                "Unsupported Authorization Type",
+                {"ArgumentName": "Authorization"},
+            ).response(head)
+        if request.query_params.get("list-type") != "2":
+            return S3Error(
+                501, "NotImplemented", "Only ListObjectsV2 (list-type=2) is emulated."
+            ).response(head)
+        req = s3listing.parse(request.query_params)
+        if isinstance(req, S3Error):
+            return req.response(head)
+        page = s3listing.list_page(s3listing.bucket_keys(self.archive), req)
+        body = s3listing.render(req, page, self.describe_object)
+        return Response(
+            b"" if head else body,
+            media_type="application/xml",
+            headers={"x-amz-request-id": secrets.token_hex(8).upper(), "Server": "AmazonS3"},
         )
+
+    def describe_object(self, key: str) -> tuple[str, int, Any] | None:
+        found = self.resolve_object(key)
+        if found is None:
+            return None
+        source, etag, modified, _ = found
+        return etag, source.size, modified

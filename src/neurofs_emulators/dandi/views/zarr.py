@@ -74,25 +74,25 @@ class ZarrViews(Serializers):
             return RedirectResponse(
                 url, status_code=302, headers={"Content-Type": "text/html; charset=utf-8"}
             )
-        full_prefix = (zarr.s3_prefix + raw_prefix).rstrip("/")
-        raw_after = after.lstrip("/")
-        start_after = (zarr.s3_prefix + raw_after).rstrip("/") if raw_after else ""
-        keys = [
-            key
-            for key in zarr.files
-            if (zarr.s3_prefix + key).startswith(full_prefix)
-            and (zarr.s3_prefix + key).encode() > start_after.encode()
-        ]
-        selected = keys[:limit]
-        truncated = len(keys) > limit and limit > 0
+        # The real view lists S3 under the zarr's prefix with the prefix's trailing '/'
+        # stripped and starts after `after`; keys are computed lazily from there, so a page
+        # costs what it returns whatever the zarr's size.
+        key_prefix = raw_prefix.rstrip("/")
+        raw_after = after.lstrip("/").rstrip("/")
+        lowest = max(key_prefix, raw_after + "\0" if raw_after else "")
+        selected: list[str] = []
+        truncated = False
+        for key in zarr.files.keys_from(lowest):
+            if not key.startswith(key_prefix):
+                break
+            if len(selected) == limit:
+                truncated = limit > 0
+                break
+            selected.append(key)
+        files = [zarr.files[key] for key in selected]
         results = [
-            models.ZarrFileEntry(
-                Key=key,
-                LastModified=zarr.files[key].last_modified,
-                ETag=zarr.files[key].md5,
-                Size=zarr.files[key].size,
-            )
-            for key in selected
+            models.ZarrFileEntry(Key=f.key, LastModified=f.last_modified, ETag=f.md5, Size=f.size)
+            for f in files
         ]
         next_link = (
             drf.replace_query_param(drf.absolute_uri(request), "after", selected[-1])
