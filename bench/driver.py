@@ -113,7 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
     skipped: dict[str, str] = {}
-    for py, key in ((PY_BENCH, "4"), (PY_DANDI, "5"), (PY_WK, "6"), (PY_BENCH, "8"), (PY_DANDI, "9")):
+    competitors = (
+        (PY_BENCH, "4"),
+        (PY_DANDI, "5"),
+        (PY_WK, "6"),
+        (PY_BENCH, "8"),
+        (PY_DANDI, "9"),
+        (PY_WK, "11"),
+    )
+    for py, key in competitors:
         if key in chosen and not py.exists():
             chosen.remove(key)
             skipped[key] = f"{py} is missing (scripts/bench creates it)"
