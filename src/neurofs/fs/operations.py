@@ -106,6 +106,11 @@ def _recorded(
     return wrapper
 
 
+# What a listing shows of a file sized only by its own stat: writable, so no timeout lets
+# the kernel keep this size (getattr is asked before the size is used).
+_UNSIZED = Attrs(Kind.FILE, 0, 0.0, writable=True)
+
+
 def _listable(directory: Node, children: Sequence[Node]) -> list[Node]:
     """The entries a listing may show: a name that is not a valid directory entry, or one
     already listed, is left out (the sources map server names; this is the last guard)."""
@@ -329,7 +334,11 @@ class Operations(pyfuse3.Operations):
         for index in range(start_id, len(children)):
             child = children[index]
             try:
-                attrs = await self._stat(child)
+                attrs = (
+                    _UNSIZED
+                    if child.sized_only_by_stat and self._edits.attrs(child.key) is None
+                    else await self._stat(child)
+                )
             except NotFound:
                 # Gone on the server since the listing: left out, not the whole listing lost
                 # (the kernel shows an empty directory for a readdir that fails with ENOENT).

@@ -54,6 +54,10 @@ class Node(ABC):
     # Extended attributes (``user.…``): name → how to get the value. Listing the names costs
     # nothing; reading a value may cost a request.
     xattrs: Mapping[str, Callable[[], Awaitable[bytes]]] = MappingProxyType({})
+    # A writable file whose size is known only once its text is rendered (a page of a long
+    # CAVE table): a listing shows it without rendering it, and since writable files get
+    # zero attribute timeouts, the kernel asks getattr (the exact size) before any use.
+    sized_only_by_stat: bool = False
 
     def __init__(self, key: NodePath) -> None:
         self.key = key
