@@ -7,7 +7,9 @@ the daemon's peak memory (VmHWM), never by time."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import os
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from neurofs_emulators.cave.sample import (
+    ALIGNED_VOLUME as VOLUME,
+)
 from neurofs_emulators.cave.sample import (
     DATASTACK,
     LARGE_ROWS,
@@ -160,9 +165,14 @@ def test_a_long_table_is_a_directory_of_pages_named_from_its_count(
     ]
     names = os.listdir(pages_dir(mount))
     pages = sorted(n for n in names if n.startswith("rows-"))
-    assert len(pages) == LARGE_ROWS // 10_000 and "append.csv" in names
+    # Ids run from 1 to the count (every row the table ever gave: appends add pages).
+    with large_emulator.local() as c:
+        count = c.get(f"annotation/api/v2/aligned_volume/{VOLUME}/table/{LARGE_TABLE}/count")
+    expected = -(-int(count.json()) // 10_000)
+    assert int(count.json()) >= LARGE_ROWS
+    assert len(pages) == expected and "append.csv" in names
     assert pages[0] == "rows-000000001-000010000.csv"
-    assert pages[-1] == "rows-009990001-010000000.csv"
+    assert pages[LARGE_ROWS // 10_000 - 1] == "rows-009990001-010000000.csv"
     # Listing asks for the count, never for rows.
     assert queries(large_emulator) == []
     assert not (table_dir / "annotations.csv").exists()
@@ -195,8 +205,8 @@ def test_pages_tell_their_exact_size_and_hold_exactly_their_rows(
     # stat renders that page only: the rows of one page, in capped queries, and its count.
     assert id_ranges(large_emulator) == {(5_000_001, 5_010_001)}
     assert rows_asked(large_emulator) == 10_000
-    last = pages_dir(mount) / "rows-009990001-010000000.csv"
-    assert last.read_bytes().splitlines()[-1].split(b",", 1)[0] == b"10000000"
+    late = pages_dir(mount) / "rows-009980001-009990000.csv"
+    assert late.read_bytes().splitlines()[-1].split(b",", 1)[0] == b"9990000"
 
 
 def test_pandas_reads_a_thousand_rows_of_a_long_table_from_one_page(
@@ -227,3 +237,180 @@ def test_streaming_pages_keeps_the_daemon_small(mount: Mount, large_emulator: Ca
     assert after_twice < 300
     # Twice the rows (20 MB more CSV) moved the peak by far less than they weigh.
     assert after_twice - after_some < 8, (after_some, after_twice)
+
+
+# ------------------------------------------------------------------ writing to a long table
+
+
+def annotation_writes(emulator: CaveEmulator) -> list[dict]:
+    return [w for w in emulator.writes() if "/annotations" in w["path"]]
+
+
+def new_rows(header: str, n: int, start: int = 0) -> str:
+    """CSV rows without id (new rows) for the synapse schema, under ``header``."""
+    lines = []
+    for i in range(start, start + n):
+        cells = dict.fromkeys(header.split(","), "")
+        for point, shift in (("pre_pt", 0), ("post_pt", 7), ("ctr_pt", 3)):
+            for axis, base in zip("xyz", (50_000, 60_000, 2_000), strict=True):
+                cells[f"{point}_position_{axis}"] = str(base + i + shift)
+        cells["size"] = str(100 + i)
+        lines.append(",".join(cells.values()) + "\n")
+    return "".join(lines)
+
+
+def append_file(mount: Mount) -> Path:
+    return pages_dir(mount) / "append.csv"
+
+
+def test_appending_to_a_long_table_sends_exactly_the_new_rows(
+    mount: Mount, large_emulator: CaveEmulator
+) -> None:
+    path = append_file(mount)
+    header = path.read_text().strip()
+    assert header.startswith("id,pre_pt_position_x") and "\n" not in header
+    before = server_count(large_emulator, LARGE_TABLE)
+    large_emulator.reset()
+    rows = new_rows(header, 2)
+    subprocess.run(["sh", "-c", f"printf '%s' '{rows}' >> '{path}'"], check=True)
+    writes = annotation_writes(large_emulator)
+    assert [w["method"] for w in writes] == ["POST"]
+    posted = writes[0]["body"]["annotations"]
+    assert [a["pre_pt"]["position"] for a in posted] == [
+        [50_000, 60_000, 2_000],
+        [50_001, 60_001, 2_001],
+    ]
+    assert [a["size"] for a in posted] == [100, 101]
+    # No row of the table was read to append.
+    assert queries(large_emulator) == []
+    assert server_count(large_emulator, LARGE_TABLE) == before + 2
+    # append.csv is the header again; the new rows are in the last page.
+    assert path.read_text().strip() == header
+    pages = sorted(n for n in os.listdir(pages_dir(mount)) if n.startswith("rows-"))
+    tail = (pages_dir(mount) / pages[-1]).read_text().splitlines()[-2:]
+    assert [line.split(",")[1] for line in tail] == ["50000", "50001"]
+
+
+def test_pandas_appends_to_a_long_table(mount: Mount, large_emulator: CaveEmulator) -> None:
+    import pandas as pd
+
+    path = append_file(mount)
+    header = path.read_text().strip()
+    frame = pd.read_csv(io.StringIO(header + "\n" + new_rows(header, 3, start=10)))
+    large_emulator.reset()
+    frame.to_csv(path, mode="a", header=False, index=False)
+    writes = annotation_writes(large_emulator)
+    assert [w["method"] for w in writes] == ["POST"]
+    assert [a["size"] for a in writes[0]["body"]["annotations"]] == [110, 111, 112]
+    assert queries(large_emulator) == []
+
+
+def test_a_page_rewritten_updates_and_deletes_its_rows_only(
+    make_mount, large_emulator: CaveEmulator
+) -> None:
+    mount = make_mount(large_emulator, retry_seconds=1, fuse_options=["allow_delete"])
+    page = pages_dir(mount) / "rows-000020001-000030000.csv"
+    lines = page.read_text().splitlines()
+    by_id = {int(line.split(",", 1)[0]): i for i, line in enumerate(lines[1:], start=1)}
+    header = lines[0].split(",")
+    changed = lines[by_id[20_010]].split(",")
+    changed[header.index("size")] = "4242"
+    lines[by_id[20_010]] = ",".join(changed)
+    del lines[by_id[20_005]]
+    large_emulator.reset()
+    assert write(page, ("\n".join(lines) + "\n").encode()) == 0
+    writes = annotation_writes(large_emulator)
+    assert [w["method"] for w in writes] == ["PUT", "DELETE"]
+    assert [a["id"] for a in writes[0]["body"]["annotations"]] == [20_010]
+    assert writes[0]["body"]["annotations"][0]["size"] == 4242
+    assert writes[1]["body"] == {"annotation_ids": [20_005]}
+    # The save read that page's rows, nothing more.
+    assert id_ranges(large_emulator) == {(20_001, 30_001)}
+    after = [int(line.split(",", 1)[0]) for line in page.read_text().splitlines()[1:]]
+    assert 20_005 not in after and 20_010 not in after and len(after) == 9_998
+
+
+def write(path: Path, data: bytes, flags: int = os.O_WRONLY | os.O_TRUNC) -> int:
+    """Write ``data`` and close: 0, or the errno of the write or the close."""
+    fd = os.open(path, flags)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # close repeats the refusal
+            os.close(fd)
+        return exc.errno or -1
+    try:
+        os.close(fd)
+    except OSError as exc:
+        return exc.errno or -1
+    return 0
+
+
+def kept_bytes(mount: Mount) -> list[bytes]:
+    kept = mount / ".neurofs/rejected/cave" / DATASTACK / f"tables/{LARGE_TABLE}/annotations"
+    return [p.read_bytes() for p in kept.iterdir()]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "a row with an id",
+        "a position that is no number",
+    ],
+)
+@pytest.mark.expect_log(r"append\.csv: write refused \(EINVAL\)")
+def test_bad_rows_appended_are_einval_and_kept(
+    mount: Mount, large_emulator: CaveEmulator, case: str
+) -> None:
+    path = append_file(mount)
+    header = path.read_text().strip()
+    row = new_rows(header, 1)
+    row = "17" + row if case == "a row with an id" else row.replace("50000", "5e", 1)
+    data = (header + "\n" + row).encode()
+    large_emulator.reset()
+    assert write(path, data) == errno.EINVAL
+    assert annotation_writes(large_emulator) == []
+    assert data in kept_bytes(mount)
+    assert "append.csv" in (mount / ".neurofs/errors.log").read_text().splitlines()[-1]
+
+
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
+def test_an_id_of_another_page_is_einval(make_mount, large_emulator: CaveEmulator) -> None:
+    mount = make_mount(large_emulator, retry_seconds=1, fuse_options=["allow_delete"])
+    page = pages_dir(mount) / "rows-000030001-000040000.csv"
+    text = page.read_text()
+    data = (text + text.splitlines()[1].replace("30001", "1", 1) + "\n").encode()
+    large_emulator.reset()
+    assert write(page, data) == errno.EINVAL
+    assert annotation_writes(large_emulator) == []
+    assert "belongs to another page" in (mount / ".neurofs/errors.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (
+            500,
+            {"code": 500, "message": "422 Unprocessable Entity: {'size': ['Not a number.']}"},
+            errno.EINVAL,
+        ),
+        (503, {"code": 503, "message": "Service Unavailable"}, errno.EIO),
+    ],
+)
+@pytest.mark.expect_log(r"append\.csv: write refused \(E(INVAL|IO)\)")
+def test_a_refused_or_failed_append_keeps_the_users_rows(
+    mount: Mount, large_emulator: CaveEmulator, status: int, body: dict, code: int
+) -> None:
+    path = append_file(mount)
+    header = path.read_text().strip()
+    data = (header + "\n" + new_rows(header, 2)).encode()
+    before = server_count(large_emulator, LARGE_TABLE)
+    large_emulator.refuse("POST", "/annotation/", status, body, times=50)
+    try:
+        assert write(path, data) == code
+    finally:
+        large_emulator.clear_refusals()
+    assert data in kept_bytes(mount)
+    assert server_count(large_emulator, LARGE_TABLE) == before
