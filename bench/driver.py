@@ -16,6 +16,8 @@ Scenarios (each against its competitor, alternating neurofs / competitor per rep
 5. ``find`` + ``stat`` of the 2,005-asset dandiset vs the official dandi client's listing
 6. a 256×256×96 WEBKNOSSOS region with zarr through the mount vs the official client
 7. the daemon's peak RSS streaming 2 GiB, and the cache's disk use against its cap
+10. the first rows of a 10,000,000-row CAVE table: ``head`` / ``read_csv(nrows=1000)`` on the
+    mount vs caveclient's ``query_table(limit=…)``
 
 The numbers are reported, never asserted: this is not a test.
 """
@@ -48,7 +50,7 @@ from bench.harness import (
     log,
 )
 from bench.report import Result, environment, notes, table, write_json
-from bench.scenarios import dandi_read, listing, nwb, wk
+from bench.scenarios import dandi_read, listing, nwb, scale_cave, wk
 
 SCENARIOS: dict[str, tuple[str, Callable[[Ctx], Result | list[Result]]]] = {
     "1": ("cold read vs curl (throttled)", lambda c: dandi_read.cold_read(c, throttled=True)),
@@ -58,6 +60,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Ctx], Result | list[Result]]]] = {
     "5": ("find + stat vs dandi client", listing.listing),
     "6": ("WEBKNOSSOS region vs webknossos client", wk.wk_region),
     "7": ("daemon RSS and cache disk use", dandi_read.peak_rss),
+    "10": ("CAVE 10,000,000-row table: head vs caveclient", scale_cave.cave_head),
 }
 
 
