@@ -59,8 +59,10 @@ from neurofs.tree.nodes import (
 if TYPE_CHECKING:
     from neurofs.sources.cave.tree import CaveContext
 
-# Tables with more rows than this (their count) are shown as pages.
-PAGED_ABOVE = 1_000_000
+# Tables with more rows than this (their count) are shown as pages. A whole table is read
+# into memory to render it as one file (about 1.4 kB a row as parsed records): 100,000 rows
+# keep that near 150 MB.
+PAGED_ABOVE = 100_000
 # Ids per page: about 2.5 MB of CSV for a synapse table, one or two queries.
 PAGE_ROWS = 10_000
 # Rendered pages held between a stat and the reads that follow it (a few MB each).
