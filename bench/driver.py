@@ -19,6 +19,8 @@ Scenarios (each against its competitor, alternating neurofs / competitor per rep
 8. zarr-python on the 1,000,003-key zarr of ``--sample large``: the mount vs s3fs, cold and warm
 9. ``find | wc -l`` of the 100,000-asset dandiset of ``--sample large`` vs the dandi client's
    ``get_assets()``, and cold ``ls``/``stat`` in it
+10. the first rows of a 10,000,000-row CAVE table: ``head`` / ``read_csv(nrows=1000)`` on the
+    mount vs caveclient's ``query_table(limit=…)``
 
 The numbers are reported, never asserted: this is not a test.
 """
@@ -55,6 +57,7 @@ from bench.scenarios import (
     dandi_read,
     listing,
     nwb,
+    scale_cave,
     scale_dandiset,
     scale_wk,
     scale_zarr,
@@ -71,6 +74,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Ctx], Result | list[Result]]]] = {
     "7": ("daemon RSS and cache disk use", dandi_read.peak_rss),
     "8": ("1,000,003-key zarr: mount vs zarr over s3fs", scale_zarr.scale_zarr),
     "9": ("100,000-asset dandiset: find vs dandi client", scale_dandiset.scale_dandiset),
+    "10": ("CAVE 10,000,000-row table: head vs caveclient", scale_cave.cave_head),
     "11": ("WEBKNOSSOS 40k×40k×10k layer: region and .raw vs webknossos client", scale_wk.scale_wk),
 }
 

@@ -161,11 +161,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class Refusal(BaseModel):
     """A scripted answer for tests of failure paths: the next ``times`` requests matching
     ``method`` and ``path_prefix`` get ``status`` with the JSON ``body`` (the real server's
-    error shapes), without reaching the service."""
+    error shapes), without reaching the service. A 2xx status scripts a wrong answer that
+    looks right (a count no page lives up to)."""
 
     method: str
     path_prefix: str
-    status: int = Field(ge=400, le=599)
+    status: int = Field(ge=200, le=599)
     body: Any = None
     times: int = Field(default=1, ge=1)
     # Matching requests let through before the refusals start (a failure in the middle of a

@@ -616,8 +616,8 @@ def test_at_shows_the_table_at_a_named_instant(mount: Mount, cave_emulator: Cave
     assert list(frame["id"]) == [r.id for r in valid] and 0 < len(valid) < len(rows)
     assert list(frame["pt_root_id"]) == [r.values["pt_root_id"] for r in valid]
     queries = [r for r in cave_emulator.writes() if r["path"].endswith(f"{DATASTACK}/query")]
-    # One page (the table is under the row cap), asked at that instant.
-    assert [datetime.fromisoformat(q["body"]["timestamp"]) for q in queries] == [when]
+    # The query's count, then one page (the table is under the row cap), asked at that instant.
+    assert [datetime.fromisoformat(q["body"]["timestamp"]) for q in queries] == [when, when]
     assert os.path.getsize(at / "2024-05-15T12:00:00+00:00.csv") == os.path.getsize(
         at / "2024-05-15T12:00:00Z.csv"
     )

@@ -185,7 +185,8 @@ def started_wk_emulator(api_version: int = WK_DEFAULT_API_VERSION) -> Iterator[W
 
 
 @contextlib.contextmanager
-def started_cave_emulator() -> Iterator[CaveEmulator]:
-    """A CAVE emulator, stopped on exit."""
-    with start_emulator("cave", []) as running:
+def started_cave_emulator(args: Sequence[str] = ()) -> Iterator[CaveEmulator]:
+    """A CAVE emulator started with ``args`` (``--sample large``, ``--row-cap`` ...),
+    stopped on exit."""
+    with start_emulator("cave", args) as running:
         yield CaveEmulator(running)

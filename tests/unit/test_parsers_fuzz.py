@@ -546,12 +546,57 @@ def test_cave_parsers_raise_only_remote_error(call: str, answer: Any) -> None:
     _only_remote_errors(lambda: CAVE_CALLS[call](api))
 
 
+def _counted(count: int, pages: Callable[[int], Any]) -> Callable[[str], Any]:
+    """A local server whose first query answer is the count, then ``pages(n)`` for the nth."""
+    asked = 0
+
+    def respond(path: str) -> Any:
+        nonlocal asked
+        if "datastack/full" in path:
+            return INFO
+        asked += 1
+        return [{"count": count}] if asked == 1 else pages(asked - 1)
+
+    return respond
+
+
 def test_cave_query_that_repeats_its_page_is_refused() -> None:
     page = [{"id": i} for i in range(cave_api.QUERY_LIMIT)]
-    api = _cave(lambda path: INFO if "datastack/full" in path else page)
+    api = _cave(_counted(2 * cave_api.QUERY_LIMIT, lambda n: page))
 
     async def run() -> None:
         with pytest.raises(RemoteError, match="repeats"):
+            await api.rows("d", "t")
+
+    trio.run(run)
+
+
+def test_cave_query_pages_past_a_server_cap_until_its_count() -> None:
+    """A server capping answers at 3 rows (below what is asked): every row is read."""
+    api = _cave(_counted(10, lambda n: [{"id": i} for i in range(3 * n - 2, min(3 * n, 10) + 1)]))
+    rows = trio.run(lambda: api.rows("d", "t"))
+    assert [r["id"] for r in rows] == list(range(1, 11))
+
+
+@pytest.mark.parametrize(
+    ("pages", "message"),
+    [
+        # Stops after 6 rows: never a silently short table.
+        (
+            lambda n: [{"id": i} for i in range(3 * n - 2, 3 * n + 1)] if n <= 2 else [],
+            "6 of its 10",
+        ),
+        # More rows than counted.
+        (lambda n: [{"id": i} for i in range(6 * n - 5, 6 * n + 1)], "counts 10"),
+    ],
+)
+def test_cave_query_short_or_long_of_its_count_is_refused(
+    pages: Callable[[int], Any], message: str
+) -> None:
+    api = _cave(_counted(10, pages))
+
+    async def run() -> None:
+        with pytest.raises(RemoteError, match=message):
             await api.rows("d", "t")
 
     trio.run(run)

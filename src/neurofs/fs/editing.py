@@ -22,8 +22,9 @@ from neurofs.tree.buffers import resize, write_into
 from neurofs.tree.nodes import Attrs, EditableFile, Kind, NodePath
 from neurofs.tree.scratch import ScratchFile
 
-# How many "last read" texts to remember (one per sidecar path).
+# How many "last read" texts to remember (one per sidecar path), and at most how many bytes.
 _LAST_READ_ENTRIES = 10_000
+_LAST_READ_BYTES = 16 * 1024 * 1024
 _EMPTY = "the file is empty; nothing was sent"
 
 
@@ -116,14 +117,21 @@ class EditState:
         self._saver = saver
         self._edits: dict[NodePath, Edit] = {}
         self._last_read: OrderedDict[NodePath, bytes] = OrderedDict()
+        self._last_read_bytes = 0
 
     # ------------------------------------------------------------------ reads
 
     def remember_read(self, key: NodePath, text: bytes) -> None:
+        old = self._last_read.pop(key, None)
+        self._last_read_bytes += len(text) - (len(old) if old is not None else 0)
         self._last_read[key] = text
-        self._last_read.move_to_end(key)
-        while len(self._last_read) > _LAST_READ_ENTRIES:
-            self._last_read.popitem(last=False)
+        # Bounded in entries and in bytes (a reader walking the pages of a long table reads
+        # thousands of texts of MBs): the oldest go first, the one just read stays.
+        while len(self._last_read) > 1 and (
+            len(self._last_read) > _LAST_READ_ENTRIES or self._last_read_bytes > _LAST_READ_BYTES
+        ):
+            _, dropped = self._last_read.popitem(last=False)
+            self._last_read_bytes -= len(dropped)
 
     def attrs(self, key: NodePath) -> Attrs | None:
         """While an edit is open, the file is what was written."""

@@ -116,6 +116,10 @@ def _recorded(
     return wrapper
 
 
+# What a listing shows of a file sized only by its own stat: writable, so no timeout lets
+# the kernel keep this size (getattr is asked before the size is used).
+
+
 def _listable(directory: Node, children: Sequence[Node]) -> list[Node]:
     """The entries a listing may show: a name that is not a valid directory entry, or one
     already listed, is left out (the sources map server names; this is the last guard)."""

@@ -4,7 +4,9 @@ local server (annotation engine, materialization engine).
 :data:`EMULATOR` is what ``python -m neurofs_emulators.cave``, ``neurofs emulate cave`` and
 ``neurofs demo`` run: the global server at ``http://HOST:PORT``, the local server on a second,
 free port; the ready line lists both, ``neurofs-emulator cave ready <global url> <local
-url>``. ``--data-dir`` is accepted for symmetry with the other emulators and unused: the
+url>``. ``--sample large`` adds a 10,000,000-row table computed on the fly;
+``--row-cap N`` caps the rows of every materialization query at N. ``--data-dir`` is
+accepted for symmetry with the other emulators and unused: the
 sample is generated in memory at start (well under a second). Writes change the in-memory
 state only.
 
@@ -26,6 +28,7 @@ from neurofs_emulators.cave.sample import (
     OWNER_TOKEN,
     TOS_TOKEN,
     SampleCave,
+    build_state,
 )
 from neurofs_emulators.network import NetworkKnobs
 from neurofs_emulators.service import Emulator, EmulatorApp, Origins
@@ -44,9 +47,22 @@ __all__ = [
 
 
 def _build(args: argparse.Namespace, knobs: NetworkKnobs, origins: Origins) -> EmulatorApp:
-    return create_app(knobs, origins=origins)
+    return create_app(knobs, state=build_state(args.sample), origins=origins, row_cap=args.row_cap)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--row-cap",
+        type=int,
+        default=None,
+        help="rows per materialization query, whatever the client asks (the deployment's "
+        "QUERY_LIMIT_SIZE; default 200000)",
+    )
 
 
 EMULATOR = Emulator(
-    "cave", "Offline CAVE emulator (global server + local server) with sample data.", _build
+    "cave",
+    "Offline CAVE emulator (global server + local server) with sample data.",
+    _build,
+    _arguments,
 )

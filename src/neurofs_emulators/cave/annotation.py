@@ -318,7 +318,7 @@ class AnnotationEngine:
         table = self._table(request)
         self._check_read(table.meta if table else None, user)
         assert table is not None
-        return restx_json(len(table.rows))
+        return restx_json(table.row_count())
 
     async def get_annotations(self, request: Request) -> Response:
         user = self._user(request, "view")
@@ -330,8 +330,9 @@ class AnnotationEngine:
         if ids is None:
             raise EngineError("'NoneType' object is not iterable", exc_type="TypeError")
         wanted = set(ids)
-        # ``WHERE id IN (...)``: table order, each row once.
-        rows = [annotation_row(table, r) for r in table.rows if r.id in wanted]
+        # ``WHERE id IN (...)``: table order (by id here), each row once.
+        found = (table.find(i) for i in sorted(wanted))
+        rows = [annotation_row(table, r) for r in found if r is not None]
         return restx_json(rows, 200, _owner_notice(table.meta))
 
     async def post_annotations(self, request: Request) -> Response:
@@ -358,7 +359,7 @@ class AnnotationEngine:
                 raise EngineError.abort(404, str(exc)) from None
             loaded.append((annotation.get("id"), values))
         now = utcnow()
-        taken = set(table.by_id)
+        taken: set[int] = set()  # ids given to this request's rows
         next_id = table.next_id()
         new_rows = []
         for given, values in loaded:
@@ -391,7 +392,7 @@ class AnnotationEngine:
                 "(psycopg2.errors.InvalidTextRepresentation) invalid input syntax for type "
                 f'bigint: "{given}"',
             ) from None
-        if row_id in taken:
+        if row_id in taken or table.find(row_id) is not None:
             raise EngineError.abort(
                 404,
                 "(psycopg2.errors.UniqueViolation) duplicate key value violates unique "
@@ -457,7 +458,7 @@ class AnnotationEngine:
     @staticmethod
     def _find(table: AnnotationTable, key: Any) -> Row | None:
         try:
-            return table.by_id.get(int(key))
+            return table.find(int(key))
         except (TypeError, ValueError):
             return None
 
@@ -469,7 +470,7 @@ class AnnotationEngine:
         self._check_write(table.meta if table else None, user)
         assert table is not None
         wanted = set(body.annotation_ids)
-        rows = [r for r in table.rows if r.id in wanted]
+        rows = [r for r in (table.find(i) for i in sorted(wanted)) if r is not None]
         if not rows:
             name = table.meta.table_name
             return restx_json(f"annotation_id {body.annotation_ids} not in table {name}", 404)

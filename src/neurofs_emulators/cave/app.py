@@ -35,12 +35,12 @@ METHOD_NOT_ALLOWED_TEXT = "The method is not allowed for the requested URL."
 class CaveDispatcher(Dispatcher):
     """Origin split, routing, and the answer for errors raised by handlers."""
 
-    def __init__(self, state: CaveState, origins: Origins) -> None:
+    def __init__(self, state: CaveState, origins: Origins, row_cap: int | None = None) -> None:
         self.state = state
         self.origins = origins
         self.auth = Authenticator(lambda r: origins.main_url(r) + "/sticky_auth")
         self.annotation = AnnotationEngine(state, self.auth)
-        self.materialize = MaterializationEngine(state, self.auth)
+        self.materialize = MaterializationEngine(state, self.auth, row_cap)
         # The datastack info names the local server's origin.
         self.global_server = GlobalServer(state, self.auth, origins.second_url)
         self.local_router = Router()
@@ -80,18 +80,21 @@ def create_app(
     state: CaveState | None = None,
     origins: Origins | None = None,
     request_log: RequestLog | None = None,
+    row_cap: int | None = None,
 ) -> EmulatorApp:
     """The emulator's ASGI app.
 
     ``state`` defaults to a fresh copy of the sample data (:func:`.sample.build_state`).
     ``origins.second_port`` (settable after creation) splits the local server onto its own
     port; until set, every port serves both. The request log (default: a
-    :class:`BodyRequestLog`) records the JSON body of writes.
+    :class:`BodyRequestLog`) records the JSON body of writes. ``row_cap`` is the
+    materialization engine's rows per query (default: its ``QUERY_LIMIT_SIZE``).
     """
     return EmulatorApp(
         CaveDispatcher(
             state if state is not None else build_state(),
             origins if origins is not None else Origins(),
+            row_cap,
         ),
         knobs if knobs is not None else NetworkKnobs(),
         request_log if request_log is not None else BodyRequestLog(),

@@ -6,7 +6,8 @@ Follows MaterializationEngine 5.26.4 (``blueprints/client/api2.py``, ``common.py
 - Versions and their metadata (``AnalysisVersionSchema``), the tables frozen in a version, a
   frozen table's metadata (its ``analysistables`` row updated with the annotation metadata).
 - ``POST .../version/{v}/table/{t}/query``: filters keyed by table name, ``select_columns``,
-  ``offset`` / ``limit`` (capped at ``QUERY_LIMIT_SIZE`` = 200,000 rows; when the result has
+  ``offset`` / ``limit`` (capped at the deployment's ``QUERY_LIMIT_SIZE``, 200,000 by
+  default, the emulator's ``--row-cap``, whatever ``limit`` asks; when the result has
   exactly ``limit`` rows a ``Warning: 201 - "Limited query to N rows`` header says so),
   ``split_positions``. The answer is an Arrow IPC stream with ``Content-Type: data.arrow``
   (compressed inside with ZSTD or LZ4 when ``Accept-Encoding`` names them) or, with
@@ -31,7 +32,9 @@ Follows MaterializationEngine 5.26.4 (``blueprints/client/api2.py``, ``common.py
   each row's positions when it was stored (they never change, so they are the same at every
   timestamp).
 - Rows come back in id order (the real server gives no order; id order makes paging with
-  offset + limit stable).
+  offset + limit stable). A query reads its table lazily: filters on ``id`` bound the scan
+  (the primary key's index), ``offset`` skips rows one by one (as Postgres does), and
+  ``count=true`` answers the query's row count, by arithmetic where only ``id`` is filtered.
 - Errors: ``abort(400)`` is a werkzeug HTML page (the namespace re-raises BadRequest); any other
   exception becomes HTTP 500 ``{"code": 500, "message": ..., "traceback": [...]}``.
 """
@@ -40,10 +43,11 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import itertools
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -91,6 +95,7 @@ M3 = "/materialize/api/v3/datastack/{datastack}"
 
 
 def query_limit() -> int:
+    """The default row cap: the environment's, else the engine's default."""
     raw = os.environ.get(QUERY_LIMIT_ENV)
     return int(raw) if raw else QUERY_LIMIT_SIZE
 
@@ -238,10 +243,49 @@ class Query:
         add("filter_regex_dict", regex)
         return preds
 
-    def select(self, rows: list[Row]) -> list[Row]:
+    def _id_range(self) -> tuple[int, int | None, bool]:
+        """``lo <= id < hi`` implied by the filters on ``id`` (the primary key's index), and
+        whether those bounds are the whole of the filters (so counting needs no scan)."""
+        lo, hi, exact = 0, None, True
+        ranges = {
+            "filter_greater_dict": lambda v: (v + 1, None),
+            "filter_greater_equal_dict": lambda v: (v, None),
+            "filter_less_dict": lambda v: (0, v),
+            "filter_less_equal_dict": lambda v: (0, v + 1),
+            "filter_equal_dict": lambda v: (v, v + 1),
+        }
+        for attr in (
+            *ranges,
+            "filter_in_dict",
+            "filter_notin_dict",
+            "filter_spatial_dict",
+            "filter_regex_dict",
+        ):
+            for column, value in self._filters(attr).items():
+                if column != "id" or attr not in ranges or not _is_int(value):
+                    exact = False
+                    continue
+                low, high = ranges[attr](value)
+                lo = max(lo, low)
+                hi = high if hi is None else hi if high is None else min(hi, high)
+        return lo, hi, exact
+
+    def rows(self, when: dt.datetime) -> Iterator[Row]:
+        """The rows valid at ``when`` that pass the filters, in id order, computed lazily: a
+        page costs the rows it skips and takes, not the table."""
         preds = self.predicates()
-        picked = sorted((r for r in rows if all(p(r) for p in preds)), key=lambda r: r.id)
-        return picked
+        lo, hi, _ = self._id_range()
+        for row in self.table.scan(lo, hi):
+            if row.valid_at(when) and all(p(row) for p in preds):
+                yield row
+
+    def count(self, when: dt.datetime) -> int:
+        """How many rows :meth:`rows` gives."""
+        lo, hi, exact = self._id_range()
+        if exact:
+            self.predicates()  # unknown columns are refused all the same
+            return self.table.count_valid(when, lo, hi)
+        return sum(1 for _ in self.rows(when))
 
     def columns(self, split_positions: bool) -> list[str]:
         """Output columns: all, or the selected ones (non-position first, as the engine
@@ -268,6 +312,10 @@ class Query:
                 else:
                     out.append(column)
         return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _arrow_type(table: AnnotationTable, column: str, scaled: bool) -> pa.DataType:
@@ -374,7 +422,11 @@ _EPOCH = dt.datetime(1970, 1, 1)
 
 def records_json(records: list[dict[str, Any]], columns: list[str]) -> bytes:
     """``DataFrame.to_json(orient="records")``: compact, ASCII, forward slashes escaped."""
-    rows = [{c: _epoch_ms(r.get(c)) for c in columns} for r in records]
+    # Only ``created`` holds times; the other cells go through as they are.
+    rows = [{c: r.get(c) for c in columns} for r in records]
+    if "created" in columns:
+        for row in rows:
+            row["created"] = _epoch_ms(row["created"])
     text = json.dumps(rows, separators=(",", ":"))
     return text.replace("/", "\\/").encode()
 
@@ -382,9 +434,11 @@ def records_json(records: list[dict[str, Any]], columns: list[str]) -> bytes:
 class MaterializationEngine:
     """Handlers of the materialization engine over the shared :class:`CaveState`."""
 
-    def __init__(self, state: CaveState, auth: Authenticator) -> None:
+    def __init__(self, state: CaveState, auth: Authenticator, row_cap: int | None = None) -> None:
         self.state = state
         self.auth = auth
+        # The deployment's ``QUERY_LIMIT_SIZE``: rows per query, whatever ``limit`` asks.
+        self.row_cap = row_cap if row_cap is not None else query_limit()
 
     def router(self) -> Router:
         router = Router()
@@ -543,7 +597,7 @@ class MaterializationEngine:
     async def count(self, request: Request) -> Response:
         self._user(request)
         version, table = self._frozen(request)
-        return restx_json(sum(1 for r in table.rows if r.valid_at(version.time_stamp)))
+        return restx_json(table.count_valid(version.time_stamp))
 
     def _body(self, raw: bytes, fields: Any) -> QueryRequest:
         if not raw:
@@ -570,8 +624,7 @@ class MaterializationEngine:
         body = self._body(await request.body(), SIMPLE_QUERY_FIELDS)
         version, table = self._frozen(request)
         self._check_read(table.meta, user)
-        rows = [r for r in table.rows if r.valid_at(version.time_stamp)]
-        return self._answer(request, table, rows, body, apply_notin=False)
+        return self._answer(request, table, version.time_stamp, body, apply_notin=False)
 
     async def live_query(self, request: Request) -> Response:
         user = self.auth.require(request, "view", request.path_params["datastack"])
@@ -583,14 +636,13 @@ class MaterializationEngine:
         self._check_read(table.meta, user)
         when = body.timestamp
         start = self._closest_version(when)
-        rows = [r for r in table.rows if r.valid_at(when)]
         source: LiveSource = "frozen"
         if start.table(body.table) is None:
             source = "production"
         elif table.meta.last_modified > min(start.time_stamp, when):
             source = "combined"
         return self._answer(
-            request, table, rows, body, apply_notin=True, source=source, start=start.time_stamp
+            request, table, when, body, apply_notin=True, source=source, start=start.time_stamp
         )
 
     def _closest_version(self, when: dt.datetime) -> MatVersion:
@@ -611,7 +663,7 @@ class MaterializationEngine:
         self,
         request: Request,
         table: AnnotationTable,
-        rows: list[Row],
+        when: dt.datetime,
         body: QueryRequest,
         *,
         apply_notin: bool,
@@ -625,22 +677,21 @@ class MaterializationEngine:
         get_count = _bool_arg(request, "count", False)
         direct_sql_pandas = _bool_arg(request, "direct_sql_pandas", False)
         meta = table.meta
-        max_limit = query_limit()
+        max_limit = self.row_cap
         limit = body.limit if body.limit is not None else max_limit
         limit = min(limit, max_limit)
         offset = body.offset or 0
         query = Query(table, body, apply_notin=apply_notin, source=source)
-        selected = query.select(rows)
         resolution = body.desired_resolution or list(meta.voxel_resolution)
         vx, vy, vz = meta.voxel_resolution
         scale = (vx / resolution[0], vy / resolution[1], vz / resolution[2])
         scaled = any(s != 1 for s in scale)
         if get_count:
             columns = ["count"]
-            records: list[dict[str, Any]] = [{"count": len(selected[offset:])}]
+            records: list[dict[str, Any]] = [{"count": max(query.count(when) - offset, 0)}]
             limited = False
         else:
-            page = selected[offset : offset + limit]
+            page = list(itertools.islice(query.rows(when), offset, offset + limit))
             columns = query.columns(split_positions)
             if source == "production" and not page:
                 # combine_queries drops ``created`` when the production rows are none.
@@ -724,7 +775,9 @@ def _gzip_if_accepted(response: Response, accept_encoding: str) -> Response:
     """``after_request``: gzip 2xx bodies when the client accepts gzip."""
     if "gzip" not in accept_encoding.lower() or not 200 <= response.status_code < 300:
         return response
-    compressed = gzip.compress(bytes(response.body), mtime=0)
+    # Level 1, not Flask's 9: clients see the same bytes once inflated, and a large query
+    # answer compresses ten times faster.
+    compressed = gzip.compress(bytes(response.body), compresslevel=1, mtime=0)
     response.body = compressed
     response.headers["Content-Encoding"] = "gzip"
     response.headers["Vary"] = "Accept-Encoding"

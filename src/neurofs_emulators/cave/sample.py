@@ -27,6 +27,10 @@ happen between the two, so the versions differ. Writes made while the emulator r
 the current time, after both versions.
 
 One neuroglancer state, ``STATE_ID``.
+
+The scale sample (``--sample large``) is the same datastack with one more table,
+``synapse_large`` (schema synapse, ``LARGE_ROWS`` = 10,000,000 rows, all valid, frozen in
+version 2 only), whose rows are computed from their ids (:mod:`.computed`), never stored.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from neurofs_emulators.cave.computed import LargeTable
 from neurofs_emulators.cave.definitions import DEFINITIONS, SCHEMA_NAMES
 from neurofs_emulators.cave.schemas import SCHEMAS
 from neurofs_emulators.cave.state import (
@@ -92,6 +97,10 @@ CELL_TYPES = {
     "valence": ("e", "i"),
 }
 CELL_TYPE_NOTICE = "Cell types are preliminary; check the description before use."
+
+# The scale sample (``--sample large``) adds this table, its rows computed from their ids.
+LARGE_TABLE = "synapse_large"
+LARGE_ROWS = 10_000_000
 
 SAMPLE_START = dt.datetime(2024, 3, 1, 0, 0, 0)
 VERSION_TIMES = (dt.datetime(2024, 5, 1, 8, 0, 0, 103215), dt.datetime(2024, 6, 1, 8, 0, 0, 203215))
@@ -273,6 +282,21 @@ def _cell_type_table() -> AnnotationTable:
     return _finish(table)
 
 
+def _large_table() -> LargeTable:
+    """The scale sample's table: LARGE_ROWS synapses computed from their ids, all created
+    between version 1 and version 2 (so version 2 freezes every one of them)."""
+    meta = _meta(
+        4, LARGE_TABLE, "synapse", "Synapses of the scale sample, computed from their ids."
+    )
+    v1, v2 = VERSION_TIMES
+    start = v1 + dt.timedelta(hours=1)
+    step = (v2 - start - dt.timedelta(hours=1)) / (LARGE_ROWS + 1)
+    step = dt.timedelta(microseconds=step // dt.timedelta(microseconds=1))
+    table = LargeTable(meta, SCHEMAS["synapse"], n=LARGE_ROWS, seed=SEED, start=start, step=step)
+    table.meta.last_modified = table.created_at(LARGE_ROWS)
+    return table
+
+
 def _versions(tables: list[AnnotationTable]) -> list[MatVersion]:
     versions = []
     record_id = 1
@@ -280,6 +304,8 @@ def _versions(tables: list[AnnotationTable]) -> list[MatVersion]:
         records = []
         for table in tables:
             meta = table.meta
+            if meta.last_modified > when and isinstance(table, LargeTable):
+                continue  # made after this version
             records.append(
                 AnalysisTableRecord(
                     record_id, ALIGNED_VOLUME, meta.schema_type, meta.table_name, when
@@ -322,9 +348,12 @@ def sample_state_json() -> dict[str, Any]:
     }
 
 
-def build_state() -> CaveState:
-    """A fresh copy of the sample data (about 0.5 s; the synapse table dominates)."""
-    tables = [_synapse_table(), _bound_tag_table(), _cell_type_table()]
+def build_state(sample: str = "demo") -> CaveState:
+    """A fresh copy of the sample data (about 0.5 s; the synapse table dominates). The
+    ``large`` sample adds :data:`LARGE_TABLE`, computed on the fly."""
+    tables: list[AnnotationTable] = [_synapse_table(), _bound_tag_table(), _cell_type_table()]
+    if sample == "large":
+        tables.append(_large_table())
     body = json.dumps(sample_state_json()).encode()
     return CaveState(
         tables={t.meta.table_name: t for t in tables},

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 FieldKind = Literal["bool", "str", "float", "int", "reference", "point", "bound_point"]
@@ -57,15 +58,15 @@ class SchemaSpec:
     row_order: tuple[str, ...]
     reference: bool = False
 
-    @property
+    @cached_property  # asked for every row of a query
     def point_fields(self) -> tuple[FieldSpec, ...]:
         return tuple(f for f in self.fields if f.kind in ("point", "bound_point"))
 
-    @property
+    @cached_property  # asked for every row of a query
     def bound_point_fields(self) -> tuple[FieldSpec, ...]:
         return tuple(f for f in self.fields if f.kind == "bound_point")
 
-    @property
+    @cached_property  # asked for every row of a query
     def scalar_fields(self) -> tuple[FieldSpec, ...]:
         return tuple(
             f for f in self.fields if f.kind not in ("point", "bound_point") and f.name != "valid"

@@ -18,6 +18,7 @@ It mirrors the real storage where clients can see it:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +157,26 @@ class AnnotationTable:
     def next_id(self) -> int:
         # The docs: with user-provided ids the table "will autoincrement from the current max".
         return max(self.by_id, default=0) + 1
+
+    # What the engines ask of a table. A computed table (``computed.LargeTable``) answers the
+    # same questions without holding its rows.
+
+    def row_count(self) -> int:
+        """Every row ever inserted (superseded and deleted ones too)."""
+        return len(self.rows)
+
+    def find(self, row_id: int) -> Row | None:
+        """The row with this id, to read or to change in place."""
+        return self.by_id.get(row_id)
+
+    def scan(self, lo: int = 0, hi: int | None = None) -> Iterator[Row]:
+        """The rows with ``lo <= id < hi``, in id order (the primary key's index)."""
+        picked = (r for r in self.rows if r.id >= lo and (hi is None or r.id < hi))
+        return iter(sorted(picked, key=lambda r: r.id))
+
+    def count_valid(self, when: dt.datetime, lo: int = 0, hi: int | None = None) -> int:
+        """How many rows with ``lo <= id < hi`` are valid at ``when``."""
+        return sum(1 for r in self.scan(lo, hi) if r.valid_at(when))
 
     def touch(self, when: dt.datetime) -> None:
         self.meta.last_modified = when

@@ -13,10 +13,10 @@ import re
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from neurofs import secrets
 from neurofs.config import SourceConfig
@@ -31,6 +31,7 @@ from neurofs.sources.cave.models import (
     AnnotationRow,
     Count,
     DatastackInfo,
+    QueryCount,
     StateId,
     TableMetadata,
     TableSchema,
@@ -47,11 +48,13 @@ D = TypeVar("D")
 PROBE_PATH = "schema/api/v2/type"
 # middle_auth's "who am I" on the global server.
 USER_PATH = "auth/api/v1/user/cache"
-# The materialization service returns at most this many rows per query.
+# Rows asked per query: the materialization engine's default cap. A deployment may cap lower
+# (its QUERY_LIMIT_SIZE); paging goes on until the query's count is read (``_all_rows``).
 QUERY_LIMIT = 200_000
 # The annotation engine takes at most this many rows per request.
 POST_LIMIT = 10_000
-# Tables are read whole into memory: a longer one is refused (EIO) instead.
+# Tables are read whole into memory: a longer one is refused (EIO) instead. Tables this
+# long are shown as pages (``sources/cave/pages.py``), each read on its own.
 MAX_ROWS = 2_000_000
 
 _EMBEDDED_STATUS = re.compile(r"^\s*(\d{3})\b")
@@ -60,6 +63,18 @@ _VERSIONS = TypeAdapter(list[Version])
 _COUNT = TypeAdapter(Count)
 _STATE_ID: TypeAdapter[str] = TypeAdapter(StateId)
 _ROWS = TypeAdapter(list[AnnotationRow])
+_QUERY_COUNT: TypeAdapter[list[QueryCount]] = TypeAdapter(
+    Annotated[list[QueryCount], Field(min_length=1, max_length=1)]
+)
+# Ids ``lo <= id < hi`` (no ``hi``: every id from ``lo`` on).
+IdRange = tuple[int, int | None]
+
+
+def _range_text(ids: IdRange | None) -> str:
+    if ids is None:
+        return ""
+    lo, hi = ids
+    return f" (ids {lo}–{hi - 1})" if hi is not None else f" (ids from {lo})"
 
 
 def _names(data: Any, what: str) -> list[str]:
@@ -215,16 +230,21 @@ class CaveApi(ApiClient):
         return await self.memo.get(("count", datastack, table), fetch)
 
     async def rows(
-        self, datastack: str, table: str, at: datetime | None = None
+        self,
+        datastack: str,
+        table: str,
+        at: datetime | None = None,
+        ids: IdRange | None = None,
     ) -> list[dict[str, Any]]:
         """Every row valid at ``at`` (default: now), as flat records, in pages of the server's
-        row cap. Root ids are those of that instant."""
+        row cap; with ``ids``, only those with ``lo <= id < hi``. Root ids are those of that
+        instant."""
         client, _ = await self.local(datastack)
         path = f"materialize/api/v3/datastack/{datastack}/query"
         # The service takes the time as ISO text; one instant for all pages keeps them consistent.
         when = (at or datetime.now(UTC)).isoformat()
-        query = {"table": table, "timestamp": when}
-        return await _all_rows(client, path, query, f"rows of {table}")
+        query = {"table": table, "timestamp": when, **_id_filters(table, ids)}
+        return await _all_rows(client, path, query, f"rows of {table}{_range_text(ids)}")
 
     async def versions(self, datastack: str) -> list[int]:
         """The materialized versions."""
@@ -260,10 +280,14 @@ class CaveApi(ApiClient):
         # A materialized version never changes.
         return await self.memo.view(("vtables", datastack, version), fetch, index, immutable=True)
 
-    async def version_rows(self, datastack: str, version: int, table: str) -> list[dict[str, Any]]:
+    async def version_rows(
+        self, datastack: str, version: int, table: str, ids: IdRange | None = None
+    ) -> list[dict[str, Any]]:
+        """The rows of ``table`` frozen in ``version`` (with ``ids``: ``lo <= id < hi``)."""
         client, _ = await self.local(datastack)
         path = f"materialize/api/v3/datastack/{datastack}/version/{version}/table/{table}/query"
-        return await _all_rows(client, path, {}, f"rows of {table} in version {version}")
+        what = f"rows of {table}{_range_text(ids)} in version {version}"
+        return await _all_rows(client, path, _id_filters(table, ids), what)
 
     async def version_count(self, datastack: str, version: int, table: str) -> int:
         """The rows of a table frozen in a materialized version (held for the mount: a version
@@ -325,33 +349,60 @@ class CaveApi(ApiClient):
         return await client.send_json(method, full, body)
 
 
+def _id_filters(table: str, ids: IdRange | None) -> dict[str, Any]:
+    """The query filters of ``lo <= id < hi`` (the primary key: the engine's index)."""
+    if ids is None:
+        return {}
+    lo, hi = ids
+    filters: dict[str, Any] = {"filter_greater_equal_dict": {table: {"id": lo}}}
+    if hi is not None:
+        filters["filter_less_dict"] = {table: {"id": hi}}
+    return filters
+
+
+# Positions come split (<pt>_position_x/_y/_z) whatever is asked: the engine's QueryManager
+# selects ST_X/ST_Y/ST_Z; only the official client joins them.
+_QUERY_PARAMS = {"return_pyarrow": "false", "split_positions": "true"}
+
+
 async def _all_rows(
-    client: HttpClient, path: str, query: dict[str, Any], what: str
+    client: HttpClient, path: str, query: dict[str, Any], what: str, *, most: int = MAX_ROWS
 ) -> list[dict[str, Any]]:
-    """Every row of a materialization query, page by page. Each row must be an object with an
-    integer id; a page that repeats rows already seen (a server looping over the same page)
-    or a table beyond MAX_ROWS is refused rather than read forever."""
+    """Every row of a materialization query, page by page.
+
+    The engine caps every answer at its deployment's ``QUERY_LIMIT_SIZE`` whatever ``limit``
+    asks, and says so only in a ``Warning`` header some deployments omit; a short page is
+    therefore no sign of the end. The query's own count (``count=true``, same filters) is:
+    pages are asked from where the last one ended until that many rows are in. A server
+    that stops short of its count, repeats a row or gives more rows than it counted is
+    refused (RemoteError: EIO and an errors.log line), never shown as a complete table; so is
+    a query of more than ``most`` rows, which would not fit in memory."""
+    counted = await client.send_json(
+        "POST", path, query, params={**_QUERY_PARAMS, "count": "true"}, idempotent=True
+    )
+    expected = adapted(_QUERY_COUNT, counted, f"{what} (count)")[0].count
+    if expected > most:
+        raise RemoteError(f"{what}: {expected} rows, more than {most} can be read at once")
     rows: list[dict[str, Any]] = []
     seen: set[int] = set()
-    while True:
+    while len(rows) < expected:
         page = await client.send_json(
             "POST",
             path,
-            {**query, "offset": len(rows), "limit": QUERY_LIMIT},
-            # Positions come split (<pt>_position_x/_y/_z) whatever is asked: the engine's
-            # QueryManager selects ST_X/ST_Y/ST_Z; only the official client joins them.
-            params={"return_pyarrow": "false", "split_positions": "true"},
+            {**query, "offset": len(rows), "limit": min(QUERY_LIMIT, expected - len(rows))},
+            params=_QUERY_PARAMS,
             idempotent=True,
         )
         # Checked as AnnotationRow, kept as the plain dictionaries they are.
         valid: list[dict[str, Any]] = adapted(_ROWS, page, what)
+        if not valid:
+            raise RemoteError(f"{what}: the server gave {len(rows)} of its {expected} rows")
         for row in valid:
             row_id = row["id"]
             if row_id in seen:
                 raise RemoteError(f"{what}: the server repeats row {row_id}")
             seen.add(row_id)
             rows.append(row)
-        if len(rows) > MAX_ROWS:
-            raise RemoteError(f"{what}: more than {MAX_ROWS} rows")
-        if len(page) < QUERY_LIMIT:
-            return rows
+    if len(rows) > expected:
+        raise RemoteError(f"{what}: the server gave {len(rows)} rows but counts {expected}")
+    return rows

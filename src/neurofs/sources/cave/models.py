@@ -159,6 +159,14 @@ class TableMetadata(_Model):
 # A table's row count (``table/{table}/count``), a materialized version's number
 # (``materialize/api/v3/datastack/{ds}/versions``).
 Count = Annotated[int, Field(ge=0, strict=True)]
+
+
+class QueryCount(_Model):
+    """The one record of a materialization query asked with ``count=true``."""
+
+    count: Count
+
+
 Version = Annotated[int, Field(ge=0, lt=2**31, strict=True)]
 
 

@@ -9,6 +9,8 @@
         schema.json                the table's schema definition (read-only)
         annotations.csv            all valid rows; appending or rewriting → POST / PUT / DELETE
         annotations.jsonl          the same rows, nested as the API posts them
+        annotations/               instead of both, for a table of more than PAGED_ABOVE
+                                   rows: pages by id range and append.csv (``pages.py``)
         count                      all rows, superseded and deleted ones included
         at/<ISO 8601 time>.csv     the rows valid at that instant, with its root ids (read-only)
     versions/<n>/<table>.csv       materialized versions (read-only)
@@ -27,14 +29,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from neurofs.errors import InvalidContent, NotFound, NotPermitted, ReadOnly, RemoteError
+from neurofs.errors import InvalidContent, NotFound, ReadOnly, RemoteError
 from neurofs.io.cache.rendered import RenderedFiles
 from neurofs.sources.cave import parquet
-from neurofs.sources.cave.api import POST_LIMIT, CaveApi
+from neurofs.sources.cave.api import CaveApi
+from neurofs.sources.cave.pages import (
+    PAGED_ABOVE,
+    AnnotationPagesDir,
+    PageTexts,
+    forget,
+    send_change,
+    table_format,
+)
 from neurofs.sources.cave.table_format import (
     TableFormat,
     flat_to_nested,
-    format_from_schema,
     parse_csv,
     parse_jsonl,
     plan_change,
@@ -99,15 +108,12 @@ class CaveContext:
     allow_delete: bool
     # Where frozen versions' Parquet files are written (None: no cache, no Parquet files).
     rendered: RenderedFiles | None = None
+    # Pages of long tables rendered last (a stat, then the reads after it).
+    pages: PageTexts = field(default_factory=PageTexts, init=False)
     _memory: dict[str, DatastackMemory] = field(default_factory=dict, init=False)
 
     def memory(self, datastack: str) -> DatastackMemory:
         return self._memory.setdefault(datastack, DatastackMemory())
-
-
-async def table_format(api: CaveApi, datastack: str, table: str) -> TableFormat:
-    """A table's CSV columns, from its schema."""
-    return format_from_schema((await api.table_schema(datastack, table)).model)
 
 
 def _static(key: NodePath, render: Any, *, shown: bool = False) -> GeneratedFile:
@@ -305,13 +311,22 @@ class TableDir(Directory):
         async def count() -> bytes:
             return f"{await ctx.api.count(ds, table)}\n".encode()
 
+        # A long table's text cannot be known (nor its size told) without reading it whole:
+        # it is shown as pages instead.
+        rows: Sequence[Node] = (
+            [AnnotationPagesDir((*self.key, "annotations"), ctx, ds, table)]
+            if await ctx.api.count(ds, table) > PAGED_ABOVE
+            else [
+                AnnotationsFile((*self.key, "annotations.csv"), ctx, ds, table, jsonl=False),
+                AnnotationsFile((*self.key, "annotations.jsonl"), ctx, ds, table, jsonl=True),
+            ]
+        )
         return [
             metadata_json((*self.key, "metadata.json"), ctx, ds, table),
             _static(
                 (*self.key, "schema.json"), lambda: ctx.api.table_schema(ds, table), shown=True
             ),
-            AnnotationsFile((*self.key, "annotations.csv"), ctx, ds, table, jsonl=False),
-            AnnotationsFile((*self.key, "annotations.jsonl"), ctx, ds, table, jsonl=True),
+            *rows,
             GeneratedFile((*self.key, "count"), count),
             AtDir((*self.key, "at"), ctx, ds, table),
         ]
@@ -425,45 +440,15 @@ class AnnotationsFile(EditableFile):
         }
         # Forgotten only once the fresh rows are in: a save that fails because the server is
         # down leaves the table readable as it was.
-        api.forget_table(self._ds, self._table)
+        forget(self._ctx, self._ds, self._table)
         for nested in current.values():
             nested.pop("id", None)
         base_ids = (
             {r.id for r in parse_rows(fmt, base) if r.id is not None} if base else set(current)
         )
-        change = plan_change(rows, current, base_ids)
-        if change.delete and not self._ctx.allow_delete:
-            raise NotPermitted(
-                f"the save removes {len(change.delete)} rows (ids {change.delete[:5]}…); "
-                "deleting annotations needs the mount option -o allow_delete"
-            )
-        if not (change.post or change.put or change.delete):
-            return False
-        try:
-            for start in range(0, len(change.post), POST_LIMIT):
-                batch = change.post[start : start + POST_LIMIT]
-                await self._send("POST", {"annotations": [r.annotation for r in batch]}, batch)
-            for start in range(0, len(change.put), POST_LIMIT):
-                batch = change.put[start : start + POST_LIMIT]
-                body = {"annotations": [{"id": r.id, **r.annotation} for r in batch]}
-                await self._send("PUT", body, batch)
-            if change.delete:
-                await self._ctx.api.send(
-                    self._ds,
-                    "DELETE",
-                    f"table/{self._table}/annotations",
-                    {"annotation_ids": change.delete},
-                )
-        finally:
-            api.forget_table(self._ds, self._table)
-        return True
-
-    async def _send(self, method: str, body: dict[str, Any], rows: Sequence[Any]) -> None:
-        try:
-            await self._ctx.api.send(self._ds, method, f"table/{self._table}/annotations", body)
-        except InvalidContent as exc:
-            first, last = rows[0].number, rows[-1].number
-            raise InvalidContent(f"rows {first}–{last}: the server refused: {exc}") from None
+        return await send_change(
+            self._ctx, self._ds, self._table, plan_change(rows, current, base_ids)
+        )
 
 
 def _instant(text: str) -> datetime | None:
