@@ -68,7 +68,7 @@ async def test_a_sidecar_save_is_one_put_of_the_change(dandi: DandiMounted):
 async def test_a_server_refusal_keeps_the_bytes_and_changes_nothing(dandi: DandiMounted):
     k = dandi.kernel
     emulator = dandi.emulator
-    before = emulator.draft_metadata(DANDISET)
+    before = emulator.settled_draft_metadata(DANDISET)
     new = edited(await k.read_file(SIDECAR), description="refused")
     emulator.refuse("PUT", f"/api/dandisets/{DANDISET}/", 409, "Dandiset is currently locked")
     fh = await k.open(SIDECAR, os.O_WRONLY | os.O_TRUNC)

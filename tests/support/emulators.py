@@ -8,6 +8,7 @@ The wrappers answer everything a :class:`RunningEmulator` does (``urls``, ``orig
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -96,6 +97,20 @@ class Emulator:
             r = c.get(f"dandisets/{dandiset}/versions/draft/info/")
             r.raise_for_status()
             return r.json()["metadata"]
+
+    def settled_draft_metadata(self, dandiset: str, timeout: float = 60.0) -> dict[str, Any]:
+        """The draft's metadata once no validation is due: an earlier save leaves the draft
+        Pending, and its validation then rewrites computed fields (``assetsSummary``)."""
+        deadline = time.monotonic() + timeout
+        with self.api() as c:
+            while True:
+                r = c.get(f"dandisets/{dandiset}/versions/draft/info/")
+                r.raise_for_status()
+                info = r.json()
+                if info["status"] not in ("Pending", "Validating"):
+                    return info["metadata"]
+                assert time.monotonic() < deadline, f"draft of {dandiset} still {info['status']}"
+                time.sleep(0.1)
 
     def api(self, token: str | None = OWNER_TOKEN) -> httpx.Client:
         headers = {"Authorization": f"token {token}"} if token else {}
