@@ -1,0 +1,180 @@
+"""Long tables that never change: a frozen version's table, as pages and as Parquet parts.
+
+```
+versions/<n>/
+    synapse.csv                      a table of at most PAGED_ABOVE rows: one file
+    synapse.parquet                  the same as one Parquet file
+    synapse_large/                   a longer one: read-only pages by id range
+        rows-000000001-000010000.csv     (the names, ranges and CSV of the live pages)
+        …
+    synapse_large.parquet/           the same pages as Parquet parts, one per page
+        part-00000.parquet               ids 1–10,000
+        …
+```
+
+The page machinery is ``pages.py``'s: names computed from the frozen count (one request, held
+for the mount), rows asked by id range. A frozen page is immutable, so the kernel may keep its
+attributes and bytes; its text is held in the mount's page LRU under its content identity
+(datastack, version, table, ids). A part is rendered at its first lookup into the cache's
+rendered files (``parquet.VersionParquet`` with an id range), so Dask or pyarrow reading a few
+parts renders those parts only; listing renders nothing (provisional attributes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from neurofs.errors import NotFound
+from neurofs.sources.cave import parquet
+from neurofs.sources.cave.api import IdRange
+from neurofs.sources.cave.pages import page_count, page_ids, page_index, page_name, table_format
+from neurofs.sources.cave.table_format import render_csv
+from neurofs.tree.nodes import Attrs, BytesHandle, Directory, File, FileHandle, Kind, Node, NodePath
+
+if TYPE_CHECKING:
+    from neurofs.io.cache.rendered import RenderedFiles
+    from neurofs.sources.cave.tree import CaveContext
+
+_PART_PREFIX = "part-"
+_PART_NAME = re.compile(r"^part-([0-9]+)\.parquet$")
+
+
+def part_name(index: int, pages: int) -> str:
+    width = max(5, len(str(pages - 1)))
+    return f"{_PART_PREFIX}{index:0{width}d}{parquet.SUFFIX}"
+
+
+def part_index(name: str, pages: int) -> int | None:
+    """The part a name names (only the names ``part_name`` gives), or None."""
+    found = _PART_NAME.match(name)
+    if found is None or not int(found.group(1)) < pages:
+        return None
+    index = int(found.group(1))
+    return index if part_name(index, pages) == name else None
+
+
+class FrozenPagesDir(Directory):
+    """``versions/<n>/<table>/``: a long frozen table's pages, read-only."""
+
+    def __init__(
+        self, key: NodePath, ctx: CaveContext, datastack: str, version: int, table: str
+    ) -> None:
+        super().__init__(key)
+        self._ctx, self._ds, self._version, self._table = ctx, datastack, version, table
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0, immutable=True)
+
+    async def _pages(self) -> int:
+        return page_count(await self._ctx.api.version_count(self._ds, self._version, self._table))
+
+    def _page(self, index: int, pages: int) -> FrozenPage:
+        key = (*self.key, page_name(index, pages))
+        return FrozenPage(
+            key, self._ctx, self._ds, self._version, self._table, page_ids(index, pages)
+        )
+
+    async def children(self) -> Sequence[Node]:
+        pages = await self._pages()
+        return [self._page(i, pages) for i in range(pages)]
+
+    async def child(self, name: str) -> Node:
+        pages = await self._pages()
+        index = page_index(name, pages)
+        if index is None:
+            raise NotFound("/".join((*self.key, name)))
+        return self._page(index, pages)
+
+
+class FrozenPage(File):
+    """One page of a frozen table: its rows with ids in the page's range, by id."""
+
+    keep_cache = True  # the bytes never change
+
+    def __init__(
+        self,
+        key: NodePath,
+        ctx: CaveContext,
+        datastack: str,
+        version: int,
+        table: str,
+        ids: IdRange,
+    ) -> None:
+        super().__init__(key)
+        self._ctx, self._ds, self._version, self._table, self._ids = (
+            ctx,
+            datastack,
+            version,
+            table,
+            ids,
+        )
+        # Content identity; never the (datastack, table, …) of a live page, which a write
+        # to the live table forgets.
+        self._held = ("version", datastack, version, table, ids)
+
+    async def render(self) -> bytes:
+        text = self._ctx.pages.get(self._held)
+        if text is None:
+            api = self._ctx.api
+            rows = await api.version_rows(self._ds, self._version, self._table, ids=self._ids)
+            rows.sort(key=lambda r: int(r.get("id") or 0))
+            text = render_csv(await table_format(api, self._ds, self._table), rows)
+            self._ctx.pages.put(self._held, text)
+        return text
+
+    async def listed(self) -> Attrs:
+        # ``ls`` of a thousand pages renders none of them; ``stat`` of one renders that one.
+        text = self._ctx.pages.get(self._held)
+        if text is None:
+            return Attrs(Kind.FILE, 0, 0.0, provisional=True)
+        return Attrs(Kind.FILE, len(text), 0.0, immutable=True)
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.FILE, len(await self.render()), 0.0, immutable=True)
+
+    async def open(self) -> FileHandle:
+        return BytesHandle(await self.render())
+
+
+class ParquetPartsDir(Directory):
+    """``versions/<n>/<table>.parquet/``: a long frozen table as Parquet, one part per page
+    (the same id ranges), each rendered into the cache at its first lookup."""
+
+    def __init__(
+        self,
+        key: NodePath,
+        ctx: CaveContext,
+        rendered: RenderedFiles,
+        datastack: str,
+        version: int,
+        table: str,
+    ) -> None:
+        super().__init__(key)
+        self._ctx, self._rendered = ctx, rendered
+        self._ds, self._version, self._table = datastack, version, table
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, 0.0, immutable=True)
+
+    async def _pages(self) -> int:
+        return page_count(await self._ctx.api.version_count(self._ds, self._version, self._table))
+
+    def _part(self, index: int, pages: int) -> parquet.VersionParquet:
+        key = (*self.key, part_name(index, pages))
+        api, ids = self._ctx.api, page_ids(index, pages)
+        return parquet.VersionParquet(
+            key, api, self._rendered, self._ds, self._version, self._table, ids
+        )
+
+    async def children(self) -> Sequence[Node]:
+        pages = await self._pages()
+        return [self._part(i, pages) for i in range(pages)]
+
+    async def child(self, name: str) -> Node:
+        pages = await self._pages()
+        index = part_index(name, pages)
+        if index is None:
+            raise NotFound("/".join((*self.key, name)))
+        return self._part(index, pages)
