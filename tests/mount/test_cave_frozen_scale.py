@@ -8,10 +8,12 @@ proven by what the server was asked and by the daemon's peak memory, never by ti
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dask.dataframe as dd
@@ -152,10 +154,62 @@ def test_a_part_holds_the_rows_of_its_page(mount: Mount, large_emulator: CaveEmu
     assert peak_rss_mb(mount) < 300
 
 
-def test_dask_reads_the_head_of_chosen_parts(mount: Mount, large_emulator: CaveEmulator) -> None:
-    """Dask given a few parts by path renders those parts only."""
+def test_dask_reads_chosen_parts_at_the_cost_of_those_parts(
+    mount: Mount, large_emulator: CaveEmulator
+) -> None:
+    """Dask looks up every file it is given (pyarrow's discovery asks each one's size), and a
+    part's size is known once rendered: three parts costs exactly those three
+    parts (a count and two capped queries each), never the table. (Given the whole
+    directory, Dask renders every part, once for the cache: see docs/scale-parquet.md.)"""
     parts = version_dir(mount) / f"{LARGE_TABLE}.parquet"
-    chosen = [str(parts / f"part-{i:05d}.parquet") for i in (2, 3)]
-    head = dd.read_parquet(chosen).head(5)
+    frame = dd.read_parquet([str(parts / f"part-{i:05d}.parquet") for i in (2, 3, 4)])
+    head = frame.head(5)
     assert list(head["id"]) == [20_001, 20_002, 20_003, 20_004, 20_005]
-    assert id_ranges(large_emulator) <= {(20_001, 30_001), (30_001, 40_001)}
+    ranges = {(20_001, 30_001), (30_001, 40_001), (40_001, 50_001)}
+    assert id_ranges(large_emulator) == ranges
+    per_part = 1 + -(-10_000 // ROW_CAP)
+    assert len(queries(large_emulator)) == per_part * len(ranges)
+    assert len(frame) == 30_000
+
+
+# ------------------------------------------------------------------ the table at an instant
+
+
+def instant() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@pytest.mark.expect_log(r"synapse_large at .*: \d+ rows, too many for one file")
+def test_a_long_table_at_an_instant_is_not_one_file(
+    mount: Mount, large_emulator: CaveEmulator
+) -> None:
+    """``at/<instant>.csv`` of a long table is refused at once (EFBIG, errors.log), no row
+    asked: it would be the whole table in memory."""
+    at = mount / f"cave/{DATASTACK}/tables/{LARGE_TABLE}/at"
+    when = instant()
+    with pytest.raises(OSError) as failed:
+        (at / f"{when}.csv").read_bytes()
+    assert failed.value.errno == errno.EFBIG
+    assert queries(large_emulator) == []
+    log = (mount / ".neurofs/errors.log").read_text()
+    assert f"at/{when}/" in log
+
+
+def test_a_long_table_at_an_instant_is_read_in_pages(
+    mount: Mount, large_emulator: CaveEmulator
+) -> None:
+    at = mount / f"cave/{DATASTACK}/tables/{LARGE_TABLE}/at"
+    when = instant()
+    pages = sorted(os.listdir(at / when))
+    assert pages[0] == "rows-000000001-000010000.csv" and len(pages) >= LARGE_ROWS // 10_000
+    assert queries(large_emulator) == []  # listing: the table's count only
+    page = at / when / "rows-009990001-010000000.csv"
+    out = subprocess.run(
+        ["head", "-3", str(page)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert [int(line.split(",", 1)[0]) for line in out[1:]] == [9_990_001, 9_990_002]
+    assert rows_asked(large_emulator) <= 10_000
+    # The live query at that instant, by id range (the last page: every id from its first).
+    assert {q["body"]["timestamp"][:19] for q in queries(large_emulator)} == {when[:19]}
+    assert {r[0] for r in id_ranges(large_emulator)} == {9_990_001}
+    assert os.stat(page).st_size == len(page.read_bytes())

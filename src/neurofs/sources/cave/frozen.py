@@ -23,8 +23,9 @@ parts renders those parts only; listing renders nothing (provisional attributes)
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from neurofs.errors import NotFound
 from neurofs.sources.cave import parquet
@@ -55,26 +56,40 @@ def part_index(name: str, pages: int) -> int | None:
     return index if part_name(index, pages) == name else None
 
 
-class FrozenPagesDir(Directory):
-    """``versions/<n>/<table>/``: a long frozen table's pages, read-only."""
+# The rows of one page, by id (not yet sorted).
+RowsOf = Callable[[IdRange], Awaitable[list[dict[str, Any]]]]
+
+
+class ReadOnlyPagesDir(Directory):
+    """Read-only pages of a long table as it was: the pages of a frozen version
+    (``versions/<n>/<table>/``) or of the live table at an instant (``at/<instant>/``)."""
 
     def __init__(
-        self, key: NodePath, ctx: CaveContext, datastack: str, version: int, table: str
+        self,
+        key: NodePath,
+        ctx: CaveContext,
+        datastack: str,
+        table: str,
+        *,
+        count: Callable[[], Awaitable[int]],
+        rows: RowsOf,
+        identity: tuple[Hashable, ...],
+        immutable: bool,
     ) -> None:
         super().__init__(key)
-        self._ctx, self._ds, self._version, self._table = ctx, datastack, version, table
+        self._ctx, self._ds, self._table = ctx, datastack, table
+        self._count, self._rows, self._identity = count, rows, identity
+        self.immutable = immutable
 
     async def stat(self) -> Attrs:
-        return Attrs(Kind.DIRECTORY, 0, 0.0, immutable=True)
+        return Attrs(Kind.DIRECTORY, 0, 0.0, immutable=self.immutable)
 
     async def _pages(self) -> int:
-        return page_count(await self._ctx.api.version_count(self._ds, self._version, self._table))
+        return page_count(await self._count())
 
-    def _page(self, index: int, pages: int) -> FrozenPage:
+    def _page(self, index: int, pages: int) -> ReadOnlyPage:
         key = (*self.key, page_name(index, pages))
-        return FrozenPage(
-            key, self._ctx, self._ds, self._version, self._table, page_ids(index, pages)
-        )
+        return ReadOnlyPage(key, self, page_ids(index, pages))
 
     async def children(self) -> Sequence[Node]:
         pages = await self._pages()
@@ -87,55 +102,83 @@ class FrozenPagesDir(Directory):
             raise NotFound("/".join((*self.key, name)))
         return self._page(index, pages)
 
-
-class FrozenPage(File):
-    """One page of a frozen table: its rows with ids in the page's range, by id."""
-
-    keep_cache = True  # the bytes never change
-
-    def __init__(
-        self,
-        key: NodePath,
-        ctx: CaveContext,
-        datastack: str,
-        version: int,
-        table: str,
-        ids: IdRange,
-    ) -> None:
-        super().__init__(key)
-        self._ctx, self._ds, self._version, self._table, self._ids = (
-            ctx,
-            datastack,
-            version,
-            table,
-            ids,
-        )
-        # Content identity; never the (datastack, table, …) of a live page, which a write
-        # to the live table forgets.
-        self._held = ("version", datastack, version, table, ids)
-
-    async def render(self) -> bytes:
-        text = self._ctx.pages.get(self._held)
+    async def render(self, ids: IdRange) -> bytes:
+        """A page's CSV, held in the mount's page LRU under its content identity (never the
+        (datastack, table, …) key of a live page, which a write to the live table forgets)."""
+        held = (*self._identity, ids)
+        text = self._ctx.pages.get(held)
         if text is None:
-            api = self._ctx.api
-            rows = await api.version_rows(self._ds, self._version, self._table, ids=self._ids)
+            rows = await self._rows(ids)
             rows.sort(key=lambda r: int(r.get("id") or 0))
-            text = render_csv(await table_format(api, self._ds, self._table), rows)
-            self._ctx.pages.put(self._held, text)
+            text = render_csv(await table_format(self._ctx.api, self._ds, self._table), rows)
+            self._ctx.pages.put(held, text)
         return text
+
+    def held(self, ids: IdRange) -> bytes | None:
+        return self._ctx.pages.get((*self._identity, ids))
+
+
+def frozen_pages(
+    key: NodePath, ctx: CaveContext, datastack: str, version: int, table: str
+) -> ReadOnlyPagesDir:
+    """``versions/<n>/<table>/``: a long frozen table's pages, immutable."""
+    api = ctx.api
+
+    async def count() -> int:
+        return await api.version_count(datastack, version, table)
+
+    async def rows(ids: IdRange) -> list[dict[str, Any]]:
+        return await api.version_rows(datastack, version, table, ids=ids)
+
+    identity = ("version", datastack, version, table)
+    return ReadOnlyPagesDir(
+        key, ctx, datastack, table, count=count, rows=rows, identity=identity, immutable=True
+    )
+
+
+def pages_at(
+    key: NodePath, ctx: CaveContext, datastack: str, table: str, when: datetime
+) -> ReadOnlyPagesDir:
+    """``at/<instant>/``: a long table's rows valid at an instant, in pages named from the
+    table's count (pages of ids made after the instant hold the header only)."""
+    api = ctx.api
+
+    async def count() -> int:
+        return await api.count(datastack, table)
+
+    async def rows(ids: IdRange) -> list[dict[str, Any]]:
+        return await api.rows(datastack, table, at=when, ids=ids)
+
+    # Held under the table's own key: a write to the table forgets them (``pages.forget``),
+    # as an instant still to come may see it; the kernel keeps nothing for long.
+    identity = (datastack, table, "at", when)
+    return ReadOnlyPagesDir(
+        key, ctx, datastack, table, count=count, rows=rows, identity=identity, immutable=False
+    )
+
+
+class ReadOnlyPage(File):
+    """One read-only page: the rows with ids in its range, by id."""
+
+    def __init__(self, key: NodePath, pages: ReadOnlyPagesDir, ids: IdRange) -> None:
+        super().__init__(key)
+        self._pages, self._ids = pages, ids
+        self._immutable = pages.immutable
+        self.keep_cache = self._immutable  # the bytes never change
 
     async def listed(self) -> Attrs:
         # ``ls`` of a thousand pages renders none of them; ``stat`` of one renders that one.
-        text = self._ctx.pages.get(self._held)
+        text = self._pages.held(self._ids)
         if text is None:
             return Attrs(Kind.FILE, 0, 0.0, provisional=True)
-        return Attrs(Kind.FILE, len(text), 0.0, immutable=True)
+        return Attrs(Kind.FILE, len(text), 0.0, immutable=self._immutable)
 
     async def stat(self) -> Attrs:
-        return Attrs(Kind.FILE, len(await self.render()), 0.0, immutable=True)
+        size = len(await self._pages.render(self._ids))
+        return Attrs(Kind.FILE, size, 0.0, immutable=self._immutable)
 
     async def open(self) -> FileHandle:
-        return BytesHandle(await self.render())
+        return BytesHandle(await self._pages.render(self._ids))
 
 
 class ParquetPartsDir(Directory):

@@ -13,6 +13,7 @@
                                    rows: pages by id range and append.csv (``pages.py``)
         count                      all rows, superseded and deleted ones included
         at/<ISO 8601 time>.csv     the rows valid at that instant, with its root ids (read-only)
+        at/<ISO 8601 time>/        instead, for a long table: its pages at that instant
     versions/<n>/<table>.csv       materialized versions (read-only)
     versions/<n>/<table>.parquet   the same, as Parquet rendered once into the cache
     versions/<n>/<table>/          instead, for a table of more than PAGED_ABOVE rows: pages
@@ -31,11 +32,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from neurofs.errors import InvalidContent, NotFound, ReadOnly, RemoteError
+from neurofs.errors import InvalidContent, NotFound, ReadOnly, RemoteError, TooLarge
 from neurofs.io.cache.rendered import RenderedFiles
 from neurofs.sources.cave import parquet
 from neurofs.sources.cave.api import CaveApi
-from neurofs.sources.cave.frozen import FrozenPagesDir, ParquetPartsDir
+from neurofs.sources.cave.frozen import ParquetPartsDir, frozen_pages, pages_at
 from neurofs.sources.cave.pages import (
     PAGED_ABOVE,
     AnnotationPagesDir,
@@ -465,7 +466,9 @@ def _instant(text: str) -> datetime | None:
 
 class AtDir(Directory):
     """``at/<ISO 8601 time>.csv``: the table as the live query gives it at that instant, the
-    rows valid then with the root ids of then; read-only. Instants are named, not listed."""
+    rows valid then with the root ids of then; read-only. Instants are named, not listed.
+    A table of more than ``PAGED_ABOVE`` rows is ``at/<time>/`` instead, pages by id range
+    (``frozen.pages_at``); its ``at/<time>.csv`` is refused (EFBIG) without a row read."""
 
     def __init__(self, key: NodePath, ctx: CaveContext, datastack: str, table: str) -> None:
         super().__init__(key)
@@ -478,10 +481,23 @@ class AtDir(Directory):
         return []
 
     async def child(self, name: str) -> Node:
-        when = _instant(name.removesuffix(".csv")) if name.endswith(".csv") else None
+        when = _instant(name.removesuffix(".csv"))
         if when is None:
             raise NotFound("/".join((*self.key, name)))
         api, ds, table = self._ctx.api, self._ds, self._table
+        count = await api.count(ds, table)
+        if not name.endswith(".csv"):
+            # A long table at an instant: its pages, by id range as the live ones.
+            if count <= PAGED_ABOVE:
+                raise NotFound("/".join((*self.key, name)))
+            return pages_at((*self.key, name), self._ctx, ds, table, when)
+        if count > PAGED_ABOVE:
+            # Refused before any row is asked: the whole table would be read into memory.
+            stem = name.removesuffix(".csv")
+            raise TooLarge(
+                f"{table} at {stem}: {count} rows, too many for one file; read its pages in "
+                f"at/{stem}/ (or a frozen version's versions/<n>/{table}/)"
+            )
 
         async def render() -> bytes:
             async def fetch() -> bytes:
@@ -590,7 +606,7 @@ class MaterializedVersionDir(IndexedDirectory[VersionEntry]):
                 return ParquetPartsDir(key, ctx, ctx.rendered, ds, version, table)
             return parquet.VersionParquet(key, ctx.api, ctx.rendered, ds, version, table)
         if entry.long:
-            return FrozenPagesDir(key, ctx, ds, version, table)
+            return frozen_pages(key, ctx, ds, version, table)
         api = ctx.api
 
         async def render() -> bytes:
