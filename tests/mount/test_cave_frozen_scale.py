@@ -151,6 +151,13 @@ def test_a_part_holds_the_rows_of_its_page(mount: Mount, large_emulator: CaveEmu
     again = pq.read_table(str(parts / "part-00500.parquet"))
     assert again.num_rows == 10_000
     assert queries(large_emulator) == []
+    # Memory follows a part, not the parts read: six more parts and their pages.
+    before = peak_rss_mb(mount)
+    for i in range(1, 7):
+        pq.read_table(str(parts / f"part-{i:05d}.parquet"))
+        name = f"rows-{i * 10_000 + 1:09d}-{(i + 1) * 10_000:09d}.csv"
+        (version_dir(mount) / LARGE_TABLE / name).read_bytes()
+    assert peak_rss_mb(mount) - before < 40
     assert peak_rss_mb(mount) < 300
 
 
