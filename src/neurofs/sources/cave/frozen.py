@@ -1,4 +1,5 @@
-"""Long tables that never change: a frozen version's table, as pages and as Parquet parts.
+"""Long tables as they were: a frozen version's table, as read-only pages and as Parquet
+parts, and a live table at an instant (``at/<time>/``), as read-only pages.
 
 ```
 versions/<n>/
@@ -17,7 +18,9 @@ for the mount), rows asked by id range. A frozen page is immutable, so the kerne
 attributes and bytes; its text is held in the mount's page LRU under its content identity
 (datastack, version, table, ids). A part is rendered at its first lookup into the cache's
 rendered files (``parquet.VersionParquet`` with an id range), so Dask or pyarrow reading a few
-parts renders those parts only; listing renders nothing (provisional attributes).
+parts renders those parts only; listing renders nothing (provisional attributes). Pages of an
+instant are the live query at that ``timestamp`` by the same id ranges, read-only but not
+immutable (an instant still to come may see new rows).
 """
 
 from __future__ import annotations
