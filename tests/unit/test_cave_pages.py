@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from neurofs.sources.cave.pages import PAGE_ROWS, page_count, page_index, page_name
+from neurofs.sources.cave.frozen import part_index, part_name
+from neurofs.sources.cave.pages import PAGE_ROWS, page_count, page_ids, page_index, page_name
 
 
 def test_pages_cover_ids_one_to_the_count() -> None:
@@ -32,3 +33,22 @@ def test_pages_cover_ids_one_to_the_count() -> None:
 )
 def test_a_name_names_a_page_only_as_listed(name: str, index: int | None) -> None:
     assert page_index(name, 1000) == index
+
+
+def test_a_page_and_its_part_share_an_id_range() -> None:
+    pages = page_count(10_000_000)
+    assert part_name(0, pages) == "part-00000.parquet"
+    assert part_name(999, pages) == "part-00999.parquet"
+    assert page_ids(0, pages) == (1, PAGE_ROWS + 1)
+    assert page_ids(pages - 1, pages) == (9_990_001, None)  # the last: every id on
+    for name, index in [
+        ("part-00999.parquet", 999),
+        ("part-01000.parquet", None),
+        ("part-0999.parquet", None),
+        ("part-00001.csv", None),
+        ("part--0001.parquet", None),
+        ("part-0000\u00b2.parquet", None),
+    ]:
+        assert part_index(name, pages) == index, name
+    # Parts are as many as pages, named as wide as the largest index needs.
+    assert part_name(123_456, 200_000) == "part-123456.parquet"

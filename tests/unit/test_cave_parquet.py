@@ -72,6 +72,7 @@ class EngineStandIn:
     def __init__(self, rows: int, cap: int = 200_000, stop_at: int | None = None) -> None:
         self.rows, self.cap, self.stop_at = rows, cap, stop_at
         self.pages: list[tuple[int, int]] = []
+        self.ranges: list[tuple[int, int | None] | None] = []
         self.on_page: Any = None
 
     async def table_schema(self, datastack: str, table: str) -> Any:
@@ -80,16 +81,32 @@ class EngineStandIn:
     async def version_count(self, datastack: str, version: int, table: str) -> int:
         return self.rows
 
+    async def version_query_count(
+        self, datastack: str, version: int, table: str, ids: tuple[int, int | None]
+    ) -> int:
+        lo, hi = ids
+        return max(0, min(self.rows + 1, hi or self.rows + 1) - lo)
+
     async def version_arrow_page(
-        self, datastack: str, version: int, table: str, offset: int, limit: int
+        self,
+        datastack: str,
+        version: int,
+        table: str,
+        offset: int,
+        limit: int,
+        ids: tuple[int, int | None] | None = None,
     ) -> bytes:
         self.pages.append((offset, limit))
+        self.ranges.append(ids)
         if self.on_page is not None:
             self.on_page()
-        end = min(offset + min(limit, self.cap), self.rows)
+        # Rows are numbered from 0 (id 1); a range starts at its first id.
+        first = 0 if ids is None else ids[0] - 1
+        rows = self.rows if ids is None else first + await self.version_query_count("", 0, "", ids)
+        end = min(first + offset + min(limit, self.cap), rows)
         if self.stop_at is not None:
             end = min(end, self.stop_at)
-        return arrow_answer(offset, max(0, end - offset))
+        return arrow_answer(first + offset, max(0, end - first - offset))
 
 
 async def render(api: EngineStandIn, path: Path) -> None:
@@ -139,6 +156,20 @@ async def test_pages_go_on_past_the_servers_cap_until_the_count(tmp_path: Path):
     assert table.column("id").to_pylist() == list(range(1, 25_001))
     assert [offset for offset, _ in api.pages] == [0, 10_000, 20_000]
     assert pq.ParquetFile(tmp_path / "t.parquet").metadata.num_row_groups == 3
+
+
+async def test_a_part_holds_the_rows_of_its_id_range(tmp_path: Path):
+    """A part of a long table: its range's own count, then pages of that range only."""
+    api = EngineStandIn(rows=50_000, cap=4_000)
+    path = tmp_path / "part.parquet"
+    await render_version_table(api, "ds", 1, "synapse", path, (20_001, 30_001))  # type: ignore[arg-type]
+    assert pq.read_table(path).column("id").to_pylist() == list(range(20_001, 30_001))
+    assert [offset for offset, _ in api.pages] == [0, 4_000, 8_000]
+    assert set(api.ranges) == {(20_001, 30_001)}
+    # The last part: every id from its first on.
+    api = EngineStandIn(rows=50_000)
+    await render_version_table(api, "ds", 1, "synapse", path, (40_001, None))  # type: ignore[arg-type]
+    assert pq.read_table(path).column("id").to_pylist() == list(range(40_001, 50_001))
 
 
 async def test_an_empty_table_is_a_file_with_the_columns(tmp_path: Path):

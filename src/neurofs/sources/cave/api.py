@@ -302,16 +302,32 @@ class CaveApi(ApiClient):
 
         return await self.memo.get(("vcount", datastack, version, table), fetch, immutable=True)
 
+    async def version_query_count(
+        self, datastack: str, version: int, table: str, ids: IdRange
+    ) -> int:
+        """The rows of a frozen table with ids in ``ids`` (the query's own count)."""
+        client, _ = await self.local(datastack)
+        path = f"materialize/api/v3/datastack/{datastack}/version/{version}/table/{table}/query"
+        what = f"rows of {table}{_range_text(ids)} in version {version}"
+        return await _query_count(client, path, _id_filters(table, ids), what)
+
     async def version_arrow_page(
-        self, datastack: str, version: int, table: str, offset: int, limit: int
+        self,
+        datastack: str,
+        version: int,
+        table: str,
+        offset: int,
+        limit: int,
+        ids: IdRange | None = None,
     ) -> bytes:
-        """Rows ``offset`` to ``offset + limit`` of a frozen table as the engine's Arrow IPC
-        stream (what the official client reads), positions split into x/y/z columns."""
+        """Rows ``offset`` to ``offset + limit`` of a frozen table (with ``ids``: of those
+        with ``lo <= id < hi``) as the engine's Arrow IPC stream (what the official client
+        reads), positions split into x/y/z columns."""
         client, _ = await self.local(datastack)
         path = f"materialize/api/v3/datastack/{datastack}/version/{version}/table/{table}/query"
         return await client.query_content(
             path,
-            {"offset": offset, "limit": limit},
+            {**_id_filters(table, ids), "offset": offset, "limit": limit},
             params={"return_pyarrow": "true", "arrow_format": "true", "split_positions": "true"},
         )
 
@@ -365,6 +381,15 @@ def _id_filters(table: str, ids: IdRange | None) -> dict[str, Any]:
 _QUERY_PARAMS = {"return_pyarrow": "false", "split_positions": "true"}
 
 
+async def _query_count(client: HttpClient, path: str, query: dict[str, Any], what: str) -> int:
+    """How many rows a materialization query holds (the same query with ``count=true``)."""
+    counted = await client.send_json(
+        "POST", path, query, params={**_QUERY_PARAMS, "count": "true"}, idempotent=True
+    )
+    count: int = adapted(_QUERY_COUNT, counted, f"{what} (count)")[0].count
+    return count
+
+
 async def _all_rows(
     client: HttpClient, path: str, query: dict[str, Any], what: str, *, most: int = MAX_ROWS
 ) -> list[dict[str, Any]]:
@@ -377,10 +402,7 @@ async def _all_rows(
     that stops short of its count, repeats a row or gives more rows than it counted is
     refused (RemoteError: EIO and an errors.log line), never shown as a complete table; so is
     a query of more than ``most`` rows, which would not fit in memory."""
-    counted = await client.send_json(
-        "POST", path, query, params={**_QUERY_PARAMS, "count": "true"}, idempotent=True
-    )
-    expected = adapted(_QUERY_COUNT, counted, f"{what} (count)")[0].count
+    expected = await _query_count(client, path, query, what)
     if expected > most:
         raise RemoteError(f"{what}: {expected} rows, more than {most} can be read at once")
     rows: list[dict[str, Any]] = []

@@ -114,6 +114,13 @@ def page_name(index: int, pages: int) -> str:
     return f"rows-{lo:0{width}d}-{hi:0{width}d}.csv"
 
 
+def page_ids(index: int, pages: int) -> IdRange:
+    """The ids of a page: ``PAGE_ROWS`` of them; the last page holds every id from its first
+    on (ids a client chose beyond the count, or past a frozen table's count)."""
+    lo = index * PAGE_ROWS + 1
+    return (lo, None if index == pages - 1 else lo + PAGE_ROWS)
+
+
 def page_index(name: str, pages: int) -> int | None:
     """The page a name names (only the names ``page_name`` gives), or None."""
     found = _PAGE_NAME.match(name)
@@ -181,11 +188,8 @@ class AnnotationPagesDir(Directory):
         return page_count(await self._ctx.api.count(self._ds, self._table))
 
     def _page(self, index: int, pages: int) -> TablePage:
-        lo = index * PAGE_ROWS + 1
-        # The last page holds every id from its first on (ids a client chose beyond the count).
-        hi = None if index == pages - 1 else lo + PAGE_ROWS
         key = (*self.key, page_name(index, pages))
-        return TablePage(key, self._ctx, self._ds, self._table, (lo, hi))
+        return TablePage(key, self._ctx, self._ds, self._table, page_ids(index, pages))
 
     def _append(self) -> AppendFile:
         return AppendFile((*self.key, APPEND_NAME), self._ctx, self._ds, self._table)

@@ -31,7 +31,7 @@ import trio
 
 from neurofs.errors import RemoteError
 from neurofs.io.cache.rendered import RenderedFile, RenderedFiles
-from neurofs.sources.cave.api import CaveApi
+from neurofs.sources.cave.api import CaveApi, IdRange
 from neurofs.sources.cave.table_format import (
     AXES,
     READ_ONLY,
@@ -104,19 +104,28 @@ def page_table(schema: pa.Schema, answer: bytes, what: str) -> pa.Table:
 
 
 async def render_version_table(
-    api: CaveApi, datastack: str, version: int, table: str, path: Path
+    api: CaveApi,
+    datastack: str,
+    version: int,
+    table: str,
+    path: Path,
+    ids: IdRange | None = None,
 ) -> None:
-    """Write the frozen table to ``path`` as Parquet, page by page."""
+    """Write the frozen table (with ``ids``: its rows with ``lo <= id < hi``, one part of a
+    long table) to ``path`` as Parquet, page by page."""
     what = f"rows of {table} in version {version}"
     fmt = format_from_schema((await api.table_schema(datastack, table)).model)
     schema = arrow_schema(fmt)
-    total = await api.version_count(datastack, version, table)
+    if ids is None:
+        total = await api.version_count(datastack, version, table)
+    else:
+        total = await api.version_query_count(datastack, version, table, ids)
     writer = await trio.to_thread.run_sync(pq.ParquetWriter, str(path), schema)
     try:
         done = 0
         while done < total:
             limit = min(PAGE_ROWS, total - done)
-            answer = await api.version_arrow_page(datastack, version, table, done, limit)
+            answer = await api.version_arrow_page(datastack, version, table, done, limit, ids=ids)
             page = await trio.to_thread.run_sync(page_table, schema, answer, what)
             del answer
             if page.num_rows == 0:
@@ -135,6 +144,22 @@ def parquet_names(tables: list[str]) -> dict[str, str]:
     return {names[t]: t for t in dict.fromkeys(tables)}
 
 
+def identity(
+    api: CaveApi, datastack: str, version: int, table: str, ids: IdRange | None = None
+) -> str:
+    """A file's content identity: which server, datastack, version, table (and id range, for
+    a part), and the layout."""
+    part = "" if ids is None else f"|ids{ids[0]}-{ids[1]}"
+    return f"cave-parquet:{api.http.base_url}|{datastack}|{version}|{table}{part}|layout{LAYOUT}"
+
+
+def rendered_whole(
+    api: CaveApi, rendered: RenderedFiles, datastack: str, version: int, table: str
+) -> bool:
+    """Whether the table is in the cache as one file (so it is not a long table)."""
+    return rendered.find(identity(api, datastack, version, table), SUFFIX) is not None
+
+
 class _FileHandle(FileHandle):
     """Reads of a rendered file. The descriptor keeps the bytes readable even if the file is
     cleared from the cache meanwhile."""
@@ -150,8 +175,9 @@ class _FileHandle(FileHandle):
 
 
 class VersionParquet(File):
-    """A frozen table as Parquet. Its size is exact: the file is rendered at its first
-    lookup (the kernel asks for the size before anything is read) and served from disk."""
+    """A frozen table as Parquet (with ``ids``: one part of a long one, the rows with
+    ``lo <= id < hi``). Its size is exact: the file is rendered at its first lookup (the
+    kernel asks for the size before anything is read) and served from disk."""
 
     # The bytes never change under the same node.
     keep_cache = True
@@ -164,18 +190,18 @@ class VersionParquet(File):
         datastack: str,
         version: int,
         table: str,
+        ids: IdRange | None = None,
     ) -> None:
         super().__init__(key)
         self._api, self._rendered = api, rendered
-        self._ds, self._version, self._table = datastack, version, table
-        # Content identity: which server, datastack, version and table, and the layout.
-        self._identity = (
-            f"cave-parquet:{api.http.base_url}|{datastack}|{version}|{table}|layout{LAYOUT}"
-        )
+        self._ds, self._version, self._table, self._ids = datastack, version, table, ids
+        self._identity = identity(api, datastack, version, table, ids)
 
     async def _file(self) -> RenderedFile:
         async def render(path: Path) -> None:
-            await render_version_table(self._api, self._ds, self._version, self._table, path)
+            await render_version_table(
+                self._api, self._ds, self._version, self._table, path, self._ids
+            )
 
         return await self._rendered.ensure(self._identity, SUFFIX, render)
 

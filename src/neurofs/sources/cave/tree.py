@@ -13,8 +13,11 @@
                                    rows: pages by id range and append.csv (``pages.py``)
         count                      all rows, superseded and deleted ones included
         at/<ISO 8601 time>.csv     the rows valid at that instant, with its root ids (read-only)
+        at/<ISO 8601 time>/        instead, for a long table: its pages at that instant
     versions/<n>/<table>.csv       materialized versions (read-only)
     versions/<n>/<table>.parquet   the same, as Parquet rendered once into the cache
+    versions/<n>/<table>/          instead, for a table of more than PAGED_ABOVE rows: pages
+    versions/<n>/<table>.parquet/  and Parquet parts by id range (``frozen.py``)
     states/<id>.json               neuroglancer states (read-only); a new file → POST
 ```
 """
@@ -29,10 +32,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from neurofs.errors import InvalidContent, NotFound, ReadOnly, RemoteError
+from neurofs.errors import InvalidContent, NotFound, ReadOnly, RemoteError, TooLarge
 from neurofs.io.cache.rendered import RenderedFiles
 from neurofs.sources.cave import parquet
 from neurofs.sources.cave.api import CaveApi
+from neurofs.sources.cave.frozen import ParquetPartsDir, frozen_pages, pages_at
 from neurofs.sources.cave.pages import (
     PAGED_ABOVE,
     AnnotationPagesDir,
@@ -462,7 +466,9 @@ def _instant(text: str) -> datetime | None:
 
 class AtDir(Directory):
     """``at/<ISO 8601 time>.csv``: the table as the live query gives it at that instant, the
-    rows valid then with the root ids of then; read-only. Instants are named, not listed."""
+    rows valid then with the root ids of then; read-only. Instants are named, not listed.
+    A table of more than ``PAGED_ABOVE`` rows is ``at/<time>/`` instead, pages by id range
+    (``frozen.pages_at``); its ``at/<time>.csv`` is refused (EFBIG) without a row read."""
 
     def __init__(self, key: NodePath, ctx: CaveContext, datastack: str, table: str) -> None:
         super().__init__(key)
@@ -475,10 +481,23 @@ class AtDir(Directory):
         return []
 
     async def child(self, name: str) -> Node:
-        when = _instant(name.removesuffix(".csv")) if name.endswith(".csv") else None
+        when = _instant(name.removesuffix(".csv"))
         if when is None:
             raise NotFound("/".join((*self.key, name)))
         api, ds, table = self._ctx.api, self._ds, self._table
+        count = await api.count(ds, table)
+        if not name.endswith(".csv"):
+            # A long table at an instant: its pages, by id range as the live ones.
+            if count <= PAGED_ABOVE:
+                raise NotFound("/".join((*self.key, name)))
+            return pages_at((*self.key, name), self._ctx, ds, table, when)
+        if count > PAGED_ABOVE:
+            # Refused before any row is asked: the whole table would be read into memory.
+            stem = name.removesuffix(".csv")
+            raise TooLarge(
+                f"{table} at {stem}: {count} rows, too many for one file; read its pages in "
+                f"at/{stem}/ (or a frozen version's versions/<n>/{table}/)"
+            )
 
         async def render() -> bytes:
             async def fetch() -> bytes:
@@ -513,19 +532,17 @@ class VersionsDir(IndexedDirectory[int]):
         return MaterializedVersionDir((*self.key, name), self._ctx, self._ds, entry)
 
 
-def _csv_names(tables: list[str]) -> dict[str, str]:
-    """File name → table."""
-    names = unique_names(tables, ".csv")
-    return {names[t]: t for t in dict.fromkeys(tables)}
+@dataclass(frozen=True)
+class VersionEntry:
+    """What a name in ``versions/<n>/`` shows: a table as CSV or Parquet, one file or (for a
+    table of more than ``PAGED_ABOVE`` rows) a directory of pages or parts."""
+
+    table: str
+    as_parquet: bool
+    long: bool
 
 
-def _csv_and_parquet_names(tables: list[str]) -> dict[str, str]:
-    """File name → table: each table as CSV, then each as Parquet (names end in their
-    suffix, so the two never collide)."""
-    return {**_csv_names(tables), **parquet.parquet_names(tables)}
-
-
-class MaterializedVersionDir(IndexedDirectory[str]):
+class MaterializedVersionDir(IndexedDirectory[VersionEntry]):
     def __init__(self, key: NodePath, ctx: CaveContext, datastack: str, version: int) -> None:
         super().__init__(key)
         self._ctx, self._ds, self._version = ctx, datastack, version
@@ -533,15 +550,64 @@ class MaterializedVersionDir(IndexedDirectory[str]):
     async def stat(self) -> Attrs:
         return Attrs(Kind.DIRECTORY, 0, 0.0, immutable=True)
 
-    async def entries(self) -> Mapping[str, str]:
-        names = _csv_names if self._ctx.rendered is None else _csv_and_parquet_names
-        return await self._ctx.api.version_tables_indexed(self._ds, self._version, names)
+    async def _long(self, table: str) -> bool:
+        # One count per table, held for the mount (a version never changes).
+        count = await self._ctx.api.version_count(self._ds, self._version, table)
+        return count > PAGED_ABOVE
 
-    def node(self, name: str, entry: str) -> Node:
-        api, ds, version, table = self._ctx.api, self._ds, self._version, entry
-        if self._ctx.rendered is not None and name.endswith(parquet.SUFFIX):
-            key = (*self.key, name)
-            return parquet.VersionParquet(key, api, self._ctx.rendered, ds, version, table)
+    def _candidates(self, tables: list[str]) -> dict[str, VersionEntry]:
+        """Every name a table could have (``long`` as that name implies)."""
+        found = {
+            **{n: VersionEntry(t, False, False) for t, n in unique_names(tables, ".csv").items()},
+            **{n: VersionEntry(t, False, True) for t, n in unique_names(tables).items()},
+        }
+        if self._ctx.rendered is not None:
+            # Names end in .parquet, so they never collide with the CSV names.
+            found |= {
+                name: VersionEntry(t, True, False)
+                for name, t in parquet.parquet_names(tables).items()
+            }
+        return found
+
+    async def entries(self) -> Mapping[str, VersionEntry]:
+        tables = await self._ctx.api.version_tables(self._ds, self._version)
+        long = {t for t in tables if await self._long(t)}
+        return {
+            name: VersionEntry(e.table, e.as_parquet, e.table in long)
+            for name, e in self._candidates(tables).items()
+            if e.as_parquet or e.long == (e.table in long)
+        }
+
+    async def child(self, name: str) -> Node:
+        # A lookup counts the table it names only (its render needs that count anyway).
+        tables = await self._ctx.api.version_tables(self._ds, self._version)
+        entry = self._candidates(tables).get(name)
+        if entry is None:
+            raise NotFound("/".join((*self.key, name)))
+        rendered, api, table = self._ctx.rendered, self._ctx.api, entry.table
+        # In the cache as one file: a later mount reads it with no request at all.
+        if (
+            entry.as_parquet
+            and rendered is not None
+            and parquet.rendered_whole(api, rendered, self._ds, self._version, table)
+        ):
+            return self.node(name, entry)
+        long = await self._long(entry.table)
+        if not entry.as_parquet and entry.long != long:
+            raise NotFound("/".join((*self.key, name)))
+        return self.node(name, VersionEntry(entry.table, entry.as_parquet, long))
+
+    def node(self, name: str, entry: VersionEntry) -> Node:
+        ctx, ds, version, table = self._ctx, self._ds, self._version, entry.table
+        key = (*self.key, name)
+        if entry.as_parquet:
+            assert ctx.rendered is not None  # listed only with a cache
+            if entry.long:
+                return ParquetPartsDir(key, ctx, ctx.rendered, ds, version, table)
+            return parquet.VersionParquet(key, ctx.api, ctx.rendered, ds, version, table)
+        if entry.long:
+            return frozen_pages(key, ctx, ds, version, table)
+        api = ctx.api
 
         async def render() -> bytes:
             async def fetch() -> bytes:
@@ -552,7 +618,7 @@ class MaterializedVersionDir(IndexedDirectory[str]):
 
             return await api.version_text(ds, version, table, fetch)
 
-        return GeneratedFile((*self.key, name), render, immutable=True)
+        return GeneratedFile(key, render, immutable=True)
 
 
 class StatesDir(Directory):
