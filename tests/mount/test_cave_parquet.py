@@ -83,9 +83,11 @@ def test_pandas_pyarrow_and_dask_read_the_rows_of_the_csv(
     version = version_dir(mount, 2)
     names = sorted(os.listdir(version))
     assert names == sorted([f"{t}.csv" for t in tables] + [f"{t}.parquet" for t in tables])
-    # Listing renders the CSV files (for their size), never the Parquet files: it asks each
-    # table's count (is it long?), never an Arrow page.
-    assert not [r for r in materialize_reads(cave_emulator) if "return_pyarrow=true" in r["query"]]
+    # Listing renders no file, CSV or Parquet: it asks each table's count (is it long?),
+    # never a row.
+    assert [r["path"].rsplit("/", 1)[-1] for r in materialize_reads(cave_emulator)] == [
+        "count"
+    ] * len(tables)
     assert list((mount.cache_dir / RENDERED_DIR).iterdir()) == []
     for table in tables:
         path = version / f"{table}.parquet"

@@ -282,7 +282,9 @@ class GeneratedFile(File):
     """A file rendered from server state (JSON, YAML, headers).
 
     ``render`` must be deterministic for a given server state, because getattr reports the
-    length of one rendering and read serves another.
+    length of one rendering and read serves another. ``costly``: rendering reads much more
+    than a listing should (a whole table's rows), so a listing shows provisional attributes
+    and renders nothing; the file's own stat renders it.
     """
 
     def __init__(
@@ -291,16 +293,23 @@ class GeneratedFile(File):
         render: Callable[[], Awaitable[bytes]],
         mtime: float = 0.0,
         immutable: bool = False,
+        costly: bool = False,
     ) -> None:
         super().__init__(key)
         self._render = render
         self._mtime = mtime
         self._immutable = immutable
+        self._costly = costly
         self.keep_cache = immutable
 
     async def stat(self) -> Attrs:
         data = await self._render()
         return Attrs(Kind.FILE, len(data), self._mtime, immutable=self._immutable)
+
+    async def listed(self) -> Attrs:
+        if self._costly:
+            return Attrs(Kind.FILE, 0, self._mtime, provisional=True)
+        return await self.stat()
 
     async def open(self) -> FileHandle:
         return BytesHandle(await self._render())

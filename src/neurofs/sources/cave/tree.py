@@ -618,7 +618,8 @@ class MaterializedVersionDir(IndexedDirectory[VersionEntry]):
 
             return await api.version_text(ds, version, table, fetch)
 
-        return GeneratedFile(key, render, immutable=True)
+        # ``ls versions/<n>/`` renders no table; ``stat`` of one renders that one.
+        return GeneratedFile(key, render, immutable=True, costly=True)
 
 
 class StatesDir(Directory):
