@@ -157,10 +157,7 @@ class RawVolume(Assembled):
         self._dataset = dataset
         self._g = g
         self.size = g.raw_size
-        self.content_id = (
-            f"wk-raw:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag_name(g.mag)}"
-            f"@{_revision(dataset, g.layer)}"
-        )
+        self.content_id = _volume_identity("wk-raw", dataset, g)
 
     def _chunk(self, xyz: tuple[int, int, int]) -> WkChunk:
         return WkChunk(self._ctx, self._dataset, self._g, xyz, ome=False)
@@ -216,10 +213,7 @@ class RawBoxes(BlocksOnly):
         self._dataset = dataset
         self._g = g
         self.size = g.raw_size
-        self.content_id = (
-            f"wk-raw-box:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag_name(g.mag)}"
-            f"@{_revision(dataset, g.layer)}"
-        )
+        self.content_id = _volume_identity("wk-raw-box", dataset, g)
 
     async def fetch(self, start: int, end: int) -> bytes:
         g = self._g
@@ -254,6 +248,14 @@ def plain_volume(ctx: WkContext, dataset: Dataset, g: MagGeometry) -> RawVolume 
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _volume_identity(kind: str, dataset: Dataset, g: MagGeometry) -> str:
+    """A plain volume's content identity: one mag of one layer at its revision."""
+    return (
+        f"{kind}:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag_name(g.mag)}"
+        f"@{_revision(dataset, g.layer)}"
+    )
 
 
 def _json_file(key: NodePath, doc: object, mtime: float) -> GeneratedFile:
