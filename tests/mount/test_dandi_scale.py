@@ -131,3 +131,26 @@ def test_find_lists_every_asset_once_within_the_flat_list_pages(make_mount, larg
     ).stdout.count("\n")
     assert again == ASSET_COUNT + 1
     assert api_requests(large_emulator) == []
+
+
+def test_find_in_the_metadata_tree_loads_no_asset_metadata(make_mount, large_emulator, computed):
+    """``draft.meta/`` mirrors the draft's folders; each file's YAML costs a request of its own,
+    so a listing shows the files without loading them, and reading one loads that one only."""
+    mount = make_mount(large_emulator)
+    folder = mount / f"dandi/{LARGE_DANDISET}/draft.meta/sub-0042"
+    large_emulator.reset()
+    found = subprocess.run(
+        ["find", str(folder), "-type", "f"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    requests = api_requests(large_emulator)
+    assert len(found) == 1_000  # 10 sessions of 100 assets
+    # The folder and its 10 sessions, one paths/ request each; no asset's metadata.
+    assert len(requests) <= 11, "\n".join(requests)
+    assert not any("metadata=true" in r for r in requests), requests
+
+    i = next(i for i in range(ASSET_COUNT) if asset_path(i).startswith("sub-0042/"))
+    large_emulator.reset()
+    text = (folder.parent / asset_path(i)).read_text()
+    requests = api_requests(large_emulator)
+    assert f"path: {asset_path(i)}" in text
+    assert len(requests) == 1 and "metadata=true" in requests[0], requests

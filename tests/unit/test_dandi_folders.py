@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from neurofs.sources.dandi import folders
-from neurofs.sources.dandi.folders import WALK_FOLDERS, WALK_WINDOW_S, FolderRows, Row, WalkDetector
+from neurofs.sources.dandi.folders import (
+    WALK_FOLDERS,
+    WALK_WINDOW_S,
+    FolderRows,
+    Row,
+    WalkDetector,
+    common_folder,
+)
 from neurofs.sources.dandi.models import AssetRow
 
 
@@ -51,11 +58,22 @@ def test_a_walk_is_distinct_folders_within_the_window(monkeypatch: pytest.Monkey
     monkeypatch.setattr(folders.time, "monotonic", lambda: now[0])
     walks = WalkDetector()
     for _ in range(3):
-        assert not walks.listed("000100", "draft", "")  # the same folder again is no walk
-    assert not any(walks.listed("000100", "draft", f"f{k}") for k in range(WALK_FOLDERS - 2))
-    assert not walks.listed("000100", "0.1.0", "other")  # another version counts apart
-    assert walks.listed("000100", "draft", "last")
+        assert walks.listed("000100", "draft", "") is None  # the same folder again is no walk
+    assert all(walks.listed("000100", "draft", f"f{k}") is None for k in range(WALK_FOLDERS - 2))
+    assert walks.listed("000100", "0.1.0", "other") is None  # another version counts apart
+    assert walks.listed("000100", "draft", "last") == ""  # the walk covers the whole version
     # Folders listed longer ago than the window do not count.
-    assert not any(walks.listed("000100", "draft", f"g{k}") for k in range(WALK_FOLDERS - 1))
+    assert all(walks.listed("000100", "draft", f"g{k}") is None for k in range(WALK_FOLDERS - 1))
     now[0] += WALK_WINDOW_S + 1
-    assert not walks.listed("000100", "draft", "late")
+    assert walks.listed("000100", "draft", "late") is None
+
+
+def test_a_walk_covers_the_common_ancestor_of_its_folders() -> None:
+    walks = WalkDetector()
+    found = [walks.listed("000100", "draft", "sub-42")]
+    found += [walks.listed("000100", "draft", f"sub-42/ses-{k}") for k in range(WALK_FOLDERS - 1)]
+    assert found == [None] * (WALK_FOLDERS - 1) + ["sub-42"]
+    assert common_folder(["a/b/c", "a/b", "a/bc/d"]) == "a"
+    assert common_folder(["a/b/c", "a/b/d"]) == "a/b"
+    assert common_folder(["x", "y"]) == ""
+    assert common_folder(["a/b"]) == "a/b"

@@ -123,6 +123,9 @@ class SidecarSpec:
     # When set, this mount may not change it (no token, say): shown read-only, and opening
     # it for write answers EACCES with this reason before anything is sent.
     denied_reason: str | None = None
+    # Loading costs a request of its own (one per file of a directory of thousands): a
+    # listing then shows provisional attributes and loads nothing; the file's stat loads it.
+    costly: bool = False
 
 
 class Sidecar(EditableFile):
@@ -140,6 +143,11 @@ class Sidecar(EditableFile):
 
     async def stat(self) -> Attrs:
         return Attrs(Kind.FILE, len(await self.render()), self._mtime, writable=self.writable)
+
+    async def listed(self) -> Attrs:
+        if self.spec.costly:
+            return Attrs(Kind.FILE, 0, self._mtime, writable=self.writable, provisional=True)
+        return await self.stat()
 
     async def open(self) -> FileHandle:
         return BytesHandle(await self.render())

@@ -77,8 +77,8 @@ def _info_key(identifier: str, version: str) -> tuple[str, ...]:
     return ("info", identifier, version)
 
 
-def _folders_key(identifier: str, version: str) -> tuple[str, ...]:
-    return ("folders", identifier, version)
+def _folders_key(identifier: str, version: str, under: str) -> tuple[str, ...]:
+    return ("folders", identifier, version, under)
 
 
 def _asset_key(identifier: str, path: str) -> tuple[str, ...]:
@@ -276,27 +276,40 @@ class DandiApi(ApiClient):
             ("assets", identifier, version), fetch, index, immutable=version != "draft"
         )
 
-    async def folder_index(self, identifier: str, version: str) -> FolderIndex:
-        """Every folder of a version from the flat asset list (all pages, in parallel),
-        arranged compactly page by page as it arrives (see ``folders.py``)."""
+    async def folder_index(self, identifier: str, version: str, under: str = "") -> FolderIndex:
+        """Every folder of a version under the folder ``under`` ('' = all of it) from the flat
+        asset list (all pages, in parallel), arranged compactly page by page as it arrives
+        (see ``folders.py``)."""
+        prefix = f"{under}/" if under else ""
+        params = {"order": "path", **({"path": prefix} if prefix else {})}
+
+        def add(assets: list[AssetRow]) -> None:
+            # The server matches ``path`` case-insensitively: keep the exact folder's assets.
+            rows.add(a for a in assets if a.path.startswith(prefix))
 
         async def fetch() -> FolderIndex:
-            rows = FolderRows()
             await self._each_page(
                 f"dandisets/{identifier}/versions/{version}/assets/",
-                {"order": "path"},
+                params,
                 AssetRow,
-                f"assets of {identifier}/{version}",
-                lambda _n, assets: rows.add(assets),
+                f"assets of {identifier}/{version}/{under}",
+                lambda _n, assets: add(assets),
             )
             return rows.index()
 
-        key = _folders_key(identifier, version)
+        rows = FolderRows()
+        key = _folders_key(identifier, version, under)
         return await self.memo.get(key, fetch, immutable=version != "draft")
 
-    def holds_folder_index(self, identifier: str, version: str) -> bool:
-        """Whether the folder index of a version is in memory (no request to use it)."""
-        return self.memo.held(_folders_key(identifier, version)) is not None
+    def folder_index_held(self, identifier: str, version: str, folder: str) -> str | None:
+        """The folder whose index (``folder_index``) is in memory and covers ``folder``: it
+        or one of its ancestors; None if none is (no request either way)."""
+        parts = folder.split("/") if folder else []
+        for depth in range(len(parts) + 1):
+            under = "/".join(parts[:depth])
+            if self.memo.held(_folders_key(identifier, version, under)) is not None:
+                return under
+        return None
 
     async def paths(self, identifier: str, version: str, prefix: str) -> list[AssetPath]:
         """One directory level (``prefix`` is '' or ends with '/')."""

@@ -9,7 +9,9 @@ shared with nothing else) and dropping the pages' pydantic models at once, so a 
 
 :class:`WalkDetector` decides when a version is being walked: several distinct folders of it
 listed within a few seconds. Until then each folder costs its own ``paths/`` request, so
-``ls`` of one folder never costs the version's size.
+``ls`` of one folder never costs the version's size. A walk covers the folders' common
+ancestor only (``find draft/sub-0042`` fetches the assets under ``sub-0042/``, not the
+version's), so what a walk costs follows the subtree walked.
 """
 
 from __future__ import annotations
@@ -95,13 +97,30 @@ class WalkDetector:
     def __init__(self) -> None:
         self._recent: dict[tuple[str, str], _Recent] = {}
 
-    def listed(self, identifier: str, version: str, folder: str) -> bool:
-        """Note that ``folder`` is listed; True when that makes a walk."""
+    def listed(self, identifier: str, version: str, folder: str) -> str | None:
+        """Note that ``folder`` is listed. When that makes a walk, the folder walked: the
+        common ancestor of the recent folders ('' for the version's root); else None."""
         now = time.monotonic()
         recent = self._recent.setdefault((identifier, version), _Recent())
         recent.folders = {f: t for f, t in recent.folders.items() if now - t < WALK_WINDOW_S}
         recent.folders[folder] = now
         if len(recent.folders) >= WALK_FOLDERS:
+            walked = common_folder(recent.folders)
             recent.folders.clear()
-            return True
-        return False
+            return walked
+        return None
+
+
+def common_folder(folders: Iterable[str]) -> str:
+    """The deepest folder that holds (or is) each of ``folders`` ('' = the version's root)."""
+    common: list[str] | None = None
+    for folder in folders:
+        parts = folder.split("/") if folder else []
+        if common is None:
+            common = parts
+            continue
+        n = 0
+        while n < min(len(common), len(parts)) and common[n] == parts[n]:
+            n += 1
+        del common[n:]
+    return "/".join(common or [])

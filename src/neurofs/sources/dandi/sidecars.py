@@ -189,5 +189,6 @@ def asset_yaml(api: DandiApi, key: NodePath, identifier: str, path: str, mtime: 
         fmt=TextFormat.YAML,
         computed_keys=ASSET_COMPUTED_KEYS,
         denied_reason=_denied(api),
+        costly=True,  # one request per asset: listing draft.meta/ must not load them all
     )
     return Sidecar(key, spec, mtime)

@@ -219,9 +219,9 @@ def build_index(assets: Sequence[object]) -> dict[str, dict[str, Entry]]:
 
 class PathsView(VersionView):
     """Folders of a huge version: each from ``assets/paths/`` (one request per folder), until
-    a walk is detected (``folders.WalkDetector``); then every folder from the flat asset list,
-    fetched once in parallel pages (``DandiApi.folder_index``), so a ``find`` costs about the
-    flat list's pages, not one request per folder.
+    a walk is detected (``folders.WalkDetector``); then every folder under the walked one from
+    the flat asset list, fetched once in parallel pages (``DandiApi.folder_index``), so a
+    ``find`` costs about the flat list's pages of what it walks, not one request per folder.
 
     ``assets/paths/`` gives no timestamps: files and folders carry the version's modified time,
     whichever route answered, so a file's attributes never change with the route.
@@ -236,12 +236,14 @@ class PathsView(VersionView):
         self._mtime = mtime
         self.embargoed = embargoed
 
-    async def _folder(self, folder: str) -> Mapping[str, Entry]:
+    async def _folder(self, folder: str, listing: bool) -> Mapping[str, Entry]:
+        """``listing``: a readdir (a walk is readdirs; a lookup on the way to a path is not)."""
         api = self._ctx.api
-        if api.holds_folder_index(self._id, self._version) or self._ctx.walks.listed(
-            self._id, self._version, folder
-        ):
-            rows = (await api.folder_index(self._id, self._version)).get(folder)
+        walked = api.folder_index_held(self._id, self._version, folder)
+        if walked is None and listing:
+            walked = self._ctx.walks.listed(self._id, self._version, folder)
+        if walked is not None:
+            rows = (await api.folder_index(self._id, self._version, walked)).get(folder)
             if rows is None:
                 raise NotFound(f"{self._id}/{self._version}/{folder}")
             return _RowEntries(rows, self._mtime)
@@ -250,10 +252,10 @@ class PathsView(VersionView):
         return _PathEntries(items, self._mtime)
 
     async def entries(self, folder: str) -> Collection[Entry]:
-        return (await self._folder(folder)).values()
+        return (await self._folder(folder, listing=True)).values()
 
     async def entry(self, folder: str, name: str) -> Entry:
-        entry = (await self._folder(folder)).get(name)
+        entry = (await self._folder(folder, listing=False)).get(name)
         if entry is None:
             raise NotFound(f"{self._id}/{self._version}/{folder}/{name}")
         return entry
