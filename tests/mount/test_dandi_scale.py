@@ -144,9 +144,12 @@ def test_find_in_the_metadata_tree_loads_no_asset_metadata(make_mount, large_emu
     ).stdout.splitlines()
     requests = api_requests(large_emulator)
     assert len(found) == 1_000  # 10 sessions of 100 assets
-    # The folder and its 10 sessions, one paths/ request each; no asset's metadata.
-    assert len(requests) <= 11, "\n".join(requests)
+    # The folders on the way and the first ones walked, one paths/ request each, then one page
+    # of the flat list under sub-0042/ (the walked folder, not the version); no metadata.
+    assert len(requests) <= 12, "\n".join(requests)
     assert not any("metadata=true" in r for r in requests), requests
+    flat = [r for r in requests if "/versions/draft/assets/?" in r]
+    assert len(flat) == 1 and "path=sub-0042%2F" in flat[0], flat
 
     i = next(i for i in range(ASSET_COUNT) if asset_path(i).startswith("sub-0042/"))
     large_emulator.reset()
