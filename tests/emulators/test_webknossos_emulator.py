@@ -1032,6 +1032,37 @@ def test_raw_cuboid_edges(wk_data: httpx.Client, wk_sample: SampleWorld) -> None
     assert wk_data.get(url, params={**params, "token": token}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("size", "served"),
+    [
+        ((512, 8, 4), True),  # the largest side the datastore takes, whatever the volume
+        ((8, 512, 2), True),
+        ((4, 2, 512), True),
+        ((513, 8, 4), False),  # one voxel too wide: refused, though smaller than 512³
+        ((8, 513, 1), False),
+        ((1, 1, 513), False),
+        ((0, 8, 8), False),
+        ((8, -1, 8), False),
+    ],
+)
+def test_raw_cuboid_sides_are_capped_at_512_like_the_datastore(
+    wk_data: httpx.Client, size: tuple[int, int, int], served: bool
+) -> None:
+    """The datastore's ``Cuboid.hasValidDimensions`` (each side 1..512) refuses a box by
+    dropping it as a missing bucket: 200, no bytes, ``MISSING-BUCKETS: [0]``."""
+    w, h, d = size
+    response = wk_data.get(
+        f"datasets/{DATASET_L4}/layers/color/data",
+        params={"mag": "1", "x": 0, "y": 0, "z": 0, "width": w, "height": h, "depth": d},
+    )
+    assert response.status_code == 200
+    if served:
+        assert len(response.content) == w * h * d
+    else:
+        assert response.content == b""
+        assert response.headers["MISSING-BUCKETS"] == "[0]"
+
+
 # ---------------------------------------------------------------------------- datastore: proxy
 
 

@@ -107,10 +107,15 @@ def test_outside_the_box_is_missing_and_the_process_stays_small(
     data: httpx.Client, large: RunningEmulator
 ) -> None:
     assert data.get(f"zarr/{DATASET_LARGE}/color/1/0.1250.0.0").status_code == 404
-    # Rows of a whole plane at mag 16 (the datastore answers any box in one request).
-    params = {"mag": "16", "x": 0, "y": 0, "z": 0, "width": 2500, "height": 420, "depth": 1}
-    rows = data.get(f"datasets/{DATASET_LARGE}/layers/color/data", params=params)
-    assert len(rows.content) == 2500 * 420
+    # The largest box the datastore serves (512 voxels a side), deep at mag 1.
+    params = {"mag": "1", "x": 20_000, "y": 20_000, "z": 5_000}
+    sides = {"width": 512, "height": 512, "depth": 4}
+    box = data.get(f"datasets/{DATASET_LARGE}/layers/color/data", params={**params, **sides})
+    assert len(box.content) == 512 * 512 * 4
+    # Rows of a whole plane at mag 16 are wider than that: refused, as a missing bucket.
+    sides = {"width": 2500, "height": 420, "depth": 1}
+    rows = data.get(f"datasets/{DATASET_LARGE}/layers/color/data", params={**params, **sides})
+    assert (rows.content, rows.headers["MISSING-BUCKETS"]) == (b"", "[0]")
     status = Path(f"/proc/{large.process.pid}/status").read_text()
     peak_kb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
     assert peak_kb * 1024 < 250 * 1000 * 1000  # nothing of the 16 TB layer is kept

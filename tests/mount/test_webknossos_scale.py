@@ -13,10 +13,12 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
 
+from neurofs.sources.webknossos.volume import BOX_MAX_SIDE
 from neurofs_emulators.launch import start_emulator
 from neurofs_emulators.webknossos.sample import ORGANIZATION, OWNER_TOKEN, SampleWorld
 from tests.support.emulators import WkEmulator
@@ -78,6 +80,24 @@ def box_requests(emulator: WkEmulator) -> list[dict[str, Any]]:
     return [r for r in emulator.requests() if r["path"].endswith("/layers/color/data")]
 
 
+def box_sides(request: dict[str, Any]) -> tuple[int, int, int]:
+    query = parse_qs(request["query"])
+    return (int(query["width"][0]), int(query["height"][0]), int(query["depth"][0]))
+
+
+def checked_box_voxels(emulator: WkEmulator) -> int:
+    """The voxels of every box neurofs asked the datastore for, each of them checked to be
+    within its limit of 512 voxels a side (a larger box gets no bytes, see
+    ``volume.BOX_MAX_SIDE``), and served."""
+    total = 0
+    for request in box_requests(emulator):
+        w, h, d = box_sides(request)
+        assert max(w, h, d) <= BOX_MAX_SIDE, request["query"]
+        assert request["status"] == 200
+        total += w * h * d
+    return total
+
+
 def data_requests(emulator: WkEmulator) -> list[dict[str, Any]]:
     return chunk_requests(emulator) + box_requests(emulator)
 
@@ -137,31 +157,39 @@ def first_rows(mag: int, nbytes: int) -> bytes:
 
 
 def test_one_mib_of_a_big_plain_volume_costs_about_one_mib(mount: Mount, emulator: WkEmulator):
+    """Plain volumes of big mags are read as boxes of the datastore's raw route, each at most
+    512 voxels a side (the datastore answers a larger one with no bytes): a band of rows
+    2,500 voxels wide is five boxes, and the bytes fetched are exactly their voxels."""
     raw = layer_dir(mount) / "16.raw"
     assert raw.stat().st_size == 2500 * 2500 * 625  # 3.9 GB
     row, plane = 2500, 2500 * 2500
 
     # head -c 1MiB through the page cache: the kernel reads ahead of head (up to 3 MiB of
-    # the file from its start), and each MiB it asks for is one box of rows.
+    # the file from its start), and each MiB it asks for is one band of rows: five boxes.
     before = bytes_fetched(mount)
     head = subprocess.run(["head", "-c", str(MiB), str(raw)], capture_output=True, check=True)
     assert head.stdout == first_rows(16, MiB)
-    requests = len(box_requests(emulator))
     assert chunk_requests(emulator) == []
-    assert 1 <= requests <= 3
-    assert bytes_fetched(mount) - before <= 3 * (MiB + 2 * row)
+    assert 5 <= len(box_requests(emulator)) <= 3 * 5
+    fetched = bytes_fetched(mount) - before
+    assert checked_box_voxels(emulator) == fetched <= 3 * (MiB + 2 * row)
 
-    # Exactly 1 MiB (no read-ahead, O_DIRECT): one box, about 1 MiB.
+    # Exactly 1 MiB (no read-ahead, O_DIRECT) of 32.raw: 839 rows of 1,250 voxels, two bands
+    # of rows (512 and 327) by three boxes across (512, 512, 226); about 1 MiB.
     emulator.reset()
     before = bytes_fetched(mount)
     assert read_direct(layer_dir(mount) / "32.raw", 0, MiB) == first_rows(32, MiB)
     assert chunk_requests(emulator) == []
-    assert len(box_requests(emulator)) == 1
-    assert MiB <= bytes_fetched(mount) - before <= MiB + 2 * 1250
+    assert sorted(box_sides(r) for r in box_requests(emulator)) == sorted(
+        (w, h, 1) for w in (512, 512, 226) for h in (512, 327)
+    )
+    fetched = bytes_fetched(mount) - before
+    assert checked_box_voxels(emulator) == fetched
+    assert MiB <= fetched <= MiB + 2 * 1250
 
     # 1 MiB across a z plane's end, deep in the file: its two blocks (the kernel sends the
-    # read in pieces, so each block is a request), the one across the plane's end as a box
-    # in each plane.
+    # read in pieces, so each block is a request), the one across the plane's end as rows
+    # in each plane; five boxes per band of rows.
     emulator.reset()
     before = bytes_fetched(mount)
     offset = 400 * plane - MiB // 2
@@ -170,8 +198,9 @@ def test_one_mib_of_a_big_plain_volume_costs_about_one_mib(mount: Mount, emulato
     data = read_direct(raw, offset, MiB)
     assert data == box.transpose(2, 1, 0).tobytes()[offset % plane :][:MiB]
     assert chunk_requests(emulator) == []
-    assert 2 <= len(box_requests(emulator)) <= 3
-    assert bytes_fetched(mount) - before <= 2 * MiB + 4 * row
+    assert 2 * 5 <= len(box_requests(emulator)) <= 3 * 5
+    fetched = bytes_fetched(mount) - before
+    assert checked_box_voxels(emulator) == fetched <= 2 * MiB + 4 * row
 
 
 def test_zarr_reads_a_deep_region_with_about_one_request_per_chunk(

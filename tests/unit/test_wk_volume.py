@@ -324,10 +324,13 @@ async def test_a_single_channel_chunk_is_one_cache_entry_in_both_views(
 
 
 @pytest.mark.parametrize("element_class", ["uint8", "uint24"])
-def test_raw_boxes_cover_exactly_the_read(element_class: str):
-    """The boxes of a read, cut from the plain volume as the datastore would send them and
-    concatenated, hold the read's bytes at ``skip``; at most three boxes, each whole rows,
-    and no more than a row of extra bytes at each end."""
+@pytest.mark.parametrize("max_side", [512, 16])
+def test_raw_plan_covers_exactly_the_read_in_boxes_within_the_limit(
+    element_class: str, max_side: int
+):
+    """The boxes of a read, cut from the served array as the datastore would send them and
+    placed, hold the read's bytes at ``skip``: every box within ``max_side`` voxels a side,
+    each byte of the rows fetched once, and no more than a row of extra bytes at each end."""
     g = MagGeometry(layer(element_class, top_left=(40, 20, 8), size=(90, 70, 50)), (2, 2, 1))
     arr = served_array(g)
     (x0, y0, z0), (x1, y1, z1) = g.box
@@ -341,15 +344,33 @@ def test_raw_boxes_cover_exactly_the_read(element_class: str):
     for start, end in cases:
         if start == end:
             continue
-        boxes, skip = volume.raw_boxes(g, start, end)
-        assert 1 <= len(boxes) <= 3
-        got = b""
-        for box in boxes:
-            part = arr[:, x0:x1, box.y[0] : box.y[1], box.z[0] : box.z[1]].tobytes(order="F")
+        plan = volume.raw_plan(g, start, end, max_side)
+        buffer = np.full(plan.nbytes, 0xEE, dtype=np.uint8)
+        for box in plan.boxes:
+            assert all(0 < side <= max_side for side in box.size)
+            (bx0, bx1), (by0, by1), (bz0, bz1) = box.x, box.y, box.z
+            part = arr[:, bx0:bx1, by0:by1, bz0:bz1].tobytes(order="F")
             assert len(part) == box.nbytes(g)
-            got += part
-        assert got[skip : skip + end - start] == raw[start:end]
-        assert len(got) - (end - start) < 2 * row
+            box.place(g, buffer, part)
+        assert sum(box.nbytes(g) for box in plan.boxes) == plan.nbytes
+        assert buffer.tobytes()[plan.skip : plan.skip + end - start] == raw[start:end]
+        assert plan.nbytes - (end - start) < 2 * row
+        rows = {box.rows for box in plan.boxes}
+        assert 1 <= len(rows) <= 3
+        if max_side >= 90:  # rows no wider than a box: one box per set of rows
+            assert len(plan.boxes) == len(rows)
+
+
+def test_a_megabyte_of_a_wide_plane_is_five_boxes_of_whole_rows():
+    """Rows 2,500 voxels wide (mag 16 of a 40,000-wide layer) cost ceil(2500 / 512) = 5
+    boxes per band of up to 512 rows: the fewest the datastore's limit allows."""
+    big = layer("uint8", top_left=(0, 0, 0), size=(40_000, 40_000, 10_000))
+    g = MagGeometry(big, (16, 16, 16))
+    plan = volume.raw_plan(g, 0, 1 << 20)
+    cuts = [(0, 512), (512, 1024), (1024, 1536), (1536, 2048), (2048, 2500)]
+    assert [box.x for box in plan.boxes] == cuts
+    assert {box.y for box in plan.boxes} == {(0, 420)} and {box.z for box in plan.boxes} == {(0, 1)}
+    assert plan.nbytes == 420 * 2500 and plan.skip == 0
 
 
 def test_a_computed_listing_makes_only_the_entries_asked_for():

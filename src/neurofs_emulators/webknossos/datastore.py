@@ -14,6 +14,17 @@ Routes (datastore ``ZarrStreamingController``, ``BinaryDataController``, ``DataP
 - Raw cuboid: ``GET /datasets/{id}/layers/{layer}/data?mag=&x=&y=&z=&width=&height=&depth=``
   (x, y, z in mag-1 voxels, sizes in target-mag voxels) → Fortran-order bytes and a
   ``MISSING-BUCKETS`` header: ``[]``, or ``[0]`` when the cuboid has no data at all.
+  Each side must be 1 to 512 voxels, the real datastore's only size limit: its
+  ``Cuboid.hasValidDimensions`` (scalableminds/webknossos, webknossos-datastore/app/com/
+  scalableminds/webknossos/datastore/models/requests/Cuboid.scala: ``width > 0 && width <=
+  512`` and the same for height and depth; no total-voxel cap, no configuration key). A box
+  outside it fails in ``BinaryDataService.handleDataRequest`` with "Invalid cuboid dimensions
+  (must be > 0 and <= 512).", and ``handleDataRequests`` collects its requests with
+  ``Fox.sequenceOfFulls``, which drops failures: the client gets **200 with an empty body**
+  and ``MISSING-BUCKETS: [0]``, never the message (datastores since 2026 also send
+  ``Failure-Bucket-Indices: [0]``). The emulator answers exactly that. The official client
+  splits its raw downloads into 512³ boxes (webknossos-libs, ``webknossos/client/
+  _download_dataset.py``, ``_DOWNLOAD_CHUNK_SHAPE``).
 - Proxy (the files of the layer's own storage, here Zarr 3): ``/datasets/{id}/proxy/
   datasource-properties.json`` (generated, ignores Range) and ``/datasets/{id}/proxy/layers/
   {layer}/mags/{mag}/{path}``: ``zarr.json`` and chunks ``c/0/{x}/{y}/{z}`` of 64³ voxels,
@@ -56,8 +67,9 @@ ACCESS_DENIED = (
 CHUNK_NOT_FOUND = "Could not find the requested chunk"
 # Chunk edge of the emulated underlying Zarr 3 storage (what the proxy routes serve).
 PROXY_CHUNK = 64
-# Largest raw cuboid the emulator computes (voxels of the target mag).
-MAX_CUBOID_VOXELS = 512**3
+# Largest side of a raw cuboid, in voxels of the target mag (the datastore's
+# Cuboid.hasValidDimensions; see the module docstring).
+MAX_CUBOID_SIDE = 512
 OCTET = "application/octet-stream"
 
 ZARR_KEY = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$")
@@ -211,23 +223,15 @@ class Datastore:
             raise WkError(400, "Missing parameter: mag")
         mag = self.mag_of(layer, mag_text)
         size = (params["width"], params["height"], params["depth"])
-        if any(s <= 0 for s in size):
-            raise WkError(400, "Invalid cuboid: width, height and depth must be positive")
-        if size[0] * size[1] * size[2] > MAX_CUBOID_VOXELS:
-            raise WkError(400, "Requested cuboid is too large")
+        if not all(0 < s <= MAX_CUBOID_SIDE for s in size):
+            # The datastore's failed request, dropped as a missing bucket: no bytes, no error.
+            return _raw_response(b"", "[0]")
         # x, y, z are mag-1 coordinates of the top-left corner.
         start = (params["x"] // mag[0], params["y"] // mag[1], params["z"] // mag[2])
         end = (start[0] + size[0], start[1] + size[1], start[2] + size[2])
         body = f_order_bytes(layer.voxels(mag, start, end))
         missing = "[]" if layer.box_has_data(mag, start, end) else "[0]"
-        return Response(
-            body,
-            media_type=OCTET,
-            headers={
-                "MISSING-BUCKETS": missing,
-                "Access-Control-Expose-Headers": "MISSING-BUCKETS",
-            },
-        )
+        return _raw_response(body, missing)
 
     # ------------------------------------------------------------------ proxy
 
@@ -275,6 +279,14 @@ class Datastore:
         r.add("GET", "/datasets/{id}/proxy/datasource-properties.json", self.proxy_properties)
         r.add("GET", "/datasets/{id}/proxy/layers/{layer}/mags/{mag}/{path:path}", self.proxy_file)
         return r
+
+
+def _raw_response(body: bytes, missing: str) -> Response:
+    return Response(
+        body,
+        media_type=OCTET,
+        headers={"MISSING-BUCKETS": missing, "Access-Control-Expose-Headers": "MISSING-BUCKETS"},
+    )
 
 
 def _zarr3_array_header(layer: LayerSpec, mag: Vec3) -> dict[str, Any]:

@@ -295,7 +295,9 @@ class WebknossosApi(ApiClient):
         y, z; zeros where it has no data): ``start`` in voxels of ``mag``, ``size`` voxels
         of ``mag`` per axis, exactly ``nbytes`` long. The route takes the corner in mag-1
         voxels (scalableminds/webknossos, webknossos-datastore/app/com/scalableminds/
-        webknossos/datastore/controllers/BinaryDataController.scala, ``requestRawCuboid``)."""
+        webknossos/datastore/controllers/BinaryDataController.scala, ``requestRawCuboid``)
+        and at most 512 voxels a side (``volume.BOX_MAX_SIDE``, planned by
+        ``volume.raw_plan``): it answers a larger box with no bytes, a short body here."""
         store = self.datastore(dataset.data_store.url)
         query = urlencode(
             {

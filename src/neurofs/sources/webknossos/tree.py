@@ -201,9 +201,10 @@ class RawVolume(Assembled):
 
 
 class RawBoxes(BlocksOnly):
-    """A big mag's plain volume, read as boxes of whole rows from the datastore's raw route
+    """A big mag's plain volume, read as boxes from the datastore's raw route
     (``layers/<layer>/data?mag&x&y&z&width&height&depth``): the fetcher asks for block runs of
-    this file, each one to three requests for about its own bytes (``volume.raw_boxes``).
+    this file; each is read as the rows that hold it, in boxes of at most 512 voxels a side
+    (the datastore's limit), all at once, for about its own bytes (``volume.raw_plan``).
     Its blocks are cached under its own identity (dataset, layer, mag, revision; the block's
     index names the box), not shared with the chunk files: the price of reads that cost what
     they read instead of whole 32-plane slabs of chunks."""
@@ -217,25 +218,19 @@ class RawBoxes(BlocksOnly):
 
     async def fetch(self, start: int, end: int) -> bytes:
         g = self._g
-        boxes, skip = volume.raw_boxes(g, start, end)
-        (x0, _, _), (x1, _, _) = g.box
-        parts: list[bytes] = [b""] * len(boxes)
+        plan = volume.raw_plan(g, start, end)
+        buffer = np.empty(plan.nbytes, dtype=np.uint8)
 
-        async def one(i: int, box: volume.RawBox) -> None:
-            (za, zb), (ya, yb) = box.z, box.y
-            parts[i] = await self._ctx.api.cuboid(
-                self._dataset,
-                g.layer.name,
-                g.mag,
-                (x0, ya, za),
-                (x1 - x0, yb - ya, zb - za),
-                box.nbytes(g),
+        async def one(box: volume.RawBox) -> None:
+            data = await self._ctx.api.cuboid(
+                self._dataset, g.layer.name, g.mag, box.corner, box.size, box.nbytes(g)
             )
+            box.place(g, buffer, data)
 
         async with tasks_of_one_request() as nursery:
-            for i, box in enumerate(boxes):
-                nursery.start_soon(one, i, box)
-        return b"".join(parts)[skip : skip + (end - start)]
+            for box in plan.boxes:
+                nursery.start_soon(one, box)
+        return buffer[plan.skip : plan.skip + (end - start)].tobytes()
 
 
 def plain_volume(ctx: WkContext, dataset: Dataset, g: MagGeometry) -> RawVolume | RawBoxes:

@@ -14,6 +14,7 @@ uncompressed, 32³ chunks, starting at voxel 0 (not at the bounding box's top-le
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -126,50 +127,143 @@ def raw_region(g: MagGeometry, start: int, end: int) -> RawRegion:
     return RawRegion((z0 + first_z, z0 + last_z + 1), (y0 + first_y, y0 + end_y), skip)
 
 
+# The largest side of a box the datastore's raw route serves, in voxels of the mag: its
+# Cuboid.hasValidDimensions (scalableminds/webknossos, webknossos-datastore/app/com/
+# scalableminds/webknossos/datastore/models/requests/Cuboid.scala) takes 1 to 512 voxels per
+# side and nothing else (no total-voxel cap, no configuration key). A larger box is not an
+# HTTP error: BinaryDataService drops the failed request as a missing bucket and answers
+# 200 with no bytes and ``MISSING-BUCKETS: [0]``. The official client downloads in 512³
+# boxes for the same reason (webknossos-libs, webknossos/client/_download_dataset.py).
+BOX_MAX_SIDE = 512
+
+
 @dataclass(frozen=True)
-class RawBox:
-    """Whole rows of a plain volume as one box of the datastore's raw route: z in ``z``, y in
-    ``y`` (half-open, voxels of the mag), x over the whole bounding box. Its bytes (F order
-    over c, x, y, z) are one contiguous range of the plain volume, since both run x fastest,
-    then y, then z."""
+class RawRows:
+    """Whole rows of a plain volume: z in ``z``, y in ``y`` (half-open, voxels of the mag), x
+    over the whole bounding box; their bytes are one contiguous range of the plain volume
+    (x fastest, then y, then z), found ``offset`` bytes into the read's buffer."""
 
     z: tuple[int, int]
     y: tuple[int, int]
+    offset: int = 0
 
     def nbytes(self, g: MagGeometry) -> int:
+        rows = (self.z[1] - self.z[0]) * (self.y[1] - self.y[0])
+        return rows * g.raw_shape_xyz[0] * g.voxel_bytes
+
+
+@dataclass(frozen=True)
+class RawBox:
+    """One request of the datastore's raw route: voxels ``x``, ``y``, ``z`` (half-open,
+    voxels of the mag), each side at most ``BOX_MAX_SIDE``; a tile of ``rows``."""
+
+    rows: RawRows
+    x: tuple[int, int]
+    y: tuple[int, int]
+    z: tuple[int, int]
+
+    @property
+    def corner(self) -> tuple[int, int, int]:
+        return (self.x[0], self.y[0], self.z[0])
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        return (self.x[1] - self.x[0], self.y[1] - self.y[0], self.z[1] - self.z[0])
+
+    def nbytes(self, g: MagGeometry) -> int:
+        w, h, d = self.size
+        return w * h * d * g.voxel_bytes
+
+    def place(self, g: MagGeometry, buffer: np.ndarray[Any, Any], data: bytes) -> None:
+        """Copy the box's bytes as the datastore sends them (F order over c, x, y, z: C order
+        over z, y, x, c) into its rows in ``buffer``, the read's bytes."""
         (x0, _, _), (x1, _, _) = g.box
-        return (self.z[1] - self.z[0]) * (self.y[1] - self.y[0]) * (x1 - x0) * g.voxel_bytes
+        vb = g.voxel_bytes
+        rows = self.rows
+        depth, height = rows.z[1] - rows.z[0], rows.y[1] - rows.y[0]
+        view = buffer[rows.offset : rows.offset + rows.nbytes(g)].reshape(
+            depth, height, (x1 - x0) * vb
+        )
+        w, h, d = self.size
+        tile = np.frombuffer(data, dtype=np.uint8).reshape(d, h, w * vb)
+        za, ya, xa = self.z[0] - rows.z[0], self.y[0] - rows.y[0], (self.x[0] - x0) * vb
+        view[za : za + d, ya : ya + h, xa : xa + w * vb] = tile
 
 
-def raw_boxes(g: MagGeometry, start: int, end: int) -> tuple[list[RawBox], int]:
-    """The boxes whose bytes, concatenated, cover bytes [start, end) of the plain volume, and
-    where the range starts in them. At most three: the rows of a partial first plane, the
-    whole planes between, the rows of a partial last plane; so a read costs requests and
-    bytes in proportion to its own size (plus less than a row at each end)."""
+@dataclass(frozen=True)
+class RawPlan:
+    """The datastore requests that read bytes [start, end) of a plain volume: ``boxes`` fill
+    a buffer of ``nbytes`` (the rows holding the range), where the range starts at ``skip``."""
+
+    boxes: list[RawBox]
+    nbytes: int
+    skip: int
+
+
+def raw_rows(g: MagGeometry, start: int, end: int) -> tuple[list[RawRows], int]:
+    """The rows whose bytes, concatenated, cover bytes [start, end) of the plain volume, and
+    where the range starts in them. At most three sets: the rows of a partial first plane,
+    the whole planes between, the rows of a partial last plane; so a read costs bytes in
+    proportion to its own size (plus less than a row at each end)."""
     (_, y0, z0), (_, y1, _) = g.box
     region = raw_region(g, start, end)
     (za, zb), (ya, yb) = region.z, region.y
     if zb - za == 1:
-        return [RawBox((za, zb), (ya, yb))], region.skip
+        return [RawRows((za, zb), (ya, yb))], region.skip
     height = y1 - y0
     row = g.raw_shape_xyz[0] * g.voxel_bytes
     plane = row * height
     # raw_region widened a read across planes to whole planes: narrow both ends to rows.
     first_row = (start % plane) // row
     last_row = ((end - 1) % plane) // row + 1
-    boxes: list[RawBox] = []
+    spans: list[tuple[tuple[int, int], tuple[int, int]]] = []
     middle = [za, zb]
     if first_row > 0:
-        boxes.append(RawBox((za, za + 1), (y0 + first_row, y1)))
+        spans.append(((za, za + 1), (y0 + first_row, y1)))
         middle[0] = za + 1
     if last_row < height:
         middle[1] = zb - 1
     if middle[0] < middle[1]:
-        boxes.append(RawBox((middle[0], middle[1]), (y0, y1)))
+        spans.append(((middle[0], middle[1]), (y0, y1)))
     if last_row < height:
-        boxes.append(RawBox((zb - 1, zb), (y0, y0 + last_row)))
+        spans.append(((zb - 1, zb), (y0, y0 + last_row)))
+    rows: list[RawRows] = []
+    offset = 0
+    for z, y in spans:
+        rows.append(RawRows(z, y, offset))
+        offset += rows[-1].nbytes(g)
     skip = start - ((za - z0) * plane + first_row * row)
-    return boxes, skip
+    return rows, skip
+
+
+def _cuts(a: int, b: int, side: int, aligned: bool) -> list[tuple[int, int]]:
+    """[a, b) in pieces of at most ``side``: cut at multiples of ``side`` when ``aligned``
+    (the datastore reads whole 32³ buckets, so aligned boxes touch no extra ones), else
+    every ``side`` from ``a`` (so a read of fewer rows than ``side`` stays one piece)."""
+    cuts = [a]
+    nxt = (a // side + 1) * side if aligned else a + side
+    while nxt < b:
+        cuts.append(nxt)
+        nxt += side
+    cuts.append(b)
+    return list(itertools.pairwise(cuts))
+
+
+def raw_plan(g: MagGeometry, start: int, end: int, max_side: int = BOX_MAX_SIDE) -> RawPlan:
+    """The boxes of the datastore's raw route that read bytes [start, end) of the plain
+    volume, each within the datastore's limit of ``max_side`` voxels a side: the rows of
+    ``raw_rows``, x cut at multiples of ``max_side``, y and z every ``max_side`` from the
+    rows' start. Every byte requested is a byte of those rows, fetched once."""
+    rows, skip = raw_rows(g, start, end)
+    (x0, _, _), (x1, _, _) = g.box
+    boxes = [
+        RawBox(r, x, y, z)
+        for r in rows
+        for z in _cuts(*r.z, max_side, aligned=False)
+        for y in _cuts(*r.y, max_side, aligned=False)
+        for x in _cuts(x0, x1, max_side, aligned=True)
+    ]
+    return RawPlan(boxes, sum(r.nbytes(g) for r in rows), skip)
 
 
 def region_chunks(g: MagGeometry, region: RawRegion) -> list[tuple[int, int, int]]:
