@@ -104,6 +104,8 @@ class RequestRecord(BaseModel):
     range: str | None
     host: str | None
     fault: FaultKind | None = None
+    # Body bytes handed to the connection (a response the client gave up on stops there).
+    sent: int = 0
 
 
 class RequestLog:
@@ -303,6 +305,7 @@ class NetworkMiddleware:
         try:
             await self.app(scope, receive, wrapped_send)
         finally:
+            record.sent = state["sent"]
             if record.status is None:
                 record.status = 500
 

@@ -277,12 +277,28 @@ class ObjectResponse(Response):
         if self.head or self.end < self.start:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        pos = self.start
-        while pos <= self.end:
-            stop = min(self.end + 1, pos + STREAM_CHUNK)
-            data = await anyio.to_thread.run_sync(self.source.read, pos, stop)
-            pos = stop
-            await send({"type": "http.response.body", "body": data, "more_body": pos <= self.end})
+        # Stop when the client goes away (as S3 does), not after pacing the rest to nobody.
+        async with anyio.create_task_group() as group:
+
+            async def stream() -> None:
+                pos = self.start
+                while pos <= self.end:
+                    stop = min(self.end + 1, pos + STREAM_CHUNK)
+                    data = await anyio.to_thread.run_sync(self.source.read, pos, stop)
+                    pos = stop
+                    await send(
+                        {"type": "http.response.body", "body": data, "more_body": pos <= self.end}
+                    )
+                group.cancel_scope.cancel()
+
+            group.start_soon(stream)
+            await _until_disconnect(receive)
+            group.cancel_scope.cancel()
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def serve_object(
