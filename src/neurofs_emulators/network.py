@@ -301,6 +301,7 @@ class NetworkMiddleware:
                     await self._deliver(send, body[:room], True, state, bytes_per_second, path)
                     raise InjectedConnectionCut
             await self._deliver(send, body, more, state, bytes_per_second, path)
+            record.sent = state["sent"]
 
         try:
             await self.app(scope, receive, wrapped_send)
