@@ -62,6 +62,7 @@ from neurofs_emulators.dandi.sample import (
 
 SEED = 1316
 QUICK_STREAM = 128 * MiB
+CRASH_GRACE_S = 0.3
 SMALL = 4096
 LARGE = MiB
 PATTERNS = {
@@ -221,6 +222,9 @@ class Meter:
 
     def run(self, seconds: float | None, read_bytes: int, wrong: str | None) -> Run:
         hwm = self.mount.vm_hwm()
+        # The kernel sends FUSE's RELEASE after close() returns: a tool that dies on it (as
+        # httpdirfs 1.2.5 does after random reads) is gone a moment later.
+        time.sleep(CRASH_GRACE_S)
         return Run(
             seconds=None if wrong else seconds,
             data_requests=self.data,
