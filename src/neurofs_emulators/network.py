@@ -18,7 +18,8 @@
   response bodies at that many bytes per second after prompt headers, and
   ``stall_after_bytes`` stops a body after that many bytes (0: right after the headers) and
   holds the connection open until the knob is cleared;
-- records ``{method, path, query, status, range, host, fault}`` of the request.
+- records ``{method, path, query, status, range, host, fault, sent}`` of the request
+  (``sent``: the body bytes handed to the connection so far).
 
 Control routes (never logged, never delayed or faulted):
 
