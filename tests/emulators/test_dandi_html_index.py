@@ -75,6 +75,21 @@ def test_index_leaves_out_embargoed_objects_and_empty_prefixes(
     assert missing.status_code == 404 and "<Code>NoSuchKey</Code>" in missing.text
 
 
+def test_only_blobs_are_indexed_and_probes_keep_s3_answers(
+    dandi: Emulator, sample: SampleArchive
+) -> None:
+    truth = sample.asset_by_path("000001", BIG_BLOB_PATH)
+    assert truth.blob is not None
+    directory = truth.blob.s3_key.rpartition("/")[0]
+    # A HEAD of the directory's URL (an existence probe) is S3's 404, not nginx's 301.
+    assert httpx.head(f"{dandi.urls[1]}/dandiarchive/{directory}").status_code == 404
+    # Zarr prefixes are never pages: S3's NoSuchKey, with or without the slash.
+    zarr_id = next(iter(sample.zarrs))
+    for suffix in ("/", ""):
+        answer = httpx.get(f"{dandi.urls[1]}/dandiarchive/zarr/{zarr_id}{suffix}")
+        assert answer.status_code == 404 and "<Code>NoSuchKey</Code>" in answer.text
+
+
 def test_network_knobs_apply_to_the_index(dandi: Emulator, sample: SampleArchive) -> None:
     truth = sample.asset_by_path("000001", NWB_PATH)
     assert truth.blob is not None

@@ -15,9 +15,10 @@ It is served on its own port, so it is a different origin from the API, like S3 
 - one ``Range: bytes=a-b | a- | -n`` per GET (206 + ``Content-Range``); unsatisfiable → 416
   with ``Content-Range: bytes */SIZE``; several ranges or a malformed header → the header is
   ignored and the whole object is sent (200), as S3 does;
-- ``GET /dandiarchive/<prefix>/`` (a key ending in ``/``) answers an nginx-style HTML directory
-  index of the readable objects under it (:mod:`.htmlindex`) instead of S3's ``NoSuchKey``, so
-  that generic HTTP mounts (rclone's http backend, httpdirfs) can be measured on this server.
+- ``GET /dandiarchive/blobs/<prefix>/`` (a key ending in ``/``) answers an nginx-style HTML
+  directory index of the readable blobs under it (:mod:`.htmlindex`) instead of S3's
+  ``NoSuchKey``, so that generic HTTP mounts (rclone's http backend, httpdirfs) can be
+  measured on this server.
 
 The emulator also answers HEAD with the GET signature (real S3 would refuse it: presigned
 URLs are signed for one method).

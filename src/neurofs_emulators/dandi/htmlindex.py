@@ -1,14 +1,16 @@
 """An HTML directory index of the object store, as nginx's ``autoindex`` renders one.
 
-``GET /dandiarchive/<prefix>/`` (a key ending in ``/``, which S3 would answer ``NoSuchKey``)
-lists the objects and sub-"directories" under that prefix as ``<a href="name">`` lines with
-their dates and sizes. Generic HTTP mounts need such a page to find files: rclone's ``http``
-backend (``rclone mount :http: --http-url …``) and httpdirfs both parse the links of a
-directory page, then ``HEAD`` each file and read it with ranged GETs of the link, which the
-object store already serves. The real bucket has no such page; the emulator adds it so that
-those tools can be measured on the same server, with the same network knobs, as neurofs.
-As nginx does, the directory's URL without its final slash answers 301 to the URL with it
-(httpdirfs strips the slash of the URL it is given).
+``GET /dandiarchive/blobs/<prefix>/`` (a key ending in ``/``, which S3 would answer
+``NoSuchKey``) lists the objects and sub-"directories" under that prefix as
+``<a href="name">`` lines with their dates and sizes. Generic HTTP mounts need such a page
+to find files: rclone's ``http`` backend (``rclone mount :http: --http-url …``) and
+httpdirfs both parse the links of a directory page, then ``HEAD`` each file and read it with
+ranged GETs of the link, which the object store already serves. The real bucket has no such
+page; the emulator adds it so that those tools can be measured on the same server, with the
+same network knobs, as neurofs. As nginx does, a GET of the directory's URL without its
+final slash answers 301 to the URL with it (httpdirfs strips the slash of the URL it is
+given). Only ``blobs/`` is indexed, and HEAD of a missing key stays ``NoSuchKey``: zarr keys
+and existence probes keep S3's answers.
 
 Only what an unsigned GET may read is listed (embargoed objects are left out). The page is
 built from the bucket's lazy key walk (:mod:`.s3listing`) with ``/`` as delimiter, one
@@ -25,6 +27,8 @@ from urllib.parse import quote
 
 from neurofs_emulators.dandi.blobstore import BUCKET
 from neurofs_emulators.dandi.s3listing import MAX_KEYS, KeysFrom, ListRequest, list_page
+
+PREFIX = "blobs/"  # the part of the bucket the index covers
 
 # A key's (size, last modified) when an unsigned GET may read it, else None.
 Readable = Callable[[str], tuple[int, datetime] | None]

@@ -91,14 +91,17 @@ class BlobViews(Serializers):
             error = self.signer.check(path, request.query_params)
             if error is not None:
                 return error.response(head)
-        if key.endswith("/") and not signed:
+        # The HTML index covers the blobs only (zarr keys keep S3's answers exactly).
+        indexed = key.startswith(htmlindex.PREFIX) and not signed
+        if indexed and key.endswith("/"):
             index = self.html_index(key, head)
             if index is not None:
                 return index
         found = self.resolve_object(key)
         if (
             found is None
-            and not signed
+            and indexed
+            and not head
             and htmlindex.is_directory(s3listing.bucket_keys(self.archive), key + "/")
         ):
             # nginx sends a directory's URL without its slash to the URL with it.
