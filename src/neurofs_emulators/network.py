@@ -18,7 +18,8 @@
   response bodies at that many bytes per second after prompt headers, and
   ``stall_after_bytes`` stops a body after that many bytes (0: right after the headers) and
   holds the connection open until the knob is cleared;
-- records ``{method, path, query, status, range, host, fault}`` of the request.
+- records ``{method, path, query, status, range, host, fault, sent}`` of the request
+  (``sent``: the body bytes handed to the connection so far).
 
 Control routes (never logged, never delayed or faulted):
 
@@ -104,6 +105,8 @@ class RequestRecord(BaseModel):
     range: str | None
     host: str | None
     fault: FaultKind | None = None
+    # Body bytes handed to the connection (a response the client gave up on stops there).
+    sent: int = 0
 
 
 class RequestLog:
@@ -299,10 +302,12 @@ class NetworkMiddleware:
                     await self._deliver(send, body[:room], True, state, bytes_per_second, path)
                     raise InjectedConnectionCut
             await self._deliver(send, body, more, state, bytes_per_second, path)
+            record.sent = state["sent"]
 
         try:
             await self.app(scope, receive, wrapped_send)
         finally:
+            record.sent = state["sent"]
             if record.status is None:
                 record.status = 500
 

@@ -14,7 +14,11 @@ It is served on its own port, so it is a different origin from the API, like S3 
   catches API tokens leaking to the object store through a redirect);
 - one ``Range: bytes=a-b | a- | -n`` per GET (206 + ``Content-Range``); unsatisfiable → 416
   with ``Content-Range: bytes */SIZE``; several ranges or a malformed header → the header is
-  ignored and the whole object is sent (200), as S3 does.
+  ignored and the whole object is sent (200), as S3 does;
+- ``GET /dandiarchive/blobs/<prefix>/`` (a key ending in ``/``) answers an nginx-style HTML
+  directory index of the readable blobs under it (:mod:`.htmlindex`) instead of S3's
+  ``NoSuchKey``, so that generic HTTP mounts (rclone's http backend, httpdirfs) can be
+  measured on this server.
 
 The emulator also answers HEAD with the GET signature (real S3 would refuse it: presigned
 URLs are signed for one method).
@@ -274,12 +278,28 @@ class ObjectResponse(Response):
         if self.head or self.end < self.start:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        pos = self.start
-        while pos <= self.end:
-            stop = min(self.end + 1, pos + STREAM_CHUNK)
-            data = await anyio.to_thread.run_sync(self.source.read, pos, stop)
-            pos = stop
-            await send({"type": "http.response.body", "body": data, "more_body": pos <= self.end})
+        # Stop when the client goes away (as S3 does), not after pacing the rest to nobody.
+        async with anyio.create_task_group() as group:
+
+            async def stream() -> None:
+                pos = self.start
+                while pos <= self.end:
+                    stop = min(self.end + 1, pos + STREAM_CHUNK)
+                    data = await anyio.to_thread.run_sync(self.source.read, pos, stop)
+                    pos = stop
+                    await send(
+                        {"type": "http.response.body", "body": data, "more_body": pos <= self.end}
+                    )
+                group.cancel_scope.cancel()
+
+            group.start_soon(stream)
+            await _until_disconnect(receive)
+            group.cancel_scope.cancel()
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def serve_object(

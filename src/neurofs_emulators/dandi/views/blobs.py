@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
-from neurofs_emulators.dandi import drf, models, s3listing
+from neurofs_emulators.dandi import drf, htmlindex, models, s3listing
 from neurofs_emulators.dandi.blobstore import BUCKET, S3Error, serve_object
 from neurofs_emulators.dandi.drf import APIError
 from neurofs_emulators.dandi.views.base import json_response
@@ -90,7 +91,24 @@ class BlobViews(Serializers):
             error = self.signer.check(path, request.query_params)
             if error is not None:
                 return error.response(head)
+        # The HTML index covers the blobs only (zarr keys keep S3's answers exactly).
+        indexed = key.startswith(htmlindex.PREFIX) and not signed
+        if indexed and key.endswith("/"):
+            index = self.html_index(key, head)
+            if index is not None:
+                return index
         found = self.resolve_object(key)
+        if (
+            found is None
+            and indexed
+            and not head
+            and htmlindex.is_directory(s3listing.bucket_keys(self.archive), key + "/")
+        ):
+            # nginx sends a directory's URL without its slash to the URL with it.
+            return Response(
+                status_code=301,
+                headers={"Location": quote(f"{path}/", safe="/-_.~"), "Server": "nginx"},
+            )
         if found is None:
             return S3Error(
                 404, "NoSuchKey", "The specified key does not exist.", {"Key": key}
@@ -99,6 +117,23 @@ class BlobViews(Serializers):
         if embargoed and not signed:
             return S3Error(403, "AccessDenied", "Access Denied").response(head)
         return serve_object(request, self.corruption.source(key, source), etag, modified)
+
+    def html_index(self, prefix: str, head: bool) -> Response | None:
+        """The autoindex page of a "directory" (:mod:`..htmlindex`), None when empty."""
+
+        def readable(key: str) -> tuple[int, Any] | None:
+            found = self.resolve_object(key)
+            if found is None or found[3]:  # gone, or embargoed (an unsigned GET is refused)
+                return None
+            return found[0].size, found[2]
+
+        entries = htmlindex.directory_entries(s3listing.bucket_keys(self.archive), prefix, readable)
+        if entries is None:
+            return None
+        body = htmlindex.render(prefix, entries)
+        response = HTMLResponse(b"" if head else body, headers={"Server": "nginx"})
+        response.headers["content-length"] = str(len(body))
+        return response
 
     def resolve_object(self, key: str) -> tuple[Any, str, Any, bool] | None:
         if key.startswith("blobs/"):
