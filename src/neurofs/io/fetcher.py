@@ -197,7 +197,13 @@ class Fetcher:
         grain = self._grain_for(obj, offset, end, pattern)
         first, last = offset // grain.size, (end - 1) // grain.size
         walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
-        was_held = walking and all(self._cached(grain.key(obj, i)) for i in range(first, last + 1))
+        if walking:
+            assert pattern is not None and pattern.grid is not None
+            was_held = all(self._cached(grain.key(obj, i)) for i in range(first, last + 1))
+            # Before this read waits: the reader's next objects go out beside it, ahead of
+            # the reads it is about to send for them.
+            lines = self.read_ahead.neighbours(pattern, obj, was_held)
+            self._prefetch_lines(lines, pattern.grid.fetch_line)
         units = await self._units(obj, range(first, last + 1), grain, background=False)
         data = b"".join(units[i] for i in range(first, last + 1))
         start = offset - first * grain.size
@@ -205,10 +211,6 @@ class Fetcher:
         if pattern is not None:
             ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(obj))
             self._fetch_ahead(obj, ahead)
-            lines = self.read_ahead.neighbours(pattern, obj, was_held)
-            if lines:
-                assert pattern.grid is not None  # neighbours come only with a grid hint
-                self._prefetch_lines(lines, pattern.grid.fetch_line)
         return data[start : start + (end - offset)]
 
     async def _read_assembled(
