@@ -104,40 +104,37 @@ class GridHint:
 
     def lines_after(
         self, step: Index, within: tuple[Index, Index], lines: int
-    ) -> list[list[Index]]:
+    ) -> list[tuple[Index, range]]:
         """The objects after this one in the order of a reader walking ``within`` (a box of
         indices, inclusive) line by line along ``step``'s axis, in its direction: the rest of
         this line, then up to ``lines`` whole lines after it (the next along the slower axis
-        nearest the step's, carrying over to the next one out), never outside ``within``."""
+        nearest the step's, carrying over to the next one out), never outside ``within``.
+        Each line is an index on it and its positions along the axis, in walk order (the
+        indices themselves are made only for the lines fetched)."""
         axis = next(k for k, s in enumerate(step) if s)
         sign = step[axis]
         first, last = within
         # x fastest gives lines along y, then z; z fastest (the native view), y, then x.
         slower = sorted((k for k in range(len(step)) if k != axis), key=lambda k: abs(k - axis))
-
-        def line_from(index: list[int], i: int) -> list[Index]:
-            line: list[Index] = []
-            while first[axis] <= i <= last[axis]:
-                line.append((*index[:axis], i, *index[axis + 1 :]))
-                i += sign
-            return line
-
-        def next_line(index: list[int]) -> bool:
+        whole = range(first[axis], last[axis] + 1)[::sign]
+        index = list(self.index)
+        rest = range(index[axis] + sign, whole.stop, sign)
+        out = [(self.index, rest)] if rest else []
+        for _ in range(lines):
             for k in slower:
                 if index[k] < last[k]:
                     index[k] += 1
-                    return True
+                    break
                 index[k] = first[k]
-            return False
-
-        index = list(self.index)
-        rest = line_from(index, index[axis] + sign)
-        out = [rest] if rest else []
-        for _ in range(lines):
-            if not next_line(index):
+            else:
                 break
-            out.append(line_from(index, first[axis] if sign > 0 else last[axis]))
+            out.append((tuple(index), whole))
         return out
+
+    @staticmethod
+    def on_line(index: Index, axis: int, position: int) -> Index:
+        """The index at ``position`` along ``axis`` on the line through ``index``."""
+        return (*index[:axis], position, *index[axis + 1 :])
 
 
 @dataclass
@@ -307,8 +304,11 @@ class ReadAhead:
             # Each on its own: a guess past the span stays the size of one object.
             return self.fetched_ahead([[obj] for obj in hint.along(step, self.grid_ahead)])
         new: list[Line] = []
-        for line in hint.lines_after(step, (walk.first, walk.end), GRID_LINES_AHEAD):
-            if (line[-1], step) not in walk.lines_ahead:
-                walk.note_line_ahead((line[-1], step))
-                new.append([hint.at(index) for index in line])
+        axis = next(k for k, s in enumerate(step) if s)
+        for on, positions in hint.lines_after(step, (walk.first, walk.end), GRID_LINES_AHEAD):
+            # Noted by its end and direction: asked for once per walk, whichever read asks.
+            end = (hint.on_line(on, axis, positions[-1]), step)
+            if end not in walk.lines_ahead:
+                walk.note_line_ahead(end)
+                new.append([hint.at(hint.on_line(on, axis, i)) for i in positions])
         return self.fetched_ahead(new)
