@@ -16,10 +16,11 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from bench.context import Ctx
-from bench.harness import PY_MAIN, PY_WK, Emu, drop_caches, fmt_s, log, run_snippet
+from bench.harness import PY_MAIN, PY_WK, Emu, cpu_seconds, drop_caches, fmt_s, log, run_snippet
 from bench.report import Result
 from neurofs_emulators.launch import start_emulator
 from neurofs_emulators.webknossos.sample import (
@@ -95,6 +96,8 @@ def scale_wk(ctx: Ctx) -> list[Result]:
         target_text="5 boxes per MiB (≤ 512 a side), about the bytes read",
     )
     counts: dict[str, list[int]] = {"zarr": [], "client": [], "head": [], "client_raw": []}
+    # CPU-seconds of the region read: the mount's daemon, and the emulator for each side.
+    cpu: dict[str, list[float]] = {"daemon": [], "emulator (mount)": [], "emulator (client)": []}
     chunks = (SIDE // 32) ** 3
     sums: set[int] = set()
     scratch = ctx.bench.new_dir("s11-client")
@@ -106,14 +109,18 @@ def scale_wk(ctx: Ctx) -> list[Result]:
             drop_caches()
             emu.clear()
             array = str(m / f"{LAYER}.ome.zarr/1")
+            d0, e0 = cpu_seconds(m.pid), cpu_seconds(emu.pid)
             out = run_snippet(PY_MAIN, "zarr_read", {"path": array, "zyx": ZYX})
+            cpu["daemon"].append(cpu_seconds(m.pid) - d0)
+            cpu["emulator (mount)"].append(cpu_seconds(emu.pid) - e0)
             c = emu.count()
             region.neurofs_s.append(out["seconds"])
             counts["zarr"].append(c["data_requests"])
             sums.add(out["sum"])
             log(
                 f"[11] {r} zarr on the mount: {fmt_s(out['seconds'])}, {c['data_requests']}"
-                f" datastore requests for {chunks} chunks"
+                f" datastore requests for {chunks} chunks; CPU-seconds: daemon"
+                f" {cpu['daemon'][-1]:.2f}, emulator {cpu['emulator (mount)'][-1]:.2f}"
             )
             drop_caches()
             emu.clear()
@@ -133,7 +140,9 @@ def scale_wk(ctx: Ctx) -> list[Result]:
         finally:
             m.stop()
             shutil.rmtree(m.cache_dir, ignore_errors=True)
+        e0 = cpu_seconds(emu.pid)
         run = _client(emu, scratch, "1", TOPLEFT, (SIDE, SIDE, SIDE))
+        cpu["emulator (client)"].append(cpu_seconds(emu.pid) - e0)
         region.competitor_s.append(run["seconds"])
         counts["client"].append(run["data_requests"])
         sums.add(run["sum"])
@@ -153,7 +162,8 @@ def scale_wk(ctx: Ctx) -> list[Result]:
     note = (
         f"{ctx.network}; region {SIDE}³ voxels at {TOPLEFT} (x, y, z, mag 1) = {chunks} chunks;"
         f" datastore requests (max) zarr on the mount {max(counts['zarr'])}, client"
-        f" {max(counts['client'])}"
+        f" {max(counts['client'])}; CPU-seconds (median):"
+        + ",".join(f" {k} {median(v):.2f}" for k, v in cpu.items())
     )
     if len(sums) != 1:
         note += f". WARNING: the sides read different voxel sums {sorted(sums)}"
@@ -164,6 +174,6 @@ def scale_wk(ctx: Ctx) -> list[Result]:
         " five boxes across (the datastore serves at most 512 voxels a side)."
         f" Requests (max): head {max(counts['head'])}, client {max(counts['client_raw'])}"
     )
-    region.extra.update(requests=counts, topleft=TOPLEFT, side=SIDE)
+    region.extra.update(requests=counts, topleft=TOPLEFT, side=SIDE, cpu=cpu)
     raw.extra.update(requests=counts)
     return [region, raw]

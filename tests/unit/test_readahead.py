@@ -48,7 +48,8 @@ def hint(index: Index, extent: Index, log: list[tuple[Index, int, int]] | None =
 def seen(policy: ReadAhead, pattern: ReadPattern, was_held: bool = False) -> list[RemoteObject]:
     """Tell the policy of a first read of the object ``pattern`` is open on."""
     assert pattern.grid is not None
-    return policy.neighbours(pattern, pattern.grid.at(pattern.grid.index), was_held)
+    lines = policy.neighbours(pattern, pattern.grid.at(pattern.grid.index), was_held)
+    return [obj for line in lines for obj in line]
 
 
 def indexes(objects: list[RemoteObject]) -> list[Index]:
@@ -112,6 +113,32 @@ def test_a_region_read_row_by_row_gets_nothing_past_it_but_the_first_row_end() -
             fetched.update(indexes(ahead))
     assert fetched - region == {(7, 5, 0), (8, 5, 0)}
     assert {(5, 6, 0), (6, 6, 0), (5, 7, 0), (6, 7, 0)} <= fetched
+
+
+def test_inside_its_span_a_walk_gets_the_lines_it_reads_next() -> None:
+    """A reader of a 4×3×2 region in C order (x fastest, then y, then z): once its span holds
+    the next lines (the second plane), a step fetches the rest of its line and the two lines
+    after it, each line once, and never anything outside the region."""
+    policy = ReadAhead(BS)
+    extent = (20, 20, 20)
+    region = {(x, y, z) for z in (4, 5) for y in (1, 2, 3) for x in (2, 3, 4, 5)}
+    asked: dict[Index, list[list[Index]]] = {}
+    for z in (4, 5):
+        for y in (1, 2, 3):
+            for x in (2, 3, 4, 5):
+                pattern = ReadPattern(grid=hint((x, y, z), extent))
+                assert pattern.grid is not None
+                lines = policy.neighbours(pattern, pattern.grid.at((x, y, z)), False)
+                asked[(x, y, z)] = [indexes(line) for line in lines]
+    fetched = {i for lines in asked.values() for line in lines for i in line}
+    assert fetched - region == {(6, 1, 4), (7, 1, 4)}  # the first row's end, as before
+    assert asked[(3, 1, 5)] == [
+        [(4, 1, 5), (5, 1, 5)],
+        [(2, 2, 5), (3, 2, 5), (4, 2, 5), (5, 2, 5)],
+        [(2, 3, 5), (3, 3, 5), (4, 3, 5), (5, 3, 5)],
+    ]
+    assert asked[(4, 1, 5)] == []  # those lines were asked for already
+    assert asked[(3, 2, 5)] == []  # its line and the next were asked for already
 
 
 def test_a_read_far_from_the_walk_starts_a_new_one() -> None:
@@ -202,6 +229,37 @@ async def test_walking_a_grid_fetches_the_next_cells_once(fetcher: Fetcher) -> N
     # Cells 2 and 3 were fetched ahead after the step from 0 to 1; the read of 2 waited for
     # (or found) them; nothing past the extent, nothing twice.
     assert sorted(index for index, _, _ in log) == [(0, 0, 0), (1, 0, 0), (2, 0, 0), (3, 0, 0)]
+
+
+async def test_lines_of_a_walk_are_fetched_in_one_request_each(fetcher: Fetcher) -> None:
+    """Where the grid's source fetches lines, each line fetched ahead is one request, and no
+    cell is fetched twice, by either way."""
+    log: list[tuple[Index, int, int]] = []
+    line_requests: list[list[Index]] = []
+
+    async def fetch_line(objects) -> list[bytes]:
+        line_requests.append([obj.index for obj in objects])
+        await trio.sleep(0.01)
+        return [obj.data for obj in objects]
+
+    extent = (8, 8, 8)
+    region = [(x, y, z) for z in (0, 1) for y in range(4) for x in range(4)]
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for index in region:
+            cell = Cell(index, log)
+            grid = GridHint("grid", index, extent, lambda i: Cell(i, log), fetch_line)
+            assert await fetcher.read(cell, 0, BS, ReadPattern(grid=grid)) == cell.data
+            await trio.sleep(0.05)
+        n.cancel_scope.cancel()
+    alone = [index for index, _, _ in log]
+    in_lines = [i for line in line_requests for i in line]
+    assert sorted(alone + in_lines) == sorted(set(alone + in_lines))  # none twice
+    assert set(region) <= set(alone + in_lines)
+    # The second plane came in lines of four: one request per line, after the first steps.
+    assert [(0, y, 1) for y in (1, 2, 3)] <= [line[0] for line in line_requests]
+    assert all(len(line) > 1 for line in line_requests)
+    assert len(log) + len(line_requests) < len(region) * 3 // 4  # 21 here; 32 one by one
 
 
 async def test_re_reading_held_cells_in_any_order_fetches_nothing(fetcher: Fetcher) -> None:

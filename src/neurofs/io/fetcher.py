@@ -37,7 +37,7 @@ import trio
 from neurofs.errors import NeurofsError, RemoteError
 from neurofs.io.cache import BLOCK_SIZE, BlockCache
 from neurofs.io.parallel import tasks_of_one_request
-from neurofs.io.readahead import ReadAhead, ReadPattern
+from neurofs.io.readahead import Line, LineFetch, ReadAhead, ReadPattern
 from neurofs.io.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 # One range request covers at most this many blocks: big enough to amortise latency,
 # small enough that a failure retries little and several requests run in parallel.
 MAX_RUN_BLOCKS = 4
+# Objects of a grid's line fetched ahead in one request at most (16 chunks of 32³ uint8 are
+# 512 KiB): a walk's span may be long, a request should not be.
+MAX_LINE_OBJECTS = 16
 # Decoded blocks kept in memory: the kernel reads 128-256 KiB at a time, so each 1 MiB block
 # is asked for several times in a row; this avoids a disk read and a checksum for each.
 HOT_BYTES = 16 * 1024 * 1024
@@ -194,7 +197,13 @@ class Fetcher:
         grain = self._grain_for(obj, offset, end, pattern)
         first, last = offset // grain.size, (end - 1) // grain.size
         walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
-        was_held = walking and all(self._cached(grain.key(obj, i)) for i in range(first, last + 1))
+        if walking:
+            assert pattern is not None and pattern.grid is not None
+            was_held = all(self._cached(grain.key(obj, i)) for i in range(first, last + 1))
+            # Before this read waits: the reader's next objects go out beside it, ahead of
+            # the reads it is about to send for them.
+            lines = self.read_ahead.neighbours(pattern, obj, was_held)
+            self._prefetch_lines(lines, pattern.grid.fetch_line)
         units = await self._units(obj, range(first, last + 1), grain, background=False)
         data = b"".join(units[i] for i in range(first, last + 1))
         start = offset - first * grain.size
@@ -202,7 +211,6 @@ class Fetcher:
         if pattern is not None:
             ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(obj))
             self._fetch_ahead(obj, ahead)
-            self._prefetch(self.read_ahead.neighbours(pattern, obj, was_held))
         return data[start : start + (end - offset)]
 
     async def _read_assembled(
@@ -436,6 +444,92 @@ class Fetcher:
         direction, the parts of an assembled file ahead of its reader)."""
         for obj in objects:
             self._fetch_ahead(obj, range(self._block.count(obj)))
+
+    def _prefetch_lines(self, lines: list[Line], fetch_line: LineFetch | None) -> None:
+        """Fetch lines of a grid's objects in the background: each run of a line's objects
+        not held (whole objects of one block) is one request when the source can fetch lines,
+        else each object is fetched on its own. Objects held or on their way are skipped."""
+        if self._background is None:
+            return
+        for line in lines:
+            run: list[RemoteObject] = []
+            for obj in line:
+                if self._line_member(obj):
+                    run.append(obj)
+                    if len(run) == MAX_LINE_OBJECTS:
+                        self._fetch_line_ahead(run, fetch_line)
+                        run = []
+                    continue
+                self._fetch_line_ahead(run, fetch_line)
+                run = []
+                if obj.size > self.block_size:  # never part of a line: fetched on its own
+                    self._prefetch([obj])
+            self._fetch_line_ahead(run, fetch_line)
+
+    def _fetch_line_ahead(self, run: list[RemoteObject], fetch_line: LineFetch | None) -> None:
+        if len(run) > 1 and fetch_line is not None:
+            for obj in run:
+                self._inflight[self._block.key(obj, 0)] = _Inflight()
+            assert self._background is not None
+            self._background.start_soon(self._read_line_ahead, run, fetch_line)
+        else:
+            self._prefetch(run)
+
+    def _line_member(self, obj: RemoteObject) -> bool:
+        """An object a line request may bring: one block, not held, not on its way."""
+        key = self._block.key(obj, 0)
+        return (
+            obj.size <= self.block_size
+            and key not in self._hot
+            and key not in self._inflight
+            and not self.cache.contains(*key)
+        )
+
+    async def _read_line_ahead(self, objects: list[RemoteObject], fetch_line: LineFetch) -> None:
+        """One request for a line of objects (registered in flight by the caller), each
+        cached as its own block, as if fetched alone."""
+        keys = [self._block.key(obj, 0) for obj in objects]
+        units: dict[str, bytes] = {}
+        try:
+            async with self.read_ahead.slots:
+                datas = await fetch_line(objects)
+                for obj, key, data in zip(objects, keys, datas, strict=True):
+                    if len(data) != obj.size:
+                        raise RemoteError(f"{obj.content_id}: got {len(data)} bytes")
+                    units[key[0]] = data
+                for key in keys:
+                    self._inflight[key].data = self._hot[key] = units[key[0]]
+                    self._finished(key)
+                self.stats.add("readahead_blocks", len(keys))
+                # Like any read-ahead, the slot is held until the bytes are on disk.
+                await self._store_line(units)
+        except Exception as exc:  # a reader that needs these objects will see the error itself
+            for key in keys:
+                if key in self._inflight:
+                    self._inflight[key].error = exc
+            log.debug("read-ahead of a line of %d objects failed: %s", len(objects), exc)
+        finally:
+            for key in keys:
+                if key in self._inflight:
+                    self._finished(key)
+
+    async def _store_line(self, units: dict[str, bytes]) -> None:
+        """Write one block per object, counted per content like ``_store_counted``."""
+        for content in units:
+            self._storing[content] = self._storing.get(content, 0) + 1
+        try:
+            await trio.to_thread.run_sync(self._store_objects, units)
+        finally:
+            for content in units:
+                self._storing[content] -= 1
+                if not self._storing[content]:
+                    del self._storing[content]
+            self._stored.set()
+            self._stored = trio.Event()
+
+    def _store_objects(self, units: dict[str, bytes]) -> None:
+        for content, unit in units.items():
+            self.cache.put(content, 0, unit)
 
     def _not_held(self, obj: RemoteObject, indexes: Iterable[int]) -> list[int]:
         keys = (self._block.key(obj, i) for i in indexes)

@@ -28,7 +28,7 @@ from neurofs.errors import NotFound, ReadOnly
 from neurofs.io.fetcher import Assembled, BlocksOnly, Fetcher, RemoteObject, ServedWhole
 from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.readahead import GridHint, Index
-from neurofs.sources.webknossos import volume
+from neurofs.sources.webknossos import lines, volume
 from neurofs.sources.webknossos.api import WebknossosApi
 from neurofs.sources.webknossos.models import DataLayer, Dataset, Folder
 from neurofs.sources.webknossos.records import ProjectsDir, TasksDir, TaskTypesDir
@@ -131,7 +131,31 @@ class WkChunk(ServedWhole):
             return WkChunk(ctx, dataset, g, (x, y, z), ome)
 
         identity = (dataset.data_store.url, dataset.id, g.layer.name, g.mag, ome)
-        return GridHint(identity, self.xyz, g.chunk_counts, at)
+        return GridHint(identity, self.xyz, g.chunk_counts, at, self._fetch_line)
+
+    async def _fetch_line(self, objects: Sequence[RemoteObject]) -> list[bytes]:
+        """Chunks of this mag next to each other along one axis (read-ahead's lines): those
+        inside the bounding box as one box of the raw route, any others one by one."""
+        chunks = [obj for obj in objects if isinstance(obj, WkChunk)]
+        if len(chunks) != len(objects):
+            raise TypeError("a line of WEBKNOSSOS chunks holds only chunks")
+        g = self._g
+        boxed = [c for c in chunks if lines.inside_box(g, c.xyz)]
+        found: dict[tuple[int, int, int], bytes] = {}
+        if len(boxed) > 1:
+            corner, size = lines.line_box([c.xyz for c in boxed])
+            nbytes = size[0] * size[1] * size[2] * g.voxel_bytes
+            box = await self._ctx.api.cuboid(
+                self._dataset, g.layer.name, g.mag, corner, size, nbytes
+            )
+            cut = lines.cut_line(g, box, [c.xyz for c in boxed])
+            for c, native in zip(boxed, cut, strict=True):
+                found[c.xyz] = volume.ome_chunk_from_native(g, native) if c._ome else native
+        out: list[bytes] = []
+        for c in chunks:
+            data = found.get(c.xyz)
+            out.append(data if data is not None else await c.fetch(0, c.size))
+        return out
 
     async def fetch(self, start: int, end: int) -> bytes:
         data = await self._ctx.api.chunk(
