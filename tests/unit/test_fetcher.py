@@ -9,10 +9,10 @@ import trio
 
 from neurofs.errors import AccessDenied, RemoteError
 from neurofs.io.cache import BlockCache
+from neurofs.io.cache.entry import CHECK_UNIT
 from neurofs.io.fetcher import (
     FRAGMENTS_PER_BLOCK,
     FRAGMENTS_TO_BLOCK,
-    MAX_FRAGMENT_READ,
     MAX_RUN_BLOCKS,
     Fetcher,
     ServedWhole,
@@ -161,9 +161,10 @@ async def test_random_small_reads_fetch_fragments_and_no_read_ahead(fetcher):
 async def test_fragments_are_cached_across_reads(fetcher):
     remote = Remote(payload(BS * 8))
     for _ in range(2):
-        assert await fetcher.read(remote, BS * 5 + 3, 50, ReadPattern()) == remote.data[
-            BS * 5 + 3 : BS * 5 + 53
-        ]
+        assert (
+            await fetcher.read(remote, BS * 5 + 3, 50, ReadPattern())
+            == remote.data[BS * 5 + 3 : BS * 5 + 53]
+        )
         fetcher._hot.clear()  # the second round comes from disk
     assert remote.requests == [(BS * 5, BS * 5 + FRAG)]
 
@@ -173,17 +174,27 @@ async def test_random_reads_use_a_cached_whole_block(fetcher):
     await fetcher.read(remote, BS * 2, BS)  # no pattern: whole blocks
     fetcher._hot.clear()
     n = len(remote.requests)
-    assert await fetcher.read(remote, BS * 2 + 9, 10, ReadPattern()) == remote.data[
-        BS * 2 + 9 : BS * 2 + 19
-    ]
+    assert (
+        await fetcher.read(remote, BS * 2 + 9, 10, ReadPattern())
+        == remote.data[BS * 2 + 9 : BS * 2 + 19]
+    )
     assert len(remote.requests) == n
 
 
-async def test_larger_random_reads_and_small_objects_fetch_whole_blocks(fetcher):
+async def test_larger_random_reads_fetch_about_what_they_ask_in_one_request(fetcher):
     remote = Remote(payload(BS * 8))
-    size = (MAX_FRAGMENT_READ + 1) * FRAG
-    await fetcher.read(remote, BS * 3, size, ReadPattern())
-    assert remote.requests == [(BS * 3, BS * 4)]
+    pattern = ReadPattern()
+    off, size = BS * 3 + FRAG + 7, BS + 3 * FRAG  # straddles blocks 3 and 4
+    assert await fetcher.read(remote, off, size, pattern) == remote.data[off : off + size]
+    # One request, rounded out to fragments: not the two blocks it touches.
+    assert remote.requests == [(BS * 3 + FRAG, BS * 4 + 5 * FRAG)]
+    # A random read in another block fetches only its own fragments.
+    off = BS * 5 + 10 * FRAG + 1
+    assert await fetcher.read(remote, off, 2 * FRAG, pattern) == remote.data[off : off + 2 * FRAG]
+    assert remote.requests[1:] == [(BS * 5 + 10 * FRAG, BS * 5 + 13 * FRAG)]
+
+
+async def test_small_objects_are_fetched_whole(fetcher):
     small = Remote(payload(BS - 5), content_id="small")
     await fetcher.read(small, 100, 10, ReadPattern())
     assert small.requests == [(0, BS - 5)]
@@ -193,9 +204,9 @@ async def test_a_stream_switches_from_fragments_to_blocks(fetcher):
     remote = Remote(payload(BS * 32))
     pattern = ReadPattern()
     for off in range(0, BS * 4, FRAG * 2):
-        assert await fetcher.read(remote, off, FRAG * 2, pattern) == remote.data[
-            off : off + FRAG * 2
-        ]
+        assert (
+            await fetcher.read(remote, off, FRAG * 2, pattern) == remote.data[off : off + FRAG * 2]
+        )
     first, *rest = sorted(remote.requests)
     assert first == (0, FRAG * 2)  # the opening read could have been a lone one
     assert rest and all(s % BS == 0 and (e - s) % BS == 0 for s, e in rest)
@@ -300,3 +311,45 @@ async def test_an_object_served_whole_is_one_request_cut_into_blocks(fetcher):
     fetcher._hot.clear()
     assert await fetcher.read(remote, 2 * BS, BS) == remote.data[2 * BS : 3 * BS]
     assert remote.requests == [(0, remote.size)] * 2
+
+
+async def test_bytes_read_before_come_from_disk_after_a_restart(tmp_path):
+    """Random small reads (some straddling blocks, some in blocks of which two fragments
+    were fetched, which once made a re-read fetch the whole block) are all read again from
+    disk by a new cache and fetcher on the same directory: no request."""
+    remote = Remote(payload(BS * 16))
+    rng = random.Random(16)
+    reads = [(rng.randrange(0, BS * 16 - 100), rng.randrange(1, 100)) for _ in range(60)]
+    reads += [(BS * k - 30, 60) for k in (3, 7, 11)]  # across a block boundary
+    reads += [(BS * 13 + 5, 10), (BS * 13 + FRAG * 9, 10)]  # two fragments of one block
+    for restart in (False, True):
+        with BlockCache(tmp_path / "cache", 10 * 1024 * 1024) as cache:
+            fetcher = Fetcher(cache, Stats(), block_size=BS)
+            before = len(remote.requests)
+            for off, size in reads:
+                got = await fetcher.read(remote, off, size, ReadPattern())
+                assert got == remote.data[off : off + size]
+            if restart:
+                assert len(remote.requests) == before
+                assert fetcher.stats.snapshot()["cache_hits"] >= len(reads)
+
+
+async def test_a_small_hit_reads_and_checks_only_the_units_it_needs(tmp_path):
+    """A 4 KiB read of a 1 MiB block held on disk reads and checksums at most the two
+    checksum units it touches, and keeps no copy of the block in memory."""
+    mib = 1024 * 1024
+    remote = Remote(payload(4 * mib))
+    with BlockCache(tmp_path / "cache", 16 * mib) as cache:
+        fetcher = Fetcher(cache, Stats(), block_size=mib)
+        await fetcher.read(remote, mib, mib)  # block 1, whole
+        fetcher._hot.clear()
+        requests = len(remote.requests)
+        rng = random.Random(4)
+        for _ in range(20):
+            off = mib + rng.randrange(0, mib - 4096)
+            before = cache.stats().verified_bytes
+            got = await fetcher.read(remote, off, 4096, ReadPattern())
+            assert got == remote.data[off : off + 4096]
+            assert 0 < cache.stats().verified_bytes - before <= 2 * CHECK_UNIT
+        assert len(remote.requests) == requests
+        assert not fetcher._hot

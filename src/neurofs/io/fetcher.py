@@ -45,9 +45,15 @@ log = logging.getLogger(__name__)
 # One range request covers at most this many blocks: big enough to amortise latency,
 # small enough that a failure retries little and several requests run in parallel.
 MAX_RUN_BLOCKS = 4
-# Decoded blocks kept in memory: the kernel reads 128-256 KiB at a time, so each 1 MiB block
-# is asked for several times in a row; this avoids a disk read and a checksum for each.
+# Units just fetched, and blocks read ahead from disk, kept in memory: readers get fetched
+# bytes before the disk write lands, and a stream read ahead finds its blocks here.
 HOT_BYTES = 16 * 1024 * 1024
+# A disk hit of up to this many bytes is read on the event loop: one pread of a few checksum
+# units costs less than handing it to a worker thread and back. Larger ones go to a thread.
+INLINE_READ = 64 * 1024
+# Every this many hits read on the event loop, a worker thread writes the cache's recency
+# batch if one is due (a hit on the loop never waits for the index).
+RECENCY_CHECK_HITS = 256
 # Fragments are this fraction of a block (64 KiB of 1 MiB blocks).
 FRAGMENTS_PER_BLOCK = 16
 # Random reads up to this many fragments are served from fragments.
@@ -125,6 +131,10 @@ class _Grain:
     def count(self, obj: RemoteObject) -> int:
         return (obj.size + self.size - 1) // self.size
 
+    def indexes(self, start: int, end: int) -> range:
+        """The units holding the bytes [start, end) (end > start)."""
+        return range(start // self.size, (end - 1) // self.size + 1)
+
 
 @dataclass
 class _Inflight:
@@ -159,7 +169,10 @@ class Fetcher:
         self.read_ahead = ReadAhead(block_size)
         self._block = _Grain(block_size, "", MAX_RUN_BLOCKS)
         self._fragment = _Grain(
-            max(1, block_size // FRAGMENTS_PER_BLOCK), "#fragment", MAX_FRAGMENT_READ + 1
+            # A random read of up to MAX_RUN_BLOCKS blocks is one request, as large as asked.
+            max(1, block_size // FRAGMENTS_PER_BLOCK),
+            "#fragment",
+            MAX_RUN_BLOCKS * FRAGMENTS_PER_BLOCK,
         )
         self._hot: cachetools.LRUCache[BlockKey, bytes] = cachetools.LRUCache(
             maxsize=HOT_BYTES, getsizeof=len
@@ -169,6 +182,7 @@ class Fetcher:
         # Disk writes under way, by content id; ``_stored`` is set (and replaced) after each.
         self._storing: dict[str, int] = {}
         self._stored = trio.Event()
+        self._inline_hits = 0
 
     def start_background(self, nursery: trio.Nursery) -> None:
         """Read-ahead runs in this nursery (the daemon's); without one it is skipped."""
@@ -191,19 +205,19 @@ class Fetcher:
         end = min(offset + size, obj.size)
         if offset >= end:
             return b""
-        grain = self._grain_for(obj, offset, end, pattern)
-        first, last = offset // grain.size, (end - 1) // grain.size
+        plan = self._plan(obj, offset, end, pattern)
         walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
-        was_held = walking and all(self._cached(grain.key(obj, i)) for i in range(first, last + 1))
-        units = await self._units(obj, range(first, last + 1), grain, background=False)
-        data = b"".join(units[i] for i in range(first, last + 1))
-        start = offset - first * grain.size
+        was_held = walking and all(
+            self._cached(grain.key(obj, i)) for grain, s, e in plan for i in grain.indexes(s, e)
+        )
+        pieces = [await self._bytes(obj, grain, s, e) for grain, s, e in plan]
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self.stats.add("bytes_served", end - offset)
         if pattern is not None:
             ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(obj))
             self._fetch_ahead(obj, ahead)
             self._prefetch(self.read_ahead.neighbours(pattern, obj, was_held))
-        return data[start : start + (end - offset)]
+        return data
 
     async def _read_assembled(
         self, view: Assembled, offset: int, size: int, pattern: ReadPattern | None
@@ -220,62 +234,143 @@ class Fetcher:
                 self._prefetch(view.parts(ahead.start * bs, min(ahead.stop * bs, view.size)))
         return data
 
-    def _grain_for(
+    def _plan(
         self, obj: RemoteObject, offset: int, end: int, pattern: ReadPattern | None
-    ) -> _Grain:
-        """Fragments for a small random read in an object larger than a block, unless a
-        block it touches is held already; else blocks. Objects of one block are read whole
-        anyway (zarr chunks, small files), and so are objects served only whole."""
+    ) -> list[tuple[_Grain, int, int]]:
+        """The grain each part of the read [offset, end) is served in, as (grain, start, end)
+        parts in order. In each block the read touches: whatever of it is held (the block, or
+        the fragments holding the part), so that bytes read before are never fetched again;
+        else whole blocks for a stream, and fragments for a random read (about the bytes it
+        asks), or the block once ``FRAGMENTS_TO_BLOCK`` fragments of it were fetched for small
+        reads (HDF5 metadata packed together). Objects of one block are read whole anyway
+        (zarr chunks, small files), and so are objects served only whole or in blocks only,
+        and reads without a pattern (the parts of an assembled file)."""
+        block = self._block
+        if (
+            pattern is None
+            or obj.size <= self.block_size
+            or isinstance(obj, (ServedWhole, BlocksOnly))
+        ):
+            return [(block, offset, end)]
+        random = pattern.is_random(offset)
         small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
-        if pattern is None or obj.size <= self.block_size or not small:
+        plan: list[tuple[_Grain, int, int]] = []
+        for b in block.indexes(offset, end):
+            start, stop = max(offset, b * block.size), min(end, (b + 1) * block.size)
+            grain = self._grain_in_block(obj, b, start, stop, random, small)
+            if plan and plan[-1][0] is grain:
+                plan[-1] = (grain, plan[-1][1], stop)
+            else:
+                plan.append((grain, start, stop))
+        return plan
+
+    def _grain_in_block(
+        self, obj: RemoteObject, b: int, start: int, end: int, random: bool, small: bool
+    ) -> _Grain:
+        if self._holds_block(obj, b):
             return self._block
-        if isinstance(obj, (ServedWhole, BlocksOnly)) or not pattern.is_random(offset):
+        fragment = self._fragment
+        if all(self._holds(fragment.key(obj, i)) for i in fragment.indexes(start, end)):
+            return fragment
+        if not random or (small and self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK):
             return self._block
-        for b in range(offset // self.block_size, (end - 1) // self.block_size + 1):
-            if self._holds_block(obj, b) or self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK:
-                return self._block
-        return self._fragment
+        return fragment
 
     def _cached(self, key: BlockKey) -> bool:
         """In memory or on disk now (not merely on its way)."""
         return key in self._hot or self.cache.contains(*key)
 
-    def _holds_block(self, obj: RemoteObject, b: int) -> bool:
-        key = self._block.key(obj, b)
+    def _holds(self, key: BlockKey) -> bool:
+        """In memory, on disk, or on its way."""
         return key in self._hot or key in self._inflight or self.cache.contains(*key)
+
+    def _holds_block(self, obj: RemoteObject, b: int) -> bool:
+        return self._holds(self._block.key(obj, b))
 
     def _fragments_held(self, obj: RemoteObject, b: int) -> int:
         """Fragments of block ``b`` fetched before: random reads that keep landing in one
         block (HDF5 metadata packed together) are served faster by the whole block."""
         per_block = self.block_size // self._fragment.size
-        held = 0
-        for i in range(b * per_block, (b + 1) * per_block):
-            key = self._fragment.key(obj, i)
-            held += key in self._hot or key in self._inflight or self.cache.contains(*key)
-        return held
+        keys = (self._fragment.key(obj, i) for i in range(b * per_block, (b + 1) * per_block))
+        return sum(self._holds(key) for key in keys)
+
+    async def _bytes(self, obj: RemoteObject, grain: _Grain, start: int, end: int) -> bytes:
+        """Bytes [start, end) of ``obj`` in units of ``grain``: from memory, else only the
+        part wanted from disk, else fetched (whole units)."""
+        pieces: dict[int, bytes] = {}
+        missing: list[int] = []
+        for i in grain.indexes(start, end):
+            lo, hi = max(start - i * grain.size, 0), min(end - i * grain.size, grain.size)
+            key = grain.key(obj, i)
+            hot = self._hot.get(key)
+            if hot is not None:
+                self.stats.add("cache_hits_memory")
+                pieces[i] = hot[lo:hi]
+            elif (data := await self._from_disk(obj, grain, i, lo, hi)) is not None:
+                self.stats.add("cache_hits")
+                pieces[i] = data
+            else:
+                missing.append(i)
+        if missing:
+            units = await self._from_network(obj, missing, grain, background=False)
+            for i in missing:
+                pieces[i] = units[i][max(start - i * grain.size, 0) : end - i * grain.size]
+        return b"".join(pieces[i] for i in sorted(pieces))
+
+    async def _from_disk(
+        self, obj: RemoteObject, grain: _Grain, i: int, lo: int, hi: int
+    ) -> bytes | None:
+        """Bytes [lo, hi) of unit ``i`` from the disk cache, or None. Small reads are read
+        here on the event loop (see ``INLINE_READ``), larger ones in a worker thread."""
+        key = grain.key(obj, i)
+        if key in self._inflight or not self.cache.contains(*key):
+            return None
+        if hi - lo <= INLINE_READ:
+            data = self.cache.read(*key, lo, hi, write_recency=False)
+            self._recency_due()
+        else:
+            data = await trio.to_thread.run_sync(self.cache.read, *key, lo, hi)
+        return data if data is not None and len(data) == hi - lo else None
+
+    def _recency_due(self) -> None:
+        """Hits read on the event loop leave the index's recency batch to a worker thread."""
+        self._inline_hits += 1
+        if self._inline_hits % RECENCY_CHECK_HITS == 0 and self._background is not None:
+            self._background.start_soon(trio.to_thread.run_sync, self.cache.flush_recency_if_due)
 
     async def _units(
         self, obj: RemoteObject, indexes: Iterable[int], grain: _Grain, background: bool
     ) -> dict[int, bytes]:
+        """Whole units (read-ahead): from memory, from disk, else fetched."""
         found: dict[int, bytes] = {}
         missing: list[int] = []
         for i in indexes:
-            hot = self._hot.get(grain.key(obj, i))
+            key = grain.key(obj, i)
+            hot = self._hot.get(key)
             if hot is not None:
                 found[i] = hot
                 self.stats.add("cache_hits_memory")
-            else:
-                missing.append(i)
-        if missing and isinstance(obj, ServedWhole):
-            # The request brings all of it: take every block not held, not only those asked.
-            missing = [i for i in range(grain.count(obj)) if grain.key(obj, i) not in self._hot]
+                continue
+            if key not in self._inflight and self.cache.contains(*key):
+                data = await trio.to_thread.run_sync(self.cache.get, *key)
+                if data is not None and len(data) == grain.length(obj, i):
+                    self.stats.add("cache_hits")
+                    self._hot[key] = data
+                    found[i] = data
+                    continue
+            missing.append(i)
         if missing:
-            found.update(await self._from_disk_or_network(obj, missing, grain, background))
+            found.update(await self._from_network(obj, missing, grain, background))
         return found
 
-    async def _from_disk_or_network(
+    async def _from_network(
         self, obj: RemoteObject, indexes: list[int], grain: _Grain, background: bool
     ) -> dict[int, bytes]:
+        """Whole units not found in memory nor on disk: shared with a fetch under way, or
+        fetched. An object served whole brings all its units not held in memory."""
+        if isinstance(obj, ServedWhole):
+            # The request brings all of it: take every block not held, not only those asked.
+            indexes = [i for i in range(grain.count(obj)) if grain.key(obj, i) not in self._hot]
         found: dict[int, bytes] = {}
         waits: dict[int, _Inflight] = {}
         to_fetch: list[int] = []
@@ -283,16 +378,8 @@ class Fetcher:
             key = grain.key(obj, i)
             if key in self._inflight:
                 waits[i] = self._inflight[key]
-                continue
-            data = await trio.to_thread.run_sync(self.cache.get, *key)
-            if data is not None and len(data) == grain.length(obj, i):
-                self.stats.add("cache_hits")
-                self._hot[key] = data
-                found[i] = data
-            elif key in self._inflight:  # another task started it while we looked
-                waits[i] = self._inflight[key]
             elif (hot := self._hot.get(key)) is not None:
-                # Another task fetched it while we looked, and its disk write has not landed.
+                # Another task fetched it meanwhile, and its disk write may not have landed.
                 self.stats.add("cache_hits_memory")
                 found[i] = hot
             else:
@@ -389,7 +476,10 @@ class Fetcher:
         """Write to disk. Counted per content from the moment it is decided, so that ``drop``
         waits for the writes of bytes it must forget (else they would land on disk after)."""
         try:
-            await trio.to_thread.run_sync(self._store, content, units)
+            # Shielded: bytes fetched before an unmount are on disk after it (the unmount
+            # cancels the background nursery; a write already decided still lands).
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._store, content, units)
         finally:
             self._storing[content] -= 1
             if not self._storing[content]:
