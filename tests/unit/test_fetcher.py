@@ -194,6 +194,24 @@ async def test_larger_random_reads_fetch_about_what_they_ask_in_one_request(fetc
     assert remote.requests[1:] == [(BS * 5 + 10 * FRAG, BS * 5 + 13 * FRAG)]
 
 
+async def test_the_pieces_of_a_large_random_read_are_fetched_as_it_is(fetcher):
+    """The kernel cuts a large read into pieces; the rest of one that jumped is fetched as
+    fragments too, not as the block it starts in. A large read at the start of a file is a
+    stream's first and takes whole blocks."""
+    remote = Remote(payload(BS * 16))
+    pattern = ReadPattern()
+    off = BS * 5 + FRAG + 7
+    for start, size in ((off, BS), (off + BS, FRAG + 5)):  # the second crosses a fragment
+        assert await fetcher.read(remote, start, size, pattern) == remote.data[start : start + size]
+    assert remote.requests == [
+        (BS * 5 + FRAG, BS * 6 + 2 * FRAG),
+        (BS * 6 + 2 * FRAG, BS * 6 + 3 * FRAG),
+    ]
+    stream = Remote(payload(BS * 16), content_id="stream")
+    await fetcher.read(stream, 0, BS // 2, ReadPattern())
+    assert stream.requests == [(0, BS)]
+
+
 async def test_small_objects_are_fetched_whole(fetcher):
     small = Remote(payload(BS - 5), content_id="small")
     await fetcher.read(small, 100, 10, ReadPattern())

@@ -89,6 +89,25 @@ def test_random_reads_get_no_read_ahead() -> None:
         assert policy.blocks_after(pattern, block * BS, (block + 1) * BS, 40_000) == range(0)
 
 
+def test_the_pieces_of_a_large_jump_continue_it_until_the_run_is_a_stream() -> None:
+    """The kernel sends a large read in pieces of at most 1 MiB: the pieces after the first
+    of a read that jumped are recognised as its rest, until the run is as long as a stream."""
+    policy = ReadAhead(BS)
+    pattern = ReadPattern()
+    policy.blocks_after(pattern, 10 * BS + 7, 11 * BS + 7, 1000)  # a large jump
+    assert pattern.continues_large_jump(11 * BS + 7, BS // 4, STREAM_MIN_BLOCKS * BS)
+    assert not pattern.continues_large_jump(11 * BS + 8, BS // 4, STREAM_MIN_BLOCKS * BS)
+    assert not pattern.continues_large_jump(11 * BS + 7, 2 * BS, STREAM_MIN_BLOCKS * BS)
+    for k in range(11, 10 + STREAM_MIN_BLOCKS):
+        policy.blocks_after(pattern, k * BS + 7, (k + 1) * BS + 7, 1000)
+    assert not pattern.continues_large_jump(
+        (10 + STREAM_MIN_BLOCKS) * BS + 7, BS // 4, STREAM_MIN_BLOCKS * BS
+    )
+    start = ReadPattern()  # a read at the start of the file begins a stream, not a jump
+    policy.blocks_after(start, 0, BS, 1000)
+    assert not start.continues_large_jump(BS, BS // 4, STREAM_MIN_BLOCKS * BS)
+
+
 def test_two_steps_widening_the_walk_fetch_the_next_objects_along_that_axis() -> None:
     policy = ReadAhead(BS)
     assert seen(policy, ReadPattern(grid=hint((2, 6, 1), (10, 10, 10)))) == []

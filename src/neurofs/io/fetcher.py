@@ -37,7 +37,7 @@ import trio
 from neurofs.errors import NeurofsError, RemoteError
 from neurofs.io.cache import BLOCK_SIZE, BlockCache
 from neurofs.io.parallel import tasks_of_one_request
-from neurofs.io.readahead import ReadAhead, ReadPattern
+from neurofs.io.readahead import STREAM_MIN_BLOCKS, ReadAhead, ReadPattern
 from neurofs.io.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -240,9 +240,10 @@ class Fetcher:
         """The grain each part of the read [offset, end) is served in, as (grain, start, end)
         parts in order. In each block the read touches: whatever of it is held (the block, or
         the fragments holding the part), so that bytes read before are never fetched again;
-        else whole blocks for a stream, and fragments for a random read (about the bytes it
-        asks), or the block once ``FRAGMENTS_TO_BLOCK`` fragments of it were fetched for small
-        reads (HDF5 metadata packed together). Objects of one block are read whole anyway
+        else whole blocks for a stream, and fragments for a random read and the pieces the
+        kernel cuts a large one into (about the bytes asked, in one request), or the block
+        once ``FRAGMENTS_TO_BLOCK`` fragments of it were fetched for small random reads (HDF5
+        metadata packed together). Objects of one block are read whole anyway
         (zarr chunks, small files), and so are objects served only whole or in blocks only,
         and reads without a pattern (the parts of an assembled file)."""
         block = self._block
@@ -252,12 +253,18 @@ class Fetcher:
             or isinstance(obj, (ServedWhole, BlocksOnly))
         ):
             return [(block, offset, end)]
-        random = pattern.is_random(offset)
         small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
+        # A jump: a read that continues nothing. A large first read at the start of a file
+        # begins a stream, as the kernel assumes too.
+        jump = pattern.is_random(offset) and (small or offset > 0)
+        # The pieces of one large random read go as it does: about the bytes asked.
+        piece = not jump and pattern.continues_large_jump(
+            offset, MAX_FRAGMENT_READ * self._fragment.size, STREAM_MIN_BLOCKS * block.size
+        )
         plan: list[tuple[_Grain, int, int]] = []
         for b in block.indexes(offset, end):
             start, stop = max(offset, b * block.size), min(end, (b + 1) * block.size)
-            grain = self._grain_in_block(obj, b, start, stop, random, small)
+            grain = self._grain_in_block(obj, b, start, stop, jump or piece, jump and small)
             if plan and plan[-1][0] is grain:
                 plan[-1] = (grain, plan[-1][1], stop)
             else:
@@ -265,14 +272,14 @@ class Fetcher:
         return plan
 
     def _grain_in_block(
-        self, obj: RemoteObject, b: int, start: int, end: int, random: bool, small: bool
+        self, obj: RemoteObject, b: int, start: int, end: int, random: bool, small_jump: bool
     ) -> _Grain:
         if self._holds_block(obj, b):
             return self._block
         fragment = self._fragment
         if all(self._holds(fragment.key(obj, i)) for i in fragment.indexes(start, end)):
             return fragment
-        if not random or (small and self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK):
+        if not random or (small_jump and self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK):
             return self._block
         return fragment
 

@@ -145,6 +145,7 @@ class ReadPattern:
     speculative: bool = True
     next_offset: int = -1
     run_start: int = 0  # where the current sequential run began
+    run_first: int = 0  # the length of the read that began it
     window: int = 0  # blocks of read-ahead (those ``ahead_bytes`` reach into)
     ahead_bytes: int = 0  # bytes of read-ahead past the last read: twice the run
     prefetched_to: int = 0  # first block index not yet asked for by read-ahead
@@ -153,6 +154,19 @@ class ReadPattern:
     def is_random(self, offset: int) -> bool:
         """Whether a read at ``offset`` continues no sequential stream."""
         return self.window == 0 and offset != self.next_offset
+
+    def continues_large_jump(self, offset: int, large: int, within: int) -> bool:
+        """Whether a read at ``offset`` continues a run that a read of at least ``large``
+        bytes began away from the start of the file, and lies ``within`` bytes of where it
+        began: the rest of one large random read, which the kernel sends in pieces of at most
+        its request size (1 MiB), or its next one."""
+        return (
+            self.window == 0
+            and offset == self.next_offset
+            and self.run_start > 0
+            and self.run_first >= large
+            and offset - self.run_start < within
+        )
 
     def observe(self, offset: int, end: int, block_size: int) -> None:
         """Grow the window with the length of the sequential run (twice what was read in a
@@ -176,6 +190,7 @@ class ReadPattern:
             self.ahead_bytes = 0
             self.prefetched_to = 0
             self.run_start = offset
+            self.run_first = end - offset
             self.next_offset = end
             return
         self.next_offset = max(self.next_offset, end)
@@ -196,9 +211,7 @@ class ReadAhead:
         )
         # Content ids of objects fetched ahead and not read since: a reader reaching one is
         # on the walk that fetched it (the read-ahead marker).
-        self._ahead: cachetools.LRUCache[str, bool] = cachetools.LRUCache(
-            maxsize=REMEMBERED_GRIDS
-        )
+        self._ahead: cachetools.LRUCache[str, bool] = cachetools.LRUCache(maxsize=REMEMBERED_GRIDS)
 
     def fetched_ahead(self, objects: list[RemoteObject]) -> list[RemoteObject]:
         """Note objects about to be fetched ahead of a grid walk; returns them."""
