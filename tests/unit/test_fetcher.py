@@ -18,7 +18,7 @@ from neurofs.io.fetcher import (
     ServedWhole,
     _runs,
 )
-from neurofs.io.readahead import READAHEAD_RUNS, STREAM_MIN_BLOCKS, ReadPattern
+from neurofs.io.readahead import READAHEAD_RUNS, SCATTER_MIN_BLOCKS, STREAM_MIN_BLOCKS, ReadPattern
 from neurofs.io.stats import Stats
 
 BS = 4096
@@ -371,3 +371,32 @@ async def test_a_small_hit_reads_and_checks_only_the_units_it_needs(tmp_path):
             assert 0 < cache.stats().verified_bytes - before <= 2 * CHECK_UNIT
         assert len(remote.requests) == requests
         assert not fetcher._hot
+
+
+async def test_a_reader_all_over_a_file_gets_the_rest_fetched_in_runs(fetcher):
+    """Random reads in enough distinct blocks get the rest of the file fetched in the
+    background, in runs of MAX_RUN_BLOCKS through the read-ahead slots; from then on the
+    reader's reads cost no request."""
+    blocks = 4 * SCATTER_MIN_BLOCKS
+    remote = Remote(payload(BS * blocks), delay=0.001)
+    pattern = ReadPattern()
+    order = random.Random(9).sample(range(blocks), blocks)
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for b in order[:SCATTER_MIN_BLOCKS]:
+            off = b * BS + 11
+            assert await fetcher.read(remote, off, 8, pattern) == remote.data[off : off + 8]
+        assert pattern.whole
+        await trio.sleep(0.5)
+        n.cancel_scope.cancel()
+    assert remote.max_concurrent <= READAHEAD_RUNS + 1
+    # One fragment per read before, then the rest of the file in runs.
+    rest = remote.requests[SCATTER_MIN_BLOCKS:]
+    assert all(e - s == FRAG for s, e in remote.requests[:SCATTER_MIN_BLOCKS])
+    assert len(rest) <= blocks // MAX_RUN_BLOCKS + SCATTER_MIN_BLOCKS
+    assert all(s % BS == 0 and e - s <= MAX_RUN_BLOCKS * BS for s, e in rest)
+    done = len(remote.requests)
+    for b in order:
+        off = b * BS + 100
+        assert await fetcher.read(remote, off, 8, pattern) == remote.data[off : off + 8]
+    assert len(remote.requests) == done

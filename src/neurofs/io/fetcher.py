@@ -205,6 +205,8 @@ class Fetcher:
         end = min(offset + size, obj.size)
         if offset >= end:
             return b""
+        jump = pattern is not None and pattern.is_random(offset)  # before the read is noted
+        small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
         plan = self._plan(obj, offset, end, pattern)
         walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
         was_held = walking and all(
@@ -214,8 +216,11 @@ class Fetcher:
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self.stats.add("bytes_served", end - offset)
         if pattern is not None:
-            ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(obj))
+            blocks = self._block.count(obj)
+            rest = self.read_ahead.rest_of_file(pattern, offset, end, blocks, jump, small)
+            ahead = self.read_ahead.blocks_after(pattern, offset, end, blocks)
             self._fetch_ahead(obj, ahead)
+            self._fetch_rest(obj, rest)
             self._prefetch(self.read_ahead.neighbours(pattern, obj, was_held))
         return data
 
@@ -330,9 +335,10 @@ class Fetcher:
         """Bytes [lo, hi) of unit ``i`` from the disk cache, or None. Small reads are read
         here on the event loop (see ``INLINE_READ``), larger ones in a worker thread."""
         key = grain.key(obj, i)
-        if key in self._inflight or not self.cache.contains(*key):
+        if key in self._inflight:
             return None
-        if hi - lo <= INLINE_READ:
+        # A miss costs a look-up in memory only (the cache counts it): no thread for it.
+        if hi - lo <= INLINE_READ or not self.cache.contains(*key):
             data = self.cache.read(*key, lo, hi, write_recency=False)
             self._recency_due()
         else:
@@ -533,6 +539,41 @@ class Fetcher:
         direction, the parts of an assembled file ahead of its reader)."""
         for obj in objects:
             self._fetch_ahead(obj, range(self._block.count(obj)))
+
+    def _fetch_rest(self, obj: RemoteObject, blocks: range) -> None:
+        """Fetch the blocks of ``obj`` held nowhere, in the background, for a reader that
+        reads all over it; not for a file larger than half the cache, nor one served whole."""
+        if (
+            self._background is None
+            or not blocks
+            or isinstance(obj, ServedWhole)
+            or 2 * obj.size > self.cache.stats().capacity_bytes
+        ):
+            return
+        log.debug("%s is read all over: fetching the rest of it", obj.content_id)
+        for first in range(blocks.start, blocks.stop, MAX_RUN_BLOCKS):
+            run = range(first, min(first + MAX_RUN_BLOCKS, blocks.stop))
+            self._background.start_soon(self._fetch_rest_run, obj, run)
+
+    async def _fetch_rest_run(self, obj: RemoteObject, run: range) -> None:
+        """One run of ``_fetch_rest``. It waits for a read-ahead slot before it marks its
+        blocks in flight: a reader never waits behind the queue for a block it could fetch
+        itself, and the slot is held until the blocks are on disk (bounded memory)."""
+        async with self.read_ahead.slots:
+            wanted = [i for i in run if not self._holds_block(obj, i)]
+            if not wanted:
+                return
+            mine = {i: _Inflight() for i in wanted}
+            for i, entry in mine.items():
+                self._inflight[self._block.key(obj, i)] = entry
+            self.stats.add("readahead_blocks", len(wanted))
+            try:
+                for a, b in _runs(wanted, MAX_RUN_BLOCKS):
+                    await self._fetch_run(obj, list(range(a, b + 1)), self._block, in_slot=True)
+            finally:
+                for i, entry in mine.items():
+                    if self._inflight.get(self._block.key(obj, i)) is entry:
+                        self._finished(self._block.key(obj, i))
 
     def _not_held(self, obj: RemoteObject, indexes: Iterable[int]) -> list[int]:
         keys = (self._block.key(obj, i) for i in indexes)

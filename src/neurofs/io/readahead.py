@@ -23,6 +23,11 @@ what it decides, in the background:
   before fetches nothing more, so what a warm reader costs does not depend on the order its
   concurrent reads arrive in.
 
+- **Small random reads all over a file** (``rest_of_file``): a reader whose small reads
+  jump around has its round trips to pay, one per read; once they have touched much of a
+  file (``SCATTER_MIN_BLOCKS`` blocks and one in ``SCATTER_SHARE``), the rest of the file is
+  fetched in the background. Large random reads get exactly what they ask.
+
 A reader that opened its file with O_DIRECT manages its own I/O (``neurofs prefetch
 --bbox`` names every chunk it wants): nothing is read ahead for it, as the kernel reads
 nothing ahead for it either, and its reads are no evidence of a walk.
@@ -35,7 +40,7 @@ disk.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import cachetools
@@ -59,6 +64,14 @@ GRID_READ_AHEAD = 2
 WALK_GAP = 8
 # Grids whose last read object is remembered (one entry per array being walked).
 REMEMBERED_GRIDS = 4096
+# A reader that has read small pieces at random in at least SCATTER_MIN_BLOCKS distinct
+# blocks of a file, and in at least one in SCATTER_SHARE of its blocks, touches much of it and
+# is bound by round trips: the rest of the file is fetched in the background, in runs through
+# the read-ahead slots (as rclone's large chunks would, but only once a reader has shown it
+# goes all over the file). Files of up to SCATTER_MAX_BLOCKS blocks.
+SCATTER_MIN_BLOCKS = 64
+SCATTER_SHARE = 8
+SCATTER_MAX_BLOCKS = 4096
 
 Index = tuple[int, ...]
 
@@ -150,6 +163,10 @@ class ReadPattern:
     ahead_bytes: int = 0  # bytes of read-ahead past the last read: twice the run
     prefetched_to: int = 0  # first block index not yet asked for by read-ahead
     grid_seen: bool = False  # this file's place in its grid was taken into account
+    # Blocks that random reads touched, until the rest of the file is asked for (``whole``).
+    scattered: set[int] = field(default_factory=set)
+    large_jumps: int = 0  # large reads that continued no run
+    whole: bool = False
 
     def is_random(self, offset: int) -> bool:
         """Whether a read at ``offset`` continues no sequential stream."""
@@ -236,6 +253,29 @@ class ReadAhead:
             return range(0)
         pattern.prefetched_to = stop
         return range(start, stop)
+
+    def rest_of_file(
+        self, pattern: ReadPattern, offset: int, end: int, blocks: int, jump: bool, small: bool
+    ) -> range:
+        """Note a read of [offset, end) in a file of ``blocks`` blocks (``jump``: it continued
+        no run; ``small``: a few KiB); all the file's blocks once small random reads have
+        touched much of it (see ``SCATTER_MIN_BLOCKS``), once per open file; else nothing.
+        A reader of large random reads gets what it asks: each is worth its round trip (the
+        kernel's pieces of them, which may arrive first and look small, count for nothing
+        while large reads are more than a quarter of the blocks small ones touched)."""
+        if not (jump and pattern.speculative) or pattern.whole or blocks > SCATTER_MAX_BLOCKS:
+            return range(0)
+        if not small:
+            pattern.large_jumps += 1
+            return range(0)
+        pattern.scattered.update(range(offset // self.block_size, (end - 1) // self.block_size + 1))
+        touched = len(pattern.scattered)
+        if touched < max(SCATTER_MIN_BLOCKS, -(-blocks // SCATTER_SHARE)):
+            return range(0)
+        if 4 * pattern.large_jumps > touched:
+            return range(0)
+        pattern.whole, pattern.scattered = True, set()
+        return range(blocks)
 
     def neighbours(
         self, pattern: ReadPattern, obj: RemoteObject, was_held: bool
