@@ -542,11 +542,12 @@ class Fetcher:
 
     def _fetch_rest(self, obj: RemoteObject, blocks: range) -> None:
         """Fetch the blocks of ``obj`` held nowhere, in the background, for a reader that
-        reads all over it; not for a file larger than half the cache, nor one served whole."""
+        reads all over it; not for a file larger than half the cache, nor one served whole or
+        in blocks only (a plain volume's blocks are boxes the datastore computes)."""
         if (
             self._background is None
             or not blocks
-            or isinstance(obj, ServedWhole)
+            or isinstance(obj, (ServedWhole, BlocksOnly))
             or 2 * obj.size > self.cache.stats().capacity_bytes
         ):
             return
