@@ -4,9 +4,9 @@ On a sequential read the kernel asks the daemon for as much as its read-ahead wi
 for a FUSE mount is 128 KiB unless raised (``cp`` gets 256 KiB with its sequential hint).
 Every request costs a round trip through the daemon, so a window of at least 1 MiB, the size
 of a cache block and of a FUSE request, cuts them fourfold: measured on a warm 1 GiB ``cp``,
-1,026 requests instead of 4,098, and about a fifth less time. The window is a property of the mount's backing device
-(``/sys/class/bdi/<major>:<minor>/read_ahead_kb``), writable by root only; for other users
-the kernel's default stays.
+1,026 requests instead of 4,098, and about a fifth less time. The window is a property of
+the mount's backing device (``/sys/class/bdi/<major>:<minor>/read_ahead_kb``), writable by
+root only; for other users the kernel's default stays.
 """
 
 from __future__ import annotations
