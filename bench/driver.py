@@ -21,6 +21,8 @@ Scenarios (each against its competitor, alternating neurofs / competitor per rep
    ``get_assets()``, and cold ``ls``/``stat`` in it
 10. the first rows of a 10,000,000-row CAVE table: ``head`` / ``read_csv(nrows=1000)`` on the
     mount vs caveclient's ``query_table(limit=…)``
+12. 2,000 random 4 KiB reads of the 1 GiB blob cold and warm after a remount, and 200 random
+    1 MiB reads cold, vs a local copy and plain HTTP range GETs
 13. neurofs beside rclone mount (1.60 and 1.75, default and tuned) and httpdirfs (default and
     tuned) on the 1 GiB blob: streams, random 4 KiB and 1 MiB reads, NWB open, cold and warm
 
@@ -60,6 +62,7 @@ from bench.scenarios import (
     listing,
     nwb,
     peers,
+    random_reads,
     scale_cave,
     scale_dandiset,
     scale_wk,
@@ -79,6 +82,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Ctx], Result | list[Result]]]] = {
     "9": ("100,000-asset dandiset: find vs dandi client", scale_dandiset.scale_dandiset),
     "10": ("CAVE 10,000,000-row table: head vs caveclient", scale_cave.cave_head),
     "11": ("WEBKNOSSOS 40k×40k×10k layer: region and .raw vs webknossos client", scale_wk.scale_wk),
+    "12": ("random 4 KiB and 1 MiB reads vs local file and HTTP", random_reads.random_reads),
     "13": ("neurofs beside rclone mount and httpdirfs", peers.peers),
 }
 

@@ -14,12 +14,14 @@ import sys
 import textwrap
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 
 from neurofs.io import durable
 from neurofs.io.cache import BLOCK_SIZE, BlockCache, CacheError
+from neurofs.io.cache.entry import CHECK_UNIT
 from neurofs.io.cache.index import BlockIndex
 from tests.unavailable import unavailable
 from tests.unit.cache_files import block_file, disk_usage
@@ -610,3 +612,53 @@ def test_protected_blocks_cannot_take_the_whole_cache(cache_dir: Path) -> None:
             assert cache.put("new", i, payload("new", i))
         # The newest block still got in, and the oldest protected ones were demoted and went.
         assert cache.contains("new", 4) and not cache.contains("old", 0)
+
+
+@pytest.mark.expect_log(r"block cache: block \d+ of .* failed verification; dropped")
+def test_a_range_read_checks_only_its_units_and_catches_damage_in_them(cache_dir: Path) -> None:
+    data = random.Random(5).randbytes(BLOCK_SIZE)
+    with BlockCache(cache_dir, 4 * BLOCK_SIZE) as cache:
+        cache.put("c", 0, data)
+        path = block_file(cache_dir, "c", 0)
+        assert path is not None
+        start = 4 * CHECK_UNIT - 2048  # 4 KiB across the units 3 and 4
+        assert cache.read("c", 0, start, start + 4096) == data[start : start + 4096]
+        assert cache.stats().verified_bytes == 2 * CHECK_UNIT
+        with open(path, "r+b") as f:  # damage unit 10
+            f.seek(10 * CHECK_UNIT + 7)
+            f.write(bytes([data[10 * CHECK_UNIT + 7] ^ 0xFF]))
+        assert cache.read("c", 0, 0, 4096) == data[:4096]  # unit 0 is sound
+        assert cache.read("c", 0, 10 * CHECK_UNIT, 10 * CHECK_UNIT + 10) is None
+        assert cache.stats().corrupt_dropped == 1
+        assert not cache.contains("c", 0)
+
+
+def test_blocks_of_a_version_1_index_are_read_and_verified_whole(cache_dir: Path) -> None:
+    """An index written before unit checksums existed keeps its blocks: they are verified
+    with their one crc32, and a damaged one is still caught."""
+    data = random.Random(6).randbytes(3 * CHECK_UNIT + 5)
+    with BlockCache(cache_dir, 4 * BLOCK_SIZE) as cache:
+        cache.put("c", 0, data)
+        cache.put("c", 1, data[::-1])
+    with sqlite3.connect(cache_dir / "index.sqlite3") as db:  # as version 1 wrote it
+        rows = db.execute("SELECT content, idx, name, size, last_used FROM blocks").fetchall()
+        db.execute("DROP TABLE blocks")
+        db.execute(
+            "CREATE TABLE blocks (content TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT"
+            " NULL, size INTEGER NOT NULL, crc INTEGER NOT NULL, last_used REAL NOT NULL,"
+            " PRIMARY KEY (content, idx)) WITHOUT ROWID"
+        )
+        for content, idx, name, size, used in rows:
+            crc = zlib.crc32(data if idx == 0 else data[::-1])
+            db.execute(
+                "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?)",
+                (content, idx, name, size, crc, used),
+            )
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    with BlockCache(cache_dir, 4 * BLOCK_SIZE) as cache:
+        assert cache.read("c", 0, 100, 200) == data[100:200]
+        assert cache.stats().verified_bytes == len(data)  # the whole block, once per read
+        assert cache.get("c", 1) == data[::-1]
+    with BlockCache(cache_dir, 4 * BLOCK_SIZE) as cache:  # the migrated index opens again
+        assert cache.get("c", 0) == data

@@ -9,16 +9,16 @@ import trio
 
 from neurofs.errors import AccessDenied, RemoteError
 from neurofs.io.cache import BlockCache
+from neurofs.io.cache.entry import CHECK_UNIT
 from neurofs.io.fetcher import (
     FRAGMENTS_PER_BLOCK,
     FRAGMENTS_TO_BLOCK,
-    MAX_FRAGMENT_READ,
     MAX_RUN_BLOCKS,
     Fetcher,
     ServedWhole,
     _runs,
 )
-from neurofs.io.readahead import READAHEAD_RUNS, STREAM_MIN_BLOCKS, ReadPattern
+from neurofs.io.readahead import READAHEAD_RUNS, SCATTER_MIN_BLOCKS, STREAM_MIN_BLOCKS, ReadPattern
 from neurofs.io.stats import Stats
 
 BS = 4096
@@ -161,9 +161,10 @@ async def test_random_small_reads_fetch_fragments_and_no_read_ahead(fetcher):
 async def test_fragments_are_cached_across_reads(fetcher):
     remote = Remote(payload(BS * 8))
     for _ in range(2):
-        assert await fetcher.read(remote, BS * 5 + 3, 50, ReadPattern()) == remote.data[
-            BS * 5 + 3 : BS * 5 + 53
-        ]
+        assert (
+            await fetcher.read(remote, BS * 5 + 3, 50, ReadPattern())
+            == remote.data[BS * 5 + 3 : BS * 5 + 53]
+        )
         fetcher._hot.clear()  # the second round comes from disk
     assert remote.requests == [(BS * 5, BS * 5 + FRAG)]
 
@@ -173,17 +174,45 @@ async def test_random_reads_use_a_cached_whole_block(fetcher):
     await fetcher.read(remote, BS * 2, BS)  # no pattern: whole blocks
     fetcher._hot.clear()
     n = len(remote.requests)
-    assert await fetcher.read(remote, BS * 2 + 9, 10, ReadPattern()) == remote.data[
-        BS * 2 + 9 : BS * 2 + 19
-    ]
+    assert (
+        await fetcher.read(remote, BS * 2 + 9, 10, ReadPattern())
+        == remote.data[BS * 2 + 9 : BS * 2 + 19]
+    )
     assert len(remote.requests) == n
 
 
-async def test_larger_random_reads_and_small_objects_fetch_whole_blocks(fetcher):
+async def test_larger_random_reads_fetch_about_what_they_ask_in_one_request(fetcher):
     remote = Remote(payload(BS * 8))
-    size = (MAX_FRAGMENT_READ + 1) * FRAG
-    await fetcher.read(remote, BS * 3, size, ReadPattern())
-    assert remote.requests == [(BS * 3, BS * 4)]
+    pattern = ReadPattern()
+    off, size = BS * 3 + FRAG + 7, BS + 3 * FRAG  # straddles blocks 3 and 4
+    assert await fetcher.read(remote, off, size, pattern) == remote.data[off : off + size]
+    # One request, rounded out to fragments: not the two blocks it touches.
+    assert remote.requests == [(BS * 3 + FRAG, BS * 4 + 5 * FRAG)]
+    # A random read in another block fetches only its own fragments.
+    off = BS * 5 + 10 * FRAG + 1
+    assert await fetcher.read(remote, off, 2 * FRAG, pattern) == remote.data[off : off + 2 * FRAG]
+    assert remote.requests[1:] == [(BS * 5 + 10 * FRAG, BS * 5 + 13 * FRAG)]
+
+
+async def test_the_pieces_of_a_large_random_read_are_fetched_as_it_is(fetcher):
+    """The kernel cuts a large read into pieces; the rest of one that jumped is fetched as
+    fragments too, not as the block it starts in. A large read at the start of a file is a
+    stream's first and takes whole blocks."""
+    remote = Remote(payload(BS * 16))
+    pattern = ReadPattern()
+    off = BS * 5 + FRAG + 7
+    for start, size in ((off, BS), (off + BS, FRAG + 5)):  # the second crosses a fragment
+        assert await fetcher.read(remote, start, size, pattern) == remote.data[start : start + size]
+    assert remote.requests == [
+        (BS * 5 + FRAG, BS * 6 + 2 * FRAG),
+        (BS * 6 + 2 * FRAG, BS * 6 + 3 * FRAG),
+    ]
+    stream = Remote(payload(BS * 16), content_id="stream")
+    await fetcher.read(stream, 0, BS // 2, ReadPattern())
+    assert stream.requests == [(0, BS)]
+
+
+async def test_small_objects_are_fetched_whole(fetcher):
     small = Remote(payload(BS - 5), content_id="small")
     await fetcher.read(small, 100, 10, ReadPattern())
     assert small.requests == [(0, BS - 5)]
@@ -193,9 +222,9 @@ async def test_a_stream_switches_from_fragments_to_blocks(fetcher):
     remote = Remote(payload(BS * 32))
     pattern = ReadPattern()
     for off in range(0, BS * 4, FRAG * 2):
-        assert await fetcher.read(remote, off, FRAG * 2, pattern) == remote.data[
-            off : off + FRAG * 2
-        ]
+        assert (
+            await fetcher.read(remote, off, FRAG * 2, pattern) == remote.data[off : off + FRAG * 2]
+        )
     first, *rest = sorted(remote.requests)
     assert first == (0, FRAG * 2)  # the opening read could have been a lone one
     assert rest and all(s % BS == 0 and (e - s) % BS == 0 for s, e in rest)
@@ -300,3 +329,74 @@ async def test_an_object_served_whole_is_one_request_cut_into_blocks(fetcher):
     fetcher._hot.clear()
     assert await fetcher.read(remote, 2 * BS, BS) == remote.data[2 * BS : 3 * BS]
     assert remote.requests == [(0, remote.size)] * 2
+
+
+async def test_bytes_read_before_come_from_disk_after_a_restart(tmp_path):
+    """Random small reads (some straddling blocks, some in blocks of which two fragments
+    were fetched, which once made a re-read fetch the whole block) are all read again from
+    disk by a new cache and fetcher on the same directory: no request."""
+    remote = Remote(payload(BS * 16))
+    rng = random.Random(16)
+    reads = [(rng.randrange(0, BS * 16 - 100), rng.randrange(1, 100)) for _ in range(60)]
+    reads += [(BS * k - 30, 60) for k in (3, 7, 11)]  # across a block boundary
+    reads += [(BS * 13 + 5, 10), (BS * 13 + FRAG * 9, 10)]  # two fragments of one block
+    for restart in (False, True):
+        with BlockCache(tmp_path / "cache", 10 * 1024 * 1024) as cache:
+            fetcher = Fetcher(cache, Stats(), block_size=BS)
+            before = len(remote.requests)
+            for off, size in reads:
+                got = await fetcher.read(remote, off, size, ReadPattern())
+                assert got == remote.data[off : off + size]
+            if restart:
+                assert len(remote.requests) == before
+                assert fetcher.stats.snapshot()["cache_hits"] >= len(reads)
+
+
+async def test_a_small_hit_reads_and_checks_only_the_units_it_needs(tmp_path):
+    """A 4 KiB read of a 1 MiB block held on disk reads and checksums at most the two
+    checksum units it touches, and keeps no copy of the block in memory."""
+    mib = 1024 * 1024
+    remote = Remote(payload(4 * mib))
+    with BlockCache(tmp_path / "cache", 16 * mib) as cache:
+        fetcher = Fetcher(cache, Stats(), block_size=mib)
+        await fetcher.read(remote, mib, mib)  # block 1, whole
+        fetcher._hot.clear()
+        requests = len(remote.requests)
+        rng = random.Random(4)
+        for _ in range(20):
+            off = mib + rng.randrange(0, mib - 4096)
+            before = cache.stats().verified_bytes
+            got = await fetcher.read(remote, off, 4096, ReadPattern())
+            assert got == remote.data[off : off + 4096]
+            assert 0 < cache.stats().verified_bytes - before <= 2 * CHECK_UNIT
+        assert len(remote.requests) == requests
+        assert not fetcher._hot
+
+
+async def test_a_reader_all_over_a_file_gets_the_rest_fetched_in_runs(fetcher):
+    """Random reads in enough distinct blocks get the rest of the file fetched in the
+    background, in runs of MAX_RUN_BLOCKS through the read-ahead slots; from then on the
+    reader's reads cost no request."""
+    blocks = 4 * SCATTER_MIN_BLOCKS
+    remote = Remote(payload(BS * blocks), delay=0.001)
+    pattern = ReadPattern()
+    order = random.Random(9).sample(range(blocks), blocks)
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        for b in order[:SCATTER_MIN_BLOCKS]:
+            off = b * BS + 11
+            assert await fetcher.read(remote, off, 8, pattern) == remote.data[off : off + 8]
+        assert pattern.whole
+        await trio.sleep(0.5)
+        n.cancel_scope.cancel()
+    assert remote.max_concurrent <= READAHEAD_RUNS + 1
+    # One fragment per read before, then the rest of the file in runs.
+    rest = remote.requests[SCATTER_MIN_BLOCKS:]
+    assert all(e - s == FRAG for s, e in remote.requests[:SCATTER_MIN_BLOCKS])
+    assert len(rest) <= blocks // MAX_RUN_BLOCKS + SCATTER_MIN_BLOCKS
+    assert all(s % BS == 0 and e - s <= MAX_RUN_BLOCKS * BS for s, e in rest)
+    done = len(remote.requests)
+    for b in order:
+        off = b * BS + 100
+        assert await fetcher.read(remote, off, 8, pattern) == remote.data[off : off + 8]
+    assert len(remote.requests) == done

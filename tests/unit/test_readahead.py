@@ -13,6 +13,9 @@ from neurofs.io.readahead import (
     GRID_READ_AHEAD,
     MAX_READAHEAD_BLOCKS,
     READAHEAD_RUNS,
+    SCATTER_MAX_BLOCKS,
+    SCATTER_MIN_BLOCKS,
+    SCATTER_SHARE,
     STREAM_MIN_BLOCKS,
     GridHint,
     Index,
@@ -88,6 +91,59 @@ def test_random_reads_get_no_read_ahead() -> None:
     for _ in range(50):
         block = rng.randrange(0, 10_000) * 3  # never one block after the previous read
         assert policy.blocks_after(pattern, block * BS, (block + 1) * BS, 40_000) == range(0)
+
+
+def test_the_pieces_of_a_large_jump_continue_it_until_the_run_is_a_stream() -> None:
+    """The kernel sends a large read in pieces of at most 1 MiB: the pieces after the first
+    of a read that jumped are recognised as its rest, until the run is as long as a stream."""
+    policy = ReadAhead(BS)
+    pattern = ReadPattern()
+    policy.blocks_after(pattern, 10 * BS + 7, 11 * BS + 7, 1000)  # a large jump
+    assert pattern.continues_large_jump(11 * BS + 7, BS // 4, STREAM_MIN_BLOCKS * BS)
+    assert not pattern.continues_large_jump(11 * BS + 8, BS // 4, STREAM_MIN_BLOCKS * BS)
+    assert not pattern.continues_large_jump(11 * BS + 7, 2 * BS, STREAM_MIN_BLOCKS * BS)
+    for k in range(11, 10 + STREAM_MIN_BLOCKS):
+        policy.blocks_after(pattern, k * BS + 7, (k + 1) * BS + 7, 1000)
+    assert not pattern.continues_large_jump(
+        (10 + STREAM_MIN_BLOCKS) * BS + 7, BS // 4, STREAM_MIN_BLOCKS * BS
+    )
+    start = ReadPattern()  # a read at the start of the file begins a stream, not a jump
+    policy.blocks_after(start, 0, BS, 1000)
+    assert not start.continues_large_jump(BS, BS // 4, STREAM_MIN_BLOCKS * BS)
+
+
+def test_a_reader_all_over_a_file_gets_the_rest_of_it_once() -> None:
+    policy = ReadAhead(BS)
+    blocks = 8 * SCATTER_MIN_BLOCKS * 2  # one in eight is twice the minimum
+    pattern = ReadPattern()
+    touched = random.Random(8).sample(range(blocks), blocks // SCATTER_SHARE)
+    decided = [
+        policy.rest_of_file(pattern, b * BS + 5, b * BS + 9, blocks, True, True) for b in touched
+    ]
+    assert decided[:-1] == [range(0)] * (len(touched) - 1)
+    assert decided[-1] == range(blocks)
+    assert policy.rest_of_file(pattern, 5, 9, blocks, True, True) == range(0)  # once
+    # Many reads in few blocks (HDF5 metadata), a direct reader, a huge file: nothing.
+    few = ReadPattern()
+    assert all(
+        policy.rest_of_file(few, (k % 10) * BS + k, (k % 10) * BS + k + 4, blocks, True, True)
+        == range(0)
+        for k in range(1000)
+    )
+    # A reader of large random reads, whose pieces may look like small jumps: nothing.
+    large = ReadPattern()
+    for b in range(blocks // 2):
+        policy.rest_of_file(large, b * 2 * BS + 7, b * 2 * BS + 7 + BS, blocks, True, False)
+        assert policy.rest_of_file(
+            large, b * 2 * BS + 7 + BS, b * 2 * BS + 7 + BS + 9, blocks, True, True
+        ) == range(0)
+    direct = ReadPattern(speculative=False)
+    huge = ReadPattern()
+    for b in range(SCATTER_MAX_BLOCKS):
+        assert policy.rest_of_file(direct, b * BS, b * BS + 1, blocks, True, True) == range(0)
+        assert policy.rest_of_file(
+            huge, b * BS, b * BS + 1, SCATTER_MAX_BLOCKS + 1, True, True
+        ) == range(0)
 
 
 def test_two_steps_widening_the_walk_fetch_the_next_objects_along_that_axis() -> None:

@@ -294,6 +294,7 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
                         "evictions": c.evictions,
                         "corrupt_dropped": c.corrupt_dropped,
                         "write_failures": c.write_failures,
+                        "verified_bytes": c.verified_bytes,
                         "stored_bytes": c.stored_bytes,
                         "stored_blocks": c.stored_blocks,
                         "capacity_bytes": config.cache.size,

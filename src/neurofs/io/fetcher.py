@@ -37,7 +37,7 @@ import trio
 from neurofs.errors import NeurofsError, RemoteError
 from neurofs.io.cache import BLOCK_SIZE, BlockCache
 from neurofs.io.parallel import tasks_of_one_request
-from neurofs.io.readahead import Line, LineFetch, ReadAhead, ReadPattern
+from neurofs.io.readahead import STREAM_MIN_BLOCKS, Line, LineFetch, ReadAhead, ReadPattern
 from neurofs.io.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,15 @@ MAX_RUN_BLOCKS = 4
 # Objects of a grid's line fetched ahead in one request at most (16 chunks of 32³ uint8 are
 # 512 KiB): a walk's span may be long, a request should not be.
 MAX_LINE_OBJECTS = 16
-# Decoded blocks kept in memory: the kernel reads 128-256 KiB at a time, so each 1 MiB block
-# is asked for several times in a row; this avoids a disk read and a checksum for each.
+# Units just fetched, and blocks read ahead from disk, kept in memory: readers get fetched
+# bytes before the disk write lands, and a stream read ahead finds its blocks here.
 HOT_BYTES = 16 * 1024 * 1024
+# A disk hit of up to this many bytes is read on the event loop: one pread of a few checksum
+# units costs less than handing it to a worker thread and back. Larger ones go to a thread.
+INLINE_READ = 64 * 1024
+# Every this many hits read on the event loop, a worker thread writes the cache's recency
+# batch if one is due (a hit on the loop never waits for the index).
+RECENCY_CHECK_HITS = 256
 # Fragments are this fraction of a block (64 KiB of 1 MiB blocks).
 FRAGMENTS_PER_BLOCK = 16
 # Random reads up to this many fragments are served from fragments.
@@ -128,6 +134,10 @@ class _Grain:
     def count(self, obj: RemoteObject) -> int:
         return (obj.size + self.size - 1) // self.size
 
+    def indexes(self, start: int, end: int) -> range:
+        """The units holding the bytes [start, end) (end > start)."""
+        return range(start // self.size, (end - 1) // self.size + 1)
+
 
 @dataclass
 class _Inflight:
@@ -162,7 +172,10 @@ class Fetcher:
         self.read_ahead = ReadAhead(block_size)
         self._block = _Grain(block_size, "", MAX_RUN_BLOCKS)
         self._fragment = _Grain(
-            max(1, block_size // FRAGMENTS_PER_BLOCK), "#fragment", MAX_FRAGMENT_READ + 1
+            # A random read of up to MAX_RUN_BLOCKS blocks is one request, as large as asked.
+            max(1, block_size // FRAGMENTS_PER_BLOCK),
+            "#fragment",
+            MAX_RUN_BLOCKS * FRAGMENTS_PER_BLOCK,
         )
         self._hot: cachetools.LRUCache[BlockKey, bytes] = cachetools.LRUCache(
             maxsize=HOT_BYTES, getsizeof=len
@@ -172,6 +185,7 @@ class Fetcher:
         # Disk writes under way, by content id; ``_stored`` is set (and replaced) after each.
         self._storing: dict[str, int] = {}
         self._stored = trio.Event()
+        self._inline_hits = 0
 
     def start_background(self, nursery: trio.Nursery) -> None:
         """Read-ahead runs in this nursery (the daemon's); without one it is skipped."""
@@ -194,24 +208,29 @@ class Fetcher:
         end = min(offset + size, obj.size)
         if offset >= end:
             return b""
-        grain = self._grain_for(obj, offset, end, pattern)
-        first, last = offset // grain.size, (end - 1) // grain.size
+        jump = pattern is not None and pattern.is_random(offset)  # before the read is noted
+        small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
+        plan = self._plan(obj, offset, end, pattern)
         walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
         if walking:
             assert pattern is not None and pattern.grid is not None
-            was_held = all(self._cached(grain.key(obj, i)) for i in range(first, last + 1))
+            was_held = all(
+                self._cached(grain.key(obj, i)) for grain, s, e in plan for i in grain.indexes(s, e)
+            )
             # Before this read waits: the reader's next objects go out beside it, ahead of
             # the reads it is about to send for them.
             lines = self.read_ahead.neighbours(pattern, obj, was_held)
             self._prefetch_lines(lines, pattern.grid.fetch_line)
-        units = await self._units(obj, range(first, last + 1), grain, background=False)
-        data = b"".join(units[i] for i in range(first, last + 1))
-        start = offset - first * grain.size
+        pieces = [await self._bytes(obj, grain, s, e) for grain, s, e in plan]
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self.stats.add("bytes_served", end - offset)
         if pattern is not None:
-            ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(obj))
+            blocks = self._block.count(obj)
+            rest = self.read_ahead.rest_of_file(pattern, offset, end, blocks, jump, small)
+            ahead = self.read_ahead.blocks_after(pattern, offset, end, blocks)
             self._fetch_ahead(obj, ahead)
-        return data[start : start + (end - offset)]
+            self._fetch_rest(obj, rest)
+        return data
 
     async def _read_assembled(
         self, view: Assembled, offset: int, size: int, pattern: ReadPattern | None
@@ -228,62 +247,151 @@ class Fetcher:
                 self._prefetch(view.parts(ahead.start * bs, min(ahead.stop * bs, view.size)))
         return data
 
-    def _grain_for(
+    def _plan(
         self, obj: RemoteObject, offset: int, end: int, pattern: ReadPattern | None
-    ) -> _Grain:
-        """Fragments for a small random read in an object larger than a block, unless a
-        block it touches is held already; else blocks. Objects of one block are read whole
-        anyway (zarr chunks, small files), and so are objects served only whole."""
+    ) -> list[tuple[_Grain, int, int]]:
+        """The grain each part of the read [offset, end) is served in, as (grain, start, end)
+        parts in order. In each block the read touches: whatever of it is held (the block, or
+        the fragments holding the part), so that bytes read before are never fetched again;
+        else whole blocks for a stream, and fragments for a random read and the pieces the
+        kernel cuts a large one into (about the bytes asked, in one request), or the block
+        once ``FRAGMENTS_TO_BLOCK`` fragments of it were fetched for small random reads (HDF5
+        metadata packed together). Objects of one block are read whole anyway
+        (zarr chunks, small files), and so are objects served only whole or in blocks only,
+        and reads without a pattern (the parts of an assembled file)."""
+        block = self._block
+        if (
+            pattern is None
+            or obj.size <= self.block_size
+            or isinstance(obj, (ServedWhole, BlocksOnly))
+        ):
+            return [(block, offset, end)]
         small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
-        if pattern is None or obj.size <= self.block_size or not small:
+        # A jump: a read that continues nothing. A large first read at the start of a file
+        # begins a stream, as the kernel assumes too.
+        jump = pattern.is_random(offset) and (small or offset > 0)
+        # The pieces of one large random read go as it does: about the bytes asked.
+        piece = not jump and pattern.continues_large_jump(
+            offset, MAX_FRAGMENT_READ * self._fragment.size, STREAM_MIN_BLOCKS * block.size
+        )
+        plan: list[tuple[_Grain, int, int]] = []
+        for b in block.indexes(offset, end):
+            start, stop = max(offset, b * block.size), min(end, (b + 1) * block.size)
+            grain = self._grain_in_block(obj, b, start, stop, jump or piece, jump and small)
+            if plan and plan[-1][0] is grain:
+                plan[-1] = (grain, plan[-1][1], stop)
+            else:
+                plan.append((grain, start, stop))
+        return plan
+
+    def _grain_in_block(
+        self, obj: RemoteObject, b: int, start: int, end: int, random: bool, small_jump: bool
+    ) -> _Grain:
+        if self._holds_block(obj, b):
             return self._block
-        if isinstance(obj, (ServedWhole, BlocksOnly)) or not pattern.is_random(offset):
+        fragment = self._fragment
+        if all(self._holds(fragment.key(obj, i)) for i in fragment.indexes(start, end)):
+            return fragment
+        if not random or (small_jump and self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK):
             return self._block
-        for b in range(offset // self.block_size, (end - 1) // self.block_size + 1):
-            if self._holds_block(obj, b) or self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK:
-                return self._block
-        return self._fragment
+        return fragment
 
     def _cached(self, key: BlockKey) -> bool:
         """In memory or on disk now (not merely on its way)."""
         return key in self._hot or self.cache.contains(*key)
 
-    def _holds_block(self, obj: RemoteObject, b: int) -> bool:
-        key = self._block.key(obj, b)
+    def _holds(self, key: BlockKey) -> bool:
+        """In memory, on disk, or on its way."""
         return key in self._hot or key in self._inflight or self.cache.contains(*key)
+
+    def _holds_block(self, obj: RemoteObject, b: int) -> bool:
+        return self._holds(self._block.key(obj, b))
 
     def _fragments_held(self, obj: RemoteObject, b: int) -> int:
         """Fragments of block ``b`` fetched before: random reads that keep landing in one
         block (HDF5 metadata packed together) are served faster by the whole block."""
         per_block = self.block_size // self._fragment.size
-        held = 0
-        for i in range(b * per_block, (b + 1) * per_block):
-            key = self._fragment.key(obj, i)
-            held += key in self._hot or key in self._inflight or self.cache.contains(*key)
-        return held
+        keys = (self._fragment.key(obj, i) for i in range(b * per_block, (b + 1) * per_block))
+        return sum(self._holds(key) for key in keys)
+
+    async def _bytes(self, obj: RemoteObject, grain: _Grain, start: int, end: int) -> bytes:
+        """Bytes [start, end) of ``obj`` in units of ``grain``: from memory, else only the
+        part wanted from disk, else fetched (whole units)."""
+        pieces: dict[int, bytes] = {}
+        missing: list[int] = []
+        for i in grain.indexes(start, end):
+            lo, hi = max(start - i * grain.size, 0), min(end - i * grain.size, grain.size)
+            key = grain.key(obj, i)
+            hot = self._hot.get(key)
+            if hot is not None:
+                self.stats.add("cache_hits_memory")
+                pieces[i] = hot[lo:hi]
+            elif (data := await self._from_disk(obj, grain, i, lo, hi)) is not None:
+                self.stats.add("cache_hits")
+                pieces[i] = data
+            else:
+                missing.append(i)
+        if missing:
+            units = await self._from_network(obj, missing, grain, background=False)
+            for i in missing:
+                pieces[i] = units[i][max(start - i * grain.size, 0) : end - i * grain.size]
+        return b"".join(pieces[i] for i in sorted(pieces))
+
+    async def _from_disk(
+        self, obj: RemoteObject, grain: _Grain, i: int, lo: int, hi: int
+    ) -> bytes | None:
+        """Bytes [lo, hi) of unit ``i`` from the disk cache, or None. Small reads are read
+        here on the event loop (see ``INLINE_READ``), larger ones in a worker thread."""
+        key = grain.key(obj, i)
+        if key in self._inflight:
+            return None
+        # A miss costs a look-up in memory only (the cache counts it): no thread for it.
+        if hi - lo <= INLINE_READ or not self.cache.contains(*key):
+            data = self.cache.read(*key, lo, hi, write_recency=False)
+            self._recency_due()
+        else:
+            data = await trio.to_thread.run_sync(self.cache.read, *key, lo, hi)
+        return data if data is not None and len(data) == hi - lo else None
+
+    def _recency_due(self) -> None:
+        """Hits read on the event loop leave the index's recency batch to a worker thread."""
+        self._inline_hits += 1
+        if self._inline_hits % RECENCY_CHECK_HITS == 0 and self._background is not None:
+            self._background.start_soon(trio.to_thread.run_sync, self.cache.flush_recency_if_due)
 
     async def _units(
         self, obj: RemoteObject, indexes: Iterable[int], grain: _Grain, background: bool
     ) -> dict[int, bytes]:
+        """Whole units (read-ahead): from memory, from disk, else fetched."""
         found: dict[int, bytes] = {}
         missing: list[int] = []
         for i in indexes:
-            hot = self._hot.get(grain.key(obj, i))
+            key = grain.key(obj, i)
+            hot = self._hot.get(key)
             if hot is not None:
                 found[i] = hot
                 self.stats.add("cache_hits_memory")
-            else:
-                missing.append(i)
-        if missing and isinstance(obj, ServedWhole):
-            # The request brings all of it: take every block not held, not only those asked.
-            missing = [i for i in range(grain.count(obj)) if grain.key(obj, i) not in self._hot]
+                continue
+            if key not in self._inflight and self.cache.contains(*key):
+                data = await trio.to_thread.run_sync(self.cache.get, *key)
+                if data is not None and len(data) == grain.length(obj, i):
+                    self.stats.add("cache_hits")
+                    self._hot[key] = data
+                    found[i] = data
+                    continue
+            missing.append(i)
         if missing:
-            found.update(await self._from_disk_or_network(obj, missing, grain, background))
+            found.update(await self._from_network(obj, missing, grain, background))
         return found
 
-    async def _from_disk_or_network(
+    async def _from_network(
         self, obj: RemoteObject, indexes: list[int], grain: _Grain, background: bool
     ) -> dict[int, bytes]:
+        """Whole units not found in memory nor on disk: shared with a fetch under way, or
+        fetched. An object served whole brings all its units not held in memory."""
+        if isinstance(obj, ServedWhole):
+            # The request brings all of it: take every block not held, not only those asked.
+            indexes = [i for i in range(grain.count(obj)) if grain.key(obj, i) not in self._hot]
         found: dict[int, bytes] = {}
         waits: dict[int, _Inflight] = {}
         to_fetch: list[int] = []
@@ -291,16 +399,8 @@ class Fetcher:
             key = grain.key(obj, i)
             if key in self._inflight:
                 waits[i] = self._inflight[key]
-                continue
-            data = await trio.to_thread.run_sync(self.cache.get, *key)
-            if data is not None and len(data) == grain.length(obj, i):
-                self.stats.add("cache_hits")
-                self._hot[key] = data
-                found[i] = data
-            elif key in self._inflight:  # another task started it while we looked
-                waits[i] = self._inflight[key]
             elif (hot := self._hot.get(key)) is not None:
-                # Another task fetched it while we looked, and its disk write has not landed.
+                # Another task fetched it meanwhile, and its disk write may not have landed.
                 self.stats.add("cache_hits_memory")
                 found[i] = hot
             else:
@@ -397,7 +497,10 @@ class Fetcher:
         """Write to disk. Counted per content from the moment it is decided, so that ``drop``
         waits for the writes of bytes it must forget (else they would land on disk after)."""
         try:
-            await trio.to_thread.run_sync(self._store, content, units)
+            # Shielded: bytes fetched before an unmount are on disk after it (the unmount
+            # cancels the background nursery; a write already decided still lands).
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._store, content, units)
         finally:
             self._storing[content] -= 1
             if not self._storing[content]:
@@ -530,6 +633,42 @@ class Fetcher:
     def _store_objects(self, units: dict[str, bytes]) -> None:
         for content, unit in units.items():
             self.cache.put(content, 0, unit)
+
+    def _fetch_rest(self, obj: RemoteObject, blocks: range) -> None:
+        """Fetch the blocks of ``obj`` held nowhere, in the background, for a reader that
+        reads all over it; not for a file larger than half the cache, nor one served whole or
+        in blocks only (a plain volume's blocks are boxes the datastore computes)."""
+        if (
+            self._background is None
+            or not blocks
+            or isinstance(obj, (ServedWhole, BlocksOnly))
+            or 2 * obj.size > self.cache.stats().capacity_bytes
+        ):
+            return
+        log.debug("%s is read all over: fetching the rest of it", obj.content_id)
+        for first in range(blocks.start, blocks.stop, MAX_RUN_BLOCKS):
+            run = range(first, min(first + MAX_RUN_BLOCKS, blocks.stop))
+            self._background.start_soon(self._fetch_rest_run, obj, run)
+
+    async def _fetch_rest_run(self, obj: RemoteObject, run: range) -> None:
+        """One run of ``_fetch_rest``. It waits for a read-ahead slot before it marks its
+        blocks in flight: a reader never waits behind the queue for a block it could fetch
+        itself, and the slot is held until the blocks are on disk (bounded memory)."""
+        async with self.read_ahead.slots:
+            wanted = [i for i in run if not self._holds_block(obj, i)]
+            if not wanted:
+                return
+            mine = {i: _Inflight() for i in wanted}
+            for i, entry in mine.items():
+                self._inflight[self._block.key(obj, i)] = entry
+            self.stats.add("readahead_blocks", len(wanted))
+            try:
+                for a, b in _runs(wanted, MAX_RUN_BLOCKS):
+                    await self._fetch_run(obj, list(range(a, b + 1)), self._block, in_slot=True)
+            finally:
+                for i, entry in mine.items():
+                    if self._inflight.get(self._block.key(obj, i)) is entry:
+                        self._finished(self._block.key(obj, i))
 
     def _not_held(self, obj: RemoteObject, indexes: Iterable[int]) -> list[int]:
         keys = (self._block.key(obj, i) for i in indexes)

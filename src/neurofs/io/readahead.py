@@ -29,6 +29,11 @@ what it decides, in the background:
   does: re-reading objects held from before fetches nothing more, so what a warm reader
   costs does not depend on the order its concurrent reads arrive in.
 
+- **Small random reads all over a file** (``rest_of_file``): a reader whose small reads
+  jump around has its round trips to pay, one per read; once they have touched much of a
+  file (``SCATTER_MIN_BLOCKS`` blocks and one in ``SCATTER_SHARE``), the rest of the file is
+  fetched in the background. Large random reads get exactly what they ask.
+
 A reader that opened its file with O_DIRECT manages its own I/O (``neurofs prefetch
 --bbox`` names every chunk it wants): nothing is read ahead for it, as the kernel reads
 nothing ahead for it either, and its reads are no evidence of a walk.
@@ -72,6 +77,14 @@ MAX_LINES_NOTED = 4096
 WALK_GAP = 8
 # Grids whose last read object is remembered (one entry per array being walked).
 REMEMBERED_GRIDS = 4096
+# A reader that has read small pieces at random in at least SCATTER_MIN_BLOCKS distinct
+# blocks of a file, and in at least one in SCATTER_SHARE of its blocks, touches much of it and
+# is bound by round trips: the rest of the file is fetched in the background, in runs through
+# the read-ahead slots (as rclone's large chunks would, but only once a reader has shown it
+# goes all over the file). Files of up to SCATTER_MAX_BLOCKS blocks.
+SCATTER_MIN_BLOCKS = 64
+SCATTER_SHARE = 8
+SCATTER_MAX_BLOCKS = 4096
 
 Index = tuple[int, ...]
 # Objects of a grid next to each other along one axis, fetched ahead together.
@@ -200,14 +213,32 @@ class ReadPattern:
     speculative: bool = True
     next_offset: int = -1
     run_start: int = 0  # where the current sequential run began
+    run_first: int = 0  # the length of the read that began it
     window: int = 0  # blocks of read-ahead (those ``ahead_bytes`` reach into)
     ahead_bytes: int = 0  # bytes of read-ahead past the last read: twice the run
     prefetched_to: int = 0  # first block index not yet asked for by read-ahead
     grid_seen: bool = False  # this file's place in its grid was taken into account
+    # Blocks that random reads touched, until the rest of the file is asked for (``whole``).
+    scattered: set[int] = field(default_factory=set)
+    large_jumps: int = 0  # large reads that continued no run
+    whole: bool = False
 
     def is_random(self, offset: int) -> bool:
         """Whether a read at ``offset`` continues no sequential stream."""
         return self.window == 0 and offset != self.next_offset
+
+    def continues_large_jump(self, offset: int, large: int, within: int) -> bool:
+        """Whether a read at ``offset`` continues a run that a read of at least ``large``
+        bytes began away from the start of the file, and lies ``within`` bytes of where it
+        began: the rest of one large random read, which the kernel sends in pieces of at most
+        its request size (1 MiB), or its next one."""
+        return (
+            self.window == 0
+            and offset == self.next_offset
+            and self.run_start > 0
+            and self.run_first >= large
+            and offset - self.run_start < within
+        )
 
     def observe(self, offset: int, end: int, block_size: int) -> None:
         """Grow the window with the length of the sequential run (twice what was read in a
@@ -231,6 +262,7 @@ class ReadPattern:
             self.ahead_bytes = 0
             self.prefetched_to = 0
             self.run_start = offset
+            self.run_first = end - offset
             self.next_offset = end
             return
         self.next_offset = max(self.next_offset, end)
@@ -251,9 +283,7 @@ class ReadAhead:
         )
         # Content ids of objects fetched ahead and not read since: a reader reaching one is
         # on the walk that fetched it (the read-ahead marker).
-        self._ahead: cachetools.LRUCache[str, bool] = cachetools.LRUCache(
-            maxsize=REMEMBERED_GRIDS
-        )
+        self._ahead: cachetools.LRUCache[str, bool] = cachetools.LRUCache(maxsize=REMEMBERED_GRIDS)
 
     def fetched_ahead(self, lines: list[Line]) -> list[Line]:
         """Note objects about to be fetched ahead of a grid walk; returns them."""
@@ -279,6 +309,29 @@ class ReadAhead:
             return range(0)
         pattern.prefetched_to = stop
         return range(start, stop)
+
+    def rest_of_file(
+        self, pattern: ReadPattern, offset: int, end: int, blocks: int, jump: bool, small: bool
+    ) -> range:
+        """Note a read of [offset, end) in a file of ``blocks`` blocks (``jump``: it continued
+        no run; ``small``: a few KiB); all the file's blocks once small random reads have
+        touched much of it (see ``SCATTER_MIN_BLOCKS``), once per open file; else nothing.
+        A reader of large random reads gets what it asks: each is worth its round trip (the
+        kernel's pieces of them, which may arrive first and look small, count for nothing
+        while large reads are more than a quarter of the blocks small ones touched)."""
+        if not (jump and pattern.speculative) or pattern.whole or blocks > SCATTER_MAX_BLOCKS:
+            return range(0)
+        if not small:
+            pattern.large_jumps += 1
+            return range(0)
+        pattern.scattered.update(range(offset // self.block_size, (end - 1) // self.block_size + 1))
+        touched = len(pattern.scattered)
+        if touched < max(SCATTER_MIN_BLOCKS, -(-blocks // SCATTER_SHARE)):
+            return range(0)
+        if 4 * pattern.large_jumps > touched:
+            return range(0)
+        pattern.whole, pattern.scattered = True, set()
+        return range(blocks)
 
     def neighbours(self, pattern: ReadPattern, obj: RemoteObject, was_held: bool) -> list[Line]:
         """At a file's first read: the objects to fetch ahead along the axis its reader

@@ -13,17 +13,19 @@ Invariants, true at every instant (so a kill -9 anywhere leaves a usable cache):
 
 - A row in the index names a file whose bytes were fsynced, renamed into place and whose
   directory was fsynced before the row was written. Rows are deleted before their files.
-- Every ``get`` checks length and crc32 against the row; a mismatch drops the block and is a
-  miss, so damaged bytes on disk are never returned.
+- Every ``get`` and ``read`` checks the file's length and the crc32 of each unit it reads
+  (``entry.CHECK_UNIT``, 16 KiB) against the row; a mismatch drops the block and is a miss,
+  so damaged bytes on disk are never returned. A small read checks only the units it needs.
 - Opening repairs whatever a crash left: temp files and files without a row are deleted, rows
   whose file is missing or has the wrong size are dropped, an unreadable index is rebuilt empty.
   An index that cannot be opened at all (a full or failing disk) is left alone with its blocks,
   and that process runs on an empty index in memory.
 
 While running, the map in memory is the authority (it mirrors the index and holds LRU order),
-so a hit costs a dict lookup, one file read and a crc32. Recency is written to the index in
-batches (on put, every ``index.FLUSH_BATCH`` hits or ``index.FLUSH_INTERVAL`` seconds, and on
-close), so LRU order survives a clean restart exactly and a crash approximately.
+so a hit costs a dict lookup, one read of the units it needs and their crc32s. Recency is
+written to the index in batches (on put, every ``index.FLUSH_BATCH`` hits or
+``index.FLUSH_INTERVAL`` seconds, and on close), so LRU order survives a clean restart exactly
+and a crash approximately.
 
 Two locks, so that the event loop, which calls ``contains`` and ``stats``, never waits on the
 disk:
@@ -46,13 +48,12 @@ import logging
 import sqlite3
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from neurofs.io.cache.directory import DirectoryLock, blocks_path, index_path
-from neurofs.io.cache.entry import BlockEntry, BlockKey, checked_key
+from neurofs.io.cache.entry import BlockEntry, BlockKey, checked_key, unit_sums
 from neurofs.io.cache.eviction import SegmentedLru
 from neurofs.io.cache.index import BlockIndex, PendingRecency, RecencyRow, Row
 from neurofs.io.cache.recovery import recover
@@ -70,7 +71,8 @@ _WARN_INTERVAL = 60.0
 class CacheStats:
     """Counters since open, and the current size. ``evictions`` counts blocks dropped to stay
     under capacity (not ``clear``/``prune``); ``corrupt_dropped`` counts blocks that failed
-    verification in ``get``; ``write_failures`` counts puts lost to disk or index errors."""
+    verification in ``get``/``read``; ``write_failures`` counts puts lost to disk or index
+    errors; ``verified_bytes`` counts the bytes hits read from disk and checked."""
 
     hits: int
     misses: int
@@ -80,6 +82,7 @@ class CacheStats:
     stored_bytes: int
     stored_blocks: int
     capacity_bytes: int
+    verified_bytes: int  # bytes read back from block files and checked, since open
 
 
 @dataclass(slots=True)
@@ -134,14 +137,40 @@ class BlockCache:
     def get(self, content: str, index: int) -> bytes | None:
         """The verified bytes of a block, or None (a miss). A block that fails verification is
         deleted and counted in ``corrupt_dropped``."""
-        key = (content, index)
+        return self._read((content, index), self._store.read)
+
+    def read(
+        self, content: str, index: int, start: int, end: int, *, write_recency: bool = True
+    ) -> bytes | None:
+        """Bytes [start, end) of a block, or None (a miss): only the checksum units that hold
+        them are read and verified (``entry.CHECK_UNIT``), so a 4 KiB read costs a few KiB
+        of disk and CRC32, not the block. Damage is handled as by ``get``. Without
+        ``write_recency`` a due batch of recency is left for ``flush_recency_if_due`` (a
+        caller on the event loop must not wait for the index)."""
+        return self._read(
+            (content, index), lambda e: self._store.read_range(e, start, end), write_recency
+        )
+
+    def flush_recency_if_due(self) -> None:
+        """Write the pending recency if a batch is due (see ``read``)."""
+        with self._memory:
+            due = self._pending.due()
+        if due:
+            self._flush_recency()
+
+    def _read(
+        self,
+        key: BlockKey,
+        read: Callable[[BlockEntry], bytes | None],
+        write_recency: bool = True,
+    ) -> bytes | None:
         with self._memory:
             entry = None if self._closed else self._lru.get(key)
             if entry is None:
                 self._counters.misses += 1
                 return None
         while True:
-            data = self._store.read(entry)  # outside the locks
+            data = read(entry)  # outside the locks
             with self._memory:
                 current = None if self._closed else self._lru.get(key)
                 if data is not None:
@@ -162,7 +191,7 @@ class BlockCache:
                     self._counters.misses += 1
                 return None
             entry = replacement
-        if flush_due:
+        if flush_due and write_recency:
             self._flush_recency()
         return data
 
@@ -180,7 +209,8 @@ class BlockCache:
             with self._memory:
                 self._note_write_failure_locked(key, exc)
             return False
-        entry = BlockEntry(name=name, size=size, crc=zlib.crc32(data), last_used=0.0)
+        # crc 0: the row's unit checksums (``sums``) are what reads verify.
+        entry = BlockEntry(name=name, size=size, sums=unit_sums(data), crc=0, last_used=0.0)
         doomed = self._record(key, entry)
         self._store.unlink(doomed)
         return name not in doomed
@@ -202,6 +232,7 @@ class BlockCache:
                 stored_bytes=self._lru.stored_bytes,
                 stored_blocks=len(self._lru),
                 capacity_bytes=self._capacity,
+                verified_bytes=self._store.verified_bytes,
             )
 
     def clear(self) -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from neurofs.io.cache.entry import MAX_INDEX, BlockEntry, BlockKey
+from neurofs.io.cache.entry import MAX_INDEX, BlockEntry, BlockKey, sums_length
 from neurofs.io.sqlite_files import (
     connect,
     connect_in_memory,
@@ -27,7 +27,10 @@ from neurofs.io.sqlite_files import (
 
 log = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 1
+# Version 2 added ``sums``, a CRC32 per ``CHECK_UNIT`` of the block, so that a small read
+# checks only what it reads. An index of version 1 gains the column, NULL in its rows: those
+# blocks keep their whole-block ``crc`` (new rows store 0 there) until they are replaced.
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
     content   TEXT    NOT NULL,
@@ -36,6 +39,7 @@ CREATE TABLE IF NOT EXISTS blocks (
     size      INTEGER NOT NULL,
     crc       INTEGER NOT NULL,
     last_used REAL    NOT NULL,
+    sums      BLOB,
     PRIMARY KEY (content, idx)
 ) WITHOUT ROWID
 """
@@ -88,8 +92,9 @@ class BlockIndex:
             db.executemany("UPDATE blocks SET last_used = ? WHERE content = ? AND idx = ?", recency)
             db.executemany(_DELETE, evicted)
             db.execute(
-                "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?, ?)",
-                (key[0], key[1], entry.name, entry.size, entry.crc, entry.last_used),
+                "INSERT OR REPLACE INTO blocks"
+                " (content, idx, name, size, crc, last_used, sums) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key[0], key[1], entry.name, entry.size, entry.crc, entry.last_used, entry.sums),
             )
 
     def delete(self, keys: Sequence[tuple[object, object]]) -> None:
@@ -131,7 +136,11 @@ class PendingRecency:
     def add(self, key: BlockKey) -> bool:
         """Note a use of ``key``; True when a batch is due to be written."""
         self._keys.add(key)
-        return (
+        return self.due()
+
+    def due(self) -> bool:
+        """Whether a batch is due to be written."""
+        return bool(self._keys) and (
             len(self._keys) >= FLUSH_BATCH or time.monotonic() - self._last_taken > FLUSH_INTERVAL
         )
 
@@ -151,7 +160,7 @@ class PendingRecency:
 
 def parse_row(row: Row) -> tuple[BlockKey, BlockEntry] | None:
     """A row as (key, entry), or None if any field is malformed."""
-    content, idx, name, size, crc, last_used = row
+    content, idx, name, size, crc, last_used, sums = row
     if not (
         isinstance(content, str)
         and isinstance(idx, int)
@@ -162,9 +171,11 @@ def parse_row(row: Row) -> tuple[BlockKey, BlockEntry] | None:
         and isinstance(crc, int)
         and 0 <= crc < 2**32
         and isinstance(last_used, int | float)
+        and (sums is None or (isinstance(sums, bytes) and len(sums) == sums_length(size)))
     ):
         return None
-    return (content, idx), BlockEntry(name=name, size=size, crc=crc, last_used=float(last_used))
+    entry = BlockEntry(name=name, size=size, sums=sums, crc=crc, last_used=float(last_used))
+    return (content, idx), entry
 
 
 def read_usage(path: Path) -> list[tuple[str, int, float]]:
@@ -186,12 +197,15 @@ def _connect(path: Path) -> tuple[sqlite3.Connection, list[Row]]:
     db = connect(path)
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, _SCHEMA_VERSION):
+        if version not in (0, 1, _SCHEMA_VERSION):
             raise sqlite3.DatabaseError(f"unknown index schema version {version}")
         db.execute(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(blocks)")}
+        if "sums" not in columns:  # version 1
+            db.execute("ALTER TABLE blocks ADD COLUMN sums BLOB")
         db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         rows = db.execute(
-            "SELECT content, idx, name, size, crc, last_used FROM blocks ORDER BY last_used"
+            "SELECT content, idx, name, size, crc, last_used, sums FROM blocks ORDER BY last_used"
         ).fetchall()
     except BaseException:
         db.close()

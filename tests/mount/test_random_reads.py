@@ -1,0 +1,85 @@
+"""Random reads of the 1 GiB blob through a real mount: what they cost in requests, bytes
+fetched, bytes read back from the cache and daemon memory (the emulator's request log and the
+mount's stats.json; never time)."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from neurofs.io.cache.entry import CHECK_UNIT
+from neurofs_emulators.dandi.sample import BIG_BLOB_PATH, BIG_BLOB_SIZE, PUBLISHED_DANDISET
+
+from .conftest import Emulator, Mount
+
+pytestmark = pytest.mark.mount
+
+BLOB = f"dandi/{PUBLISHED_DANDISET}/draft/{BIG_BLOB_PATH}"
+MIB = 1024 * 1024
+
+
+def _preads(path: Path, reads: list[tuple[int, int]]) -> list[bytes]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return [os.pread(fd, size, offset) for offset, size in reads]
+    finally:
+        os.close(fd)
+
+
+def _vm_hwm(pid: int | None) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_bytes_read_before_cost_no_request_after_a_remount(
+    make_mount, dandi_emulator: Emulator
+) -> None:
+    """100 random 4 KiB reads (unaligned, a few across a block boundary, a few pairs in one
+    block: two fragments of a block once made a re-read fetch the whole block), then the same
+    after a remount: not one data request, the same bytes, and each hit reads back at most
+    the two 16 KiB checksum units its pages touch, not its 1 MiB block. (Fewer distinct
+    blocks than would make the rest of the blob fetched in the background.)"""
+    m: Mount = make_mount(dandi_emulator)
+    rng = random.Random(16)
+    reads = [(rng.randrange(0, BIG_BLOB_SIZE - 4096), 4096) for _ in range(100)]
+    reads += [(k * MIB - 2048, 4096) for k in (5, 300, 777)]
+    reads += [(k * MIB + at, 4096) for k in (41, 542, 901) for at in (1000, 600_000)]
+    first = _preads(m / BLOB, reads)
+    assert all(len(b) == size for b, (_, size) in zip(first, reads, strict=True))
+    m.remount()
+    dandi_emulator.reset()
+    assert _preads(m / BLOB, reads) == first
+    assert dandi_emulator.data_requests() == []
+    cache = m.stats()["cache"]
+    assert cache["misses"] == 0
+    # A 4 KiB read at any offset is at most two pages; the kernel asks for each page once.
+    assert 0 < cache["verified_bytes"] <= len(reads) * 2 * CHECK_UNIT, cache
+    assert _vm_hwm(m.pid) < 150 * 1000 * 1000
+
+
+def test_random_one_mib_reads_fetch_about_what_they_ask(
+    make_mount, dandi_emulator: Emulator
+) -> None:
+    """50 random 1 MiB reads (not aligned), cold: about one request each, and about the
+    bytes asked fetched (no read-ahead for a reader that jumps around, from the kernel or
+    from neurofs; before, 3.2 times the bytes asked)."""
+    m: Mount = make_mount(dandi_emulator)
+    rng = random.Random(17)
+    reads = [(rng.randrange(0, BIG_BLOB_SIZE - MIB), MIB) for _ in range(50)]
+    path = m / BLOB
+    os.stat(path)
+    dandi_emulator.reset()
+    got = _preads(path, reads)
+    assert [len(b) for b in got] == [MIB] * len(reads)
+    asked = len(reads) * MIB
+    fetched = m.stats()["bytes_fetched"]
+    # Each read is rounded out to 64 KiB fragments (+64 KiB per MiB), and a read next to one
+    # before it needs only its missing fragments (two requests around them).
+    assert asked <= fetched <= 1.2 * asked, fetched / asked
+    assert len(dandi_emulator.data_requests()) <= 1.2 * len(reads)
+    assert _vm_hwm(m.pid) < 150 * 1000 * 1000
