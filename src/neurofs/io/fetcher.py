@@ -511,8 +511,7 @@ class Fetcher:
     def _store(self, content: str, units: dict[int, bytes]) -> None:
         # A refused put (disk trouble, or a block larger than the cache) is counted by the
         # cache itself; the bytes are served from memory all the same.
-        for index, unit in units.items():
-            self.cache.put(content, index, unit)
+        self.cache.put_many(content, units)
 
     # ------------------------------------------------------------------ dropping
 
