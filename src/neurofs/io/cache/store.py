@@ -48,17 +48,11 @@ class BlockStore:
         # a hit costs, for ``CacheStats`` (an approximate count under concurrent reads).
         self.verified_bytes = 0
 
-    def write(self, name: str, data: bytes | memoryview) -> None:
-        """Store ``data`` durably as ``name`` (from :func:`new_name`). Raises OSError, leaving
-        no file of that name behind."""
-        error = self.write_group([(name, data)])[0]
-        if error is not None:
-            raise error
-
     def write_group(self, blocks: Sequence[tuple[str, bytes | memoryview]]) -> list[OSError | None]:
-        """Store each ``(name, data)`` durably: every file written and fsynced, then every
-        directory holding one fsynced once (not once per file). Per block, None once it is
-        durable, or the error; a failed block leaves no file behind."""
+        """Store each ``(name, data)`` (names from :func:`new_name`) durably: every file
+        written and fsynced, then every directory holding one fsynced once (not once per
+        file). Per block, None once it is durable, or the error; a failed block leaves no
+        file behind."""
         errors: list[OSError | None] = []
         for name, data in blocks:
             path = self._prefix + name
