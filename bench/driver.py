@@ -64,6 +64,7 @@ from bench.scenarios import (
     peers,
     random_reads,
     scale_cave,
+    scale_cpu,
     scale_dandiset,
     scale_wk,
     scale_zarr,
@@ -84,6 +85,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Ctx], Result | list[Result]]]] = {
     "11": ("WEBKNOSSOS 40k×40k×10k layer: region and .raw vs webknossos client", scale_wk.scale_wk),
     "12": ("random 4 KiB and 1 MiB reads vs local file and HTTP", random_reads.random_reads),
     "13": ("neurofs beside rclone mount and httpdirfs", peers.peers),
+    "cpu": ("daemon CPU-seconds per GiB on cold reads, no throttle", scale_cpu.scale_cpu),
 }
 
 

@@ -379,6 +379,9 @@ def test_kill_9_at_any_instant_leaves_a_consistent_cache(cache_dir: Path) -> Non
             c, i = rng.choice("abcde"), rng.randrange(30)
             if cache.get(c, i) is None:
                 cache.put(c, i, payload(c, i, 1000 + 97 * i))
+            if rng.random() < 0.2:  # a group, as the fetcher stores a run of blocks
+                run = range(i, min(i + 4, 30))
+                cache.put_many(c, {j: payload(c, j, 1000 + 97 * j) for j in run})
             if rng.random() < 0.05:
                 cache.clear()
         """
@@ -451,6 +454,84 @@ def test_fsync_failure_stores_nothing(cache_dir: Path, monkeypatch: pytest.Monke
         monkeypatch.undo()
         assert cache.stats().write_failures == 1
         assert block_files(cache_dir) == []
+
+
+class _Syncs:
+    """Counts fsyncs of files and of directories (the one patch of this layer: os.fsync)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.files = 0
+        self.directories = 0
+        real = os.fsync
+
+        def counting(fd: int) -> None:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                self.directories += 1
+            else:
+                self.files += 1
+            real(fd)
+
+        monkeypatch.setattr(durable.os, "fsync", counting)
+
+
+def test_a_group_of_blocks_costs_one_directory_fsync_and_one_transaction(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storing a run of blocks of one content: an fsync per file, one for their directory (not
+    one each), one index transaction; every block is back after a reopen."""
+    with BlockCache(cache_dir, 1_000_000) as cache:
+        syncs = _Syncs(monkeypatch)
+        records: list[int] = []
+        real_record = BlockIndex.record
+
+        def counting_record(index: BlockIndex, entries: list[object], *rest: object) -> None:
+            records.append(len(entries))
+            real_record(index, entries, *rest)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(BlockIndex, "record", counting_record)
+        blocks = {i: payload("run", i, 5000) for i in range(17)}
+        assert cache.put_many("run", blocks) == 17
+        assert (syncs.files, syncs.directories, records) == (17, 1, [17])
+        assert cache.put("other", 0, b"x")  # a single put: its file and its directory
+        assert (syncs.files, syncs.directories, records) == (18, 2, [17, 1])
+        monkeypatch.undo()
+    other = block_file(cache_dir, "other", 0)
+    assert other is not None
+    run_directories = {p.parent for p in block_files(cache_dir) if p != other}
+    assert len(run_directories) == 1  # the blocks of one content share a directory
+    with BlockCache(cache_dir, 1_000_000) as cache:
+        assert all(cache.get("run", i) == data for i, data in blocks.items())
+
+
+@pytest.mark.expect_log(r"block cache: cannot store block .*Input/output error")
+def test_a_failed_directory_fsync_records_none_of_its_group(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row is written only once its file's name is durable: if the directory's fsync
+    fails, no block of the group is recorded and none of their files remains."""
+    real = os.fsync
+
+    def failing_on_directories(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd)
+
+    with BlockCache(cache_dir, 1_000_000) as cache:
+        monkeypatch.setattr(durable.os, "fsync", failing_on_directories)
+        assert cache.put_many("run", {i: payload("run", i) for i in range(4)}) == 0
+        monkeypatch.undo()
+        s = cache.stats()
+        assert (s.stored_blocks, s.write_failures) == (0, 4)
+        assert block_files(cache_dir) == []
+        assert all(cache.get("run", i) is None for i in range(4))
+
+
+def test_a_group_larger_than_the_cache_keeps_its_last_blocks(cache_dir: Path) -> None:
+    """As puts one by one would: each block of a group that does not fit evicts the oldest."""
+    with BlockCache(cache_dir, 250) as cache:
+        assert cache.put_many("run", {i: payload("run", i) for i in range(4)}) == 2
+        assert [cache.contains("run", i) for i in range(4)] == [False, False, True, True]
+        assert disk_usage(cache_dir) == 200
 
 
 def test_removed_prefix_directory_recreated(cache_dir: Path) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 import pytest
 import trio
 
 from neurofs.errors import AccessDenied, RemoteError
+from neurofs.io import fetcher as fetcher_module
 from neurofs.io.cache import BlockCache
 from neurofs.io.cache.entry import CHECK_UNIT
 from neurofs.io.fetcher import (
@@ -290,9 +292,9 @@ async def test_readers_do_not_wait_for_the_disk_write(tmp_path):
     class SlowDisk(BlockCache):
         release = threading.Event()
 
-        def put(self, content: str, index: int, data: bytes) -> bool:
+        def put_many(self, content: str, blocks: Mapping[int, bytes | memoryview]) -> int:
             self.release.wait(10)
-            return super().put(content, index, data)
+            return super().put_many(content, blocks)
 
     cache = SlowDisk(tmp_path / "cache", 10 * 1024 * 1024)
     fetcher = Fetcher(cache, Stats(), block_size=BS)
@@ -307,6 +309,42 @@ async def test_readers_do_not_wait_for_the_disk_write(tmp_path):
             assert not cache.contains("obj", 0)
             SlowDisk.release.set()
         assert cache.contains("obj", 0) and len(remote.requests) == 1
+    finally:
+        SlowDisk.release.set()
+        cache.close()
+
+
+async def test_blocks_pushed_out_of_memory_before_their_write_are_not_fetched_again(
+    tmp_path, monkeypatch
+):
+    """A run's blocks are recorded on disk together, after all their files: until then a
+    block that the memory LRU has already let go is served from the write under way, never
+    fetched a second time."""
+    import threading
+
+    class SlowDisk(BlockCache):
+        release = threading.Event()
+
+        def put_many(self, content: str, blocks: Mapping[int, bytes | memoryview]) -> int:
+            self.release.wait(10)
+            return super().put_many(content, blocks)
+
+    monkeypatch.setattr(fetcher_module, "HOT_BYTES", BS)  # memory holds one block
+    cache = SlowDisk(tmp_path / "cache", 10 * 1024 * 1024)
+    fetcher = Fetcher(cache, Stats(), block_size=BS)
+    remote = Remote(payload(BS * 4))
+    try:
+        async with trio.open_nursery() as n:
+            fetcher.start_background(n)
+            with trio.fail_after(5):
+                assert await fetcher.read(remote, 0, 4 * BS) == remote.data
+                assert len(remote.requests) == 1
+                for i in range(4):  # none on disk yet, three no longer in the LRU
+                    assert await fetcher.read(remote, i * BS, BS) == remote.data[i * BS :][:BS]
+            assert not cache.contains("obj", 0)
+            SlowDisk.release.set()
+        assert len(remote.requests) == 1
+        assert all(cache.contains("obj", i) for i in range(4))
     finally:
         SlowDisk.release.set()
         cache.close()

@@ -38,7 +38,27 @@ def write_durably(path: Path, data: bytes, *, temp: Path | None = None) -> None:
         raise
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_new_file(path: Path, data: bytes | memoryview) -> None:
+    """Create ``path`` (it must not exist), write ``data`` and fsync it; if it raises, no file
+    of that name remains. No temp file and no rename: this is for files that readers find only
+    through a record written afterwards (block files and their index rows), so a partial file
+    left by a crash is an orphan, never read. The name itself is durable only after
+    :func:`fsync_directory` of its directory, which the caller does once for a group of files
+    (on a journalling file system it is then cheap: the file's fsync committed the new name)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

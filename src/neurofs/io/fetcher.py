@@ -181,6 +181,11 @@ class Fetcher:
             maxsize=HOT_BYTES, getsizeof=len
         )
         self._inflight: dict[BlockKey, _Inflight] = {}
+        # Units fetched whose disk write is decided but not yet recorded (a run's blocks are
+        # recorded together, after all their files): served from here meanwhile, so that one
+        # pushed out of ``_hot`` is never fetched again. They are in memory anyway, held by
+        # the write.
+        self._unstored: dict[BlockKey, bytes] = {}
         self._background: trio.Nursery | None = None
         # Disk writes under way, by content id; ``_stored`` is set (and replaced) after each.
         self._storing: dict[str, int] = {}
@@ -296,13 +301,17 @@ class Fetcher:
             return self._block
         return fragment
 
+    def _in_memory(self, key: BlockKey) -> bytes | None:
+        hot = self._hot.get(key)
+        return self._unstored.get(key) if hot is None else hot
+
     def _cached(self, key: BlockKey) -> bool:
         """In memory or on disk now (not merely on its way)."""
-        return key in self._hot or self.cache.contains(*key)
+        return self._in_memory(key) is not None or self.cache.contains(*key)
 
     def _holds(self, key: BlockKey) -> bool:
         """In memory, on disk, or on its way."""
-        return key in self._hot or key in self._inflight or self.cache.contains(*key)
+        return self._cached(key) or key in self._inflight
 
     def _holds_block(self, obj: RemoteObject, b: int) -> bool:
         return self._holds(self._block.key(obj, b))
@@ -322,7 +331,7 @@ class Fetcher:
         for i in grain.indexes(start, end):
             lo, hi = max(start - i * grain.size, 0), min(end - i * grain.size, grain.size)
             key = grain.key(obj, i)
-            hot = self._hot.get(key)
+            hot = self._in_memory(key)
             if hot is not None:
                 self.stats.add("cache_hits_memory")
                 pieces[i] = hot[lo:hi]
@@ -367,7 +376,7 @@ class Fetcher:
         missing: list[int] = []
         for i in indexes:
             key = grain.key(obj, i)
-            hot = self._hot.get(key)
+            hot = self._in_memory(key)
             if hot is not None:
                 found[i] = hot
                 self.stats.add("cache_hits_memory")
@@ -391,7 +400,9 @@ class Fetcher:
         fetched. An object served whole brings all its units not held in memory."""
         if isinstance(obj, ServedWhole):
             # The request brings all of it: take every block not held, not only those asked.
-            indexes = [i for i in range(grain.count(obj)) if grain.key(obj, i) not in self._hot]
+            indexes = [
+                i for i in range(grain.count(obj)) if self._in_memory(grain.key(obj, i)) is None
+            ]
         found: dict[int, bytes] = {}
         waits: dict[int, _Inflight] = {}
         to_fetch: list[int] = []
@@ -399,7 +410,7 @@ class Fetcher:
             key = grain.key(obj, i)
             if key in self._inflight:
                 waits[i] = self._inflight[key]
-            elif (hot := self._hot.get(key)) is not None:
+            elif (hot := self._in_memory(key)) is not None:
                 # Another task fetched it meanwhile, and its disk write may not have landed.
                 self.stats.add("cache_hits_memory")
                 found[i] = hot
@@ -483,6 +494,7 @@ class Fetcher:
             key = grain.key(obj, i)
             self._inflight[key].data = unit
             self._hot[key] = unit
+            self._unstored[key] = unit
             # Readers go on now, not after the disk write below (which fsyncs).
             self._finished(key)
         content = grain.key(obj, indexes[0])[0]
@@ -502,6 +514,10 @@ class Fetcher:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(self._store, content, units)
         finally:
+            for index, unit in units.items():
+                key = (content, index)
+                if self._unstored.get(key) is unit:  # not replaced by a later fetch
+                    del self._unstored[key]
             self._storing[content] -= 1
             if not self._storing[content]:
                 del self._storing[content]
@@ -511,8 +527,7 @@ class Fetcher:
     def _store(self, content: str, units: dict[int, bytes]) -> None:
         # A refused put (disk trouble, or a block larger than the cache) is counted by the
         # cache itself; the bytes are served from memory all the same.
-        for index, unit in units.items():
-            self.cache.put(content, index, unit)
+        self.cache.put_many(content, units)
 
     # ------------------------------------------------------------------ dropping
 
@@ -583,7 +598,7 @@ class Fetcher:
         key = self._block.key(obj, 0)
         return (
             obj.size <= self.block_size
-            and key not in self._hot
+            and self._in_memory(key) is None
             and key not in self._inflight
             and not self.cache.contains(*key)
         )
@@ -672,7 +687,7 @@ class Fetcher:
 
     def _not_held(self, obj: RemoteObject, indexes: Iterable[int]) -> list[int]:
         keys = (self._block.key(obj, i) for i in indexes)
-        return [k[1] for k in keys if k not in self._hot and k not in self._inflight]
+        return [k[1] for k in keys if self._in_memory(k) is None and k not in self._inflight]
 
     async def _read_ahead(self, obj: RemoteObject, indexes: list[int]) -> None:
         try:

@@ -11,8 +11,9 @@ number within that content.
 
 Invariants, true at every instant (so a kill -9 anywhere leaves a usable cache):
 
-- A row in the index names a file whose bytes were fsynced, renamed into place and whose
-  directory was fsynced before the row was written. Rows are deleted before their files.
+- A row in the index names a file whose bytes and directory were fsynced before the row was
+  written (the blocks of one ``put_many``: every file, then each directory once, then one
+  transaction for their rows). Rows are deleted before their files.
 - Every ``get`` and ``read`` checks the file's length and the crc32 of each unit it reads
   (``entry.CHECK_UNIT``, 16 KiB) against the row; a mismatch drops the block and is a miss,
   so damaged bytes on disk are never returned. A small read checks only the units it needs.
@@ -48,7 +49,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,22 +199,43 @@ class BlockCache:
     def put(self, content: str, index: int, data: bytes) -> bool:
         """Store a block durably, evicting blocks to make room. False if not stored: disk or
         index failure (counted, logged), a block larger than the capacity, or a closed cache."""
-        key = checked_key(content, index)
-        name = new_name(key)
-        size = len(data)
-        if not self._admissible(size):
-            return False
-        try:
-            self._store.write(name, data)
-        except OSError as exc:
-            with self._memory:
-                self._note_write_failure_locked(key, exc)
-            return False
-        # crc 0: the row's unit checksums (``sums``) are what reads verify.
-        entry = BlockEntry(name=name, size=size, sums=unit_sums(data), crc=0, last_used=0.0)
-        doomed = self._record(key, entry)
+        return self.put_many(content, {index: data}) == 1
+
+    def put_many(self, content: str, blocks: Mapping[int, bytes | memoryview]) -> int:
+        """Store blocks of one content as ``put`` stores each, but with one directory fsync
+        and one index transaction for the group (each file is still fsynced before any row is
+        written). Returns how many of them are stored when it returns."""
+        keys = [checked_key(content, index) for index in blocks]
+        planned = [
+            (key, new_name(key), data)
+            for key, data in zip(keys, blocks.values(), strict=True)
+            if self._admissible(len(data))
+        ]
+        if not planned:
+            return 0
+        errors = self._store.write_group([(name, data) for _key, name, data in planned])
+        entries: list[tuple[BlockKey, BlockEntry]] = []
+        for (key, name, data), exc in zip(planned, errors, strict=True):
+            if exc is not None:
+                with self._memory:
+                    self._note_write_failure_locked(key, exc)
+                continue
+            # crc 0: the row's unit checksums (``sums``) are what reads verify.
+            sums = unit_sums(data)
+            entry = BlockEntry(name=name, size=len(data), sums=sums, crc=0, last_used=0.0)
+            entries.append((key, entry))
+        if not entries:
+            return 0
+        # Rows recorded together must fit together (else each evicts the one before).
+        if sum(e.size for _key, e in entries) <= self._capacity:
+            groups = [entries]
+        else:
+            groups = [[one] for one in entries]
+        doomed: set[str] = set()
+        for group in groups:
+            doomed.update(self._record(group))
         self._store.unlink(doomed)
-        return name not in doomed
+        return sum(e.name not in doomed for _key, e in entries)
 
     def contains(self, content: str, index: int) -> bool:
         """Whether the block is recorded. No verification, no stats, no recency."""
@@ -292,38 +314,46 @@ class BlockCache:
 
     # ------------------------------------------------------------------ changes (write lock)
 
-    def _record(self, key: BlockKey, entry: BlockEntry) -> list[str]:
-        """Record a durable block file, evicting to make room; return the block files to
-        delete (including the new one if it was not recorded)."""
+    def _record(self, entries: list[tuple[BlockKey, BlockEntry]]) -> list[str]:
+        """Record durable block files (distinct keys, fitting the capacity together) in one
+        index transaction, evicting to make room; return the block files to delete
+        (including the new ones if they were not recorded)."""
         with self._writing:
             with self._memory:
-                if self._closed or entry.size > self._capacity:
-                    return [entry.name]
-                old = self._lru.get(key)
+                if self._closed:
+                    return [e.name for _key, e in entries]
+                keys = {key for key, _e in entries}
+                olds = {k: old for k in keys if (old := self._lru.get(k)) is not None}
                 excess = (
-                    self._lru.stored_bytes - (old.size if old else 0) + entry.size - self._capacity
+                    self._lru.stored_bytes
+                    - sum(old.size for old in olds.values())
+                    + sum(e.size for _key, e in entries)
+                    - self._capacity
                 )
-                victims = self._lru.victims(excess, exclude=key)
-                entry.last_used = self._lru.stamp()
+                victims = self._lru.victims(excess, exclude=keys)
+                for _key, e in entries:
+                    e.last_used = self._lru.stamp()
                 recency = self._take_recency_locked()
             try:
-                self._index.record(key, entry, victims, recency)
+                self._index.record(entries, victims, recency)
             except sqlite3.Error as exc:
                 with self._memory:
                     self._restore_recency_locked(recency)
-                    self._note_write_failure_locked(key, exc)
-                return [entry.name]
+                    for key, _e in entries:
+                        self._note_write_failure_locked(key, exc)
+                return [e.name for _key, e in entries]
             with self._memory:
                 doomed = [self._forget_locked(k).name for k in victims]
                 self._counters.evictions += len(victims)
-                if old is not None:
-                    doomed.append(self._forget_locked(key).name)
-                if self._lru.last_stamp != entry.last_used:
-                    # Blocks were read while the row was written: the new block goes after
+                doomed += [self._forget_locked(k).name for k in olds]
+                if self._lru.last_stamp != entries[-1][1].last_used:
+                    # Blocks were read while the rows were written: the new blocks go after
                     # them in LRU order, so in the index too (with the next batch).
-                    entry.last_used = self._lru.stamp()
-                    self._pending.add(key)
-                self._lru.add(key, entry)
+                    for key, e in entries:
+                        e.last_used = self._lru.stamp()
+                        self._pending.add(key)
+                for key, e in entries:
+                    self._lru.add(key, e)
         return doomed
 
     def _drop(self, choose: Callable[[], list[BlockKey]], *, evictions: bool = False) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import ItemsView
+from collections.abc import Container, ItemsView
 
 from neurofs.io.cache.entry import BlockEntry, BlockKey
 
@@ -74,9 +74,9 @@ class SegmentedLru:
     def last_stamp(self) -> float:
         return self._last_stamp
 
-    def victims(self, excess: int, exclude: BlockKey | None = None) -> list[BlockKey]:
+    def victims(self, excess: int, exclude: Container[BlockKey] = ()) -> list[BlockKey]:
         """Keys whose sizes add up to at least ``excess`` (or all of them), in eviction order;
-        ``exclude`` is never among them. Demotes protected blocks beyond their share."""
+        keys in ``exclude`` are never among them. Demotes protected blocks beyond their share."""
         if excess <= 0:
             return []
         self._demote()
@@ -85,7 +85,7 @@ class SegmentedLru:
             for key, entry in self._entries.items():
                 if excess <= 0:
                     return victims
-                if entry.protected == want_protected and key != exclude:
+                if entry.protected == want_protected and key not in exclude:
                     victims.append(key)
                     excess -= entry.size
         return victims

@@ -82,19 +82,21 @@ class BlockIndex:
 
     def record(
         self,
-        key: BlockKey,
-        entry: BlockEntry,
+        entries: Sequence[tuple[BlockKey, BlockEntry]],
         evicted: Sequence[BlockKey],
         recency: Sequence[RecencyRow],
     ) -> None:
-        """One transaction: pending recency, the evicted rows out, the new row in."""
+        """One transaction: pending recency, the evicted rows out, the new rows in."""
         with self._transaction() as db:
             db.executemany("UPDATE blocks SET last_used = ? WHERE content = ? AND idx = ?", recency)
             db.executemany(_DELETE, evicted)
-            db.execute(
+            db.executemany(
                 "INSERT OR REPLACE INTO blocks"
                 " (content, idx, name, size, crc, last_used, sums) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key[0], key[1], entry.name, entry.size, entry.crc, entry.last_used, entry.sums),
+                [
+                    (key[0], key[1], e.name, e.size, e.crc, e.last_used, e.sums)
+                    for key, e in entries
+                ],
             )
 
     def delete(self, keys: Sequence[tuple[object, object]]) -> None:

@@ -1,13 +1,18 @@
 """The block files under ``blocks/``: written durably, read back verified, deleted, swept.
 
     blocks/<xx>/<sha256>.<nonce>        one file per block
-    blocks/<xx>/tmp-<sha256>.<nonce>    a block being written (never referenced by the index)
 
 ``<sha256>`` hashes the content string and the index; the content string itself never becomes
-a path (it is untrusted and may contain ``/`` or ``..``). ``<xx>`` is its first two hex digits,
-spreading files over 256 directories that are created once, at open. ``<nonce>`` is random per
-write, so replacing a block never overwrites a file another thread may be reading and
-verifying: the store needs no lock.
+a path (it is untrusted and may contain ``/`` or ``..``). ``<xx>`` is the first two hex digits
+of the sha256 of the content string alone, so the blocks of one file share a directory (one
+directory fsync makes a group of them durable) while contents spread over 256 directories
+that are created once, at open. Caches written before keep their blocks under the key's
+digits, which are accepted too. ``<nonce>`` is random per write, so replacing a block never
+overwrites a file another thread may be reading and verifying: the store needs no lock.
+
+A block file is written under its final name and fsynced, with no temp file and rename: the
+index names it only after the file and its directory are durable, so a crash mid-write leaves
+a file no row names, which the sweep at open deletes.
 """
 
 from __future__ import annotations
@@ -20,15 +25,14 @@ import re
 import secrets
 import shutil
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from neurofs.io.cache.entry import CHECK_UNIT, BlockEntry, BlockKey
-from neurofs.io.durable import fsync_directory, make_directory, write_durably
+from neurofs.io.durable import fsync_directory, make_directory, write_new_file
 
 log = logging.getLogger(__name__)
 
-_TMP_PREFIX = "tmp-"
 _PREFIXES = tuple(f"{i:02x}" for i in range(256))
 _NAME_RE = re.compile(r"([0-9a-f]{2})/([0-9a-f]{64})\.[0-9a-f]{16}")
 _FILE_RE = re.compile(r"[0-9a-f]{64}\.[0-9a-f]{16}")
@@ -44,16 +48,34 @@ class BlockStore:
         # a hit costs, for ``CacheStats`` (an approximate count under concurrent reads).
         self.verified_bytes = 0
 
-    def write(self, name: str, data: bytes) -> None:
-        """Store ``data`` durably as ``name`` (from :func:`new_name`). Raises OSError, leaving
-        no file of that name behind."""
-        path = self.blocks / name
-        temp = path.with_name(_TMP_PREFIX + path.name)
-        try:
-            write_durably(path, data, temp=temp)
-        except FileNotFoundError:  # the prefix directory was removed behind our back
-            make_directory(path.parent)
-            write_durably(path, data, temp=temp)
+    def write_group(self, blocks: Sequence[tuple[str, bytes | memoryview]]) -> list[OSError | None]:
+        """Store each ``(name, data)`` (names from :func:`new_name`) durably: every file
+        written and fsynced, then every directory holding one fsynced once (not once per
+        file). Per block, None once it is durable, or the error; a failed block leaves no
+        file behind."""
+        errors: list[OSError | None] = []
+        for name, data in blocks:
+            path = self._prefix + name
+            try:
+                try:
+                    write_new_file(Path(path), data)
+                except FileNotFoundError:  # the prefix directory was removed behind our back
+                    make_directory(Path(path).parent)
+                    write_new_file(Path(path), data)
+            except OSError as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        written = [name for (name, _data), e in zip(blocks, errors, strict=True) if e is None]
+        for directory in {name[:2] for name in written}:
+            try:
+                fsync_directory(self.blocks / directory)
+            except OSError as exc:  # the names there may not survive a crash: not stored
+                for i, (name, _data) in enumerate(blocks):
+                    if errors[i] is None and name[:2] == directory:
+                        errors[i] = exc
+                        self.unlink([name])
+        return errors
 
     def read(self, entry: BlockEntry) -> bytes | None:
         """The block's bytes if their length and checksums match ``entry``, else None."""
@@ -141,16 +163,18 @@ class BlockStore:
 
 
 def is_name_of(name: str, key: BlockKey) -> bool:
-    """Whether ``name`` is a block file name that a write of ``key`` could have chosen (the
-    index lives in a private directory, but a bad name must never lead outside blocks/)."""
+    """Whether ``name`` is a block file name that a write of ``key`` could have chosen, now or
+    before blocks were grouped by content (the index lives in a private directory, but a bad
+    name must never lead outside blocks/)."""
     match = _NAME_RE.fullmatch(name)
     if match is None:
         return False
     try:
         digest = _key_digest(key)
+        directory = _content_directory(key[0])
     except ValueError:
         return False
-    return match[2] == digest and match[1] == digest[:2]
+    return match[2] == digest and match[1] in (directory, digest[:2])
 
 
 def _key_digest(key: BlockKey) -> str:
@@ -160,11 +184,16 @@ def _key_digest(key: BlockKey) -> str:
     return hashlib.sha256(b"%s\0%d" % (content, key[1])).hexdigest()
 
 
+def _content_directory(content: str) -> str:
+    """The prefix directory of a content's blocks: the first two hex digits of its sha256.
+    Raises ValueError for content that is not valid text."""
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()[:2]
+
+
 def new_name(key: BlockKey) -> str:
     """A file name for a new write of ``key``, relative to blocks/. Raises ValueError for
     content that is not valid text."""
-    digest = _key_digest(key)
-    return f"{digest[:2]}/{digest}.{secrets.token_hex(8)}"
+    return f"{_content_directory(key[0])}/{_key_digest(key)}.{secrets.token_hex(8)}"
 
 
 def _read_file(path: Path, size: int) -> bytes:
