@@ -169,7 +169,7 @@ def scale_wk(ctx: Ctx) -> list[Result]:
         note += f". WARNING: the sides read different voxel sums {sorted(sums)}"
     region.notes.append(note)
     raw.notes.append(
-        f"{ctx.network}; head -c 1MiB asks the kernel, which reads ahead about 3 MiB of a file"
+        f"{ctx.network}; head -c 1MiB asks the kernel, which reads ahead up to 4 MiB of a file"
         " read from its start; each MiB is one band of rows from the datastore's raw route,"
         " five boxes across (the datastore serves at most 512 voxels a side)."
         f" Requests (max): head {max(counts['head'])}, client {max(counts['client_raw'])}"
