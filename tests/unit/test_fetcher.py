@@ -438,3 +438,30 @@ async def test_a_reader_all_over_a_file_gets_the_rest_fetched_in_runs(fetcher):
         off = b * BS + 100
         assert await fetcher.read(remote, off, 8, pattern) == remote.data[off : off + 8]
     assert len(remote.requests) == done
+
+
+async def test_scattered_reads_of_held_bytes_fetch_nothing_more(tmp_path):
+    """A reader re-reading bytes it read before (after a restart) is not bound by round
+    trips: however many blocks its small random reads touch, no rest of the file is fetched."""
+    blocks = 4 * SCATTER_MIN_BLOCKS
+    remote = Remote(payload(BS * blocks))
+    touched = random.Random(3).sample(range(blocks), 2 * SCATTER_MIN_BLOCKS)
+    # The first mount reads those blocks whole and stops (the rest never asked for).
+    with BlockCache(tmp_path / "cache", 10 * 1024 * 1024) as cache:
+        first = Fetcher(cache, Stats(), block_size=BS)
+        for b in touched:
+            assert await first.read(remote, b * BS, BS) == remote.data[b * BS : (b + 1) * BS]
+    remote.requests.clear()
+
+    with BlockCache(tmp_path / "cache", 10 * 1024 * 1024) as cache:
+        again = Fetcher(cache, Stats(), block_size=BS)
+        pattern = ReadPattern()
+        async with trio.open_nursery() as n:
+            again.start_background(n)
+            for b in touched:
+                off = b * BS + 101
+                assert await again.read(remote, off, 8, pattern) == remote.data[off : off + 8]
+            await trio.sleep(0.2)
+            n.cancel_scope.cancel()
+    assert not pattern.whole
+    assert remote.requests == []

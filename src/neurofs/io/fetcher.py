@@ -217,11 +217,13 @@ class Fetcher:
         small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
         plan = self._plan(obj, offset, end, pattern)
         walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
+        # Only a read that waits for the network is evidence a reader is bound by round trips
+        # (a walk's step, a scattered read): re-reading held bytes starts no fetch.
+        was_held = (walking or (jump and small)) and all(
+            self._cached(grain.key(obj, i)) for grain, s, e in plan for i in grain.indexes(s, e)
+        )
         if walking:
             assert pattern is not None and pattern.grid is not None
-            was_held = all(
-                self._cached(grain.key(obj, i)) for grain, s, e in plan for i in grain.indexes(s, e)
-            )
             # Before this read waits: the reader's next objects go out beside it, ahead of
             # the reads it is about to send for them.
             lines = self.read_ahead.neighbours(pattern, obj, was_held)
@@ -231,7 +233,9 @@ class Fetcher:
         self.stats.add("bytes_served", end - offset)
         if pattern is not None:
             blocks = self._block.count(obj)
-            rest = self.read_ahead.rest_of_file(pattern, offset, end, blocks, jump, small)
+            rest = self.read_ahead.rest_of_file(
+                pattern, offset, end, blocks, jump and not was_held, small
+            )
             ahead = self.read_ahead.blocks_after(pattern, offset, end, blocks)
             self._fetch_ahead(obj, ahead)
             self._fetch_rest(obj, rest)

@@ -314,8 +314,9 @@ class ReadAhead:
         self, pattern: ReadPattern, offset: int, end: int, blocks: int, jump: bool, small: bool
     ) -> range:
         """Note a read of [offset, end) in a file of ``blocks`` blocks (``jump``: it continued
-        no run; ``small``: a few KiB); all the file's blocks once small random reads have
-        touched much of it (see ``SCATTER_MIN_BLOCKS``), once per open file; else nothing.
+        no run and waited for the network; ``small``: a few KiB); all the file's blocks once
+        small random reads that missed have touched much of it (see ``SCATTER_MIN_BLOCKS``),
+        once per open file; else nothing.
         A reader of large random reads gets what it asks: each is worth its round trip (the
         kernel's pieces of them, which may arrive first and look small, count for nothing
         while large reads are more than a quarter of the blocks small ones touched)."""
