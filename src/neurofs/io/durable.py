@@ -22,13 +22,8 @@ def write_durably(path: Path, data: bytes, *, temp: Path | None = None) -> None:
     remains. ``temp`` (default ``<path>.tmp``, in the same directory) must be a name nobody
     else uses: it is created exclusively, so a leftover is an error, never overwritten."""
     tmp = path.with_name(path.name + ".tmp") if temp is None else temp
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    write_new_file(tmp, data)
     try:
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         os.rename(tmp, path)
         fsync_directory(path.parent)
     except BaseException:
