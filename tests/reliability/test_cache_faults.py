@@ -184,7 +184,7 @@ def _fill(directory: Path) -> Path:
 
 
 @pytest.mark.expect_log(
-    r"block cache: cannot store block .*No space left on device",
+    r"block cache: cannot store block .*(No space left on device|database or disk is full)",
     r"could not keep an answer for offline use: database or disk is full",
     r"block cache: cannot open the index .*database or disk is full",
 )
