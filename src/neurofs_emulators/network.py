@@ -107,6 +107,10 @@ class RequestRecord(BaseModel):
     fault: FaultKind | None = None
     # Body bytes handed to the connection (a response the client gave up on stops there).
     sent: int = 0
+    # Wall-clock (time.time) when the request arrived and when its answer ended: a reader's
+    # timeline of requests (how many were out at once, and the gaps between them).
+    arrived: float = 0.0
+    ended: float | None = None
 
 
 class RequestLog:
@@ -243,6 +247,7 @@ class NetworkMiddleware:
             status=None,
             range=_header(scope, b"range"),
             host=_header(scope, b"host"),
+            arrived=time.time(),
         )
         self.log.append(record)
         while self.knobs.outage:  # a hung server: accepted, never answered until it recovers
@@ -308,6 +313,7 @@ class NetworkMiddleware:
             await self.app(scope, receive, wrapped_send)
         finally:
             record.sent = state["sent"]
+            record.ended = time.time()
             if record.status is None:
                 record.status = 500
 

@@ -1,4 +1,5 @@
-"""The request log's ``sent``: the body bytes each response handed to its connection.
+"""The request log's ``sent`` (the body bytes each response handed to its connection), and
+when each request arrived and its answer ended.
 
 A whole answer counts its length; an answer its client gives up on stops there (the object
 store stops streaming when the client disconnects), so a benchmark can tell bytes a tool
@@ -51,3 +52,22 @@ def test_an_abandoned_answer_stops_where_the_client_left(
             break
     assert settled[-1] == settled[-3], settled
     assert 65536 <= settled[-1] < 8 * MiB
+
+
+def test_each_request_says_when_it_arrived_and_when_its_answer_ended(
+    dandi: Emulator, sample: SampleArchive
+) -> None:
+    """``arrived`` and ``ended`` (wall-clock seconds) give a reader's timeline of requests:
+    the answer ends after the emulator's latency, and the next request arrives after it
+    (``ended`` is noted once the server is done with the answer, which may be a moment after
+    its client has it)."""
+    url = _blob_url(dandi, sample)
+    dandi.set_knobs(latency_ms=50)
+    before = time.time()
+    for _ in range(2):
+        httpx.get(url, headers={"Range": "bytes=0-99"})
+    after = time.time()
+    first, second = [r for r in dandi.requests() if r["path"] == httpx.URL(url).path]
+    assert before <= first["arrived"] < second["arrived"] <= after
+    assert first["ended"] - first["arrived"] >= 0.05
+    assert second["arrived"] - first["arrived"] >= 0.05
