@@ -16,7 +16,9 @@ from neurofs.io.readahead import (
     SCATTER_MAX_BLOCKS,
     SCATTER_MIN_BLOCKS,
     SCATTER_SHARE,
+    STORE_BEHIND,
     STREAM_MIN_BLOCKS,
+    SWEEP_AHEAD,
     GridHint,
     Index,
     ReadAhead,
@@ -155,10 +157,11 @@ def test_two_steps_widening_the_walk_fetch_the_next_objects_along_that_axis() ->
     assert indexes(ahead) == [(2, 3, 1), (2, 2, 1)][:GRID_READ_AHEAD]
 
 
-def test_a_region_read_row_by_row_gets_nothing_past_it_but_the_first_row_end() -> None:
+def test_a_region_read_row_by_row_gets_little_past_it() -> None:
     """A reader of a 4×3 region of a wider grid, row after row (x fastest): its second and
-    third rows get read-ahead within the region only; past the region, only the first row's
-    two objects (when the reader's extent was not known yet)."""
+    third rows get read-ahead within the region; past the region, the first row's two
+    objects (when the reader's extent was not known yet) and one row after its last (the
+    rows it sweeps: at most half of those it read)."""
     policy = ReadAhead(BS)
     extent = (20, 20, 1)
     region = {(x, y, 0) for y in range(5, 8) for x in range(3, 7)}
@@ -167,14 +170,15 @@ def test_a_region_read_row_by_row_gets_nothing_past_it_but_the_first_row_end() -
         for x in range(3, 7):
             ahead = seen(policy, ReadPattern(grid=hint((x, y, 0), extent)))
             fetched.update(indexes(ahead))
-    assert fetched - region == {(7, 5, 0), (8, 5, 0)}
+    assert fetched - region == {(7, 5, 0), (8, 5, 0)} | {(x, 8, 0) for x in range(3, 7)}
     assert {(5, 6, 0), (6, 6, 0), (5, 7, 0), (6, 7, 0)} <= fetched
 
 
 def test_inside_its_span_a_walk_gets_the_lines_it_reads_next() -> None:
     """A reader of a 4×3×2 region in C order (x fastest, then y, then z): once its span holds
-    the next lines (the second plane), a step fetches the rest of its line and the two lines
-    after it, each line once, and never anything outside the region."""
+    the next lines (the second plane), a step fetches the rest of its line and the lines
+    after it, each line once, with at most SWEEP_AHEAD lines past the region where the
+    reader sweeps it (its next rows, then its next plane)."""
     policy = ReadAhead(BS)
     extent = (20, 20, 20)
     region = {(x, y, z) for z in (4, 5) for y in (1, 2, 3) for x in (2, 3, 4, 5)}
@@ -187,14 +191,46 @@ def test_inside_its_span_a_walk_gets_the_lines_it_reads_next() -> None:
                 lines = policy.neighbours(pattern, pattern.grid.at((x, y, z)), False)
                 asked[(x, y, z)] = [indexes(line) for line in lines]
     fetched = {i for lines in asked.values() for line in lines for i in line}
-    assert fetched - region == {(6, 1, 4), (7, 1, 4)}  # the first row's end, as before
+    row = range(2, 6)
+    assert fetched - region == (
+        {(6, 1, 4), (7, 1, 4)}  # the first row's end, before its extent was known
+        | {(x, 4, 4) for x in row}  # one row past the first plane (half the 3 rows read)
+        | {(x, y, 6) for x in row for y in (1, 2)}  # SWEEP_AHEAD rows of the next plane
+    )
+    assert SWEEP_AHEAD == 2
     assert asked[(3, 1, 5)] == [
         [(4, 1, 5), (5, 1, 5)],
         [(2, 2, 5), (3, 2, 5), (4, 2, 5), (5, 2, 5)],
         [(2, 3, 5), (3, 3, 5), (4, 3, 5), (5, 3, 5)],
+        [(2, 1, 6), (3, 1, 6), (4, 1, 6), (5, 1, 6)],
+        [(2, 2, 6), (3, 2, 6), (4, 2, 6), (5, 2, 6)],
     ]
     assert asked[(4, 1, 5)] == []  # those lines were asked for already
     assert asked[(3, 2, 5)] == []  # its line and the next were asked for already
+
+
+def test_past_a_big_region_a_sweep_costs_a_few_lines_whatever_its_size() -> None:
+    """An 8×8×8 region in C order: each plane's first lines come ahead of the reader, and
+    past the region it costs the first row's end and SWEEP_AHEAD lines along each axis swept
+    (y in the first plane, z after), never more."""
+    policy = ReadAhead(BS)
+    extent = (100, 100, 100)
+    side = range(10, 18)
+    region = {(x, y, z) for z in side for y in side for x in side}
+    fetched: set[Index] = set()
+    ahead_of_plane: dict[int, bool] = {}
+    for z in side:
+        ahead_of_plane[z] = (10, 10, z) in fetched or (11, 10, z) in fetched
+        for y in side:
+            for x in side:
+                fetched.update(indexes(seen(policy, ReadPattern(grid=hint((x, y, z), extent)))))
+    past = fetched - region
+    assert past == (
+        {(18, 10, 10), (19, 10, 10)}
+        | {(x, y, 10) for x in side for y in (18, 19)}
+        | {(x, y, 18) for x in side for y in (10, 11)}
+    )
+    assert all(ahead_of_plane[z] for z in side[2:])  # planes begin with lines already asked
 
 
 def test_a_read_far_from_the_walk_starts_a_new_one() -> None:
@@ -205,7 +241,9 @@ def test_a_read_far_from_the_walk_starts_a_new_one() -> None:
     for y in range(0, 3):
         for x in range(0, 4):
             fetched.update(indexes(seen(policy, ReadPattern(grid=hint((x, y, 0), (100, 100, 1))))))
-    assert fetched - {(x, y, 0) for x in range(4) for y in range(3)} == {(4, 0, 0), (5, 0, 0)}
+    # The first row's end, and one row past the last (the sweep after three rows).
+    past = {(4, 0, 0), (5, 0, 0)} | {(x, 3, 0) for x in range(4)}
+    assert fetched - {(x, y, 0) for x in range(4) for y in range(3)} == past
 
 
 def test_grid_read_ahead_stops_at_the_extent() -> None:
@@ -409,3 +447,49 @@ async def test_read_ahead_of_parts_holds_a_bounded_number_of_requests(fetcher: F
         n.cancel_scope.cancel()
     # The reader's own request may run beside the read-ahead slots.
     assert 1 < most <= READAHEAD_RUNS + 1
+
+
+async def test_a_slow_disk_holds_read_ahead_back_only_past_the_writes_behind(tmp_path) -> None:
+    """Read-ahead's slot is free once its bytes are in memory: with a slow disk, up to
+    STORE_BEHIND requests' bytes wait for it while the slots fetch the next ones (never more:
+    then a request keeps its slot until a write lands); every block is stored in the end."""
+    import time
+
+    class SlowDisk(BlockCache):
+        def put_blocks(self, blocks):  # type: ignore[no-untyped-def]
+            time.sleep(0.05)
+            return super().put_blocks(blocks)
+
+    cache = SlowDisk(tmp_path / "cache", 64 * 1024 * 1024)
+    fetcher = Fetcher(cache, Stats(), block_size=BS)
+    log: list[tuple[Index, int, int]] = []
+    slab = Slab(fetcher, 256, log)
+    pattern = ReadPattern()
+    most = {"waiting": 0, "slots": 0}
+
+    async def watch() -> None:
+        while True:
+            ahead = fetcher.read_ahead
+            most["waiting"] = max(most["waiting"], ahead.store_behind.borrowed_tokens)
+            most["slots"] = max(most["slots"], ahead.slots.borrowed_tokens)
+            await trio.sleep(0.002)
+
+    try:
+        async with trio.open_nursery() as n:
+            fetcher.start_background(n)
+            n.start_soon(watch)
+            for offset in range(0, 64 * BS, BS):  # a stream: its window goes far ahead
+                await fetcher.read(slab, offset, BS, pattern)
+            while fetcher.read_ahead.store_behind.borrowed_tokens:
+                await trio.sleep(0.05)
+            n.cancel_scope.cancel()
+        assert most == {"waiting": STORE_BEHIND, "slots": READAHEAD_RUNS}
+        fetched = {i for (i,), _s, _e in log}
+        assert len(log) == len(fetched)  # nothing twice
+    finally:
+        cache.close()
+    reopened = BlockCache(tmp_path / "cache", 64 * 1024 * 1024)
+    try:
+        assert reopened.stats().stored_blocks == len(fetched)
+    finally:
+        reopened.close()

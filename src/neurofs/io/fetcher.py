@@ -492,46 +492,60 @@ class Fetcher:
             if isinstance(exc, Exception):
                 return
             raise
-        units = {i: data[i * size - start : (i + 1) * size - start] for i in indexes}
+        units = {
+            grain.key(obj, i): data[i * size - start : (i + 1) * size - start] for i in indexes
+        }
         del data  # the copies above are what stays; free the response now
-        for i, unit in units.items():
-            key = grain.key(obj, i)
+        await self._arrived(units, in_slot)
+
+    async def _arrived(self, units: dict[BlockKey, bytes], in_slot: bool) -> None:
+        """Fetched units (each registered in flight): readers go on with them now, from
+        memory; their disk write (which fsyncs) follows, in the background. Read-ahead, in
+        its slot, first waits for room among the writes behind (``ReadAhead.store_behind``):
+        that bounds its memory however slow the disk."""
+        for key, unit in units.items():
             self._inflight[key].data = unit
             self._hot[key] = unit
             self._unstored[key] = unit
-            # Readers go on now, not after the disk write below (which fsyncs).
             self._finished(key)
-        content = grain.key(obj, indexes[0])[0]
-        self._storing[content] = self._storing.get(content, 0) + 1
-        if in_slot or self._background is None:
-            # Read-ahead keeps its slot until the bytes are on disk: that bounds its memory.
-            await self._store_counted(content, units)
-        else:
-            self._background.start_soon(self._store_counted, content, units)
+        for content, _index in units:
+            self._storing[content] = self._storing.get(content, 0) + 1
+        if self._background is None:
+            await self._store_counted(units, None)
+            return
+        borrower = None
+        if in_slot:
+            borrower = object()
+            # Shielded like the write itself: once decided, it happens (see _store_counted).
+            with trio.CancelScope(shield=True):
+                await self.read_ahead.store_behind.acquire_on_behalf_of(borrower)
+        self._background.start_soon(self._store_counted, units, borrower)
 
-    async def _store_counted(self, content: str, units: dict[int, bytes]) -> None:
+    async def _store_counted(self, units: dict[BlockKey, bytes], borrower: object | None) -> None:
         """Write to disk. Counted per content from the moment it is decided, so that ``drop``
         waits for the writes of bytes it must forget (else they would land on disk after)."""
         try:
             # Shielded: bytes fetched before an unmount are on disk after it (the unmount
             # cancels the background nursery; a write already decided still lands).
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self._store, content, units)
+                await trio.to_thread.run_sync(self._store, units)
         finally:
-            for index, unit in units.items():
-                key = (content, index)
+            if borrower is not None:
+                self.read_ahead.store_behind.release_on_behalf_of(borrower)
+            for key, unit in units.items():
                 if self._unstored.get(key) is unit:  # not replaced by a later fetch
                     del self._unstored[key]
-            self._storing[content] -= 1
-            if not self._storing[content]:
-                del self._storing[content]
+            for content, _index in units:
+                self._storing[content] -= 1
+                if not self._storing[content]:
+                    del self._storing[content]
             self._stored.set()
             self._stored = trio.Event()
 
-    def _store(self, content: str, units: dict[int, bytes]) -> None:
+    def _store(self, units: dict[BlockKey, bytes]) -> None:
         # A refused put (disk trouble, or a block larger than the cache) is counted by the
         # cache itself; the bytes are served from memory all the same.
-        self.cache.put_many(content, units)
+        self.cache.put_blocks(units)
 
     # ------------------------------------------------------------------ dropping
 
@@ -611,20 +625,16 @@ class Fetcher:
         """One request for a line of objects (registered in flight by the caller), each
         cached as its own block, as if fetched alone."""
         keys = [self._block.key(obj, 0) for obj in objects]
-        units: dict[str, bytes] = {}
+        units: dict[BlockKey, bytes] = {}
         try:
             async with self.read_ahead.slots:
                 datas = await fetch_line(objects)
                 for obj, key, data in zip(objects, keys, datas, strict=True):
                     if len(data) != obj.size:
                         raise RemoteError(f"{obj.content_id}: got {len(data)} bytes")
-                    units[key[0]] = data
-                for key in keys:
-                    self._inflight[key].data = self._hot[key] = units[key[0]]
-                    self._finished(key)
+                    units[key] = data
                 self.stats.add("readahead_blocks", len(keys))
-                # Like any read-ahead, the slot is held until the bytes are on disk.
-                await self._store_line(units)
+                await self._arrived(units, in_slot=True)
         except Exception as exc:  # a reader that needs these objects will see the error itself
             for key in keys:
                 if key in self._inflight:
@@ -634,24 +644,6 @@ class Fetcher:
             for key in keys:
                 if key in self._inflight:
                     self._finished(key)
-
-    async def _store_line(self, units: dict[str, bytes]) -> None:
-        """Write one block per object, counted per content like ``_store_counted``."""
-        for content in units:
-            self._storing[content] = self._storing.get(content, 0) + 1
-        try:
-            await trio.to_thread.run_sync(self._store_objects, units)
-        finally:
-            for content in units:
-                self._storing[content] -= 1
-                if not self._storing[content]:
-                    del self._storing[content]
-            self._stored.set()
-            self._stored = trio.Event()
-
-    def _store_objects(self, units: dict[str, bytes]) -> None:
-        for content, unit in units.items():
-            self.cache.put(content, 0, unit)
 
     def _fetch_rest(self, obj: RemoteObject, blocks: range) -> None:
         """Fetch the blocks of ``obj`` held nowhere, in the background, for a reader that

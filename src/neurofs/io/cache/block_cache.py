@@ -12,7 +12,7 @@ number within that content.
 Invariants, true at every instant (so a kill -9 anywhere leaves a usable cache):
 
 - A row in the index names a file whose bytes and directory were fsynced before the row was
-  written (the blocks of one ``put_many``: every file, then each directory once, then one
+  written (the blocks of one ``put_blocks``: every file, then each directory once, then one
   transaction for their rows). Rows are deleted before their files.
 - Every ``get`` and ``read`` checks the file's length and the crc32 of each unit it reads
   (``entry.CHECK_UNIT``, 16 KiB) against the row; a mismatch drops the block and is a miss,
@@ -205,7 +205,12 @@ class BlockCache:
         """Store blocks of one content as ``put`` stores each, but with one directory fsync
         and one index transaction for the group (each file is still fsynced before any row is
         written). Returns how many of them are stored when it returns."""
-        keys = [checked_key(content, index) for index in blocks]
+        return self.put_blocks({(content, index): data for index, data in blocks.items()})
+
+    def put_blocks(self, blocks: Mapping[BlockKey, bytes | memoryview]) -> int:
+        """``put_many`` for blocks of any contents (a line of chunks fetched in one request):
+        one fsync per directory holding one of them, one index transaction."""
+        keys = [checked_key(content, index) for content, index in blocks]
         planned = [
             (key, new_name(key), data)
             for key, data in zip(keys, blocks.values(), strict=True)
