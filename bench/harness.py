@@ -272,7 +272,11 @@ def dir_bytes(path: Path) -> int:
 
 
 def du_bytes(path: Path) -> int:
-    out = subprocess.run(["du", "-s", "-B1", str(path)], capture_output=True, text=True, check=True)
+    """Disk use of ``path``. A mount still writing and evicting blocks can remove a file
+    while ``du`` walks: it then exits 1 but still prints the total of what it found."""
+    out = subprocess.run(["du", "-s", "-B1", str(path)], capture_output=True, text=True)
+    if not out.stdout.strip():
+        raise RuntimeError(f"du {path}: {out.stderr.strip()}")
     return int(out.stdout.split()[0])
 
 
