@@ -15,6 +15,8 @@ from neurofs.io.cache.entry import CHECK_UNIT
 from neurofs.io.fetcher import (
     FRAGMENTS_PER_BLOCK,
     FRAGMENTS_TO_BLOCK,
+    HDF5_METADATA_BLOCKS,
+    HDF5_SIGNATURE,
     MAX_RUN_BLOCKS,
     Fetcher,
     ServedWhole,
@@ -158,6 +160,27 @@ async def test_random_small_reads_fetch_fragments_and_no_read_ahead(fetcher):
     assert len(remote.requests) <= 10
     # Each request is the fragment (or two) around the 100 bytes, not a whole block.
     assert all(e - s <= 2 * FRAG and s % FRAG == 0 for s, e in remote.requests)
+
+
+async def test_an_hdf5_files_first_small_random_reads_take_whole_blocks(fetcher):
+    """Opening an HDF5 file walks its metadata with small reads: after the superblock, each
+    small random read takes its whole block (one round trip for the metadata packed there),
+    for at most HDF5_METADATA_BLOCKS blocks; then fragments again. Any other file's small
+    random reads take fragments."""
+    blocks = HDF5_METADATA_BLOCKS + 8
+    hdf5 = Remote(HDF5_SIGNATURE + payload(BS * blocks - len(HDF5_SIGNATURE)), "hdf5")
+    other = Remote(b"\0" * 8 + payload(BS * blocks - 8), "other")
+    for remote in (hdf5, other):
+        pattern = ReadPattern()
+        assert await fetcher.read(remote, 0, 96, pattern) == remote.data[:96]  # superblock
+        for b in range(blocks - 1, 0, -1):  # one small read in each other block
+            off = b * BS + 5 * FRAG + 3
+            assert await fetcher.read(remote, off, 40, pattern) == remote.data[off : off + 40]
+    whole = [(s, e) for s, e in hdf5.requests[1:] if e - s == BS]
+    assert len(whole) == HDF5_METADATA_BLOCKS
+    assert hdf5.requests[1 : 1 + HDF5_METADATA_BLOCKS] == whole  # the first ones
+    assert all(e - s == FRAG for s, e in hdf5.requests[1 + HDF5_METADATA_BLOCKS :])
+    assert all(e - s == FRAG for s, e in other.requests)
 
 
 async def test_fragments_are_cached_across_reads(fetcher):

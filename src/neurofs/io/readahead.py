@@ -268,6 +268,8 @@ class ReadPattern:
     scattered: set[int] = field(default_factory=set)
     large_jumps: int = 0  # large reads that continued no run
     whole: bool = False
+    hdf5: bool = False  # its first bytes are an HDF5 superblock's signature
+    metadata_blocks: int = 0  # blocks its small random reads took whole as HDF5 metadata
 
     def is_random(self, offset: int) -> bool:
         """Whether a read at ``offset`` continues no sequential stream."""
