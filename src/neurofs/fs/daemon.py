@@ -40,6 +40,22 @@ from neurofs.tree.rejected import RejectedStore
 
 log = logging.getLogger(__name__)
 
+
+class DroppedRequests(logging.Filter):
+    """pyfuse3 logs an ERROR when an answer finds its request gone (``fuse_reply_*`` fails
+    with ENOENT): the kernel had dropped it, because its reader was killed or interrupted,
+    or because the mount is going away with reads still in flight (read-ahead past where a
+    reader stopped, slowed by retries). Nothing is lost and nothing is wrong with the
+    daemon: such a record is noted at debug level instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "fuse_reply_* failed with" in message and message.endswith(os.strerror(errno.ENOENT)):
+            log.debug("the kernel dropped a request before its answer: %s", message)
+            return False
+        return True
+
+
 # A source that does not answer within this time at mount is reported as a warning.
 PROBE_SECONDS = 5.0
 # On SIGTERM/SIGINT, saves waiting on a server get this long to finish before the unmount (a
@@ -269,6 +285,9 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
     if not config.source:
         raise ConfigError("the configuration names no source")
     map_large_buffers()
+    pyfuse3_log = logging.getLogger("pyfuse3")
+    if not any(isinstance(f, DroppedRequests) for f in pyfuse3_log.filters):
+        pyfuse3_log.addFilter(DroppedRequests())
     stats = Stats()
     errors = ErrorLog()
     try:
