@@ -1,4 +1,5 @@
-"""The kernel sends large read requests: the mount's read-ahead window is raised to 1 MiB."""
+"""Read sizes through a real mount: the kernel sends large read requests (the mount's read-ahead
+window is raised to 1 MiB), and an HDF5 file's metadata comes in whole blocks at open."""
 
 from __future__ import annotations
 
@@ -28,3 +29,31 @@ def test_sequential_reads_arrive_in_one_mib_requests(make_mount, dandi_emulator:
     # cp asks for 128 KiB at a time; with the kernel's default window FUSE would see reads
     # of 256 KiB (four per MiB). With the raised window each request is about 1 MiB.
     assert reads <= size // (1024 * 1024) + 4, reads
+
+
+def test_opening_an_hdf5_file_reads_its_metadata_in_whole_blocks(
+    make_mount, dandi_emulator: Emulator
+):
+    """h5py walking the sample NWB file's metadata through a fresh mount: after the 64 KiB
+    fragment of the superblock, each place it jumps to comes as its whole block, one request
+    each, never twice; at most HDF5_METADATA_BLOCKS of them for the open."""
+    import h5py
+
+    from neurofs.io.fetcher import HDF5_METADATA_BLOCKS
+
+    m = make_mount(dandi_emulator)
+    path = m / f"dandi/{PUBLISHED_DANDISET}/draft/{NWB_PATH}"
+    path.stat()
+    dandi_emulator.clear_requests()
+    names: list[str] = []
+    with h5py.File(path, "r") as f:
+        f.visit(names.append)
+    assert len(names) > 50
+    ranges = [r["range"] for r in dandi_emulator.requests() if r.get("range")]
+    spans = [tuple(int(v) for v in r.split("=")[1].split("-")) for r in ranges]
+    mib = 1024 * 1024
+    assert spans[0] == (0, 64 * 1024 - 1)  # the superblock's fragment
+    metadata = spans[1:]
+    assert metadata, ranges
+    assert all(s % mib == 0 and e + 1 - s == mib for s, e in metadata), ranges
+    assert len(set(metadata)) == len(metadata) <= HDF5_METADATA_BLOCKS
