@@ -68,7 +68,7 @@ FRAGMENTS_TO_BLOCK = 2
 # places (the sample NWB file: 9 serial reads within 30-36 MiB of 42). There each small
 # random read takes its whole block at once, up to this many blocks per open file; then
 # reads go back to fragments (a reader of scattered dataset chunks gets what it asks).
-# The sample NWB file's open: 12 requests and 365 ms instead of 16 and 430 ms.
+# The sample NWB file's open: 12 requests and 359 ms instead of 16 and 427 ms (bench 4).
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 HDF5_METADATA_BLOCKS = 16
 
