@@ -26,7 +26,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from neurofs import secrets
 from neurofs.errors import ConfigError
@@ -34,6 +41,8 @@ from neurofs.io.durable import private_directory
 
 APP = "neurofs"
 PUBLIC_DANDI_URL = "https://api.dandiarchive.org/api"
+# Names the shared cache tier, over the configuration file (see CacheConfig.tier).
+TIER_ENV = "NEUROFS_TIER"
 # The variables the official clients read.
 DEFAULT_TOKEN_ENV = {"dandi": "DANDI_API_KEY", "webknossos": "WK_TOKEN", "cave": "CAVE_TOKEN"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -147,6 +156,31 @@ class CacheConfig(BaseModel):
 
     dir: Path = Field(default_factory=default_cache_dir)
     size: int = 20 * 1024**3
+    # The lab's shared cache tier (``neurofs tier``), asked before the origins for public,
+    # immutable bytes. ``NEUROFS_TIER`` overrides it (empty: no tier).
+    tier: str | None = None
+    # Also send private bytes reachable by a signed link (embargoed DANDI data) through the
+    # tier: everyone who can reach the tier can then read them. Tokens never go there.
+    tier_trusted: bool = False
+
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _tier(cls, v: Any) -> str | None:
+        if v is None or v == "":
+            return None
+        text = str(v).rstrip("/")
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"tier must be an http:// or https:// URL, not {text!r}")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("tier: a URL without credentials, query or fragment")
+        return text
+
+    @model_validator(mode="after")
+    def _tier_from_environment(self) -> CacheConfig:
+        if TIER_ENV in os.environ:
+            self.tier = CacheConfig._tier(os.environ[TIER_ENV])
+        return self
 
     @field_validator("size", mode="before")
     @classmethod

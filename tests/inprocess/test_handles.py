@@ -38,7 +38,7 @@ async def test_a_generated_file_reads_its_rendering_and_refuses_writes(memory: M
     assert await k.read_file("records/summary.json") == b'["alpha", "beta"]\n'
     assert await k.size("records/summary.json") == len(b'["alpha", "beta"]\n')
     fh = await k.open("records/summary.json")
-    assert await k.read(fh, offset=2, size=5) == b'alpha'
+    assert await k.read(fh, offset=2, size=5) == b"alpha"
     with fails_with(errno.EBADF):  # opened for reading
         await k.write(fh, b"x")
     await k.close(fh)

@@ -102,7 +102,9 @@ def _resident_bytes(path: Path) -> int:
     """Bytes of ``path`` in the kernel's page cache (util-linux fincore)."""
     out = subprocess.run(
         ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return int(out.stdout.strip())
 

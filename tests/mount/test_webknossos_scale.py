@@ -49,9 +49,7 @@ def mount(large_emulator: WkEmulator, tmp_path_factory: pytest.TempPathFactory) 
     require_fuse()
     base = tmp_path_factory.mktemp("scale-mount")
     (base / "mnt").mkdir()
-    config = write_config(
-        base / "config.toml", large_emulator.api_url, OWNER_TOKEN, "webknossos"
-    )
+    config = write_config(base / "config.toml", large_emulator.api_url, OWNER_TOKEN, "webknossos")
     m = Mount(base / "mnt", config, base / "cache")
     m.start()
     try:

@@ -16,12 +16,21 @@ from neurofs.sources.dandi.zarr_keys import ZarrKeys, public_prefix
 
 
 class FakeHttp:
+    """Range reads, and a shared tier that takes public bytes only."""
+
     def __init__(self, expired: set[str]) -> None:
         self.expired = expired
         self.calls: list[str] = []
+        self.shared: list[str | None] = []
 
-    async def get_range(self, url: str, start: int, end: int, total: int) -> bytes:
+    def shareable(self, key: str, *, private: bool) -> str | None:
+        return None if private else key
+
+    async def get_range(
+        self, url: str, start: int, end: int, total: int, *, shared: str | None = None
+    ) -> bytes:
         self.calls.append(url)
+        self.shared.append(shared)
         if url in self.expired:
             raise LinkExpired(url)
         return b"x" * (end - start)
@@ -43,7 +52,7 @@ class FakeApi:
 
 async def test_expired_link_is_resolved_again_once():
     api = FakeApi(["http://s3/old", "http://s3/new"], expired={"http://s3/old"})
-    blob = DandiBlob(api, "aid", "bid", 100)  # type: ignore[arg-type]
+    blob = DandiBlob(api, "aid", "bid", 100, embargoed=False)  # type: ignore[arg-type]
     assert await blob.fetch(0, 10) == b"x" * 10
     assert api.http.calls == ["http://s3/old", "http://s3/new"]
     assert api.forgotten == [("asset", "aid")]
@@ -54,7 +63,7 @@ async def test_link_that_stays_refused_is_access_denied():
         ["http://s3/a", "http://s3/b", "http://s3/c"], expired={"http://s3/a", "http://s3/b"}
     )
     with pytest.raises(LinkExpired):
-        await DandiBlob(api, "aid", "bid", 100).fetch(0, 10)  # type: ignore[arg-type]
+        await DandiBlob(api, "aid", "bid", 100, embargoed=False).fetch(0, 10)  # type: ignore[arg-type]
 
 
 def test_link_expiry_reads_amz_parameters():
@@ -118,7 +127,9 @@ async def test_parallel_first_reads_of_a_zarr_resolve_one_redirect():
     keys = ZarrKeys(api)  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:
         for i in range(10):
-            nursery.start_soon(partial(keys.fetch, ZID, f"0/{i}", 100, 0, 10, embargoed=False))
+            nursery.start_soon(
+                partial(keys.fetch, ZID, f"0/{i}", 100, 0, 10, embargoed=False, content_id="c")
+            )
     assert len(api.resolved) == 1
     assert sorted(api.http.calls) == sorted(f"http://s3/zarr/{ZID}/0/{i}" for i in range(10))
 
@@ -128,10 +139,10 @@ async def test_key_refused_by_both_routes_leaves_the_zarr_on_the_direct_route():
     api = FakeZarrApi(refused={gone, gone + SIGNED})
     keys = ZarrKeys(api)  # type: ignore[arg-type]
     with pytest.raises(LinkExpired):
-        await keys.fetch(ZID, "0/9", 100, 0, 10, embargoed=False)
+        await keys.fetch(ZID, "0/9", 100, 0, 10, embargoed=False, content_id="c")
     assert set(api.forgotten) == {("zarr", ZID, "0/9")}
     api.http.calls.clear()
-    assert await keys.fetch(ZID, "0/1", 100, 0, 10, embargoed=False) == b"x" * 10
+    assert await keys.fetch(ZID, "0/1", 100, 0, 10, embargoed=False, content_id="c") == b"x" * 10
     assert api.http.calls == [f"http://s3/zarr/{ZID}/0/1"]
 
 
@@ -139,5 +150,17 @@ async def test_embargoed_zarr_keys_are_always_presigned():
     api = FakeZarrApi(refused=set())
     keys = ZarrKeys(api)  # type: ignore[arg-type]
     for key in ("0/1", "0/2"):
-        await keys.fetch(ZID, key, 100, 0, 10, embargoed=True)
+        await keys.fetch(ZID, key, 100, 0, 10, embargoed=True, content_id="c")
     assert api.http.calls == [f"http://s3/zarr/{ZID}/0/{i}{SIGNED}" for i in (1, 2)]
+    assert api.http.shared == [None, None]  # private bytes never go through the shared tier
+
+
+async def test_public_bytes_are_offered_to_the_shared_tier_under_their_identity():
+    api = FakeZarrApi(refused=set())
+    keys = ZarrKeys(api)  # type: ignore[arg-type]
+    await keys.fetch(ZID, "0/1", 100, 0, 10, embargoed=False, content_id="dandi-zarr:z/0/1@e")
+    assert api.http.shared == ["dandi-zarr:z/0/1@e"]
+    blobs = FakeApi(["http://s3/a"], expired=set())
+    await DandiBlob(blobs, "aid", "bid", 100, embargoed=False).fetch(0, 10)  # type: ignore[arg-type]
+    await DandiBlob(blobs, "aid", "bid", 100, embargoed=True).fetch(0, 10)  # type: ignore[arg-type]
+    assert blobs.http.shared == ["dandi-blob:bid", None]

@@ -17,10 +17,18 @@ CHECKED = ("src", "tests", "scripts", "bench", ".ci")
 # Built from pieces so this file does not match itself.
 _SHARED = "shared"
 OUTSIDE = re.compile(
-    r"\.\./" + _SHARED + r"\b"  # the directory beside the clone
-    + r"|/work/" + _SHARED + r"\b"  # an absolute path of one machine
-    + r"|\b" + _SHARED + r"/(?:fixtures|api|seeds|hooks|DESIGN\.md|README\.md)"  # its contents
-    + r"|\b" + _SHARED + r" api/"  # its API notes named in prose
+    r"\.\./"
+    + _SHARED
+    + r"\b"  # the directory beside the clone
+    + r"|/work/"
+    + _SHARED
+    + r"\b"  # an absolute path of one machine
+    + r"|\b"
+    + _SHARED
+    + r"/(?:fixtures|api|seeds|hooks|DESIGN\.md|README\.md)"  # its contents
+    + r"|\b"
+    + _SHARED
+    + r" api/"  # its API notes named in prose
 )
 
 

@@ -24,7 +24,9 @@ def test_each_package_builds_and_connects(kind: str) -> None:
     build = inspect.signature(found.build).parameters
     assert list(build)[:4] == ["config", "stats", "fetcher", "responses"]
     assert build["allow_delete"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert list(inspect.signature(found.connect).parameters) == ["config", "stats", "responses"]
+    connect = inspect.signature(found.connect).parameters
+    assert list(connect) == ["config", "stats", "responses", "tier"]
+    assert connect["tier"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def test_an_unknown_kind_is_refused() -> None:

@@ -130,7 +130,7 @@ class FakeApi:
     def __init__(self, arr: np.ndarray, g: MagGeometry) -> None:
         self.arr, self.g, self.requests = arr, g, 0
 
-    async def chunk(self, dataset, layer, mag, key, size):
+    async def chunk(self, dataset, layer, mag, key, size, *, identity):
         self.requests += 1
         _, x, y, z = (int(p) for p in key.split("."))
         if (x, y, z) == (0, 0, 0):
@@ -245,9 +245,9 @@ async def test_a_voxel_read_in_both_views_is_fetched_once_and_stored_once(
             super().__init__(arr, g)
             self.keys: list[str] = []
 
-        async def chunk(self, dataset, layer, mag, key, size):
+        async def chunk(self, dataset, layer, mag, key, size, *, identity):
             self.keys.append(key)
-            return await super().chunk(dataset, layer, mag, key, size)
+            return await super().chunk(dataset, layer, mag, key, size, identity=identity)
 
     g = MagGeometry(layer("uint24", top_left=(10, 5, 3), size=(70, 40, 45)), (1, 1, 1))
     arr = served_array(g)

@@ -26,6 +26,7 @@ from neurofs.cli.prefetch import prefetch
 from neurofs.cli.progress import human_bytes
 from neurofs.cli.refresh import refresh
 from neurofs.cli.sources import ls_sources
+from neurofs.cli.tier import tier
 from neurofs.cli.verify import verify
 from neurofs.config import CacheConfig, Config, SourceConfig, default_cache_dir, load_config
 from neurofs.config import parse_size as _parse_size
@@ -359,6 +360,13 @@ def _format_status(mountpoint: Path, d: dict[str, object]) -> str:
         f"  cache size      {human_bytes(float(cache.get('stored_bytes', 0)))} of "
         f"{human_bytes(float(cache.get('capacity_bytes', 0)))}",
     ]
+    if d.get("tier"):
+        lines.append(
+            f"  shared tier     {d['tier']}: {d.get('tier_hits', 0)} hits, "
+            f"{d.get('tier_misses', 0)} misses, "
+            f"{human_bytes(float(str(d.get('tier_bytes', 0))))}; "
+            f"{d.get('tier_fallbacks', 0)} fallbacks ({d.get('tier_rejected', 0)} wrong answers)"
+        )
     sources = d.get("sources", {})
     assert isinstance(sources, dict)
     for name, counters in sources.items():
@@ -371,5 +379,5 @@ def _format_status(mountpoint: Path, d: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-for _command in (prefetch, verify, cache, refresh, ls_sources, ng_url, completion):
+for _command in (prefetch, verify, cache, refresh, ls_sources, ng_url, completion, tier):
     main.add_command(_command)

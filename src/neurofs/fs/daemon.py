@@ -33,6 +33,7 @@ from neurofs.io.fetcher import Fetcher
 from neurofs.io.malloc import map_large_buffers
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.io.tier import Tier
 from neurofs.secrets import redact
 from neurofs.sources import Source, build_source
 from neurofs.tree.control import ErrorLog, build_root
@@ -206,6 +207,9 @@ async def _serve(
         for source in sources:
             with trio.CancelScope(shield=True):
                 await source.aclose()
+        if fetcher.tier is not None:
+            with trio.CancelScope(shield=True):
+                await fetcher.tier.aclose()
         pyfuse3.close(unmount=unmount)
 
 
@@ -301,7 +305,10 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
     try:
         # Saves cut short by a daemon that died are kept before anything else is served.
         recover_interrupted(rejected, errors)
-        fetcher = Fetcher(cache, stats)
+        tier = None
+        if config.cache.tier is not None:
+            tier = Tier(config.cache.tier, stats, trusted=config.cache.tier_trusted)
+        fetcher = Fetcher(cache, stats, tier=tier)
 
         def snapshot() -> dict[str, object]:
             c = cache.stats()
@@ -317,7 +324,8 @@ def run_mount(opts: MountOptions, on_ready: Callable[[list[str]], None]) -> None
                         "stored_bytes": c.stored_bytes,
                         "stored_blocks": c.stored_blocks,
                         "capacity_bytes": config.cache.size,
-                    }
+                    },
+                    "tier": config.cache.tier,
                 }
             )
 

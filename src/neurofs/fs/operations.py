@@ -378,9 +378,7 @@ class Operations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EINVAL)
         if flags & _WRITE_FLAGS:
             return await self._open_for_write(node, flags)
-        handle = await self._opener.open_for_read(
-            node, read_exactly=bool(flags & os.O_DIRECT)
-        )
+        handle = await self._opener.open_for_read(node, read_exactly=bool(flags & os.O_DIRECT))
         fh = self._add(handle)
         entry = self._inodes.entry(inode)
         # Keep the kernel's page cache only while the file's attributes are unchanged since

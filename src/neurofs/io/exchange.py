@@ -9,6 +9,7 @@ a success (follow a redirect, check a range, parse JSON) is the caller's.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from neurofs.errors import RemoteError
 from neurofs.io.deadline import TryClock
 from neurofs.io.status import GATEWAY_DOWN, StatusReader, error_for, error_text, transient
 from neurofs.secrets import redact_url
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 # Answers bigger than this are refused (a hostile or broken server cannot exhaust memory).
 MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -141,3 +144,28 @@ def _keep_body(response: httpx.Response, chunks: list[bytes]) -> None:
     until the next cyclic garbage collection (hundreds of MiB during a fast read)."""
     response._content = b"".join(chunks)
     response.stream = httpx.ByteStream(b"")
+
+
+def checked_range(response: httpx.Response, start: int, end: int, total: int) -> bytes:
+    """The body of an answer to ``Range: bytes=start-(end-1)`` of an object ``total`` bytes
+    long, if it is exactly those bytes: a 206 whose Content-Range and length match, or a 200
+    that is the whole object. Anything else raises ``Transient`` and is never returned, so a
+    short or mismatched body cannot reach the block cache (whoever answered: the origin or
+    the shared tier)."""
+    body = response.content
+    if response.status_code == 200:
+        # A server may ignore Range; acceptable only when the range is the whole object.
+        if start == 0 and end == total and len(body) == total:
+            return body
+        raise Transient(f"HTTP 200 instead of 206 ({len(body)} bytes)")
+    if response.status_code != 206:
+        raise Transient(f"unexpected HTTP {response.status_code} to a range request")
+    m = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+    if not m:
+        raise Transient("206 without a valid Content-Range")
+    first, last, size = int(m.group(1)), int(m.group(2)), m.group(3)
+    if first != start or last != end - 1 or (size != "*" and int(size) != total):
+        raise Transient(f"Content-Range {m.group(0)} does not match the request")
+    if len(body) != end - start:
+        raise Transient(f"short body: {len(body)} of {end - start} bytes")
+    return body

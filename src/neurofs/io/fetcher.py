@@ -39,6 +39,7 @@ from neurofs.io.cache import BLOCK_SIZE, BlockCache
 from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.readahead import STREAM_MIN_BLOCKS, Line, LineFetch, ReadAhead, ReadPattern
 from neurofs.io.stats import Stats
+from neurofs.io.tier import Tier
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +174,19 @@ def _runs(indexes: Iterable[int], max_len: int) -> list[tuple[int, int]]:
 
 
 class Fetcher:
-    def __init__(self, cache: BlockCache, stats: Stats, block_size: int = BLOCK_SIZE) -> None:
+    def __init__(
+        self,
+        cache: BlockCache,
+        stats: Stats,
+        block_size: int = BLOCK_SIZE,
+        *,
+        tier: Tier | None = None,
+    ) -> None:
         self.cache = cache
         self.stats = stats
+        # The lab's shared cache tier, between this cache and the origins: the sources hand it
+        # to their HTTP clients (``io/tier.py``).
+        self.tier = tier
         self.block_size = block_size
         self.read_ahead = ReadAhead(block_size)
         self._block = _Grain(block_size, "", MAX_RUN_BLOCKS)

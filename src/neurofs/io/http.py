@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -37,10 +36,11 @@ import trio
 from neurofs.errors import NeurofsError, RemoteError
 from neurofs.io.breaker import Breaker, BreakerOpen
 from neurofs.io.deadline import Timeouts, TryClock
-from neurofs.io.exchange import Reading, Transient, exchange
+from neurofs.io.exchange import Reading, Transient, checked_range, exchange
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.io.status import LinkExpired, StatusReader
+from neurofs.io.tier import Tier
 from neurofs.secrets import redact_url
 
 # Importers name these as parts of the client.
@@ -59,7 +59,6 @@ T = TypeVar("T")
 # One try of a request: given the try's clock, the result or an exception.
 Attempt = Callable[[TryClock], Awaitable[T]]
 
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -110,6 +109,7 @@ class HttpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         responses: ResponseStore | None = None,
         status_reader: StatusReader | None = None,
+        tier: Tier | None = None,
     ) -> None:
         self.source = source
         self.base_url = base_url.rstrip("/") + "/"
@@ -137,6 +137,8 @@ class HttpClient:
         )
         # The source's reading of its error answers (CAVE's engines say "500" for refusals).
         self._status_reader = status_reader
+        # The lab's shared cache, asked first for the ranges their callers say may be shared.
+        self._tier = tier
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -354,13 +356,28 @@ class HttpClient:
 
         return await self._attempts(describe, attempt)
 
-    async def get_range(self, url: str, start: int, end: int, total_size: int) -> bytes:
+    def shareable(self, key: str, *, private: bool) -> str | None:
+        """``key`` if bytes of that identity may go through the shared tier (there is one,
+        and they are public or the tier is trusted with private ones), else None."""
+        if self._tier is None or (private and not self._tier.trusted):
+            return None
+        return key
+
+    async def get_range(
+        self, url: str, start: int, end: int, total_size: int, *, shared: str | None = None
+    ) -> bytes:
         """Bytes [start, end) of the object at ``url`` whose size is ``total_size``.
 
         403 raises ``LinkExpired`` at once (presigned URLs expire; the caller re-resolves).
+        ``shared``: the content identity of bytes that are public and never change, which
+        the shared tier (``io/tier.py``) may serve and keep; asked there first, if any.
         """
         if not 0 <= start < end <= total_size:
             raise ValueError(f"bad range {start}-{end} of {total_size}")
+        if shared is not None and self._tier is not None:
+            body = await self._tier.get_range(url, shared, start, end, total_size)
+            if body is not None:
+                return body
         describe = f"GET {redact_url(url)} bytes={start}-{end - 1}"
         headers = {"Range": f"bytes={start}-{end - 1}"}
         reading = self._reading(describe)
@@ -369,7 +386,7 @@ class HttpClient:
 
         async def attempt(clock: TryClock) -> bytes:
             response = await self._exchange("GET", url, clock, reading, headers=headers)
-            return self._checked_range(response, start, end, total_size)
+            return checked_range(response, start, end, total_size)
 
         failed = self._failed_objects.get(url)
         if failed is not None:
@@ -380,26 +397,6 @@ class HttpClient:
         except Unreachable as exc:
             self._failed_objects[url] = str(exc)
             raise
-
-    @staticmethod
-    def _checked_range(response: httpx.Response, start: int, end: int, total: int) -> bytes:
-        body = response.content
-        if response.status_code == 200:
-            # A server may ignore Range; acceptable only when the range is the whole object.
-            if start == 0 and end == total and len(body) == total:
-                return body
-            raise Transient(f"HTTP 200 instead of 206 ({len(body)} bytes)")
-        if response.status_code != 206:
-            raise Transient(f"unexpected HTTP {response.status_code} to a range request")
-        m = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
-        if not m:
-            raise Transient("206 without a valid Content-Range")
-        first, last, size = int(m.group(1)), int(m.group(2)), m.group(3)
-        if first != start or last != end - 1 or (size != "*" and int(size) != total):
-            raise Transient(f"Content-Range {m.group(0)} does not match the request")
-        if len(body) != end - start:
-            raise Transient(f"short body: {len(body)} of {end - start} bytes")
-        return body
 
     async def send_json(
         self,
@@ -461,8 +458,9 @@ class HttpClient:
 
         return await self._attempts(describe, attempt, resend=idempotent)
 
-    async def get_bytes(self, url: str, expected_size: int) -> bytes:
-        """A whole small object (e.g. a zarr chunk) with an exact length check."""
+    async def get_bytes(self, url: str, expected_size: int, *, shared: str | None = None) -> bytes:
+        """A whole small object (e.g. a zarr chunk) with an exact length check (``shared``:
+        as for ``get_range``)."""
         if expected_size == 0:
             return b""
-        return await self.get_range(url, 0, expected_size, expected_size)
+        return await self.get_range(url, 0, expected_size, expected_size, shared=shared)

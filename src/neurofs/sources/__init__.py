@@ -11,6 +11,7 @@ from neurofs.io.fetcher import Fetcher
 from neurofs.io.http import HttpClient, Unreachable
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.io.tier import Tier
 from neurofs.tree.nodes import Directory, NodePath
 
 # The probe at mount time retries for this long, so that one lost packet or one 503 does not
@@ -99,9 +100,15 @@ class SourcePackage(Protocol):
         ...
 
     def connect(
-        self, config: SourceConfig, stats: Stats, responses: ResponseStore | None
+        self,
+        config: SourceConfig,
+        stats: Stats,
+        responses: ResponseStore | None,
+        *,
+        tier: Tier | None = None,
     ) -> SourceApi:
-        """Its API client alone (``neurofs ls-sources`` asks it without mounting)."""
+        """Its API client alone (``neurofs ls-sources`` asks it without mounting); its
+        public, immutable bytes read through the shared ``tier`` if given."""
         ...
 
 

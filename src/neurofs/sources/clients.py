@@ -18,6 +18,7 @@ from neurofs.io.memo import Memo
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.io.status import StatusReader
+from neurofs.io.tier import Tier
 from neurofs.tree.nodes import NodePath
 
 
@@ -34,6 +35,8 @@ class ClientMaker:
     auth_scheme: str | None = None
     # Recovers the real status a service hides in its error answers (CAVE's 500s).
     status_reader: StatusReader | None = None
+    # The lab's shared cache tier, asked first for bytes the callers say may be shared.
+    tier: Tier | None = None
 
     def __call__(self, url: str, token: str | None) -> HttpClient:
         """A client of ``url`` whose API requests carry ``token`` (none without one)."""
@@ -49,6 +52,7 @@ class ClientMaker:
             responses=self.responses,
             retry=RetryPolicy(total_seconds=self.config.retry_seconds),
             status_reader=self.status_reader,
+            tier=self.tier,
         )
 
 

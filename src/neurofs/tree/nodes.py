@@ -57,6 +57,7 @@ class Node(ABC):
     # Extended attributes (``user.…``): name → how to get the value. Listing the names costs
     # nothing; reading a value may cost a request.
     xattrs: Mapping[str, Callable[[], Awaitable[bytes]]] = MappingProxyType({})
+
     def __init__(self, key: NodePath) -> None:
         self.key = key
 

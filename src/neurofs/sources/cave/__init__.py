@@ -8,6 +8,7 @@ from neurofs.io.cache.rendered import RenderedFiles
 from neurofs.io.fetcher import Fetcher
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.io.tier import Tier
 from neurofs.sources import Source
 from neurofs.sources.cave.api import PROBE_PATH, CaveApi
 from neurofs.sources.cave.tree import CaveContext, CaveRoot
@@ -15,7 +16,13 @@ from neurofs.sources.cave.tree import CaveContext, CaveRoot
 __all__ = ["PROBE_PATH", "build", "connect"]
 
 
-def connect(config: SourceConfig, stats: Stats, responses: ResponseStore | None) -> CaveApi:
+def connect(
+    config: SourceConfig,
+    stats: Stats,
+    responses: ResponseStore | None,
+    *,
+    tier: Tier | None = None,  # tables are not blocks of immutable objects: never shared
+) -> CaveApi:
     return CaveApi(config, stats, responses)
 
 

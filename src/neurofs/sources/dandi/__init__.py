@@ -21,7 +21,7 @@ def build(
     *,
     allow_delete: bool = False,  # deleting assets is the fs layer's to allow
 ) -> Source:
-    api = connect(config, stats, responses)
+    api = connect(config, stats, responses, tier=fetcher.tier)
     ctx = DandiContext(
         api, fetcher, DandiOptions(flat_listing_max_assets=config.flat_listing_max_assets)
     )

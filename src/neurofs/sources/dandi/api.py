@@ -24,6 +24,7 @@ from neurofs.io.memo import as_fetched
 from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.io.tier import Tier
 from neurofs.sources.clients import ApiClient, ClientMaker
 from neurofs.sources.dandi.folders import FolderIndex, FolderRows
 from neurofs.sources.dandi.models import (
@@ -112,10 +113,16 @@ class _Pager:
         return url
 
 
-def connect(config: SourceConfig, stats: Stats, responses: ResponseStore | None) -> DandiApi:
+def connect(
+    config: SourceConfig,
+    stats: Stats,
+    responses: ResponseStore | None,
+    *,
+    tier: Tier | None = None,
+) -> DandiApi:
     """The API of a configured DANDI source; its token goes in ``Authorization: token …``."""
     token = config.resolved_token()
-    make = ClientMaker(config, stats, responses, "Authorization", "token")
+    make = ClientMaker(config, stats, responses, "Authorization", "token", tier=tier)
     return DandiApi(make(config.url, token), authenticated=token is not None)
 
 
@@ -482,14 +489,16 @@ async def read_linked(
     start: int,
     end: int,
     size: int,
+    *,
+    shared: str | None = None,
 ) -> bytes:
     """Bytes [start, end) of an object ``size`` bytes long behind a presigned download link
     (``resolve``, remembered at ``link``): resolved again once when it has expired (the
-    object store answers 403)."""
+    object store answers 403). ``shared``: as for ``HttpClient.get_range``."""
     for attempt in range(2):
         url = await resolve()
         try:
-            return await api.http.get_range(url, start, end, size)
+            return await api.http.get_range(url, start, end, size, shared=shared)
         except LinkExpired:
             api.forget_link(link)
             if attempt:

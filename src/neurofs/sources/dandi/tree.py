@@ -80,16 +80,21 @@ class DandiContext:
 class DandiBlob:
     """A blob asset's bytes, via the download redirect (re-resolved when S3 says 403)."""
 
-    def __init__(self, api: DandiApi, asset_id: str, blob_id: str, size: int) -> None:
+    def __init__(
+        self, api: DandiApi, asset_id: str, blob_id: str, size: int, *, embargoed: bool
+    ) -> None:
         self._api = api
         self._asset_id = asset_id
         self.content_id = f"dandi-blob:{blob_id}"
         self.size = size
+        self._shared = api.http.shareable(self.content_id, private=embargoed)
 
     async def fetch(self, start: int, end: int) -> bytes:
         asset_id = self._asset_id
         link, resolve = blob_link(asset_id), lambda: self._api.blob_url(asset_id)
-        return await read_linked(self._api, link, resolve, start, end, self.size)
+        return await read_linked(
+            self._api, link, resolve, start, end, self.size, shared=self._shared
+        )
 
 
 class DandiZarrFile:
@@ -105,7 +110,13 @@ class DandiZarrFile:
 
     async def fetch(self, start: int, end: int) -> bytes:
         return await self._keys.fetch(
-            self._zarr_id, self._key, self.size, start, end, embargoed=self._embargoed
+            self._zarr_id,
+            self._key,
+            self.size,
+            start,
+            end,
+            embargoed=self._embargoed,
+            content_id=self.content_id,
         )
 
 
@@ -510,11 +521,13 @@ class FolderDir(Directory):
             return FolderDir(key, ctx, self._view, e.server_path, e.mtime, immutable)
         if e.zarr_id is not None or (e.blob_id is None and e.looks_like_zarr):
             return ZarrDir(key, ctx, e, self._view.embargoed)
-        return _blob_file(key, ctx, e, immutable)
+        return _blob_file(key, ctx, e, immutable, self._view.embargoed)
 
 
-def _blob_file(key: NodePath, ctx: DandiContext, e: Entry, immutable: bool) -> BlobFile:
-    return BlobFile(key, ctx, e, immutable)
+def _blob_file(
+    key: NodePath, ctx: DandiContext, e: Entry, immutable: bool, embargoed: bool
+) -> BlobFile:
+    return BlobFile(key, ctx, e, immutable, embargoed)
 
 
 class BlobFile(RemoteFile):
@@ -524,10 +537,13 @@ class BlobFile(RemoteFile):
 
     keep_cache = True  # an asset's blob never changes
 
-    def __init__(self, key: NodePath, ctx: DandiContext, entry: Entry, immutable: bool) -> None:
+    def __init__(
+        self, key: NodePath, ctx: DandiContext, entry: Entry, immutable: bool, embargoed: bool
+    ) -> None:
         File.__init__(self, key)  # not RemoteFile's: nothing it holds is needed here
         self._ctx = ctx
         self._entry = entry
+        self._embargoed = embargoed
         self._immutable = immutable
         assert entry.asset_id is not None
         self.xattrs = asset_digest(ctx.api, entry.asset_id, immutable=True)
@@ -546,7 +562,7 @@ class BlobFile(RemoteFile):
             if info.blob is None:
                 raise RemoteError(f"asset {asset_id} has no blob")
             blob_id = info.blob
-        return DandiBlob(api, asset_id, blob_id, e.size)
+        return DandiBlob(api, asset_id, blob_id, e.size, embargoed=self._embargoed)
 
     async def open(self) -> FileHandle:
         return RemoteHandle(self._ctx.fetcher, await self._object(), None)

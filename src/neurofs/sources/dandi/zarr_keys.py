@@ -46,19 +46,30 @@ class ZarrKeys:
         self._locks: dict[str, trio.Lock] = {}
 
     async def fetch(
-        self, zarr_id: str, key: str, size: int, start: int, end: int, *, embargoed: bool
+        self,
+        zarr_id: str,
+        key: str,
+        size: int,
+        start: int,
+        end: int,
+        *,
+        embargoed: bool,
+        content_id: str,
     ) -> bytes:
-        """Bytes [start, end) of ``key`` of the zarr (``size`` bytes long)."""
+        """Bytes [start, end) of ``key`` of the zarr (``size`` bytes long), whose bytes are
+        named ``content_id`` (zarr id, key and ETag) in the shared tier."""
+        shared = self._api.http.shareable(content_id, private=embargoed)
         prefix = None if embargoed else await self.prefix_url(zarr_id)
         if prefix is None:
-            return await self._through_api(zarr_id, key, size, start, end)
+            return await self._through_api(zarr_id, key, size, start, end, shared)
         try:
-            return await self._api.http.get_range(prefix + quote(key), start, end, size)
+            url = prefix + quote(key)
+            return await self._api.http.get_range(url, start, end, size, shared=shared)
         except LinkExpired:
             # Not public (any more), or served elsewhere. A key missing from a bucket without
             # list permission also answers 403: then the API route fails too, and the zarr
             # keeps its direct route.
-            data = await self._through_api(zarr_id, key, size, start, end)
+            data = await self._through_api(zarr_id, key, size, start, end, shared)
             self._prefixes[zarr_id] = None
             return data
 
@@ -73,7 +84,9 @@ class ZarrKeys:
                 self._prefixes[zarr_id] = public_prefix(url, zarr_id, "")
             return self._prefixes[zarr_id]
 
-    async def _through_api(self, zarr_id: str, key: str, size: int, start: int, end: int) -> bytes:
+    async def _through_api(
+        self, zarr_id: str, key: str, size: int, start: int, end: int, shared: str | None
+    ) -> bytes:
         """Through the key's presigned redirect, resolved again once when it has expired."""
         link, resolve = zarr_key_link(zarr_id, key), lambda: self._api.zarr_file_url(zarr_id, key)
-        return await read_linked(self._api, link, resolve, start, end, size)
+        return await read_linked(self._api, link, resolve, start, end, size, shared=shared)

@@ -20,6 +20,7 @@ from neurofs.io.http import HttpClient
 from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.io.tier import Tier
 from neurofs.sources.clients import ApiClient, ClientMaker
 from neurofs.sources.payloads import adapted, validated
 from neurofs.sources.webknossos.models import BuildInfo, Dataset, Folder, Task, Team, User
@@ -89,13 +90,14 @@ class WebknossosApi(ApiClient):
         responses: ResponseStore | None,
         *,
         ttl: float = 30.0,
+        tier: Tier | None = None,
     ) -> None:
         self._config = config
         self._token = config.resolved_token()
         # A sharing token opens one dataset without an account: it goes as ?sharingToken= to
         # the main server and, when there is no user token, as X-Auth-Token to datastores.
         self._sharing = config.resolved_sharing_token()
-        self._make = ClientMaker(config, stats, responses, "X-Auth-Token")
+        self._make = ClientMaker(config, stats, responses, "X-Auth-Token", tier=tier)
         super().__init__(self._make(config.url, self._token), ttl=ttl)
         self._version: int | None = None
 
@@ -270,14 +272,17 @@ class WebknossosApi(ApiClient):
     # ------------------------------------------------------------------ voxels
 
     async def chunk(
-        self, dataset: Dataset, layer: str, mag: str, key: str, size: int
+        self, dataset: Dataset, layer: str, mag: str, key: str, size: int, *, identity: str
     ) -> bytes | None:
         """One served chunk (``c.x.y.z``) of exactly ``size`` bytes; None when the datastore
-        has no such chunk in a mag it serves (readers see the fill value)."""
+        has no such chunk in a mag it serves (readers see the fill value). ``identity`` names
+        the mag at its revision (``tree._volume_identity``): with the key, the chunk's name
+        in the shared tier when the dataset is public."""
         store = self.datastore(dataset.data_store.url)
         mag_path = f"data/v{await self.version()}/zarr/{dataset.id}/{layer}/{mag}"
+        shared = store.shareable(f"{identity}/{key}", private=not dataset.is_public)
         try:
-            return await store.get_bytes(store.url(f"{mag_path}/{key}"), size)
+            return await store.get_bytes(store.url(f"{mag_path}/{key}"), size, shared=shared)
         except NotFound as missing:
             await self._check_mag_served(store, mag_path, missing)
             return None
@@ -290,6 +295,8 @@ class WebknossosApi(ApiClient):
         start: tuple[int, int, int],
         size: tuple[int, int, int],
         nbytes: int,
+        *,
+        identity: str,
     ) -> bytes:
         """The voxels of one box as the datastore's raw route sends them (F order over c, x,
         y, z; zeros where it has no data): ``start`` in voxels of ``mag``, ``size`` voxels
@@ -297,7 +304,8 @@ class WebknossosApi(ApiClient):
         voxels (scalableminds/webknossos, webknossos-datastore/app/com/scalableminds/
         webknossos/datastore/controllers/BinaryDataController.scala, ``requestRawCuboid``)
         and at most 512 voxels a side (``volume.BOX_MAX_SIDE``, planned by
-        ``volume.raw_plan``): it answers a larger box with no bytes, a short body here."""
+        ``volume.raw_plan``): it answers a larger box with no bytes, a short body here.
+        ``identity``: as for ``chunk``, with the box, its name in the shared tier."""
         store = self.datastore(dataset.data_store.url)
         query = urlencode(
             {
@@ -311,8 +319,10 @@ class WebknossosApi(ApiClient):
             }
         )
         path = f"data/v{await self.version()}/datasets/{dataset.id}/layers/{layer}/data?{query}"
+        box = "{},{},{}+{}x{}x{}".format(*start, *size)
+        shared = store.shareable(f"{identity}/box/{box}", private=not dataset.is_public)
         try:
-            return await store.get_bytes(store.url(path), nbytes)
+            return await store.get_bytes(store.url(path), nbytes, shared=shared)
         except NotFound as missing:
             # The file exists in the mount: a 404 here means the datastore lost the layer.
             raise RemoteError(f"the datastore does not serve this box: {missing}") from None

@@ -146,7 +146,13 @@ class WkChunk(ServedWhole):
             corner, size = lines.line_box([c.xyz for c in boxed])
             nbytes = size[0] * size[1] * size[2] * g.voxel_bytes
             box = await self._ctx.api.cuboid(
-                self._dataset, g.layer.name, g.mag, corner, size, nbytes
+                self._dataset,
+                g.layer.name,
+                g.mag,
+                corner,
+                size,
+                nbytes,
+                identity=_volume_identity("wk", self._dataset, g),
             )
             cut = lines.cut_line(g, box, [c.xyz for c in boxed])
             for c, native in zip(boxed, cut, strict=True):
@@ -158,8 +164,14 @@ class WkChunk(ServedWhole):
         return out
 
     async def fetch(self, start: int, end: int) -> bytes:
+        g = self._g
         data = await self._ctx.api.chunk(
-            self._dataset, self._g.layer.name, mag_name(self._g.mag), self._key, self.size
+            self._dataset,
+            g.layer.name,
+            mag_name(g.mag),
+            self._key,
+            self.size,
+            identity=_volume_identity("wk", self._dataset, g),
         )
         if data is None:  # missing on the server: the fill value
             return bytes(end - start)
@@ -247,7 +259,13 @@ class RawBoxes(BlocksOnly):
 
         async def one(box: volume.RawBox) -> None:
             data = await self._ctx.api.cuboid(
-                self._dataset, g.layer.name, g.mag, box.corner, box.size, box.nbytes(g)
+                self._dataset,
+                g.layer.name,
+                g.mag,
+                box.corner,
+                box.size,
+                box.nbytes(g),
+                identity=_volume_identity("wk", self._dataset, g),
             )
             box.place(g, buffer, data)
 
@@ -603,9 +621,7 @@ def _chunk_file(key: NodePath, ctx: WkContext, chunk: WkChunk, mtime: float) -> 
     )
 
 
-def _raw_file(
-    key: NodePath, ctx: WkContext, raw: RawVolume | RawBoxes, mtime: float
-) -> RemoteFile:
+def _raw_file(key: NodePath, ctx: WkContext, raw: RawVolume | RawBoxes, mtime: float) -> RemoteFile:
     async def resolve() -> RawVolume | RawBoxes:
         return raw
 
