@@ -29,13 +29,21 @@ class RunningTier:
         return self.cache_dir / "access.log"
 
     def stop(self) -> None:
+        """nginx's fast shutdown: the master stops its workers, then itself."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill()
+        self.kill()  # any worker left behind
+
+    def kill(self) -> None:
+        """SIGKILL to the master and its workers at once (killing the master alone leaves
+        the workers serving)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def nginx_available() -> bool:
@@ -57,7 +65,8 @@ def started_tier(origins: Sequence[str], cache_dir: Path) -> Iterator[RunningTie
     argv += [a for o in origins for a in ("--origin", o)]
     if os.geteuid() == 0:  # the test's directories are root's own: workers must be root too
         argv += ["--user", "root"]
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    # A process group of its own: the master and its workers can be killed together.
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
     tier = RunningTier(f"http://127.0.0.1:{port}", cache_dir, process)
     try:
         deadline = time.monotonic() + START_TIMEOUT
