@@ -11,6 +11,7 @@ import random
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,19 @@ def _origins_of(tier: RunningTier) -> list[str]:
     ]
 
 
+def _logged(tier: RunningTier, text: str) -> str:
+    """The tier's access log once it holds ``text``: nginx writes a request's line after
+    the answer is sent, so a reader may get its bytes a moment before the line is written."""
+    deadline = time.monotonic() + 10
+    while text not in (log := tier.access_log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return log
+
+
+def _kept(tier: RunningTier) -> list[bytes]:
+    return [p.read_bytes() for p in (tier.cache_dir / "slices").rglob("*") if p.is_file()]
+
+
 def test_signatures_reach_neither_the_tiers_keys_nor_its_logs(
     make_mount: Any, dandi_emulator: Emulator, tier: RunningTier
 ) -> None:
@@ -172,10 +186,12 @@ def test_signatures_reach_neither_the_tiers_keys_nor_its_logs(
     origin, but the tier's cache keys and access log hold the content identity and path only."""
     m = _tiered(make_mount, dandi_emulator, tier.url)
     assert _read(m / BLOB, [(0, 4096)]) == [TRUTH.read(0, 4096)]
-    log = tier.access_log.read_text()
-    assert "dandi-blob:" in log and "/dandiarchive/blobs/" in log
+    log = _logged(tier, "dandi-blob:")
+    assert "/dandiarchive/blobs/" in log
     assert "X-Amz" not in log and "Signature" not in log
-    kept = [p.read_bytes() for p in (tier.cache_dir / "slices").rglob("*") if p.is_file()]
+    deadline = time.monotonic() + 10  # the slice's file is complete once its line is logged
+    while not (kept := _kept(tier)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert kept, "the tier kept nothing"
     for data in kept:
         key = next(line for line in data.split(b"\n") if line.startswith(b"KEY: "))
