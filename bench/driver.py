@@ -25,6 +25,8 @@ Scenarios (each against its competitor, alternating neurofs / competitor per rep
     1 MiB reads cold, vs a local copy and plain HTTP range GETs
 13. neurofs beside rclone mount (1.60 and 1.75, default and tuned) and httpdirfs (default and
     tuned) on the 1 GiB blob: streams, random 4 KiB and 1 MiB reads, NWB open, cold and warm
+14. a cluster: 3 nodes reading the blob through the shared tier (nginx) in turn and at once,
+    origin bytes and time; neurofs:// (no FUSE) vs the mount on scenarios 4 and 6
 
 The numbers are reported, never asserted: this is not a test.
 """
@@ -58,6 +60,7 @@ from bench.harness import (
 )
 from bench.report import Result, environment, notes, table, write_json
 from bench.scenarios import (
+    cluster,
     dandi_read,
     listing,
     nwb,
@@ -85,6 +88,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Ctx], Result | list[Result]]]] = {
     "11": ("WEBKNOSSOS 40k×40k×10k layer: region and .raw vs webknossos client", scale_wk.scale_wk),
     "12": ("random 4 KiB and 1 MiB reads vs local file and HTTP", random_reads.random_reads),
     "13": ("neurofs beside rclone mount and httpdirfs", peers.peers),
+    "14": ("a cluster: 3 nodes through the shared tier; neurofs:// vs the mount", cluster.cluster),
     "cpu": ("daemon CPU-seconds per GiB on cold reads, no throttle", scale_cpu.scale_cpu),
 }
 

@@ -1,4 +1,5 @@
-"""Open the sample NWB file with pynwb, from a path (the mount) or a URL (remfile).
+"""Open the sample NWB file with pynwb, from a path (the mount), a URL (remfile) or
+neurofs:// (neurofs.fsspec, ``options`` its storage options).
 
 NWBHDF5IO(..., load_namespaces=True).read(), then one slice of the ElectricalSeries data.
 """
@@ -16,6 +17,11 @@ target = args["target"]
 rows = args.get("rows", [0, 10000])
 
 result = {"mode": "pynwb"}
+if args["source"] == "fsspec":
+    import fsspec
+
+    # Made before the clock starts, as a mount is mounted before: its sources and cache.
+    fs = fsspec.filesystem("neurofs", **args["options"])
 t0 = time.perf_counter()
 if args["source"] == "url":
     import remfile
@@ -23,6 +29,8 @@ if args["source"] == "url":
     cache = remfile.DiskCache(args["disk_cache"]) if args.get("disk_cache") else None
     fileobj = remfile.File(target, disk_cache=cache)
     h5 = h5py.File(fileobj, "r")
+elif args["source"] == "fsspec":
+    h5 = h5py.File(fs.open(target), "r")
 else:
     h5 = h5py.File(target, "r")
 

@@ -205,3 +205,31 @@ async def test_a_tier_that_is_down_is_left_alone_for_a_while(
     assert stats.get("tier_fallbacks") == 1 and stats.get("tier_skipped") == 4
     assert len([r for r in caplog.records if "cannot reach it" in r.getMessage()]) == 1
     await tier.aclose()
+
+
+async def test_a_range_over_several_slices_is_asked_slice_by_slice_at_once() -> None:
+    """nginx fetches the slices of one request one after another: the mount asks for each
+    1 MiB slice of a longer range in a request of its own, all at once."""
+    mib = 1 << 20
+    data = bytes(range(256)) * (16 * mib // 256)
+    asked: list[str] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers["Range"])
+        first, last = (int(v) for v in request.headers["Range"][6:].split("-"))
+        headers = {"Content-Range": f"bytes {first}-{last}/{len(data)}"}
+        return httpx.Response(206, content=data[first : last + 1], headers=headers)
+
+    tier, stats = _tier(httpx.MockTransport(serve))
+    start, end = mib - 10, 3 * mib + 5
+    assert await tier.get_range("http://o/x", "blob:1", start, end, len(data)) == data[start:end]
+    assert sorted(asked) == sorted(
+        [
+            f"bytes={mib - 10}-{mib - 1}",
+            f"bytes={mib}-{2 * mib - 1}",
+            f"bytes={2 * mib}-{3 * mib - 1}",
+            f"bytes={3 * mib}-{3 * mib + 4}",
+        ]
+    )
+    assert stats.get("tier_bytes") == end - start and stats.get("tier_fallbacks") == 0
+    await tier.aclose()

@@ -24,12 +24,16 @@ import logging
 import time
 
 import httpx
+import trio
 
+from neurofs.io.cache import BLOCK_SIZE
 from neurofs.io.exchange import Transient, checked_range
 from neurofs.io.stats import Stats
 
 log = logging.getLogger(__name__)
 
+# The tier's slices (``cli/tier.py`` configures nginx's slice module with the same size).
+SLICE = BLOCK_SIZE
 # How long the origins are read directly after the tier could not be reached.
 RETRY_SECONDS = 30.0
 # The header naming the bytes' identity, and the tier's answer saying whether it had them.
@@ -87,56 +91,80 @@ class Tier:
         self, origin_url: str, key: str, start: int, end: int, total: int
     ) -> bytes | None:
         """Bytes [start, end) of the object (``total`` bytes) at ``origin_url`` whose content
-        identity is ``key``, from the tier; None when the caller must ask the origin."""
+        identity is ``key``, from the tier; None when the caller must ask the origin (one
+        fallback counted per call).
+
+        A range over several of the tier's slices is asked slice by slice, all at once: nginx
+        fetches the slices of one request from the origin one after another."""
         target = tier_url(self.url, origin_url)
         if target is None:
             return None
         if self.down:
             self._stats.add("tier_skipped")
             return None
+        pieces = [
+            (a, min(end, (a // SLICE + 1) * SLICE))
+            for a in [start, *range((start // SLICE + 1) * SLICE, end, SLICE)]
+        ]
+        parts: list[bytes | None] = [None] * len(pieces)
+
+        async def one(i: int, a: int, b: int) -> None:
+            parts[i] = await self._get(target, key, a, b, total)
+
+        if len(pieces) == 1:
+            await one(0, start, end)
+        else:
+            async with trio.open_nursery() as nursery:
+                for i, (a, b) in enumerate(pieces):
+                    nursery.start_soon(one, i, a, b)
+        if any(part is None for part in parts):
+            self._stats.add("tier_fallbacks")
+            return None
+        self._stats.add("tier_bytes", end - start)
+        return b"".join(part for part in parts if part is not None)
+
+    async def _get(self, target: str, key: str, start: int, end: int, total: int) -> bytes | None:
+        """One slice's part, checked; None on any failure (noted, and counted by kind)."""
+        if self.down:  # another piece found it down meanwhile
+            return None
         headers = {"Range": f"bytes={start}-{end - 1}", KEY_HEADER: key}
         try:
             response = await self._client.get(target, headers=headers)
         except httpx.HTTPError as exc:
-            self._fell_back(f"cannot reach it ({type(exc).__name__})", down=True)
+            self._down(f"cannot reach it ({type(exc).__name__})")
             return None
         if response.status_code in (502, 503, 504):
-            self._fell_back(f"HTTP {response.status_code}", down=True)
+            self._down(f"HTTP {response.status_code}")
             return None
         if response.status_code not in (200, 206):
-            self._refused(origin_url, response.status_code)
+            self._refused(target, response.status_code)
             return None
         try:
             body = checked_range(response, start, end, total)
         except Transient as exc:
             self._stats.add("tier_rejected")
-            self._stats.add("tier_fallbacks")
             log.warning(
                 "shared tier: dropped a wrong answer for %s (%s); asking the origin", key, exc
             )
             return None
         hit = response.headers.get(CACHE_STATUS_HEADER, "").upper() == "HIT"
         self._stats.add("tier_hits" if hit else "tier_misses")
-        self._stats.add("tier_bytes", len(body))
         return body
 
-    def _fell_back(self, why: str, *, down: bool) -> None:
-        self._stats.add("tier_fallbacks")
-        if down:
-            if not self.down:
-                log.warning(
-                    "shared tier %s: %s; reading from the origins for %.0f s",
-                    self.url,
-                    why,
-                    RETRY_SECONDS,
-                )
-            self._down_until = time.monotonic() + RETRY_SECONDS
+    def _down(self, why: str) -> None:
+        if not self.down:
+            log.warning(
+                "shared tier %s: %s; reading from the origins for %.0f s",
+                self.url,
+                why,
+                RETRY_SECONDS,
+            )
+        self._down_until = time.monotonic() + RETRY_SECONDS
 
-    def _refused(self, origin_url: str, status: int) -> None:
+    def _refused(self, target: str, status: int) -> None:
         """A final answer of the tier (403: an origin it does not serve; 404: the origin's
         own answer): the origin is asked, and says what the reader gets."""
-        self._stats.add("tier_fallbacks")
-        origin = httpx.URL(origin_url).netloc.decode("ascii")
+        origin = target.removeprefix(f"{self.url}/o/").split("/")[1]
         if status == 403 and origin not in self._refused_origins:
             self._refused_origins.add(origin)
             log.warning(
