@@ -166,6 +166,11 @@ class CacheConfig(BaseModel):
     @field_validator("tier", mode="before")
     @classmethod
     def _tier(cls, v: Any) -> str | None:
+        return cls.valid_tier(v)
+
+    @staticmethod
+    def valid_tier(v: Any) -> str | None:
+        """A tier URL as configured (None: no tier), or ValueError."""
         if v is None or v == "":
             return None
         text = str(v).rstrip("/")
@@ -179,7 +184,7 @@ class CacheConfig(BaseModel):
     @model_validator(mode="after")
     def _tier_from_environment(self) -> CacheConfig:
         if TIER_ENV in os.environ:
-            self.tier = CacheConfig._tier(os.environ[TIER_ENV])
+            self.tier = CacheConfig.valid_tier(os.environ[TIER_ENV])
         return self
 
     @field_validator("size", mode="before")

@@ -214,3 +214,19 @@ def test_workers_need_no_fuse(tmp_path: Path, dandi_emulator: Emulator) -> None:
         [sys.executable, "-c", script], capture_output=True, check=True, timeout=120
     )
     assert out.stdout == TRUTH.read(1000, 1100)
+
+
+def test_its_options_win_over_the_file_and_the_environment(
+    tmp_path: Path, dandi_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `neurofs mount --cache-dir` does: an option given to the filesystem is over the
+    configuration file and NEUROFS_TIER."""
+    monkeypatch.setenv("NEUROFS_TIER", "http://127.0.0.1:9")
+    options = _options(tmp_path, dandi_emulator, OWNER_TOKEN)
+    fs = NeurofsFileSystem(**options, tier="", cache_size="1GiB", skip_instance_cache=True)
+    assert fs.session.config.cache.tier is None
+    assert fs.session.config.cache.size == 1 << 30
+    assert fs.session.cache_dir == Path(options["cache_dir"])
+    other = {**options, "cache_dir": str(tmp_path / "other-cache")}
+    from_environment = NeurofsFileSystem(**other, skip_instance_cache=True)
+    assert from_environment.session.config.cache.tier == "http://127.0.0.1:9"

@@ -29,14 +29,11 @@ from neurofs_emulators.dandi.sample import (
     EMBARGOED_DANDISET,
     PUBLISHED_DANDISET,
 )
-from tests.support.tier import RunningTier, free_port, nginx_available, started_tier
+from tests.support.tier import RunningTier, free_port, started_tier
 
 from .conftest import NEUROFS, Emulator, Mount, WkEmulator
 
-pytestmark = [
-    pytest.mark.mount,
-    pytest.mark.skipif(not nginx_available() and not os.environ.get("CI"), reason="no nginx"),
-]
+pytestmark = pytest.mark.mount
 
 BLOB = f"dandi/{PUBLISHED_DANDISET}/draft/{BIG_BLOB_PATH}"
 MIB = 1 << 20
@@ -139,7 +136,9 @@ def test_concurrent_misses_from_many_nodes_make_one_origin_request(
             m.stop()
 
 
-def test_the_tier_serves_only_its_origins_and_only_named_bytes(tier: RunningTier) -> None:
+def test_the_tier_serves_only_its_origins_and_only_named_bytes(
+    tier: RunningTier, dandi_emulator: Emulator
+) -> None:
     """Not an open proxy: an origin not on its list is refused (403), a request without a
     content identity too (400), and anything but GET."""
     with httpx.Client() as client:
@@ -149,21 +148,12 @@ def test_the_tier_serves_only_its_origins_and_only_named_bytes(tier: RunningTier
         assert other.status_code == 403
         elsewhere = client.get(f"{tier.url}/o/https/example.org/x", headers={"X-Neurofs-Key": "k"})
         assert elsewhere.status_code == 403
-        origin = _origins_of(tier)[0]
+        origin = _origins(dandi_emulator)[0].removeprefix("http://")
         unnamed = client.get(f"{tier.url}/o/http/{origin}/x")
         assert unnamed.status_code == 400
         posted = client.post(f"{tier.url}/o/http/{origin}/x", headers={"X-Neurofs-Key": "k"})
         assert posted.status_code == 403
         assert client.get(f"{tier.url}/anything").status_code == 404
-
-
-def _origins_of(tier: RunningTier) -> list[str]:
-    conf = (tier.cache_dir / "nginx.conf").read_text()
-    return [
-        line.split()[1].rstrip(";")
-        for line in conf.splitlines()
-        if line.strip().startswith("server ") and ":" in line
-    ]
 
 
 def _logged(tier: RunningTier, text: str) -> str:
@@ -209,6 +199,21 @@ def test_private_bytes_go_around_the_tier(
     assert data
     assert tier.access_log.read_text() == before
     assert m.stats().get("tier_bytes", 0) == 0
+
+
+def test_a_trusted_tier_also_keeps_embargoed_bytes(
+    make_mount: Any, dandi_emulator: Emulator, tier: RunningTier
+) -> None:
+    """``[cache] tier_trusted = true``: private bytes reached by a presigned link (an embargoed
+    dandiset's blob) go through the tier too, under their content identity."""
+    m: Mount = make_mount(dandi_emulator, start=False)
+    m.config.write_text("[cache]\ntier_trusted = true\n" + m.config.read_text())
+    m.env["NEUROFS_TIER"] = tier.url
+    m.start()
+    data = (m / f"dandi/{EMBARGOED_DANDISET}/draft/{EMBARGOED_BLOB_PATH}").read_bytes()
+    assert data
+    assert m.stats()["tier_bytes"] == len(data)
+    assert "dandi-blob:" in _logged(tier, "dandi-blob:")
 
 
 @pytest.mark.expect_log("shared tier .*: cannot reach it")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.mounting import NEUROFS
+from tests.unavailable import unavailable
 
 START_TIMEOUT = 20.0
 
@@ -59,7 +60,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def started_tier(origins: Sequence[str], cache_dir: Path) -> Iterator[RunningTier]:
-    """nginx serving ``origins`` from ``cache_dir`` until the block ends."""
+    """nginx serving ``origins`` from ``cache_dir`` until the block ends (without nginx: a
+    skip on a developer's machine, a failure in CI)."""
+    if not nginx_available():
+        unavailable("nginx is not installed (scripts/setup installs it)")
     port = free_port()
     argv = [*NEUROFS, "tier", "run", "--listen", f"127.0.0.1:{port}", "--cache-dir", str(cache_dir)]
     argv += [a for o in origins for a in ("--origin", o)]

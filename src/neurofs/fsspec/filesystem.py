@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
-from neurofs.config import load_config, parse_size
+from neurofs.config import CacheConfig, load_config, parse_size
 from neurofs.fsspec.session import Session
 from neurofs.tree.nodes import Attrs, FileHandle, Kind, Node
 
@@ -45,17 +45,14 @@ class NeurofsFileSystem(AbstractFileSystem):
     ) -> None:
         super().__init__(**kwargs)
         loaded = load_config(Path(config).expanduser() if config else None)
-        updates: dict[str, Any] = {}
+        # As `neurofs mount`'s options do: over the file and the environment (NEUROFS_TIER).
         if cache_dir is not None:
-            updates["dir"] = Path(cache_dir).expanduser()
+            loaded.cache.dir = Path(cache_dir).expanduser()
         if cache_size is not None:
-            updates["size"] = parse_size(cache_size)
+            loaded.cache.size = parse_size(cache_size)
         if tier is not None:
-            updates["tier"] = tier or None
-        cache = loaded.cache.model_validate(loaded.cache.model_dump() | updates)
-        self.session = Session.of(
-            loaded.model_copy(update={"cache": cache}), cache_dir_given=cache_dir is not None
-        )
+            loaded.cache.tier = CacheConfig.valid_tier(tier)
+        self.session = Session.of(loaded, cache_dir_given=cache_dir is not None)
 
     @classmethod
     def _strip_protocol(cls, path: str) -> str:

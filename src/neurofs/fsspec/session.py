@@ -27,7 +27,7 @@ from neurofs.config import Config
 from neurofs.errors import NeurofsError
 from neurofs.fs.errno_map import errno_for
 from neurofs.io.cache import BlockCache
-from neurofs.io.cache.directory import CacheError
+from neurofs.io.cache.directory import CacheError, CacheInUse
 from neurofs.io.fetcher import Fetcher
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
@@ -35,9 +35,7 @@ from neurofs.io.tier import Tier
 from neurofs.sources import Source, build_source
 from neurofs.tree.nodes import (
     Attrs,
-    BytesHandle,
     Directory,
-    EditableFile,
     File,
     FileHandle,
     Node,
@@ -118,8 +116,8 @@ class Session:
         for candidate in candidates:
             try:
                 cache = BlockCache(candidate, size)
-            except CacheError as exc:
-                if given or "in use" not in str(exc):
+            except CacheInUse:
+                if given:
                     raise
                 continue
             self.cache_dir = candidate
@@ -237,8 +235,6 @@ class Session:
         if not isinstance(node, File):
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
         try:
-            if isinstance(node, EditableFile):  # its text as the server has it now
-                return BytesHandle(await node.render()), attrs.size
             return await node.open(), attrs.size
         except NeurofsError as exc:
             raise os_error(exc, path) from None

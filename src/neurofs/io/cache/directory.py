@@ -25,6 +25,10 @@ class CacheError(NeurofsError):
     """The cache directory cannot be used: another process holds it, or another user owns it."""
 
 
+class CacheInUse(CacheError):
+    """Another process holds the cache directory."""
+
+
 def index_path(directory: Path) -> Path:
     return directory / _INDEX_NAME
 
@@ -51,7 +55,7 @@ class DirectoryLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise CacheError(f"cache directory {directory} is in use by another process") from None
+            raise CacheInUse(f"cache directory {directory} is in use by another process") from None
         except BaseException:
             os.close(fd)
             raise

@@ -275,12 +275,12 @@ class WebknossosApi(ApiClient):
         self, dataset: Dataset, layer: str, mag: str, key: str, size: int, *, identity: str
     ) -> bytes | None:
         """One served chunk (``c.x.y.z``) of exactly ``size`` bytes; None when the datastore
-        has no such chunk in a mag it serves (readers see the fill value). ``identity`` names
-        the mag at its revision (``tree._volume_identity``): with the key, the chunk's name
-        in the shared tier when the dataset is public."""
+        has no such chunk in a mag it serves (readers see the fill value). ``identity`` is the
+        chunk's content identity (the block cache's): its name in the shared tier when the
+        dataset is public."""
         store = self.datastore(dataset.data_store.url)
         mag_path = f"data/v{await self.version()}/zarr/{dataset.id}/{layer}/{mag}"
-        shared = store.shareable(f"{identity}/{key}", private=not dataset.is_public)
+        shared = store.shareable(identity, private=not dataset.is_public)
         try:
             return await store.get_bytes(store.url(f"{mag_path}/{key}"), size, shared=shared)
         except NotFound as missing:
@@ -305,7 +305,7 @@ class WebknossosApi(ApiClient):
         webknossos/datastore/controllers/BinaryDataController.scala, ``requestRawCuboid``)
         and at most 512 voxels a side (``volume.BOX_MAX_SIDE``, planned by
         ``volume.raw_plan``): it answers a larger box with no bytes, a short body here.
-        ``identity``: as for ``chunk``, with the box, its name in the shared tier."""
+        ``identity``: the box's content identity, as for ``chunk``."""
         store = self.datastore(dataset.data_store.url)
         query = urlencode(
             {
@@ -319,8 +319,7 @@ class WebknossosApi(ApiClient):
             }
         )
         path = f"data/v{await self.version()}/datasets/{dataset.id}/layers/{layer}/data?{query}"
-        box = "{},{},{}+{}x{}x{}".format(*start, *size)
-        shared = store.shareable(f"{identity}/box/{box}", private=not dataset.is_public)
+        shared = store.shareable(identity, private=not dataset.is_public)
         try:
             return await store.get_bytes(store.url(path), nbytes, shared=shared)
         except NotFound as missing:

@@ -116,10 +116,12 @@ class WkChunk(ServedWhole):
         # A single-channel chunk is the same bytes in both views (see volume.py): one
         # identity, so it is fetched and stored once whichever view reads it.
         transposed = ome and g.channels > 1
-        self.content_id = (
+        # As served (the datastore's bytes): also its name in the shared tier.
+        self.native_id = (
             f"wk:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag}/{self._key}"
-            f"@{_revision(dataset, g.layer)}{'/ome' if transposed else ''}"
+            f"@{_revision(dataset, g.layer)}"
         )
+        self.content_id = f"{self.native_id}/ome" if transposed else self.native_id
 
     def grid(self) -> GridHint:
         """Where this chunk sits among the chunks of its mag, in this view: the hint for
@@ -152,7 +154,7 @@ class WkChunk(ServedWhole):
                 corner,
                 size,
                 nbytes,
-                identity=_volume_identity("wk", self._dataset, g),
+                identity=_box_identity(self._dataset, g, corner, size),
             )
             cut = lines.cut_line(g, box, [c.xyz for c in boxed])
             for c, native in zip(boxed, cut, strict=True):
@@ -171,7 +173,7 @@ class WkChunk(ServedWhole):
             mag_name(g.mag),
             self._key,
             self.size,
-            identity=_volume_identity("wk", self._dataset, g),
+            identity=self.native_id,
         )
         if data is None:  # missing on the server: the fill value
             return bytes(end - start)
@@ -265,7 +267,7 @@ class RawBoxes(BlocksOnly):
                 box.corner,
                 box.size,
                 box.nbytes(g),
-                identity=_volume_identity("wk", self._dataset, g),
+                identity=_box_identity(self._dataset, g, box.corner, box.size),
             )
             box.place(g, buffer, data)
 
@@ -285,6 +287,14 @@ def plain_volume(ctx: WkContext, dataset: Dataset, g: MagGeometry) -> RawVolume 
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _box_identity(
+    dataset: Dataset, g: MagGeometry, corner: tuple[int, int, int], size: tuple[int, int, int]
+) -> str:
+    """The content identity of one box of the raw route (its name in the shared tier)."""
+    box = "{},{},{}+{}x{}x{}".format(*corner, *size)
+    return f"{_volume_identity('wk-box', dataset, g)}/{box}"
 
 
 def _volume_identity(kind: str, dataset: Dataset, g: MagGeometry) -> str:
