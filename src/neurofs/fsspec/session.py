@@ -259,20 +259,40 @@ class Session:
         self, ranges: Sequence[tuple[str, int | None, int | None]], concurrency: int
     ) -> list[bytes | BaseException]:
         """``cat`` of each (path, start, end), ``concurrency`` at once; a failure is returned
-        in its place."""
+        in its place. Each file is looked up and opened once for all its ranges: one read
+        pattern sees them all (the fetcher's random-read rules), as one open file would."""
         out: list[bytes | BaseException] = [b""] * len(ranges)
+        by_path: dict[str, list[int]] = {}
+        for i, (path, _start, _end) in enumerate(ranges):
+            by_path.setdefault(path, []).append(i)
         limit = trio.CapacityLimiter(concurrency)
 
-        async def one(i: int, path: str, start: int | None, end: int | None) -> None:
+        async def one(handle: FileHandle, size: int, i: int) -> None:
+            path, start, end = ranges[i]
             async with limit:
                 try:
-                    out[i] = await self.cat(path, start, end)
+                    out[i] = await self.read(handle, path, *_bounds(start, end, size))
                 except (OSError, NeurofsError) as exc:
                     out[i] = exc
 
+        async def file(path: str, indexes: list[int]) -> None:
+            try:
+                async with limit:
+                    handle, size = await self.open(path)
+            except (OSError, NeurofsError) as exc:
+                for i in indexes:
+                    out[i] = exc
+                return
+            try:
+                async with trio.open_nursery() as nursery:
+                    for i in indexes:
+                        nursery.start_soon(one, handle, size, i)
+            finally:
+                await handle.release()
+
         async with trio.open_nursery() as nursery:
-            for i, (path, start, end) in enumerate(ranges):
-                nursery.start_soon(one, i, path, start, end)
+            for path, indexes in by_path.items():
+                nursery.start_soon(file, path, indexes)
         return out
 
 
