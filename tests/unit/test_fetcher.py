@@ -413,6 +413,38 @@ async def test_bytes_read_before_come_from_disk_after_a_restart(tmp_path):
                 assert fetcher.stats.snapshot()["cache_hits"] >= len(reads)
 
 
+async def test_a_stream_over_blocks_held_as_fragments_fetches_none_of_their_bytes(tmp_path):
+    """Blocks read earlier as fragments (a sequential reader's reads, arriving out of order
+    under load, look random) are read from disk by a later stream over them, and its
+    read-ahead skips them: no request covers a byte held, before or after a restart."""
+    remote = Remote(payload(BS * 32))
+    held = range(2, 6)  # blocks 2..5, fetched as fragments only
+    with BlockCache(tmp_path / "cache", 10 * 1024 * 1024) as cache:
+        first = Fetcher(cache, Stats(), block_size=BS)
+        for off in reversed(range(held.start * BS, held.stop * BS, BS // 2)):
+            got = await first.read(remote, off, BS // 2, ReadPattern())
+            assert got == remote.data[off : off + BS // 2]
+    assert all(e - s == BS // 2 for s, e in remote.requests)
+    for restart in (False, True):
+        remote.requests.clear()
+        with BlockCache(tmp_path / "cache", 10 * 1024 * 1024) as cache:
+            fetcher = Fetcher(cache, Stats(), block_size=BS)
+            pattern = ReadPattern()
+            async with trio.open_nursery() as n:
+                fetcher.start_background(n)
+                for off in range(0, 8 * BS, BS // 2):
+                    got = await fetcher.read(remote, off, BS // 2, pattern)
+                    assert got == remote.data[off : off + BS // 2]
+                await trio.sleep(0.1)
+                n.cancel_scope.cancel()
+        fetched = {i for s, e in remote.requests for i in range(s // BS, -(-e // BS))}
+        assert not fetched & set(held), (restart, remote.requests)
+        if not restart:
+            # The first stream fetched blocks 0, 1 and those beyond 5: the second none of
+            # those it reads.
+            assert fetched >= {0, 1, 6, 7}
+
+
 async def test_a_small_hit_reads_and_checks_only_the_units_it_needs(tmp_path):
     """A 4 KiB read of a 1 MiB block held on disk reads and checksums at most the two
     checksum units it touches, and keeps no copy of the block in memory."""

@@ -353,6 +353,13 @@ class Fetcher:
     def _holds_block(self, obj: RemoteObject, b: int) -> bool:
         return self._holds(self._block.key(obj, b))
 
+    def _fragments_cover(self, obj: RemoteObject, b: int) -> bool:
+        """All of block ``b``'s bytes are held as fragments (random reads covered it):
+        read-ahead leaves the block alone, so its bytes are never fetched again."""
+        fragment, start = self._fragment, b * self.block_size
+        end = min(start + self.block_size, obj.size)
+        return all(self._holds(fragment.key(obj, i)) for i in fragment.indexes(start, end))
+
     def _fragments_held(self, obj: RemoteObject, b: int) -> int:
         """Fragments of block ``b`` fetched before: random reads that keep landing in one
         block (HDF5 metadata packed together) are served faster by the whole block."""
@@ -699,7 +706,11 @@ class Fetcher:
         blocks in flight: a reader never waits behind the queue for a block it could fetch
         itself, and the slot is held until the blocks are on disk (bounded memory)."""
         async with self.read_ahead.slots:
-            wanted = [i for i in run if not self._holds_block(obj, i)]
+            wanted = [
+                i
+                for i in run
+                if not self._holds_block(obj, i) and not self._fragments_cover(obj, i)
+            ]
             if not wanted:
                 return
             mine = {i: _Inflight() for i in wanted}
@@ -715,8 +726,18 @@ class Fetcher:
                         self._finished(self._block.key(obj, i))
 
     def _not_held(self, obj: RemoteObject, indexes: Iterable[int]) -> list[int]:
-        keys = (self._block.key(obj, i) for i in indexes)
-        return [k[1] for k in keys if self._in_memory(k) is None and k not in self._inflight]
+        """Blocks to fetch ahead: neither in memory nor on their way, nor covered by
+        fragments (those on disk are read from there by ``_units``)."""
+        wanted = []
+        for i in indexes:
+            key = self._block.key(obj, i)
+            if (
+                self._in_memory(key) is None
+                and key not in self._inflight
+                and not self._fragments_cover(obj, i)
+            ):
+                wanted.append(i)
+        return wanted
 
     async def _read_ahead(self, obj: RemoteObject, indexes: list[int]) -> None:
         try:
