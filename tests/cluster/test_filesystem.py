@@ -9,6 +9,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from neurofs_emulators.dandi.sample import (
 )
 from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_TOKEN
 from tests.support.emulators import CaveEmulator, Emulator, WkEmulator
-from tests.support.mounting import Mount, write_config, write_sources
+from tests.support.mounting import Mount, write_config
 
 DRAFT = f"dandi/{PUBLISHED_DANDISET}/draft"
 BLOB = f"{DRAFT}/{BIG_BLOB_PATH}"
@@ -179,25 +180,52 @@ def test_it_pickles_for_dask_workers(dandi_fs: NeurofsFileSystem) -> None:
     assert again.cat_file(BLOB, 0, 100) == TRUTH.read(0, 100)
 
 
-def test_a_cache_held_by_a_mount_gives_this_process_a_slot_of_its_own(
+def _blob_ranges(emulator: Emulator) -> list[str]:
+    return [r["range"] for r in emulator.data_requests() if r["range"]]
+
+
+def test_a_mount_and_workers_share_one_cache_directory(
     tmp_path: Path, make_mount: Any, dandi_emulator: Emulator
 ) -> None:
-    """A cache directory serves one process at a time: named explicitly while a mount holds
-    it, it is refused with a clear error; taken from the configuration, the filesystem uses
-    the first free ``<dir>-worker<n>`` beside it instead."""
+    """The mount and the neurofs:// workers of one machine use one cache directory at once:
+    bytes that one of them fetched cost the others no request, whatever grain they were
+    stored in (a stream's blocks, a random read's fragments)."""
     m: Mount = make_mount(dandi_emulator)
-    with pytest.raises(Exception, match="in use by another process"):
-        NeurofsFileSystem(
-            config=str(m.config), cache_dir=str(m.cache_dir), skip_instance_cache=True
-        )
-    config = write_sources(
-        tmp_path / "c.toml",
-        [{"kind": "dandi", "name": "dandi", "url": dandi_emulator.api_url, "token": OWNER_TOKEN}],
+    options = {"config": str(m.config), "cache_dir": str(m.cache_dir)}
+    workers = [NeurofsFileSystem(**options, skip_instance_cache=True) for _ in range(2)]
+    assert workers[0].session is workers[1].session  # one per configuration and process
+    worker = workers[0]
+    assert worker.session.cache_dir == m.cache_dir
+    with (m / BLOB).open("rb") as f:  # a stream: whole blocks, and read-ahead beyond them
+        assert f.read(3 * MIB) == TRUTH.read(0, 3 * MIB)
+    deadline = time.monotonic() + 60
+    while m.stats()["cache"]["stored_blocks"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the mount writes blocks to disk just after serving them
+    dandi_emulator.reset()
+    assert worker.cat_file(BLOB, MIB + 5, 3 * MIB) == TRUTH.read(MIB + 5, 3 * MIB)
+    with worker.open(BLOB, "rb", block_size=0) as f:  # small random reads
+        f.seek(2 * MIB + 100)
+        assert f.read(4000) == TRUTH.read(2 * MIB + 100, 2 * MIB + 4100)
+    assert _blob_ranges(dandi_emulator) == []
+
+    far = 60 * MIB
+    with worker.open(BLOB, "rb", block_size=0) as f:
+        f.seek(far + 1000)
+        assert f.read(5000) == TRUTH.read(far + 1000, far + 6000)
+    assert worker.cat_file(BLOB, far + 2 * MIB, far + 4 * MIB) == TRUTH.read(
+        far + 2 * MIB, far + 4 * MIB
     )
-    config.write_text(f'[cache]\ndir = "{m.cache_dir}"\n' + config.read_text())
-    fs = NeurofsFileSystem(config=str(config), skip_instance_cache=True)
-    assert fs.session.cache_dir == m.cache_dir.with_name(f"{m.cache_dir.name}-worker1")
-    assert fs.cat_file(BLOB, 0, 10) == TRUTH.read(0, 10)
+    worker.session.close()  # the worker is done: its last blocks are on disk
+    dandi_emulator.reset()
+    with (m / BLOB).open("rb", buffering=0) as f:
+        f.seek(far + 1000)
+        assert f.read(5000) == TRUTH.read(far + 1000, far + 6000)
+        f.seek(far + 2 * MIB)
+        assert f.read(2 * MIB) == TRUTH.read(far + 2 * MIB, far + 4 * MIB)
+    asked = _blob_ranges(dandi_emulator)
+    # The mount's own read-ahead may go beyond; nothing it read was fetched again.
+    starts = [int(r.removeprefix("bytes=").split("-")[0]) for r in asked]
+    assert all(s >= far + 4 * MIB for s in starts), asked
 
 
 def test_workers_need_no_fuse(tmp_path: Path, dandi_emulator: Emulator) -> None:

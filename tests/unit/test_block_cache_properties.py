@@ -68,7 +68,9 @@ class Model:
             return False
         if key in self.damage:
             self.misses += 1
-            self.corrupt_dropped += 1
+            # A deleted file is gone (another process sharing the directory evicted it),
+            # not damage.
+            self.corrupt_dropped += self.damage[key] != "delete"
             self._forget(key)
             return False
         self.hits += 1

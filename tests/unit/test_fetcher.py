@@ -445,6 +445,38 @@ async def test_a_stream_over_blocks_held_as_fragments_fetches_none_of_their_byte
             assert fetched >= {0, 1, 6, 7}
 
 
+async def test_blocks_another_process_stored_are_read_from_disk(tmp_path):
+    """Two fetchers on one cache directory (two processes of a machine): a stream in the
+    second over blocks the first stored after it opened asks for none of them, read-ahead
+    included; the first then reads the second's blocks the same way."""
+    remote = Remote(payload(BS * 24))
+    directory = tmp_path / "cache"
+    with BlockCache(directory, 10 * 1024 * 1024) as one, BlockCache(directory, 10**7) as two:
+        first = Fetcher(one, Stats(), block_size=BS)
+        second = Fetcher(two, Stats(), block_size=BS)
+        assert await first.read(remote, 0, 12 * BS) == remote.data[: 12 * BS]
+        assert sorted(remote.requests) == [(0, 4 * BS), (4 * BS, 8 * BS), (8 * BS, 12 * BS)]
+
+        async def stream(fetcher: Fetcher, start: int, stop: int) -> None:
+            pattern = ReadPattern()
+            async with trio.open_nursery() as n:
+                fetcher.start_background(n)
+                for off in range(start, stop, BS):
+                    got = await fetcher.read(remote, off, BS, pattern)
+                    assert got == remote.data[off : off + BS]
+                await trio.sleep(0.1)
+                n.cancel_scope.cancel()
+
+        remote.requests.clear()
+        await stream(second, 0, 10 * BS)
+        fetched = {i for s, e in remote.requests for i in range(s // BS, e // BS)}
+        assert fetched and min(fetched) >= 12, remote.requests  # read-ahead beyond only
+        assert second.stats.snapshot()["cache_hits"] >= 10
+        remote.requests.clear()
+        await stream(first, 12 * BS, 14 * BS)
+        assert all(s >= 14 * BS for s, _e in remote.requests), remote.requests
+
+
 async def test_a_small_hit_reads_and_checks_only_the_units_it_needs(tmp_path):
     """A 4 KiB read of a 1 MiB block held on disk reads and checksums at most the two
     checksum units it touches, and keeps no copy of the block in memory."""

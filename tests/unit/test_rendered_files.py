@@ -79,11 +79,41 @@ async def test_temporaries_left_by_a_crash_are_swept(tmp_path: Path):
     await files.ensure("id:a", ".parquet", Renderer())
     leftover = files.path_of("id:b", ".parquet").with_suffix(".parquet.tmp")
     leftover.write_bytes(b"PAR1 cut short")
+    RenderedFiles(tmp_path, sweep=False)  # beside another process: may be its render
+    assert leftover.exists()
     again = RenderedFiles(tmp_path)
     assert not leftover.exists()
     assert again.find("id:a", ".parquet") is not None
     assert again.clear() == 1
     assert again.find("id:a", ".parquet") is None
+
+
+async def test_two_processes_rendering_one_file_at_once_do_not_mix_their_bytes(
+    tmp_path: Path,
+):
+    """Two processes sharing a cache directory (two RenderedFiles on it) render the same
+    identity at once: each writes its own temporary, the file is whole, none is left."""
+    started = trio.Event()
+
+    async def slow(path: Path) -> None:
+        with path.open("wb") as f:
+            f.write(b"PAR1 first half ")
+            started.set()
+            await trio.sleep(0.2)
+            f.write(b"second half PAR1")
+
+    async def fast(path: Path) -> None:
+        await started.wait()
+        path.write_bytes(b"PAR1 first half second half PAR1")
+
+    one, two = RenderedFiles(tmp_path), RenderedFiles(tmp_path, sweep=False)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(one.ensure, "id:a", ".parquet", slow)
+        nursery.start_soon(two.ensure, "id:a", ".parquet", fast)
+    found = one.find("id:a", ".parquet")
+    assert found is not None
+    assert found.path.read_bytes() == b"PAR1 first half second half PAR1"
+    assert [p.name for p in (tmp_path / RENDERED_DIR).iterdir()] == [found.path.name]
 
 
 def test_the_directory_is_private(tmp_path: Path):

@@ -79,7 +79,7 @@ class _Target:
         if in_use(self.directory):
             raise click.ClickException(
                 f"cache directory {self.directory} is in use by a process that is not a "
-                "neurofs mount visible here; unmount it first"
+                "neurofs mount visible here (a neurofs:// worker?); stop it first"
             )
         try:
             opened = BlockCache(self.directory, self.capacity)

@@ -52,7 +52,7 @@ class NeurofsFileSystem(AbstractFileSystem):
             loaded.cache.size = parse_size(cache_size)
         if tier is not None:
             loaded.cache.tier = CacheConfig.valid_tier(tier)
-        self.session = Session.of(loaded, cache_dir_given=cache_dir is not None)
+        self.session = Session.of(loaded)
 
     @classmethod
     def _strip_protocol(cls, path: str) -> str:

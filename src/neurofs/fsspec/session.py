@@ -27,7 +27,6 @@ from neurofs.config import Config
 from neurofs.errors import NeurofsError
 from neurofs.fs.errno_map import errno_for
 from neurofs.io.cache import BlockCache
-from neurofs.io.cache.directory import CacheError, CacheInUse
 from neurofs.io.fetcher import Fetcher
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
@@ -48,9 +47,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Symlinks followed in one path, at most (as the kernel's ELOOP bound, smaller).
 MAX_LINKS = 8
-# Cache directories tried, beside the configured one, when it is in use by a mount or another
-# worker: ``<dir>-worker<n>``. Each process holds one while it runs; the next one reuses it.
-WORKER_SLOTS = 64
 
 
 def os_error(exc: NeurofsError, path: str) -> OSError:
@@ -65,19 +61,18 @@ class Session:
     """Started by its constructor; ``close`` (or the process's exit) stops it. ``of`` gives
     the one session of a configuration in this process."""
 
-    # fsspec makes a filesystem instance per thread (zarr's loop has its own), but a cache
-    # directory serves one process at a time (io/cache/directory.py): the instances of one
-    # configuration in one process share its session.
+    # fsspec makes a filesystem instance per thread (zarr's loop has its own): the instances
+    # of one configuration in one process share its session, its loop and its open cache.
     _open: ClassVar[dict[str, Session]] = {}
     _open_lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
-    def of(cls, config: Config, *, cache_dir_given: bool) -> Session:
-        key = f"{cache_dir_given}:{config.model_dump_json()}"
+    def of(cls, config: Config) -> Session:
+        key = config.model_dump_json()
         with cls._open_lock:
             session = cls._open.get(key)
             if session is None or not session.alive:
-                session = cls._open[key] = cls(config, cache_dir_given=cache_dir_given)
+                session = cls._open[key] = cls(config)
                 atexit.register(session.close)  # the cache's last recency batch is written
             return session
 
@@ -85,7 +80,7 @@ class Session:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def __init__(self, config: Config, *, cache_dir_given: bool = False) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
         self._ready = threading.Event()
         self._failure: BaseException | None = None
@@ -93,10 +88,8 @@ class Session:
         self._stop: trio.Event | None = None
         self._root: StaticDirectory | None = None
         self.stats = Stats()
-        self.cache_dir: Path | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(cache_dir_given,), name="neurofs-fsspec", daemon=True
-        )
+        self.cache_dir: Path = config.cache.dir
+        self._thread = threading.Thread(target=self._run, name="neurofs-fsspec", daemon=True)
         self._thread.start()
         self._ready.wait()
         if self._failure is not None:
@@ -104,34 +97,15 @@ class Session:
 
     # ------------------------------------------------------------------ the loop
 
-    def _open_cache(self, given: bool) -> BlockCache:
-        """The configured cache directory; unless the user named it, a worker slot beside
-        it when a mount or another process holds it."""
-        directory, size = self.config.cache.dir, self.config.cache.size
-        candidates = [directory]
-        if not given:
-            candidates += [
-                directory.with_name(f"{directory.name}-worker{n}") for n in range(1, WORKER_SLOTS)
-            ]
-        for candidate in candidates:
-            try:
-                cache = BlockCache(candidate, size)
-            except CacheInUse:
-                if given:
-                    raise
-                continue
-            self.cache_dir = candidate
-            return cache
-        raise CacheError(f"all {WORKER_SLOTS} cache directories beside {directory} are in use")
-
-    def _run(self, cache_dir_given: bool) -> None:
+    def _run(self) -> None:
         try:
-            cache = self._open_cache(cache_dir_given)
+            # Shared with a mount or other workers of this machine using the same directory
+            # (io/cache/directory.py): a block one of them fetched is read from disk here.
+            cache = BlockCache(self.cache_dir, self.config.cache.size)
         except BaseException as exc:
             self._failure = exc
             self._ready.set()
             return
-        assert self.cache_dir is not None
         responses = ResponseStore(self.cache_dir / "responses.sqlite")
         try:
             trio.run(self._serve, cache, responses)

@@ -234,6 +234,8 @@ class Fetcher:
             return b""
         jump = pattern is not None and pattern.is_random(offset)  # before the read is noted
         small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
+        if self.cache.shared:
+            await self._adopt(obj, offset, end)
         plan = self._plan(obj, offset, end, pattern)
         walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
         # Only a read that waits for the network is evidence a reader is bound by round trips
@@ -465,7 +467,10 @@ class Fetcher:
         if to_fetch:
             mine = {i: self._inflight[grain.key(obj, i)] for i in to_fetch}
             try:
-                await self._fetch_runs(obj, to_fetch, grain, background)
+                if self.cache.shared:
+                    to_fetch = await self._stored_elsewhere(obj, to_fetch, grain)
+                if to_fetch:
+                    await self._fetch_runs(obj, to_fetch, grain, background)
             finally:
                 # Always release in-flight entries, even when cancelled, or waiters would hang.
                 # A fetched run released its own entries before writing them to disk.
@@ -479,6 +484,42 @@ class Fetcher:
                 raise _waiter_error(entry.error)
             found[i] = entry.data
         return found
+
+    async def _adopt(self, obj: RemoteObject, offset: int, end: int) -> None:
+        """Before a read is planned: the blocks and fragments that could serve it which
+        another process sharing the cache directory stored, taken in (so the plan reads
+        them from disk, whatever grain they were stored in)."""
+        keys = [
+            key
+            for grain in (self._block, self._fragment)
+            for i in grain.indexes(offset, end)
+            if not self._holds(key := grain.key(obj, i))
+        ]
+        if keys:
+            await trio.to_thread.run_sync(self.cache.adopt, keys)
+
+    async def _stored_elsewhere(
+        self, obj: RemoteObject, indexes: list[int], grain: _Grain
+    ) -> list[int]:
+        """Of units about to be fetched (registered in flight), those that another process
+        sharing the cache directory stored are read from disk instead; the rest are
+        returned, to be fetched."""
+        keys = [grain.key(obj, i) for i in indexes]
+        if not await trio.to_thread.run_sync(self.cache.adopt, keys):
+            return indexes
+        rest: list[int] = []
+        for i, key in zip(indexes, keys, strict=True):
+            data = None
+            if self.cache.contains(*key):
+                data = await trio.to_thread.run_sync(self.cache.get, *key)
+            if data is None or len(data) != grain.length(obj, i):
+                rest.append(i)
+                continue
+            self.stats.add("cache_hits")
+            self._hot[key] = data
+            self._inflight[key].data = data
+            self._finished(key)
+        return rest
 
     def _finished(self, key: BlockKey) -> _Inflight:
         """Release a unit's waiters (once; later calls return the same entry)."""

@@ -22,6 +22,12 @@ Invariants, true at every instant (so a kill -9 anywhere leaves a usable cache):
   An index that cannot be opened at all (a full or failing disk) is left alone with its blocks,
   and that process runs on an empty index in memory.
 
+Several processes may share the directory (directory.py): only one that finds it unused
+repairs it; the others read its rows as they are. Each keeps its own map in memory; a miss
+looks up the rows the others recorded since (``adopt``, only once another process is known to
+be there), each evicts its own blocks against the total of all rows (``index.usage``), and a
+row whose file another process deleted is a miss, not damage.
+
 While running, the map in memory is the authority (it mirrors the index and holds LRU order),
 so a hit costs a dict lookup, one read of the units it needs and their crc32s. Recency is
 written to the index in batches (on put, every ``index.FLUSH_BATCH`` hits or
@@ -49,17 +55,24 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from neurofs.io.cache.directory import DirectoryLock, blocks_path, index_path
 from neurofs.io.cache.entry import BlockEntry, BlockKey, checked_key, unit_sums
 from neurofs.io.cache.eviction import SegmentedLru
-from neurofs.io.cache.index import BlockIndex, PendingRecency, RecencyRow, Row
+from neurofs.io.cache.index import (
+    BlockIndex,
+    PendingRecency,
+    RecencyRow,
+    Row,
+    RowName,
+    parse_row,
+)
 from neurofs.io.cache.recovery import recover
 from neurofs.io.cache.rendered import clear_rendered
-from neurofs.io.cache.store import BlockStore, new_name
+from neurofs.io.cache.store import BlockStore, is_name_of, new_name
 from neurofs.io.cache.summary import CacheSummary, summarize
 
 log = logging.getLogger(__name__)
@@ -114,14 +127,25 @@ class BlockCache:
         self._closed = False
         self._store = BlockStore(blocks_path(self._dir))
         self._directory_lock = DirectoryLock(self._dir)
+        first = self._directory_lock.alone
         try:
-            self._index, rows = BlockIndex.open(index_path(self._dir))
+            self._index, rows = BlockIndex.open(index_path(self._dir), repair=first)
         except BaseException:
             self._directory_lock.release()
             raise
+        # Whether another process may have recorded blocks this one has not read, so that a
+        # miss is worth a look-up (``adopt``): it joined a directory in use, or another
+        # process joined since (see ``shared``).
+        self._shared = not first
+        if self._shared:
+            self._index.mark_shared()
         try:
             if rows is not None:  # never sweep the blocks of an index that was not read
-                self._recover(rows)
+                if first:
+                    self._recover(rows)
+                else:
+                    self._join(rows)
+            self._directory_lock.share()
         except BaseException:
             self._index.close()
             self._directory_lock.release()
@@ -287,6 +311,14 @@ class BlockCache:
             return summarize((k[0], e.size, e.last_used) for k, e in self._lru.items())
 
     @property
+    def shared(self) -> bool:
+        """Whether another process uses the directory too (then it stays true): a miss may
+        be a block it recorded, worth ``adopt``. Cheap, lock-free, for the event loop."""
+        if not self._shared and self._directory_lock.joined():
+            self._shared = True
+        return self._shared
+
+    @property
     def directory(self) -> Path:
         return self._dir
 
@@ -317,6 +349,39 @@ class BlockCache:
             lambda: self._lru.victims(self._lru.stored_bytes - self._capacity), evictions=True
         )
 
+    def _join(self, rows: list[Row]) -> None:
+        """Open beside the processes using the directory: their rows as read, without the
+        repair (a file not yet recorded may be one of theirs being written). A row whose
+        file is gone is found out when it is read: a miss, as a block evicted meanwhile."""
+        for key, entry in _named_rows(rows):
+            self._lru.add(key, entry)
+
+    def adopt(self, keys: Iterable[BlockKey]) -> int:
+        """Take into memory the rows that another process sharing the directory recorded
+        for these keys (blocks this one misses); return how many. Costs nothing while no
+        other process has written to the index, else one look-up per key. Callers on the
+        event loop call it (in a thread) only when ``shared``."""
+        with self._writing:
+            with self._memory:
+                if self._closed:
+                    return 0
+                wanted = [key for key in keys if key not in self._lru]
+            try:
+                if not wanted or not self._index.shared():
+                    return 0
+                self._shared = True
+                rows = self._index.rows_of(wanted)
+            except sqlite3.Error as exc:
+                log.debug("block cache: cannot look up the index: %s", exc)
+                return 0
+            adopted = 0
+            with self._memory:
+                for key, entry in _named_rows(rows):
+                    if key not in self._lru:
+                        self._lru.add(key, entry)
+                        adopted += 1
+        return adopted
+
     # ------------------------------------------------------------------ changes (write lock)
 
     def _record(self, entries: list[tuple[BlockKey, BlockEntry]]) -> list[str]:
@@ -324,23 +389,25 @@ class BlockCache:
         index transaction, evicting to make room; return the block files to delete
         (including the new ones if they were not recorded)."""
         with self._writing:
+            shared_bytes = self._shared_bytes()
             with self._memory:
                 if self._closed:
                     return [e.name for _key, e in entries]
                 keys = {key for key, _e in entries}
                 olds = {k: old for k in keys if (old := self._lru.get(k)) is not None}
                 excess = (
-                    self._lru.stored_bytes
+                    max(self._lru.stored_bytes, shared_bytes)
                     - sum(old.size for old in olds.values())
                     + sum(e.size for _key, e in entries)
                     - self._capacity
                 )
                 victims = self._lru.victims(excess, exclude=keys)
+                evicted = [self._row_locked(k) for k in victims]
                 for _key, e in entries:
                     e.last_used = self._lru.stamp()
                 recency = self._take_recency_locked()
             try:
-                self._index.record(entries, victims, recency)
+                self._index.record(entries, evicted, recency)
             except sqlite3.Error as exc:
                 with self._memory:
                     self._restore_recency_locked(recency)
@@ -368,10 +435,11 @@ class BlockCache:
         with self._writing:
             with self._memory:
                 keys = [] if self._closed else choose()
+                rows = [self._row_locked(k) for k in keys]
             if not keys:
                 return 0
             try:
-                self._index.delete(keys)
+                self._index.delete(rows)
             except sqlite3.Error as exc:
                 log.warning("block cache: cannot update the index: %s", exc)
                 return 0
@@ -385,21 +453,43 @@ class BlockCache:
     def _drop_damaged(self, key: BlockKey, entry: BlockEntry) -> BlockEntry | None:
         """Drop a block whose file failed verification. If it was replaced meanwhile, return
         the new entry (to be read instead); if evicted, None (just a race, not damage)."""
+        gone = not self._store.exists(entry)
         with self._writing:
             with self._memory:
                 current = None if self._closed else self._lru.get(key)
                 if current is not entry:
                     return current
-                self._counters.corrupt_dropped += 1
                 self._forget_locked(key)
-            log.warning("block cache: block %d of %r failed verification; dropped", key[1], key[0])
+                if not gone:
+                    self._counters.corrupt_dropped += 1
+            if gone:
+                # Evicted or dropped by another process sharing the directory (or deleted
+                # by hand): a miss, not damage. Its row went with it, or goes now.
+                log.debug("block cache: block %d of %r is gone; forgotten", key[1], key[0])
+            else:
+                log.warning(
+                    "block cache: block %d of %r failed verification; dropped", key[1], key[0]
+                )
             try:
-                self._index.delete([key])
+                self._index.delete([(*key, entry.name)])
             except sqlite3.Error as exc:
                 # The file goes anyway; at the next open the row has no file and is dropped.
                 log.warning("block cache: cannot update the index: %s", exc)
         self._store.unlink([entry.name])
         return None
+
+    def _shared_bytes(self) -> int:
+        """The bytes recorded by every process sharing the directory (0 if unknown): each
+        process evicts its own blocks until the total fits. Only read once another process
+        has written, else this process's own count is the total."""
+        try:
+            if not self._index.shared():
+                return 0
+            self._shared = True
+            return self._index.stored_bytes()
+        except sqlite3.Error as exc:
+            log.debug("block cache: cannot read the index's usage: %s", exc)
+            return 0
 
     def _flush_recency(self) -> None:
         """Write a due batch of recency. A reader does not queue behind a writer for this:
@@ -437,6 +527,12 @@ class BlockCache:
         self._lru.touch(key, entry)
         return self._pending.add(key)
 
+    def _row_locked(self, key: BlockKey) -> RowName:
+        """The index row of a recorded block, to delete it (by name: see ``index._DELETE``)."""
+        entry = self._lru.get(key)
+        assert entry is not None, key
+        return (key[0], key[1], entry.name)
+
     def _forget_locked(self, key: BlockKey) -> BlockEntry:
         self._pending.discard(key)
         return self._lru.remove(key)
@@ -466,3 +562,11 @@ class BlockCache:
             self._counters.write_failures,
             exc,
         )
+
+
+def _named_rows(rows: Iterable[Row]) -> Iterator[tuple[BlockKey, BlockEntry]]:
+    """The sound rows among ``rows`` (read beside other processes: nothing is repaired)."""
+    for row in rows:
+        parsed = parse_row(row)
+        if parsed is not None and is_name_of(parsed[1].name, parsed[0]):
+            yield parsed

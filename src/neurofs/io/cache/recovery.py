@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from neurofs.io.cache.entry import BlockEntry, BlockKey
-from neurofs.io.cache.index import BlockIndex, Row, parse_row
+from neurofs.io.cache.index import BlockIndex, Row, RowName, parse_row
 from neurofs.io.cache.store import BlockStore, is_name_of
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def recover(
     that no remaining row names (temp files of interrupted writes included)."""
     on_disk = store.sweep()
     kept: list[tuple[BlockKey, BlockEntry]] = []
-    dropped: list[tuple[object, object]] = []
+    dropped: list[RowName] = []
     for row in rows:
         parsed = parse_row(row)
         if (
@@ -29,7 +29,7 @@ def recover(
             or not is_name_of(parsed[1].name, parsed[0])
             or on_disk.get(parsed[1].name) != parsed[1].size
         ):
-            dropped.append((row[0], row[1]))
+            dropped.append((row[0], row[1], row[2]))
         else:
             kept.append(parsed)
     if dropped:

@@ -2,14 +2,16 @@
 CAVE versions).
 
     <cache>/rendered/<sha256 of the identity>.<suffix>      a finished file
-    <cache>/rendered/<...>.tmp                              one being written
+    <cache>/rendered/<...>.<nonce>.tmp                      one being written
 
 A rendered file is named by a content identity, as blocks are: equal identities mean equal
 bytes, so a file is written once and later opens, other readers and later mounts read it with
 no request. It is written under a temporary name, fsynced and renamed into place, so a file
 under its final name is always whole: a render that fails (or a crash mid-render) leaves no
-file, only a temporary that is deleted at once (or swept when the directory is next opened;
-the cache directory is used by one process at a time, so no other writer can own it).
+file, only a temporary that is deleted at once (or swept when a process next opens the
+directory alone: while others share it, a temporary may be theirs, being written). Each
+render writes its own temporary, so two processes rendering one identity at once do not mix
+their bytes; the later rename wins, with equal bytes.
 
 Concurrent asks for one identity share one render and its outcome (single flight).
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,10 +59,13 @@ class _Inflight:
 class RenderedFiles:
     """The ``rendered/`` directory of a cache directory. Call from the event loop."""
 
-    def __init__(self, cache_directory: Path) -> None:
+    def __init__(self, cache_directory: Path, *, sweep: bool = True) -> None:
+        """``sweep``: delete the temporaries left by a crash (only when no other process
+        uses the directory)."""
         self.directory = private_directory(Path(cache_directory) / RENDERED_DIR)
         self._inflight: dict[str, _Inflight] = {}
-        self._sweep()
+        if sweep:
+            self._sweep()
 
     def path_of(self, identity: str, suffix: str) -> Path:
         digest = hashlib.sha256(identity.encode()).hexdigest()
@@ -101,8 +107,7 @@ class RenderedFiles:
         return found
 
     async def _render(self, path: Path, render: Render) -> None:
-        temp = path.with_name(path.name + _TEMP_SUFFIX)
-        temp.unlink(missing_ok=True)
+        temp = path.with_name(f"{path.name}.{secrets.token_hex(8)}{_TEMP_SUFFIX}")
         try:
             await render(temp)
             await trio.to_thread.run_sync(_make_durable, temp, path)

@@ -132,6 +132,9 @@ class BlockStore:
             unit += 1
         return True
 
+    def exists(self, entry: BlockEntry) -> bool:
+        return os.path.exists(self._prefix + entry.name)
+
     def unlink(self, names: Iterable[str]) -> None:
         for name in names:
             try:

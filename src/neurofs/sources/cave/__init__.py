@@ -39,7 +39,10 @@ def build(
             f"source {config.name}: name the datastacks to mount (datastacks = [...])"
         )
     api = connect(config, stats, responses)
-    rendered = RenderedFiles(fetcher.cache.directory) if fetcher is not None else None
+    rendered = None
+    if fetcher is not None:
+        cache = fetcher.cache
+        rendered = RenderedFiles(cache.directory, sweep=not cache.shared)
     ctx = CaveContext(api, allow_delete, rendered)
     root = CaveRoot((config.name,), ctx, config.datastacks)
     return Source(config.name, root, api.http, probe_path=PROBE_PATH, api=api)
