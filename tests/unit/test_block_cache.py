@@ -22,6 +22,7 @@ import pytest
 
 from neurofs.io import durable
 from neurofs.io.cache import BLOCK_SIZE, BlockCache, CacheError, in_use
+from neurofs.io.cache import block_cache as block_cache_module
 from neurofs.io.cache import directory as directory_module
 from neurofs.io.cache.directory import CacheInUse
 from neurofs.io.cache.entry import CHECK_UNIT
@@ -195,9 +196,10 @@ def _usage(directory: Path) -> int:
     return int(total)
 
 
-def test_processes_share_a_directory(cache_dir: Path) -> None:
+def test_processes_share_a_directory(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A second process joins a directory in use: it reads the rows recorded before it came,
     and takes in those recorded since when it misses them (no look-up at all while alone)."""
+    monkeypatch.setattr(block_cache_module, "_JOIN_CHECK_INTERVAL", 0.0)
     with BlockCache(cache_dir, 10_000) as first:
         assert first.put("c", 0, b"zero")
         assert in_use(cache_dir)

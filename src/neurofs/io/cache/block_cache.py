@@ -79,6 +79,9 @@ log = logging.getLogger(__name__)
 
 # Under ENOSPC every miss fails to store: warn once per interval, not once per block.
 _WARN_INTERVAL = 60.0
+# How often a process alone in its directory looks whether another one joined (a block the
+# newcomer stores meanwhile may be fetched again here, never read wrong).
+_JOIN_CHECK_INTERVAL = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,7 @@ class BlockCache:
         # miss is worth a look-up (``adopt``): it joined a directory in use, or another
         # process joined since (see ``shared``).
         self._shared = not first
+        self._next_join_check = 0.0
         if self._shared:
             self._index.mark_shared()
         try:
@@ -314,8 +318,12 @@ class BlockCache:
     def shared(self) -> bool:
         """Whether another process uses the directory too (then it stays true): a miss may
         be a block it recorded, worth ``adopt``. Cheap, lock-free, for the event loop."""
-        if not self._shared and self._directory_lock.joined():
-            self._shared = True
+        if not self._shared:
+            # An fstat costs ~1.4 µs, a read from memory tens: looked at a few times a second.
+            now = time.monotonic()
+            if now >= self._next_join_check:
+                self._next_join_check = now + _JOIN_CHECK_INTERVAL
+                self._shared = self._directory_lock.joined()
         return self._shared
 
     @property
