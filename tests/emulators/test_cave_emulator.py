@@ -33,6 +33,7 @@ from neurofs_emulators.cave.sample import (
     STATE_ID,
     TOS_TOKEN,
     VERSION_TIMES,
+    VIEWER_BUILD,
     SampleCave,
     build_state,
     sample_state_json,
@@ -694,6 +695,21 @@ def test_neuroglancer_states(fresh: RunningEmulator) -> None:
     assert unknown.status_code == 500 and "Internal Server Error" in unknown.text
     assert httpx.post(f"{base}/post", content=b"not json", headers=OWNER).status_code == 500
     assert httpx.get(f"{base}/{STATE_ID}", headers=PROGRAMMATIC).status_code == 401
+
+
+def test_the_datastacks_viewer_publishes_its_version_json(cave: RunningEmulator) -> None:
+    """The viewer the datastack info names is a spelunker deployment: its version.json is
+    public, served at ``{viewer_site}/version.json`` as caveclient asks it (a doubled slash
+    after a viewer_site ending with one), and written as its build writes it."""
+    info = httpx.get(f"{cave.urls[0]}/info/api/v2/datastack/full/{DATASTACK}", headers=OWNER)
+    viewer = info.json()["viewer_site"]
+    assert viewer == cave.urls[0] + "/neuroglancer/"
+    for url in (f"{viewer}/version.json", f"{viewer}version.json"):
+        r = httpx.get(url)
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        assert r.json() == VIEWER_BUILD and r.text.endswith("}\n")
+    # The viewer is no route of the local server.
+    assert httpx.get(f"{cave.urls[1]}/neuroglancer/version.json").status_code == 404
 
 
 # ---------------------------------------------------------------------------- determinism

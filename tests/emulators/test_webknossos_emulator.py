@@ -963,6 +963,36 @@ def test_datastore_access(wk_data: httpx.Client, wk_sample: SampleWorld) -> None
     assert wk_data.get("zarr/66a0d00000000000000000ff/.zgroup", headers=OWNER).status_code == 404
 
 
+def test_reload_in_datastore(wk_data: httpx.Client, wk_sample: SampleWorld) -> None:
+    route = f"triggers/reload/{ORGANIZATION}/{DATASET_RETINA}"
+    reloaded = wk_data.post(route, headers=OWNER)
+    assert reloaded.status_code == 200
+    source = reloaded.json()  # the data source read again, as the main server stores it
+    assert source["id"] == {"name": "retina_rgb", "team": ORGANIZATION}
+    assert [layer["name"] for layer in source["dataLayers"]] == ["color", "segmentation", "rgb"]
+    assert wk_data.post(route, params={"token": OWNER_TOKEN}).status_code == 200
+    # The administration check's two plain-text refusals: no user behind the token, and a
+    # user who is neither admin, team manager nor dataset manager. A sharing token is no user.
+    for headers, reason in [
+        ({}, "invalid access token"),
+        (BAD, "invalid access token"),
+        ({"X-Auth-Token": wk_sample.sharing_token(DATASET_RETINA)}, "invalid access token"),
+        (OTHER, "Token authentication failed."),
+    ]:
+        denied = wk_data.post(route, headers=headers)
+        assert denied.status_code == 403 and denied.headers["content-type"].startswith("text/")
+        assert denied.text.startswith("Token may be expired") and denied.text.endswith(reason)
+    # A dataset manager may, whatever organization the path names (the real server's rule).
+    other_org = wk_data.post(f"triggers/reload/elsewhere/{DATASET_RETINA}", headers=OWNER)
+    assert other_org.status_code == 200
+    missing = "66a0d00000000000000000ff"
+    unknown = wk_data.post(f"triggers/reload/{ORGANIZATION}/{missing}", headers=OWNER)
+    assert unknown.status_code == 404 and "Failed to get data source" in error_of(unknown)
+    malformed = wk_data.post(f"triggers/reload/{ORGANIZATION}/retina_rgb", headers=OWNER)
+    assert malformed.status_code == 400
+    assert wk_data.get(route, headers=OWNER).status_code == 404  # POST only, as routed
+
+
 # ---------------------------------------------------------------------------- datastore: raw data
 
 

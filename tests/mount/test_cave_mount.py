@@ -398,6 +398,49 @@ def test_states(mount: Mount, cave_emulator: CaveEmulator):
     assert created in os.listdir(states)
 
 
+# An unknown state id crashes the state server's handler (HTTP 500, retried).
+@pytest.mark.expect_log(r"nglstate/api/v1/123: giving up after \d+ tries: HTTP 500")
+def test_a_states_url_is_its_neuroglancer_link(mount: Mount, cave_emulator: CaveEmulator):
+    """``states/<id>.url`` is the state's link in the datastack's viewer (a spelunker
+    deployment: ``#!middleauth+`` and the state server's URL), one line; it is listed beside
+    ``<id>.json`` at no cost, read-only, and named only for a state that exists."""
+    states = mount / f"cave/{DATASTACK}/states"
+    global_url = cave_emulator.urls[0]
+    link = (states / f"{STATE_ID}.url").read_text()
+    assert link == (
+        f"{global_url}/neuroglancer/#!middleauth+{global_url}/nglstate/api/v1/{STATE_ID}\n"
+    )
+    asked = [(r["method"], r["path"]) for r in cave_emulator.requests()]
+    assert ("GET", "/neuroglancer//version.json") in asked  # where caveclient asks it
+
+    (states / "mine.json").write_text(json.dumps({"layers": []}))
+    created = json.loads((states / "mine.json").read_text())["created"][0]
+    new_id = created.removesuffix(".json")
+    cave_emulator.reset()
+    listed = set(os.listdir(states))
+    assert {f"{STATE_ID}.json", f"{STATE_ID}.url", created, f"{new_id}.url"} <= listed
+    # The links cost the listing nothing: it asks only what listing the states' JSON asks.
+    asked = {r["path"] for r in cave_emulator.requests()}
+    assert asked <= {f"/nglstate/api/v1/{STATE_ID}", f"/nglstate/api/v1/{new_id}"}
+    assert (states / f"{new_id}.url").read_text() == (
+        f"{global_url}/neuroglancer/#!middleauth+{global_url}/nglstate/api/v1/{new_id}\n"
+    )
+
+    for write in (
+        lambda: (states / f"{STATE_ID}.url").write_text("https://elsewhere.org/\n"),
+        lambda: os.truncate(states / f"{STATE_ID}.url", 0),
+    ):
+        with pytest.raises(OSError) as info:
+            write()
+        assert info.value.errno == errno.EROFS
+    assert (states / f"{STATE_ID}.url").read_text() == link
+    with pytest.raises(OSError) as info:
+        os.unlink(states / f"{STATE_ID}.url")
+    assert info.value.errno == errno.EPERM  # as any unlink on a mount without allow_delete
+    assert not (states / "123.url").exists()  # no such state
+    assert not (states / "abc.url").exists()
+
+
 def _rebuild_datastack(mount: Mount, how: str) -> None:
     """Make the mount build the datastack's nodes anew, as every lookup of it does."""
     if how == "refresh":

@@ -21,7 +21,8 @@ import yaml
 from neurofs_emulators.cave.sample import ALIGNED_VOLUME, TOS_TOKEN
 from neurofs_emulators.cave.sample import DATASTACK as CAVE_DATASTACK
 from neurofs_emulators.cave.sample import OWNER_TOKEN as CAVE_OWNER_TOKEN
-from neurofs_emulators.webknossos.sample import ORGANIZATION
+from neurofs_emulators.webknossos.sample import DATASET_L4, DATASET_RETINA, ORGANIZATION
+from neurofs_emulators.webknossos.sample import OTHER_TOKEN as WK_OTHER_TOKEN
 from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
 
 from .conftest import OWNER_TOKEN, CaveEmulator, Emulator, Mount, WkEmulator
@@ -282,6 +283,79 @@ def test_refresh_refuses_what_is_not_there(make_mount, dandi_emulator: Emulator)
     neurofs("refresh", m.path)  # the whole mount
 
 
+def _reloads(emulator: WkEmulator) -> list[tuple[str, str, int | None]]:
+    """The datastore reloads the emulator was asked for: method, path, status."""
+    return [
+        (r["method"], r["path"], r["status"])
+        for r in emulator.requests()
+        if "/triggers/reload/" in r["path"]
+    ]
+
+
+def test_refresh_reload_datastore_reloads_then_shows_the_server_state(
+    make_mount, wk_emulator: WkEmulator
+):
+    m = make_mount(wk_emulator)
+    sidecar = m / f"webknossos/datasets/{ORGANIZATION}/retina_rgb/dataset.json"
+    old = json.loads(sidecar.read_text())["description"]
+    with wk_emulator.wk() as c:  # changed on the server, not through the mount
+        route = f"datasets/{DATASET_RETINA}/updatePartial"
+        c.patch(route, json={"description": "changed on the server"}).raise_for_status()
+    try:
+        assert json.loads(sidecar.read_text())["description"] == old
+        # Through a folder's link to the dataset: the dataset it leads to is reloaded.
+        link = next((m / "webknossos/folders").rglob("retina_rgb"))
+        wk_emulator.reset()
+        neurofs("refresh", "--reload-datastore", link)
+        path = f"/data/v{wk_emulator.api_version}/triggers/reload/{ORGANIZATION}/{DATASET_RETINA}"
+        assert _reloads(wk_emulator) == [("POST", path, 200)]
+        assert json.loads(sidecar.read_text())["description"] == "changed on the server"
+    finally:
+        with wk_emulator.wk() as c:
+            c.patch(route, json={"description": old}).raise_for_status()
+
+
+@pytest.mark.expect_log(r"triggers/reload/.*giving up")
+def test_refresh_reload_datastore_failures(make_mount, wk_emulator: WkEmulator):
+    m = make_mount(wk_emulator, retry_seconds=2)
+    datasets = m / f"webknossos/datasets/{ORGANIZATION}"
+    l4 = datasets / "l4_demo"
+    os.listdir(l4)
+    wk_emulator.reset()
+    # Not a dataset directory: exit 2, nothing sent.
+    for path, said in [
+        (datasets, "not a WEBKNOSSOS dataset directory"),
+        (l4 / "dataset.json", "not a WEBKNOSSOS dataset directory"),
+        (m / "webknossos/tasks", "not a WEBKNOSSOS dataset directory"),
+        (datasets / "no_such_dataset", "no such file or directory"),
+        (Path("/tmp"), "not inside a neurofs mount"),
+    ]:
+        result = neurofs("refresh", "--reload-datastore", path, check=False)
+        assert result.returncode == 2 and said in result.stderr, (path, result.stderr)
+    assert _reloads(wk_emulator) == []
+    # Refused by the server (Oscar is neither admin, team manager nor dataset manager): exit 1
+    # with the server's words.
+    other = make_mount(wk_emulator, token=WK_OTHER_TOKEN)
+    refused = neurofs(
+        "refresh",
+        "--reload-datastore",
+        other / f"webknossos/datasets/{ORGANIZATION}/l4_demo",
+        check=False,
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "the server refused the reload" in refused.stderr
+    assert "Token authentication failed" in refused.stderr
+    path = f"/data/v{wk_emulator.api_version}/triggers/reload/{ORGANIZATION}/{DATASET_L4}"
+    assert _reloads(wk_emulator) == [("POST", path, 403)]
+    # The server cannot be reached: exit 3.
+    wk_emulator.set_knobs(outage=True)
+    try:
+        down = neurofs("refresh", "--reload-datastore", l4, check=False)
+    finally:
+        wk_emulator.set_knobs()
+    assert down.returncode == 3 and "could not be reached" in down.stderr, down.stderr
+
+
 # ---------------------------------------------------------------- the control channel
 
 
@@ -296,6 +370,9 @@ def test_refresh_refuses_what_is_not_there(make_mount, dandi_emulator: Emulator)
         (b"refresh a\nrefresh b\n", errno.EINVAL, "one command per write"),
         (b"refresh " + b"x" * 200_000, errno.EINVAL, "at most 4096 bytes"),
         (b"refresh dandi/999999\n", errno.ENOENT, "no such path dandi/999999"),
+        (b"reload-datastore\n", errno.EINVAL, "takes the path of a WEBKNOSSOS dataset"),
+        (b"reload-datastore dandi/000004\n", errno.EINVAL, "not a WEBKNOSSOS dataset"),
+        (b"reload-datastore dandi/999999\n", errno.ENOENT, "no such path dandi/999999"),
     ],
 )
 def test_bad_control_commands_are_refused_and_disturb_nothing(

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from neurofs_emulators.webknossos.sample import ORGANIZATION, SampleWorld
+from neurofs_emulators.webknossos.sample import DATASET_L4, ORGANIZATION, SampleWorld
 from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
 
 from .conftest import Mount, WkEmulator
@@ -177,6 +177,53 @@ def test_allowed_teams_and_folder(mount: Mount, wk_emulator: WkEmulator):
             path.write_text(json.dumps(bad))
         assert info.value.errno == errno.EINVAL
         assert _patches(wk_emulator) == []
+
+
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
+def test_dataset_json_url_is_the_web_address_and_read_only(mount: Mount, wk_emulator: WkEmulator):
+    path = ds_dir(mount, "l4_demo") / "dataset.json"
+    text = path.read_text()
+    doc = json.loads(text)
+    # The official client's RemoteDataset.url: the server's URL, /datasets/, the dataset id.
+    assert doc["url"] == f"{wk_emulator.api_url.rstrip('/')}/datasets/{DATASET_L4}"
+    edited = json.dumps({**doc, "url": "https://elsewhere.example/datasets/other"}, indent=2)
+    wk_emulator.reset()
+    with pytest.raises(OSError) as info:
+        path.write_text(edited)
+    assert info.value.errno == errno.EINVAL
+    assert wk_emulator.writes() == []
+    assert path.read_text() == text
+    last = (mount / ".neurofs/errors.log").read_text().splitlines()[-1]
+    assert "only server-computed keys were changed (url)" in last
+    kept = mount / ".neurofs/rejected/webknossos/datasets" / ORGANIZATION / "l4_demo"
+    assert any(p.read_text() == edited for p in kept.iterdir())
+
+
+def test_reload_in_datastore_through_the_control_file(mount: Mount, wk_emulator: WkEmulator):
+    path = ds_dir(mount, "l4_demo") / "dataset.json"
+    before = json.loads(path.read_text())["description"]
+    with wk_emulator.wk() as c:  # changed on the server, not through the mount
+        route = f"datasets/{DATASET_L4}/updatePartial"
+        c.patch(route, json={"description": "changed elsewhere"}).raise_for_status()
+    try:
+        assert json.loads(path.read_text())["description"] == before  # still the held answer
+        wk_emulator.reset()
+        command = f"reload-datastore webknossos/datasets/{ORGANIZATION}/l4_demo\n"
+        (mount / ".neurofs/control").write_bytes(command.encode())
+        datastore = wk_emulator.urls[1].split("://", 1)[1].rstrip("/")
+        assert [(w["method"], w["path"], w["status"], w["host"]) for w in wk_emulator.writes()] == [
+            (
+                "POST",
+                f"/data/v{wk_emulator.api_version}/triggers/reload/{ORGANIZATION}/{DATASET_L4}",
+                200,
+                datastore,
+            )
+        ]
+        # Then the mount shows the dataset as the server has it now.
+        assert json.loads(path.read_text())["description"] == "changed elsewhere"
+    finally:
+        with wk_emulator.wk() as c:
+            c.patch(route, json={"description": before}).raise_for_status()
 
 
 def test_mv_between_folders_sets_the_folder(mount: Mount, wk_emulator: WkEmulator):

@@ -11,10 +11,12 @@ import pytest
 
 from neurofs.config import SourceConfig
 from neurofs.io.stats import Stats
+from neurofs.neuroglancer import ViewerKind
 from neurofs.sources import Source
 from neurofs.sources.cave import build
+from neurofs.sources.cave.api import CaveApi
 from neurofs.tree.nodes import Directory
-from neurofs_emulators.cave.sample import DATASTACK, OWNER_TOKEN, STATE_ID
+from neurofs_emulators.cave.sample import DATASTACK, OWNER_TOKEN, STATE_ID, VIEWER_PATH
 from neurofs_emulators.launch import RunningEmulator, start_emulator
 
 
@@ -78,4 +80,25 @@ async def test_known_state_ids_outlive_a_rebuild(source: Source) -> None:
 
     again = await _dir(await _dir(source.root, DATASTACK), "states")
     assert again is not states
-    assert await _names(again) == [f"{STATE_ID}.json", created]
+    new_id = created.removesuffix(".json")
+    assert await _names(again) == [f"{STATE_ID}.json", f"{STATE_ID}.url", created, f"{new_id}.url"]
+
+
+async def test_a_state_found_by_its_link_is_known(source: Source) -> None:
+    states = await _dir(await _dir(source.root, DATASTACK), "states")
+    link = await states.child(f"{STATE_ID}.url")
+    listed = await link.listed()
+    assert listed.provisional  # a listing asks the viewer nothing
+    again = await _dir(await _dir(source.root, DATASTACK), "states")
+    assert f"{STATE_ID}.json" in await _names(again)
+
+
+async def test_a_viewer_without_version_json_is_linked_in_the_seunglab_form(
+    source: Source, cave_emulator: RunningEmulator
+) -> None:
+    """A deployment that publishes no version.json (a 404) reads ``?json_url=``, as
+    caveclient decides: asked of an origin that has none (the local server)."""
+    api = source.api
+    assert isinstance(api, CaveApi)
+    assert await api.viewer_kind(cave_emulator.urls[1] + "/") is ViewerKind.SEUNGLAB
+    assert await api.viewer_kind(cave_emulator.urls[0] + VIEWER_PATH) is ViewerKind.MAINLINE

@@ -24,6 +24,7 @@ from neurofs.tree.control import (
     PruneOlderThan,
     PruneTo,
     Refresh,
+    ReloadDatastore,
     parse_command,
 )
 
@@ -42,6 +43,10 @@ from neurofs.tree.control import (
         (b"cache prune to=0\n", PruneTo(0)),
         (b"cache prune to=21474836480", PruneTo(21474836480)),
         (b"cache drop dandi/000001/a b.nwb\n", DropCached(("dandi", "000001", "a b.nwb"))),
+        (
+            b"reload-datastore webknossos/datasets/lab/l4 demo\n",
+            ReloadDatastore(("webknossos", "datasets", "lab", "l4 demo")),
+        ),
     ],
 )
 def test_valid_commands(text: bytes, command: object) -> None:
@@ -72,6 +77,10 @@ def test_valid_commands(text: bytes, command: object) -> None:
         (b"cache drop /etc/passwd", "relative"),
         (b"cache drop dandi/../../x", "'..'"),
         (b"refresh dandi/../..", "'..'"),
+        (b"reload-datastore", "takes the path of a WEBKNOSSOS dataset"),
+        (b"reload-datastore .", "takes the path of a WEBKNOSSOS dataset"),
+        (b"reload-datastore /webknossos", "relative"),
+        (b"reload-datastore webknossos/../..", "'..'"),
         (b"refresh a\nrefresh b\n", "one command per write"),
         (b"refresh a\x00b", "control characters"),
         (b"refresh a\rb", "control characters"),

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from neurofs.cli.file_server import FileServer, parse_range, resolve
-from neurofs.cli.neuroglancer import NgUrlError, find_layer, neuroglancer_url, viewer_state
+from neurofs.cli.neuroglancer import NgUrlError, find_layer, viewer_state
+from neurofs.neuroglancer import neuroglancer_url
 from neurofs.sources.webknossos.models import DataLayer, Scale
 from neurofs.sources.webknossos.volume import ome_zattrs
 

@@ -13,10 +13,16 @@ import os
 from pathlib import Path
 
 CONTROL = Path(".neurofs") / "control"
+ERRORS_LOG = Path(".neurofs") / "errors.log"
 
 
 class ControlError(Exception):
-    """A command the mount refused, with the reason in words."""
+    """A command the mount refused, with the reason in words and the errno of the write (0
+    when the control channel could not be opened)."""
+
+    def __init__(self, reason: str, code: int = 0) -> None:
+        super().__init__(reason)
+        self.errno = code
 
 
 def find_mount_root(path: Path) -> Path | None:
@@ -43,10 +49,25 @@ def send_command(root: Path, command: str) -> None:
         reason = {
             errno.ENOENT: "no such file or directory in the mount",
             errno.EINVAL: "refused (see .neurofs/errors.log)",
-        }.get(exc.errno or 0, exc.strerror)
-        raise ControlError(reason) from None
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+        raise ControlError(reason, exc.errno or 0) from None
     finally:
         os.close(fd)
+
+
+def last_control_error(root: Path) -> str | None:
+    """What the mount wrote to ``.neurofs/errors.log`` about the last refused command (the
+    server's own message, say), or None. The write's errno says only the kind of refusal."""
+    try:
+        lines = (root / ERRORS_LOG).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        # "<time> .neurofs/control <ERRNO> control: <message>" (tree.control.ErrorLog)
+        parts = line.split(" ", 3)
+        if len(parts) == 4 and parts[1] == str(CONTROL):
+            return parts[3].removeprefix("control: ")
+    return None
 
 
 def neurofs_mounts() -> list[Path]:

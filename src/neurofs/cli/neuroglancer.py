@@ -1,5 +1,6 @@
 """The neuroglancer view of an OME-Zarr image: which layer, its scales and centre, and the
-viewer state and URL that show it (used by ``neurofs ng-url``)."""
+viewer state that shows it (used by ``neurofs ng-url``; the URL is built by
+:mod:`neurofs.neuroglancer`)."""
 
 from __future__ import annotations
 
@@ -223,8 +224,3 @@ def viewer_state(layer: Layer, base: str, layout: str = "4panel") -> dict[str, A
         "selectedLayer": {"layer": layer.name},
         "layout": layout,
     }
-
-
-def neuroglancer_url(client: str, state: dict[str, Any]) -> str:
-    text = json.dumps(state, separators=(",", ":"))
-    return client + "#!" + urllib.parse.quote(text, safe="")

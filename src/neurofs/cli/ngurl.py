@@ -20,7 +20,8 @@ import click
 
 from neurofs.cli.file_server import CLIENT_PREFIX, FileServer, base_url
 from neurofs.cli.mounts import find_mount_root
-from neurofs.cli.neuroglancer import NgUrlError, find_layer, neuroglancer_url, viewer_state
+from neurofs.cli.neuroglancer import NgUrlError, find_layer, viewer_state
+from neurofs.neuroglancer import neuroglancer_url
 
 DEFAULT_CLIENT = "https://neuroglancer-demo.appspot.com/"
 

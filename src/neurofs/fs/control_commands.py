@@ -5,6 +5,10 @@
   inodes at and below PATH are looked up again by path, and the
   kernel forgets their attributes, pages and directory entries. Content-addressed bytes in
   the block cache stay: they cannot change under the same key.
+- ``reload-datastore PATH``: the directory at PATH (a WEBKNOSSOS dataset) has its server
+  read it again from storage, then PATH is refreshed as above. A path that is not such a
+  directory answers EINVAL with nothing sent; the server's refusal EACCES, a server that
+  failed or cannot be reached EIO.
 - ``cache prune …`` / ``cache clear``: done on the mount's own block cache, so that the
   ``neurofs cache`` command never touches the files of a cache a live mount holds.
 - ``cache drop PATH``: the bytes of the file at PATH, or of every file below it, are
@@ -40,6 +44,7 @@ from neurofs.tree.control import (
     PruneOlderThan,
     PruneTo,
     Refresh,
+    ReloadDatastore,
     parse_command,
 )
 from neurofs.tree.nodes import Directory, Node, NodePath
@@ -83,6 +88,9 @@ class ControlRunner:
         if isinstance(command, Refresh):
             await self._refresh(command.key)
             return
+        if isinstance(command, ReloadDatastore):
+            await self._reload_datastore(command.key)
+            return
         if isinstance(command, DropCached):
             await self._drop(command.key)
             return
@@ -110,6 +118,17 @@ class ControlRunner:
         with trio.move_on_after(KERNEL_INVALIDATION_SECONDS):
             await trio.to_thread.run_sync(_invalidate, notices, abandon_on_cancel=True)
         log.info("cache drop %s: %d blocks dropped", "/".join(key), dropped)
+
+    async def _reload_datastore(self, key: NodePath) -> None:
+        try:
+            node = await self._node_at(key)
+        except NotFound:
+            raise NotFound(f"reload-datastore: no such path {'/'.join(key)}") from None
+        if not isinstance(node, Directory):
+            raise InvalidContent(f"{'/'.join(key)} is not a WEBKNOSSOS dataset directory")
+        await node.reload_on_server()
+        log.info("reload-datastore %s: reloaded", "/".join(key))
+        await self._refresh(key)
 
     async def _refresh(self, key: NodePath) -> None:
         for source in self._sources:

@@ -5,12 +5,14 @@
 .neurofs/config.json   the effective configuration, secrets redacted
 .neurofs/errors.log    recent rejected writes and failed reads, newest last
 .neurofs/rejected/     the bytes of refused writes
-.neurofs/control       write-only: one command per write (refresh, cache prune/clear/drop)
+.neurofs/control       write-only: one command per write (refresh, reload-datastore,
+                       cache prune/clear/drop)
 ```
 
 Commands written to ``control`` (UTF-8, one line, at most ``MAX_COMMAND_BYTES``)::
 
     refresh <path relative to the mount root>     ("" or "." is the whole mount)
+    reload-datastore <path of a WEBKNOSSOS dataset directory, relative to the mount root>
     cache prune older-than=<seconds>
     cache prune to=<bytes>
     cache clear
@@ -62,6 +64,14 @@ class Refresh:
 
 
 @dataclass(frozen=True)
+class ReloadDatastore:
+    """Have the WEBKNOSSOS datastore read the dataset at ``key`` again from its storage, then
+    refresh ``key`` as :class:`Refresh` does."""
+
+    key: NodePath
+
+
+@dataclass(frozen=True)
 class PruneOlderThan:
     seconds: float
 
@@ -84,11 +94,11 @@ class DropCached:
     key: NodePath
 
 
-Command = Refresh | PruneOlderThan | PruneTo | ClearCache | DropCached
+Command = Refresh | ReloadDatastore | PruneOlderThan | PruneTo | ClearCache | DropCached
 
 USAGE = (
-    "refresh PATH | cache prune older-than=SECONDS | cache prune to=BYTES | cache clear | "
-    "cache drop PATH"
+    "refresh PATH | reload-datastore PATH | cache prune older-than=SECONDS | "
+    "cache prune to=BYTES | cache clear | cache drop PATH"
 )
 _DROP = "cache drop "
 
@@ -109,6 +119,11 @@ def parse_command(data: bytes) -> Command:
     verb, _, rest = text.partition(" ")
     if verb == "refresh":
         return Refresh(_relative_key(rest))
+    if verb == "reload-datastore":
+        key = _relative_key(rest)
+        if not key:
+            raise InvalidContent("reload-datastore takes the path of a WEBKNOSSOS dataset")
+        return ReloadDatastore(key)
     if text.startswith(_DROP):
         key = _relative_key(text[len(_DROP) :])
         if not key:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Generic, TypeVar, overload
 
-from neurofs.errors import NotFound, ReadOnly
+from neurofs.errors import InvalidContent, NotFound, ReadOnly
 from neurofs.tree.buffers import MAX_EDIT_BYTES
 
 
@@ -122,6 +122,12 @@ class Directory(Node):
     async def rename_child(self, name: str, new_parent: Directory, new_name: str) -> None:
         """Move a child on the server."""
         raise ReadOnly(f"{'/'.join((*self.key, name))} cannot be moved")
+
+    async def reload_on_server(self) -> None:
+        """Have the server read this directory's object again from its storage (only a
+        WEBKNOSSOS dataset can: its datastore's reload, ``neurofs refresh
+        --reload-datastore``). What the mount holds of it is the caller's to refresh."""
+        raise InvalidContent(f"{'/'.join(self.key) or '.'} is not a WEBKNOSSOS dataset directory")
 
 
 E = TypeVar("E")

@@ -3,7 +3,7 @@
 Like a real deployment, the two are separate origins: requests arriving on the port of the
 local server (the second server of :class:`~neurofs_emulators.service.Origins`) reach only
 the local services (annotation engine, materialization engine), every other port only the
-global ones (info, schema, state). The datastack info names
+global ones (info, schema, state, and the datastack's viewer). The datastack info names
 the local origin in ``local_server``. Without a local port (in-process use) one origin serves
 both.
 
@@ -41,8 +41,8 @@ class CaveDispatcher(Dispatcher):
         self.auth = Authenticator(lambda r: origins.main_url(r) + "/sticky_auth")
         self.annotation = AnnotationEngine(state, self.auth)
         self.materialize = MaterializationEngine(state, self.auth, row_cap)
-        # The datastack info names the local server's origin.
-        self.global_server = GlobalServer(state, self.auth, origins.second_url)
+        # The datastack info names the local server's origin, and the viewer on the global one.
+        self.global_server = GlobalServer(state, self.auth, origins.second_url, origins.main_url)
         self.local_router = Router()
         self.local_router.include(self.annotation.router())
         self.local_router.include(self.materialize.router())

@@ -15,6 +15,11 @@
   ``deflate`` they are sent zlib-compressed, labelled ``Content-Encoding: deflate`` only if
   ``gzip`` is accepted too (a real quirk). An unknown or non-numeric id crashes the server's
   handler: a 500 HTML page.
+- The datastack's viewer (``viewer_site``): a neuroglancer deployment, public, of which only
+  ``version.json`` is served (what clients ask of it to know the form of link it reads; a
+  real deployment is a host of its own, here it is a path of the global server's origin).
+  Its static host merges repeated slashes: caveclient asks ``{viewer_site}/version.json``
+  whatever ``viewer_site`` ends with.
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ from neurofs_emulators.cave.sample import (
     PCG_TABLE,
     TOS_DOCUMENT_ID,
     TOS_NAME,
-    VIEWER_SITE,
+    VIEWER_BUILD,
+    VIEWER_PATH,
     VOXEL_RESOLUTION,
 )
 from neurofs_emulators.cave.state import CaveState, NglState, utcnow
@@ -71,14 +77,15 @@ def aligned_volume_info() -> AlignedVolumeInfo:
     )
 
 
-def datastack_info(local_server: str) -> DatastackInfo:
-    """The datastack's full info record; ``local_server`` is the emulator's local origin."""
+def datastack_info(local_server: str, global_server: str) -> DatastackInfo:
+    """The datastack's full info record; ``local_server`` and ``global_server`` are the
+    emulator's origins (the viewer is served on the global one)."""
     return DatastackInfo(
         aligned_volume=aligned_volume_info(),
         segmentation_source=f"graphene://{local_server}/segmentation/table/{PCG_TABLE}",
         skeleton_source=None,
         analysis_database=None,
-        viewer_site=VIEWER_SITE,
+        viewer_site=global_server + VIEWER_PATH,
         synapse_table="synapse",
         soma_table=None,
         local_server=local_server,
@@ -93,14 +100,20 @@ def datastack_info(local_server: str) -> DatastackInfo:
 
 
 class GlobalServer:
-    """Info, schema and state routes; ``local_server`` gives the local origin of a request."""
+    """Info, schema, state and viewer routes; ``local_server`` and ``global_server`` give the
+    emulator's two origins as a request reaches them."""
 
     def __init__(
-        self, state: CaveState, auth: Authenticator, local_server: Callable[[Request], str]
+        self,
+        state: CaveState,
+        auth: Authenticator,
+        local_server: Callable[[Request], str],
+        global_server: Callable[[Request], str],
     ) -> None:
         self.state = state
         self.auth = auth
         self.local_server = local_server
+        self.global_server = global_server
 
     def router(self) -> Router:
         router = Router()
@@ -125,6 +138,8 @@ class GlobalServer:
         router.add("POST", "/nglstate/api/v1/post/{state_id}", self.post_state_with_id)
         router.add("GET", "/nglstate/api/v1/raw/{state_id}", self.get_state_raw)
         router.add("GET", "/nglstate/api/v1/{state_id}", self.get_state)
+        for path in (VIEWER_PATH, VIEWER_PATH + "/"):
+            router.add("GET", path + "version.json", self.viewer_version)
         return router
 
     # ------------------------------------------------------------------ auth
@@ -187,7 +202,8 @@ class GlobalServer:
 
     async def datastack_full(self, request: Request) -> Response:
         self.auth.require(request, "view", request.path_params["datastack"])
-        return restx_json(datastack_info(self.local_server(request)).dump())
+        info = datastack_info(self.local_server(request), self.global_server(request))
+        return restx_json(info.dump())
 
     async def image_sources(self, request: Request) -> Response:
         self.auth.require(request, "view", request.path_params["datastack"])
@@ -237,6 +253,14 @@ class GlobalServer:
 
     async def schema_definitions_all(self, request: Request) -> Response:
         return restx_json({n: DEFINITIONS[n] for n in SCHEMA_NAMES})
+
+    # ------------------------------------------------------------------ viewer
+
+    async def viewer_version(self, request: Request) -> Response:
+        """The deployment's static version.json, as its build writes it (``echo`` of the
+        build information: items joined by ", ", a newline at the end)."""
+        body = json.dumps(VIEWER_BUILD, separators=(", ", ":")) + "\n"
+        return Response(body, media_type="application/json")
 
     # ------------------------------------------------------------------ states
 

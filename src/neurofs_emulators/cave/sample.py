@@ -26,7 +26,9 @@ and version 2 at ``VERSION_TIMES[1]``; the deletions, the superseding rows and t
 happen between the two, so the versions differ. Writes made while the emulator runs happen at
 the current time, after both versions.
 
-One neuroglancer state, ``STATE_ID``.
+One neuroglancer state, ``STATE_ID``. The datastack's viewer (``viewer_site``) is a
+neuroglancer deployment of the spelunker kind at ``VIEWER_PATH`` on the global server's
+origin, publishing ``VIEWER_BUILD`` as its ``version.json``.
 
 The scale sample (``--sample large``) is the same datastack with one more table,
 ``synapse_large`` (schema synapse, ``LARGE_ROWS`` = 10,000,000 rows, all valid, frozen in
@@ -68,7 +70,19 @@ AUTH_DATASET_ID = 1
 AUTH_GROUP = "neurofs_demo_users"
 PCG_TABLE = "neurofs_demo_pcg"
 IMAGE_SOURCE = "precomputed://gs://neurofs-demo/em"
-VIEWER_SITE = "https://neuroglancer-demo.appspot.com/"
+# Where the datastack's neuroglancer deployment is served (on the global server's origin:
+# clients ask it for its version.json, so it must be reachable offline).
+VIEWER_PATH = "/neuroglancer/"
+# Its version.json: the build information a spelunker deployment writes next to its client
+# (seung-lab/neuroglancer, ``.github/workflows/deploy_gae.yml``: tag, commit URL, ``date``,
+# branch).
+VIEWER_BUILD = {
+    "tag": "v2.40.1-148-g5b1ad9e",
+    "url": "https://github.com/seung-lab/neuroglancer/commit/"
+    "5b1ad9e2c0f4b8f1e6d7a3c9b2e4f6a8d0c1e3b5",
+    "timestamp": "Tue Mar 4 17:21:09 UTC 2025",
+    "branch": "seung-lab/neuroglancer/spelunker",
+}
 VOXEL_RESOLUTION = (4.0, 4.0, 40.0)
 
 OWNER_TOKEN = "neurofs-demo-cave-owner-token"

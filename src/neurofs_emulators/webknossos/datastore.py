@@ -32,6 +32,20 @@ Routes (datastore ``ZarrStreamingController``, ``BinaryDataController``, ``DataP
   These honour one ``Range`` (``a-b``, ``a-``, suffix ``-n``) with 206, 416 when unsatisfiable,
   and answer ``Accept-Ranges: bytes`` and ``application/octet-stream`` like the real proxy.
 
+- Reload: ``POST /triggers/reload/{organizationId}/{datasetId}`` (``DataSourceController.
+  reload``; the official client's ``trigger_reload_in_datastore``): the datastore drops its
+  caches of the dataset and reads its data source again, answering it as JSON (here: the
+  data source as the main server stores it; nothing is cached, so nothing else changes).
+  ``datasetId`` is an ``ObjectId`` path binder (400 when malformed, before any check). Access
+  is ``UserAccessRequest.administrateDatasets(organizationId)``, which the main server grants
+  to an admin or team manager *of that organization* and to any dataset manager
+  (``UserAccessService.tryAdministrate``); a token of no user (none, unknown, a sharing
+  token) is refused "invalid access token", a user without the right with no message
+  (``AccessTokenService.executeBlockOnPositiveAnswer``: plain-text 403s). A dataset the main
+  server does not know is a 404 ("Failed to get data source from remote webknossos",
+  ``DSRemoteWebknossosClient.getDataSource``). The organization in the path is only used for
+  the access check, as on the real datastore.
+
 Access: the token comes from ``?token=`` or ``X-Auth-Token``; it may be a user token (of a
 user who may read the dataset) or the dataset's sharing token; public datasets need none.
 A denied read is the real datastore's plain-text 403.
@@ -48,7 +62,7 @@ from starlette.responses import HTMLResponse, Response
 
 from neurofs_emulators.routing import Router
 from neurofs_emulators.webknossos import render
-from neurofs_emulators.webknossos.http import WkError, json_response
+from neurofs_emulators.webknossos.http import WkError, json_response, require_object_id
 from neurofs_emulators.webknossos.state import Dataset, World
 from neurofs_emulators.webknossos.volume import (
     CHUNK,
@@ -62,6 +76,13 @@ from neurofs_emulators.webknossos.volume import (
 ACCESS_DENIED = (
     "Token may be expired, consider reloading. Access forbidden: No read access on dataset"
 )
+# The two refusals of an access check the main server answers for administration
+# (AccessTokenService.executeBlockOnPositiveAnswer): with its message (no user behind the
+# token), and without one (a user who lacks the right).
+NO_USER_DENIED = "Token may be expired, consider reloading. Access forbidden: invalid access token"
+NOT_ALLOWED_DENIED = "Token may be expired, consider reloading. Token authentication failed."
+# DSRemoteWebknossosClient.getDataSource's failure, answered as NOT_FOUND by the reload.
+DATA_SOURCE_NOT_FOUND = "Failed to get data source from remote webknossos"
 # The datastore's zarr.chunkNotFound (scalableminds/webknossos, webknossos-datastore/conf/messages):
 # a 404 like that of a missing dataset, layer or mag; only the message differs.
 CHUNK_NOT_FOUND = "Could not find the requested chunk"
@@ -258,6 +279,23 @@ class Datastore:
             body = f_order_bytes(layer.voxels(mag, start, end))
         return ranged(request, body)
 
+    # ------------------------------------------------------------------ actions
+
+    async def reload(self, request: Request) -> Response:
+        organization = request.path_params["organization"]
+        dataset_id = require_object_id(request.path_params["id"])
+        token = request.query_params.get("token") or request.headers.get("x-auth-token")
+        user = self.world.user_for_token(token)
+        if user is None:
+            raise WkError(403, NO_USER_DENIED, plain=True)
+        if not self.world.can_administrate_datasets(user, organization):
+            raise WkError(403, NOT_ALLOWED_DENIED, plain=True)
+        dataset = self.world.datasets.get(dataset_id)
+        if dataset is None:
+            raise WkError(404, DATA_SOURCE_NOT_FOUND)
+        layers = [render.api_layer(self.world, dataset, layer) for layer in dataset.layers]
+        return json_response(render.data_source(self.world, dataset, layers))
+
     # ------------------------------------------------------------------ routing
 
     def router(self) -> Router:
@@ -278,6 +316,7 @@ class Datastore:
         r.add("GET", "/datasets/{id}/layers/{layer}/data", self.raw_cuboid)
         r.add("GET", "/datasets/{id}/proxy/datasource-properties.json", self.proxy_properties)
         r.add("GET", "/datasets/{id}/proxy/layers/{layer}/mags/{mag}/{path:path}", self.proxy_file)
+        r.add("POST", "/triggers/reload/{organization}/{id}", self.reload)
         return r
 
 

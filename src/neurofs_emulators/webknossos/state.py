@@ -246,6 +246,14 @@ class World:
             return True
         return any(user.teams.get(t, False) for t in self.dataset_teams_cumulative(dataset))
 
+    def can_administrate_datasets(self, user: User, organization: str) -> bool:
+        """The main server's ``tryAdministrate`` for an organization: an admin or a team
+        manager of that organization (every user here belongs to this one), or a dataset
+        manager of any."""
+        in_organization = organization == self.organization
+        manages_a_team = any(user.teams.values())
+        return (in_organization and (user.is_admin or manages_a_team)) or user.is_dataset_manager
+
     def can_read_folder(self, folder: Folder, user: User) -> bool:
         if user.is_admin or user.is_dataset_manager:
             return True

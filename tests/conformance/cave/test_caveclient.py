@@ -183,6 +183,37 @@ def test_neuroglancer_states(
     assert ("GET", f"/nglstate/api/v1/{result['new_id']}") in calls(cave_emulator)
 
 
+@pytest.mark.mount
+def test_the_mounts_state_links_are_the_clients(
+    make_mount: MakeMount, run_cave_client: CaveClientRunner, cave_emulator: RunningEmulator
+) -> None:
+    """``states/<id>.url`` is, line for line, what ``state.build_neuroglancer_url(id)`` gives:
+    the same viewer (the datastack's ``viewer_site``), the same form of link (chosen from the
+    viewer's version.json, which both ask at one URL), the same state URL; for the sample's
+    state and for one the client stored, which the mount finds by its id."""
+    result = run_cave_client(
+        f"""
+        new_id = client.state.upload_state_json({{"layers": [], "title": "linked"}})
+        emit({{
+            "viewer": client.info.viewer_site(),
+            "new_id": new_id,
+            "stored": client.state.build_neuroglancer_url({STATE_ID}),
+            "new": client.state.build_neuroglancer_url(new_id),
+        }})
+        """
+    )
+    assert result["viewer"] == cave_emulator.urls[0] + "/neuroglancer/"
+    assert result["stored"].startswith(result["viewer"] + "#!middleauth+")  # spelunker's form
+    client_asked = [p for m, p in calls(cave_emulator) if p.endswith("version.json")]
+    assert client_asked == ["/neuroglancer//version.json"] * 2
+    cave_emulator.clear_requests()
+    states = make_mount(cave_emulator) / f"cave/{DATASTACK}/states"
+    assert (states / f"{STATE_ID}.url").read_text() == result["stored"] + "\n"
+    assert (states / f"{result['new_id']}.url").read_text() == result["new"] + "\n"
+    mount_asked = [p for m, p in calls(cave_emulator) if p.endswith("version.json")]
+    assert mount_asked == ["/neuroglancer//version.json"]  # once for both links
+
+
 def _csv(path: os.PathLike[str]) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

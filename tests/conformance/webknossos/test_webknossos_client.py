@@ -8,7 +8,11 @@ on it.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -20,6 +24,7 @@ from neurofs_emulators.webknossos.sample import (
     DATASET_RETINA,
     FOLDER_ARCHIVE,
     ORGANIZATION,
+    OTHER_TOKEN,
     OWNER_TOKEN,
     TASK_IDS,
     TEAM_ALPHA,
@@ -27,12 +32,15 @@ from neurofs_emulators.webknossos.sample import (
     USER_OWNER,
     SampleWorld,
 )
+from tests.support.emulators import WkEmulator
+from tests.support.fixtures import MakeMount
 
 from .conftest import WkClientRunner
 
 pytestmark = pytest.mark.conformance
 
 OWNER = {"X-Auth-Token": OWNER_TOKEN}
+NEUROFS = str(Path(sys.executable).with_name("neurofs"))
 
 
 def save(path: Path, array: np.ndarray) -> str:
@@ -261,3 +269,66 @@ def test_projects_through_the_client(
     writes = [r for r in wk_emulator.requests() if r["method"] == "PUT"]
     assert [w["path"] for w in writes] == [f"/api/v14/projects/{result['id']}"]
     assert writes[0]["body"]["owner"] == USER_OWNER
+
+
+def _reloads(emulator: WkEmulator) -> list[tuple[Any, ...]]:
+    """The datastore reloads the emulator saw: method, path, query, status, host."""
+    return [
+        (r["method"], r["path"], r["query"], r["status"], r["host"])
+        for r in emulator.requests()
+        if "/triggers/reload/" in r["path"]
+    ]
+
+
+@pytest.mark.mount
+def test_dataset_url_and_datastore_reload_agree_with_the_mount(
+    make_mount: MakeMount, wk_emulator: WkEmulator, run_wk_client: WkClientRunner
+) -> None:
+    """``RemoteDataset.url`` is the ``url`` of the mount's dataset.json, and the client's
+    ``trigger_reload_in_datastore`` reaches the emulator as ``neurofs refresh
+    --reload-datastore`` does: the same request to the same datastore, granted to the owner
+    and refused to a user who may not administer datasets."""
+    owner = make_mount(wk_emulator)
+    other = make_mount(wk_emulator, token=OTHER_TOKEN)
+    dataset = f"webknossos/datasets/{ORGANIZATION}/l4_demo"
+    url = json.loads((owner / dataset / "dataset.json").read_text())["url"]
+    snippet = f"""
+        import webknossos as wk
+        from webknossos.client.api_client.errors import UnexpectedStatusError
+        out = {{"url": wk.RemoteDataset.open(dataset_id="{DATASET_L4}").url}}
+        try:
+            wk.RemoteDataset.trigger_reload_in_datastore(
+                dataset_id="{DATASET_L4}", organization_id="{ORGANIZATION}"
+            )
+            out["reload"] = "done"
+        except UnexpectedStatusError as exc:
+            out["reload"] = "refused" if "Got response status 403" in str(exc) else str(exc)
+        emit(out)
+        """
+    seen: dict[str, list[tuple[Any, ...]]] = {}
+    cases = [
+        ("owner", owner, OWNER_TOKEN, ("done", 0)),
+        ("other", other, OTHER_TOKEN, ("refused", 1)),
+    ]
+    for who, mount, token, outcome in cases:
+        wk_emulator.reset()
+        result = run_wk_client(snippet, WK_TOKEN=token)
+        seen[f"client {who}"] = _reloads(wk_emulator)
+        assert result["url"] == url  # RemoteDataset.url is dataset.json's url
+        wk_emulator.reset()
+        cli = subprocess.run(
+            [NEUROFS, "refresh", "--reload-datastore", str(mount / dataset)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        seen[f"mount {who}"] = _reloads(wk_emulator)
+        assert (result["reload"], cli.returncode) == outcome, cli.stderr
+    datastore = wk_emulator.urls[1].split("://", 1)[1].rstrip("/")
+    path = f"/data/v14/triggers/reload/{ORGANIZATION}/{DATASET_L4}"
+    assert seen == {
+        "client owner": [("POST", path, "", 200, datastore)],
+        "mount owner": [("POST", path, "", 200, datastore)],
+        "client other": [("POST", path, "", 403, datastore)],
+        "mount other": [("POST", path, "", 403, datastore)],
+    }

@@ -21,12 +21,14 @@ from pydantic import Field, TypeAdapter
 from neurofs import secrets
 from neurofs.config import SourceConfig
 from neurofs.errors import (
+    NotFound,
     RemoteError,
 )
 from neurofs.io.http import HttpClient
 from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
+from neurofs.neuroglancer import ViewerKind, kind_of, linked_state_url, version_url
 from neurofs.sources.cave.models import (
     AnnotationRow,
     Count,
@@ -37,6 +39,7 @@ from neurofs.sources.cave.models import (
     TableSchema,
     User,
     Version,
+    ViewerVersion,
 )
 from neurofs.sources.clients import ApiClient, ClientMaker
 from neurofs.sources.payloads import Shown, adapted, shown, validated
@@ -48,6 +51,9 @@ D = TypeVar("D")
 PROBE_PATH = "schema/api/v2/type"
 # middle_auth's "who am I" on the global server.
 USER_PATH = "auth/api/v1/user/cache"
+# The viewer caveclient links a datastack's states to when its info names none
+# (``caveclient/endpoints.py``, ``fallback_ngl_endpoint``).
+FALLBACK_VIEWER = "https://neuroglancer.neuvue.io/"
 # Rows asked per query: the materialization engine's default cap. A deployment may cap lower
 # (its QUERY_LIMIT_SIZE); paging goes on until the query's count is read (``_all_rows``).
 QUERY_LIMIT = 200_000
@@ -62,6 +68,7 @@ _NAMES = TypeAdapter(list[str])
 _VERSIONS = TypeAdapter(list[Version])
 _COUNT = TypeAdapter(Count)
 _STATE_ID: TypeAdapter[str] = TypeAdapter(StateId)
+_VIEWER_VERSION: TypeAdapter[ViewerVersion] = TypeAdapter(ViewerVersion)
 _ROWS = TypeAdapter(list[AnnotationRow])
 _QUERY_COUNT: TypeAdapter[list[QueryCount]] = TypeAdapter(
     Annotated[list[QueryCount], Field(min_length=1, max_length=1)]
@@ -178,6 +185,35 @@ class CaveApi(ApiClient):
         answer = await self.http.send_json("POST", "nglstate/api/v1/post", state)
         state_id: str = adapted(_STATE_ID, answer, "nglstate post")
         return state_id
+
+    def state_url(self, state_id: str) -> str:
+        """Where the state server keeps a state (the URL a viewer loads it from)."""
+        return self.http.url(f"nglstate/api/v1/{state_id}")
+
+    async def viewer_kind(self, viewer: str) -> ViewerKind:
+        """Which form of link the neuroglancer deployment at ``viewer`` reads, from its
+        ``version.json`` as caveclient decides it (none, a 404: the seung-lab fork). The
+        deployment is another origin: asked without the token."""
+
+        async def fetch() -> ViewerKind:
+            client = self.client_at(viewer, lambda url: self._make(url, None))
+            try:
+                data = await client.get_json(version_url(viewer))
+            except NotFound:
+                return kind_of(None)
+            return kind_of(adapted(_VIEWER_VERSION, data, f"{viewer} version.json"))
+
+        return await self.memo.get(("viewer", viewer), fetch)
+
+    async def state_link(self, datastack: str, state_id: str) -> str:
+        """The neuroglancer link of a state: what caveclient's
+        ``state.build_neuroglancer_url(state_id)`` gives for the datastack's client (its
+        viewer is the info's ``viewer_site``)."""
+        site = (await self.info(datastack)).model.viewer_site
+        viewer = FALLBACK_VIEWER if site is None else site
+        if not viewer:
+            raise RemoteError(f"datastack {datastack}: its viewer_site is empty")
+        return linked_state_url(viewer, self.state_url(state_id), await self.viewer_kind(viewer))
 
     # ------------------------------------------------------------------ local servers
 

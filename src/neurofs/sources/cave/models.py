@@ -136,6 +136,11 @@ def _state_id(answer: str | int) -> str:
 StateId = Annotated[StrictStr | StrictInt, AfterValidator(_state_id)]
 
 
+# A neuroglancer deployment's ``version.json``: its build information (tag, commit URL,
+# build time); only whether it is empty matters (``neurofs.neuroglancer.kind_of``).
+ViewerVersion = dict[str, Any] | list[Any] | str
+
+
 # ---------------------------------------------------------------- local server
 
 

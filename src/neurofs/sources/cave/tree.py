@@ -19,6 +19,8 @@
     versions/<n>/<table>/          instead, for a table of more than PAGED_ABOVE rows: pages
     versions/<n>/<table>.parquet/  and Parquet parts by id range (``frozen.py``)
     states/<id>.json               neuroglancer states (read-only); a new file → POST
+    states/<id>.url                the state's neuroglancer link, as caveclient builds it
+                                   (read-only, one line)
 ```
 """
 
@@ -623,14 +625,16 @@ class MaterializedVersionDir(IndexedDirectory[VersionEntry]):
 
 
 class StatesDir(Directory):
-    """Neuroglancer states by id. Reading needs the id: the service has no listing, so
-    the directory shows the states this mount has seen or made."""
+    """Neuroglancer states by id, each as ``<id>.json`` and its link ``<id>.url``. Reading
+    needs the id: the service has no listing, so the directory shows the states this mount
+    has seen or made."""
 
     accepts_scratch = True
 
     def __init__(self, key: NodePath, ctx: CaveContext, datastack: str) -> None:
         super().__init__(key)
         self._ctx = ctx
+        self._ds = datastack
         self._known = ctx.memory(datastack).state_ids  # the mount's, shared by every rebuild
 
     async def stat(self) -> Attrs:
@@ -639,18 +643,29 @@ class StatesDir(Directory):
     def _file(self, state_id: str) -> GeneratedFile:
         return _static((*self.key, f"{state_id}.json"), lambda: self._ctx.api.state(state_id))
 
+    def _link(self, state_id: str) -> GeneratedFile:
+        api, ds = self._ctx.api, self._ds
+
+        async def render() -> bytes:
+            return f"{await api.state_link(ds, state_id)}\n".encode()
+
+        # Costly: its viewer is asked which form of link it reads, which a listing of the
+        # states should not wait for.
+        return GeneratedFile((*self.key, f"{state_id}.url"), render, costly=True)
+
     async def children(self) -> Sequence[Node]:
-        return [self._file(i) for i in sorted(self._known, key=int)]
+        ids = sorted(self._known, key=int)
+        return [node for i in ids for node in (self._file(i), self._link(i))]
 
     async def child(self, name: str) -> Node:
-        stem = name.removesuffix(".json")
-        if name.endswith(".json") and stem.isdigit():
+        stem, dot, suffix = name.rpartition(".")
+        if dot and suffix in ("json", "url") and stem.isdigit():
             try:
                 await self._ctx.api.state(stem)
             except RemoteError as exc:
                 raise NotFound(name) from exc
             self._known.add(stem)
-            return self._file(stem)
+            return self._file(stem) if suffix == "json" else self._link(stem)
         raise NotFound(name)
 
     def creates_from(self, name: str) -> bool:

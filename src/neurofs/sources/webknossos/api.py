@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -175,6 +175,24 @@ class WebknossosApi(ApiClient):
     def forget_dataset(self, dataset_id: str) -> None:
         """Drop what was held of a dataset after it changed (and the listing showing it)."""
         self.memo.forget(("datasets",), ("dataset", dataset_id))
+
+    async def reload_in_datastore(self, dataset: Dataset) -> None:
+        """Have the dataset's datastore drop its caches of the dataset and read it again from
+        its storage: ``POST /data/v<N>/triggers/reload/<organization>/<dataset id>`` (the
+        official client's ``trigger_reload_in_datastore``; scalableminds/webknossos,
+        webknossos-datastore/conf/datastore.latest.routes, ``DataSourceController.reload``).
+        The datastore lets an admin or team manager of the organization, or a dataset manager,
+        do it (AccessDenied otherwise). Then what is held of the dataset is forgotten."""
+        store = self.datastore(dataset.data_store.url)
+        organization = quote(dataset.owning_organization, safe="")
+        path = f"data/v{await self.version()}/triggers/reload/{organization}/{dataset.id}"
+        try:
+            # Its answer is the data source the datastore read; the mount reads the dataset
+            # from the main server, as everywhere else, so the answer is not kept. A second
+            # reload does no harm: retried like an idempotent write.
+            await store.send_json("POST", store.url(path), idempotent=True)
+        finally:
+            self.forget_dataset(dataset.id)
 
     async def teams(self) -> list[Team]:
         async def fetch() -> list[Team]:

@@ -489,6 +489,9 @@ class DatasetDir(Directory):
             nodes.append(NativeLayerDir((*self.key, name), ctx, d, layer))
         return nodes
 
+    async def reload_on_server(self) -> None:
+        await self._ctx.api.reload_in_datastore(self._d)
+
     async def _sharing_token(self) -> bytes:
         return (await self._ctx.api.sharing_token(self._d.id) + "\n").encode()
 
