@@ -757,3 +757,104 @@ def test_network_knobs_apply(cave: RunningEmulator) -> None:
     cave.set_knobs()
     assert httpx.get(av(cave) + "/table", headers=OWNER).status_code == 200
     assert any(rec["fault"] for rec in cave.requests())
+
+
+# ---------------------------------------------------------------------------- chunkedgraph
+
+
+def pcg(emulator: RunningEmulator) -> str:
+    """The graph's routes as caveclient builds them: the local server and the table named
+    last in the info's ``segmentation_source``."""
+    info = httpx.get(
+        f"{emulator.urls[0]}/info/api/v2/datastack/full/{DATASTACK}", headers=OWNER
+    ).json()
+    table = info["segmentation_source"].split("/")[-1]
+    return f"{info['local_server']}/segmentation/api/v1/table/{table}"
+
+
+def test_chunkedgraph_roots_and_leaves(cave: RunningEmulator) -> None:
+    from neurofs_emulators.cave import chunkedgraph as cg
+
+    base = pcg(cave)
+    assert httpx.get(cave.urls[1] + "/segmentation/api/versions").json() == [0, 1]
+    for root in cg.ROOTS.values():
+        r = httpx.get(f"{base}/node/{root.id}/leaves", headers=OWNER)
+        assert r.status_code == 200
+        assert r.json() == {"leaf_ids": list(root.leaf_ids())}
+    big = httpx.get(f"{base}/node/{cg.ROOT_BIG}/leaves", headers=OWNER).json()["leaf_ids"]
+    assert len(big) == cg.BIG_LEAVES >= 100_000 and len(set(big)) == len(big)
+    # Every supervoxel's current root: the merged halves' E, the split-off B.
+    left, right = cg.ROOTS[cg.ROOT_B].leaves[0], cg.ROOTS[cg.ROOT_C].leaves[0]
+    for supervoxel, root in ((left, cg.ROOT_B), (right, cg.ROOT_E), (big[-1], cg.ROOT_BIG)):
+        r = httpx.get(f"{base}/node/{supervoxel}/root", headers=OWNER)
+        assert r.json() == {"root_id": root}
+    # Before the split, both were A's.
+    before = {"timestamp": str(cg.SPLIT_TIME - 1)}
+    r = httpx.get(f"{base}/node/{right}/root", params=before, headers=OWNER)
+    assert r.json() == {"root_id": cg.ROOT_A}
+    r = httpx.post(f"{base}/roots", json={"node_ids": [left, 12345]}, headers=OWNER)
+    assert r.json() == [cg.ROOT_B, 0]  # fail_to_zero
+
+
+def test_chunkedgraph_latest_and_lineage(cave: RunningEmulator) -> None:
+    from neurofs_emulators.cave import chunkedgraph as cg
+
+    base = pcg(cave)
+    ids = [cg.ROOT_A, cg.ROOT_B, cg.ROOT_C, cg.ROOT_E]
+    r = httpx.post(f"{base}/is_latest_roots", json={"node_ids": ids}, headers=OWNER)
+    assert r.json() == {"is_latest": [False, True, False, True]}
+    r = httpx.post(f"{base}/root_timestamps", json={"node_ids": [cg.ROOT_B]}, headers=OWNER)
+    assert r.json() == {"timestamp": [cg.SPLIT_TIME]}
+    r = httpx.post(f"{base}/lineage_graph_multiple", json={"root_ids": [cg.ROOT_A]}, headers=OWNER)
+    graph = r.json()
+    assert list(graph) == ["directed", "graph", "links", "multigraph", "nodes"]  # jsonify
+    assert {(link["source"], link["target"]) for link in graph["links"]} == {
+        (cg.ROOT_A, cg.ROOT_B),
+        (cg.ROOT_A, cg.ROOT_C),
+        (cg.ROOT_C, cg.ROOT_E),
+    }
+    # A node's operation is the edit that replaced it (none for a current root).
+    ops = {n["id"]: n.get("operation_id") for n in graph["nodes"]}
+    assert ops == {
+        cg.ROOT_A: cg.SPLIT_OPERATION,
+        cg.ROOT_B: None,
+        cg.ROOT_C: cg.MERGE_OPERATION,
+        cg.ROOT_E: None,
+    }
+    # From a root, backwards only through what it was made from and forwards only through
+    # what it became: D's graph has neither A nor B nor C.
+    r = httpx.post(f"{base}/lineage_graph_multiple", json={"root_ids": [cg.ROOT_D]}, headers=OWNER)
+    assert {n["id"] for n in r.json()["nodes"]} == {cg.ROOT_D, cg.ROOT_E}
+    # Bounded in time: a walk stops at a root made outside the bounds and keeps the link to
+    # it (caveclient may drop such links itself).
+    after_split = str(cg.SPLIT_TIME + 1)
+    r = httpx.post(
+        f"{base}/lineage_graph_multiple",
+        params={"timestamp_future": after_split, "timestamp_past": after_split},
+        json={"root_ids": [cg.ROOT_C]},
+        headers=OWNER,
+    )
+    assert {(link["source"], link["target"]) for link in r.json()["links"]} == {
+        (cg.ROOT_C, cg.ROOT_E)
+    }
+
+
+def test_chunkedgraph_refusals(cave: RunningEmulator) -> None:
+    from neurofs_emulators.cave import chunkedgraph as cg
+
+    base = pcg(cave)
+    # Not a root: PyChunkedGraph's BadRequest, its status and its error body.
+    r = httpx.post(f"{base}/is_latest_roots", json={"node_ids": [12345]}, headers=OWNER)
+    assert r.status_code == 400
+    body = r.json()
+    assert set(body) == {"code", "duration", "message", "timestamp", "traceback"}
+    assert body["code"] == 400 and body["message"] == "Some ids are not root ids."
+    assert httpx.get(f"{base}/node/12345/leaves", headers=OWNER).status_code == 400
+    assert httpx.get(f"{base}/node/12345/root", headers=OWNER).status_code == 400
+    assert httpx.get(f"{base}/node/abc/root", headers=OWNER).status_code == 500
+    # Auth as every CAVE service: a token, and view on the table's dataset.
+    leaves = f"{base}/node/{cg.ROOT_B}/leaves"
+    assert httpx.get(leaves, headers=PROGRAMMATIC).status_code == 401
+    assert httpx.get(leaves, headers=TOS).json()["error"] == "missing_tos"
+    other = httpx.get(leaves.replace("neurofs_demo_pcg", "nope"), headers=OWNER)
+    assert other.status_code == 400 and other.json()["error"] == "invalid_table_id"

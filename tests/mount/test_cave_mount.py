@@ -74,7 +74,14 @@ def _server_csv(emulator: CaveEmulator, name: str) -> str:
 
 def test_tree(mount: Mount):
     root = mount / f"cave/{DATASTACK}"
-    assert sorted(os.listdir(root)) == ["info.json", "states", "tables", "versions"]
+    assert sorted(os.listdir(root)) == [
+        "info.json",
+        "segments",
+        "states",
+        "supervoxels",
+        "tables",
+        "versions",
+    ]
     info = json.loads((root / "info.json").read_text())
     assert info["aligned_volume"]["name"] == SAMPLE.aligned_volume
     assert sorted(os.listdir(root / "tables")) == sorted(SAMPLE.table_names)
@@ -670,3 +677,113 @@ def test_at_shows_the_table_at_a_named_instant(mount: Mount, cave_emulator: Cave
     with pytest.raises(OSError) as info:
         (at / "2024-05-15T12:00:00Z.csv").write_text("x")
     assert info.value.errno in (errno.EROFS, errno.EACCES)
+
+
+# ---------------------------------------------------------------------------- chunkedgraph
+
+
+def _segments(mount: Mount) -> Path:
+    return mount / f"cave/{DATASTACK}/segments"
+
+
+def _graph_requests(emulator: CaveEmulator) -> list[str]:
+    return [r["path"] for r in emulator.requests() if r["path"].startswith("/segmentation/")]
+
+
+def test_segments_leaves_latest_and_lineage(mount: Mount, cave_emulator: CaveEmulator):
+    """A root's files: its supervoxels as the graph has them, the current roots an outdated
+    root became (a split, then a merge of one half), its lineage graph as the server wrote
+    it; a supervoxel's file is its current root."""
+    from neurofs_emulators.cave import chunkedgraph as cg
+
+    segments = _segments(mount)
+    for root in cg.ROOTS.values():
+        if root.leaves:
+            leaves = (segments / str(root.id) / "leaves").read_text()
+            assert leaves == "".join(f"{i}\n" for i in root.leaves)
+    assert sorted(os.listdir(segments / str(cg.ROOT_A))) == ["latest", "leaves", "lineage.json"]
+    latest = {
+        cg.ROOT_A: [cg.ROOT_B, cg.ROOT_E],  # split, then one half merged
+        cg.ROOT_C: [cg.ROOT_E],
+        cg.ROOT_B: [cg.ROOT_B],  # current: itself
+        cg.ROOT_E: [cg.ROOT_E],
+    }
+    for root, current in latest.items():
+        assert (segments / str(root) / "latest").read_text() == "".join(f"{i}\n" for i in current)
+    lineage = json.loads((segments / str(cg.ROOT_C) / "lineage.json").read_text())
+    with cave_emulator.local() as c:
+        server = c.post(
+            f"segmentation/api/v1/table/{cg_table()}/lineage_graph_multiple",
+            json={"root_ids": [cg.ROOT_C]},
+        ).json()
+    assert lineage == server
+    supervoxels = mount / f"cave/{DATASTACK}/supervoxels"
+    for supervoxel, root in (
+        (cg.ROOTS[cg.ROOT_B].leaves[0], cg.ROOT_B),
+        (cg.ROOTS[cg.ROOT_D].leaves[0], cg.ROOT_E),
+        (cg.BIG_FIRST_LEAF + cg.BIG_LEAVES - 1, cg.ROOT_BIG),
+    ):
+        assert (supervoxels / str(supervoxel)).read_text() == f"{root}\n"
+
+
+def cg_table() -> str:
+    from neurofs_emulators.cave.sample import PCG_TABLE
+
+    return PCG_TABLE
+
+
+def test_a_large_segments_leaves_are_read_only_when_asked(
+    mount: Mount, cave_emulator: CaveEmulator
+):
+    """10⁵ supervoxels: a listing of the root asks nothing of them, the file's size is known
+    when it is itself stat'ed, and its lines are the graph's leaves."""
+    from neurofs_emulators.cave import chunkedgraph as cg
+
+    big = _segments(mount) / str(cg.ROOT_BIG)
+    cave_emulator.reset()
+    assert "leaves" in os.listdir(big)
+    assert not [p for p in _graph_requests(cave_emulator) if p.endswith("/leaves")]
+    size = os.stat(big / "leaves").st_size
+    with open(big / "leaves") as f:
+        count = 0
+        for count, line in enumerate(f, 1):
+            assert int(line) == cg.BIG_FIRST_LEAF + count - 1
+    assert count == cg.BIG_LEAVES
+    assert size == sum(len(f"{cg.BIG_FIRST_LEAF + i}\n") for i in range(cg.BIG_LEAVES))
+    # Read again at once: the held text (or the kernel's pages) answers, nothing is asked.
+    cave_emulator.reset()
+    assert len((big / "leaves").read_bytes()) == size
+    assert not [p for p in _graph_requests(cave_emulator) if p.endswith("/leaves")]
+
+
+def test_segments_lookup_only_unknown_ids_and_writes(mount: Mount, cave_emulator: CaveEmulator):
+    """Listing the lookup-only directories shows nothing and costs no request; an id the
+    graph does not have (or a name that is no id) is ENOENT; nothing is writable."""
+    from neurofs_emulators.cave import chunkedgraph as cg
+
+    segments = _segments(mount)
+    supervoxels = mount / f"cave/{DATASTACK}/supervoxels"
+    cave_emulator.reset()
+    assert os.listdir(segments) == [] and os.listdir(supervoxels) == []
+    assert _graph_requests(cave_emulator) == []
+    for missing in (
+        segments / "12345",
+        segments / str(cg.ROOTS[cg.ROOT_B].leaves[0]),  # a supervoxel is no root
+        segments / "abc",
+        segments / f"0{cg.ROOT_B}",
+        supervoxels / "12345",
+        supervoxels / str(cg.ROOT_B + 10**6),
+        supervoxels / "x",
+    ):
+        with pytest.raises(FileNotFoundError):
+            os.stat(missing)
+    leaf = supervoxels / str(cg.ROOTS[cg.ROOT_B].leaves[0])
+    for path in (segments / str(cg.ROOT_B) / "leaves", segments / str(cg.ROOT_B) / "latest", leaf):
+        before = path.read_bytes()
+        with pytest.raises(OSError) as info:
+            path.write_text("1\n")
+        assert info.value.errno == errno.EROFS
+        assert path.read_bytes() == before
+    with pytest.raises(OSError) as info:
+        os.mkdir(segments / "1")
+    assert info.value.errno == errno.EROFS

@@ -2,10 +2,10 @@
 
 Like a real deployment, the two are separate origins: requests arriving on the port of the
 local server (the second server of :class:`~neurofs_emulators.service.Origins`) reach only
-the local services (annotation engine, materialization engine), every other port only the
-global ones (info, schema, state, and the datastack's viewer). The datastack info names
-the local origin in ``local_server``. Without a local port (in-process use) one origin serves
-both.
+the local services (annotation engine, materialization engine, ChunkedGraph), every other
+port only the global ones (info, schema, state, and the datastack's viewer). The datastack
+info names the local origin in ``local_server``. Without a local port (in-process use) one
+origin serves both.
 
 Middleware, outermost first: :class:`CaptureWriteBodies` (the request log gets write bodies),
 :class:`NetworkMiddleware` (latency, bandwidth, faults, request log, ``/__emulator__``), then
@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from neurofs_emulators.cave.annotation import AnnotationEngine
 from neurofs_emulators.cave.auth import Authenticator, AuthRefused
+from neurofs_emulators.cave.chunkedgraph import ChunkedGraph
 from neurofs_emulators.cave.globalserver import GlobalServer
 from neurofs_emulators.cave.http import NOT_FOUND_TEXT, EngineError, werkzeug_html
 from neurofs_emulators.cave.materialize import BadRequest, MaterializationEngine
@@ -46,6 +47,7 @@ class CaveDispatcher(Dispatcher):
         self.local_router = Router()
         self.local_router.include(self.annotation.router())
         self.local_router.include(self.materialize.router())
+        self.local_router.include(ChunkedGraph(self.auth).router())
         self.global_router = self.global_server.router()
         # One origin for both (in-process use): the local routes first, as two servers would
         # be asked in turn.

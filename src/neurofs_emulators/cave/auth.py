@@ -33,6 +33,7 @@ from neurofs_emulators.cave.sample import (
     ALIGNED_VOLUME,
     AUTH_DATASET,
     DATASTACK,
+    PCG_TABLE,
     TOS_DOCUMENT_ID,
     TOS_NAME,
     USERS,
@@ -45,6 +46,8 @@ TOKEN_NAME = "middle_auth_token"
 RESOURCES: dict[str, dict[str, str]] = {
     "datastack": {DATASTACK: AUTH_DATASET},
     "aligned_volume": {ALIGNED_VOLUME: AUTH_DATASET},
+    # The ChunkedGraph's routes name their graph's table.
+    "table": {PCG_TABLE: AUTH_DATASET},
 }
 
 

@@ -276,3 +276,52 @@ def test_the_mounts_segment_ids_and_created_equal_the_clients(
         assert row["created"].endswith("Z") and shown.utcoffset() is not None
         ms = (shown - datetime.fromisoformat("1970-01-01T00:00:00Z")).total_seconds() * 1000
         assert round(ms) == result["created"][row["id"]] // 1_000_000
+
+
+@pytest.mark.mount
+def test_the_mounts_segments_and_supervoxels_are_the_clients(
+    make_mount: MakeMount, run_cave_client: CaveClientRunner, cave_emulator: RunningEmulator
+) -> None:
+    """``segments/<root>/leaves``, ``latest`` and ``lineage.json`` and
+    ``supervoxels/<id>`` are what ``chunkedgraph.get_leaves``, ``get_latest_roots``,
+    ``get_lineage_graph`` and ``get_root_id`` give, for outdated and current roots (the
+    client finds the graph's server and table from the datastack info as the mount does)."""
+    from neurofs_emulators.cave import chunkedgraph as cg
+
+    roots = [cg.ROOT_A, cg.ROOT_B, cg.ROOT_C, cg.ROOT_D, cg.ROOT_E, cg.ROOT_BIG]
+    supervoxels = [
+        cg.ROOTS[cg.ROOT_B].leaves[0],
+        cg.ROOTS[cg.ROOT_C].leaves[-1],
+        cg.ROOTS[cg.ROOT_D].leaves[0],
+        cg.BIG_FIRST_LEAF + 7,
+    ]
+    result = run_cave_client(
+        f"""
+        graph = client.chunkedgraph
+        roots = {roots!r}
+        emit({{
+            "table": graph.table_name,
+            "leaves": {{str(r): [int(i) for i in graph.get_leaves(r)] for r in roots}},
+            "latest": {{str(r): sorted(int(i) for i in graph.get_latest_roots(r)) for r in roots}},
+            "lineage": {{str(r): graph.get_lineage_graph(r) for r in roots}},
+            "root": {{str(s): int(graph.get_root_id(s)) for s in {supervoxels!r}}},
+        }})
+        """
+    )
+    client_asked = {p for m, p in calls(cave_emulator) if p.startswith("/segmentation/")}
+    base = f"/segmentation/api/v1/table/{result['table']}"
+    assert f"{base}/node/{cg.ROOT_A}/leaves" in client_asked
+    assert f"{base}/lineage_graph_multiple" in client_asked
+    assert f"{base}/node/{supervoxels[0]}/root" in client_asked
+    root = make_mount(cave_emulator) / f"cave/{DATASTACK}"
+    for r in roots:
+        segment = root / "segments" / str(r)
+        leaves = [int(line) for line in (segment / "leaves").read_text().splitlines()]
+        assert leaves == result["leaves"][str(r)]
+        latest = [int(line) for line in (segment / "latest").read_text().splitlines()]
+        assert latest == result["latest"][str(r)]
+        assert json.loads((segment / "lineage.json").read_text()) == result["lineage"][str(r)]
+    assert len(result["leaves"][str(cg.ROOT_BIG)]) == cg.BIG_LEAVES
+    assert result["latest"][str(cg.ROOT_A)] == [cg.ROOT_B, cg.ROOT_E]
+    for s in supervoxels:
+        assert (root / "supervoxels" / str(s)).read_text() == f"{result['root'][str(s)]}\n"

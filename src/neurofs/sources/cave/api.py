@@ -21,6 +21,7 @@ from pydantic import Field, TypeAdapter
 from neurofs import secrets
 from neurofs.config import SourceConfig
 from neurofs.errors import (
+    InvalidContent,
     NotFound,
     RemoteError,
 )
@@ -33,6 +34,10 @@ from neurofs.sources.cave.models import (
     AnnotationRow,
     Count,
     DatastackInfo,
+    IsLatest,
+    Leaves,
+    LineageGraph,
+    NodeId,
     QueryCount,
     StateId,
     TableMetadata,
@@ -70,6 +75,9 @@ _COUNT = TypeAdapter(Count)
 _STATE_ID: TypeAdapter[str] = TypeAdapter(StateId)
 _VIEWER_VERSION: TypeAdapter[ViewerVersion] = TypeAdapter(ViewerVersion)
 _ROWS = TypeAdapter(list[AnnotationRow])
+_ROOTS: TypeAdapter[list[int]] = TypeAdapter(
+    Annotated[list[NodeId], Field(min_length=1, max_length=1)]
+)
 _QUERY_COUNT: TypeAdapter[list[QueryCount]] = TypeAdapter(
     Annotated[list[QueryCount], Field(min_length=1, max_length=1)]
 )
@@ -88,6 +96,15 @@ def _names(data: Any, what: str) -> list[str]:
     """The table names of a listing, sorted, each once (or RemoteError)."""
     names: list[str] = adapted(_NAMES, data, what)
     return sorted(set(names))
+
+
+def graph_table(segmentation_source: str | None) -> str | None:
+    """The ChunkedGraph table of a datastack's ``segmentation_source``
+    (``graphene://https://host/segmentation/table/<table>``): its last path segment, as
+    caveclient's ``chunkedgraph`` takes it. None when the segmentation is no graphene one."""
+    if not segmentation_source or not segmentation_source.startswith("graphene://"):
+        return None
+    return segmentation_source.split("/")[-1] or None
 
 
 def token_from_file(url: str) -> str | None:
@@ -395,6 +412,82 @@ class CaveApi(ApiClient):
         return await self.memo.get(
             ("version-text", datastack, version, table), render, immutable=True
         )
+
+    # ------------------------------------------------------------------ ChunkedGraph
+
+    async def _graph(self, datastack: str) -> tuple[HttpClient, str]:
+        """The client of the datastack's ChunkedGraph and its routes' prefix. caveclient asks
+        the graph on the datastack's local server, whatever host ``segmentation_source``
+        names, and takes only the table from it."""
+        info = (await self.info(datastack)).model
+        table = graph_table(info.segmentation_source)
+        if table is None:
+            raise NotFound(f"datastack {datastack}: no ChunkedGraph segmentation")
+        client = self.client_at(info.local_server, self._client)
+        return client, f"segmentation/api/v1/table/{table}"
+
+    async def root_of(self, datastack: str, supervoxel: int) -> int | None:
+        """A supervoxel's current root (None: the graph has no such supervoxel). Asked through
+        the JSON ``roots`` route, whose 0 for an unknown supervoxel tells it from a failure."""
+
+        async def fetch() -> int | None:
+            client, prefix = await self._graph(datastack)
+            answer = await client.send_json(
+                "POST", f"{prefix}/roots", {"node_ids": [supervoxel]}, idempotent=True
+            )
+            root: int = adapted(_ROOTS, answer, f"root of {supervoxel}")[0]
+            return root or None
+
+        return await self.memo.get(("root", datastack, supervoxel), fetch)
+
+    async def is_root(self, datastack: str, node: int) -> bool:
+        """Whether ``node`` is a root of the graph, current or outdated (the graph refuses
+        ``is_latest_roots`` of ids that are no roots: a 400)."""
+
+        async def fetch() -> bool:
+            client, prefix = await self._graph(datastack)
+            try:
+                answer = await client.send_json(
+                    "POST", f"{prefix}/is_latest_roots", {"node_ids": [node]}, idempotent=True
+                )
+            except InvalidContent:
+                return False
+            latest = validated(IsLatest, answer, f"is_latest_roots of {node}").is_latest
+            if len(latest) != 1:
+                raise RemoteError(f"is_latest_roots of {node}: {len(latest)} answers for one id")
+            return True
+
+        # A root id never stops being one.
+        return await self.memo.get(("is-root", datastack, node), fetch, immutable=True)
+
+    async def leaves(self, datastack: str, root: int) -> list[int]:
+        """A root's supervoxels, in the graph's order (the route answers them whole)."""
+        client, prefix = await self._graph(datastack)
+        data = await client.get_json(f"{prefix}/node/{root}/leaves")
+        return validated(Leaves, data, f"leaves of {root}").leaf_ids
+
+    async def lineage(self, datastack: str, root: int) -> Shown[LineageGraph]:
+        """The lineage graph of ``root`` as caveclient's ``get_lineage_graph(root)`` asks it
+        (no time bounds: the server's from the beginning until now)."""
+
+        async def fetch() -> Shown[LineageGraph]:
+            client, prefix = await self._graph(datastack)
+            answer = await client.send_json(
+                "POST", f"{prefix}/lineage_graph_multiple", {"root_ids": [root]}, idempotent=True
+            )
+            return shown(LineageGraph, answer, f"lineage of {root}")
+
+        # Changeable: a current root gains successors when it is edited.
+        return await self.memo.get(("lineage", datastack, root), fetch)
+
+    async def segment_text(
+        self, datastack: str, root: int, name: str, render: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """``render()``, a text of a root's supervoxels, held as changeable answers are: long
+        enough for the stat and reads that follow a lookup, not for the mount, since such
+        texts may be megabytes each (the kernel keeps the file's pages: its content never
+        changes)."""
+        return await self.memo.get(("segment-text", datastack, root, name), render)
 
     async def send(self, datastack: str, method: str, path: str, body: Any) -> Any:
         client, full = await self._av(datastack, path)

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
+    StrictBool,
     StrictInt,
     StrictStr,
 )
@@ -193,3 +194,64 @@ class VersionMetadata(_Model):
 
     time_stamp: datetime
     expires_on: datetime | None = None
+
+
+# A ChunkedGraph node id (supervoxel or root): an unsigned 64-bit integer.
+NodeId = Annotated[int, Field(ge=0, lt=2**64, strict=True)]
+
+
+class Leaves(_Model):
+    """``segmentation/api/v1/table/{t}/node/{root}/leaves``: a root's supervoxels."""
+
+    leaf_ids: list[NodeId]
+
+
+class IsLatest(_Model):
+    """``segmentation/api/v1/table/{t}/is_latest_roots``: whether each root asked is current."""
+
+    is_latest: list[StrictBool]
+
+
+class LineageNode(_Model):
+    """A root in a lineage graph: when it was made, by which edit (none for the first)."""
+
+    id: NodeId
+    timestamp: float | None = None
+    operation_id: int | None = None
+
+
+class LineageLink(_Model):
+    """An edit's edge in a lineage graph: ``source`` was replaced by ``target``."""
+
+    source: NodeId
+    target: NodeId
+
+
+class LineageGraph(_Model):
+    """``segmentation/api/v1/table/{t}/lineage_graph_multiple``: networkx's ``node_link_data``
+    of the roots an object has had (``lineage.json`` shows the answer whole)."""
+
+    directed: bool = True
+    nodes: list[LineageNode]
+    links: list[LineageLink]
+
+    def latest(self, root: int) -> list[int]:
+        """The current roots ``root`` became: the roots without successors reached from it
+        along the graph's links (itself when it has none), as caveclient's
+        ``get_latest_roots`` finds them."""
+        successors: dict[int, list[int]] = {}
+        for link in self.links:
+            successors.setdefault(link.source, []).append(link.target)
+        found: set[int] = set()
+        seen = {root}
+        todo = [root]
+        while todo:
+            node = todo.pop()
+            after = successors.get(node, [])
+            if not after:
+                found.add(node)
+            for new in after:
+                if new not in seen:
+                    seen.add(new)
+                    todo.append(new)
+        return sorted(found)

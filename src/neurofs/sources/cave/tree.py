@@ -21,6 +21,8 @@
     states/<id>.json               neuroglancer states (read-only); a new file → POST
     states/<id>.url                the state's neuroglancer link, as caveclient builds it
                                    (read-only, one line)
+    segments/<root id>/            leaves, latest, lineage.json of a root (``segments.py``)
+    supervoxels/<supervoxel id>    its current root id
 ```
 """
 
@@ -47,6 +49,7 @@ from neurofs.sources.cave.pages import (
     send_change,
     table_format,
 )
+from neurofs.sources.cave.segments import SegmentsDir, SupervoxelsDir
 from neurofs.sources.cave.table_format import (
     TableFormat,
     flat_to_nested,
@@ -154,6 +157,8 @@ class DatastackDir(StaticDirectory):
                 TablesDir((*key, "tables"), ctx, datastack),
                 VersionsDir((*key, "versions"), ctx, datastack),
                 StatesDir((*key, "states"), ctx, datastack),
+                SegmentsDir((*key, "segments"), ctx.api, datastack),
+                SupervoxelsDir((*key, "supervoxels"), ctx.api, datastack),
             ],
         )
 

@@ -1,0 +1,74 @@
+"""The ChunkedGraph's names and answers as the mount reads them: the graph's table from a
+datastack's segmentation source, node ids from file names, the current roots from a
+lineage graph."""
+
+from __future__ import annotations
+
+import pytest
+
+from neurofs.errors import RemoteError
+from neurofs.sources.cave.api import graph_table
+from neurofs.sources.cave.models import LineageGraph
+from neurofs.sources.cave.segments import id_lines, node_id
+from neurofs.sources.payloads import validated
+
+
+def test_graph_table_is_the_sources_last_segment_as_caveclient_takes_it() -> None:
+    source = "graphene://https://minnie.microns-daf.com/segmentation/table/minnie3_v1"
+    assert graph_table(source) == "minnie3_v1"
+    assert graph_table("graphene://http://127.0.0.1:9/segmentation/table/t") == "t"
+    # No graph: none named, a precomputed volume, a source ending in a slash.
+    for source in (None, "", "precomputed://gs://bucket/seg", "graphene://https://h/table/"):
+        assert graph_table(source) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("864691135000000101", 864691135000000101),
+        ("1", 1),
+        (str(2**64 - 1), 2**64 - 1),
+        ("0", None),  # no node
+        ("007", None),  # one id, one name
+        (str(2**64), None),
+        ("-1", None),
+        ("12a", None),
+        ("١٢", None),  # digits, but not ASCII ones
+        ("", None),
+        (" 1", None),
+    ],
+)
+def test_node_id_from_a_file_name(name: str, value: int | None) -> None:
+    assert node_id(name) == value
+
+
+def test_id_lines() -> None:
+    assert id_lines([3, 1, 2]) == b"3\n1\n2\n"
+    assert id_lines([]) == b""
+
+
+def _graph(links: list[tuple[int, int]], nodes: list[int]) -> LineageGraph:
+    data = {
+        "directed": True,
+        "graph": {},
+        "links": [{"source": s, "target": t} for s, t in links],
+        "multigraph": False,
+        "nodes": [{"id": n, "operation_id": None, "timestamp": 1.5} for n in nodes],
+    }
+    return validated(LineageGraph, data, "lineage")
+
+
+def test_latest_roots_are_the_sinks_reached_from_the_root() -> None:
+    # 1 split into 2 and 3; 3 merged with 4 into 5; 5 split into 6 and 7.
+    graph = _graph([(1, 2), (1, 3), (3, 5), (4, 5), (5, 6), (5, 7)], [1, 2, 3, 4, 5, 6, 7])
+    assert graph.latest(1) == [2, 6, 7]
+    assert graph.latest(4) == [6, 7]  # not 2: another branch of the graph
+    assert graph.latest(2) == [2]  # current: itself
+    assert graph.latest(9) == [9]  # alone in no graph
+
+
+def test_a_malformed_lineage_answer_is_a_remote_error() -> None:
+    with pytest.raises(RemoteError):
+        validated(LineageGraph, {"nodes": [], "links": [{"source": -1, "target": 2}]}, "x")
+    with pytest.raises(RemoteError):
+        validated(LineageGraph, {"nodes": [{"id": "12"}], "links": []}, "x")
