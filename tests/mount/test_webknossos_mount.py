@@ -625,3 +625,128 @@ def test_a_missing_chunk_of_a_served_mag_reads_as_zeros(mount: Mount, wk_emulato
     # Each 404 is checked against the mag's .zarray, once while it is remembered.
     zarrays = [r for r in wk_emulator.requests() if r["path"].endswith("/color/1/.zarray")]
     assert len(zarrays) == 1
+
+
+# ------------------------------------------------------------------ default view configuration
+
+
+def _restore_views(emulator: WkEmulator, views: dict) -> None:
+    with emulator.wk() as c:
+        source = c.get(f"datasets/{DATASET_L4}").json()["dataSource"]
+        for layer in source["dataLayers"]:
+            layer["defaultViewConfiguration"] = views["layers"][layer["name"]]
+        c.patch(
+            f"datasets/{DATASET_L4}/updatePartial", json={"dataSource": source}
+        ).raise_for_status()
+
+
+def test_view_configuration_edit_is_the_clients_update(mount: Mount, wk_emulator: WkEmulator):
+    path = ds_dir(mount, "l4_demo") / "dataset.json"
+    doc = json.loads(path.read_text())
+    original = doc["defaultViewConfiguration"]
+    assert original["layers"]["segmentation"] == {"alpha": 20}
+    doc["defaultViewConfiguration"]["layers"]["segmentation"] = {"alpha": 35, "isDisabled": True}
+    wk_emulator.reset()
+    try:
+        path.write_text(json.dumps(doc, indent=2))
+        patches = _patches(wk_emulator)
+        assert len(patches) == 1 and patches[0]["path"].endswith("/updatePartial")
+        body = patches[0]["body"]
+        # What the official client's setter sends: the whole data source, no renamings.
+        assert body["layerRenamings"] == [] and body["attachmentRenamings"] == []
+        layers = {la["name"]: la for la in body["dataSource"]["dataLayers"]}
+        assert layers["segmentation"]["defaultViewConfiguration"] == {
+            "alpha": 35,
+            "isDisabled": True,
+        }
+        assert layers["color"]["defaultViewConfiguration"] == original["layers"]["color"]
+        assert json.loads(path.read_text())["defaultViewConfiguration"]["layers"][
+            "segmentation"
+        ] == {
+            "alpha": 35,
+            "isDisabled": True,
+        }
+        with wk_emulator.wk() as c:
+            seen = c.get(f"datasets/{DATASET_L4}").json()["dataSource"]["dataLayers"]
+        assert {la["name"]: la.get("defaultViewConfiguration") for la in seen}["segmentation"] == {
+            "alpha": 35,
+            "isDisabled": True,
+        }
+    finally:
+        _restore_views(wk_emulator, original)
+
+
+BAD_VIEWS = {
+    "zoom not positive": {"zoom": 0},
+    "position of two": {"position": [1, 2]},
+    "rotation not numbers": {"rotation": [0, "x", 0]},
+    "alpha above 100": {"layers": {"color": {"alpha": 101}}},
+    "color above 255": {"layers": {"color": {"color": [256, 0, 0]}}},
+    "misspelt layer key": {"layers": {"color": {"alhpa": 10}}},
+    "unknown layer": {"layers": {"nope": {"alpha": 10}}},
+    "dataset-wide position": {"position": [10, 20, 30]},
+}
+
+
+@pytest.mark.parametrize("case", BAD_VIEWS)
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
+def test_bad_view_configuration_is_einval_and_sends_nothing(
+    mount: Mount, wk_emulator: WkEmulator, case: str
+):
+    path = ds_dir(mount, "l4_demo") / "dataset.json"
+    before = path.read_text()
+    doc = json.loads(before)
+    views = doc["defaultViewConfiguration"]
+    bad = BAD_VIEWS[case]
+    doc["defaultViewConfiguration"] = {
+        **views,
+        **bad,
+        "layers": {**views["layers"], **bad.get("layers", {})},
+    }
+    data = json.dumps(doc).encode()
+    wk_emulator.reset()
+    with pytest.raises(OSError) as info:
+        path.write_bytes(data)
+    assert info.value.errno == errno.EINVAL
+    assert wk_emulator.writes() == []
+    assert path.read_text() == before
+    assert (
+        "defaultViewConfiguration" in (mount / ".neurofs/errors.log").read_text().splitlines()[-1]
+    )
+    kept = mount / ".neurofs/rejected/webknossos/datasets" / ORGANIZATION / "l4_demo"
+    assert any(p.read_bytes() == data for p in kept.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [(403, errno.EACCES), (503, errno.EIO)], ids=["refused", "outage"]
+)
+@pytest.mark.expect_log(
+    r"write refused \(E[A-Z]+\): PATCH .*: HTTP \d{3}",
+    r"PATCH .*: giving up after \d+ tries: HTTP 50\d",
+    # After an outage the sidecar is shown from the answer kept on disk for a while.
+    r"server unreachable; serving the answer kept on disk",
+)
+def test_view_configuration_refused_or_unreachable_keeps_the_bytes(
+    mount: Mount, wk_emulator: WkEmulator, status: int, expected: int
+):
+    path = ds_dir(mount, "l4_demo") / "dataset.json"
+    before = path.read_text()
+    doc = json.loads(before)
+    doc["defaultViewConfiguration"]["layers"]["color"]["alpha"] = 10
+    data = json.dumps(doc).encode()
+    route = f"/api/v{wk_emulator.api_version}/datasets/{DATASET_L4}/updatePartial"
+    wk_emulator.refuse("PATCH", route, status, {"messages": [{"error": "no"}]}, times=50)
+    try:
+        with pytest.raises(OSError) as info:
+            path.write_bytes(data)
+    finally:
+        wk_emulator.clear_refusals()
+    assert info.value.errno == expected
+    assert path.read_text() == before
+    with wk_emulator.wk() as c:
+        seen = c.get(f"datasets/{DATASET_L4}").json()["dataSource"]["dataLayers"]
+    assert {la["name"]: la.get("defaultViewConfiguration") for la in seen}["color"] == json.loads(
+        before
+    )["defaultViewConfiguration"]["layers"]["color"]
+    kept = mount / ".neurofs/rejected/webknossos/datasets" / ORGANIZATION / "l4_demo"
+    assert any(p.read_bytes() == data for p in kept.iterdir())

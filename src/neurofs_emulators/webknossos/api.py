@@ -293,6 +293,8 @@ class MainApi:
             dataset.folder_id = body.folder_id
         if "metadata" in given and body.metadata is not None:
             dataset.metadata = [e.model_dump(mode="json") for e in body.metadata]
+        if body.data_source is not None:
+            _apply_data_source(dataset, body)
         return json_response(self.render_dataset(request, dataset, user))
 
     async def dataset_update_teams(self, request: Request) -> Response:
@@ -836,3 +838,32 @@ def _check_folder_name(name: str) -> None:
         raise WkError(400, "Folder name must not be empty")
     if "/" in name:
         raise WkError(400, "Folder name must not contain “/”")
+
+
+def _apply_data_source(dataset: Dataset, body: models.UpdatePartialBody) -> None:
+    """updatePartial's ``dataSource`` as the real server applies it (scalableminds/webknossos,
+    app/models/dataset/DatasetService.scala, ``updateDataSourceFromUserChanges``): each
+    existing layer takes the named layer's ``defaultViewConfiguration``; a layer the update
+    leaves out is removed; the data source's own ``defaultViewConfiguration`` is dropped. The
+    emulator does not rename or add layers, nor take bounding boxes or categories: such an
+    update is refused before anything changes."""
+    update = body.data_source
+    assert update is not None
+    if body.layer_renamings or body.attachment_renamings:
+        raise WkError(400, "The emulator does not rename layers or attachments")
+    existing = {layer.name for layer in dataset.layers}
+    by_name = {layer.name: layer for layer in update.data_layers}
+    added = [name for name in by_name if name not in existing]
+    if any(by_name[name].mags for name in added):
+        raise WkError(
+            400, "New layers may not have mags. Add empty layers instead and then add mags."
+        )
+    if added:
+        raise WkError(400, "The emulator does not add layers")
+    for layer in dataset.layers:
+        new = by_name.get(layer.name)
+        if new is not None and new.category != layer.category:
+            raise WkError(400, "The emulator does not change a layer's category")
+    dataset.layers = [layer for layer in dataset.layers if layer.name in by_name]
+    for name, sent in by_name.items():
+        dataset.layer_views[name] = sent.default_view_configuration

@@ -258,10 +258,40 @@ class DatasetIdOut(Payload):
     directory_name: str
 
 
+class DataLayerUpdate(Body):
+    """A layer of ``dataSource`` in an updatePartial body (a ``StaticLayer``): the server takes
+    from it the category, bounding box, coordinate transformations, view configurations and
+    largest segment id, and keeps only the mags it names (scalableminds/webknossos,
+    app/models/dataset/DatasetService.scala, ``applyLayerUpdates``)."""
+
+    name: StrictStr
+    category: Literal["color", "segmentation"]
+    mags: list[Any] = Field(default_factory=list)
+    default_view_configuration: dict[str, Any] | None = None
+
+
+class DataSourceUpdate(Body):
+    """``dataSource`` of an updatePartial body: a ``UsableDataSource``. Its own
+    ``defaultViewConfiguration`` is read and then dropped: the server rebuilds the data source
+    from its stored layers, which carry none (``applyDataSourceUpdates``)."""
+
+    id: dict[str, Any]
+    data_layers: list[DataLayerUpdate]
+    scale: VoxelSize
+    default_view_configuration: dict[str, Any] | None = None
+
+
+class LayerRenaming(Body):
+    old_name: StrictStr
+    new_name: StrictStr
+
+
 class UpdatePartialBody(Body):
     """``PATCH /datasets/{id}/updatePartial``: only the keys present change.
 
     ``description: null`` clears it; the presence of a key is read from ``model_fields_set``.
+    ``dataSource`` (with ``layerRenamings`` and ``attachmentRenamings``) is what the official
+    client's dataset-properties setters send.
     """
 
     name: StrictStr | None = None
@@ -271,6 +301,9 @@ class UpdatePartialBody(Body):
     folder_id: StrictStr | None = None
     metadata: list[MetadataEntry] | None = None
     sorting_key: StrictInt | None = None
+    data_source: DataSourceUpdate | None = None
+    layer_renamings: list[LayerRenaming] | None = None
+    attachment_renamings: list[dict[str, Any]] | None = None
 
 
 # ------------------------------------------------------------------ folders

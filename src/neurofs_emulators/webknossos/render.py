@@ -102,6 +102,14 @@ def _drop_absent(layer: dict[str, Any]) -> dict[str, Any]:
     return layer
 
 
+def layer_view(dataset: Dataset, layer: LayerSpec) -> dict[str, Any] | None:
+    """The layer's ``defaultViewConfiguration`` as the server holds it: set through
+    updatePartial, else the sample's."""
+    if layer.name in dataset.layer_views:
+        return dataset.layer_views[layer.name]
+    return view_configuration(layer)
+
+
 def view_configuration(layer: LayerSpec) -> dict[str, Any]:
     """The layer's ``defaultViewConfiguration`` as a datasource-properties.json sets it."""
     if layer.category == "segmentation":
@@ -147,13 +155,15 @@ def api_layer(world: World, dataset: Dataset, layer: LayerSpec) -> dict[str, Any
         ],
         num_channels=layer.num_channels,
         bounding_box=bbox(layer),
-        default_view_configuration=view_configuration(layer),
+        default_view_configuration=layer_view(dataset, layer),
         attachments=attachments(base, layer),
     ).dump()
     return _drop_absent(out)
 
 
-def streamed_layer(layer: LayerSpec, data_format: str, path_of: Any) -> dict[str, Any]:
+def streamed_layer(
+    dataset: Dataset, layer: LayerSpec, data_format: str, path_of: Any
+) -> dict[str, Any]:
     """A layer of a datastore-generated datasource-properties.json (zarr streaming / proxy)."""
     out = models.DataLayerStreamed(
         category=layer.category,
@@ -168,7 +178,7 @@ def streamed_layer(layer: LayerSpec, data_format: str, path_of: Any) -> dict[str
         largest_segment_id=layer.largest_segment_id(),
         resolutions=list(layer.mags),
         num_channels=layer.num_channels,
-        default_view_configuration=view_configuration(layer),
+        default_view_configuration=layer_view(dataset, layer),
     ).dump()
     return _drop_absent(out)
 
@@ -186,7 +196,7 @@ def zarr_streaming_properties(world: World, dataset: Dataset) -> dict[str, Any]:
         return f"./{layer.name}/{mag_literal(mag)}"
 
     return data_source(
-        world, dataset, [streamed_layer(lay, "zarr", path_of) for lay in dataset.layers]
+        world, dataset, [streamed_layer(dataset, lay, "zarr", path_of) for lay in dataset.layers]
     )
 
 
@@ -195,7 +205,7 @@ def proxy_properties(world: World, dataset: Dataset) -> dict[str, Any]:
         return f"./layers/{layer.name}/mags/{mag_literal(mag)}"
 
     return data_source(
-        world, dataset, [streamed_layer(lay, "zarr3", path_of) for lay in dataset.layers]
+        world, dataset, [streamed_layer(dataset, lay, "zarr3", path_of) for lay in dataset.layers]
     )
 
 

@@ -76,6 +76,9 @@ class Dataset:
     metadata: list[dict[str, Any]]
     created: int
     sharing_token: str
+    # Each layer's defaultViewConfiguration as last set through updatePartial's dataSource
+    # (None: cleared); a layer not named here shows the sample's own.
+    layer_views: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     def layer(self, name: str) -> LayerSpec | None:
         return next((layer for layer in self.layers if layer.name == name), None)

@@ -332,3 +332,65 @@ def test_dataset_url_and_datastore_reload_agree_with_the_mount(
         "client other": [("POST", path, "", 403, datastore)],
         "mount other": [("POST", path, "", 403, datastore)],
     }
+
+
+@pytest.mark.mount
+def test_default_view_configuration_agrees_with_the_mount(
+    make_mount: MakeMount, wk_emulator: WkEmulator, run_wk_client: WkClientRunner
+) -> None:
+    """``RemoteDataset.default_view_configuration`` and each layer's
+    ``default_view_configuration`` are what dataset.json's ``defaultViewConfiguration`` shows;
+    a layer's defaults set through the mount are what the client reads, and the other way."""
+    mount = make_mount(wk_emulator)
+    dataset = mount / f"webknossos/datasets/{ORGANIZATION}/l4_demo"
+    path = dataset / "dataset.json"
+    snippet = f"""
+        import webknossos as wk
+        from webknossos.dataset_properties import LayerViewConfiguration
+        from webknossos.dataset_properties.structuring import get_dataset_converter
+        convert = get_dataset_converter()
+        ds = wk.RemoteDataset.open(dataset_id="{DATASET_L4}")
+        if SET_SEGMENTATION:
+            ds.get_layer("segmentation").default_view_configuration = LayerViewConfiguration(
+                alpha=55, is_disabled=True
+            )
+        emit({{
+            "dataset": convert.unstructure(ds.default_view_configuration),
+            "layers": {{
+                name: convert.unstructure(layer.default_view_configuration) or {{}}
+                for name, layer in ds.layers.items()
+            }},
+        }})
+        """
+    original = json.loads(path.read_text())["defaultViewConfiguration"]
+    try:
+        seen = run_wk_client(snippet.replace("SET_SEGMENTATION", "False"))
+        # The server sends no dataset-wide defaults: the client reads None, the mount shows
+        # only the layers'.
+        assert seen["dataset"] is None and set(original) == {"layers"}
+        assert seen["layers"] == original["layers"]
+        # Set through the mount, read by the client.
+        doc = json.loads(path.read_text())
+        doc["defaultViewConfiguration"]["layers"]["color"] = {
+            "color": [255, 0, 0],
+            "alpha": 40,
+            "intensityRange": [10, 200],
+            "isInverted": True,
+        }
+        path.write_text(json.dumps(doc, indent=2))
+        seen = run_wk_client(snippet.replace("SET_SEGMENTATION", "False"))
+        assert seen["layers"]["color"] == doc["defaultViewConfiguration"]["layers"]["color"]
+        # Set by the client, shown by the mount (once it asks the server again).
+        seen = run_wk_client(snippet.replace("SET_SEGMENTATION", "True"))
+        assert seen["layers"]["segmentation"] == {"alpha": 55, "isDisabled": True}
+        subprocess.run([NEUROFS, "refresh", str(dataset)], check=True, timeout=300)
+        shown = json.loads(path.read_text())["defaultViewConfiguration"]
+        assert shown["layers"] == seen["layers"]
+    finally:
+        with httpx.Client(base_url=f"{wk_emulator.urls[0]}/api/v14/", headers=OWNER) as c:
+            source = c.get(f"datasets/{DATASET_L4}").json()["dataSource"]
+            for layer in source["dataLayers"]:
+                layer["defaultViewConfiguration"] = original["layers"][layer["name"]]
+            c.patch(
+                f"datasets/{DATASET_L4}/updatePartial", json={"dataSource": source}
+            ).raise_for_status()

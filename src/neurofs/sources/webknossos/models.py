@@ -167,6 +167,25 @@ class DataSource(_Model):
     id: DataSourceId | None = None
     data_layers: list[DataLayer] = Field(default_factory=list, alias="dataLayers")
     scale: Scale | None = None
+    # The dataset-wide view defaults (position, zoom, ...), when the server sends them.
+    default_view_configuration: dict[str, Any] | None = Field(
+        default=None, alias="defaultViewConfiguration"
+    )
+
+
+class DataSourceUpdate(BaseModel):
+    """The body of ``PATCH /datasets/{id}/updatePartial`` that the official client's
+    dataset-properties setters send (``RemoteDataset._save_dataset_properties_impl``): the
+    whole data source as the server showed it, with the changes made, and no renamings."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    data_source: dict[str, Any] = Field(alias="dataSource")
+    layer_renamings: list[Any] = Field(default_factory=list, alias="layerRenamings")
+    attachment_renamings: list[Any] = Field(default_factory=list, alias="attachmentRenamings")
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True)
 
 
 class DataStore(_Model):

@@ -1,23 +1,34 @@
 """WEBKNOSSOS sidecars: ``dataset.json`` in each dataset directory.
 
 Editable: ``name``, ``description``, ``tags``, ``isPublic``, ``allowedTeams`` (team names),
-``folder`` (a folder path below the organization's root, "" for the root) and ``metadata``
-(typed key/value entries). Shown but computed: ``id``, ``url``, ``created``, ``voxelSize``,
-``boundingBox``, ``layers``. A save sends the API's own calls: one PATCH ``updatePartial``
-with only the changed keys (``folder`` as ``folderId``), and PATCH ``teams`` when the allowed
-teams changed. Team names and folder paths are resolved before anything is sent, so an
-unknown one is refused (EINVAL) with nothing sent.
+``folder`` (a folder path below the organization's root, "" for the root), ``metadata``
+(typed key/value entries) and ``defaultViewConfiguration`` (the official client's
+``RemoteDataset.default_view_configuration``, with each layer's defaults under ``layers``).
+Shown but computed: ``id``, ``url``, ``created``, ``voxelSize``, ``boundingBox``, ``layers``.
+A save sends the API's own calls: one PATCH ``updatePartial`` with only the changed keys
+(``folder`` as ``folderId``; a changed view configuration as the whole ``dataSource`` with the
+layers' new defaults, as the client's setter sends it), and PATCH ``teams`` when the allowed
+teams changed. Team names, folder paths and layer names are resolved before anything is sent,
+so an unknown one is refused (EINVAL) with nothing sent.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from neurofs.errors import AccessDenied, InvalidContent
+from neurofs.sources.payloads import validated
 from neurofs.sources.webknossos.api import WebknossosApi, folder_paths
-from neurofs.sources.webknossos.models import Dataset
+from neurofs.sources.webknossos.models import Dataset, DataSource, DataSourceUpdate
 from neurofs.tree.merge import FieldPath
 from neurofs.tree.nodes import NodePath
 from neurofs.tree.sidecar import (
@@ -43,6 +54,61 @@ class MetadataEntryEdit(BaseModel):
     value: str | int | float | list[str]
 
 
+_Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+_Whole = Annotated[int, Field(strict=True, ge=-(2**31), lt=2**31)]
+
+
+_Color = Annotated[
+    list[Annotated[int, Field(strict=True, ge=0, le=255)]], Field(min_length=3, max_length=3)
+]
+_Position = Annotated[list[_Whole], Field(min_length=3, max_length=3)]
+_Rotation = Annotated[list[_Number], Field(min_length=3, max_length=3)]
+
+
+class LayerViewEdit(BaseModel):
+    """One layer's view defaults: the official client's ``LayerViewConfiguration``
+    (webknossos/dataset_properties/dataset_properties.py), keys as the server stores them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    color: _Color | None = None
+    alpha: Annotated[_Number, Field(ge=0, le=100)] | None = None
+    intensityRange: Annotated[list[_Number], Field(min_length=2, max_length=2)] | None = None
+    min: _Number | None = None
+    max: _Number | None = None
+    isDisabled: bool | None = None
+    isInverted: bool | None = None
+    isInEditMode: bool | None = None
+    mapping: dict[str, Text] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LayerViewEdit:
+        if self.intensityRange is not None and self.intensityRange[0] > self.intensityRange[1]:
+            raise ValueError("intensityRange must be [low, high] with low ≤ high")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not be above max")
+        return self
+
+
+class DatasetViewEdit(BaseModel):
+    """The dataset's view defaults: the official client's ``DatasetViewConfiguration``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    fourBit: bool | None = None
+    interpolation: bool | None = None
+    renderMissingDataBlack: bool | None = None
+    loadingStrategy: Literal["BEST_QUALITY_FIRST", "PROGRESSIVE_QUALITY"] | None = None
+    segmentationPatternOpacity: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
+    zoom: Annotated[_Number, Field(gt=0)] | None = None
+    position: _Position | None = None
+    rotation: _Rotation | None = None
+    layers: dict[str, LayerViewEdit] = Field(default_factory=dict)
+    colorLayerOrder: list[Text] | None = None
+    blendMode: Text | None = None
+    nativelyRenderedLayerName: Text | None = None
+
+
 class DatasetEdit(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -53,6 +119,7 @@ class DatasetEdit(BaseModel):
     allowedTeams: list[Text] = Field(default_factory=list)
     folder: Text = ""
     metadata: list[MetadataEntryEdit] = Field(default_factory=list)
+    defaultViewConfiguration: DatasetViewEdit = Field(default_factory=DatasetViewEdit)
     id: Any = None
     url: Any = None
     created: Any = None
@@ -88,6 +155,7 @@ def render_dataset(
         "allowedTeams": sorted(teams_by_id.get(t.id, t.name) for t in d.allowed_teams),
         "folder": folders.get(d.folder_id or "", ""),
         "metadata": [m.model_dump() for m in d.metadata],
+        "defaultViewConfiguration": view_document(d),
         "id": d.id,
         "url": f"{base_url.rstrip('/')}/datasets/{d.id}",
         "created": d.created,
@@ -95,6 +163,53 @@ def render_dataset(
         "boundingBox": _union_box(d),
         "layers": [{"name": la.name, "category": la.category} for la in d.data_source.data_layers],
     }
+
+
+def view_document(d: Dataset) -> Document:
+    """The view defaults as the official client reads them: the data source's own (the real
+    server sends none), with each layer's under ``layers`` (``{}`` for a layer without)."""
+    doc: Document = dict(d.data_source.default_view_configuration or {})
+    doc["layers"] = {
+        la.name: dict(la.default_view_configuration or {}) for la in d.data_source.data_layers
+    }
+    return doc
+
+
+async def _view_update(
+    api: WebknossosApi, dataset_id: str, merged: Document, current: Document
+) -> dict[str, Any]:
+    """``dataSource``, ``layerRenamings`` and ``attachmentRenamings`` for updatePartial: the
+    data source as the server has it now, each layer with its new view defaults. Refused
+    (InvalidContent, nothing sent) when it names a layer the dataset lacks, or changes the
+    dataset-wide defaults: the server rebuilds the data source from its layers and drops
+    those (scalableminds/webknossos, app/models/dataset/DatasetService.scala,
+    ``applyDataSourceUpdates``), so they would be lost."""
+    wanted = dict(merged.get("defaultViewConfiguration") or {})
+    shown = dict(current.get("defaultViewConfiguration") or {})
+    layers: dict[str, Any] = wanted.pop("layers", None) or {}
+    shown.pop("layers", None)
+    if wanted != shown:
+        changed = sorted(k for k in wanted.keys() | shown.keys() if wanted.get(k) != shown.get(k))
+        raise InvalidContent(
+            f"defaultViewConfiguration: {', '.join(changed)} cannot be saved: WEBKNOSSOS keeps "
+            "only each layer's view defaults (under 'layers') through this route"
+        )
+    source = await api.data_source_json(dataset_id)
+    validated(DataSource, source, f"dataset {dataset_id}")
+    names = [la.get("name") for la in source.get("dataLayers", []) if isinstance(la, dict)]
+    unknown = sorted(set(layers) - set(names))
+    if unknown:
+        raise InvalidContent(
+            f"defaultViewConfiguration: no layer {', '.join(repr(u) for u in unknown)} "
+            f"(layers: {', '.join(str(n) for n in names)})"
+        )
+    for layer in source.get("dataLayers", []):
+        view = layers.get(layer.get("name")) or None  # {} or left out: no defaults
+        if view is None:
+            layer.pop("defaultViewConfiguration", None)
+        else:
+            layer["defaultViewConfiguration"] = view
+    return DataSourceUpdate(dataSource=source).body()
 
 
 def _union_box(d: Dataset) -> dict[str, Any] | None:
@@ -124,6 +239,8 @@ def dataset_json(api: WebknossosApi, key: NodePath, dataset_id: str, mtime: floa
     async def send(changes: dict[FieldPath, Any], merged: Document, current: Document) -> None:
         changed = {p[0] for p in changes}
         partial = {k: merged.get(k) for k in _PARTIAL_KEYS if k in changed}
+        if "defaultViewConfiguration" in changed:
+            partial.update(await _view_update(api, dataset_id, merged, current))
         team_ids: list[str] | None = None
         if "allowedTeams" in changed:
             by_name = {t.name: t.id for t in await api.teams()}
