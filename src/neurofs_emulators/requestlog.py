@@ -2,7 +2,8 @@
 
 ``GET /__emulator__/requests`` then shows, on every ``POST``/``PUT``/``PATCH``/``DELETE``
 record, a field ``body``: the request body parsed as JSON, or ``null`` when there was none or
-it was not JSON. Read records are unchanged.
+it was not JSON; of a multipart form, its text fields and the names and sizes of its files
+(``multipart.describe``). Read records are unchanged.
 
 The body is read by :class:`CaptureWriteBodies`, an ASGI middleware placed *outside*
 :class:`~neurofs_emulators.network.NetworkMiddleware`: it buffers the body (then replays it to
@@ -17,6 +18,7 @@ import json
 from contextvars import ContextVar
 from typing import Any
 
+from neurofs_emulators.multipart import describe, parse_multipart
 from neurofs_emulators.network import (
     CONTROL_PREFIX,
     ASGIApp,
@@ -69,9 +71,12 @@ class BodyRequestLog(RequestLog):
         return out
 
 
-def parse_body(raw: bytes) -> Any:
+def parse_body(raw: bytes, content_type: str = "") -> Any:
     if not raw:
         return None
+    form = parse_multipart(content_type, raw)
+    if form is not None:
+        return describe(form)
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError):
@@ -112,7 +117,8 @@ class CaptureWriteBodies:
                 return pending.pop(0)
             return await receive()
 
-        token = _current_body.set(parse_body(raw))
+        content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
+        token = _current_body.set(parse_body(raw, content_type.decode("latin-1")))
         try:
             await self.app(scope, replay, send)
         finally:

@@ -345,6 +345,65 @@ def test_update_partial_changes_only_given_keys(fresh: RunningEmulator) -> None:
         assert log[-2]["body"] == {"description": None}
 
 
+def test_explore_and_add_remote(fresh: RunningEmulator) -> None:
+    """A zarr of the emulator's own datastore is explored and added as a new dataset of the
+    caller's organization that serves the same voxels; the answer is its id as a string."""
+    layer_uri = f"{fresh.urls[1]}/data/{V}/zarr/{DATASET_L4}/color"
+    with api_client(fresh, OWNER) as api, data_client(fresh, OWNER) as data:
+        body = {"remoteUri": layer_uri, "datasetName": "added", "folderId": FOLDER_EM}
+        response = api.post("datasets/exploreAndAddRemote", json=body)
+        assert response.status_code == 200, response.text
+        new_id = response.json()
+        assert isinstance(new_id, str)
+        added = api.get(f"datasets/{new_id}").json()
+        assert (added["name"], added["folderId"]) == ("added", FOLDER_EM)
+        assert [layer["name"] for layer in added["dataSource"]["dataLayers"]] == ["color"]
+        assert new_id in {d["id"] for d in api.get("datasets").json()}
+        chunk = "color/1/0.2.1.0"
+        assert data.get(f"zarr/{new_id}/{chunk}").content == (
+            data.get(f"zarr/{DATASET_L4}/{chunk}").content
+        )
+        # A dataset's URI brings every layer; without a folder it goes to the root folder.
+        whole = api.post(
+            "datasets/exploreAndAddRemote",
+            json={"remoteUri": layer_uri.rsplit("/", 1)[0], "datasetName": "whole"},
+        ).json()
+        again = api.get(f"datasets/{whole}").json()
+        source = api.get(f"datasets/{DATASET_L4}").json()
+        assert again["folderId"] == FOLDER_ROOT
+        assert [x["name"] for x in again["dataSource"]["dataLayers"]] == [
+            x["name"] for x in source["dataSource"]["dataLayers"]
+        ]
+
+
+def test_explore_and_add_remote_refusals(fresh: RunningEmulator) -> None:
+    """An unreachable or unreadable URI is the real server's 400 with the exploration
+    report as a second message; a malformed body is Play's 400; nothing is added."""
+    with api_client(fresh, OWNER) as api:
+        before = len(api.get("datasets").json())
+        for uri in (
+            "https://data.example.org/missing.zarr",
+            f"{fresh.urls[1]}/data/{V}/zarr/{DATASET_RETINA}/color",  # private, no token
+            f"{fresh.urls[1]}/data/{V}/zarr/{DATASET_L4}/nope",
+        ):
+            response = api.post(
+                "datasets/exploreAndAddRemote", json={"remoteUri": uri, "datasetName": "x"}
+            )
+            assert response.status_code == 400
+            messages = [m["error"] for m in response.json()["messages"]]
+            assert messages[0] == "Failed to explore dataset"
+            assert messages[1].startswith(f"Exploration report: Failed to explore layer at {uri}")
+        response = api.post("datasets/exploreAndAddRemote", json={"datasetName": "x"})
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["field"] == "obj.remoteUri"
+        assert len(api.get("datasets").json()) == before
+    response = httpx.post(
+        f"{fresh.urls[0]}/api/{V}/datasets/exploreAndAddRemote",
+        json={"remoteUri": "https://x.org/a", "datasetName": "x"},
+    )
+    assert response.status_code == 401
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -1206,3 +1265,64 @@ def test_request_log_and_faults(wk: RunningEmulator, wk_data: httpx.Client) -> N
     assert outcomes <= {500, 502, 503, 429, "cut"}
     wk.set_knobs()
     assert wk_data.get(f"zarr/{DATASET_L4}/.zgroup").status_code == 200
+
+
+def test_tasks_from_annotation_files(fresh: RunningEmulator) -> None:
+    """``POST /tasks/createFromFiles``: one task per NML (a zip's NMLs each), the dataset and
+    position from the NML, the form's parameters; a bad NML is a refused item."""
+    from tests.support.nml import nml, zipped
+
+    form = {
+        "taskTypeId": TASK_TYPE_SKELETON,
+        "neededExperience": {"domain": "tracing", "value": 1},
+        "pendingInstances": 2,
+        "projectName": "demo_project",
+        "scriptId": None,
+        "boundingBox": None,
+    }
+    import json as _json
+
+    files = [
+        ("a.nml", ("a.nml", nml(DATASET_L4, position=(10, 20, 30), box=((1, 2, 3), 4, 5, 6)))),
+        ("b.zip", ("b.zip", zipped(**{"b1.nml": nml(DATASET_L4), "b2.nml": b"<things>"}))),
+        ("notes.txt", ("notes.txt", b"ignored: neither .nml nor .zip")),
+    ]
+    with api_client(fresh, OWNER) as api:
+        answer = api.post(
+            "tasks/createFromFiles", data={"formJSON": _json.dumps(form)}, files=files
+        )
+        assert answer.status_code == 200, answer.text
+        items = answer.json()["tasks"]
+        assert [i["status"] for i in items] == [200, 200, 400]
+        assert "b2.nml" in items[2]["error"]
+        first = items[0]["success"]
+        assert (first["datasetId"], first["editPosition"], first["creationInfo"]) == (
+            DATASET_L4,
+            [10, 20, 30],
+            "a.nml",
+        )
+        assert first["boundingBox"] == {"topLeft": [1, 2, 3], "width": 4, "height": 5, "depth": 6}
+        assert first["status"]["pending"] == 2
+        assert api.get(f"tasks/{first['id']}").json() == first
+        # Refusals of the whole request.
+        no_file = api.post("tasks/createFromFiles", data={"formJSON": _json.dumps(form)})
+        assert no_file.status_code == 400
+        no_json = api.post("tasks/createFromFiles", files=files[:1])
+        assert no_json.status_code == 400
+        bad_type = {**form, "taskTypeId": "66a0a00000000000000000ff"}
+        assert (
+            api.post(
+                "tasks/createFromFiles", data={"formJSON": _json.dumps(bad_type)}, files=files[:1]
+            ).status_code
+            == 404
+        )
+        two = [files[0], ("r.nml", ("r.nml", nml(DATASET_RETINA)))]
+        assert (
+            api.post(
+                "tasks/createFromFiles", data={"formJSON": _json.dumps(form)}, files=two
+            ).status_code
+            == 400
+        )
+    logged = next(r for r in fresh.requests() if r["path"].endswith("/tasks/createFromFiles"))
+    assert logged["body"]["form"] == {"formJSON": _json.dumps(form)}
+    assert [f["filename"] for f in logged["body"]["files"]] == ["a.nml", "b.zip", "notes.txt"]

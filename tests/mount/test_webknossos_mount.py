@@ -750,3 +750,121 @@ def test_view_configuration_refused_or_unreachable_keeps_the_bytes(
     )["defaultViewConfiguration"]["layers"]["color"]
     kept = mount / ".neurofs/rejected/webknossos/datasets" / ORGANIZATION / "l4_demo"
     assert any(p.read_bytes() == data for p in kept.iterdir())
+
+
+# ---------------------------------------------------------------- remote datasets
+
+
+def _datastore_zarr(wk_emulator: WkEmulator, dataset: str) -> str:
+    """The zarr streaming address of a dataset on the emulator's own datastore: a remote
+    URI the server can explore."""
+    with wk_emulator.wk() as c:
+        store = c.get(f"datasets/{dataset}").json()["dataStore"]["url"]
+    return f"{store.rstrip('/')}/data/v{wk_emulator.api_version}/zarr/{dataset}"
+
+
+def _explore_requests(wk_emulator: WkEmulator) -> list[dict]:
+    return [w for w in wk_emulator.writes() if w["path"].endswith("/datasets/exploreAndAddRemote")]
+
+
+def test_a_remote_dataset_added_by_a_request_file(mount: Mount, wk_emulator: WkEmulator):
+    """A new *.json in datasets/<org>/ is the client's exploreAndAddRemote; the file becomes a
+    receipt and the new dataset is listed with its layer, whose voxels read as the source's."""
+    org = mount / f"webknossos/datasets/{ORGANIZATION}"
+    uri = _datastore_zarr(wk_emulator, DATASET_L4) + "/color"
+    wk_emulator.reset()
+    (org / "new.json").write_text(
+        json.dumps({"remoteUri": uri, "datasetName": "added_l4", "folder": "EM/Cortex"})
+    )
+    [sent] = _explore_requests(wk_emulator)
+    with wk_emulator.wk() as c:
+        folders = {f["name"]: f["id"] for f in c.get("folders/tree").json()}
+    assert sent["body"] == {
+        "remoteUri": uri,
+        "datasetName": "added_l4",
+        "folderId": folders["Cortex"],
+        "dataStoreName": None,
+        "credentialIdentifier": None,
+        "credentialSecret": None,
+    }
+    receipt = json.loads((org / "new.json").read_text())
+    assert receipt["created"] == ["added_l4"]
+    assert "added_l4" in os.listdir(org)
+    layers = json.loads((org / "added_l4/datasource-properties.json").read_text())["dataLayers"]
+    assert [layer["name"] for layer in layers] == ["color"]
+    import zarr
+
+    added = zarr.open(str(org / "added_l4/color.ome.zarr/1"), mode="r")
+    source = zarr.open(str(org / "l4_demo/color.ome.zarr/1"), mode="r")
+    assert np.array_equal(added[:, :32, :64], source[:, :32, :64])
+
+
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"{not json",
+        b"[]",
+        b'{"datasetName": "x"}',
+        b'{"remoteUri": "no-scheme", "datasetName": "x"}',
+        b'{"remoteUri": "https://a.org/x.zarr", "datasetName": "  "}',
+        b'{"remoteUri": "https://a.org/x.zarr", "datasetName": "x", "voxelSize": [1, 1, 1]}',
+        b'{"remoteUri": "https://a.org/x.zarr", "datasetName": "x", "folder": "No/Such"}',
+    ],
+    ids=["json", "list", "no-uri", "no-scheme", "blank-name", "unknown-key", "folder"],
+)
+def test_an_invalid_remote_dataset_request_is_einval_and_sends_nothing(
+    mount: Mount, wk_emulator: WkEmulator, data: bytes
+):
+    org = mount / f"webknossos/datasets/{ORGANIZATION}"
+    wk_emulator.reset()
+    fd = os.open(org / "bad.json", os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, data)
+    with pytest.raises(OSError) as info:
+        os.close(fd)
+    assert info.value.errno == errno.EINVAL
+    assert wk_emulator.writes() == []
+    kept = mount / ".neurofs/rejected/webknossos/datasets" / ORGANIZATION
+    assert any(p.read_bytes() == data for p in kept.iterdir() if p.name.startswith("bad.json"))
+    assert "bad.json" in (mount / ".neurofs/errors.log").read_text().splitlines()[-1]
+
+
+@pytest.mark.expect_log(r"write refused \(EINVAL\): POST .*: HTTP 400")
+def test_a_refused_exploration_keeps_the_report_and_the_bytes(
+    mount: Mount, wk_emulator: WkEmulator
+):
+    org = mount / f"webknossos/datasets/{ORGANIZATION}"
+    uri = "https://data.example.org/nothing.zarr"
+    data = json.dumps({"remoteUri": uri, "datasetName": "unreachable"}).encode()
+    before = sorted(os.listdir(org))
+    with pytest.raises(OSError) as info:
+        (org / "remote.json").write_bytes(data)
+    assert info.value.errno == errno.EINVAL
+    assert len(_explore_requests(wk_emulator)) == 1
+    line = (mount / ".neurofs/errors.log").read_text().splitlines()[-1]
+    assert "remote.json" in line and "Failed to explore dataset" in line
+    assert f"Exploration report: Failed to explore layer at {uri}" in line
+    kept = mount / ".neurofs/rejected/webknossos/datasets" / ORGANIZATION
+    assert any(p.read_bytes() == data for p in kept.iterdir() if p.name.startswith("remote"))
+    assert "unreachable" not in os.listdir(org)
+    assert sorted(n for n in os.listdir(org) if n != "remote.json") == before
+
+
+@pytest.mark.expect_log(
+    r"write refused \(EIO\): POST .*",
+    r"POST .*: HTTP 50\d",
+)
+def test_an_outage_keeps_the_remote_dataset_request(mount: Mount, wk_emulator: WkEmulator):
+    org = mount / f"webknossos/datasets/{ORGANIZATION}"
+    uri = _datastore_zarr(wk_emulator, DATASET_L4)
+    data = json.dumps({"remoteUri": uri, "datasetName": "during_outage"}).encode()
+    route = f"/api/v{wk_emulator.api_version}/datasets/exploreAndAddRemote"
+    wk_emulator.refuse("POST", route, 503, {"messages": [{"error": "down"}]}, times=50)
+    try:
+        with pytest.raises(OSError) as info:
+            (org / "outage.json").write_bytes(data)
+    finally:
+        wk_emulator.clear_refusals()
+    assert info.value.errno == errno.EIO
+    kept = mount / ".neurofs/rejected/webknossos/datasets" / ORGANIZATION
+    assert any(p.read_bytes() == data for p in kept.iterdir() if p.name.startswith("outage"))

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from neurofs_emulators.webknossos.sample import PROJECT_DEMO, TASK_IDS, TEAM_ALPHA, USER_OWNER
+from neurofs_emulators.webknossos.sample import (
+    DATASET_L4,
+    PROJECT_DEMO,
+    TASK_IDS,
+    TASK_TYPE_SKELETON,
+    TEAM_ALPHA,
+    USER_OWNER,
+)
+from tests.support.nml import nml, zipped
 
 from .conftest import Mount, WkEmulator
 
@@ -325,3 +333,144 @@ def test_a_task_without_a_bounding_box(mount: Mount, wk_emulator: WkEmulator):
     path.write_text(json.dumps({**doc, "boundingBox": box}))
     assert server_tasks(wk_emulator)[tid]["boundingBox"] == box
     assert json.loads(path.read_text())["boundingBox"] == box
+
+
+# ---------------------------------------------------------------- tasks from annotations
+
+
+def _annotation_request(paths: list[str]) -> dict:
+    return {
+        "taskTypeId": TASK_TYPE_SKELETON,
+        "neededExperience": {"domain": "tracing", "value": 1},
+        "pendingInstances": 2,
+        "projectName": "demo_project",
+        "baseAnnotations": paths,
+    }
+
+
+def _from_files(emulator: WkEmulator) -> list[dict]:
+    return [w for w in emulator.writes() if w["path"].endswith("/tasks/createFromFiles")]
+
+
+def _sent(emulator: WkEmulator) -> list[dict]:
+    """Writes, without the listing's POST tasks/list (a read)."""
+    return [w for w in emulator.writes() if not w["path"].endswith("/tasks/list")]
+
+
+def test_a_task_from_an_nml(mount: Mount, wk_emulator: WkEmulator, tmp_path: Path):
+    path = tmp_path / "base.nml"
+    path.write_bytes(nml(DATASET_L4, position=(11, 22, 33)))
+    before = set(server_tasks(wk_emulator))
+    wk_emulator.reset()
+    (tasks(mount) / "from-nml.json").write_text(json.dumps(_annotation_request([str(path)])))
+    [sent] = _from_files(wk_emulator)
+    assert json.loads(sent["body"]["form"]["formJSON"]) == {
+        **{k: v for k, v in _annotation_request([]).items() if k != "baseAnnotations"},
+        "scriptId": None,
+        "boundingBox": None,
+    }
+    assert [(f["field"], f["filename"]) for f in sent["body"]["files"]] == [
+        ("base.nml", "base.nml")
+    ]
+    receipt = json.loads((tasks(mount) / "from-nml.json").read_text())
+    [created] = set(server_tasks(wk_emulator)) - before
+    assert receipt["created"] == [f"{created}.json"]
+    shown = json.loads((tasks(mount) / f"{created}.json").read_text())
+    assert (shown["datasetId"], shown["editPosition"], shown["creationInfo"]) == (
+        DATASET_L4,
+        [11, 22, 33],
+        "base.nml",
+    )
+
+
+@pytest.mark.expect_log(r"write refused \(EINVAL\): 1 of 2 tasks refused")
+def test_a_refused_annotation_keeps_its_item(mount: Mount, wk_emulator: WkEmulator, tmp_path: Path):
+    good = tmp_path / "good.nml"
+    good.write_bytes(nml(DATASET_L4))
+    # A zip of two NMLs: two tasks; an NML on a dataset that does not exist: refused.
+    pair = tmp_path / "pair.zip"
+    pair.write_bytes(zipped(**{"one.nml": nml(DATASET_L4), "two.nml": nml(DATASET_L4)}))
+    missing = tmp_path / "missing.nml"
+    missing.write_bytes(nml("000000000000000000000000"))
+    before = set(server_tasks(wk_emulator))
+    fd = os.open(tasks(mount) / "nml-mixed.json", os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, json.dumps(_annotation_request([str(good), str(missing)])).encode())
+    with pytest.raises(OSError) as info:
+        os.close(fd)
+    assert info.value.errno == errno.EINVAL
+    assert len(set(server_tasks(wk_emulator)) - before) == 1
+    receipt = json.loads((tasks(mount) / "nml-mixed.json").read_text())
+    assert len(receipt["created"]) == 1
+    assert [(r["item"], r["baseAnnotation"]) for r in receipt["refused"]] == [(1, str(missing))]
+    kept_dir = mount / ".neurofs/rejected/webknossos/tasks"
+    kept = [json.loads(p.read_text()) for p in kept_dir.iterdir() if p.name.startswith("nml-mixed")]
+    assert any(k[0]["baseAnnotation"] == str(missing) and k[0]["error"] for k in kept)
+    # A zip's annotations are tasks of their own.
+    (tasks(mount) / "pair.json").write_text(json.dumps(_annotation_request([str(pair)])))
+    assert len(json.loads((tasks(mount) / "pair.json").read_text())["created"]) == 2
+
+
+@pytest.mark.expect_log(r"write refused \(EINVAL\)")
+def test_invalid_annotation_requests_send_nothing(
+    mount: Mount, wk_emulator: WkEmulator, tmp_path: Path
+):
+    good = tmp_path / "good.nml"
+    good.write_bytes(nml(DATASET_L4))
+    text = tmp_path / "notes.nml"
+    text.write_text("just some notes")
+    fake_zip = tmp_path / "fake.zip"
+    fake_zip.write_text("not a zip")
+    other = tmp_path / "base.txt"
+    other.write_bytes(nml(DATASET_L4))
+    inside = str(tasks(mount) / "x.nml")  # the mount itself: refused, never read
+    link = tmp_path / "link.nml"
+    link.symlink_to(inside)
+    cases = [
+        ([str(tmp_path / "absent.nml")], "absent.nml"),
+        ([str(text)], "notes.nml"),
+        ([str(fake_zip)], "fake.zip"),
+        ([str(other)], "base.txt"),
+        ([inside], "x.nml"),
+        ([str(link)], "link.nml"),
+        (["relative.nml"], "relative.nml"),
+        ([], "baseAnnotations"),
+    ]
+    for i, (paths, named) in enumerate(cases):
+        wk_emulator.reset()
+        data = json.dumps(_annotation_request(paths)).encode()
+        with pytest.raises(OSError) as info:
+            (tasks(mount) / f"bad-nml{i}.json").write_bytes(data)
+        assert info.value.errno == errno.EINVAL, named
+        assert _sent(wk_emulator) == [], named
+        assert named in (mount / ".neurofs/errors.log").read_text().splitlines()[-1]
+        kept_dir = mount / ".neurofs/rejected/webknossos/tasks"
+        assert any(
+            p.read_bytes() == data for p in kept_dir.iterdir() if p.name.startswith(f"bad-nml{i}")
+        )
+    wk_emulator.reset()
+    with pytest.raises(OSError) as info:
+        (tasks(mount) / "unknown.json").write_text(
+            json.dumps({**_annotation_request([str(good)]), "editPosition": [1, 2, 3]})
+        )
+    assert info.value.errno == errno.EINVAL and _sent(wk_emulator) == []
+
+
+@pytest.mark.expect_log(r"write refused \(EIO\): POST .*", r"POST .*: HTTP 50\d")
+def test_an_outage_keeps_the_annotation_request(
+    mount: Mount, wk_emulator: WkEmulator, tmp_path: Path
+):
+    good = tmp_path / "good.nml"
+    good.write_bytes(nml(DATASET_L4))
+    data = json.dumps(_annotation_request([str(good)])).encode()
+    route = f"/api/v{wk_emulator.api_version}/tasks/createFromFiles"
+    wk_emulator.refuse("POST", route, 503, {"messages": [{"error": "down"}]}, times=50)
+    try:
+        with pytest.raises(OSError) as info:
+            (tasks(mount) / "outage-nml.json").write_bytes(data)
+    finally:
+        wk_emulator.clear_refusals()
+    assert info.value.errno == errno.EIO
+    kept_dir = mount / ".neurofs/rejected/webknossos/tasks"
+    assert any(
+        p.read_bytes() == data for p in kept_dir.iterdir() if p.name.startswith("outage-nml")
+    )

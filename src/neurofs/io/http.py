@@ -93,6 +93,32 @@ def same_origin(a: str, b: str) -> bool:
     return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
 
 
+@dataclass(frozen=True)
+class Form:
+    """A multipart form: its text fields (name, value) and its files (field name,
+    (file name, bytes)), in order; a field name may repeat."""
+
+    fields: tuple[tuple[str, str], ...]
+    files: tuple[tuple[str, tuple[str, bytes]], ...]
+
+    def data(self) -> dict[str, list[str]]:
+        """The text fields as httpx takes them (a repeated name keeps all its values)."""
+        grouped: dict[str, list[str]] = {}
+        for name, value in self.fields:
+            grouped.setdefault(name, []).append(value)
+        return grouped
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    """An answer's JSON; None when it is empty or not JSON."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 class HttpClient:
     """HTTP for one source. API calls carry ``auth_headers``; data URLs elsewhere never do."""
 
@@ -167,10 +193,21 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
+        form: Form | None = None,
     ) -> httpx.Response:
-        request = self._client.build_request(
-            method, url, params=params, json=body, headers=self._headers_for(url, headers)
-        )
+        if form is not None:  # multipart: its text fields and files instead of a JSON body
+            request = self._client.build_request(
+                method,
+                url,
+                params=params,
+                data=form.data(),
+                files=list(form.files),
+                headers=self._headers_for(url, headers),
+            )
+        else:
+            request = self._client.build_request(
+                method, url, params=params, json=body, headers=self._headers_for(url, headers)
+            )
         return await exchange(
             self._client,
             request,
@@ -413,16 +450,12 @@ class HttpClient:
         Server errors and cut connections are retried only for idempotent methods; a POST is
         retried only when the connection could not be made (nothing was sent).
         """
+        return await self._send(method, path, body, params, idempotent, _json_or_none)
 
-        def parsed(response: httpx.Response) -> Any:
-            if not response.content:
-                return None
-            try:
-                return response.json()
-            except ValueError:
-                return None
-
-        return await self._send(method, path, body, params, idempotent, parsed)
+    async def send_form(self, path: str, form: Form) -> Any:
+        """A POST of a multipart form (text fields and files, as a browser's upload form
+        sends them), refused, retried and answered as ``send_json``'s POST."""
+        return await self._send("POST", path, None, None, False, _json_or_none, form=form)
 
     async def query_content(
         self, path: str, body: Any, *, params: Mapping[str, Any] | None = None
@@ -439,6 +472,8 @@ class HttpClient:
         params: Mapping[str, Any] | None,
         idempotent: bool | None,
         answer: Callable[[httpx.Response], T],
+        *,
+        form: Form | None = None,
     ) -> T:
         url = self.url(path)
         describe = f"{method} {redact_url(url)}"
@@ -448,7 +483,9 @@ class HttpClient:
         reading = self._reading(describe, write=True, resend=idempotent)
 
         async def attempt(clock: TryClock) -> T:
-            response = await self._exchange(method, url, clock, reading, params=params, body=body)
+            response = await self._exchange(
+                method, url, clock, reading, params=params, body=body, form=form
+            )
             if 300 <= response.status_code < 400:
                 # Not done here (an auth proxy's login page, a moved API): never a success.
                 raise RemoteError(

@@ -14,6 +14,15 @@ traffic recorded in webknossos-libs' test cassettes:
   clears the description. It answers with the updated dataset.
 - ``PATCH /datasets/{id}/teams`` takes a list of team ids; ids of teams the caller cannot
   assign are ignored (as in the real server); it answers with the new list of team ids.
+- ``POST /datasets/exploreAndAddRemote`` (``DatasetController.exploreAndAddRemoteDataset``)
+  explores ``remoteUri`` and adds what it finds as a new dataset of the caller's organization,
+  answering its id as a JSON string. The emulator can reach only its own datastore's zarr
+  streaming routes (``<datastore>/data[/v{N}]/zarr/{id}`` for every layer of a dataset, or
+  ``…/{id}/{layer}`` for one), read as an anonymous reader would (a public dataset, or a
+  ``?token=`` in the URI); the new dataset serves the same voxels. Anything else is the real
+  server's 400 "Failed to explore dataset" with the exploration report (what the datastore
+  found at the URI) as a second message. ``folderId`` wins over ``folderPath``; without
+  either the dataset goes to the organization's root folder.
 - ``POST /projects`` and ``PUT /projects/{id}`` take ``ProjectParameters`` (``owner`` and
   ``isBlacklistedFromReport`` required; a refused body is Play's 400 with per-field errors);
   the update keeps the name and paused state, which ``PATCH /projects/{id}/pause`` and
@@ -22,14 +31,17 @@ traffic recorded in webknossos-libs' test cassettes:
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from neurofs_emulators.multipart import parse_multipart
 from neurofs_emulators.routing import Router
-from neurofs_emulators.webknossos import models, render
+from neurofs_emulators.webknossos import models, nml, render
 from neurofs_emulators.webknossos.http import (
     WkError,
     invalid_json,
@@ -64,6 +76,11 @@ TASK_TYPE_NOT_FOUND = "Task type could not be found"
 FOLDER_NOT_FOUND = "Folder could not be found"
 TEAM_NOT_FOUND = "Team could not be found."
 MAX_TASKS = 1000
+# Msg.Dataset.Explore.failed: exploration found no data source (the report follows).
+EXPLORE_FAILED = "Failed to explore dataset"
+INVALID_DATASET_NAME = "Please choose a valid dataset name"
+# The emulator's own datastore's zarr streaming routes: a dataset, or one layer of it.
+ZARR_URI = re.compile(r"^/data(?:/v\d+)?/zarr/(?P<id>[0-9a-f]{24})(?:/(?P<layer>[^/]+))?/?$")
 # The texts of ProjectParameters' name checks (scalableminds/webknossos, conf/messages, and
 # Play's "error.minLength").
 PROJECT_FIELD_MESSAGES = {
@@ -296,6 +313,85 @@ class MainApi:
         if body.data_source is not None:
             _apply_data_source(dataset, body)
         return json_response(self.render_dataset(request, dataset, user))
+
+    async def dataset_explore_and_add_remote(self, request: Request) -> Response:
+        user = self.require_user(request)
+        raw = await json_body(request)
+        if not isinstance(raw, dict):
+            raise WkError(400, "Invalid Json format: expected a JSON object")
+        try:
+            body = models.ExploreAndAddRemoteBody.model_validate(raw)
+        except ValidationError as exc:
+            raise invalid_json(exc) from None
+        source, layer_name = self._explore(request, body.remote_uri)
+        layers = [
+            layer for layer in source.layers if layer_name is None or layer.name == layer_name
+        ]
+        if not body.dataset_name.strip():
+            raise WkError(400, INVALID_DATASET_NAME)
+        folder_id = body.folder_id or self._folder_by_path(body.folder_path, user)
+        if folder_id not in self.world.folders:
+            raise WkError(400, FOLDER_NOT_FOUND)
+        dataset_id = self.world.new_id()
+        self.world.datasets[dataset_id] = Dataset(
+            id=dataset_id,
+            name=body.dataset_name,
+            directory_name=f"{body.dataset_name}-{dataset_id}",
+            layers=layers,
+            voxel_size=source.voxel_size,
+            unit=source.unit,
+            is_public=False,
+            allowed_team_ids=[],
+            folder_id=folder_id,
+            description=None,
+            tags=[],
+            metadata=[],
+            created=now_ms(),
+            sharing_token=f"{dataset_id}{dataset_id[-8:]}",
+        )
+        return json_response(dataset_id)
+
+    def _folder_by_path(self, path: str | None, user: User) -> str:
+        """``folderPath`` (``Root/Sub/…``, as ``getOrCreateFromPathLiteral`` reads it) of an
+        existing folder; the root folder without one."""
+        if path is None:
+            return self.world.root_folder_id
+        for folder_id in self.world.folders:
+            names = "/".join(f.name for f in self.world.folder_path(folder_id))
+            if names == path.strip("/"):
+                return folder_id
+        raise WkError(400, "Could not find or create the requested folder")
+
+    def _explore(self, request: Request, uri: str) -> tuple[Dataset, str | None]:
+        """What the datastore finds at ``uri``: the dataset whose zarr it is and the one layer
+        the URI names (None: all); a 400 with the exploration report otherwise."""
+        parts = urlsplit(uri)
+        if not parts.scheme:
+            raise WkError(400, f"Received invalid URI: {uri}")
+        own = {urlsplit(str(self.datastore_url(request))).netloc, request.url.netloc}
+        found = ZARR_URI.match(parts.path)
+
+        def failed(reason: str) -> WkError:
+            return WkError(
+                400,
+                EXPLORE_FAILED,
+                more=[f"Exploration report: Failed to explore layer at {uri}: {reason}"],
+            )
+
+        if parts.scheme not in ("http", "https") or parts.netloc not in own:
+            raise failed(f"could not reach {parts.scheme}://{parts.netloc}")
+        if found is None:
+            raise failed("found no OME-NGFF multiscales and no datasource-properties.json")
+        dataset = self.world.datasets.get(found["id"])
+        tokens = parse_qs(parts.query).get("token")
+        token = tokens[0] if tokens else None
+        reader = self.world.user_for_token(token)
+        if dataset is None or not self.world.can_read_dataset(dataset, reader, token):
+            raise failed("the server answered 404 or 403")
+        layer = found["layer"]
+        if layer is not None and dataset.layer(layer) is None:
+            raise failed("the server answered 404 (no such zarr group)")
+        return dataset, layer
 
     async def dataset_update_teams(self, request: Request) -> Response:
         user = self.require_user(request)
@@ -707,6 +803,106 @@ class MainApi:
             results.append({"status": 200, "success": render.task(self.world, task)})
         return json_response({"tasks": results, "warnings": []})
 
+    async def task_create_from_files(self, request: Request) -> Response:
+        """``POST /tasks/createFromFiles``: one task per NML (an NML file, or each NML of a
+        zip), with the parameters of ``formJSON`` and the dataset, position, rotation and
+        bounding box of the NML (the form's bounding box wins). As the real server
+        (``TaskController.createFromFiles``, ``TaskCreationService``): no NML or zip file, no
+        ``formJSON``, unreadable parameters, an unknown task type or project, more than 1000
+        files, or tasks on more than one dataset refuse the request; an NML that does not
+        parse, or whose dataset is not found, is a refused item, and the others are made."""
+        user = self.require_user(request)
+        form = parse_multipart(request.headers.get("content-type", ""), await request.body())
+        if form is None:
+            raise WkError(400, "Binary payload invalid")
+        uploads = [f for f in form.files if f.name.lower().endswith((".nml", ".zip"))]
+        if not uploads:
+            raise WkError(400, "Could not find NML file")
+        raw = form.fields.get("formJSON")
+        if not raw:
+            raise WkError(400, "JSON format missing")
+        try:
+            params = models.NmlTaskParametersBody.model_validate_json(raw[0])
+        except ValidationError:
+            raise WkError(400, "Task creation failed") from None
+        if len(uploads) > MAX_TASKS:
+            raise WkError(400, f"Cannot create more than {MAX_TASKS} tasks in one request")
+        require_object_id(params.task_type_id)
+        task_type = self.world.task_types.get(params.task_type_id)
+        if task_type is None or not self.world.can_read_task_type(task_type, user):
+            raise WkError(404, TASK_TYPE_NOT_FOUND)
+        project = self.world.project_by_name(params.project_name)
+        if project is None or not self.world.can_read_project(project, user):
+            raise WkError(404, PROJECT_NOT_FOUND)
+        if not user.is_manager_of(project.team_id):
+            raise WkError(403, NOT_ALLOWED)
+        items: list[tuple[nml.ParsedNml, Dataset] | WkError] = []
+        for upload in uploads:
+            for parsed in nml.annotations_of(upload):
+                if isinstance(parsed, nml.NmlError):
+                    items.append(WkError(400, str(parsed)))
+                    continue
+                dataset = self._nml_dataset(parsed, user)
+                if dataset is None:
+                    items.append(WkError(400, "Could not find dataset for task creation."))
+                    continue
+                items.append((parsed, dataset))
+        made = [item for item in items if not isinstance(item, WkError)]
+        if len({dataset.id for _, dataset in made}) > 1:
+            raise WkError(400, "Cannot create tasks on multiple datasets in one go.")
+        if params.pending_instances < 1 and made:
+            raise WkError(400, "The number of task instances must be at least 1")
+        results: list[dict[str, Any]] = []
+        for item in items:
+            if isinstance(item, WkError):
+                results.append({"status": item.status, "error": item.message})
+                continue
+            parsed, dataset = item
+            box = params.bounding_box
+            task = Task(
+                self.world.new_id(),
+                project.id,
+                task_type.id,
+                dataset.id,
+                params.needed_experience.domain,
+                params.needed_experience.value,
+                params.pending_instances,
+                (
+                    BoundingBox(box.top_left, box.width, box.height, box.depth)
+                    if box is not None
+                    else BoundingBox(*parsed.bounding_box)
+                    if parsed.bounding_box is not None
+                    else None
+                ),
+                parsed.edit_position,
+                parsed.edit_rotation,
+                now_ms(),
+                params.script_id,
+                creation_info=parsed.file_name,
+                base_trees=parsed.skeleton.trees,
+                base_nodes=parsed.skeleton.nodes,
+            )
+            self.world.tasks[task.id] = task
+            results.append({"status": 200, "success": render.task(self.world, task)})
+        return json_response({"tasks": results, "warnings": []})
+
+    def _nml_dataset(self, parsed: nml.ParsedNml, user: User) -> Dataset | None:
+        """The dataset an NML names: by ``datasetId``, else by name in the organization."""
+        if parsed.dataset_id is not None:
+            dataset = self.world.datasets.get(parsed.dataset_id)
+        else:
+            dataset = next(
+                (
+                    d
+                    for d in self.world.datasets.values()
+                    if parsed.dataset_name in (d.name, d.directory_name)
+                ),
+                None,
+            )
+        if dataset is None or not self.world.can_read_dataset(dataset, user, None):
+            return None
+        return dataset
+
     async def task_list(self, request: Request) -> Response:
         user = self.require_user(request)
         raw = await json_body(request)
@@ -788,6 +984,7 @@ class MainApi:
         r.add("GET", "/datastores", self.datastores)
         r.add("GET", "/datasets", self.dataset_list)
         r.add("GET", "/datasets/disambiguate/{org}/{name}/toId", self.dataset_disambiguate)
+        r.add("POST", "/datasets/exploreAndAddRemote", self.dataset_explore_and_add_remote)
         r.add("PATCH", "/datasets/{id}/updatePartial", self.dataset_update_partial)
         r.add("PATCH", "/datasets/{id}/teams", self.dataset_update_teams)
         r.add("GET", "/datasets/{id}/sharingToken", self.dataset_sharing_token)
@@ -801,6 +998,7 @@ class MainApi:
         r.add("DELETE", "/folders/{id}", self.folder_delete)
         r.add("POST", "/tasks", self.task_create)
         r.add("POST", "/tasks/list", self.task_list)
+        r.add("POST", "/tasks/createFromFiles", self.task_create_from_files)
         r.add("GET", "/tasks/{id}", self.task_get)
         r.add("PUT", "/tasks/{id}", self.task_update)
         r.add("DELETE", "/tasks/{id}", self.task_delete)

@@ -31,6 +31,7 @@ class WkError(Exception):
         *,
         plain: bool = False,
         errors: list[dict[str, str]] | None = None,
+        more: list[str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -39,12 +40,14 @@ class WkError(Exception):
         self.plain = plain
         # Per-field errors of a body the JSON reads refused (see invalid_json).
         self.errors = errors
+        # Further messages after the first (an exploration's report).
+        self.more = more or []
 
     def response(self) -> Response:
         if self.plain:
             return Response(self.message, status_code=self.status, media_type="text/plain")
         body: dict[str, Any] = {"errors": self.errors} if self.errors is not None else {}
-        body["messages"] = [{"error": self.message}]
+        body["messages"] = [{"error": m} for m in (self.message, *self.more)]
         return json_response(body, self.status)
 
 

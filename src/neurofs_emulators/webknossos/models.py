@@ -306,6 +306,19 @@ class UpdatePartialBody(Body):
     attachment_renamings: list[dict[str, Any]] | None = None
 
 
+class ExploreAndAddRemoteBody(Body):
+    """``POST /datasets/exploreAndAddRemote`` (ExploreAndAddRemoteDatasetParameters in
+    scalableminds/webknossos, app/models/dataset/explore/WKExploreRemoteLayerService.scala).
+    The official client also sends ``credentialIdentifier`` and ``credentialSecret``; the
+    route's JSON reads ignore them, as unknown keys."""
+
+    remote_uri: StrictStr
+    dataset_name: StrictStr
+    folder_id: StrictStr | None = None
+    folder_path: StrictStr | None = None
+    data_store_name: StrictStr | None = None
+
+
 # ------------------------------------------------------------------ folders
 
 
@@ -405,6 +418,18 @@ class BoundingBoxBody(Body):
     width: StrictInt = Field(ge=0)
     height: StrictInt = Field(ge=0)
     depth: StrictInt = Field(ge=0)
+
+
+class NmlTaskParametersBody(Body):
+    """``formJSON`` of ``POST /tasks/createFromFiles`` (the server's ``NmlTaskParameters``):
+    a task's parameters without what each annotation brings."""
+
+    task_type_id: StrictStr
+    needed_experience: ExperienceBody
+    pending_instances: StrictInt
+    project_name: StrictStr
+    script_id: StrictStr | None = None
+    bounding_box: BoundingBoxBody | None = None
 
 
 class TaskParametersBody(Body):

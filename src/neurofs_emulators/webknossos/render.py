@@ -336,7 +336,7 @@ def task_model(world: World, t: Task) -> models.TaskOut:
         status=models.TaskStatusJson(pending=pending, active=active, finished=finished),
         script=None,
         tracing_time=sum(times) if times else None,
-        creation_info=None,
+        creation_info=t.creation_info,
         bounding_box=(
             models.BoundingBoxJson(
                 top_left=t.bounding_box.top_left,

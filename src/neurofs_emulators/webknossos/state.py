@@ -143,6 +143,10 @@ class Task:
     edit_rotation: tuple[float, float, float]
     created: int
     script_id: str | None = None
+    # A task made from a base annotation: its file's name, and the size of its skeleton.
+    creation_info: str | None = None
+    base_trees: int = 0
+    base_nodes: int = 0
 
 
 class World:

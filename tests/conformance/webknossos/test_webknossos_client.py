@@ -27,6 +27,7 @@ from neurofs_emulators.webknossos.sample import (
     OTHER_TOKEN,
     OWNER_TOKEN,
     TASK_IDS,
+    TASK_TYPE_SKELETON,
     TEAM_ALPHA,
     TEAM_BETA,
     USER_OWNER,
@@ -34,6 +35,7 @@ from neurofs_emulators.webknossos.sample import (
 )
 from tests.support.emulators import WkEmulator
 from tests.support.fixtures import MakeMount
+from tests.support.nml import nml
 
 from .conftest import WkClientRunner
 
@@ -394,3 +396,145 @@ def test_default_view_configuration_agrees_with_the_mount(
             c.patch(
                 f"datasets/{DATASET_L4}/updatePartial", json={"dataSource": source}
             ).raise_for_status()
+
+
+@pytest.mark.mount
+def test_explore_and_add_remote_agrees_with_the_mount(
+    make_mount: MakeMount, wk_emulator: WkEmulator, run_wk_client: WkClientRunner
+) -> None:
+    """The client's ``explore_and_add_remote`` and a request file written into the mount's
+    ``datasets/<organization>/`` send the same request, and the two datasets they add look
+    the same to the client (layers, voxel size, bounding box, voxels) and in the mount."""
+    mount = make_mount(wk_emulator)
+    org = mount / f"webknossos/datasets/{ORGANIZATION}"
+    with httpx.Client(base_url=f"{wk_emulator.urls[0]}/api/v14/", headers=OWNER) as c:
+        store = c.get(f"datasets/{DATASET_L4}").json()["dataStore"]["url"]
+    uri = f"{store.rstrip('/')}/data/v14/zarr/{DATASET_L4}/color"
+
+    def explore_requests() -> list[Any]:
+        return [
+            w["body"]
+            for w in wk_emulator.writes()
+            if w["path"].endswith("/datasets/exploreAndAddRemote")
+        ]
+
+    wk_emulator.reset()
+    added = run_wk_client(
+        f"""
+        import webknossos as wk
+        folder = wk.RemoteFolder.get_by_path("neurofs_lab/EM/Cortex")
+        ds = wk.RemoteDataset.explore_and_add_remote("{uri}", "by_client", folder=folder)
+        emit({{"id": ds._dataset_id}})
+        """
+    )
+    by_client = explore_requests()
+    wk_emulator.reset()
+    (org / "by_mount.json").write_text(
+        json.dumps({"remoteUri": uri, "datasetName": "by_mount", "folder": "EM/Cortex"})
+    )
+    by_mount = explore_requests()
+    assert [{**b, "datasetName": "by_client"} for b in by_mount] == by_client
+    assert len(by_client) == 1
+    mount_id = json.loads((org / "by_mount.json").read_text())["id"]
+
+    seen = run_wk_client(
+        f"""
+        import numpy as np
+        import webknossos as wk
+        out = {{}}
+        for key, dataset_id in (("client", "{added["id"]}"), ("mount", "{mount_id}")):
+            ds = wk.RemoteDataset.open(dataset_id=dataset_id)
+            layer = ds.get_layer("color")
+            box = layer.bounding_box
+            data = layer.get_mag(1).read(absolute_offset=box.topleft, size=(64, 32, 16))
+            out[key] = {{
+                "layers": sorted(ds.layers),
+                "voxel_size": list(ds.voxel_size),
+                "box": [list(box.topleft), list(box.size)],
+                "mags": [m.to_list() for m in layer.mags],
+                "sum": int(np.asarray(data, dtype=np.int64).sum()),
+                "folder": ds.folder.id,
+            }}
+        emit(out)
+        """
+    )
+    assert seen["client"] == seen["mount"]
+    assert seen["mount"]["layers"] == ["color"] and seen["mount"]["sum"] > 0
+    subprocess.run([NEUROFS, "refresh", str(org)], check=True, timeout=300)
+    properties = [
+        json.loads((org / name / "datasource-properties.json").read_text())["dataLayers"]
+        for name in ("by_client", "by_mount")
+    ]
+    assert properties[0] == properties[1]
+
+
+def test_tasks_from_annotations_agree_with_the_mount(
+    make_mount: MakeMount,
+    wk_emulator: WkEmulator,
+    run_wk_client: WkClientRunner,
+    tmp_path: Path,
+) -> None:
+    """The client's ``Task.create_from_annotations`` and a task request naming the same
+    annotation file in the mount's ``tasks/`` send one ``createFromFiles`` upload each with
+    the same form, and make equal tasks."""
+    mount = make_mount(wk_emulator)
+    base = tmp_path / "base.nml"
+    base.write_bytes(nml(DATASET_L4, position=(131, 97, 33)))
+
+    def uploads() -> list[Any]:
+        return [
+            w["body"] for w in wk_emulator.writes() if w["path"].endswith("/tasks/createFromFiles")
+        ]
+
+    def shown(task_id: str) -> list[Any]:
+        with httpx.Client(base_url=f"{wk_emulator.urls[0]}/api/v14/", headers=OWNER) as c:
+            task = c.get(f"tasks/{task_id}").json()
+        return [
+            task["datasetId"],
+            task["editPosition"],
+            task["editRotation"],
+            task["boundingBox"],
+            task["status"]["pending"],
+            task["type"]["id"],
+            task["projectName"],
+            task["neededExperience"],
+        ]
+
+    wk_emulator.reset()
+    by_client = run_wk_client(
+        f"""
+        import webknossos as wk
+        annotation = wk.Annotation.load("{base}")
+        created = wk.Task.create_from_annotations(
+            task_type_id="{TASK_TYPE_SKELETON}",
+            project_name="demo_project",
+            base_annotations=[annotation],
+            needed_experience_domain="tracing",
+            needed_experience_value=1,
+            instances=2,
+        )
+        emit([t.task_id for t in created])
+        """
+    )
+    [client_upload] = uploads()
+    wk_emulator.reset()
+    request = {
+        "taskTypeId": TASK_TYPE_SKELETON,
+        "neededExperience": {"domain": "tracing", "value": 1},
+        "pendingInstances": 2,
+        "projectName": "demo_project",
+        "baseAnnotations": [str(base)],
+    }
+    tasks_dir = mount / "webknossos/tasks"
+    (tasks_dir / "from-annotation.json").write_text(json.dumps(request))
+    [mount_upload] = uploads()
+    assert json.loads(mount_upload["form"]["formJSON"]) == json.loads(
+        client_upload["form"]["formJSON"]
+    )
+    # One annotation file each (the client zips its own copy of the NML; the mount sends the
+    # file it was given).
+    assert len(client_upload["files"]) == len(mount_upload["files"]) == 1
+    receipt = json.loads((tasks_dir / "from-annotation.json").read_text())
+    [mount_task] = [name.removesuffix(".json") for name in receipt["created"]]
+    [client_task] = by_client
+    assert shown(mount_task) == shown(client_task)

@@ -16,14 +16,22 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from neurofs import secrets
 from neurofs.config import SourceConfig
 from neurofs.errors import ConfigError, NotFound, RemoteError
-from neurofs.io.http import HttpClient
+from neurofs.io.http import Form, HttpClient
 from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
 from neurofs.io.tier import Tier
 from neurofs.sources.clients import ApiClient, ClientMaker
 from neurofs.sources.payloads import adapted, validated
-from neurofs.sources.webknossos.models import BuildInfo, Dataset, Folder, Task, Team, User
+from neurofs.sources.webknossos.models import (
+    BuildInfo,
+    Dataset,
+    ExploreAndAddRemote,
+    Folder,
+    Task,
+    Team,
+    User,
+)
 
 M = TypeVar("M", bound=BaseModel)
 # What a listing's ``index`` function makes of it (see ``Memo.view``).
@@ -78,6 +86,7 @@ def _records(data: Any, what: str, name: str) -> list[Record]:
 
 
 _DATASETS = TypeAdapter(list[Dataset])
+_DATASET_ID = TypeAdapter(str)
 _TEAMS = TypeAdapter(list[Team])
 _FOLDERS = TypeAdapter(list[Folder])
 
@@ -186,6 +195,21 @@ class WebknossosApi(ApiClient):
             raise RemoteError(f"dataset {dataset_id}: no data source in the answer")
         return source
 
+    async def explore_and_add_remote(self, body: ExploreAndAddRemote) -> str:
+        """``POST /datasets/exploreAndAddRemote`` (scalableminds/webknossos,
+        ``DatasetController.exploreAndAddRemoteDataset``; the official client's
+        ``Dataset.explore_and_add_remote``): the server explores the URI and adds what it found
+        as a dataset of the caller's organization; its answer is the new dataset's id. A
+        refused exploration is a 400 whose messages carry the exploration report. The listing
+        is forgotten either way: a lost answer may still have added it."""
+        try:
+            sent = body.model_dump(by_alias=True)
+            answer = await self.send("POST", "datasets/exploreAndAddRemote", sent)
+        finally:
+            self.memo.forget(("datasets",))
+        new_id: str = adapted(_DATASET_ID, answer, "datasets/exploreAndAddRemote")
+        return new_id
+
     def forget_dataset(self, dataset_id: str) -> None:
         """Drop what was held of a dataset after it changed (and the listing showing it)."""
         self.memo.forget(("datasets",), ("dataset", dataset_id))
@@ -268,6 +292,10 @@ class WebknossosApi(ApiClient):
             return result
 
         return await self.memo.get(("task", task_id), fetch, fresh=fresh)
+
+    async def send_form(self, path: str, form: Form) -> Any:
+        """A multipart POST to the API (``tasks/createFromFiles``)."""
+        return await self.http.send_form(await self.api(path), form)
 
     def forget_tasks(self, *task_ids: str) -> None:
         """Drop the task listing, and the tasks named, after they changed."""

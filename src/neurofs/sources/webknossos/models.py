@@ -9,7 +9,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from neurofs.errors import RemoteError
 
@@ -274,3 +282,83 @@ class TaskCreation(_Model):
 
     tasks: list[TaskCreationResult]
     warnings: list[Any] = Field(default_factory=list)
+
+
+class RemoteDatasetRequest(BaseModel):
+    """A new ``datasets/<organization>/<name>.json``: the dataset to explore and add.
+    ``folder`` is a folder path below the organization's root, as ``dataset.json`` shows it.
+    Unknown keys are refused, so a misspelt key is caught instead of being ignored."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    remote_uri: StrictStr = Field(alias="remoteUri")
+    dataset_name: StrictStr = Field(alias="datasetName", max_length=300)
+    folder: StrictStr | None = None
+
+    @field_validator("remote_uri")
+    @classmethod
+    def _has_scheme(cls, value: str) -> str:
+        # The server refuses a URI without a scheme ("Received invalid URI") after it stored
+        # nothing; checking here spares the round trip.
+        scheme, sep, rest = value.partition("://")
+        if not sep or not scheme or not rest or any(c.isspace() for c in value):
+            raise ValueError("must be a URI such as https://…, s3://… or gs://…")
+        return value
+
+    @field_validator("dataset_name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class ExploreAndAddRemote(BaseModel):
+    """The body of ``POST /datasets/exploreAndAddRemote`` exactly as the official client sends
+    it (webknossos-libs, ``ApiDatasetExploreAndAddRemote``: every key, nulls included)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    remote_uri: str = Field(alias="remoteUri")
+    dataset_name: str = Field(alias="datasetName")
+    folder_id: str | None = Field(default=None, alias="folderId")
+    data_store_name: str | None = Field(default=None, alias="dataStoreName")
+    credential_identifier: str | None = Field(default=None, alias="credentialIdentifier")
+    credential_secret: str | None = Field(default=None, alias="credentialSecret")
+
+
+class Experience(BaseModel):
+    domain: StrictStr = Field(min_length=1)
+    value: StrictInt
+
+
+class TasksFromAnnotations(BaseModel):
+    """A new task request file that names base annotations: one task per annotation file,
+    sent as ``POST /tasks/createFromFiles``. Its keys are those of a task request without
+    what each annotation brings (dataset, position, rotation), and ``baseAnnotations``: the
+    absolute paths of NML files or zips of them on this machine."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    task_type_id: StrictStr = Field(alias="taskTypeId", min_length=1)
+    needed_experience: Experience = Field(alias="neededExperience")
+    pending_instances: StrictInt = Field(alias="pendingInstances", ge=1)
+    project_name: StrictStr = Field(alias="projectName", min_length=1)
+    script_id: StrictStr | None = Field(default=None, alias="scriptId")
+    # Unset: each task takes the bounding box its annotation has, if any.
+    bounding_box: BoundingBox | None = Field(default=None, alias="boundingBox")
+    base_annotations: list[StrictStr] = Field(alias="baseAnnotations", min_length=1)
+
+    def form_json(self) -> dict[str, Any]:
+        """``formJSON`` of the request (the server's ``NmlTaskParameters``), as the official
+        client's ``Task.create_from_annotations`` writes it."""
+        return {
+            "taskTypeId": self.task_type_id,
+            "neededExperience": self.needed_experience.model_dump(),
+            "pendingInstances": self.pending_instances,
+            "projectName": self.project_name,
+            "scriptId": self.script_id,
+            "boundingBox": (
+                self.bounding_box.model_dump(by_alias=True) if self.bounding_box else None
+            ),
+        }

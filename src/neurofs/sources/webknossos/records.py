@@ -18,22 +18,34 @@ receipt lists both, and the refused items, each with the server's message, are k
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import zipfile
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from neurofs.errors import InvalidContent, NotFound, PartlyRefused, RemoteError
+from neurofs.io.http import Form
 from neurofs.secrets import redact
 from neurofs.sources.payloads import validated
 from neurofs.sources.webknossos.api import Record, WebknossosApi
-from neurofs.sources.webknossos.models import Project, TaskCreation
+from neurofs.sources.webknossos.models import Project, TaskCreation, TasksFromAnnotations
+from neurofs.tree.local_files import read_local_file
 from neurofs.tree.merge import FieldPath
 from neurofs.tree.names import safe_name, unique_names
 from neurofs.tree.nodes import Attrs, GeneratedFile, IndexedDirectory, Kind, Node, NodePath
 from neurofs.tree.render import json_text
-from neurofs.tree.sidecar import Document, Sidecar, SidecarSpec, TextFormat, parse
+from neurofs.tree.sidecar import (
+    Document,
+    Sidecar,
+    SidecarSpec,
+    TextFormat,
+    describe_validation,
+    parse,
+)
 
 # What PUT /tasks/{id} and POST /tasks take; the rest of a task is shown but computed.
 TASK_PARAMETERS = (
@@ -223,7 +235,10 @@ class TasksDir(RecordsDir):
         return GeneratedFile(key, render)
 
     async def create_from_file(self, name: str, data: bytes) -> bytes:
-        items = _items(data)
+        doc = _json(data)
+        if isinstance(doc, dict) and "baseAnnotations" in doc:
+            return await self._create_from_annotations(doc, data)
+        items = _items(doc)
         for i, item in enumerate(items):
             try:
                 _validate_task({**item})
@@ -233,47 +248,115 @@ class TasksDir(RecordsDir):
             "POST", "tasks", [{k: item.get(k) for k in TASK_PARAMETERS} for item in items]
         )
         self.api.forget_tasks()
+        return _receipt(answer, "POST tasks", [{"parameters": item} for item in items], data)
+
+    async def _create_from_annotations(self, doc: dict[str, Any], data: bytes) -> bytes:
+        """One task per base annotation: ``POST /tasks/createFromFiles``, a multipart form of
+        ``formJSON`` and the files, each under its own name, as the official client's
+        ``Task.create_from_annotations`` sends it. Every file is read and checked first."""
         try:
-            result = TaskCreation.model_validate(answer)
-        except ValidationError:
-            raise RemoteError("POST tasks: unexpected answer") from None
-        if len(result.tasks) != len(items):
-            raise RemoteError("POST tasks: unexpected answer")
-        created = [r.success.id for r in result.tasks if r.success is not None]
-        refused = [
-            # The server's message is shown and kept: never with a credential in it.
-            {"item": i, "parameters": items[i], "error": redact(str(r.error))}
-            for i, r in enumerate(result.tasks)
-            if r.success is None
-        ]
-        receipt = json_text(
-            {
-                "created": [safe_name(c, ".json") for c in created],
-                "refused": refused,
-                "warnings": result.warnings,
-            }
+            request = TasksFromAnnotations.model_validate(doc)
+        except ValidationError as exc:
+            raise InvalidContent(describe_validation(exc)) from None
+        files = [(path, await annotation_file(path)) for path in request.base_annotations]
+        form = Form(
+            fields=(("formJSON", json.dumps(request.form_json())),),
+            files=tuple((os.path.basename(p), (os.path.basename(p), b)) for p, b in files),
         )
-        if refused:
-            raise PartlyRefused(
-                f"{len(refused)} of {len(items)} tasks refused: "
-                + "; ".join(f"item {r['item']}: {r['error']}" for r in refused),
-                receipt=receipt,
-                # Nothing created: the file exactly as written is what the user still needs.
-                refused=json_text(refused) if created else data,
-            )
-        return receipt
+        try:
+            answer = await self.api.send_form("tasks/createFromFiles", form)
+        finally:
+            self.api.forget_tasks()
+        # A zip may hold several annotations, each a task: the answer's items are the files'
+        # only when there are as many.
+        items = request.base_annotations
+        return _receipt(
+            answer, "POST tasks/createFromFiles", [{"baseAnnotation": p} for p in items], data
+        )
 
 
-def _items(data: bytes) -> list[Record]:
-    doc: Any
+# An annotation file is read whole into memory to be sent: this much at most.
+MAX_ANNOTATION_BYTES = 256 << 20
+
+
+async def annotation_file(path: str) -> bytes:
+    """The bytes of a base annotation named by path: an NML file or a zip holding NML files
+    (and volume data), by name and by content, else InvalidContent naming the file."""
+    if not path.lower().endswith((".nml", ".zip")):
+        raise InvalidContent(f"{path}: a base annotation must be an .nml or .zip file")
     try:
-        doc = json.loads(data.decode("utf-8"))
+        data = await read_local_file(path, MAX_ANNOTATION_BYTES)
+    except NotFound as exc:
+        raise InvalidContent(f"base annotation {exc}") from None
+    except InvalidContent as exc:
+        raise InvalidContent(f"base annotation {exc}") from None
+    if path.lower().endswith(".zip"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            raise InvalidContent(f"{path}: not a zip file") from None
+        if not any(n.lower().endswith(".nml") for n in names):
+            raise InvalidContent(f"{path}: the zip holds no .nml file")
+    elif b"<things" not in data[:4096]:
+        raise InvalidContent(f"{path}: not an NML file (no <things> element at its start)")
+    return data
+
+
+def _receipt(answer: Any, what: str, described: list[Record], data: bytes) -> bytes:
+    """The receipt of a task batch (``{"tasks": [...], "warnings": [...]}``, one result per
+    created task): the created tasks' files and the refused items with the server's message.
+    ``described`` says what each item was, when the answer has one result per item. Raises
+    PartlyRefused when the server refused some: the refused items are kept, or, when nothing
+    was created, the request exactly as written."""
+    try:
+        result = TaskCreation.model_validate(answer)
+    except ValidationError:
+        raise RemoteError(f"{what}: unexpected answer") from None
+    if len(result.tasks) != len(described):
+        if what.endswith("createFromFiles") and result.tasks:
+            described = [{} for _ in result.tasks]
+        else:
+            raise RemoteError(f"{what}: unexpected answer")
+    created = [r.success.id for r in result.tasks if r.success is not None]
+    refused = [
+        # The server's message is shown and kept: never with a credential in it.
+        {"item": i, **described[i], "error": redact(str(r.error))}
+        for i, r in enumerate(result.tasks)
+        if r.success is None
+    ]
+    receipt = json_text(
+        {
+            "created": [safe_name(c, ".json") for c in created],
+            "refused": refused,
+            "warnings": result.warnings,
+        }
+    )
+    if refused:
+        raise PartlyRefused(
+            f"{len(refused)} of {len(result.tasks)} tasks refused: "
+            + "; ".join(f"item {r['item']}: {r['error']}" for r in refused),
+            receipt=receipt,
+            # Nothing created: the file exactly as written is what the user still needs.
+            refused=json_text(refused) if created else data,
+        )
+    return receipt
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         parse(data, TextFormat.JSON)  # raises InvalidContent with the details
         raise InvalidContent("invalid JSON") from None
+
+
+def _items(doc: Any) -> list[Record]:
     items = doc if isinstance(doc, list) else [doc]
     if not items or not all(isinstance(i, dict) for i in items):
         raise InvalidContent("expected a JSON object or a non-empty list of objects")
+    if any("baseAnnotations" in i for i in items):
+        raise InvalidContent("a request with 'baseAnnotations' is one object, not a list")
     return items
 
 

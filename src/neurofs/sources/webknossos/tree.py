@@ -9,6 +9,8 @@
         labels/<segmentation>/   the segmentation layers with the same mags, as label images
     <layer>/                     native zarr-streaming view: <mag>/.zarray, <mag>/c.x.y.z,
                                  and <mag>.raw / .nhdr / .mhd plain volumes (up to a size cap)
+<source>/datasets/<organization>/<new>.json   a request to add a remote dataset (written by
+                                             the user; becomes a receipt)
 <source>/folders/<folder path>/<dataset> -> ../../datasets/<organization>/<dataset>
 <source>/tasks/, task-types/, projects/   see records.py
 ```
@@ -20,17 +22,25 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import trio
+from pydantic import ValidationError
 
-from neurofs.errors import NotFound, ReadOnly
+from neurofs.errors import InvalidContent, NotFound, ReadOnly
 from neurofs.io.fetcher import Assembled, BlocksOnly, Fetcher, RemoteObject, ServedWhole
 from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.readahead import GridHint, Index
 from neurofs.sources.webknossos import lines, volume
-from neurofs.sources.webknossos.api import WebknossosApi
-from neurofs.sources.webknossos.models import DataLayer, Dataset, Folder
+from neurofs.sources.webknossos.api import WebknossosApi, folder_paths
+from neurofs.sources.webknossos.models import (
+    DataLayer,
+    Dataset,
+    ExploreAndAddRemote,
+    Folder,
+    RemoteDatasetRequest,
+)
 from neurofs.sources.webknossos.records import ProjectsDir, TasksDir, TaskTypesDir
 from neurofs.sources.webknossos.volume import CHUNK, MagGeometry, mag_name
 from neurofs.tree.names import safe_name, unique_names
@@ -51,6 +61,7 @@ from neurofs.tree.nodes import (
 )
 from neurofs.tree.remote import RemoteFile
 from neurofs.tree.render import json_text
+from neurofs.tree.sidecar import TextFormat, parse
 
 log = logging.getLogger(__name__)
 
@@ -438,13 +449,52 @@ class DatasetsDir(IndexedDirectory[str]):
 
 
 class OrganizationDir(IndexedDirectory[Dataset]):
+    # A new *.json here asks the server to add a remote dataset (see create_from_file), so
+    # the editors that write it may leave their scratch files here too.
+    accepts_scratch = True
+
     def __init__(self, key: NodePath, ctx: WkContext, organization: str) -> None:
         super().__init__(key)
         self._ctx = ctx
         self._org = organization
 
     async def stat(self) -> Attrs:
-        return Attrs(Kind.DIRECTORY, 0, 0.0)
+        return Attrs(Kind.DIRECTORY, 0, 0.0, writable=True)
+
+    def creates_from(self, name: str) -> bool:
+        # Only plain *.json names are requests; editors' swap, backup and temporary files
+        # stay scratch files.
+        return name.endswith(".json") and not name.startswith(".")
+
+    async def create_from_file(self, name: str, data: bytes) -> bytes:
+        """Explore and add the remote dataset the file names (``remoteUri``, ``datasetName``,
+        optional ``folder``); the file becomes a receipt naming the new dataset's
+        directory. Everything is checked before the one request is sent."""
+        request = remote_dataset_request(data)
+        api = self._ctx.api
+        me = await api.me()
+        if me.organization != self._org:
+            # The server adds a dataset to the caller's organization, whatever the directory.
+            raise InvalidContent(
+                f"datasets are added to your organization '{me.organization}', not to '{self._org}'"
+            )
+        folder_id = None
+        if request.folder is not None:
+            by_path = {p: i for i, p in (await api.folders_indexed(folder_paths)).items()}
+            wanted = request.folder.strip("/")
+            if wanted not in by_path:
+                raise InvalidContent(f"unknown folder '{wanted}'")
+            folder_id = by_path[wanted]
+        body = ExploreAndAddRemote(
+            remoteUri=request.remote_uri,
+            datasetName=request.dataset_name,
+            folderId=folder_id,
+        )
+        new_id = await api.explore_and_add_remote(body)
+        index = await api.datasets_indexed(index_datasets)
+        named = index.by_organization.get(self._org, {})
+        created = [n for n, d in named.items() if d.id == new_id]
+        return json_text({"created": created, "id": new_id})
 
     async def entries(self) -> Mapping[str, Dataset]:
         index = await self._ctx.api.datasets_indexed(index_datasets)
@@ -452,6 +502,27 @@ class OrganizationDir(IndexedDirectory[Dataset]):
 
     def node(self, name: str, entry: Dataset) -> Node:
         return DatasetDir((*self.key, name), self._ctx, entry)
+
+
+def remote_dataset_request(data: bytes) -> RemoteDatasetRequest:
+    """The request file's fields, or InvalidContent naming each wrong one."""
+    doc = parse(data, TextFormat.JSON)
+    try:
+        return RemoteDatasetRequest.model_validate(doc)
+    except ValidationError as exc:
+        problems = [
+            f"'{'.'.join(str(p) for p in err['loc'])}': {_problem(err)}"
+            for err in exc.errors(include_url=False)
+        ]
+        raise InvalidContent("; ".join(problems)) from None
+
+
+def _problem(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key (remoteUri, datasetName and folder are known)"
+    if err["type"] == "missing":
+        return "required"
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 class DatasetDir(Directory):
