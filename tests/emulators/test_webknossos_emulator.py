@@ -1326,3 +1326,59 @@ def test_tasks_from_annotation_files(fresh: RunningEmulator) -> None:
     logged = next(r for r in fresh.requests() if r["path"].endswith("/tasks/createFromFiles"))
     assert logged["body"]["form"] == {"formJSON": _json.dumps(form)}
     assert [f["filename"] for f in logged["body"]["files"]] == ["a.nml", "b.zip", "notes.txt"]
+
+
+def _stl(data: bytes) -> np.ndarray:
+    """Vertices (triangles × 3 × 3) of binary STL bytes, checked against the header's count."""
+    count = int.from_bytes(data[80:84], "little")
+    assert len(data) == 84 + 50 * count
+    rows = np.dtype([("normal", "<f4", 3), ("vertices", "<f4", (3, 3)), ("attr", "<u2")])
+    return np.frombuffer(data, dtype=rows, offset=84)["vertices"]
+
+
+@pytest.mark.parametrize("mag", [(1, 1, 1), (4, 4, 2)])
+def test_full_mesh_bounds_are_the_segment_voxels_in_nm(
+    wk_data: httpx.Client, wk_sample: SampleWorld, mag: tuple[int, int, int]
+) -> None:
+    x0, y0, z0, x1, y1, z1 = 64, 32, 16, 384, 288, 112  # l4_demo's segmentation
+    labels = wk_sample.voxels(
+        DATASET_L4,
+        "segmentation",
+        mag,
+        x0 // mag[0],
+        y0 // mag[1],
+        z0 // mag[2],
+        x1 // mag[0],
+        y1 // mag[1],
+        z1 // mag[2],
+    )[0]
+    segment = int(np.unique(labels)[5])
+    where = np.argwhere(labels == segment)
+    corner = np.array([x0 // mag[0], y0 // mag[1], z0 // mag[2]])
+    lo, hi = (where.min(0) + corner) * mag, (where.max(0) + 1 + corner) * mag
+    response = wk_data.post(
+        f"datasets/{DATASET_L4}/layers/segmentation/meshes/fullMesh.stl",
+        json={"segmentId": segment, "mag": list(mag), "lod": 0},
+        headers=OWNER,
+    )
+    assert response.status_code == 200, response.text
+    vertices = _stl(response.content).reshape(-1, 3)
+    assert len(vertices) > 0
+    voxel_size = np.array([11.24, 11.24, 28.0])
+    np.testing.assert_allclose(vertices.min(0), lo * voxel_size, rtol=1e-6)
+    np.testing.assert_allclose(vertices.max(0), hi * voxel_size, rtol=1e-6)
+
+
+def test_full_mesh_of_an_absent_segment_is_empty_and_a_mag_is_needed(
+    wk_data: httpx.Client,
+) -> None:
+    route = f"datasets/{DATASET_L4}/layers/segmentation/meshes/fullMesh.stl"
+    absent = wk_data.post(route, json={"segmentId": 99999, "mag": [1, 1, 1]}, headers=OWNER)
+    assert absent.status_code == 200 and absent.content == bytes(84)
+    no_mag = wk_data.post(route, json={"segmentId": 2}, headers=OWNER)
+    assert no_mag.status_code == 400
+    denied = wk_data.post(
+        f"datasets/{DATASET_RETINA}/layers/segmentation/meshes/fullMesh.stl",
+        json={"segmentId": 2, "mag": [1, 1, 1]},
+    )
+    assert denied.status_code == 403

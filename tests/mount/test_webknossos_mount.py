@@ -868,3 +868,29 @@ def test_an_outage_keeps_the_remote_dataset_request(mount: Mount, wk_emulator: W
     assert info.value.errno == errno.EIO
     kept = mount / ".neurofs/rejected/webknossos/datasets" / ORGANIZATION
     assert any(p.read_bytes() == data for p in kept.iterdir() if p.name.startswith("outage"))
+
+
+def test_a_segment_mesh_is_binary_stl_bounded_by_its_voxels(mount: Mount, wk_emulator: WkEmulator):
+    meshes = ds_dir(mount, "l4_demo") / "segmentation.meshes"
+    assert meshes.is_dir()  # the path resolved: what follows is the listing alone
+    wk_emulator.reset()
+    assert os.listdir(meshes) == []
+    assert not any("meshes" in r["path"] for r in wk_emulator.requests())
+    labels = WORLD.voxels("l4_demo", "segmentation", (1, 1, 1), 64, 32, 16, 384, 288, 112)[0]
+    segment = int(np.unique(labels)[3])
+    where = np.argwhere(labels == segment) + np.array([64, 32, 16])
+    data = (meshes / f"{segment}.stl").read_bytes()
+    # No mesh library in the main venv: the STL is parsed with numpy.
+    count = int.from_bytes(data[80:84], "little")
+    assert len(data) == 84 + 50 * count and count > 0
+    rows = np.dtype([("normal", "<f4", 3), ("vertices", "<f4", (3, 3)), ("attr", "<u2")])
+    vertices = np.frombuffer(data, dtype=rows, offset=84)["vertices"].reshape(-1, 3)
+    voxel_size = np.array([11.24, 11.24, 28.0])
+    np.testing.assert_allclose(vertices.min(0), where.min(0) * voxel_size, rtol=1e-6)
+    np.testing.assert_allclose(vertices.max(0), (where.max(0) + 1) * voxel_size, rtol=1e-6)
+    for missing in ("99999.stl", "0.stl", "007.stl", "x.stl"):
+        with pytest.raises(FileNotFoundError):
+            (meshes / missing).stat()
+    with pytest.raises(OSError) as refused:
+        (meshes / f"{segment}.stl").open("wb")
+    assert refused.value.errno in (errno.EROFS, errno.EACCES)

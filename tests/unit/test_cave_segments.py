@@ -9,8 +9,9 @@ import pytest
 from neurofs.errors import RemoteError
 from neurofs.sources.cave.api import graph_table
 from neurofs.sources.cave.models import LineageGraph
-from neurofs.sources.cave.segments import id_lines, node_id
+from neurofs.sources.cave.segments import id_lines
 from neurofs.sources.payloads import validated
+from neurofs.tree.names import id_of_name
 
 
 def test_graph_table_is_the_sources_last_segment_as_caveclient_takes_it() -> None:
@@ -38,8 +39,8 @@ def test_graph_table_is_the_sources_last_segment_as_caveclient_takes_it() -> Non
         (" 1", None),
     ],
 )
-def test_node_id_from_a_file_name(name: str, value: int | None) -> None:
-    assert node_id(name) == value
+def test_an_id_from_a_file_name(name: str, value: int | None) -> None:
+    assert id_of_name(name) == value
 
 
 def test_id_lines() -> None:

@@ -131,3 +131,16 @@ def is_valid_name(name: str) -> bool:
         return len(name.encode("utf-8")) <= NAME_MAX
     except UnicodeEncodeError:
         return False
+
+
+# Segment, supervoxel and root ids are unsigned 64-bit integers.
+_MAX_ID = 2**64
+
+
+def id_of_name(name: str) -> int | None:
+    """The id a file name is when ids are written as the servers write them (decimal, no
+    sign, no leading zero, no spaces, not 0: one id has one name), else None."""
+    if not name.isascii() or not name.isdigit() or name.startswith("0"):
+        return None
+    value = int(name)
+    return value if value < _MAX_ID else None

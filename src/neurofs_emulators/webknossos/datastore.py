@@ -46,6 +46,10 @@ Routes (datastore ``ZarrStreamingController``, ``BinaryDataController``, ``DataP
   ``DSRemoteWebknossosClient.getDataSource``). The organization in the path is only used for
   the access check, as on the real datastore.
 
+- Meshes: ``POST /datasets/{id}/layers/{layer}/meshes/fullMesh.stl`` (the official client's
+  ``download_mesh``): a segment's whole mesh as binary STL, in the dataset's unit; see
+  ``Datastore.full_mesh`` and ``mesh.py``.
+
 Access: the token comes from ``?token=`` or ``X-Auth-Token``; it may be a user token (of a
 user who may read the dataset) or the dataset's sharing token; public datasets need none.
 A denied read is the real datastore's plain-text 403.
@@ -57,12 +61,20 @@ import json
 import re
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from neurofs_emulators.routing import Router
-from neurofs_emulators.webknossos import render
-from neurofs_emulators.webknossos.http import WkError, json_response, require_object_id
+from neurofs_emulators.webknossos import models, render
+from neurofs_emulators.webknossos.http import (
+    WkError,
+    invalid_json,
+    json_body,
+    json_response,
+    require_object_id,
+)
+from neurofs_emulators.webknossos.mesh import boxes_stl
 from neurofs_emulators.webknossos.state import Dataset, World
 from neurofs_emulators.webknossos.volume import (
     CHUNK,
@@ -71,6 +83,7 @@ from neurofs_emulators.webknossos.volume import (
     f_order_bytes,
     mag_literal,
     parse_mag,
+    segment_boxes,
 )
 
 ACCESS_DENIED = (
@@ -92,6 +105,12 @@ PROXY_CHUNK = 64
 # Cuboid.hasValidDimensions; see the module docstring).
 MAX_CUBOID_SIDE = 512
 OCTET = "application/octet-stream"
+# The full-mesh route's failures: its own message first, then the cause (Play's ``?~>``
+# chains messages; scalableminds/webknossos, webknossos-datastore/conf/messages).
+MESH_FAILED = "Failed to load mesh chunk."
+MESH_FILE_NOT_FOUND = "Could not find the requested mesh file."
+MAG_NEEDED = "A mag is needed for ad-hoc meshing."
+MUST_BE_SEGMENTATION = "The data layer must be a segmentation layer."
 
 ZARR_KEY = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$")
 PROXY_CHUNK_KEY = re.compile(r"^c/(\d+)/(\d+)/(\d+)/(\d+)$")
@@ -254,6 +273,40 @@ class Datastore:
         missing = "[]" if layer.box_has_data(mag, start, end) else "[0]"
         return _raw_response(body, missing)
 
+    # ------------------------------------------------------------------ meshes
+
+    async def full_mesh(self, request: Request) -> Response:
+        """``POST /datasets/{id}/layers/{layer}/meshes/fullMesh.stl`` (``DSMeshController.
+        loadFullMeshStl``): a segment's whole mesh as binary STL (see ``mesh.py``). The
+        emulated segmentation layers have a segment index (the formula says where each
+        segment is), so an ad-hoc mesh needs only ``mag``, as on a real datastore whose
+        layer has a segment index file: ``seedPosition`` is ignored, and a segment the layer
+        does not have is a mesh of no triangles (its index lists no buckets)."""
+        dataset = self.readable_dataset(request)
+        layer = self.layer_of(dataset, request.path_params["layer"])
+        raw = await json_body(request)
+        try:
+            body = models.FullMeshRequest.model_validate(raw)
+        except ValidationError as exc:
+            raise invalid_json(exc) from None
+        if body.mesh_file_name is not None:
+            # No layer here has mesh files (MeshFileService.lookUpMeshFileKey fails).
+            raise WkError(400, f"{MESH_FAILED} {MESH_FILE_NOT_FOUND}")
+        if body.mag is None:
+            raise WkError(400, f"{MESH_FAILED} {MAG_NEEDED}")
+        if layer.category != "segmentation":
+            raise WkError(400, f"{MESH_FAILED} {MUST_BE_SEGMENTATION}")
+        if body.mapping_name is not None:
+            raise WkError(400, f"{MESH_FAILED} Mapping {body.mapping_name} not found")
+        if not layer.has_mag(body.mag):
+            raise WkError(
+                400,
+                f"{MESH_FAILED} DataLayer “{layer.name}” does not have mag "
+                f"“{mag_literal(body.mag)}”",
+            )
+        boxes = segment_boxes(layer, body.segment_id, body.mag)
+        return Response(boxes_stl(boxes, dataset.voxel_size), media_type=OCTET)
+
     # ------------------------------------------------------------------ proxy
 
     async def proxy_properties(self, request: Request) -> Response:
@@ -317,6 +370,7 @@ class Datastore:
         r.add("GET", "/datasets/{id}/proxy/datasource-properties.json", self.proxy_properties)
         r.add("GET", "/datasets/{id}/proxy/layers/{layer}/mags/{mag}/{path:path}", self.proxy_file)
         r.add("POST", "/triggers/reload/{organization}/{id}", self.reload)
+        r.add("POST", "/datasets/{id}/layers/{layer}/meshes/fullMesh.stl", self.full_mesh)
         return r
 
 

@@ -527,3 +527,23 @@ class AnnotationOut(Payload):
     contributors: list[Any]
     others_may_edit: bool
     created: int
+
+
+# ------------------------------------------------------------------ meshes
+
+
+class FullMeshRequest(Body):
+    """The body of the datastore's ``meshes/fullMesh.stl`` (``FullMeshRequest`` in
+    scalableminds/webknossos, webknossos-datastore/.../services/mesh/DSFullMeshService.scala):
+    a mesh file's mesh when ``meshFileName`` is set, else an ad-hoc one at ``mag``."""
+
+    mesh_file_name: StrictStr | None = None
+    lod: StrictInt | None = None
+    segment_id: StrictInt
+    mapping_name: StrictStr | None = None
+    mapping_type: StrictStr | None = None
+    editable_mapping_tracing_id: StrictStr | None = None
+    annotation_version: StrictInt | None = None
+    mag: tuple[StrictInt, StrictInt, StrictInt] | None = None
+    seed_position: tuple[StrictInt, StrictInt, StrictInt] | None = None
+    additional_coordinates: list[Any] | None = None

@@ -234,6 +234,36 @@ def largest_label(top_left: Vec3, bottom_right: Vec3, s: int) -> int:
     return int(labels.max())
 
 
+def segment_boxes(layer: LayerSpec, segment_id: int, mag: Vec3) -> list[tuple[Vec3, Vec3]]:
+    """Where a segmentation layer's segment is at ``mag``: boxes ``(start, end)`` in mag-1
+    voxels (end exclusive), one per block of the formula with that label, clipped to the
+    bounding box and widened to whole voxels of ``mag`` (a voxel of ``mag`` strides, so it
+    covers ``[i*m, (i+1)*m)`` and has its first mag-1 voxel's label). Empty for a label the
+    layer does not have. The label names its block (``label - 1 = bx + 16*by + 256*bz``),
+    except where ``bx`` reaches 16 (the scale sample): then every block of that sum is one,
+    and no two of them touch (neighbours differ by 1, 16 or 256)."""
+    if layer.formula != "segmentation" or segment_id <= 0:
+        return []
+    s = layer.seed
+    (x0, y0, z0), (x1, y1, z1) = layer.top_left, layer.bottom_right
+    bys = np.arange((y0 + 3 * s) // 48, (y1 - 1 + 3 * s) // 48 + 1, dtype=np.int64)
+    bzs = np.arange(z0 // 24, (z1 - 1) // 24 + 1, dtype=np.int64)
+    by, bz = np.meshgrid(bys, bzs, indexing="ij")
+    bx = segment_id - 1 - 16 * by - 256 * bz
+    keep = (
+        (bx >= (x0 + 5 * s) // 40) & (bx <= (x1 - 1 + 5 * s) // 40) & (np.mod(bx + by + bz, 7) != 0)
+    )
+    boxes: list[tuple[Vec3, Vec3]] = []
+    for i, j, k in zip(bx[keep].tolist(), by[keep].tolist(), bz[keep].tolist(), strict=True):
+        lo = (max(40 * i - 5 * s, x0), max(48 * j - 3 * s, y0), max(24 * k, z0))
+        hi = (min(40 * i + 40 - 5 * s, x1), min(48 * j + 48 - 3 * s, y1), min(24 * k + 24, z1))
+        start = tuple(-(-a // m) * m for a, m in zip(lo, mag, strict=True))
+        end = tuple(-(-b // m) * m for b, m in zip(hi, mag, strict=True))
+        if all(a < b for a, b in zip(start, end, strict=True)):
+            boxes.append(((start[0], start[1], start[2]), (end[0], end[1], end[2])))
+    return boxes
+
+
 def f_order_bytes(values: npt.NDArray[np.generic]) -> bytes:
     """Fortran-order bytes over (c, x, y, z), little endian: how WEBKNOSSOS sends voxels."""
     return np.asfortranarray(values.astype(values.dtype.newbyteorder("<"))).tobytes(order="F")

@@ -538,3 +538,47 @@ def test_tasks_from_annotations_agree_with_the_mount(
     [mount_task] = [name.removesuffix(".json") for name in receipt["created"]]
     [client_task] = by_client
     assert shown(mount_task) == shown(client_task)
+
+
+def test_a_segments_mesh_is_the_clients(
+    make_mount: MakeMount,
+    wk_emulator: WkEmulator,
+    wk_sample: SampleWorld,
+    run_wk_client: WkClientRunner,
+    tmp_path: Path,
+) -> None:
+    """The client's ``download_mesh`` of a segment (an ad-hoc mesh at the layer's finest
+    mag, as the mount asks it) and ``<segmentation>.meshes/<id>.stl`` are the same bytes,
+    through the same route."""
+    mount = make_mount(wk_emulator)
+    box = (64, 32, 16, 384, 288, 112)
+    labels = wk_sample.voxels(DATASET_L4, "segmentation", (1, 1, 1), *box)[0]  # one channel
+    segment = int(np.unique(labels)[3])
+    # The client needs a voxel of the segment for an ad-hoc mesh (a datastore without a
+    # segment index starts there); the emulator's layers have one, as the mount assumes.
+    seed = [int(v) for v in np.argwhere(labels == segment)[0] + np.array([64, 32, 16])]
+
+    def mesh_requests() -> list[Any]:
+        return [
+            (r["method"], r["path"].split("/datasets/", 1)[1])
+            for r in wk_emulator.requests()
+            if r["path"].endswith("/meshes/fullMesh.stl")
+        ]
+
+    wk_emulator.reset()
+    path = run_wk_client(
+        f"""
+        import webknossos as wk
+        ds = wk.RemoteDataset.open(dataset_id="{DATASET_L4}")
+        layer = ds.get_segmentation_layer("segmentation")
+        emit(str(layer.download_mesh({segment}, TMP, mag=(1, 1, 1), seed_position={seed})))
+        """
+    )
+    by_client = mesh_requests()
+    wk_emulator.reset()
+    name = wk_sample.dataset(DATASET_L4).name
+    mesh = mount / f"webknossos/datasets/{ORGANIZATION}/{name}/segmentation.meshes/{segment}.stl"
+    data = mesh.read_bytes()
+    assert mesh_requests() == by_client and len(by_client) == 1
+    assert data == Path(path).read_bytes()
+    assert int.from_bytes(data[80:84], "little") > 0

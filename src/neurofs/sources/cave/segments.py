@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from neurofs.errors import NotFound
 from neurofs.sources.cave.api import CaveApi
+from neurofs.tree.names import id_of_name
 from neurofs.tree.nodes import (
     Attrs,
     Directory,
@@ -28,18 +29,6 @@ from neurofs.tree.nodes import (
     StaticDirectory,
 )
 from neurofs.tree.render import json_text
-
-# Node ids are unsigned 64-bit integers, written in decimal.
-_MAX_ID = 2**64
-
-
-def node_id(name: str) -> int | None:
-    """The node id a file name is, written as the graph writes it (decimal, no sign, no
-    leading zero, no spaces), or None: one id has one name."""
-    if not name.isascii() or not name.isdigit() or (name != "0" and name.startswith("0")):
-        return None
-    value = int(name)
-    return value if 0 < value < _MAX_ID else None
 
 
 def id_lines(ids: Sequence[int]) -> bytes:
@@ -68,7 +57,7 @@ class SegmentsDir(_LookupOnly):
     """``segments/<root id>/``: a root, current or outdated."""
 
     async def child(self, name: str) -> Node:
-        root = node_id(name)
+        root = id_of_name(name)
         if root is None or not await self._api.is_root(self._ds, root):
             raise self._missing(name)
         return segment_dir((*self.key, name), self._api, self._ds, root)
@@ -103,7 +92,7 @@ class SupervoxelsDir(_LookupOnly):
     """``supervoxels/<supervoxel id>``: a file of its current root."""
 
     async def child(self, name: str) -> Node:
-        supervoxel = node_id(name)
+        supervoxel = id_of_name(name)
         if supervoxel is None or await self._api.root_of(self._ds, supervoxel) is None:
             raise self._missing(name)
         api, ds = self._api, self._ds

@@ -28,6 +28,7 @@ from neurofs.sources.webknossos.models import (
     Dataset,
     ExploreAndAddRemote,
     Folder,
+    FullMeshRequest,
     Task,
     Team,
     User,
@@ -54,6 +55,15 @@ def choose_version(info: BuildInfo) -> int:
             f"neurofs speaks v{OLDEST_SUPPORTED}–v{NEWEST_SUPPORTED}"
         )
     return version
+
+
+def stl_triangles(data: bytes) -> int | None:
+    """The triangle count of binary STL bytes (80-byte header, uint32 count, 50 bytes per
+    triangle), or None when the length does not match the count."""
+    if len(data) < 84:
+        return None
+    count = int.from_bytes(data[80:84], "little")
+    return count if len(data) == 84 + 50 * count else None
 
 
 def folder_paths(folders: list[Folder]) -> dict[str, str]:
@@ -385,6 +395,39 @@ class WebknossosApi(ApiClient):
         except NotFound as missing:
             # The file exists in the mount: a 404 here means the datastore lost the layer.
             raise RemoteError(f"the datastore does not serve this box: {missing}") from None
+
+    async def full_mesh(
+        self,
+        dataset: Dataset,
+        layer: str,
+        segment_id: int,
+        mag: tuple[int, int, int],
+        *,
+        revision: str,
+    ) -> bytes:
+        """A segment's whole mesh as the datastore makes it, binary STL: ``POST
+        /data/v<N>/datasets/<id>/layers/<layer>/meshes/fullMesh.stl`` with an ad-hoc request
+        at ``mag`` (the official client's ``download_mesh``; scalableminds/webknossos,
+        DSMeshController.loadFullMeshStl). The datastore answers a segment its layer does not
+        have with a mesh of no triangles: NotFound. Held in the memo under the layer's
+        ``revision`` (a stat and the open that follows make one request)."""
+        store = self.datastore(dataset.data_store.url)
+        path = (
+            f"data/v{await self.version()}/datasets/{dataset.id}/layers/"
+            f"{quote(layer, safe='')}/meshes/fullMesh.stl"
+        )
+        body = FullMeshRequest(segmentId=segment_id, mag=mag).model_dump(by_alias=True)
+
+        async def fetch() -> bytes:
+            return await store.query_content(store.url(path), body)
+
+        data = await self.memo.get(("mesh", dataset.id, revision, layer, segment_id), fetch)
+        triangles = stl_triangles(data)
+        if triangles is None:
+            raise RemoteError(f"{layer} segment {segment_id}: the mesh is not binary STL")
+        if triangles == 0:
+            raise NotFound(f"{layer}: no segment {segment_id}")
+        return data
 
     async def _check_mag_served(self, store: HttpClient, mag_path: str, missing: NotFound) -> None:
         """The datastore answers 404 alike for a chunk it has no data for and for a dataset,

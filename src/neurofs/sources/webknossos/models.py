@@ -362,3 +362,16 @@ class TasksFromAnnotations(BaseModel):
                 self.bounding_box.model_dump(by_alias=True) if self.bounding_box else None
             ),
         }
+
+
+class FullMeshRequest(BaseModel):
+    """The body of the datastore's ``meshes/fullMesh.stl``: an ad-hoc mesh of a segment at
+    ``mag`` (scalableminds/webknossos, webknossos-datastore/.../services/mesh/
+    DSFullMeshService.scala, ``FullMeshRequest``). A layer with a segment index needs no
+    ``seedPosition``."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    segment_id: int = Field(alias="segmentId")
+    mag: tuple[int, int, int]
+    lod: int = 0

@@ -7,6 +7,7 @@
     sharing-token                a fresh sharing token on each read
     <layer>.ome.zarr/            OME-Zarr 0.4 view: .zgroup, .zattrs, <mag>/.zarray, <mag>/z/y/x
         labels/<segmentation>/   the segmentation layers with the same mags, as label images
+    <segmentation>.meshes/<id>.stl   a segment's mesh (binary STL), looked up by id, never listed
     <layer>/                     native zarr-streaming view: <mag>/.zarray, <mag>/c.x.y.z,
                                  and <mag>.raw / .nhdr / .mhd plain volumes (up to a size cap)
 <source>/datasets/<organization>/<new>.json   a request to add a remote dataset (written by
@@ -43,7 +44,7 @@ from neurofs.sources.webknossos.models import (
 )
 from neurofs.sources.webknossos.records import ProjectsDir, TasksDir, TaskTypesDir
 from neurofs.sources.webknossos.volume import CHUNK, MagGeometry, mag_name
-from neurofs.tree.names import safe_name, unique_names
+from neurofs.tree.names import id_of_name, safe_name, unique_names
 from neurofs.tree.nodes import (
     Attrs,
     BytesHandle,
@@ -558,6 +559,9 @@ class DatasetDir(Directory):
             labels = [(names[s.name], s) for s in volume.label_layers(layer, layers)]
             nodes.append(OmeZarrDir((*self.key, ome), ctx, d, layer, labels=labels))
             nodes.append(NativeLayerDir((*self.key, name), ctx, d, layer))
+            if layer.category == "segmentation":
+                meshes = safe_name(name, ".meshes")
+                nodes.append(MeshesDir((*self.key, meshes), ctx, d, layer))
         return nodes
 
     async def reload_on_server(self) -> None:
@@ -565,6 +569,39 @@ class DatasetDir(Directory):
 
     async def _sharing_token(self) -> bytes:
         return (await self._ctx.api.sharing_token(self._d.id) + "\n").encode()
+
+
+class MeshesDir(Directory):
+    """``<segmentation>.meshes/<segment id>.stl``: a segment's mesh, binary STL in the
+    dataset's unit, as the datastore computes it at the layer's finest mag. A layer's
+    segments cannot be listed: the directory shows nothing and costs nothing to list, and a
+    name is looked up on demand (ENOENT for a segment the layer does not have)."""
+
+    def __init__(self, key: NodePath, ctx: WkContext, dataset: Dataset, layer: DataLayer) -> None:
+        super().__init__(key)
+        self._ctx, self._d, self._layer = ctx, dataset, layer
+
+    async def stat(self) -> Attrs:
+        return Attrs(Kind.DIRECTORY, 0, _mtime(self._d))
+
+    async def children(self) -> Sequence[Node]:
+        return []
+
+    async def child(self, name: str) -> Node:
+        segment = id_of_name(name.removesuffix(".stl")) if name.endswith(".stl") else None
+        if segment is None or not self._layer.mags:
+            raise NotFound("/".join((*self.key, name)))
+        api, d, layer = self._ctx.api, self._d, self._layer
+        mag = min((m.mag for m in layer.mags), key=lambda m: (m[0] * m[1] * m[2], m))
+        revision = _revision(d, layer)
+
+        async def render() -> bytes:
+            return await api.full_mesh(d, layer.name, segment, mag, revision=revision)
+
+        # Asked at the lookup, so that an id the layer does not have is ENOENT there.
+        await render()
+        # A mesh is computed from all of a segment's voxels: never rendered for a listing.
+        return GeneratedFile((*self.key, name), render, _mtime(d), costly=True)
 
 
 class _LayerDir(Directory):
