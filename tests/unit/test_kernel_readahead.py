@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from neurofs.fs.kernel_readahead import mount_device, raise_read_ahead
+from neurofs.mountinfo import neurofs_mount_points
 
 MOUNTINFO = """\
 22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
@@ -49,3 +50,12 @@ def test_keeps_a_larger_window_and_survives_refusal(tmp_path: Path):
         setting.parent.chmod(0o755)
         setting.chmod(0o644)
     assert raise_read_ahead(Path("/mnt/elsewhere"), 1024, bdi, info) == 0
+
+
+def test_neurofs_mount_points_are_read_from_the_table(tmp_path: Path):
+    """The one reader of the mount table: the neurofs mounts, unescaped; a malformed line
+    is skipped, an unreadable table is no mounts."""
+    table = tmp_path / "mountinfo"
+    table.write_text(MOUNTINFO + "garbage without a separator\n")
+    assert neurofs_mount_points(table) == ["/mnt/neuro", "/mnt/with space", "/mnt/neuro"]
+    assert neurofs_mount_points(tmp_path / "missing") == []

@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from neurofs.mountinfo import neurofs_mount_points
+
 CONTROL = Path(".neurofs") / "control"
 ERRORS_LOG = Path(".neurofs") / "errors.log"
 
@@ -72,30 +74,7 @@ def last_control_error(root: Path) -> str | None:
 
 def neurofs_mounts() -> list[Path]:
     """Mount points of the neurofs filesystems this process can see."""
-    found: list[Path] = []
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return found
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        fields = left.split()
-        if len(fields) >= 5 and right.split()[:1] == ["fuse.neurofs"]:
-            found.append(Path(_unescape(fields[4])))
-    return found
-
-
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal (\\040 …)."""
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
+    return [Path(point) for point in neurofs_mount_points()]
 
 
 def mount_using_cache(cache_dir: Path) -> Path | None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import trio
 
+from neurofs.mountinfo import MOUNTINFO, parse
+
 log = logging.getLogger(__name__)
 
 # 2 MiB: a random read of up to this size is read as asked (up to it, the kernel takes a read
@@ -25,7 +27,6 @@ log = logging.getLogger(__name__)
 # 1 MiB each (the FUSE request size).
 READ_AHEAD_KIB = 2048
 _BDI_ROOT = Path("/sys/class/bdi")
-_MOUNTINFO = Path("/proc/self/mountinfo")
 
 
 def mount_device(mountpoint: Path, mountinfo: str) -> str | None:
@@ -33,26 +34,15 @@ def mount_device(mountpoint: Path, mountinfo: str) -> str | None:
     last mount there wins, as the kernel resolves stacked mounts). Reading mountinfo rather
     than stat()ing the mount point matters: the daemon must not call into its own mount."""
     target = str(mountpoint)
-    device = None
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if len(fields) > 4 and _unescape(fields[4]) == target:
-            device = fields[2]
-    return device
-
-
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal (\\040 ...)."""
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, char)
-    return field
+    devices = [e.device for e in parse(mountinfo) if e.mount_point == target]
+    return devices[-1] if devices else None
 
 
 def raise_read_ahead(
     mountpoint: Path,
     kib: int = READ_AHEAD_KIB,
     bdi_root: Path = _BDI_ROOT,
-    mountinfo: Path = _MOUNTINFO,
+    mountinfo: Path = MOUNTINFO,
 ) -> int:
     """Raise the mount's read-ahead window to ``kib`` if it is smaller; the window in force
     afterwards (0 when it cannot be read). Lack of permission is normal and only logged."""

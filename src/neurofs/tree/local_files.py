@@ -13,44 +13,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from pathlib import Path
 
 import trio
 
 from neurofs.errors import InvalidContent, NotFound
+from neurofs.mountinfo import neurofs_mount_points
 
-# The file system type of every neurofs mount (``subtype=neurofs``, fs/daemon.py).
-MOUNT_TYPE = "fuse.neurofs"
-MOUNTINFO = Path("/proc/self/mountinfo")
 _MAX_SYMLINKS = 40  # as the kernel allows (ELOOP)
-
-
-def _unescape(field: str) -> str:
-    # mountinfo writes space, tab, newline and backslash in octal (\040 …).
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1 : i + 4].isdigit() and i + 4 <= len(field):
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
-def neurofs_mounts(mountinfo: Path = MOUNTINFO) -> list[str]:
-    """The mount points of the neurofs mounts this process sees."""
-    try:
-        lines = mountinfo.read_text().splitlines()
-    except OSError:
-        return []
-    points = []
-    for line in lines:
-        left, sep, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if sep and len(fields) >= 5 and tail and tail[0] == MOUNT_TYPE:
-            points.append(_unescape(fields[4]))
-    return points
 
 
 def _inside(path: str, mounts: list[str]) -> str | None:
@@ -125,5 +94,5 @@ def _read(path: str, max_bytes: int, mounts: list[str]) -> bytes:
 async def read_local_file(path: str, max_bytes: int) -> bytes:
     """The bytes of the regular file at the absolute ``path`` of this machine (at most
     ``max_bytes``), read in a worker thread; never from a neurofs mount."""
-    mounts = neurofs_mounts()
+    mounts = neurofs_mount_points()
     return await trio.to_thread.run_sync(_read, path, max_bytes, mounts)
