@@ -324,9 +324,12 @@ def test_damaged_blocks_while_mounted_are_refetched(
     damage = _damage(block_files(mount.cache_dir))
     _read_all(check, spans)
     stats = mount.stats()["cache"]
-    # With the daemon running every kind of damage is caught on read: checksum, length, or
-    # a missing file.
-    assert stats["corrupt_dropped"] == sum(damage.values()) - damage["kept"], (damage, stats)
+    # With the daemon running every kind of damage is caught on read: checksum or length. A
+    # missing file is a miss, not damage (another process sharing the directory may have
+    # evicted it); it is fetched again all the same.
+    damaged = damage["flipped"] + damage["truncated"] + damage["grown"]
+    assert stats["corrupt_dropped"] == damaged, (damage, stats)
+    assert stats["misses"] >= damaged + damage["deleted"], (damage, stats)
     # Refetched blocks were stored again: a third daemon reads everything from disk, clean.
     mount.remount()
     dandi_emulator.reset()
