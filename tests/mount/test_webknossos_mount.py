@@ -772,6 +772,10 @@ def test_a_remote_dataset_added_by_a_request_file(mount: Mount, wk_emulator: WkE
     receipt and the new dataset is listed with its layer, whose voxels read as the source's."""
     org = mount / f"webknossos/datasets/{ORGANIZATION}"
     uri = _datastore_zarr(wk_emulator, DATASET_L4) + "/color"
+    with wk_emulator.wk() as c:
+        # The server explores as an anonymous reader: the source must be public (an earlier
+        # test of this module made it private).
+        c.patch(f"datasets/{DATASET_L4}/updatePartial", json={"isPublic": True}).raise_for_status()
     wk_emulator.reset()
     (org / "new.json").write_text(
         json.dumps({"remoteUri": uri, "datasetName": "added_l4", "folder": "EM/Cortex"})
