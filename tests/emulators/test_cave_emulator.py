@@ -22,6 +22,7 @@ import pyarrow as pa
 import pytest
 
 from neurofs_emulators.cave.definitions import DEFINITIONS
+from neurofs_emulators.cave.http import flask_json
 from neurofs_emulators.cave.materialize import QUERY_LIMIT_ENV
 from neurofs_emulators.cave.sample import (
     ALIGNED_VOLUME,
@@ -778,9 +779,21 @@ def test_chunkedgraph_roots_and_leaves(cave: RunningEmulator) -> None:
     base = pcg(cave)
     assert httpx.get(cave.urls[1] + "/segmentation/api/versions").json() == [0, 1]
     for root in cg.ROOTS.values():
+        if root.id == cg.ROOT_HUGE:
+            continue
         r = httpx.get(f"{base}/node/{root.id}/leaves", headers=OWNER)
         assert r.status_code == 200
-        assert r.json() == {"leaf_ids": list(root.leaf_ids())}
+        # flask's bytes, whether sent whole or (computed roots) in pieces.
+        assert r.content == flask_json({"leaf_ids": list(root.leaf_ids())}).body
+    # The huge root's answer: streamed, every id once, in order.
+    with httpx.stream("GET", f"{base}/node/{cg.ROOT_HUGE}/leaves", headers=OWNER) as r:
+        text = b"".join(r.iter_bytes())
+    assert text.startswith(b'{"leaf_ids":[') and text.endswith(b"]}\n")
+    ids = text[len(b'{"leaf_ids":[') : -len(b"]}\n")].split(b",")
+    assert len(ids) == cg.HUGE_LEAVES
+    assert int(ids[0]) == cg.HUGE_FIRST_LEAF and int(ids[-1]) == cg.HUGE_FIRST_LEAF + len(ids) - 1
+    assert len(text) > 64 * 1024 * 1024
+    del text, ids
     big = httpx.get(f"{base}/node/{cg.ROOT_BIG}/leaves", headers=OWNER).json()["leaf_ids"]
     assert len(big) == cg.BIG_LEAVES >= 100_000 and len(set(big)) == len(big)
     # Every supervoxel's current root: the merged halves' E, the split-off B.

@@ -23,6 +23,7 @@ from neurofs_emulators.cave.sample import (
 from neurofs_emulators.cave.sample import (
     OWNER_TOKEN as SAMPLE_TOKEN,
 )
+from tests.support.memory import high_water_mark, reset_high_water_mark, resident
 
 from .conftest import CaveEmulator, Mount
 
@@ -754,6 +755,60 @@ def test_a_large_segments_leaves_are_read_only_when_asked(
     cave_emulator.reset()
     assert len((big / "leaves").read_bytes()) == size
     assert not [p for p in _graph_requests(cave_emulator) if p.endswith("/leaves")]
+
+
+def test_a_roots_millions_of_leaves_stream_to_disk_in_bounded_memory(
+    mount: Mount, cave_emulator: CaveEmulator
+):
+    """4,000,000 supervoxels, a 72 MB answer (past what the HTTP client reads whole): the
+    file's size is exact at its first stat, its lines are the graph's leaves, the daemon's
+    memory rises far less than the answer's length, and after a remount the file is read
+    from the cache directory with no request."""
+    from neurofs_emulators.cave import chunkedgraph as cg
+
+    assert mount.pid is not None
+    huge = _segments(mount) / str(cg.ROOT_HUGE) / "leaves"
+    expected_size = len(f"{cg.HUGE_FIRST_LEAF}\n") * cg.HUGE_LEAVES  # ids of equal length
+    before = resident(mount.pid)
+    reset_high_water_mark(mount.pid)
+    assert os.stat(huge).st_size == expected_size > 64 * 1024 * 1024
+    rise = high_water_mark(mount.pid) - before
+    assert rise < 40 * 1024 * 1024, f"the daemon grew {rise / 2**20:.0f} MB"
+    assert len([p for p in _graph_requests(cave_emulator) if p.endswith("/leaves")]) == 1
+    count = 0
+    with open(huge, "rb") as f:
+        for count, line in enumerate(f, 1):
+            if count in (1, cg.HUGE_LEAVES // 2, cg.HUGE_LEAVES):
+                assert int(line) == cg.HUGE_FIRST_LEAF + count - 1
+    assert count == cg.HUGE_LEAVES
+    mount.remount()
+    cave_emulator.reset()
+    with open(huge, "rb") as f:
+        f.seek(-len(f"{cg.HUGE_FIRST_LEAF}\n"), os.SEEK_END)
+        assert int(f.read()) == cg.HUGE_FIRST_LEAF + cg.HUGE_LEAVES - 1
+    assert not [p for p in _graph_requests(cave_emulator) if p.endswith("/leaves")]
+
+
+def test_a_broken_or_cut_leaves_answer_is_eio_and_leaves_no_file(
+    mount: Mount, cave_emulator: CaveEmulator
+):
+    """The graph answers 200 with something that is no list of ids, then a body cut before
+    its end: each is EIO with an errors.log line, and no file is kept; the next good answer
+    makes the file, with the graph's ids."""
+    from neurofs_emulators.cave import chunkedgraph as cg
+
+    leaves = _segments(mount) / str(cg.ROOT_D) / "leaves"
+    graph = f"/segmentation/api/v1/table/{cg_table()}/node/{cg.ROOT_D}/leaves"
+    cave_emulator.refuse("GET", graph, 200, {"leaf_ids": [1, "x"]})
+    with pytest.raises(OSError) as info:
+        os.stat(leaves)
+    assert info.value.errno == errno.EIO
+    assert "graph's answer is refused" in (mount / ".neurofs/errors.log").read_text()
+    # A cut body is retried, and the retry's bytes alone make the file.
+    cave_emulator.refuse("GET", graph, 200, None, cut=True)
+    assert leaves.read_text() == "".join(f"{i}\n" for i in cg.ROOTS[cg.ROOT_D].leaves)
+    rendered = mount.cache_dir / "rendered"
+    assert [p.name for p in rendered.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_segments_lookup_only_unknown_ids_and_writes(mount: Mount, cave_emulator: CaveEmulator):

@@ -18,6 +18,7 @@ from neurofs.io.cache.rendered import RENDERED_DIR
 from neurofs_emulators.cave.materialize import QUERY_LIMIT_ENV
 from neurofs_emulators.cave.sample import DATASTACK, SampleCave
 from neurofs_emulators.launch import start_emulator
+from tests.support.memory import high_water_mark, reset_high_water_mark, resident
 
 from .conftest import CaveEmulator, Mount
 
@@ -41,26 +42,6 @@ def comparable(frame: Any) -> list[tuple[Any, ...]]:
     an all-empty CSV column is float NaN, a Parquet one a typed null)."""
     cells = frame.astype(object).where(frame.notna(), None)
     return [tuple(row) for row in cells.itertuples(index=False)]
-
-
-def high_water_mark(pid: int) -> int:
-    """The process's peak resident memory (VmHWM) in bytes."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
-    assert found
-    return int(found.group(1)) * 1024
-
-
-def resident(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-    assert found
-    return int(found.group(1)) * 1024
-
-
-def reset_high_water_mark(pid: int) -> None:
-    """Start VmHWM again from the current RSS (Linux's clear_refs "5")."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 @pytest.fixture

@@ -74,9 +74,10 @@ class Emulator:
         body: Any,
         times: int = 1,
         after: int = 0,
+        cut: bool = False,
     ) -> None:
         """Make the next matching request(s) fail as the real server would (after letting
-        ``after`` of them through)."""
+        ``after`` of them through); ``cut``: the connection dropped after a 200's headers."""
         httpx.post(
             f"{self._base()}/__emulator__/refusals",
             json={
@@ -86,6 +87,7 @@ class Emulator:
                 "body": body,
                 "times": times,
                 "after": after,
+                "cut": cut,
             },
         ).raise_for_status()
 

@@ -4,12 +4,14 @@ lineage graph."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from neurofs.errors import RemoteError
 from neurofs.sources.cave.api import graph_table
 from neurofs.sources.cave.models import LineageGraph
-from neurofs.sources.cave.segments import id_lines
+from neurofs.sources.cave.segments import LeafIdLines, id_lines
 from neurofs.sources.payloads import validated
 from neurofs.tree.names import id_of_name
 
@@ -73,3 +75,69 @@ def test_a_malformed_lineage_answer_is_a_remote_error() -> None:
         validated(LineageGraph, {"nodes": [], "links": [{"source": -1, "target": 2}]}, "x")
     with pytest.raises(RemoteError):
         validated(LineageGraph, {"nodes": [{"id": "12"}], "links": []}, "x")
+
+
+def _lines(pieces: list[bytes]) -> tuple[bytes, int]:
+    out = io.BytesIO()
+    sink = LeafIdLines(out, "leaves of 7")
+    for piece in pieces:
+        sink.feed(piece)
+    count = sink.finish()
+    return out.getvalue(), count
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'{"leaf_ids":[11,12,1300000000000000000]}\n',  # flask's compact text
+        b'{ "leaf_ids" : [ 11 , 12,\n 1300000000000000000 ] }',  # any JSON spacing
+        b'{"leaf_ids":["11","12","1300000000000000000"]}',  # int64_as_str
+    ],
+)
+def test_leaf_ids_become_lines_however_the_answer_is_cut(answer: bytes) -> None:
+    expected = b"11\n12\n1300000000000000000\n"
+    for cut in range(len(answer) + 1):
+        for second in range(cut, len(answer) + 1, 3):
+            assert _lines([answer[:cut], answer[cut:second], answer[second:]]) == (expected, 3)
+    one_byte_at_a_time = [answer[i : i + 1] for i in range(len(answer))]
+    assert _lines(one_byte_at_a_time) == (expected, 3)
+
+
+def test_an_empty_list_of_leaves_is_an_empty_file() -> None:
+    assert _lines([b'{"leaf_ids":', b"[]}"]) == (b"", 0)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'{"leaf_ids":[11,12',  # cut short
+        b'{"leaf_ids":[11,12]',  # no closing brace
+        b'{"leaf_ids":[11,12,]}',  # a trailing comma
+        b'{"leaf_ids":[,11]}',
+        b'{"leaf_ids":[11,,12]}',
+        b'{"leaf_ids":[11,-12]}',  # no id
+        b'{"leaf_ids":[11,012]}',
+        b'{"leaf_ids":[11,1.5]}',
+        b'{"leaf_ids":[11,null]}',
+        b'{"leaf_ids":[11,123456789012345678901]}',  # 21 digits
+        b'{"leaf_ids":[11]}{"more":1}',  # something after the list
+        b'{"leaf_ids":[11],"other":[]}',
+        b'{"error":[11]}',  # not the answer
+        b'{"leaf_ids":[[11]]}',
+        b"<html>" + b" " * 10_000,
+        b'{"leaf_ids":[' + b"1" * 10_000 + b"]}",  # one endless "id"
+    ],
+)
+def test_an_answer_that_is_no_list_of_leaf_ids_is_refused(answer: bytes) -> None:
+    with pytest.raises(RemoteError, match="leaves of 7: the graph's answer is refused"):
+        _lines([answer[:5], answer[5:]])
+
+
+def test_a_new_try_forgets_what_the_last_one_fed() -> None:
+    out = io.BytesIO()
+    sink = LeafIdLines(out, "leaves of 7")
+    sink.feed(b'{"leaf_ids":[1,2,3')
+    sink.begin()
+    sink.feed(b'{"leaf_ids":[4]}')
+    assert sink.finish() == 1
+    assert out.getvalue() == b"4\n"

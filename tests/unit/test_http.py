@@ -250,3 +250,71 @@ async def test_after_an_outage_requests_fail_fast_until_the_server_answers():
     await trio.sleep(0.3)
     assert await c.get_json("c/") == 1
     assert not c.seems_down
+
+
+class _Collect:
+    """A ``BodySink`` that keeps what it was fed, and counts its tries."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+        self.body = b""
+
+    def begin(self) -> None:
+        self.tries += 1
+        self.body = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.body += chunk
+
+
+class _CutStream(httpx.AsyncByteStream):
+    """A body that stops with a transport error after its first piece."""
+
+    def __init__(self, first: bytes) -> None:
+        self._first = first
+
+    async def __aiter__(self):  # type: ignore[override]
+        yield self._first
+        raise httpx.ReadError("connection reset")
+
+
+async def test_a_streamed_body_cut_halfway_is_fed_again_from_its_start():
+    big = b"x" * (3 * 64 * 1024 * 1024)  # past the cap of answers read whole
+    calls = []
+
+    def handler(request):
+        calls.append(request.headers.get("Authorization"))
+        if len(calls) == 1:
+            return httpx.Response(200, stream=_CutStream(big[:1000]))
+        return httpx.Response(200, content=big)
+
+    c = client(handler)
+    sink = _Collect()
+    await c.get_streamed("node/1/leaves", sink)
+    assert sink.tries == 2 and sink.body == big
+    assert calls == ["token sekrit-token"] * 2
+
+
+async def test_a_streamed_get_refused_or_redirected_feeds_nothing():
+    for status, error in ((404, NotFound), (403, AccessDenied), (302, RemoteError)):
+        sink = _Collect()
+        c = client(lambda r, s=status: httpx.Response(s, json={"message": "no"}))
+        with pytest.raises(error):
+            await c.get_streamed("node/1/leaves", sink)
+        assert sink.body == b""
+
+
+async def test_a_sink_refusing_the_body_ends_the_request_without_retry():
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        return httpx.Response(200, content=b"<html>")
+
+    class Refusing(_Collect):
+        def feed(self, chunk: bytes) -> None:
+            raise RemoteError("not a list")
+
+    with pytest.raises(RemoteError, match="not a list"):
+        await client(handler).get_streamed("node/1/leaves", Refusing())
+    assert calls == [1]

@@ -3,6 +3,7 @@ concurrent askers, found again by a later process, temporaries of a crash swept.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,24 @@ async def test_clearing_the_cache_clears_rendered_files(tmp_path: Path):
         cache.clear()
         assert cache.stats().stored_blocks == 0
     assert files.find("id:a", ".parquet") is None
+
+
+async def test_a_kind_rendered_with_a_budget_keeps_its_newest_files_within_it(tmp_path: Path):
+    files = RenderedFiles(tmp_path)
+    parquet = await files.ensure("table", ".parquet", Renderer(b"p" * 500))
+    made = []
+    for i in range(6):
+        found = await files.ensure(f"root:{i}", ".leaves", Renderer(b"x" * 100), budget=(4, 350))
+        os.utime(found.path, (1000 + i, 1000 + i))  # rendered in this order, a second apart
+        made.append(found)
+    # Newest first: 3 files of 100 bytes fit 350 bytes (4 would be 400); the others went.
+    kept = [f for f in made if f.path.exists()]
+    assert kept == made[3:]
+    # Other kinds are not counted or touched.
+    assert parquet.path.exists()
+    # By count: a budget of 2 files keeps the one just rendered and the newest other.
+    last = await files.ensure("root:9", ".leaves", Renderer(b"y"), budget=(2, 10**6))
+    assert [f for f in made if f.path.exists()] == made[5:] and last.path.exists()
+    # The one just rendered stays even when it alone is past the budget.
+    alone = await files.ensure("root:10", ".leaves", Renderer(b"z" * 1000), budget=(5, 10))
+    assert alone.path.exists() and not last.path.exists()

@@ -1,7 +1,9 @@
 """One HTTP exchange: send a request, read its body under the try's deadline, classify it.
 
 Reads and writes both go through ``exchange``. It returns an answer whose status is below 400
-with its body read (at most ``MAX_JSON_BYTES``); what may succeed on another try raises
+with its body read (at most ``MAX_JSON_BYTES``), or, given a ``sink``, the body of a success
+handed to the sink as it arrives and kept nowhere (answers of any length: a root's millions of
+supervoxel ids); what may succeed on another try raises
 ``Transient``; a final refusal raises the domain error of ``io/status.TABLE``. What to do with
 a success (follow a redirect, check a range, parse JSON) is the caller's.
 """
@@ -67,9 +69,11 @@ async def exchange(
     clock: TryClock,
     reading: Reading,
     record: Callable[[int, int], None],
+    sink: Callable[[bytes], None] | None = None,
 ) -> httpx.Response:
     """Send ``request`` and read its answer; ``record(status, bytes)`` once per exchange
-    (status 0: no answer)."""
+    (status 0: no answer). ``sink``: the body of a 2xx answer goes to it, chunk by chunk, with
+    no cap (the response's ``content`` is then empty); other answers are read as always."""
     clock.request_out()
     try:
         response = await client.send(request, stream=True)
@@ -79,12 +83,17 @@ async def exchange(
             type(exc).__name__, down=True, reached=not isinstance(exc, httpx.ConnectError)
         ) from None
     clock.headers_in()
+    if sink is not None and not 200 <= response.status_code < 300:
+        sink = None
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in response.aiter_bytes():
             clock.body_in(len(chunk))
             size += len(chunk)
+            if sink is not None:
+                sink(chunk)
+                continue
             if size > MAX_JSON_BYTES:
                 raise RemoteError(
                     f"{redact_url(str(request.url))}: answer larger than {MAX_JSON_BYTES}"

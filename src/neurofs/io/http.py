@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import cachetools
@@ -119,6 +119,16 @@ def _json_or_none(response: httpx.Response) -> Any:
         return None
 
 
+class BodySink(Protocol):
+    """Where ``HttpClient.get_streamed`` puts a body."""
+
+    def begin(self) -> None:
+        """A try starts: forget whatever an earlier try fed."""
+
+    def feed(self, chunk: bytes) -> None:
+        """The next bytes of the body (raise a ``NeurofsError`` to refuse the answer)."""
+
+
 class HttpClient:
     """HTTP for one source. API calls carry ``auth_headers``; data URLs elsewhere never do."""
 
@@ -194,6 +204,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         body: Any = None,
         form: Form | None = None,
+        sink: Callable[[bytes], None] | None = None,
     ) -> httpx.Response:
         if form is not None:  # multipart: its text fields and files instead of a JSON body
             request = self._client.build_request(
@@ -214,6 +225,7 @@ class HttpClient:
             clock,
             reading,
             lambda status, nbytes: self._stats.request(self.source, status, nbytes),
+            sink,
         )
 
     # ------------------------------------------------------------------ retry loop
@@ -361,6 +373,23 @@ class HttpClient:
         if store is not None:
             await trio.to_thread.run_sync(store.save, self.source, store_key, data)
         return data
+
+    async def get_streamed(self, path: str, sink: BodySink) -> None:
+        """GET an API resource whose answer may be longer than memory should hold (a root's
+        supervoxel ids): its body goes to ``sink`` as it arrives. Each try starts the sink
+        again (``sink.begin()``), so a body cut halfway and sent again is not fed twice. No
+        redirect is followed (a 3xx is refused) and nothing is kept for outages."""
+        url = self.url(path)
+        describe = f"GET {redact_url(url)}"
+        reading = self._reading(describe)
+
+        async def attempt(clock: TryClock) -> None:
+            sink.begin()
+            response = await self._exchange("GET", url, clock, reading, sink=sink.feed)
+            if response.status_code != 200:
+                raise RemoteError(f"{describe}: unexpected HTTP {response.status_code}")
+
+        await self._attempts(describe, attempt)
 
     async def resolve_redirect(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         """GET an API route that answers with a redirect and return where it points."""

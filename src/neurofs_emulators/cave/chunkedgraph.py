@@ -21,8 +21,10 @@ The routes caveclient's ``ChunkedGraphClient`` calls for roots, leaves and linea
   ids" on the others.
 
 The sample is small and fixed: an outdated root split in two, one half merged later with
-another root, and one current root of ``BIG_LEAVES`` supervoxels whose ids are computed per
-request, never stored.
+another root, one current root of ``BIG_LEAVES`` supervoxels and one of ``HUGE_LEAVES`` (an
+answer of about 72 MB, larger than a client should hold whole) whose ids are computed per
+request, never stored. Such a root's ``leaves`` answer is flask's bytes sent in pieces as they
+are made (chunked, where flask sends one body with its length): the same JSON, never held.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from neurofs_emulators.cave.auth import Authenticator
-from neurofs_emulators.cave.http import flask_json
+from neurofs_emulators.cave.http import JSON_TYPE, flask_json
 from neurofs_emulators.cave.sample import SEGMENTATION_CREATED
 from neurofs_emulators.routing import Router
 
@@ -59,6 +61,10 @@ MERGE_OPERATION = 102
 
 BIG_LEAVES = 120_000
 BIG_FIRST_LEAF = _SV + 5_000_000
+HUGE_LEAVES = 4_000_000
+HUGE_FIRST_LEAF = _SV + 10_000_000
+# Ids per piece of a streamed ``leaves`` answer.
+_LEAVES_PIECE = 16_384
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ ROOT_C = _ROOT + 1003
 ROOT_D = _ROOT + 1004
 ROOT_E = _ROOT + 1005
 ROOT_BIG = _ROOT + 2001
+ROOT_HUGE = _ROOT + 2002
 
 split: dict[str, Any] = {"replaced": SPLIT_TIME, "replaced_by": SPLIT_OPERATION}
 merge: dict[str, Any] = {"replaced": MERGE_TIME, "replaced_by": MERGE_OPERATION}
@@ -114,6 +121,7 @@ ROOTS: dict[int, SampleRoot] = {
         SampleRoot(ROOT_D, CREATED, _OTHER, successors=(ROOT_E,), **merge),
         SampleRoot(ROOT_E, MERGE_TIME, _RIGHT + _OTHER),
         SampleRoot(ROOT_BIG, CREATED, first_leaf=BIG_FIRST_LEAF, leaf_count=BIG_LEAVES),
+        SampleRoot(ROOT_HUGE, CREATED, first_leaf=HUGE_FIRST_LEAF, leaf_count=HUGE_LEAVES),
     )
 }
 
@@ -230,6 +238,16 @@ def _node_ids(raw: bytes, key: str) -> list[int]:
         raise GraphError(500, str(exc), type(exc).__name__) from None
 
 
+def _leaf_ids_json(root: SampleRoot) -> Iterator[bytes]:
+    """``flask_json({"leaf_ids": [...]})`` of a computed root, piece by piece."""
+    first, end = root.first_leaf, root.first_leaf + root.leaf_count
+    yield b'{"leaf_ids":['
+    for lo in range(first, end, _LEAVES_PIECE):
+        piece = ",".join(map(str, range(lo, min(lo + _LEAVES_PIECE, end))))
+        yield (b"," if lo > first else b"") + piece.encode()
+    yield b"]}\n"
+
+
 def _roots(ids: list[int]) -> list[SampleRoot]:
     if not all(i in ROOTS for i in ids):
         raise _bad_request("Some ids are not root ids.")
@@ -267,7 +285,8 @@ class ChunkedGraph:
             self.auth.require(request, "view", request.path_params["table"], "table")
             started = time.time()
             try:
-                return flask_json(await handler(request))
+                answer = await handler(request)
+                return answer if isinstance(answer, Response) else flask_json(answer)
             except GraphError as exc:
                 return exc.response(started)
 
@@ -290,7 +309,9 @@ class ChunkedGraph:
         root = ROOTS.get(node)
         if root is None:
             raise _bad_request(f"{node} not found")
-        return {"leaf_ids": list(root.leaf_ids())}
+        if root.leaves:
+            return {"leaf_ids": list(root.leaves)}
+        return StreamingResponse(_leaf_ids_json(root), media_type=JSON_TYPE)
 
     async def is_latest_roots(self, request: Request) -> object:
         when = _timestamp(request, "timestamp", time.time())

@@ -15,9 +15,10 @@ their bytes; the later rename wins, with equal bytes.
 
 Concurrent asks for one identity share one render and its outcome (single flight).
 
-Unlike blocks, rendered files are not counted in the cache's capacity and are not evicted:
-they are few (one per frozen table asked for) and a whole file is needed or nothing.
-``clear`` drops them all.
+Unlike blocks, rendered files are not counted in the cache's capacity: a whole file is needed
+or nothing. Frozen tables are few and stay until ``clear``; kinds that may be many (a root's
+supervoxel ids, one file per root asked for) are rendered with a budget, and past it the
+oldest rendered files of that kind are deleted (an open reader keeps its descriptor).
 """
 
 from __future__ import annotations
@@ -79,9 +80,18 @@ class RenderedFiles:
         except FileNotFoundError:
             return None
 
-    async def ensure(self, identity: str, suffix: str, render: Render) -> RenderedFile:
+    async def ensure(
+        self,
+        identity: str,
+        suffix: str,
+        render: Render,
+        *,
+        budget: tuple[int, int] | None = None,
+    ) -> RenderedFile:
         """The finished file of ``identity``, rendered now if it is not there. A failed render
-        raises its error (to every caller that waited for it) and leaves nothing behind."""
+        raises its error (to every caller that waited for it) and leaves nothing behind.
+        ``budget`` (files, bytes): after a render, the files named with ``suffix`` are kept
+        within both, the oldest rendered deleted first (never the one just rendered)."""
         while True:
             found = self.find(identity, suffix)
             if found is not None:
@@ -93,14 +103,17 @@ class RenderedFiles:
             if inflight.error is not None:
                 raise _shared(inflight.error)
         inflight = self._inflight[identity] = _Inflight()
+        path = self.path_of(identity, suffix)
         try:
-            await self._render(self.path_of(identity, suffix), render)
+            await self._render(path, render)
         except BaseException as exc:
             inflight.error = exc
             raise
         finally:
             del self._inflight[identity]
             inflight.done.set()
+        if budget is not None:
+            await trio.to_thread.run_sync(_prune, self.directory, suffix, budget, path)
         found = self.find(identity, suffix)
         if found is None:  # removed between the rename and now (a clear): say so, not ENOENT
             raise RemoteError(f"{identity}: rendered file removed while it was being served")
@@ -139,6 +152,31 @@ def clear_rendered(cache_directory: Path) -> int:
             entry.unlink(missing_ok=True)
             count += 1
     return count
+
+
+def _prune(directory: Path, suffix: str, budget: tuple[int, int], keep: Path) -> None:
+    """Delete the oldest finished files named with ``suffix`` until at most ``budget`` (files,
+    bytes) are left, never ``keep``."""
+    most_files, most_bytes = budget
+    found: list[tuple[float, int, Path]] = []
+    for entry in os.scandir(directory):
+        if entry.name.endswith(suffix) and entry.path != str(keep):
+            try:
+                info = entry.stat()
+            except FileNotFoundError:
+                continue  # deleted by another process meanwhile
+            found.append((info.st_mtime, info.st_size, Path(entry.path)))
+    found.sort(reverse=True)  # newest first: they stay
+    try:
+        total = keep.stat().st_size
+    except FileNotFoundError:
+        total = 0
+    files = 1
+    for _, size, path in found:
+        files, total = files + 1, total + size
+        if files > most_files or total > most_bytes:
+            log.debug("rendered files: removing %s (past the budget of %s)", path.name, suffix)
+            path.unlink(missing_ok=True)
 
 
 def _make_durable(temp: Path, path: Path) -> None:

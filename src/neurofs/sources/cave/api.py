@@ -25,7 +25,7 @@ from neurofs.errors import (
     NotFound,
     RemoteError,
 )
-from neurofs.io.http import HttpClient
+from neurofs.io.http import BodySink, HttpClient
 from neurofs.io.memo import as_fetched
 from neurofs.io.responses import ResponseStore
 from neurofs.io.stats import Stats
@@ -35,7 +35,6 @@ from neurofs.sources.cave.models import (
     Count,
     DatastackInfo,
     IsLatest,
-    Leaves,
     LineageGraph,
     NodeId,
     QueryCount,
@@ -460,11 +459,11 @@ class CaveApi(ApiClient):
         # A root id never stops being one.
         return await self.memo.get(("is-root", datastack, node), fetch, immutable=True)
 
-    async def leaves(self, datastack: str, root: int) -> list[int]:
-        """A root's supervoxels, in the graph's order (the route answers them whole)."""
+    async def stream_leaves(self, datastack: str, root: int, sink: BodySink) -> None:
+        """A root's supervoxels, in the graph's order: the route's answer (``{"leaf_ids":
+        [...]}``, whole, however many) handed to ``sink`` as it arrives."""
         client, prefix = await self._graph(datastack)
-        data = await client.get_json(f"{prefix}/node/{root}/leaves")
-        return validated(Leaves, data, f"leaves of {root}").leaf_ids
+        await client.get_streamed(f"{prefix}/node/{root}/leaves", sink)
 
     async def lineage(self, datastack: str, root: int) -> Shown[LineageGraph]:
         """The lineage graph of ``root`` as caveclient's ``get_lineage_graph(root)`` asks it
@@ -479,15 +478,6 @@ class CaveApi(ApiClient):
 
         # Changeable: a current root gains successors when it is edited.
         return await self.memo.get(("lineage", datastack, root), fetch)
-
-    async def segment_text(
-        self, datastack: str, root: int, name: str, render: Callable[[], Awaitable[bytes]]
-    ) -> bytes:
-        """``render()``, a text of a root's supervoxels, held as changeable answers are: long
-        enough for the stat and reads that follow a lookup, not for the mount, since such
-        texts may be megabytes each (the kernel keeps the file's pages: its content never
-        changes)."""
-        return await self.memo.get(("segment-text", datastack, root, name), render)
 
     async def send(self, datastack: str, method: str, path: str, body: Any) -> Any:
         client, full = await self._av(datastack, path)

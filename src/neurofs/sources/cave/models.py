@@ -200,12 +200,6 @@ class VersionMetadata(_Model):
 NodeId = Annotated[int, Field(ge=0, lt=2**64, strict=True)]
 
 
-class Leaves(_Model):
-    """``segmentation/api/v1/table/{t}/node/{root}/leaves``: a root's supervoxels."""
-
-    leaf_ids: list[NodeId]
-
-
 class IsLatest(_Model):
     """``segmentation/api/v1/table/{t}/is_latest_roots``: whether each root asked is current."""
 

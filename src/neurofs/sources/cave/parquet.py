@@ -22,7 +22,6 @@ DataFrame has them. A column the engine does not send for frozen tables (``creat
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,7 +29,7 @@ import pyarrow.parquet as pq
 import trio
 
 from neurofs.errors import RemoteError
-from neurofs.io.cache.rendered import RenderedFile, RenderedFiles
+from neurofs.io.cache.rendered import RenderedFiles
 from neurofs.sources.cave.api import CaveApi, IdRange
 from neurofs.sources.cave.table_format import (
     AXES,
@@ -39,7 +38,8 @@ from neurofs.sources.cave.table_format import (
     format_from_schema,
 )
 from neurofs.tree.names import unique_names
-from neurofs.tree.nodes import Attrs, File, FileHandle, Kind, NodePath
+from neurofs.tree.nodes import NodePath
+from neurofs.tree.rendered_file import RenderedFileNode
 
 SUFFIX = ".parquet"
 # Arrow's default allocator (mimalloc) keeps what a render frees for later, tens of MB in a
@@ -160,27 +160,9 @@ def rendered_whole(
     return rendered.find(identity(api, datastack, version, table), SUFFIX) is not None
 
 
-class _FileHandle(FileHandle):
-    """Reads of a rendered file. The descriptor keeps the bytes readable even if the file is
-    cleared from the cache meanwhile."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-
-    async def read(self, offset: int, size: int) -> bytes:
-        return await trio.to_thread.run_sync(os.pread, self._fd, size, offset)
-
-    async def release(self) -> None:
-        os.close(self._fd)
-
-
-class VersionParquet(File):
+class VersionParquet(RenderedFileNode):
     """A frozen table as Parquet (with ``ids``: one part of a long one, the rows with
-    ``lo <= id < hi``). Its size is exact: the file is rendered at its first lookup (the
-    kernel asks for the size before anything is read) and served from disk."""
-
-    # The bytes never change under the same node.
-    keep_cache = True
+    ``lo <= id < hi``), rendered into the cache at its first lookup and served from disk."""
 
     def __init__(
         self,
@@ -192,35 +174,9 @@ class VersionParquet(File):
         table: str,
         ids: IdRange | None = None,
     ) -> None:
-        super().__init__(key)
-        self._api, self._rendered = api, rendered
-        self._ds, self._version, self._table, self._ids = datastack, version, table, ids
-        self._identity = identity(api, datastack, version, table, ids)
-
-    async def _file(self) -> RenderedFile:
         async def render(path: Path) -> None:
-            await render_version_table(
-                self._api, self._ds, self._version, self._table, path, self._ids
-            )
+            await render_version_table(api, datastack, version, table, path, ids)
 
-        return await self._rendered.ensure(self._identity, SUFFIX, render)
-
-    async def stat(self) -> Attrs:
-        return Attrs(Kind.FILE, (await self._file()).size, 0.0, immutable=True)
-
-    async def listed(self) -> Attrs:
-        # Listing a version must not render its tables: until the file is there, the
-        # listing's attributes are provisional and the kernel looks the file up again.
-        found = self._rendered.find(self._identity, SUFFIX)
-        if found is None:
-            return Attrs(Kind.FILE, 0, 0.0, provisional=True)
-        return Attrs(Kind.FILE, found.size, 0.0, immutable=True)
-
-    async def open(self) -> FileHandle:
-        for _ in range(2):
-            found = await self._file()
-            try:
-                return _FileHandle(os.open(found.path, os.O_RDONLY | os.O_CLOEXEC))
-            except FileNotFoundError:
-                continue  # cleared from the cache since the look: render it again
-        raise RemoteError(f"{'/'.join(self.key)}: removed from the cache while opened")
+        super().__init__(
+            key, rendered, identity(api, datastack, version, table, ids), SUFFIX, render
+        )

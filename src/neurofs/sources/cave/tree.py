@@ -157,7 +157,7 @@ class DatastackDir(StaticDirectory):
                 TablesDir((*key, "tables"), ctx, datastack),
                 VersionsDir((*key, "versions"), ctx, datastack),
                 StatesDir((*key, "states"), ctx, datastack),
-                SegmentsDir((*key, "segments"), ctx.api, datastack),
+                SegmentsDir((*key, "segments"), ctx.api, datastack, ctx.rendered),
                 SupervoxelsDir((*key, "supervoxels"), ctx.api, datastack),
             ],
         )
