@@ -23,6 +23,7 @@ import pytest
 
 from neurofs_emulators.cave.sample import DATASTACK, LARGE_ROWS, LARGE_TABLE
 from tests.support.emulators import started_cave_emulator
+from tests.support.memory import high_water_mark
 
 from .conftest import CaveEmulator, Mount
 
@@ -76,11 +77,9 @@ def id_ranges(emulator: CaveEmulator) -> set[tuple[int | None, int | None]]:
 
 
 def peak_rss_mb(mount: Mount) -> float:
+    """The daemon's peak resident memory so far (VmHWM), in MB."""
     assert mount.pid is not None
-    for line in Path(f"/proc/{mount.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
+    return high_water_mark(mount.pid) / 2**20
 
 
 def test_a_long_frozen_table_is_a_directory_of_pages_and_of_parts(

@@ -29,6 +29,7 @@ from neurofs_emulators.cave.sample import (
     build_state,
 )
 from tests.support.emulators import started_cave_emulator
+from tests.support.memory import high_water_mark
 
 from .conftest import CaveEmulator, Mount
 
@@ -78,10 +79,7 @@ def server_count(emulator: CaveEmulator, table: str) -> int:
 def peak_rss_mb(mount: Mount) -> float:
     """The daemon's peak resident memory so far (VmHWM), in MB."""
     assert mount.pid is not None
-    for line in Path(f"/proc/{mount.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
+    return high_water_mark(mount.pid) / 2**20
 
 
 # ------------------------------------------------------------------ never a short table

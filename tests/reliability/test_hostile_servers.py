@@ -38,6 +38,7 @@ from tests.reliability.hostile_server import (
     Recorded,
     blob_bytes,
 )
+from tests.support.memory import high_water_mark
 
 RETRY_SECONDS = 2.0
 # A read that fails must fail within its retry budget; this is a generous "does not hang".
@@ -282,10 +283,7 @@ def test_the_token_never_reaches_another_host(
 
 def _daemon_peak_rss(mount: Mount) -> int:
     pid = int(mount.last_output.split("daemon pid ", 1)[1].split(",", 1)[0])
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
+    return high_water_mark(pid)
 
 
 # ---------------------------------------------------------------- WEBKNOSSOS and CAVE

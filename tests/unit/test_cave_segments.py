@@ -79,7 +79,7 @@ def test_a_malformed_lineage_answer_is_a_remote_error() -> None:
 
 def _lines(pieces: list[bytes]) -> tuple[bytes, int]:
     out = io.BytesIO()
-    sink = LeafIdLines(out, "leaves of 7")
+    sink = LeafIdLines(out, "leaves of 7", most_bytes=10_000)
     for piece in pieces:
         sink.feed(piece)
     count = sink.finish()
@@ -135,9 +135,21 @@ def test_an_answer_that_is_no_list_of_leaf_ids_is_refused(answer: bytes) -> None
 
 def test_a_new_try_forgets_what_the_last_one_fed() -> None:
     out = io.BytesIO()
-    sink = LeafIdLines(out, "leaves of 7")
+    sink = LeafIdLines(out, "leaves of 7", most_bytes=10_000)
     sink.feed(b'{"leaf_ids":[1,2,3')
     sink.begin()
     sink.feed(b'{"leaf_ids":[4]}')
     assert sink.finish() == 1
     assert out.getvalue() == b"4\n"
+
+
+def test_a_list_of_leaves_longer_than_the_file_may_be_is_refused() -> None:
+    out = io.BytesIO()
+    sink = LeafIdLines(out, "leaves of 7", most_bytes=100)
+    with pytest.raises(RemoteError, match="more than 100 bytes of ids"):
+        sink.feed(b'{"leaf_ids":[')
+        for _ in range(100):  # an answer that never ends
+            sink.feed(b"123456789,")
+    assert len(out.getvalue()) <= 100
+    # Exactly at the limit is fine.
+    assert _lines([b'{"leaf_ids":[' + b",".join([b"123456789"] * 1000) + b"]}"])[1] == 1000

@@ -41,7 +41,8 @@ from neurofs.tree.nodes import (
 from neurofs.tree.render import json_text
 from neurofs.tree.rendered_file import RenderedFileNode
 
-# Rendered ``leaves`` files kept in the cache directory: at most this many, and bytes.
+# Rendered ``leaves`` files kept in the cache directory: at most this many, and bytes (also
+# the longest one file may be: about 14 million ids, beyond the largest neurons' supervoxels).
 LEAVES_KEPT = (1_000, 256 * 1024 * 1024)
 LEAVES_SUFFIX = ".leaves"
 
@@ -68,8 +69,10 @@ class LeafIdLines:
     # An id's text is at most 22 bytes (quotes and spaces aside): more without a comma is no id.
     _MOST_PENDING = 4096
 
-    def __init__(self, out: BinaryIO, what: str) -> None:
-        self._out, self._what = out, what
+    def __init__(self, out: BinaryIO, what: str, most_bytes: int) -> None:
+        """``most_bytes``: the longest file written; an answer that would make it longer is
+        refused (a graph that never ends its list cannot fill the disk)."""
+        self._out, self._what, self._most = out, what, most_bytes
         self.begin()
 
     def begin(self) -> None:
@@ -77,7 +80,7 @@ class LeafIdLines:
         self._out.truncate()
         self._pending = b""
         self._state = "head"  # then "ids", then "tail"
-        self._ids = 0
+        self._ids = self._written = 0
         self._comma = False  # the pending text follows a comma: an id must come
 
     def feed(self, chunk: bytes) -> None:
@@ -117,17 +120,21 @@ class LeafIdLines:
     def _write(self, text: bytes) -> None:
         """Ids separated by commas (one at least)."""
         if self._COMPACT.fullmatch(text):
-            self._out.write(text.replace(b",", b"\n") + b"\n")
-            self._ids += text.count(b",") + 1
-            return
-        lines = []
-        for token in text.split(b","):
-            found = self._ID.fullmatch(token)
-            if found is None:
-                raise self._refused(f"{token[:40]!r} is not a supervoxel id")
-            lines.append(found.group(1) or found.group(2))
-        self._out.write(b"\n".join(lines) + b"\n")
-        self._ids += len(lines)
+            lines = text.replace(b",", b"\n") + b"\n"
+            count = text.count(b",") + 1
+        else:
+            ids = []
+            for token in text.split(b","):
+                found = self._ID.fullmatch(token)
+                if found is None:
+                    raise self._refused(f"{token[:40]!r} is not a supervoxel id")
+                ids.append(found.group(1) or found.group(2))
+            lines, count = b"\n".join(ids) + b"\n", len(ids)
+        self._written += len(lines)
+        if self._written > self._most:
+            raise self._refused(f"more than {self._most} bytes of ids (after {self._ids})")
+        self._out.write(lines)
+        self._ids += count
 
     def _bounded(self, pending: bytes) -> bytes:
         if len(pending) > self._MOST_PENDING:
@@ -199,7 +206,7 @@ def leaves_file(
 
     async def render(path: Path) -> None:
         with path.open("wb") as out:
-            lines = LeafIdLines(out, what)
+            lines = LeafIdLines(out, what, most_bytes=LEAVES_KEPT[1])
             await api.stream_leaves(datastack, root, lines)
             lines.finish()
 
