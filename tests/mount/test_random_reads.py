@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,47 @@ def test_random_one_mib_reads_fetch_about_what_they_ask(
     assert asked <= fetched <= 1.2 * asked, fetched / asked
     assert len(dandi_emulator.data_requests()) <= 1.2 * len(reads)
     assert _vm_hwm(m.pid) < 150 * 1000 * 1000
+
+
+def _scattered(seed: int, blocks: int) -> list[tuple[int, int]]:
+    """One small read in each of ``blocks`` distinct 1 MiB blocks of the big blob."""
+    rng = random.Random(seed)
+    return [(k * MIB + rng.randrange(0, MIB - 4096), 4096) for k in rng.sample(range(1024), blocks)]
+
+
+def test_small_reads_all_over_a_file_fetch_the_rest_only_within_the_cap(
+    make_mount, dandi_emulator: Emulator
+) -> None:
+    """Small random reads in 200 of the 1 GiB blob's 1,024 blocks (more than one in eight):
+    with a cache of 4 GiB the rest of the blob is fetched in the background, once; with a
+    cache of 1 GiB (the blob is more than half of it) nothing is fetched but what was read,
+    so a scattered reader never sweeps a cache with a file it cannot hold."""
+    reads = _scattered(18, 200)
+    small = make_mount(dandi_emulator, start=False)
+    small.cache_size = "1GiB"
+    small.start()
+    os.stat(small / BLOB)
+    dandi_emulator.reset()
+    _preads(small / BLOB, reads)
+    small.stop()  # lets writes and anything running in the background finish
+    fetched = sum(r.get("sent", 0) for r in dandi_emulator.data_requests())
+    # Each read is one 64 KiB fragment (or two across a boundary): about 13 MiB, not 1 GiB.
+    assert fetched <= len(reads) * 2 * 64 * 1024, fetched
+    big = make_mount(dandi_emulator, start=False)
+    big.cache_size = "4GiB"
+    big.start()
+    os.stat(big / BLOB)
+    dandi_emulator.reset()
+    _preads(big / BLOB, reads)
+    deadline, last = time.monotonic() + 120, -1
+    while time.monotonic() < deadline:  # until the background fetch has ended
+        fetched = big.stats()["bytes_fetched"]
+        if fetched == last and fetched >= BIG_BLOB_SIZE:
+            break
+        last = fetched
+        time.sleep(1.0)
+    # The whole blob, plus the fragments the reads fetched before it was known to be read
+    # all over (a block is fetched whole even where a fragment of it was held).
+    assert BIG_BLOB_SIZE <= fetched <= BIG_BLOB_SIZE + len(reads) * 2 * 64 * 1024, fetched
+    ranges = [r["range"] for r in dandi_emulator.data_requests()]
+    assert len(ranges) == len(set(ranges))
