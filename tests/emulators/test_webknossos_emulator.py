@@ -8,7 +8,9 @@ always serves the pristine sample.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +20,7 @@ import pytest
 
 from neurofs_emulators.launch import RunningEmulator, start_emulator
 from neurofs_emulators.webknossos import volume
+from neurofs_emulators.webknossos.http import chain_text
 from neurofs_emulators.webknossos.sample import (
     CURRENT_API_VERSION,
     DATASET_CEREBELLUM,
@@ -72,6 +75,29 @@ def error_of(response: httpx.Response) -> str:
     body = response.json()
     assert set(body) == {"messages"}, body
     return str(body["messages"][0]["error"])
+
+
+# The real server's chain entry (ExtendedController.formatChain): the server time as Java's
+# Instant.toString, then " <~ " before each cause.
+CHAIN = re.compile(r"^\[Server Time \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z\] (?P<causes>.*)$")
+
+
+def refusal_of(response: httpx.Response) -> tuple[int, str, list[str]]:
+    """Status, error and chained causes of an error answer in the real server's shape:
+    ``{"messages": [{"error": ...}]}`` or ``[{"error": ...}, {"chain": ...}]``."""
+    body = response.json()
+    assert set(body) == {"messages"}, body
+    first, *rest = body["messages"]
+    assert set(first) == {"error"}, body
+    if not rest:
+        return response.status_code, first["error"], []
+    [chain] = rest
+    assert set(chain) == {"chain"}, body
+    found = CHAIN.match(chain["chain"])
+    assert found is not None, chain
+    causes = found["causes"].split(" <~ ")
+    assert causes[0] == "", chain
+    return response.status_code, first["error"], causes[1:]
 
 
 # ---------------------------------------------------------------------------- basics
@@ -377,8 +403,12 @@ def test_explore_and_add_remote(fresh: RunningEmulator) -> None:
 
 
 def test_explore_and_add_remote_refusals(fresh: RunningEmulator) -> None:
-    """An unreachable or unreadable URI is the real server's 400 with the exploration
-    report as a second message; a malformed body is Play's 400; nothing is added."""
+    """An unreachable or unreadable URI is an exploration that found nothing: the real
+    server's 400 with Msg.Dataset.Explore.failed alone (DatasetController.
+    exploreAndAddRemoteDataset, ``exploreResponse.dataSource.toFox ?~>``: the datastore's
+    report stays on the server); a URI without a scheme is refused before exploring
+    (WKExploreRemoteLayerService.storeCredentials); a malformed body is Play's 400; nothing is
+    added."""
     with api_client(fresh, OWNER) as api:
         before = len(api.get("datasets").json())
         for uri in (
@@ -387,12 +417,14 @@ def test_explore_and_add_remote_refusals(fresh: RunningEmulator) -> None:
             f"{fresh.urls[1]}/data/{V}/zarr/{DATASET_L4}/nope",
         ):
             response = api.post(
-                "datasets/exploreAndAddRemote", json={"remoteUri": uri, "datasetName": "x"}
+                "datasets/exploreAndAddRemote", json={"remoteUri": uri, "datasetName": "xyz"}
             )
+            assert response.json() == {"messages": [{"error": "Could not explore remote dataset."}]}
             assert response.status_code == 400
-            messages = [m["error"] for m in response.json()["messages"]]
-            assert messages[0] == "Failed to explore dataset"
-            assert messages[1].startswith(f"Exploration report: Failed to explore layer at {uri}")
+        no_scheme = api.post(
+            "datasets/exploreAndAddRemote", json={"remoteUri": "a.zarr", "datasetName": "xyz"}
+        )
+        assert refusal_of(no_scheme) == (400, "Received invalid URI: a.zarr", [])
         response = api.post("datasets/exploreAndAddRemote", json={"datasetName": "x"})
         assert response.status_code == 400
         assert response.json()["errors"][0]["field"] == "obj.remoteUri"
@@ -402,6 +434,93 @@ def test_explore_and_add_remote_refusals(fresh: RunningEmulator) -> None:
         json={"remoteUri": "https://x.org/a", "datasetName": "x"},
     )
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        # DatasetService.assertValidDatasetName, rule by rule (Msg.Dataset.Name.*).
+        (
+            "my data",
+            "Dataset name is invalid. Please use only letters, digits, dots, underscores, hyphens.",
+        ),  # invalidCharacters
+        (
+            "bad/name",
+            "Dataset name is invalid. Please use only letters, digits, dots, underscores, hyphens.",
+        ),  # invalidCharacters
+        (
+            ".hidden",
+            "Dataset name is invalid. Please use a name that does not start with a dot.",
+        ),  # invalidStartsWithDot
+        ("ab", "Dataset name is invalid. Please use at least three characters."),
+        ("", "Dataset name is invalid. Please use at least three characters."),
+    ],
+)
+def test_explore_and_add_remote_checks_the_dataset_name(
+    fresh_module: RunningEmulator, name: str, error: str
+) -> None:
+    uri = f"{fresh_module.urls[1]}/data/{V}/zarr/{DATASET_L4}/color"
+    with api_client(fresh_module, OWNER) as api:
+        before = len(api.get("datasets").json())
+        response = api.post(
+            "datasets/exploreAndAddRemote", json={"remoteUri": uri, "datasetName": name}
+        )
+        assert refusal_of(response) == (400, error, [])
+        assert len(api.get("datasets").json()) == before
+
+
+def test_explore_and_add_remote_folders(fresh: RunningEmulator) -> None:
+    """``folderPath`` is FolderService.getOrCreateFromPathLiteral's: ``/<root>/…``, the
+    missing folders made; its refusals are Msg.Dataset.Explore.autoAddGetFolderFailed with
+    Msg.Folder.pathMustStartWithSlash or .pathMustStartAtOrganizationRootFolder chained. A
+    folder the caller cannot write to (or none: an unknown ``folderId``) fails in
+    DatasetService.createAndSetUpDataset: Msg.Dataset.Explore.autoAddFailed on
+    Msg.Folder.noWriteAccess on SQLDAO.assertUpdateAccess's "No update access."."""
+    uri = f"{fresh.urls[1]}/data/{V}/zarr/{DATASET_L4}/color"
+    folder_failed = "Could not get or create folder during dataset exploration."
+    add_failed = "Could not automatically import the explored dataset."
+    no_write = ["No write access in this folder.", "No update access."]
+
+    def explore(api: httpx.Client, **extra: Any) -> httpx.Response:
+        body = {"remoteUri": uri, "datasetName": "added", **extra}
+        return api.post("datasets/exploreAndAddRemote", json=body)
+
+    with api_client(fresh, OWNER) as api, api_client(fresh, OTHER) as other:
+        folders_before = api.get("folders/tree").json()
+        assert refusal_of(explore(api, folderPath="EM/Cortex")) == (
+            400,
+            folder_failed,
+            ["Folder path must start with a slash."],
+        )
+        assert refusal_of(explore(api, folderPath="/EM/Cortex")) == (
+            400,
+            folder_failed,
+            ["Folder path must start at the organization’s root folder."],
+        )
+        unknown = "66a0f00000000000000000ff"
+        assert refusal_of(explore(api, folderId=unknown)) == (400, add_failed, no_write)
+        # Oscar may read l4_demo but write in no folder (the root folder included).
+        assert refusal_of(explore(other)) == (400, add_failed, no_write)
+        assert api.get("folders/tree").json() == folders_before
+        # An existing path is its folder; a new one is made below the deepest existing one.
+        existing = explore(api, folderPath=f"/{ORGANIZATION}/EM/Cortex/")
+        assert existing.status_code == 200, existing.text
+        assert api.get(f"datasets/{existing.json()}").json()["folderId"] == FOLDER_CORTEX
+        made = explore(api, datasetName="deeper", folderPath=f"/{ORGANIZATION}/EM/New/Deeper")
+        assert made.status_code == 200, made.text
+        tree = {f["id"]: f for f in api.get("folders/tree").json()}
+        deeper = tree[api.get(f"datasets/{made.json()}").json()["folderId"]]
+        new = tree[deeper["parent"]]
+        assert (deeper["name"], new["name"], new["parent"]) == ("Deeper", "New", FOLDER_EM)
+
+
+def test_error_chain_text_is_the_servers_format() -> None:
+    """ExtendedController.formatChain: "[Server Time <Instant>] " and " <~ <cause>" each; the
+    server's Instant prints as Java's ISO_INSTANT (milliseconds only when not zero)."""
+    at = datetime(2025, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+    assert chain_text(["a", "b"], at) == "[Server Time 2025-01-02T03:04:05.678Z]  <~ a <~ b"
+    whole = at.replace(microsecond=0)
+    assert chain_text(["a"], whole) == "[Server Time 2025-01-02T03:04:05Z]  <~ a"
 
 
 @pytest.mark.parametrize(
@@ -1328,6 +1447,67 @@ def test_tasks_from_annotation_files(fresh: RunningEmulator) -> None:
     assert [f["filename"] for f in logged["body"]["files"]] == ["a.nml", "b.zip", "notes.txt"]
 
 
+def test_tasks_from_annotation_files_refusals(fresh: RunningEmulator) -> None:
+    """The refusals of TaskController.createFromFiles, with its texts (util/.../Msg.scala:
+    Msg.Task.Create.multipartPayloadInvalid, Msg.Nml.fileNotFound,
+    Msg.Task.Create.formJsonMissing, Msg.Task.Create.failed, Msg.TaskType.notFound(id) and
+    Msg.Project.notFound(name) with 404, and TaskCreationService.assertBatchLimit's
+    Msg.Task.Create.batchLimitExceeded: 100 files for a task type with a volume, checked after
+    the task type); nothing is created."""
+    import json as _json
+
+    from tests.support.nml import nml
+
+    form = {
+        "taskTypeId": TASK_TYPE_SKELETON,
+        "neededExperience": {"domain": "tracing", "value": 1},
+        "pendingInstances": 1,
+        "projectName": "demo_project",
+    }
+    one = [("a.nml", ("a.nml", nml(DATASET_L4)))]
+
+    def post(api: httpx.Client, fields: dict[str, Any], files: Any) -> httpx.Response:
+        data = {"formJSON": _json.dumps(fields)} if fields else None
+        return api.post("tasks/createFromFiles", data=data, files=files)
+
+    with api_client(fresh, OWNER) as api:
+        before = api.post("tasks/list", json={}).json()
+        not_multipart = api.post("tasks/createFromFiles", json=form)
+        assert refusal_of(not_multipart) == (
+            400,
+            "Could not parse task creation multipart request.",
+            [],
+        )
+        notes = [("notes.txt", ("notes.txt", b"neither .nml nor .zip"))]
+        assert refusal_of(post(api, form, notes)) == (400, "Could not extract NML file.", [])
+        assert refusal_of(post(api, {}, one)) == (
+            400,
+            "Could not parse task creation multipart request: no form data.",
+            [],
+        )
+        for bad in ({**form, "taskTypeId": "not-an-id"}, {**form, "pendingInstances": "2"}):
+            assert refusal_of(post(api, bad, one))[:2] == (400, "Could not create task.")
+        unknown_type = "66a0a00000000000000000ff"
+        assert refusal_of(post(api, {**form, "taskTypeId": unknown_type}, one)) == (
+            404,
+            f"Task type “{unknown_type}” could not be found or accessed.",
+            [],
+        )
+        assert refusal_of(post(api, {**form, "projectName": "nope"}, one)) == (
+            404,
+            "Project with name “nope” could not be found or accessed.",
+            [],
+        )
+        many = [(f"{i}.nml", (f"{i}.nml", nml(DATASET_L4))) for i in range(101)]
+        volume = {**form, "taskTypeId": TASK_TYPE_VOLUME, "projectName": "nope"}
+        assert refusal_of(post(api, volume, many)) == (
+            400,
+            "Cannot create more than 100 tasks in one request.",
+            [],
+        )
+        assert api.post("tasks/list", json={}).json() == before
+
+
 def _stl(data: bytes) -> np.ndarray:
     """Vertices (triangles × 3 × 3) of binary STL bytes, checked against the header's count."""
     count = int.from_bytes(data[80:84], "little")
@@ -1375,10 +1555,39 @@ def test_full_mesh_of_an_absent_segment_is_empty_and_a_mag_is_needed(
     route = f"datasets/{DATASET_L4}/layers/segmentation/meshes/fullMesh.stl"
     absent = wk_data.post(route, json={"segmentId": 99999, "mag": [1, 1, 1]}, headers=OWNER)
     assert absent.status_code == 200 and absent.content == bytes(84)
+    # DSMeshController.loadFullMeshStl puts Msg.Mesh.File.loadChunkFailed on the cause
+    # (util/.../Msg.scala): here Msg.Mesh.magNeededForAdHoc, chained.
     no_mag = wk_data.post(route, json={"segmentId": 2}, headers=OWNER)
-    assert no_mag.status_code == 400
+    assert refusal_of(no_mag) == (
+        400,
+        "Could not load mesh chunk for segment.",
+        ["A mag needs to be provided for ad-hoc mesh computation."],
+    )
     denied = wk_data.post(
         f"datasets/{DATASET_RETINA}/layers/segmentation/meshes/fullMesh.stl",
         json={"segmentId": 2, "mag": [1, 1, 1]},
     )
     assert denied.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("layer", "body", "cause"),
+    [
+        # DSFullMeshService's ad-hoc mesh needs a segmentation layer
+        # (Msg.Dataset.Layer.mustBeSegmentation) ...
+        ("color", {"segmentId": 2, "mag": [1, 1, 1]}, "Data layer must be a segmentation layer."),
+        # ... and a mesh file's must exist (Msg.Mesh.File.lookUpFailed): none does here.
+        (
+            "segmentation",
+            {"segmentId": 2, "meshFileName": "meshes_4-4-2"},
+            "Could not look up mesh file “meshes_4-4-2”.",
+        ),
+    ],
+)
+def test_full_mesh_refusals_chain_the_cause(
+    wk_data: httpx.Client, layer: str, body: dict[str, Any], cause: str
+) -> None:
+    response = wk_data.post(
+        f"datasets/{DATASET_L4}/layers/{layer}/meshes/fullMesh.stl", json=body, headers=OWNER
+    )
+    assert refusal_of(response) == (400, "Could not load mesh chunk for segment.", [cause])

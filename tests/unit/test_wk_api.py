@@ -41,6 +41,19 @@ def test_folder_paths_below_the_single_root():
     [
         ({"messages": [{"error": "Project could not be found"}]}, "Project could not be found"),
         ({"messages": [{"error": "a"}, {"success": "ignored"}, {"error": "b"}]}, "a; b"),
+        (  # a failure with its causes (the server's formatChain)
+            {
+                "messages": [
+                    {"error": "Could not automatically import the explored dataset."},
+                    {
+                        "chain": "[Server Time 2026-12-07T03:40:01.250Z]  <~ No write access"
+                        " in this folder. <~ No update access."
+                    },
+                ]
+            },
+            "Could not automatically import the explored dataset.; No write access in this"
+            " folder.; No update access.",
+        ),
         (  # a body the server's JSON reads refused: the fields too
             {
                 "errors": [{"field": "obj.owner", "error": "Missing path"}],

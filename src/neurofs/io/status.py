@@ -7,6 +7,7 @@ refusals with a 500) passes a ``StatusReader`` that recovers it; the table then 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -114,10 +115,20 @@ def error_text(response: httpx.Response) -> str:
     return redact(text.strip()[: _MAX_ERROR_TEXT_WITH_URL if "http" in text else _MAX_ERROR_TEXT])
 
 
+# The head of a WEBKNOSSOS error chain (its ExtendedController's ``formatChain``).
+_CHAIN_HEAD = re.compile(r"^\s*\[Server Time [^\]]*\]")
+
+
 def _messages_text(body: dict[str, Any]) -> str:
-    """WEBKNOSSOS's errors: ``{"messages": [{"error": ...}, ...]}``, joined, and the fields
-    its JSON reads refused (``"errors": [{"field": "obj.owner", "error": ...}]``)."""
+    """WEBKNOSSOS's errors: ``{"messages": [{"error": ...}, ...]}``, joined, with the causes
+    of a chained failure (``{"chain": "[Server Time …]  <~ cause <~ deeper cause"}``) after
+    them, and the fields its JSON reads refused (``"errors": [{"field": "obj.owner",
+    "error": ...}]``)."""
     texts = [str(m["error"]) for m in body["messages"] if isinstance(m, dict) and "error" in m]
+    for m in body["messages"]:
+        if isinstance(m, dict) and isinstance(m.get("chain"), str):
+            causes = _CHAIN_HEAD.sub("", m["chain"]).split("<~")
+            texts += [cause.strip() for cause in causes if cause.strip()]
     fields = [
         f"{str(e['field']).removeprefix('obj.')}: {e['error']}"
         for e in body.get("errors") or []

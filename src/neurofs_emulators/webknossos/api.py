@@ -20,9 +20,13 @@ traffic recorded in webknossos-libs' test cassettes:
   streaming routes (``<datastore>/data[/v{N}]/zarr/{id}`` for every layer of a dataset, or
   ``…/{id}/{layer}`` for one), read as an anonymous reader would (a public dataset, or a
   ``?token=`` in the URI); the new dataset serves the same voxels. Anything else is the real
-  server's 400 "Failed to explore dataset" with the exploration report (what the datastore
-  found at the URI) as a second message. ``folderId`` wins over ``folderPath``; without
-  either the dataset goes to the organization's root folder.
+  server's 400 "Could not explore remote dataset." (its exploration report stays on the
+  server). ``folderId`` wins over ``folderPath`` (``/<root>/<sub>/…``, missing folders are
+  created, as ``FolderService.getOrCreateFromPathLiteral`` does); without either the dataset
+  goes to the organization's root folder. Then the name is checked
+  (``DatasetService.assertValidDatasetName``), then the caller's write access on the folder.
+  The refusals' texts are the server's ``Msg`` entries (util/.../Msg.scala), chained like
+  its ``?~>`` (see ``http.WkError``).
 - ``POST /projects`` and ``PUT /projects/{id}`` take ``ProjectParameters`` (``owner`` and
   ``isBlacklistedFromReport`` required; a refused body is Play's 400 with per-field errors);
   the update keeps the name and paused state, which ``PATCH /projects/{id}/pause`` and
@@ -75,10 +79,46 @@ TASK_NOT_FOUND = "Task could not be found"
 TASK_TYPE_NOT_FOUND = "Task type could not be found"
 FOLDER_NOT_FOUND = "Folder could not be found"
 TEAM_NOT_FOUND = "Team could not be found."
+# TaskCreationService.assertBatchLimit: at most 1000 tasks in one request, 100 when the task
+# type has a volume (Msg.Task.Create.batchLimitExceeded).
 MAX_TASKS = 1000
-# Msg.Dataset.Explore.failed: exploration found no data source (the report follows).
-EXPLORE_FAILED = "Failed to explore dataset"
-INVALID_DATASET_NAME = "Please choose a valid dataset name"
+MAX_VOLUME_TASKS = 100
+# The refusals of TaskController.createFromFiles: Msg.Task.Create.multipartPayloadInvalid,
+# Msg.Nml.fileNotFound, Msg.Task.Create.formJsonMissing and Msg.Task.Create.failed
+# (util/.../Msg.scala), the entries that replaced the conf/messages keys the last readable
+# TaskController used ("binary.payload.invalid", "nml.file.notFound", "format.json.missing",
+# "task.create.failed"); its Msg version itself was not readable.
+TASKS_MULTIPART_INVALID = "Could not parse task creation multipart request."
+TASKS_NML_NOT_FOUND = "Could not extract NML file."
+TASKS_FORM_JSON_MISSING = "Could not parse task creation multipart request: no form data."
+TASKS_CREATE_FAILED = "Could not create task."
+# The refusals of DatasetController.exploreAndAddRemoteDataset: the Msg entries it and the
+# services it calls put on their steps (scalableminds/webknossos,
+# util/src/main/scala/com/scalableminds/util/Msg.scala).
+# Msg.Dataset.Explore.failed: the exploration found no data source.
+EXPLORE_FAILED = "Could not explore remote dataset."
+# Msg.Dataset.Explore.autoAddGetFolderFailed: folderPath could not be resolved.
+EXPLORE_FOLDER_FAILED = "Could not get or create folder during dataset exploration."
+# Msg.Dataset.Explore.autoAddFailed: DatasetService.createAndSetUpDataset failed.
+EXPLORE_ADD_FAILED = "Could not automatically import the explored dataset."
+# Msg.Folder.pathMustStartWithSlash and .pathMustStartAtOrganizationRootFolder
+# (FolderService.getOrCreateFromPathLiteral).
+FOLDER_PATH_NO_SLASH = "Folder path must start with a slash."
+FOLDER_PATH_NOT_AT_ROOT = "Folder path must start at the organization’s root folder."
+# Msg.Folder.noWriteAccess, on SQLDAO.assertUpdateAccess's own "No update access."
+# (createAndSetUpDataset, and FolderDAO.insertAsChild for a new folder's parent).
+FOLDER_NO_WRITE_ACCESS = "No write access in this folder."
+NO_UPDATE_ACCESS = "No update access."
+# DatasetService.assertValidDatasetName, in its order: Msg.Dataset.Name.invalidCharacters,
+# .invalidStartsWithDot, .invalidLessThanThreeCharacters.
+DATASET_NAME_CHARACTERS = re.compile(r"[A-Za-z0-9_\-.]*")
+DATASET_NAME_INVALID_CHARACTERS = (
+    "Dataset name is invalid. Please use only letters, digits, dots, underscores, hyphens."
+)
+DATASET_NAME_STARTS_WITH_DOT = (
+    "Dataset name is invalid. Please use a name that does not start with a dot."
+)
+DATASET_NAME_TOO_SHORT = "Dataset name is invalid. Please use at least three characters."
 # The emulator's own datastore's zarr streaming routes: a dataset, or one layer of it.
 ZARR_URI = re.compile(r"^/data(?:/v\d+)?/zarr/(?P<id>[0-9a-f]{24})(?:/(?P<layer>[^/]+))?/?$")
 # The texts of ProjectParameters' name checks (scalableminds/webknossos, conf/messages, and
@@ -87,6 +127,31 @@ PROJECT_FIELD_MESSAGES = {
     "string_too_short": "Minimum length is {min_length}",
     "string_pattern_mismatch": "Name contains invalid characters",
 }
+
+
+def batch_limit_exceeded(limit: int) -> WkError:
+    """Msg.Task.Create.batchLimitExceeded (TaskCreationService.assertBatchLimit)."""
+    return WkError(400, f"Cannot create more than {limit} tasks in one request.")
+
+
+def check_dataset_name(name: str) -> None:
+    """``DatasetService.assertValidDatasetName``: a 400 for the first rule ``name`` breaks."""
+    if not DATASET_NAME_CHARACTERS.fullmatch(name):
+        raise WkError(400, DATASET_NAME_INVALID_CHARACTERS)
+    if name.startswith("."):
+        raise WkError(400, DATASET_NAME_STARTS_WITH_DOT)
+    if len(name) < 3:
+        raise WkError(400, DATASET_NAME_TOO_SHORT)
+
+
+def _java_split(text: str, separator: str) -> list[str]:
+    """Java's ``String.split``: trailing empty parts dropped, ``""`` is ``[""]``."""
+    if not text:
+        return [""]
+    parts = text.split(separator)
+    while parts and not parts[-1]:
+        parts.pop()
+    return parts
 
 
 def dataset_not_found(key: str, user: User | None) -> WkError:
@@ -327,11 +392,17 @@ class MainApi:
         layers = [
             layer for layer in source.layers if layer_name is None or layer.name == layer_name
         ]
-        if not body.dataset_name.strip():
-            raise WkError(400, INVALID_DATASET_NAME)
-        folder_id = body.folder_id or self._folder_by_path(body.folder_path, user)
-        if folder_id not in self.world.folders:
-            raise WkError(400, FOLDER_NOT_FOUND)
+        # The server's order: the folder path is resolved (and created) before the name is
+        # checked; write access on the folder is checked last, while the dataset is made.
+        folder_id = body.folder_id
+        if folder_id is None and body.folder_path is not None:
+            folder_id = self._folder_by_path(body.folder_path, user)
+        check_dataset_name(body.dataset_name)
+        folder = self.world.folders.get(folder_id or self.world.root_folder_id)
+        if folder is None or not self.world.can_edit_folder(folder, user):
+            raise WkError(
+                400, EXPLORE_ADD_FAILED, causes=[FOLDER_NO_WRITE_ACCESS, NO_UPDATE_ACCESS]
+            )
         dataset_id = self.world.new_id()
         self.world.datasets[dataset_id] = Dataset(
             id=dataset_id,
@@ -342,7 +413,7 @@ class MainApi:
             unit=source.unit,
             is_public=False,
             allowed_team_ids=[],
-            folder_id=folder_id,
+            folder_id=folder.id,
             description=None,
             tags=[],
             metadata=[],
@@ -351,46 +422,71 @@ class MainApi:
         )
         return json_response(dataset_id)
 
-    def _folder_by_path(self, path: str | None, user: User) -> str:
-        """``folderPath`` (``Root/Sub/…``, as ``getOrCreateFromPathLiteral`` reads it) of an
-        existing folder; the root folder without one."""
-        if path is None:
-            return self.world.root_folder_id
-        for folder_id in self.world.folders:
-            names = "/".join(f.name for f in self.world.folder_path(folder_id))
-            if names == path.strip("/"):
-                return folder_id
-        raise WkError(400, "Could not find or create the requested folder")
+    def _folder_by_path(self, path: str, user: User) -> str:
+        """``FolderService.getOrCreateFromPathLiteral``: ``/<root>/<sub>/…`` from the
+        organization's root folder, down the folders the caller may read; the names below the
+        deepest existing folder are created there. A refusal is the explore route's 400 with
+        the cause chained."""
+
+        def refused(*causes: str) -> WkError:
+            return WkError(400, EXPLORE_FOLDER_FAILED, causes=list(causes))
+
+        root = self.world.folders[self.world.root_folder_id]
+        if not path.startswith("/"):
+            raise refused(FOLDER_PATH_NO_SLASH)
+        names = _java_split(path[1:], "/")
+        if not names:
+            # No root name at all ("//"): an empty result, which starts no chain.
+            raise refused()
+        if names[0] != root.name:
+            raise refused(FOLDER_PATH_NOT_AT_ROOT)
+        current = root
+        remaining = names[1:]
+        while remaining:
+            child = next(
+                (
+                    f
+                    for f in self.world.folders.values()
+                    if f.parent_id == current.id
+                    and f.name == remaining[0]
+                    and self.world.can_read_folder(f, user)
+                ),
+                None,
+            )
+            if child is None:
+                break
+            current, remaining = child, remaining[1:]
+        for name in remaining:
+            # FolderDAO.insertAsChild checks write access on the parent first.
+            if not self.world.can_edit_folder(current, user):
+                raise refused(NO_UPDATE_ACCESS)
+            current = Folder(self.world.new_id(), name, current.id)
+            self.world.folders[current.id] = current
+        return current.id
 
     def _explore(self, request: Request, uri: str) -> tuple[Dataset, str | None]:
         """What the datastore finds at ``uri``: the dataset whose zarr it is and the one layer
-        the URI names (None: all); a 400 with the exploration report otherwise."""
+        the URI names (None: all). A URI without a scheme is refused before exploring
+        (``WKExploreRemoteLayerService.storeCredentials``); anything the emulator cannot read
+        is an exploration that found no data source: the real server answers only
+        "Could not explore remote dataset." (``exploreResponse.dataSource.toFox ?~>``, an
+        empty result, so no chain) and keeps the datastore's report to itself."""
         parts = urlsplit(uri)
         if not parts.scheme:
             raise WkError(400, f"Received invalid URI: {uri}")
         own = {urlsplit(str(self.datastore_url(request))).netloc, request.url.netloc}
         found = ZARR_URI.match(parts.path)
-
-        def failed(reason: str) -> WkError:
-            return WkError(
-                400,
-                EXPLORE_FAILED,
-                more=[f"Exploration report: Failed to explore layer at {uri}: {reason}"],
-            )
-
-        if parts.scheme not in ("http", "https") or parts.netloc not in own:
-            raise failed(f"could not reach {parts.scheme}://{parts.netloc}")
-        if found is None:
-            raise failed("found no OME-NGFF multiscales and no datasource-properties.json")
+        if parts.scheme not in ("http", "https") or parts.netloc not in own or found is None:
+            raise WkError(400, EXPLORE_FAILED)
         dataset = self.world.datasets.get(found["id"])
         tokens = parse_qs(parts.query).get("token")
         token = tokens[0] if tokens else None
         reader = self.world.user_for_token(token)
         if dataset is None or not self.world.can_read_dataset(dataset, reader, token):
-            raise failed("the server answered 404 or 403")
+            raise WkError(400, EXPLORE_FAILED)
         layer = found["layer"]
         if layer is not None and dataset.layer(layer) is None:
-            raise failed("the server answered 404 (no such zarr group)")
+            raise WkError(400, EXPLORE_FAILED)
         return dataset, layer
 
     async def dataset_update_teams(self, request: Request) -> Response:
@@ -769,7 +865,7 @@ class MainApi:
         if not isinstance(raw, list):
             raise WkError(400, "Invalid Json format: expected a JSON array of task parameters")
         if len(raw) > MAX_TASKS:
-            raise WkError(400, f"Cannot create more than {MAX_TASKS} tasks in one request")
+            raise batch_limit_exceeded(MAX_TASKS)
         dataset_keys = {
             item.get("datasetId") or item.get("dataSet") or item.get("datasetName")
             for item in raw
@@ -807,33 +903,39 @@ class MainApi:
         """``POST /tasks/createFromFiles``: one task per NML (an NML file, or each NML of a
         zip), with the parameters of ``formJSON`` and the dataset, position, rotation and
         bounding box of the NML (the form's bounding box wins). As the real server
-        (``TaskController.createFromFiles``, ``TaskCreationService``): no NML or zip file, no
-        ``formJSON``, unreadable parameters, an unknown task type or project, more than 1000
-        files, or tasks on more than one dataset refuse the request; an NML that does not
-        parse, or whose dataset is not found, is a refused item, and the others are made."""
+        (``TaskController.createFromFiles``, ``TaskCreationService``), in its order: no
+        multipart body, no NML or zip file, no ``formJSON``, unreadable parameters, an unknown
+        task type (404), more files than the task type's batch limit, an unknown project (404),
+        or tasks on more than one dataset refuse the request; an NML that does not parse, or
+        whose dataset is not found, is a refused item, and the others are made."""
         user = self.require_user(request)
         form = parse_multipart(request.headers.get("content-type", ""), await request.body())
         if form is None:
-            raise WkError(400, "Binary payload invalid")
+            raise WkError(400, TASKS_MULTIPART_INVALID)
         uploads = [f for f in form.files if f.name.lower().endswith((".nml", ".zip"))]
         if not uploads:
-            raise WkError(400, "Could not find NML file")
+            raise WkError(400, TASKS_NML_NOT_FOUND)
         raw = form.fields.get("formJSON")
         if not raw:
-            raise WkError(400, "JSON format missing")
+            raise WkError(400, TASKS_FORM_JSON_MISSING)
         try:
             params = models.NmlTaskParametersBody.model_validate_json(raw[0])
         except ValidationError:
-            raise WkError(400, "Task creation failed") from None
-        if len(uploads) > MAX_TASKS:
-            raise WkError(400, f"Cannot create more than {MAX_TASKS} tasks in one request")
-        require_object_id(params.task_type_id)
+            # The real answer chains Play's JSON error below this; not reproduced.
+            raise WkError(400, TASKS_CREATE_FAILED) from None
         task_type = self.world.task_types.get(params.task_type_id)
         if task_type is None or not self.world.can_read_task_type(task_type, user):
-            raise WkError(404, TASK_TYPE_NOT_FOUND)
+            # Msg.TaskType.notFound(id) ~> NOT_FOUND.
+            raise WkError(404, f"Task type “{params.task_type_id}” could not be found or accessed.")
+        limit = MAX_TASKS if task_type.tracing_type == "skeleton" else MAX_VOLUME_TASKS
+        if len(uploads) > limit:
+            raise batch_limit_exceeded(limit)
         project = self.world.project_by_name(params.project_name)
         if project is None or not self.world.can_read_project(project, user):
-            raise WkError(404, PROJECT_NOT_FOUND)
+            # Msg.Project.notFound(name) ~> NOT_FOUND.
+            raise WkError(
+                404, f"Project with name “{params.project_name}” could not be found or accessed."
+            )
         if not user.is_manager_of(project.team_id):
             raise WkError(403, NOT_ALLOWED)
         items: list[tuple[nml.ParsedNml, Dataset] | WkError] = []

@@ -105,12 +105,18 @@ PROXY_CHUNK = 64
 # Cuboid.hasValidDimensions; see the module docstring).
 MAX_CUBOID_SIDE = 512
 OCTET = "application/octet-stream"
-# The full-mesh route's failures: its own message first, then the cause (Play's ``?~>``
-# chains messages; scalableminds/webknossos, webknossos-datastore/conf/messages).
-MESH_FAILED = "Failed to load mesh chunk."
-MESH_FILE_NOT_FOUND = "Could not find the requested mesh file."
-MAG_NEEDED = "A mag is needed for ad-hoc meshing."
-MUST_BE_SEGMENTATION = "The data layer must be a segmentation layer."
+# The full-mesh route's failures: DSMeshController.loadFullMeshStl puts
+# Msg.Mesh.File.loadChunkFailed on whatever DSFullMeshService.loadFor fails with, so the answer
+# is that message with the cause as its chain (scalableminds/webknossos,
+# util/src/main/scala/com/scalableminds/util/Msg.scala; see http.WkError).
+MESH_FAILED = "Could not load mesh chunk for segment."
+# Msg.Mesh.File.lookUpFailed: the layer has no mesh file of that name (the Msg entry named for
+# MeshFileService.lookUpMeshFileKey; that service's Msg version was not readable).
+MESH_FILE_NOT_FOUND = "Could not look up mesh file “{name}”."
+# Msg.Mesh.magNeededForAdHoc and Msg.Dataset.Layer.mustBeSegmentation (the ad-hoc mesh's
+# first two checks in DSFullMeshService).
+MAG_NEEDED = "A mag needs to be provided for ad-hoc mesh computation."
+MUST_BE_SEGMENTATION = "Data layer must be a segmentation layer."
 
 ZARR_KEY = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$")
 PROXY_CHUNK_KEY = re.compile(r"^c/(\d+)/(\d+)/(\d+)/(\d+)$")
@@ -281,7 +287,8 @@ class Datastore:
         emulated segmentation layers have a segment index (the formula says where each
         segment is), so an ad-hoc mesh needs only ``mag``, as on a real datastore whose
         layer has a segment index file: ``seedPosition`` is ignored, and a segment the layer
-        does not have is a mesh of no triangles (its index lists no buckets)."""
+        does not have is a mesh of no triangles (its index lists no buckets). A mesh it cannot
+        make is the real 400 "Could not load mesh chunk for segment." with the cause chained."""
         dataset = self.readable_dataset(request)
         layer = self.layer_of(dataset, request.path_params["layer"])
         raw = await json_body(request)
@@ -289,21 +296,23 @@ class Datastore:
             body = models.FullMeshRequest.model_validate(raw)
         except ValidationError as exc:
             raise invalid_json(exc) from None
+
+        def failed(cause: str) -> WkError:
+            return WkError(400, MESH_FAILED, causes=[cause])
+
         if body.mesh_file_name is not None:
             # No layer here has mesh files (MeshFileService.lookUpMeshFileKey fails).
-            raise WkError(400, f"{MESH_FAILED} {MESH_FILE_NOT_FOUND}")
+            raise failed(MESH_FILE_NOT_FOUND.format(name=body.mesh_file_name))
         if body.mag is None:
-            raise WkError(400, f"{MESH_FAILED} {MAG_NEEDED}")
+            raise failed(MAG_NEEDED)
         if layer.category != "segmentation":
-            raise WkError(400, f"{MESH_FAILED} {MUST_BE_SEGMENTATION}")
+            raise failed(MUST_BE_SEGMENTATION)
+        # The emulator's own causes for these two (no mappings or agglomerate files here; a
+        # mag the layer lacks): the real datastore fails deeper, with texts not modelled.
         if body.mapping_name is not None:
-            raise WkError(400, f"{MESH_FAILED} Mapping {body.mapping_name} not found")
+            raise failed(f"Mapping {body.mapping_name} not found")
         if not layer.has_mag(body.mag):
-            raise WkError(
-                400,
-                f"{MESH_FAILED} DataLayer “{layer.name}” does not have mag "
-                f"“{mag_literal(body.mag)}”",
-            )
+            raise failed(f"DataLayer “{layer.name}” does not have mag “{mag_literal(body.mag)}”")
         boxes = segment_boxes(layer, body.segment_id, body.mag)
         return Response(boxes_stl(boxes, dataset.voxel_size), media_type=OCTET)
 

@@ -2,7 +2,8 @@
 
 Routes match on method and path exactly (no trailing slash redirects; a wrong method is a
 404 like an unknown path: :mod:`neurofs_emulators.routing` with no 405), errors are JSON
-``{"messages": [{"error": "..."}]}``, and every route lives under ``/api/v{N}`` (main server) or
+``{"messages": [{"error": "..."}]}`` (plus a ``{"chain": ...}`` entry for a failure with causes,
+see :class:`WkError`), and every route lives under ``/api/v{N}`` (main server) or
 ``/data/v{N}`` (datastore), ``N`` between the oldest supported and the current API version,
 or unversioned (= current). Other versions answer 404 with the real server's message.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,7 +24,13 @@ JSON_TYPE = "application/json"
 
 
 class WkError(Exception):
-    """An error answer in the real server's shape."""
+    """An error answer in the real server's shape.
+
+    ``causes`` are the failures this one wraps, outermost first: the real server chains a
+    message onto a failure with ``?~>`` and answers the outermost message as the error and
+    the causes as one ``{"chain": "[Server Time <now>]  <~ cause <~ deeper cause"}`` entry
+    (scalableminds/webknossos, util/.../mvc/ExtendedController.scala, ``asResult`` and
+    ``formatChain``; a message put on an *empty* result starts no chain)."""
 
     def __init__(
         self,
@@ -31,7 +39,7 @@ class WkError(Exception):
         *,
         plain: bool = False,
         errors: list[dict[str, str]] | None = None,
-        more: list[str] | None = None,
+        causes: list[str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -40,15 +48,26 @@ class WkError(Exception):
         self.plain = plain
         # Per-field errors of a body the JSON reads refused (see invalid_json).
         self.errors = errors
-        # Further messages after the first (an exploration's report).
-        self.more = more or []
+        self.causes = causes or []
 
     def response(self) -> Response:
         if self.plain:
             return Response(self.message, status_code=self.status, media_type="text/plain")
         body: dict[str, Any] = {"errors": self.errors} if self.errors is not None else {}
-        body["messages"] = [{"error": m} for m in (self.message, *self.more)]
+        messages: list[dict[str, str]] = [{"error": self.message}]
+        if self.causes:
+            messages.append({"chain": chain_text(self.causes)})
+        body["messages"] = messages
         return json_response(body, self.status)
+
+
+def chain_text(causes: list[str], now: datetime | None = None) -> str:
+    """The real server's ``formatChain``: the server time (its ``Instant.toString``, Java's
+    ``ISO_INSTANT`` of milliseconds), then `` <~ `` before each cause."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    millis = moment.microsecond // 1000
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{millis:03d}" if millis else "") + "Z"
+    return f"[Server Time {stamp}] " + "".join(f" <~ {cause}" for cause in causes)
 
 
 def json_response(

@@ -424,7 +424,8 @@ class NmlTaskParametersBody(Body):
     """``formJSON`` of ``POST /tasks/createFromFiles`` (the server's ``NmlTaskParameters``):
     a task's parameters without what each annotation brings."""
 
-    task_type_id: StrictStr
+    # An ObjectId there: a malformed one makes the form unreadable, not a lookup that fails.
+    task_type_id: StrictStr = Field(pattern=r"^[0-9a-f]{24}$")
     needed_experience: ExperienceBody
     pending_instances: StrictInt
     project_name: StrictStr

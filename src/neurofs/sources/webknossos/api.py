@@ -209,9 +209,10 @@ class WebknossosApi(ApiClient):
         """``POST /datasets/exploreAndAddRemote`` (scalableminds/webknossos,
         ``DatasetController.exploreAndAddRemoteDataset``; the official client's
         ``Dataset.explore_and_add_remote``): the server explores the URI and adds what it found
-        as a dataset of the caller's organization; its answer is the new dataset's id. A
-        refused exploration is a 400 whose messages carry the exploration report. The listing
-        is forgotten either way: a lost answer may still have added it."""
+        as a dataset of the caller's organization; its answer is the new dataset's id. An
+        exploration that found nothing is a 400 "Could not explore remote dataset." (the
+        report stays on the server). The listing is forgotten either way: a lost answer may
+        still have added it."""
         try:
             sent = body.model_dump(by_alias=True)
             answer = await self.send("POST", "datasets/exploreAndAddRemote", sent)
