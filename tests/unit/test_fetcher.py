@@ -445,6 +445,32 @@ async def test_a_stream_over_blocks_held_as_fragments_fetches_none_of_their_byte
             assert fetched >= {0, 1, 6, 7}
 
 
+async def test_a_warm_stream_reads_each_block_from_disk_once(tmp_path, monkeypatch):
+    """A stream over blocks on disk (after a restart) with a read-ahead window wider than the
+    hot set: each block is read back and checked once, by the read that wants it, and
+    nothing is asked of the server. (Read ahead into memory, blocks were pushed out before
+    the reader came and read again: twice the disk reads and checksums.)"""
+    monkeypatch.setattr(fetcher_module, "HOT_BYTES", 4 * BS)
+    remote = Remote(payload(BS * 64))
+    with BlockCache(tmp_path / "cache", 10 * 1024 * 1024) as cache:
+        assert await Fetcher(cache, Stats(), block_size=BS).read(remote, 0, 64 * BS) == (
+            remote.data
+        )
+    remote.requests.clear()
+    with BlockCache(tmp_path / "cache", 10 * 1024 * 1024) as cache:
+        fetcher = Fetcher(cache, Stats(), block_size=BS)
+        pattern = ReadPattern()
+        async with trio.open_nursery() as n:
+            fetcher.start_background(n)
+            for off in range(0, 64 * BS, BS):
+                got = await fetcher.read(remote, off, BS, pattern)
+                assert got == remote.data[off : off + BS]
+                await trio.sleep(0.001)  # read-ahead gets its turns
+            n.cancel_scope.cancel()
+        assert remote.requests == []
+        assert cache.stats().verified_bytes == 64 * BS
+
+
 async def test_blocks_another_process_stored_are_read_from_disk(tmp_path):
     """Two fetchers on one cache directory (two processes of a machine): a stream in the
     second over blocks the first stored after it opened asks for none of them, read-ahead

@@ -49,8 +49,9 @@ MAX_RUN_BLOCKS = 4
 # Objects of a grid's line fetched ahead in one request at most (16 chunks of 32³ uint8 are
 # 512 KiB): a walk's span may be long, a request should not be.
 MAX_LINE_OBJECTS = 16
-# Units just fetched, and blocks read ahead from disk, kept in memory: readers get fetched
-# bytes before the disk write lands, and a stream read ahead finds its blocks here.
+# Units just fetched (and whole units read from disk), kept in memory: readers get fetched
+# bytes before the disk write lands, and a stream read ahead finds its blocks here. Blocks on
+# disk are not read ahead into it (see ``_not_held``).
 HOT_BYTES = 16 * 1024 * 1024
 # A disk hit of up to this many bytes is read on the event loop: one pread of a few checksum
 # units costs less than handing it to a worker thread and back. Larger ones go to a thread.
@@ -767,14 +768,17 @@ class Fetcher:
                         self._finished(self._block.key(obj, i))
 
     def _not_held(self, obj: RemoteObject, indexes: Iterable[int]) -> list[int]:
-        """Blocks to fetch ahead: neither in memory nor on their way, nor covered by
-        fragments (those on disk are read from there by ``_units``)."""
+        """Blocks to fetch ahead: neither in memory, on disk nor on their way, nor covered by
+        fragments. Blocks on disk are left for the reader to read when it gets there: read
+        ahead into memory, a window wider than the hot set pushed them out before the
+        reader came, so a warm stream read and checked each block twice."""
         wanted = []
         for i in indexes:
             key = self._block.key(obj, i)
             if (
                 self._in_memory(key) is None
                 and key not in self._inflight
+                and not self.cache.contains(*key)
                 and not self._fragments_cover(obj, i)
             ):
                 wanted.append(i)
