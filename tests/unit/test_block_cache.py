@@ -64,6 +64,46 @@ def test_round_trip_and_miss(cache_dir: Path) -> None:
         assert disk_usage(cache_dir) == len(data)
 
 
+def _resident_bytes(path: Path) -> int:
+    """How much of a file is in the kernel's page cache (util-linux ``fincore``)."""
+    out = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return int(out.split()[0])
+
+
+def test_will_need_has_the_kernel_read_block_files_ahead(cache_dir: Path) -> None:
+    """``will_need``: the named blocks' files are read into the page cache (by the kernel,
+    not into the process); unknown keys and files gone meanwhile are skipped."""
+    data = os.urandom(256 * 1024)
+    with BlockCache(cache_dir, 10**7) as cache:
+        for i in range(3):
+            assert cache.put("c", i, data)
+        files = [block_file(cache_dir, "c", i) for i in range(3)]
+        assert all(files)
+        os.sync()
+        for f in files:
+            assert f is not None
+            fd = os.open(f, os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+        assert files[2] is not None
+        files[2].unlink()  # gone behind the cache's back
+        if any(_resident_bytes(f) for f in files[:2] if f is not None):
+            pytest.fail("the page cache kept the files: cannot tell what will_need does")
+        cache.will_need([("c", 0), ("c", 1), ("c", 2), ("c", 9)])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if all(_resident_bytes(f) == len(data) for f in files[:2] if f is not None):
+                break
+            time.sleep(0.01)
+        assert [_resident_bytes(f) for f in files[:2] if f is not None] == [len(data)] * 2
+        assert cache.stats().verified_bytes == 0  # nothing read by the process
+
+
 def test_empty_block_round_trips(cache_dir: Path) -> None:
     with BlockCache(cache_dir, 100) as cache:
         assert cache.put("c", 0, b"")

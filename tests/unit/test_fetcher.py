@@ -459,6 +459,9 @@ async def test_a_warm_stream_reads_each_block_from_disk_once(tmp_path, monkeypat
     remote.requests.clear()
     with BlockCache(tmp_path / "cache", 10 * 1024 * 1024) as cache:
         fetcher = Fetcher(cache, Stats(), block_size=BS)
+        hinted: list[tuple[str, int]] = []
+        will_need = cache.will_need
+        monkeypatch.setattr(cache, "will_need", lambda keys: [hinted.extend(keys), will_need(keys)])
         pattern = ReadPattern()
         async with trio.open_nursery() as n:
             fetcher.start_background(n)
@@ -466,9 +469,17 @@ async def test_a_warm_stream_reads_each_block_from_disk_once(tmp_path, monkeypat
                 got = await fetcher.read(remote, off, BS, pattern)
                 assert got == remote.data[off : off + BS]
                 await trio.sleep(0.001)  # read-ahead gets its turns
+            # Instead, the kernel was asked to read the window's block files ahead, each
+            # once, from where the stream was recognised to the end of the file.
+            keys = {fetcher._block.key(remote, i) for i in range(8, 64)}
+            for _ in range(500):  # the hints run in worker threads
+                if keys <= set(hinted):
+                    break
+                await trio.sleep(0.01)
             n.cancel_scope.cancel()
         assert remote.requests == []
         assert cache.stats().verified_bytes == 64 * BS
+        assert keys <= set(hinted) and len(hinted) == len(set(hinted))
 
 
 async def test_blocks_another_process_stored_are_read_from_disk(tmp_path):

@@ -656,6 +656,9 @@ class Fetcher:
         wanted = self._not_held(obj, blocks)
         if wanted:
             self._background.start_soon(self._read_ahead, obj, wanted)
+        on_disk = [k for i in blocks if self.cache.contains(*(k := self._block.key(obj, i)))]
+        if on_disk:
+            self._background.start_soon(trio.to_thread.run_sync, self.cache.will_need, on_disk)
 
     def _prefetch(self, objects: Iterable[RemoteObject]) -> None:
         """Fetch whole objects in the background (the next chunks along a reader's
@@ -769,9 +772,10 @@ class Fetcher:
 
     def _not_held(self, obj: RemoteObject, indexes: Iterable[int]) -> list[int]:
         """Blocks to fetch ahead: neither in memory, on disk nor on their way, nor covered by
-        fragments. Blocks on disk are left for the reader to read when it gets there: read
-        ahead into memory, a window wider than the hot set pushed them out before the
-        reader came, so a warm stream read and checked each block twice."""
+        fragments. Blocks on disk are left for the reader to read and check when it gets
+        there (``_fetch_ahead`` has the kernel read their files ahead): read ahead into
+        memory, a window wider than the hot set pushed them out before the reader came, so a
+        warm stream read and checked each block twice."""
         wanted = []
         for i in indexes:
             key = self._block.key(obj, i)

@@ -270,6 +270,13 @@ class BlockCache:
         self._store.unlink(doomed)
         return sum(e.name not in doomed for _key, e in entries)
 
+    def will_need(self, keys: Iterable[BlockKey]) -> None:
+        """Have the kernel read these blocks' files into its page cache ahead of their reader
+        (those recorded; no verification, stats or recency: the read that follows does that)."""
+        with self._memory:
+            entries = [e for k in keys if not self._closed and (e := self._lru.get(k)) is not None]
+        self._store.will_need(entries)
+
     def contains(self, content: str, index: int) -> bool:
         """Whether the block is recorded. No verification, no stats, no recency."""
         with self._memory:
