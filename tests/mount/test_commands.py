@@ -24,6 +24,7 @@ from neurofs_emulators.cave.sample import OWNER_TOKEN as CAVE_OWNER_TOKEN
 from neurofs_emulators.webknossos.sample import DATASET_L4, DATASET_RETINA, ORGANIZATION
 from neurofs_emulators.webknossos.sample import OTHER_TOKEN as WK_OTHER_TOKEN
 from neurofs_emulators.webknossos.sample import OWNER_TOKEN as WK_OWNER_TOKEN
+from tests.support.memory import cached_bytes
 
 from .conftest import OWNER_TOKEN, CaveEmulator, Emulator, Mount, WkEmulator
 
@@ -99,26 +100,15 @@ def test_prefetch_of_a_dandiset_then_every_read_is_served_from_the_cache(
         assert local == dandi_emulator.download(asset["asset_id"])
 
 
-def _resident_bytes(path: Path) -> int:
-    """Bytes of ``path`` in the kernel's page cache (util-linux fincore)."""
-    out = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(out.stdout.strip())
-
-
 def test_prefetch_leaves_the_page_cache_alone(make_mount, dandi_emulator: Emulator):
     m = make_mount(dandi_emulator)
     nwb = next((m / "dandi/000001/draft").rglob("*.nwb"))
     assert nwb.stat().st_size > 16 * MiB
     neurofs("prefetch", nwb)
-    assert _resident_bytes(nwb) == 0
+    assert cached_bytes(nwb) == 0
     # The same file read by a plain reader stays in the page cache: the check can tell.
     subprocess.run(["cat", str(nwb)], stdout=subprocess.DEVNULL, check=True)
-    assert _resident_bytes(nwb) > 16 * MiB
+    assert cached_bytes(nwb) > 16 * MiB
 
 
 def test_prefetch_reports_failed_files_and_goes_on(make_mount, dandi_emulator: Emulator):

@@ -1,8 +1,10 @@
-"""A process's resident memory, read from /proc (Linux): for tests that bound the daemon's."""
+"""Memory, read from Linux: a process's resident memory (/proc), for tests that bound the
+daemon's, and how much of a file is in the kernel's page cache."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 
@@ -26,3 +28,14 @@ def resident(pid: int) -> int:
 def reset_high_water_mark(pid: int) -> None:
     """Start VmHWM again from the current RSS (Linux's clear_refs "5")."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def cached_bytes(path: Path) -> int:
+    """Bytes of ``path`` in the kernel's page cache (util-linux ``fincore``)."""
+    out = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip())

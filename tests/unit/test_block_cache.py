@@ -27,6 +27,7 @@ from neurofs.io.cache import directory as directory_module
 from neurofs.io.cache.directory import CacheInUse
 from neurofs.io.cache.entry import CHECK_UNIT
 from neurofs.io.cache.index import BlockIndex
+from tests.support.memory import cached_bytes
 from tests.unavailable import unavailable
 from tests.unit.cache_files import block_file, disk_usage
 
@@ -64,17 +65,6 @@ def test_round_trip_and_miss(cache_dir: Path) -> None:
         assert disk_usage(cache_dir) == len(data)
 
 
-def _resident_bytes(path: Path) -> int:
-    """How much of a file is in the kernel's page cache (util-linux ``fincore``)."""
-    out = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return int(out.split()[0])
-
-
 def test_will_need_has_the_kernel_read_block_files_ahead(cache_dir: Path) -> None:
     """``will_need``: the named blocks' files are read into the page cache (by the kernel,
     not into the process); unknown keys and files gone meanwhile are skipped."""
@@ -92,15 +82,15 @@ def test_will_need_has_the_kernel_read_block_files_ahead(cache_dir: Path) -> Non
             os.close(fd)
         assert files[2] is not None
         files[2].unlink()  # gone behind the cache's back
-        if any(_resident_bytes(f) for f in files[:2] if f is not None):
+        if any(cached_bytes(f) for f in files[:2] if f is not None):
             pytest.fail("the page cache kept the files: cannot tell what will_need does")
         cache.will_need([("c", 0), ("c", 1), ("c", 2), ("c", 9)])
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            if all(_resident_bytes(f) == len(data) for f in files[:2] if f is not None):
+            if all(cached_bytes(f) == len(data) for f in files[:2] if f is not None):
                 break
             time.sleep(0.01)
-        assert [_resident_bytes(f) for f in files[:2] if f is not None] == [len(data)] * 2
+        assert [cached_bytes(f) for f in files[:2] if f is not None] == [len(data)] * 2
         assert cache.stats().verified_bytes == 0  # nothing read by the process
 
 
