@@ -425,6 +425,12 @@ class CaveApi(ApiClient):
         client = self.client_at(info.local_server, self._client)
         return client, f"segmentation/api/v1/table/{table}"
 
+    async def graph_identity(self, datastack: str) -> str:
+        """The datastack's graph: its server and table (root ids name supervoxels within
+        one graph, and a datastack may be pointed at another)."""
+        client, prefix = await self._graph(datastack)
+        return f"{client.base_url}{prefix}"
+
     async def root_of(self, datastack: str, supervoxel: int) -> int | None:
         """A supervoxel's current root (None: the graph has no such supervoxel). Asked through
         the JSON ``roots`` route, whose 0 for an unknown supervoxel tells it from a failure."""

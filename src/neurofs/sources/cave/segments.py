@@ -176,12 +176,20 @@ class SegmentsDir(_LookupOnly):
         root = id_of_name(name)
         if root is None or not await self._api.is_root(self._ds, root):
             raise self._missing(name)
-        return segment_dir((*self.key, name), self._api, self._ds, root, self._rendered)
+        graph = await self._api.graph_identity(self._ds)
+        return segment_dir((*self.key, name), self._api, self._ds, root, self._rendered, graph)
 
 
 def segment_dir(
-    key: NodePath, api: CaveApi, datastack: str, root: int, rendered: RenderedFiles | None
+    key: NodePath,
+    api: CaveApi,
+    datastack: str,
+    root: int,
+    rendered: RenderedFiles | None,
+    graph: str,
 ) -> StaticDirectory:
+    """``graph``: the graph's identity (``CaveApi.graph_identity``)."""
+
     async def latest() -> bytes:
         return id_lines((await api.lineage(datastack, root)).model.latest(root))
 
@@ -193,12 +201,12 @@ def segment_dir(
         GeneratedFile((*key, "lineage.json"), lineage),
     ]
     if rendered is not None:
-        files.insert(0, leaves_file((*key, "leaves"), api, rendered, datastack, root))
+        files.insert(0, leaves_file((*key, "leaves"), api, rendered, datastack, root, graph))
     return StaticDirectory(key, files)
 
 
 def leaves_file(
-    key: NodePath, api: CaveApi, rendered: RenderedFiles, datastack: str, root: int
+    key: NodePath, api: CaveApi, rendered: RenderedFiles, datastack: str, root: int, graph: str
 ) -> RenderedFileNode:
     """A root's supervoxel ids, one per line: rendered from the graph's streamed answer at the
     file's first lookup (never for a listing of the root)."""
@@ -210,8 +218,8 @@ def leaves_file(
             await api.stream_leaves(datastack, root, lines)
             lines.finish()
 
-    # A root id never names other supervoxels: the graph, datastack and root name the bytes.
-    identity = f"cave-leaves:{api.http.base_url}|{datastack}|{root}"
+    # A root id never names other supervoxels of its graph: the graph and root name the bytes.
+    identity = f"cave-leaves:{graph}|{root}"
     return RenderedFileNode(key, rendered, identity, LEAVES_SUFFIX, render, budget=LEAVES_KEPT)
 
 
