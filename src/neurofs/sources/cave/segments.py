@@ -42,7 +42,7 @@ from neurofs.tree.render import json_text
 from neurofs.tree.rendered_file import RenderedFileNode
 
 # Rendered ``leaves`` files kept in the cache directory: at most this many, and bytes (also
-# the longest one file may be: about 14 million ids, beyond the largest neurons' supervoxels).
+# the longest one file may be: about 14 million ids of 18-19 digits).
 LEAVES_KEPT = (1_000, 256 * 1024 * 1024)
 LEAVES_SUFFIX = ".leaves"
 
