@@ -809,13 +809,28 @@ def test_a_remote_dataset_added_by_a_request_file(mount: Mount, wk_emulator: WkE
     [
         b"{not json",
         b"[]",
-        b'{"datasetName": "x"}',
-        b'{"remoteUri": "no-scheme", "datasetName": "x"}',
+        b'{"datasetName": "xyz"}',
+        b'{"remoteUri": "no-scheme", "datasetName": "xyz"}',
         b'{"remoteUri": "https://a.org/x.zarr", "datasetName": "  "}',
-        b'{"remoteUri": "https://a.org/x.zarr", "datasetName": "x", "voxelSize": [1, 1, 1]}',
-        b'{"remoteUri": "https://a.org/x.zarr", "datasetName": "x", "folder": "No/Such"}',
+        # The server's name rules (DatasetService.assertValidDatasetName), checked here.
+        b'{"remoteUri": "https://a.org/x.zarr", "datasetName": "my data"}',
+        b'{"remoteUri": "https://a.org/x.zarr", "datasetName": ".hidden"}',
+        b'{"remoteUri": "https://a.org/x.zarr", "datasetName": "ab"}',
+        b'{"remoteUri": "https://a.org/x.zarr", "datasetName": "xyz", "voxelSize": [1, 1, 1]}',
+        b'{"remoteUri": "https://a.org/x.zarr", "datasetName": "xyz", "folder": "No/Such"}',
     ],
-    ids=["json", "list", "no-uri", "no-scheme", "blank-name", "unknown-key", "folder"],
+    ids=[
+        "json",
+        "list",
+        "no-uri",
+        "no-scheme",
+        "blank-name",
+        "name-characters",
+        "name-dot",
+        "name-short",
+        "unknown-key",
+        "folder",
+    ],
 )
 def test_an_invalid_remote_dataset_request_is_einval_and_sends_nothing(
     mount: Mount, wk_emulator: WkEmulator, data: bytes

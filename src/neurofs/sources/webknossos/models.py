@@ -6,6 +6,7 @@ Unknown fields are ignored; the modelled ones are the ones the tree depends on.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import numpy as np
@@ -284,6 +285,10 @@ class TaskCreation(_Model):
     warnings: list[Any] = Field(default_factory=list)
 
 
+# The characters the server allows in a dataset's name.
+_DATASET_NAME = re.compile(r"[A-Za-z0-9_\-.]*")
+
+
 class RemoteDatasetRequest(BaseModel):
     """A new ``datasets/<organization>/<name>.json``: the dataset to explore and add.
     ``folder`` is a folder path below the organization's root, as ``dataset.json`` shows it.
@@ -307,9 +312,15 @@ class RemoteDatasetRequest(BaseModel):
 
     @field_validator("dataset_name")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
+    def _valid_name(cls, value: str) -> str:
+        # The server's rules, in its order and words (DatasetService.assertValidDatasetName):
+        # checked here, a refused name costs no round trip and says why at once.
+        if not _DATASET_NAME.fullmatch(value):
+            raise ValueError("use only letters, digits, dots, underscores, hyphens")
+        if value.startswith("."):
+            raise ValueError("use a name that does not start with a dot")
+        if len(value) < 3:
+            raise ValueError("use at least three characters")
         return value
 
 
