@@ -92,6 +92,20 @@ def _scattered(seed: int, blocks: int) -> list[tuple[int, int]]:
     return [(k * MIB + rng.randrange(0, MIB - 4096), 4096) for k in rng.sample(range(1024), blocks)]
 
 
+def _scattered_reader(
+    make_mount, emulator: Emulator, cache_size: str, reads: list[tuple[int, int]]
+) -> Mount:
+    """A fresh mount with a cache of ``cache_size`` that has made ``reads`` of the blob (the
+    emulator's log starts at the first of them)."""
+    m: Mount = make_mount(emulator, start=False)
+    m.cache_size = cache_size
+    m.start()
+    os.stat(m / BLOB)
+    emulator.reset()
+    _preads(m / BLOB, reads)
+    return m
+
+
 def test_small_reads_all_over_a_file_fetch_the_rest_only_within_the_cap(
     make_mount, dandi_emulator: Emulator
 ) -> None:
@@ -100,22 +114,12 @@ def test_small_reads_all_over_a_file_fetch_the_rest_only_within_the_cap(
     cache of 1 GiB (the blob is more than half of it) nothing is fetched but what was read,
     so a scattered reader never sweeps a cache with a file it cannot hold."""
     reads = _scattered(18, 200)
-    small = make_mount(dandi_emulator, start=False)
-    small.cache_size = "1GiB"
-    small.start()
-    os.stat(small / BLOB)
-    dandi_emulator.reset()
-    _preads(small / BLOB, reads)
+    small = _scattered_reader(make_mount, dandi_emulator, "1GiB", reads)
     small.stop()  # lets writes and anything running in the background finish
     fetched = sum(r.get("sent", 0) for r in dandi_emulator.data_requests())
     # Each read is one 64 KiB fragment (or two across a boundary): about 13 MiB, not 1 GiB.
     assert fetched <= len(reads) * 2 * 64 * 1024, fetched
-    big = make_mount(dandi_emulator, start=False)
-    big.cache_size = "4GiB"
-    big.start()
-    os.stat(big / BLOB)
-    dandi_emulator.reset()
-    _preads(big / BLOB, reads)
+    big = _scattered_reader(make_mount, dandi_emulator, "4GiB", reads)
     deadline, last = time.monotonic() + 120, -1
     while time.monotonic() < deadline:  # until the background fetch has ended
         fetched = big.stats()["bytes_fetched"]
