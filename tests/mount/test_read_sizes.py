@@ -32,28 +32,45 @@ def test_sequential_reads_arrive_in_one_mib_requests(make_mount, dandi_emulator:
 
 
 def test_opening_an_hdf5_file_reads_its_metadata_in_whole_blocks(
-    make_mount, dandi_emulator: Emulator
+    make_mount, slow_dandi_emulator: Emulator
 ):
-    """h5py walking the sample NWB file's metadata through a fresh mount: after the 64 KiB
-    fragment of the superblock, each place it jumps to comes as its whole block, one request
-    each, never twice; at most HDF5_METADATA_BLOCKS of them for the open."""
+    """h5py walking the sample NWB file's metadata through a fresh mount (300 ms a request):
+    after the 64 KiB fragment of the superblock, each place it jumps to comes as its whole
+    block, with the blocks near it beside it, one request each, never twice; at most
+    HDF5_METADATA_BLOCKS + METADATA_GUESSES of them. The walk waits for three round trips
+    one after another (the superblock; its first metadata block and the guesses beside it;
+    one block further away), where one request per block it jumps to made six."""
     import h5py
 
     from neurofs.io.fetcher import HDF5_METADATA_BLOCKS
+    from neurofs.io.readahead import METADATA_GUESSES
 
-    m = make_mount(dandi_emulator)
+    emulator = slow_dandi_emulator
+    m = make_mount(emulator)
     path = m / f"dandi/{PUBLISHED_DANDISET}/draft/{NWB_PATH}"
     path.stat()
-    dandi_emulator.clear_requests()
+    emulator.clear_requests()
     names: list[str] = []
     with h5py.File(path, "r") as f:
         f.visit(names.append)
     assert len(names) > 50
-    ranges = [r["range"] for r in dandi_emulator.requests() if r.get("range")]
-    spans = [tuple(int(v) for v in r.split("=")[1].split("-")) for r in ranges]
+    records = [r for r in emulator.requests() if r.get("range")]
+    spans = [tuple(int(v) for v in r["range"].split("=")[1].split("-")) for r in records]
     mib = 1024 * 1024
     assert spans[0] == (0, 64 * 1024 - 1)  # the superblock's fragment
     metadata = spans[1:]
-    assert metadata, ranges
-    assert all(s % mib == 0 and e + 1 - s == mib for s, e in metadata), ranges
-    assert len(set(metadata)) == len(metadata) <= HDF5_METADATA_BLOCKS
+    assert metadata, spans
+    assert all(s % mib == 0 and e + 1 - s == mib for s, e in metadata), spans
+    assert len(set(metadata)) == len(metadata) <= HDF5_METADATA_BLOCKS + METADATA_GUESSES
+    trips = _round_trips_in_a_row(records)
+    assert trips <= 3, spans
+
+
+def _round_trips_in_a_row(records: list[dict]) -> int:
+    """The longest chain of requests each sent after the one before it was answered: the
+    round trips a reader waited for one after another."""
+    depth: list[int] = []
+    for r in records:
+        before = [d for d, q in zip(depth, records, strict=False) if q["ended"] <= r["arrived"]]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)

@@ -22,7 +22,14 @@ from neurofs.io.fetcher import (
     ServedWhole,
     _runs,
 )
-from neurofs.io.readahead import READAHEAD_RUNS, SCATTER_MIN_BLOCKS, STREAM_MIN_BLOCKS, ReadPattern
+from neurofs.io.readahead import (
+    METADATA_GUESSES,
+    METADATA_REACH,
+    READAHEAD_RUNS,
+    SCATTER_MIN_BLOCKS,
+    STREAM_MIN_BLOCKS,
+    ReadPattern,
+)
 from neurofs.io.stats import Stats
 
 BS = 4096
@@ -181,6 +188,63 @@ async def test_an_hdf5_files_first_small_random_reads_take_whole_blocks(fetcher)
     assert hdf5.requests[1 : 1 + HDF5_METADATA_BLOCKS] == whole  # the first ones
     assert all(e - s == FRAG for s, e in hdf5.requests[1 + HDF5_METADATA_BLOCKS :])
     assert all(e - s == FRAG for s, e in other.requests)
+
+
+async def test_an_hdf5_files_metadata_blocks_bring_their_neighbours_in_one_round_trip(fetcher):
+    """A metadata block an HDF5 file's small read takes whole brings the blocks within
+    METADATA_REACH of it, each its own request, out beside the reader's (one round trip for
+    all), and the file's first block once the signature is seen; the next metadata reads
+    there cost nothing. An open file guesses at most METADATA_GUESSES blocks."""
+    blocks = 200
+    hdf5 = Remote(HDF5_SIGNATURE + payload(BS * blocks - len(HDF5_SIGNATURE)), "hdf5", 0.02)
+    pattern = ReadPattern()
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        assert await fetcher.read(hdf5, 0, 96, pattern) == hdf5.data[:96]  # the superblock
+        await trio.sleep(0.05)
+        assert hdf5.requests[1:] == [(0, BS)]  # the first block, guessed
+        hdf5.requests.clear()
+        hdf5.max_concurrent = 0
+        far = 100
+        off = far * BS + 3 * FRAG
+        assert await fetcher.read(hdf5, off, 40, pattern) == hdf5.data[off : off + 40]
+        near = [far + d for r in range(1, METADATA_REACH + 1) for d in (r, -r)]
+        # One request per block, all out together: the reader's and its neighbours'.
+        assert hdf5.requests[0] == (far * BS, (far + 1) * BS)
+        await trio.sleep(0.1)
+        assert sorted(hdf5.requests[1:]) == sorted((b * BS, (b + 1) * BS) for b in near)
+        assert hdf5.max_concurrent == min(1 + len(near), READAHEAD_RUNS + 1)
+        hdf5.requests.clear()
+        for b in near:  # the next metadata reads, in those blocks: no request
+            off = b * BS + 7 * FRAG
+            assert await fetcher.read(hdf5, off, 40, pattern) == hdf5.data[off : off + 40]
+        assert hdf5.requests == []
+        for b in range(20, 100, 10):  # more metadata blocks, until the guesses run out
+            await fetcher.read(hdf5, b * BS + 5, 40, pattern)
+        await trio.sleep(0.1)
+        n.cancel_scope.cancel()
+    guessed = [(s, e) for s, e in hdf5.requests if s // BS not in range(20, 100, 10)]
+    assert len(guessed) == METADATA_GUESSES - 1 - len(near)
+    assert pattern.metadata_guesses == METADATA_GUESSES
+
+
+async def test_other_files_and_direct_readers_get_no_metadata_guesses(fetcher):
+    """Neither a file that is not HDF5 nor an HDF5 file opened with O_DIRECT gets blocks
+    beside its small random reads."""
+    data = payload(BS * 64)
+    for remote, speculative in (
+        (Remote(data, "other"), True),
+        (Remote(HDF5_SIGNATURE + data[8:], "direct"), False),
+    ):
+        pattern = ReadPattern(speculative=speculative)
+        async with trio.open_nursery() as n:
+            fetcher.start_background(n)
+            await fetcher.read(remote, 0, 96, pattern)
+            for b in (40, 20):
+                await fetcher.read(remote, b * BS + 5, 40, pattern)
+            await trio.sleep(0.05)
+            n.cancel_scope.cancel()
+        assert len(remote.requests) == 3, remote.requests
 
 
 async def test_fragments_are_cached_across_reads(fetcher):

@@ -12,6 +12,8 @@ from neurofs.io.fetcher import Assembled, Fetcher, RemoteObject
 from neurofs.io.readahead import (
     GRID_READ_AHEAD,
     MAX_READAHEAD_BLOCKS,
+    METADATA_GUESSES,
+    METADATA_REACH,
     READAHEAD_RUNS,
     SCATTER_MAX_BLOCKS,
     SCATTER_MIN_BLOCKS,
@@ -146,6 +148,26 @@ def test_a_reader_all_over_a_file_gets_the_rest_of_it_once() -> None:
         assert policy.rest_of_file(
             huge, b * BS, b * BS + 1, SCATTER_MAX_BLOCKS + 1, True, True
         ) == range(0)
+
+
+def test_hdf5_metadata_brings_the_blocks_near_it_until_the_guesses_run_out() -> None:
+    """Beside a metadata block: the blocks within METADATA_REACH, nearest first, never past
+    the file's ends; the first block alone with reach 0; at most METADATA_GUESSES blocks per
+    open file; none for a reader that opened with O_DIRECT."""
+    ra = ReadAhead(BS)
+    pattern = ReadPattern()
+    assert ra.around_metadata(pattern, 0, 100, reach=0) == [0]
+    assert ra.around_metadata(pattern, 50, 100) == [
+        50 + d for r in range(1, METADATA_REACH + 1) for d in (r, -r)
+    ]
+    assert ra.around_metadata(pattern, 1, 100) == [2, 0, *range(3, 2 + METADATA_REACH)]
+    assert ra.around_metadata(pattern, 99, 100) == list(range(98, 98 - METADATA_REACH, -1))
+    left = METADATA_GUESSES - pattern.metadata_guesses
+    guessed = [ra.around_metadata(pattern, b, 10_000) for b in range(1000, 10_000, 1000)]
+    assert sum(len(g) for g in guessed) == left
+    assert ra.around_metadata(pattern, 5000, 10_000) == []
+    assert pattern.metadata_guesses == METADATA_GUESSES
+    assert ra.around_metadata(ReadPattern(speculative=False), 50, 100) == []
 
 
 def test_two_steps_widening_the_walk_fetch_the_next_objects_along_that_axis() -> None:

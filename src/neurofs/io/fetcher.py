@@ -70,7 +70,8 @@ FRAGMENTS_TO_BLOCK = 2
 # places (the sample NWB file: 9 serial reads within 30-36 MiB of 42). There each small
 # random read takes its whole block at once, up to this many blocks per open file; then
 # reads go back to fragments (a reader of scattered dataset chunks gets what it asks).
-# The sample NWB file's open: 12 requests and 359 ms instead of 16 and 427 ms (bench 4).
+# The sample NWB file's open: 12 requests and 359 ms instead of 16 and 427 ms (bench 4). The
+# blocks near each such block come beside it (``ReadAhead.around_metadata``).
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 HDF5_METADATA_BLOCKS = 16
 
@@ -237,7 +238,8 @@ class Fetcher:
         small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
         if self.cache.shared:
             await self._adopt(obj, offset, end)
-        plan = self._plan(obj, offset, end, pattern)
+        metadata: list[int] = []  # blocks taken whole as HDF5 metadata by this read
+        plan = self._plan(obj, offset, end, pattern, metadata)
         walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
         # Only a read that waits for the network is evidence a reader is bound by round trips
         # (a walk's step, a scattered read): re-reading held bytes starts no fetch.
@@ -250,10 +252,18 @@ class Fetcher:
             # the reads it is about to send for them.
             lines = self.read_ahead.neighbours(pattern, obj, was_held)
             self._prefetch_lines(lines, pattern.grid.fetch_line)
+        if metadata:
+            assert pattern is not None
+            # Beside the reader's request, not after it: the next metadata reads are near.
+            count = self._block.count(obj)
+            for b in metadata:
+                self._guess(obj, self.read_ahead.around_metadata(pattern, b, count))
         pieces = [await self._bytes(obj, grain, s, e) for grain, s, e in plan]
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if offset == 0 and pattern is not None and data.startswith(HDF5_SIGNATURE):
             pattern.hdf5 = True
+            blocks = self._block.count(obj)
+            self._guess(obj, self.read_ahead.around_metadata(pattern, 0, blocks, reach=0))
         self.stats.add("bytes_served", end - offset)
         if pattern is not None:
             blocks = self._block.count(obj)
@@ -281,7 +291,12 @@ class Fetcher:
         return data
 
     def _plan(
-        self, obj: RemoteObject, offset: int, end: int, pattern: ReadPattern | None
+        self,
+        obj: RemoteObject,
+        offset: int,
+        end: int,
+        pattern: ReadPattern | None,
+        metadata: list[int],
     ) -> list[tuple[_Grain, int, int]]:
         """The grain each part of the read [offset, end) is served in, as (grain, start, end)
         parts in order. In each block the read touches: whatever of it is held (the block, or
@@ -289,7 +304,8 @@ class Fetcher:
         else whole blocks for a stream, and fragments for a random read and the pieces the
         kernel cuts a large one into (about the bytes asked, in one request), or the block
         once ``FRAGMENTS_TO_BLOCK`` fragments of it were fetched for small random reads (HDF5
-        metadata packed together). Objects of one block are read whole anyway
+        metadata packed together; those blocks are added to ``metadata``). Objects of one
+        block are read whole anyway
         (zarr chunks, small files), and so are objects served only whole or in blocks only,
         and reads without a pattern (the parts of an assembled file)."""
         block = self._block
@@ -311,7 +327,7 @@ class Fetcher:
         for b in block.indexes(offset, end):
             start, stop = max(offset, b * block.size), min(end, (b + 1) * block.size)
             grain = self._grain_in_block(
-                obj, b, start, stop, jump or piece, jump and small, pattern
+                obj, b, start, stop, jump or piece, jump and small, pattern, metadata
             )
             if plan and plan[-1][0] is grain:
                 plan[-1] = (grain, plan[-1][1], stop)
@@ -328,6 +344,7 @@ class Fetcher:
         random: bool,
         small_jump: bool,
         pattern: ReadPattern,
+        metadata: list[int],
     ) -> _Grain:
         if self._holds_block(obj, b):
             return self._block
@@ -336,6 +353,7 @@ class Fetcher:
             return fragment
         if small_jump and pattern.hdf5 and pattern.metadata_blocks < HDF5_METADATA_BLOCKS:
             pattern.metadata_blocks += 1
+            metadata.append(b)
             return self._block
         if not random or (small_jump and self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK):
             return self._block
@@ -659,6 +677,12 @@ class Fetcher:
         on_disk = [k for i in blocks if self.cache.contains(*(k := self._block.key(obj, i)))]
         if on_disk:
             self._background.start_soon(trio.to_thread.run_sync, self.cache.will_need, on_disk)
+
+    def _guess(self, obj: RemoteObject, blocks: list[int]) -> None:
+        """Fetch these blocks in the background, each its own request, so that they arrive
+        together, one round trip from now (read-ahead's runs would be one long request)."""
+        for b in blocks:
+            self._fetch_ahead(obj, range(b, b + 1))
 
     def _prefetch(self, objects: Iterable[RemoteObject]) -> None:
         """Fetch whole objects in the background (the next chunks along a reader's

@@ -33,6 +33,11 @@ what it decides, in the background:
   jump around has its round trips to pay, one per read; once they have touched much of a
   file (``SCATTER_MIN_BLOCKS`` blocks and one in ``SCATTER_SHARE``), the rest of the file is
   fetched in the background. Large random reads get exactly what they ask.
+- **HDF5 metadata** (``around_metadata``): the library walks a file's metadata one object
+  after another, each a small read and a round trip; h5py writes the metadata of objects
+  created together side by side. A block an HDF5 file's small read took whole as metadata
+  brings the blocks near it, each its own request beside the reader's (and the signature
+  brings the first block), a bounded number per open file.
 
 A reader that opened its file with O_DIRECT manages its own I/O (``neurofs prefetch
 --bbox`` names every chunk it wants): nothing is read ahead for it, as the kernel reads
@@ -96,6 +101,15 @@ REMEMBERED_GRIDS = 4096
 SCATTER_MIN_BLOCKS = 64
 SCATTER_SHARE = 8
 SCATTER_MAX_BLOCKS = 4096
+# HDF5 metadata: a block an HDF5 file's small random read took whole as metadata brings the
+# blocks within METADATA_REACH of it too, each its own request beside the reader's, up to
+# METADATA_GUESSES blocks per open file (and, once the file shows its signature, its first
+# block, where the root group's B-tree and heap follow the superblock). h5py writes the
+# metadata of objects created together next to each other, and the library reads it one
+# object after another, each read a round trip: the sample NWB file's open reads blocks 33,
+# 31, 29, 0 and 34 one after another.
+METADATA_REACH = 4
+METADATA_GUESSES = 24
 
 Index = tuple[int, ...]
 # Objects of a grid next to each other along one axis, fetched ahead together.
@@ -270,6 +284,7 @@ class ReadPattern:
     whole: bool = False
     hdf5: bool = False  # its first bytes are an HDF5 superblock's signature
     metadata_blocks: int = 0  # blocks its small random reads took whole as HDF5 metadata
+    metadata_guesses: int = 0  # blocks fetched beside them (``ReadAhead.around_metadata``)
 
     def is_random(self, offset: int) -> bool:
         """Whether a read at ``offset`` continues no sequential stream."""
@@ -359,6 +374,22 @@ class ReadAhead:
             return range(0)
         pattern.prefetched_to = stop
         return range(start, stop)
+
+    def around_metadata(
+        self, pattern: ReadPattern, block: int, blocks: int, reach: int = METADATA_REACH
+    ) -> list[int]:
+        """Blocks of an HDF5 file (of ``blocks`` blocks) to fetch beside ``block``, which a
+        small read took whole as metadata: those within ``reach`` of it, nearest first, while
+        the open file has guesses left (``METADATA_GUESSES``). With ``reach`` 0, ``block``
+        itself (the first block, once the file shows its signature)."""
+        if not pattern.speculative:
+            return []
+        near = [block] if reach == 0 else []
+        for d in range(1, reach + 1):
+            near += [b for b in (block + d, block - d) if 0 <= b < blocks]
+        chosen = near[: max(0, METADATA_GUESSES - pattern.metadata_guesses)]
+        pattern.metadata_guesses += len(chosen)
+        return chosen
 
     def rest_of_file(
         self, pattern: ReadPattern, offset: int, end: int, blocks: int, jump: bool, small: bool
