@@ -228,6 +228,36 @@ async def test_an_hdf5_files_metadata_blocks_bring_their_neighbours_in_one_round
     assert pattern.metadata_guesses == METADATA_GUESSES
 
 
+async def test_a_reader_never_waits_behind_a_queued_guess(fetcher):
+    """Guesses wait for a read-ahead slot before they count as on their way: a reader that
+    needs a block whose guess is still queued fetches it itself, in one round trip."""
+    delay = 0.3
+    hdf5 = Remote(HDF5_SIGNATURE + payload(BS * 200 - len(HDF5_SIGNATURE)), "hdf5", delay)
+    pattern = ReadPattern()
+    took: list[float] = []
+
+    async def read_at(block: int) -> None:
+        t0 = trio.current_time()
+        await fetcher.read(hdf5, block * BS + 5, 40, pattern)
+        took.append(trio.current_time() - t0)
+
+    async with trio.open_nursery() as n:
+        fetcher.start_background(n)
+        await fetcher.read(hdf5, 0, 96, pattern)  # the signature: the first block guessed
+        n.start_soon(read_at, 150)  # its block; the guesses around it fill every slot
+        await trio.sleep(delay / 10)
+        assert 1 + 2 * METADATA_REACH > READAHEAD_RUNS
+        n.start_soon(read_at, 100)  # its block; the guesses around it all wait
+        await trio.sleep(delay / 10)
+        queued = 100 - METADATA_REACH
+        assert hdf5.requests.count((queued * BS, (queued + 1) * BS)) == 0
+        await read_at(queued)
+        await trio.sleep(3 * delay)
+        n.cancel_scope.cancel()
+    assert max(took) < 1.5 * delay, took
+    assert hdf5.requests.count((queued * BS, (queued + 1) * BS)) == 1
+
+
 async def test_other_files_and_direct_readers_get_no_metadata_guesses(fetcher):
     """Neither a file that is not HDF5 nor an HDF5 file opened with O_DIRECT gets blocks
     beside its small random reads."""

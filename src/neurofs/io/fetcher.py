@@ -681,8 +681,10 @@ class Fetcher:
     def _guess(self, obj: RemoteObject, blocks: list[int]) -> None:
         """Fetch these blocks in the background, each its own request, so that they arrive
         together, one round trip from now (read-ahead's runs would be one long request)."""
+        if self._background is None:
+            return
         for b in blocks:
-            self._fetch_ahead(obj, range(b, b + 1))
+            self._background.start_soon(self._fetch_when_free, obj, range(b, b + 1))
 
     def _prefetch(self, objects: Iterable[RemoteObject]) -> None:
         """Fetch whole objects in the background (the next chunks along a reader's
@@ -768,12 +770,13 @@ class Fetcher:
         log.debug("%s is read all over: fetching the rest of it", obj.content_id)
         for first in range(blocks.start, blocks.stop, MAX_RUN_BLOCKS):
             run = range(first, min(first + MAX_RUN_BLOCKS, blocks.stop))
-            self._background.start_soon(self._fetch_rest_run, obj, run)
+            self._background.start_soon(self._fetch_when_free, obj, run)
 
-    async def _fetch_rest_run(self, obj: RemoteObject, run: range) -> None:
-        """One run of ``_fetch_rest``. It waits for a read-ahead slot before it marks its
-        blocks in flight: a reader never waits behind the queue for a block it could fetch
-        itself, and the slot is held until the blocks are on disk (bounded memory)."""
+    async def _fetch_when_free(self, obj: RemoteObject, run: range) -> None:
+        """The blocks of ``run`` held nowhere, fetched in a read-ahead slot (the rest of a
+        file, guesses). It waits for the slot before it marks its blocks in flight: a
+        reader never waits behind the queue for a block it could fetch itself, and the slot
+        is held until the blocks are on disk (bounded memory)."""
         async with self.read_ahead.slots:
             wanted = [
                 i
