@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.emulators import round_trips_in_a_row
+
 from .conftest import OTHER_TOKEN, Emulator, Mount
 
 pytestmark = pytest.mark.mount
@@ -100,6 +102,28 @@ def test_find_walks_every_asset_of_a_large_dandiset(mount: Mount, dandi_emulator
     assert found == {a["path"] for a in assets if a["blob"]}
     zarrs = [a["path"] for a in assets if a["zarr"]]
     assert all((mount / "dandi/000003/draft" / z).is_dir() for z in zarrs)
+
+
+def test_listing_a_version_waits_for_two_round_trips(make_mount, slow_dandi_emulator: Emulator):
+    """The root of a version of 2,005 assets (three pages) listed on a fresh mount, 300 ms a
+    request: the first page and the version's metadata (dandiset.yaml's size) go out
+    together, then the other two pages at once. Two round trips in a row, where one page,
+    then the rest, then the metadata made three."""
+    emulator = slow_dandi_emulator
+    m = make_mount(emulator)
+    (m / "dandi/000003").stat()
+    emulator.clear_requests()
+    names = os.listdir(m / "dandi/000003/draft")
+    size = os.stat(m / "dandi/000003/draft/dandiset.yaml").st_size
+    assert "dandiset.yaml" in names and size > 0
+    records = emulator.requests()
+    routes = sorted((r["path"].removeprefix("/api"), r["query"]) for r in records)
+    pages = [f"order=path&page_size=1000&page={n}" for n in (1, 2, 3)]
+    assert routes == sorted(
+        [("/dandisets/000003/versions/draft/info/", "")]
+        + [("/dandisets/000003/versions/draft/assets/", q) for q in pages]
+    ), routes
+    assert round_trips_in_a_row(records) == 2
 
 
 def test_paths_view_lists_the_same_tree(make_mount, dandi_emulator: Emulator):

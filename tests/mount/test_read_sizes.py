@@ -10,6 +10,7 @@ from pathlib import Path
 from neurofs.fs.kernel_readahead import READ_AHEAD_KIB
 from neurofs_emulators.dandi.sample import NWB_PATH, PUBLISHED_DANDISET
 from tests.mount.conftest import Emulator
+from tests.support.emulators import round_trips_in_a_row
 
 
 def _read_ahead_kb(mountpoint: Path) -> int:
@@ -62,15 +63,5 @@ def test_opening_an_hdf5_file_reads_its_metadata_in_whole_blocks(
     assert metadata, spans
     assert all(s % mib == 0 and e + 1 - s == mib for s, e in metadata), spans
     assert len(set(metadata)) == len(metadata) <= HDF5_METADATA_BLOCKS + METADATA_GUESSES
-    trips = _round_trips_in_a_row(records)
+    trips = round_trips_in_a_row(records)
     assert trips <= 3, spans
-
-
-def _round_trips_in_a_row(records: list[dict]) -> int:
-    """The longest chain of requests each sent after the one before it was answered: the
-    round trips a reader waited for one after another."""
-    depth: list[int] = []
-    for r in records:
-        before = [d for d, q in zip(depth, records, strict=False) if q["ended"] <= r["arrived"]]
-        depth.append(1 + max(before, default=0))
-    return max(depth, default=0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,3 +207,14 @@ def started_cave_emulator(args: Sequence[str] = ()) -> Iterator[CaveEmulator]:
     stopped on exit."""
     with start_emulator("cave", args) as running:
         yield CaveEmulator(running)
+
+
+def round_trips_in_a_row(records: Sequence[Mapping[str, Any]]) -> int:
+    """The longest chain of requests (an emulator's log, in order of arrival) each sent
+    after the one before it was answered: the round trips a reader waited for one after
+    another. Meaningful with a latency large against the client's own work."""
+    depth: list[int] = []
+    for r in records:
+        before = [d for d, q in zip(depth, records, strict=False) if q["ended"] <= r["arrived"]]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)

@@ -16,14 +16,16 @@ chosen by the version's asset count.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from neurofs.errors import IsADirectory, NotEmpty, NotFound, ReadOnly, RemoteError
+from neurofs.errors import IsADirectory, NeurofsError, NotEmpty, NotFound, ReadOnly, RemoteError
 from neurofs.io.fetcher import Fetcher, RemoteObject
+from neurofs.io.parallel import tasks_of_one_request
 from neurofs.sources.dandi import edits
 from neurofs.sources.dandi.api import DandiApi, blob_link, read_linked
 from neurofs.sources.dandi.digests import asset_digest, key_digest
@@ -591,8 +593,18 @@ class VersionDir(FolderDir):
         self.mtime = mtime
 
     async def children(self) -> Sequence[Node]:
-        assets = await super().children()
+        # The listing shows dandiset.yaml's exact size, which takes the version's metadata:
+        # asked for beside the assets, not after them (one round trip less for `ls`, `find`).
+        async with tasks_of_one_request() as nursery:
+            nursery.start_soon(self._metadata_ahead)
+            assets = await super().children()
         return [self._metadata_file(), *(n for n in assets if n.name != METADATA_FILE)]
+
+    async def _metadata_ahead(self) -> None:
+        """The version's metadata, remembered for dandiset.yaml; a failure is the file's to
+        report when it is listed or opened, not the folder's."""
+        with contextlib.suppress(NeurofsError):
+            await self._ctx.api.version_info(self._identifier, self._version)
 
     async def child(self, name: str) -> Node:
         if name == METADATA_FILE:
