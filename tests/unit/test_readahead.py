@@ -152,11 +152,11 @@ def test_a_reader_all_over_a_file_gets_the_rest_of_it_once() -> None:
 
 def test_hdf5_metadata_brings_the_blocks_near_it_until_the_guesses_run_out() -> None:
     """Beside a metadata block: the blocks within METADATA_REACH, nearest first, never past
-    the file's ends; the first block alone with reach 0; at most METADATA_GUESSES blocks per
+    the file's ends; the first block when the signature is seen; at most METADATA_GUESSES blocks per
     open file; none for a reader that opened with O_DIRECT."""
     ra = ReadAhead(BS)
     pattern = ReadPattern()
-    assert ra.around_metadata(pattern, 0, 100, reach=0) == [0]
+    assert ra.first_metadata(pattern) == [0]
     assert ra.around_metadata(pattern, 50, 100) == [
         50 + d for r in range(1, METADATA_REACH + 1) for d in (r, -r)
     ]

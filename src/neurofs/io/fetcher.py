@@ -238,8 +238,7 @@ class Fetcher:
         small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
         if self.cache.shared:
             await self._adopt(obj, offset, end)
-        metadata: list[int] = []  # blocks taken whole as HDF5 metadata by this read
-        plan = self._plan(obj, offset, end, pattern, metadata)
+        plan = self._plan(obj, offset, end, pattern)
         walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
         # Only a read that waits for the network is evidence a reader is bound by round trips
         # (a walk's step, a scattered read): re-reading held bytes starts no fetch.
@@ -252,18 +251,11 @@ class Fetcher:
             # the reads it is about to send for them.
             lines = self.read_ahead.neighbours(pattern, obj, was_held)
             self._prefetch_lines(lines, pattern.grid.fetch_line)
-        if metadata:
-            assert pattern is not None
-            # Beside the reader's request, not after it: the next metadata reads are near.
-            count = self._block.count(obj)
-            for b in metadata:
-                self._guess(obj, self.read_ahead.around_metadata(pattern, b, count))
         pieces = [await self._bytes(obj, grain, s, e) for grain, s, e in plan]
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if offset == 0 and pattern is not None and data.startswith(HDF5_SIGNATURE):
             pattern.hdf5 = True
-            blocks = self._block.count(obj)
-            self._guess(obj, self.read_ahead.around_metadata(pattern, 0, blocks, reach=0))
+            self._guess(obj, self.read_ahead.first_metadata(pattern))
         self.stats.add("bytes_served", end - offset)
         if pattern is not None:
             blocks = self._block.count(obj)
@@ -291,12 +283,7 @@ class Fetcher:
         return data
 
     def _plan(
-        self,
-        obj: RemoteObject,
-        offset: int,
-        end: int,
-        pattern: ReadPattern | None,
-        metadata: list[int],
+        self, obj: RemoteObject, offset: int, end: int, pattern: ReadPattern | None
     ) -> list[tuple[_Grain, int, int]]:
         """The grain each part of the read [offset, end) is served in, as (grain, start, end)
         parts in order. In each block the read touches: whatever of it is held (the block, or
@@ -304,8 +291,8 @@ class Fetcher:
         else whole blocks for a stream, and fragments for a random read and the pieces the
         kernel cuts a large one into (about the bytes asked, in one request), or the block
         once ``FRAGMENTS_TO_BLOCK`` fragments of it were fetched for small random reads (HDF5
-        metadata packed together; those blocks are added to ``metadata``). Objects of one
-        block are read whole anyway
+        metadata packed together; the blocks around such a block are fetched beside it).
+        Objects of one block are read whole anyway
         (zarr chunks, small files), and so are objects served only whole or in blocks only,
         and reads without a pattern (the parts of an assembled file)."""
         block = self._block
@@ -327,7 +314,7 @@ class Fetcher:
         for b in block.indexes(offset, end):
             start, stop = max(offset, b * block.size), min(end, (b + 1) * block.size)
             grain = self._grain_in_block(
-                obj, b, start, stop, jump or piece, jump and small, pattern, metadata
+                obj, b, start, stop, jump or piece, jump and small, pattern
             )
             if plan and plan[-1][0] is grain:
                 plan[-1] = (grain, plan[-1][1], stop)
@@ -344,7 +331,6 @@ class Fetcher:
         random: bool,
         small_jump: bool,
         pattern: ReadPattern,
-        metadata: list[int],
     ) -> _Grain:
         if self._holds_block(obj, b):
             return self._block
@@ -353,7 +339,8 @@ class Fetcher:
             return fragment
         if small_jump and pattern.hdf5 and pattern.metadata_blocks < HDF5_METADATA_BLOCKS:
             pattern.metadata_blocks += 1
-            metadata.append(b)
+            # The next metadata reads are near: those blocks go out beside this one.
+            self._guess(obj, self.read_ahead.around_metadata(pattern, b, self._block.count(obj)))
             return self._block
         if not random or (small_jump and self._fragments_held(obj, b) >= FRAGMENTS_TO_BLOCK):
             return self._block

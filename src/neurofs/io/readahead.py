@@ -33,11 +33,11 @@ what it decides, in the background:
   jump around has its round trips to pay, one per read; once they have touched much of a
   file (``SCATTER_MIN_BLOCKS`` blocks and one in ``SCATTER_SHARE``), the rest of the file is
   fetched in the background. Large random reads get exactly what they ask.
-- **HDF5 metadata** (``around_metadata``): the library walks a file's metadata one object
-  after another, each a small read and a round trip; h5py writes the metadata of objects
-  created together side by side. A block an HDF5 file's small read took whole as metadata
-  brings the blocks near it, each its own request beside the reader's (and the signature
-  brings the first block), a bounded number per open file.
+- **HDF5 metadata** (``around_metadata``, ``first_metadata``): the library walks a file's
+  metadata one object after another, each a small read and a round trip; h5py writes the
+  metadata of objects created together side by side. A block an HDF5 file's small read took
+  whole as metadata brings the blocks near it, each its own request beside the reader's
+  (and the signature brings the first block), a bounded number per open file.
 
 A reader that opened its file with O_DIRECT manages its own I/O (``neurofs prefetch
 --bbox`` names every chunk it wants): nothing is read ahead for it, as the kernel reads
@@ -375,19 +375,28 @@ class ReadAhead:
         pattern.prefetched_to = stop
         return range(start, stop)
 
-    def around_metadata(
-        self, pattern: ReadPattern, block: int, blocks: int, reach: int = METADATA_REACH
-    ) -> list[int]:
+    def around_metadata(self, pattern: ReadPattern, block: int, blocks: int) -> list[int]:
         """Blocks of an HDF5 file (of ``blocks`` blocks) to fetch beside ``block``, which a
-        small read took whole as metadata: those within ``reach`` of it, nearest first, while
-        the open file has guesses left (``METADATA_GUESSES``). With ``reach`` 0, ``block``
-        itself (the first block, once the file shows its signature)."""
+        small read took whole as metadata: those within ``METADATA_REACH`` of it, nearest
+        first, while the open file has guesses left."""
+        near = [
+            b
+            for d in range(1, METADATA_REACH + 1)
+            for b in (block + d, block - d)
+            if 0 <= b < blocks
+        ]
+        return self._guesses(pattern, near)
+
+    def first_metadata(self, pattern: ReadPattern) -> list[int]:
+        """The first block of a file that has just shown the HDF5 signature (the root
+        group's B-tree and heap follow the superblock), while it has guesses left."""
+        return self._guesses(pattern, [0])
+
+    def _guesses(self, pattern: ReadPattern, wanted: list[int]) -> list[int]:
+        """``wanted`` cut to the open file's ``METADATA_GUESSES``; none for O_DIRECT."""
         if not pattern.speculative:
             return []
-        near = [block] if reach == 0 else []
-        for d in range(1, reach + 1):
-            near += [b for b in (block + d, block - d) if 0 <= b < blocks]
-        chosen = near[: max(0, METADATA_GUESSES - pattern.metadata_guesses)]
+        chosen = wanted[: max(0, METADATA_GUESSES - pattern.metadata_guesses)]
         pattern.metadata_guesses += len(chosen)
         return chosen
 
