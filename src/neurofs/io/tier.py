@@ -29,6 +29,7 @@ import trio
 from neurofs.io.cache import BLOCK_SIZE
 from neurofs.io.exchange import Transient, checked_range
 from neurofs.io.stats import Stats
+from neurofs.io.wire import transport_for
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class Tier:
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
             follow_redirects=False,
             headers={"User-Agent": "neurofs/0.1"},
-            transport=transport,
+            transport=transport or transport_for(32),
         )
         self._down_until = 0.0
         self._refused_origins: set[str] = set()
