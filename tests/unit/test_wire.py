@@ -367,6 +367,50 @@ async def test_https_with_the_callers_trust_and_kept_alive(certificate: tuple[Pa
     assert len(server.requests) == 2  # nothing was sent without trust
 
 
+async def test_https_by_default_trusts_what_httpx_trusts_and_offers_only_http11(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # honoured by httpx's context
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    server_side.set_alpn_protocols(["h2", "http/1.1"])  # would pick HTTP/2 if offered
+    chosen: list[str | None] = []
+
+    async def handler(stream: trio.SSLStream[trio.SocketStream], number: int) -> None:
+        while await read_request(stream, server) is not None:
+            chosen.append(stream.selected_alpn_protocol())
+            await stream.send_all(answer(b"over TLS"))
+
+    async with serving(handler, tls=server_side) as server, client() as c:  # type: ignore[arg-type]
+        assert (await c.get(f"https://127.0.0.1:{server.port}/")).content == b"over TLS"
+    assert chosen == ["http/1.1"]
+
+
+async def test_idle_connections_the_server_closed_are_all_dropped() -> None:
+    async def handler(stream: trio.SocketStream, number: int) -> None:
+        await read_request(stream, server)
+        await trio.sleep(0.02)  # both requests are in flight at once: two connections
+        await stream.send_all(answer(b"once"))
+        await stream.aclose()
+
+    wire = Wire(max_connections=4)
+    async with (
+        serving(handler) as server,
+        httpx.AsyncClient(transport=wire, timeout=httpx.Timeout(2.0)) as c,
+    ):
+        url = f"http://127.0.0.1:{server.port}/"
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(c.get, url)
+            nursery.start_soon(c.get, url)
+        assert len(wire._idle[("http", "127.0.0.1", server.port)]) == 2
+        await trio.sleep(0.05)
+        assert (await c.get(url)).content == b"once"
+        # The two dead ones are gone; only the third (closed too, found out next time) is left.
+        assert len(wire._idle[("http", "127.0.0.1", server.port)]) <= 1
+    assert server.connections == 3
+
+
 async def test_http_client_puts_the_wire_under_it_unless_a_proxy_is_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

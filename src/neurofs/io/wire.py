@@ -159,12 +159,18 @@ class Wire(httpx.AsyncBaseTransport):
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
-        while idle:
-            connection = idle.pop()
-            if not connection.socket_readable():
-                return connection
-            _drop(connection)  # closed by the server while idle
-        return None
+        if not idle:
+            return None
+        # Those the server closed while idle are dropped, all of them (not left open
+        # half-closed until their turn comes); the most recent live one is used.
+        live = []
+        for connection in idle:
+            if connection.socket_readable():
+                _drop(connection)
+            else:
+                live.append(connection)
+        self._idle[origin] = live
+        return live.pop() if live else None
 
     async def _connect(self, origin: Origin, timeouts: dict[str, float]) -> _Connection:
         scheme, host, port = origin
@@ -172,7 +178,7 @@ class Wire(httpx.AsyncBaseTransport):
             with trio.fail_after(_seconds(timeouts.get("connect"))):
                 stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
                 if scheme == "https":
-                    context = self._ssl or httpx.create_ssl_context()
+                    context = self._ssl or _http11_context()
                     self._ssl = context
                     tls = trio.SSLStream(
                         stream, context, server_hostname=host, https_compatible=True
@@ -415,6 +421,14 @@ def _origin(url: httpx.URL) -> Origin:
         raise httpx.UnsupportedProtocol(f"unsupported scheme {scheme!r}")
     port = url.port or (443 if scheme == "https" else 80)
     return scheme, url.host, port
+
+
+def _http11_context() -> ssl.SSLContext:
+    """httpx's TLS context (its CA bundle, ``SSL_CERT_FILE``/``SSL_CERT_DIR``), offering only
+    HTTP/1.1 by ALPN: a server that would pick HTTP/2 must not."""
+    context = httpx.create_ssl_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def _seconds(timeout: float | None) -> float:
