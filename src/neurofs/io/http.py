@@ -1,6 +1,7 @@
 """The one HTTP client every source uses.
 
-One ``HttpClient`` per configured source: a pooled ``httpx.AsyncClient`` on trio with
+One ``HttpClient`` per configured source: an ``httpx.AsyncClient`` on trio (over
+``io/wire.Wire``, kept-alive HTTP/1.1 connections on trio sockets) with
 explicit timeouts, the source's auth header on API requests only, retries with exponential
 backoff and jitter (connect errors, resets, cut bodies, 5xx, 429 with Retry-After) inside a
 bounded total retry time, per-source stats, and URLs redacted in every log line.
