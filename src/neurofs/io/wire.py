@@ -40,22 +40,30 @@ Origin = tuple[str, str, int]
 
 @dataclass
 class _Connection:
-    stream: trio.abc.Stream
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
     origin: Origin
     # Bytes received and not yet consumed (the head's tail, the body's start).
     pending: bytearray = field(default_factory=bytearray)
 
+    @property
+    def _socket(self) -> trio.socket.SocketType:
+        stream = self.stream
+        tcp = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+        return tcp.socket
+
     def socket_readable(self) -> bool:
         """Whether an idle connection has something to read: the server's close (or bytes
         it should not have sent). Either way it must not carry another request."""
-        stream = self.stream
-        if isinstance(stream, trio.SSLStream):
-            stream = stream.transport_stream
-        if not isinstance(stream, trio.SocketStream):
-            return True
         poller = select.poll()
-        poller.register(stream.socket.fileno(), select.POLLIN)
+        poller.register(self._socket.fileno(), select.POLLIN)
         return bool(poller.poll(0))
+
+    def take(self, most: int) -> bytes:
+        """Up to ``most`` of the bytes received and not yet consumed (one copy)."""
+        with memoryview(self.pending) as view:
+            piece = bytes(view[:most])
+        del self.pending[: len(piece)]
+        return piece
 
     async def receive(self, timeout: float | None) -> bytes:
         try:
@@ -77,8 +85,10 @@ class _Connection:
         assert scope.cancelled_caught
         raise httpx.WriteTimeout("request not sent within the write timeout")
 
-    async def close(self) -> None:
-        await trio.aclose_forcefully(self.stream)
+    def drop(self) -> None:
+        """Close at once, without waiting (an answer abandoned, possibly under cancellation;
+        a connection the server closed): never a TLS goodbye to a peer that may be gone."""
+        self._socket.close()
 
 
 class _Stale(Exception):
@@ -116,7 +126,7 @@ class Wire(httpx.AsyncBaseTransport):
         connection = self._take_idle(origin)
         if connection is not None:
             try:
-                return await self._send(request, connection, message, timeouts, reused=True)
+                return await self._send(request, connection, message, timeouts)
             except _Stale:
                 if request.method not in _IDEMPOTENT:
                     raise httpx.RemoteProtocolError(
@@ -124,7 +134,7 @@ class Wire(httpx.AsyncBaseTransport):
                     ) from None
         connection = await self._connect(origin, timeouts)
         try:
-            return await self._send(request, connection, message, timeouts, reused=False)
+            return await self._send(request, connection, message, timeouts)
         except _Stale:
             raise httpx.RemoteProtocolError(
                 "server disconnected without sending a response"
@@ -136,8 +146,6 @@ class Wire(httpx.AsyncBaseTransport):
         connection: _Connection,
         message: bytes,
         timeouts: dict[str, float],
-        *,
-        reused: bool,
     ) -> httpx.Response:
         try:
             try:
@@ -146,7 +154,7 @@ class Wire(httpx.AsyncBaseTransport):
                 raise _Stale from None
             status, reason, version, headers = await _read_head(connection, timeouts.get("read"))
         except BaseException:
-            await connection.close()
+            connection.drop()
             raise
         length, keep = _framing(request.method, status, version, headers)
         body = _Body(self, connection, length, keep, timeouts.get("read"))
@@ -166,7 +174,7 @@ class Wire(httpx.AsyncBaseTransport):
         live = []
         for connection in idle:
             if connection.socket_readable():
-                _drop(connection)
+                connection.drop()
             else:
                 live.append(connection)
         self._idle[origin] = live
@@ -176,24 +184,21 @@ class Wire(httpx.AsyncBaseTransport):
         scheme, host, port = origin
         try:
             with trio.fail_after(_seconds(timeouts.get("connect"))):
-                stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
-                if scheme == "https":
-                    context = self._ssl or _http11_context()
-                    self._ssl = context
-                    tls = trio.SSLStream(
-                        stream, context, server_hostname=host, https_compatible=True
-                    )
-                    try:
-                        await tls.do_handshake()
-                    except BaseException:
-                        await trio.aclose_forcefully(stream)
-                        raise
-                    stream = tls
+                tcp = await trio.open_tcp_stream(host, port)
+                if scheme != "https":
+                    return _Connection(tcp, origin)
+                self._ssl = self._ssl or _http11_context()
+                tls = trio.SSLStream(tcp, self._ssl, server_hostname=host, https_compatible=True)
+                try:
+                    await tls.do_handshake()
+                except BaseException:
+                    tcp.socket.close()
+                    raise
+                return _Connection(tls, origin)
         except trio.TooSlowError:
             raise httpx.ConnectTimeout(f"no connection to {host}:{port} in time") from None
         except (OSError, trio.BrokenResourceError, ssl.SSLError) as exc:
             raise httpx.ConnectError(f"{host}:{port}: {exc}") from None
-        return _Connection(stream, origin)
 
     def _done(self, connection: _Connection, reusable: bool) -> None:
         """A body was read to its end (reusable) or abandoned: its slot is free again."""
@@ -203,12 +208,12 @@ class Wire(httpx.AsyncBaseTransport):
             if len(idle) < self._max_idle:
                 idle.append(connection)
                 return
-        _drop(connection)
+        connection.drop()
 
     async def aclose(self) -> None:
         for idle in self._idle.values():
             for connection in idle:
-                await connection.close()
+                connection.drop()
         self._idle.clear()
 
 
@@ -230,7 +235,6 @@ class _Body(httpx.AsyncByteStream):
         self._keep = keep
         self._timeout = read_timeout
         self._open = True
-        self._complete = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._length is None:
@@ -241,15 +245,13 @@ class _Body(httpx.AsyncByteStream):
             chunks = self._sized(self._length)
         async for chunk in chunks:
             yield chunk
-        self._complete = True
-        self._finish()
+        self._release(self._keep)
 
     async def _sized(self, length: int) -> AsyncIterator[bytes]:
         connection = self._connection
         remaining = length
         if connection.pending:
-            piece = bytes(connection.pending[:remaining])
-            del connection.pending[: len(piece)]
+            piece = connection.take(remaining)
             remaining -= len(piece)
             yield piece
         while remaining > 0:
@@ -268,8 +270,7 @@ class _Body(httpx.AsyncByteStream):
     async def _until_close(self) -> AsyncIterator[bytes]:
         connection = self._connection
         if connection.pending:
-            yield bytes(connection.pending)
-            connection.pending.clear()
+            yield connection.take(len(connection.pending))
         while data := await connection.receive(self._timeout):
             yield data
 
@@ -290,16 +291,14 @@ class _Body(httpx.AsyncByteStream):
             if await _read_line(connection, self._timeout):
                 raise httpx.RemoteProtocolError("chunk not followed by CRLF")
 
-    def _finish(self) -> None:
+    def _release(self, reusable: bool) -> None:
         if self._open:
             self._open = False
-            self._wire._done(self._connection, self._keep and self._complete)
+            self._wire._done(self._connection, reusable)
 
     async def aclose(self) -> None:
-        if self._open:
-            # A body not read to its end leaves the connection mid-answer: closed, never reused.
-            self._open = False
-            self._wire._done(self._connection, self._keep and self._complete)
+        # A body not read to its end leaves the connection mid-answer: closed, never reused.
+        self._release(False)
 
 
 async def _exactly(
@@ -312,8 +311,7 @@ async def _exactly(
             if not data:
                 raise httpx.RemoteProtocolError("peer closed connection within a chunk")
             connection.pending += data
-        piece = bytes(connection.pending[:remaining])
-        del connection.pending[: len(piece)]
+        piece = connection.take(remaining)
         remaining -= len(piece)
         yield piece
 
@@ -327,9 +325,7 @@ async def _read_line(connection: _Connection, timeout: float | None) -> bytes:
         if not data:
             raise httpx.RemoteProtocolError("peer closed connection within a chunked body")
         connection.pending += data
-    line = bytes(connection.pending[:end])
-    del connection.pending[: end + 2]
-    return line
+    return connection.take(end + 2)[:-2]
 
 
 async def _read_head(
@@ -356,8 +352,7 @@ async def _read_head(
                 raise httpx.RemoteProtocolError("peer closed connection within the headers")
             connection.pending += data
         first = False
-        lines = bytes(connection.pending[:end]).split(b"\r\n")
-        del connection.pending[: end + 4]
+        lines = connection.take(end + 4)[:-4].split(b"\r\n")
         version, _, rest = lines[0].partition(b" ")
         code, _, reason = rest.partition(b" ")
         if not version.startswith(b"HTTP/1.") or not code.isdigit():
@@ -433,12 +428,3 @@ def _http11_context() -> ssl.SSLContext:
 
 def _seconds(timeout: float | None) -> float:
     return float("inf") if timeout is None else timeout
-
-
-def _drop(connection: _Connection) -> None:
-    """Close a connection without waiting (a body abandoned, possibly under cancellation)."""
-    stream = connection.stream
-    if isinstance(stream, trio.SSLStream):
-        stream = stream.transport_stream
-    if isinstance(stream, trio.SocketStream):
-        stream.socket.close()
