@@ -80,8 +80,11 @@ def test_random_one_mib_reads_fetch_about_what_they_ask(
     asked = len(reads) * MIB
     fetched = m.stats()["bytes_fetched"]
     # Each read is rounded out to 64 KiB fragments (+64 KiB per MiB), and a read next to one
-    # before it needs only its missing fragments (two requests around them).
-    assert asked <= fetched <= 1.2 * asked, fetched / asked
+    # before it needs only its missing fragments (two requests around them). The kernel's
+    # pieces of a read (1 MiB and the last page) are fetched as the read is, whichever is
+    # answered first: 1.07 here, where one of those pieces taking its block whole made it
+    # anything from 1.15 to 1.9.
+    assert asked <= fetched <= 1.1 * asked, fetched / asked
     assert len(dandi_emulator.data_requests()) <= 1.2 * len(reads)
     assert _vm_hwm(m.pid) < 150 * 1000 * 1000
 

@@ -331,6 +331,27 @@ async def test_the_pieces_of_a_large_random_read_are_fetched_as_it_is(fetcher):
     assert stream.requests == [(0, BS)]
 
 
+async def test_the_pieces_of_large_random_reads_sent_together_fetch_what_they_ask(fetcher):
+    """The kernel sends the pieces of one large read together (a 1 MiB read not aligned to
+    pages is a 1 MiB piece and a 4 KiB one), before the first is answered: each read is
+    fetched as its fragments, whatever order the pieces finish in. Before, the small last
+    piece was planned as a random read of its own and, beside the first piece's fragments,
+    took its block whole; and once both were noted, the next read elsewhere was taken for a
+    stream's and fetched as whole blocks too."""
+    remote = Remote(payload(BS * 64), delay=0.01)
+    pattern = ReadPattern()
+    reads = [BS * 5 + 3 * FRAG, BS * 40 + 7 * FRAG, BS * 20 + 2 * FRAG]
+    for off in reads:
+        async with trio.open_nursery() as n:
+            for start, size in ((off, BS), (off + BS, FRAG // 4)):
+                n.start_soon(fetcher.read, remote, start, size, pattern)
+                await trio.sleep(0)  # planned in the order the kernel sent them
+    # Each read: its first piece's fragments, and the one fragment its last piece starts.
+    assert sorted(remote.requests) == sorted(
+        r for off in reads for r in ((off, off + BS), (off + BS, off + BS + FRAG))
+    )
+
+
 async def test_small_objects_are_fetched_whole(fetcher):
     small = Remote(payload(BS - 5), content_id="small")
     await fetcher.read(small, 100, 10, ReadPattern())
@@ -378,10 +399,10 @@ def test_out_of_order_reads_of_a_stream_keep_its_window():
     # The kernel sends a stream's reads concurrently; they may arrive out of order.
     pattern = ReadPattern()
     for first in (0, 1, 3, 2, 4, 6, 5, 7):
-        pattern.observe(first * BS, (first + 1) * BS, BS)
+        pattern.observe(first * BS, (first + 1) * BS, BS, BS // 4)
     assert pattern.run_start == 0 and pattern.next_offset == 8 * BS
     assert pattern.window >= 8
-    pattern.observe(40 * BS, 41 * BS, BS)  # a real jump starts over
+    pattern.observe(40 * BS, 41 * BS, BS, BS // 4)  # a real jump starts over
     assert pattern.window == 0 and pattern.run_start == 40 * BS
 
 

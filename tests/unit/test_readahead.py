@@ -67,7 +67,7 @@ def indexes(objects: list[RemoteObject]) -> list[Index]:
 
 
 def test_sequential_reads_get_a_window_that_grows_with_the_run() -> None:
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     pattern = ReadPattern()
     assert policy.blocks_after(pattern, 0, BS, 1000) == range(0)  # one read is no stream
     # A short run is left to the kernel's read-ahead; from STREAM_MIN_BLOCKS on, twice the run.
@@ -89,7 +89,7 @@ def test_sequential_reads_get_a_window_that_grows_with_the_run() -> None:
 
 
 def test_random_reads_get_no_read_ahead() -> None:
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     pattern = ReadPattern()
     rng = random.Random(5)
     for _ in range(50):
@@ -100,14 +100,20 @@ def test_random_reads_get_no_read_ahead() -> None:
 def test_the_pieces_of_a_large_jump_continue_it_until_the_run_is_a_stream() -> None:
     """The kernel sends a large read in pieces of at most 1 MiB: the pieces after the first
     of a read that jumped are recognised as its rest, until the run is as long as a stream."""
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     pattern = ReadPattern()
     policy.blocks_after(pattern, 10 * BS + 7, 11 * BS + 7, 1000)  # a large jump
     assert pattern.continues_large_jump(11 * BS + 7, BS // 4, STREAM_MIN_BLOCKS * BS)
     assert not pattern.continues_large_jump(11 * BS + 8, BS // 4, STREAM_MIN_BLOCKS * BS)
     assert not pattern.continues_large_jump(11 * BS + 7, 2 * BS, STREAM_MIN_BLOCKS * BS)
-    for k in range(11, 10 + STREAM_MIN_BLOCKS):
-        policy.blocks_after(pattern, k * BS + 7, (k + 1) * BS + 7, 1000)
+    for k in range(11, 10 + STREAM_MIN_BLOCKS - 1):
+        # Every piece short of a stream's length goes on with it, and leaves no window: a
+        # read elsewhere after it is random.
+        assert pattern.continues_large_jump(k * BS + 7, BS // 4, STREAM_MIN_BLOCKS * BS)
+        assert policy.blocks_after(pattern, k * BS + 7, (k + 1) * BS + 7, 1000) == range(0)
+        assert pattern.window == 0 and pattern.is_random(500 * BS)
+    k = 10 + STREAM_MIN_BLOCKS - 1  # the piece that makes the run as long as a stream
+    assert policy.blocks_after(pattern, k * BS + 7, (k + 1) * BS + 7, 1000)
     assert not pattern.continues_large_jump(
         (10 + STREAM_MIN_BLOCKS) * BS + 7, BS // 4, STREAM_MIN_BLOCKS * BS
     )
@@ -117,7 +123,7 @@ def test_the_pieces_of_a_large_jump_continue_it_until_the_run_is_a_stream() -> N
 
 
 def test_a_reader_all_over_a_file_gets_the_rest_of_it_once() -> None:
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     blocks = 8 * SCATTER_MIN_BLOCKS * 2  # one in eight is twice the minimum
     pattern = ReadPattern()
     touched = random.Random(8).sample(range(blocks), blocks // SCATTER_SHARE)
@@ -154,7 +160,7 @@ def test_hdf5_metadata_brings_the_blocks_near_it_until_the_guesses_run_out() -> 
     """Beside a metadata block: the blocks within METADATA_REACH, nearest first, never past
     the file's ends; the first block when the signature is seen; at most METADATA_GUESSES blocks per
     open file; none for a reader that opened with O_DIRECT."""
-    ra = ReadAhead(BS)
+    ra = ReadAhead(BS, BS // 4)
     pattern = ReadPattern()
     assert ra.first_metadata(pattern) == [0]
     assert ra.around_metadata(pattern, 50, 100) == [
@@ -171,7 +177,7 @@ def test_hdf5_metadata_brings_the_blocks_near_it_until_the_guesses_run_out() -> 
 
 
 def test_two_steps_widening_the_walk_fetch_the_next_objects_along_that_axis() -> None:
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     assert seen(policy, ReadPattern(grid=hint((2, 6, 1), (10, 10, 10)))) == []
     # One step is no walk yet: nothing beyond what was read.
     assert seen(policy, ReadPattern(grid=hint((2, 5, 1), (10, 10, 10)))) == []
@@ -184,7 +190,7 @@ def test_a_region_read_row_by_row_gets_little_past_it() -> None:
     third rows get read-ahead within the region; past the region, the first row's two
     objects (when the reader's extent was not known yet) and one row after its last (the
     rows it sweeps: at most half of those it read)."""
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     extent = (20, 20, 1)
     region = {(x, y, 0) for y in range(5, 8) for x in range(3, 7)}
     fetched: set[Index] = set()
@@ -201,7 +207,7 @@ def test_inside_its_span_a_walk_gets_the_lines_it_reads_next() -> None:
     the next lines (the second plane), a step fetches the rest of its line and the lines
     after it, each line once, with at most SWEEP_AHEAD lines past the region where the
     reader sweeps it (its next rows, then its next plane)."""
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     extent = (20, 20, 20)
     region = {(x, y, z) for z in (4, 5) for y in (1, 2, 3) for x in (2, 3, 4, 5)}
     asked: dict[Index, list[list[Index]]] = {}
@@ -235,7 +241,7 @@ def test_past_a_big_region_a_sweep_costs_a_few_lines_whatever_its_size() -> None
     """An 8×8×8 region in C order: each plane's first lines come ahead of the reader, and
     past the region it costs the first row's end and SWEEP_AHEAD lines along each axis swept
     (y in the first plane, z after), never more."""
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     extent = (100, 100, 100)
     side = range(10, 18)
     region = {(x, y, z) for z in side for y in side for x in side}
@@ -257,7 +263,7 @@ def test_past_a_big_region_a_sweep_costs_a_few_lines_whatever_its_size() -> None
 
 def test_a_read_far_from_the_walk_starts_a_new_one() -> None:
     """Objects read long ago elsewhere in the grid do not widen the span of a new walk."""
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     seen(policy, ReadPattern(grid=hint((90, 90, 0), (100, 100, 1))))
     fetched: set[Index] = set()
     for y in range(0, 3):
@@ -269,7 +275,7 @@ def test_a_read_far_from_the_walk_starts_a_new_one() -> None:
 
 
 def test_grid_read_ahead_stops_at_the_extent() -> None:
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     seen(policy, ReadPattern(grid=hint((0, 0, 6), (1, 1, 8))))
     assert indexes(seen(policy, ReadPattern(grid=hint((0, 0, 7), (1, 1, 8))))) == []
     seen(policy, ReadPattern(grid=hint((0, 0, 5), (1, 1, 8))))
@@ -280,13 +286,13 @@ def test_grid_read_ahead_stops_at_the_extent() -> None:
     "second", [(4, 4, 4), (2, 2, 2), (3, 3, 2), (0, 0, 0)], ids=["jump", "same", "diagonal", "far"]
 )
 def test_no_grid_read_ahead_without_a_one_step_move(second: Index) -> None:
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     seen(policy, ReadPattern(grid=hint((2, 2, 2), (10, 10, 10))))
     assert seen(policy, ReadPattern(grid=hint(second, (10, 10, 10)))) == []
 
 
 def test_each_open_file_counts_once_and_grids_are_apart() -> None:
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     seen(policy, ReadPattern(grid=hint((0, 1, 1), (10, 10, 10))))
     seen(policy, ReadPattern(grid=hint((1, 1, 1), (10, 10, 10))))
     second = ReadPattern(grid=hint((2, 1, 1), (10, 10, 10)))
@@ -297,7 +303,7 @@ def test_each_open_file_counts_once_and_grids_are_apart() -> None:
 
 
 def test_a_direct_reader_gets_nothing_and_is_no_evidence() -> None:
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     exact = [ReadPattern(grid=hint((x, 0, 0), (10, 1, 1)), speculative=False) for x in range(4)]
     for pattern in exact:
         assert seen(policy, pattern) == []
@@ -309,7 +315,7 @@ def test_a_direct_reader_gets_nothing_and_is_no_evidence() -> None:
 
 
 def test_objects_held_before_continue_no_walk_unless_read_ahead_brought_them() -> None:
-    policy = ReadAhead(BS)
+    policy = ReadAhead(BS, BS // 4)
     seen(policy, ReadPattern(grid=hint((0, 0, 0), (1, 1, 10))), was_held=True)
     # A warm re-read of a neighbour: nothing ahead, whatever order the reads come in.
     assert seen(policy, ReadPattern(grid=hint((0, 0, 1), (1, 1, 10))), was_held=True) == []

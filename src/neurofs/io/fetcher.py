@@ -190,7 +190,6 @@ class Fetcher:
         # to their HTTP clients (``io/tier.py``).
         self.tier = tier
         self.block_size = block_size
-        self.read_ahead = ReadAhead(block_size)
         self._block = _Grain(block_size, "", MAX_RUN_BLOCKS)
         self._fragment = _Grain(
             # A random read of up to MAX_RUN_BLOCKS blocks is one request, as large as asked.
@@ -198,6 +197,9 @@ class Fetcher:
             "#fragment",
             MAX_RUN_BLOCKS * FRAGMENTS_PER_BLOCK,
         )
+        # Reads up to this size are small: served from fragments when they jump.
+        self._small_read = MAX_FRAGMENT_READ * self._fragment.size
+        self.read_ahead = ReadAhead(block_size, large_read=self._small_read)
         self._hot: cachetools.LRUCache[BlockKey, bytes] = cachetools.LRUCache(
             maxsize=HOT_BYTES, getsizeof=len
         )
@@ -235,10 +237,19 @@ class Fetcher:
         if offset >= end:
             return b""
         jump = pattern is not None and pattern.is_random(offset)  # before the read is noted
-        small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
+        small = end - offset <= self._small_read
         if self.cache.shared:
             await self._adopt(obj, offset, end)
         plan = self._plan(obj, offset, end, pattern)
+        # The read is noted as soon as it is planned, not once its bytes arrive: the kernel
+        # sends the pieces of one large read together, and the next piece must be planned
+        # knowing the one before it (a 1 MiB read and its last page, planned as a small
+        # random read beside the fragments of the first, took that block whole).
+        ahead = (
+            self.read_ahead.blocks_after(pattern, offset, end, self._block.count(obj))
+            if pattern is not None
+            else range(0)
+        )
         walking = pattern is not None and pattern.grid is not None and not pattern.grid_seen
         # Only a read that waits for the network is evidence a reader is bound by round trips
         # (a walk's step, a scattered read): re-reading held bytes starts no fetch.
@@ -262,7 +273,6 @@ class Fetcher:
             rest = self.read_ahead.rest_of_file(
                 pattern, offset, end, blocks, jump and not was_held, small
             )
-            ahead = self.read_ahead.blocks_after(pattern, offset, end, blocks)
             self._fetch_ahead(obj, ahead)
             self._fetch_rest(obj, rest)
         return data
@@ -274,12 +284,16 @@ class Fetcher:
         end = min(offset + size, view.size)
         if offset >= end:
             return b""
+        # Noted before its bytes arrive, as in ``read``.
+        ahead = (
+            self.read_ahead.blocks_after(pattern, offset, end, self._block.count(view))
+            if pattern is not None
+            else range(0)
+        )
         data = await view.fetch(offset, end)
-        if pattern is not None:
-            ahead = self.read_ahead.blocks_after(pattern, offset, end, self._block.count(view))
-            if ahead and self._background is not None:
-                bs = self.block_size
-                self._prefetch(view.parts(ahead.start * bs, min(ahead.stop * bs, view.size)))
+        if ahead and self._background is not None:
+            bs = self.block_size
+            self._prefetch(view.parts(ahead.start * bs, min(ahead.stop * bs, view.size)))
         return data
 
     def _plan(
@@ -302,13 +316,13 @@ class Fetcher:
             or isinstance(obj, (ServedWhole, BlocksOnly))
         ):
             return [(block, offset, end)]
-        small = end - offset <= MAX_FRAGMENT_READ * self._fragment.size
+        small = end - offset <= self._small_read
         # A jump: a read that continues nothing. A large first read at the start of a file
         # begins a stream, as the kernel assumes too.
         jump = pattern.is_random(offset) and (small or offset > 0)
         # The pieces of one large random read go as it does: about the bytes asked.
         piece = not jump and pattern.continues_large_jump(
-            offset, MAX_FRAGMENT_READ * self._fragment.size, STREAM_MIN_BLOCKS * block.size
+            offset, self._small_read, STREAM_MIN_BLOCKS * block.size
         )
         plan: list[tuple[_Grain, int, int]] = []
         for b in block.indexes(offset, end):

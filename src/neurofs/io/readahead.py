@@ -303,12 +303,16 @@ class ReadPattern:
             and offset - self.run_start < within
         )
 
-    def observe(self, offset: int, end: int, block_size: int) -> None:
+    def observe(self, offset: int, end: int, block_size: int, large: int) -> None:
         """Grow the window with the length of the sequential run (twice what was read in a
         row, as the kernel's read-ahead does), so a reader that takes 1 MiB in a few reads
         is not answered with 64 MiB. The kernel sends a stream's reads concurrently, so they
         may arrive out of order: a read inside the stream's span (or just past its end)
-        keeps the stream; only a jump of more than a block away from it starts over."""
+        keeps the stream; only a jump of more than a block away from it starts over.
+        A run that a read of at least ``large`` bytes began away from the file's start is
+        the pieces of one large random read (or the reader's next one) and no stream until
+        it is as long as one: it keeps no window, so its pieces go as asked
+        (``continues_large_jump``) and a jump after it is a random read."""
         if self.next_offset >= 0 and offset == self.next_offset:
             # A stream: read-ahead of twice the run, in bytes, once the run is longer than
             # what the kernel's own read-ahead covers: a peek at a file's first MiB
@@ -316,7 +320,8 @@ class ReadPattern:
             run = end - self.run_start
             streaming = run >= STREAM_MIN_BLOCKS * block_size
             self.ahead_bytes = min(2 * run, MAX_READAHEAD_BLOCKS * block_size) if streaming else 0
-            self.window = max(1, -(-self.ahead_bytes // block_size))
+            one_large_read = not streaming and self.run_start > 0 and self.run_first >= large
+            self.window = 0 if one_large_read else max(1, -(-self.ahead_bytes // block_size))
         elif not (
             self.next_offset >= 0
             and self.run_start - block_size <= offset <= self.next_offset + block_size
@@ -336,8 +341,10 @@ class ReadAhead:
     It does no I/O; ``slots`` bounds the requests the fetcher has in flight for it, and
     ``store_behind`` those whose bytes wait for the disk."""
 
-    def __init__(self, block_size: int, grid_ahead: int = GRID_READ_AHEAD) -> None:
+    def __init__(self, block_size: int, large_read: int, grid_ahead: int = GRID_READ_AHEAD) -> None:
         self.block_size = block_size
+        # A read of at least this many bytes is large: it is worth its own round trip.
+        self.large_read = large_read
         self.grid_ahead = grid_ahead
         self.slots = trio.CapacityLimiter(READAHEAD_RUNS)
         self.store_behind = trio.CapacityLimiter(STORE_BEHIND)
@@ -360,7 +367,7 @@ class ReadAhead:
     def blocks_after(self, pattern: ReadPattern, offset: int, end: int, blocks: int) -> range:
         """Note a read of [offset, end) in a file of ``blocks`` blocks; the blocks of that
         file to fetch ahead (empty for none)."""
-        pattern.observe(offset, end, self.block_size)
+        pattern.observe(offset, end, self.block_size, self.large_read)
         if not pattern.speculative or pattern.window == 0:
             return range(0)
         next_block = (end - 1) // self.block_size + 1
