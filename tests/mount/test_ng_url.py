@@ -27,7 +27,7 @@ pytestmark = pytest.mark.mount
 
 WORLD = SampleWorld()
 DATASET = "l4_demo"
-CHUNK = 32
+OME_CHUNK = 64  # the OME-Zarr view's chunk side
 
 
 @dataclass
@@ -144,8 +144,11 @@ def test_the_server_hands_out_the_mounts_bytes(mount: Mount, wk_emulator: WkEmul
 
         # A chunk inside the bounding box, asked for in part: the bytes are the ground truth.
         spec = WORLD.layer(DATASET, "color")
-        cx, cy, cz = (t // CHUNK + 1 for t in spec.top_left)
-        truth = WORLD.chunk(DATASET, "color", (1, 1, 1), cx, cy, cz)[0].transpose(2, 1, 0)
+        cx, cy, cz = (t // OME_CHUNK + 1 for t in spec.top_left)
+        x, y, z = (c * OME_CHUNK for c in (cx, cy, cz))
+        side = OME_CHUNK
+        box = WORLD.voxels(DATASET, "color", (1, 1, 1), x, y, z, x + side, y + side, z + side)
+        truth = box[0].transpose(2, 1, 0)
         truth_bytes = np.ascontiguousarray(truth).tobytes()
         wk_emulator.reset()
         part = served.get(f"{rel}/1/{cz}/{cy}/{cx}", Range="bytes=1000-4999")

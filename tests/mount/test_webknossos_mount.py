@@ -395,12 +395,12 @@ def test_bad_dataset_json_is_einval_and_sends_nothing(
 def test_reading_along_an_axis_fetches_the_next_chunks_ahead(mount: Mount, wk_emulator: WkEmulator):
     import time
 
-    mag_dir = ds_dir(mount, "l4_demo") / "color.ome.zarr" / "1"
+    mag_dir = ds_dir(mount, "l4_demo") / "color" / "1"  # the native view's 32³ chunks
     z, y = 1, 2
     wk_emulator.reset()
     # A reader walking along x: its second step that widens what it read earns read-ahead.
     for x in (1, 2, 3):
-        (mag_dir / str(z) / str(y) / str(x)).read_bytes()
+        (mag_dir / f"0.{x}.{y}.{z}").read_bytes()
     deadline = time.monotonic() + 10
     wanted = {f"/0.{x}.{y}.{z}" for x in (4, 5)}
     while time.monotonic() < deadline:
@@ -410,7 +410,7 @@ def test_reading_along_an_axis_fetches_the_next_chunks_ahead(mount: Mount, wk_em
         time.sleep(0.05)
     assert wanted <= asked, sorted(asked)
     wk_emulator.reset()
-    (mag_dir / str(z) / str(y) / "4").read_bytes()  # already cached: no request
+    (mag_dir / f"0.4.{y}.{z}").read_bytes()  # already cached: no request
     assert not any(r["path"].endswith(f"/0.4.{y}.{z}") for r in wk_emulator.requests())
 
 
@@ -494,11 +494,11 @@ def test_labels_share_the_segmentation_chunks(mount: Mount, wk_emulator: WkEmula
     """The label image is the segmentation itself, not a copy: a chunk read through one is
     in the cache for the other."""
     root = ds_dir(mount, "l4_demo")
-    chunk = "1/1/2/3"
+    chunk = "1/1/2/3"  # z, y, x of 64³: served chunks 6-7, 4-5, 2
     wk_emulator.reset()
     first = (root / "segmentation.ome.zarr" / chunk).read_bytes()
-    fetched = [r for r in wk_emulator.requests() if r["path"].endswith("/segmentation/1/0.3.2.1")]
-    assert len(fetched) == 1
+    assert any(first)
+    assert [r for r in wk_emulator.requests() if "/segmentation/" in r["path"]]
     wk_emulator.reset()
     assert (root / "color.ome.zarr/labels/segmentation" / chunk).read_bytes() == first
     assert not [r for r in wk_emulator.requests() if "/segmentation/" in r["path"]]

@@ -299,7 +299,7 @@ def test_requests_use_the_version_the_server_announces(mount: Mount, wk_emulator
     os.listdir(mount / "webknossos/projects")
     os.listdir(tasks(mount))
     chunk = "webknossos/datasets/neurofs_lab/l4_demo/color.ome.zarr/1/0/1/2"
-    assert len((mount / chunk).read_bytes()) == 32**3
+    assert len((mount / chunk).read_bytes()) == 64**3
     paths = [r["path"] for r in wk_emulator.requests()]
     api = [p for p in paths if p.startswith("/api/") and p != "/api/buildinfo"]
     assert api and all(p.startswith(f"/api/v{wk_emulator.api_version}/") for p in api), paths

@@ -108,15 +108,16 @@ def bytes_fetched(mount: Mount) -> int:
 
 def test_a_deep_chunk_costs_one_request_to_stat_and_read(mount: Mount, emulator: WkEmulator):
     native = layer_dir(mount) / "1" / "0.1000.1100.250"
-    ome = layer_dir(mount, "color.ome.zarr") / "1" / "300" / "1200" / "1100"
-    assert native.stat().st_size == ome.stat().st_size == 32**3
+    ome = layer_dir(mount, "color.ome.zarr") / "1" / "150" / "600" / "550"  # 64³: z, y, x
+    assert native.stat().st_size == 32**3 and ome.stat().st_size == 64**3
     assert data_requests(emulator) == []
     expected = WORLD.chunk(DATASET, "color", (1, 1, 1), 1000, 1100, 250)
     assert native.read_bytes() == expected.tobytes(order="F")
     assert len(data_requests(emulator)) == 1
-    expected = WORLD.chunk(DATASET, "color", (1, 1, 1), 1100, 1200, 300)
+    x, y, z = 550 * 64, 600 * 64, 150 * 64
+    expected = WORLD.voxels(DATASET, "color", (1, 1, 1), x, y, z, x + 64, y + 64, z + 64)
     assert ome.read_bytes() == expected[0].transpose(2, 1, 0).tobytes()
-    assert len(data_requests(emulator)) == 2
+    assert len(data_requests(emulator)) == 2  # its eight served chunks in one box
     with pytest.raises(FileNotFoundError):
         (layer_dir(mount) / "1" / "0.1250.0.0").stat()  # past the grid's edge
 
@@ -126,9 +127,9 @@ def test_a_mag_directory_and_one_level_below_list_without_requests(
 ):
     mag = layer_dir(mount, "color.ome.zarr") / "1"
     z_levels = os.listdir(mag)
-    assert len(z_levels) == 1 + 10_000 // 32 + 1  # .zarray and 313 z chunk indices
-    assert sorted(os.listdir(mag / "200"), key=int)[-1] == str(40_000 // 32 - 1)
-    assert len(os.listdir(mag / "200" / "600")) == 40_000 // 32
+    assert len(z_levels) == 1 + 10_000 // 64 + 1  # .zarray and 157 z chunk indices (64³)
+    assert sorted(os.listdir(mag / "100"), key=int)[-1] == str(40_000 // 64 - 1)
+    assert len(os.listdir(mag / "100" / "600")) == 40_000 // 64
     # The native view of a mag this size lists only its .zarray (its chunks are read by name);
     # the coarsest mag lists every chunk.
     assert os.listdir(layer_dir(mount) / "1") == [".zarray"]
@@ -222,19 +223,49 @@ def chunks_fetched(emulator: WkEmulator) -> list[tuple[int, int, int]]:
     return sent
 
 
-def test_zarr_reads_a_deep_region_with_fewer_requests_than_chunks(
+def test_zarr_reads_a_deep_region_of_the_ome_view_in_one_request_per_chunk(
     mount: Mount, emulator: WkEmulator
 ):
+    """The OME-Zarr view's chunks are 64³, each its eight served chunks in one box: a region
+    costs one request per chunk zarr reads, and nothing past the region."""
     import zarr
 
     array = zarr.open_array(str(layer_dir(mount, "color.ome.zarr") / "1"), mode="r")
-    assert array.shape == (10_000, 40_000, 40_000)
+    assert array.shape == (10_000, 40_000, 40_000) and array.chunks == (64, 64, 64)
     z0, y0, x0 = 5_120, 20_480, 30_720  # chunk-aligned, deep inside
     side = 256
     region = array[z0 : z0 + side, y0 : y0 + side, x0 : x0 + side]
     expected = WORLD.voxels(
         DATASET, "color", (1, 1, 1), x0, y0, z0, x0 + side, y0 + side, z0 + side
     )[0].transpose(2, 1, 0)
+    np.testing.assert_array_equal(region, expected)
+    inside = {
+        (x // 32, y // 32, z // 32)
+        for x in range(x0, x0 + side, 32)
+        for y in range(y0, y0 + side, 32)
+        for z in range(z0, z0 + side, 32)
+    }
+    sent = chunks_fetched(emulator)
+    assert sorted(sent) == sorted(inside)  # each served chunk of the region once, no more
+    assert chunk_requests(emulator) == []
+    assert len(box_requests(emulator)) == (side // 64) ** 3  # one per chunk read
+
+
+def test_zarr_reads_a_deep_region_of_the_native_view_with_fewer_requests_than_chunks(
+    mount: Mount, emulator: WkEmulator
+):
+    """The native view keeps the served 32³ chunks; read-ahead fetches the lines of chunks
+    a reader walks to next as one box each."""
+    import zarr
+
+    array = zarr.open_array(str(layer_dir(mount) / "1"), mode="r")
+    assert array.shape == (1, 40_000, 40_000, 10_000)
+    x0, y0, z0 = 10_240, 10_240, 2_560  # chunk-aligned, deep inside, away from the other
+    side = 256
+    region = array[0, x0 : x0 + side, y0 : y0 + side, z0 : z0 + side]
+    expected = WORLD.voxels(
+        DATASET, "color", (1, 1, 1), x0, y0, z0, x0 + side, y0 + side, z0 + side
+    )[0]
     np.testing.assert_array_equal(region, expected)
     inside = {
         (x // 32, y // 32, z // 32)

@@ -321,7 +321,7 @@ def test_webknossos_hostile_names_and_geometry(
         assert bounded == 2
         huge = datasets / "\uff0e\uff0e" / "huge"
         chunk = huge / "color.ome.zarr/1/0/0/0"
-        assert chunk.stat().st_size == 32**3  # readable by name, as zarr readers open them
+        assert chunk.stat().st_size == 64**3  # readable by name, as zarr readers open them
         assert not (huge / "color/1.raw").exists()  # far beyond raw_max_bytes
         same = os.listdir(datasets / "org\u2215with\u2215slashes")
         assert len(same) == 2  # two datasets named "../escape": both shown

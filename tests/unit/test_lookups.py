@@ -101,7 +101,7 @@ async def test_chunk_lookups_in_a_listed_mag_build_only_the_chunk_asked_for():
 
 
 async def test_ome_lookups_in_a_listed_mag_build_only_the_node_asked_for():
-    dataset = _dataset((1, 1, ENTRIES))  # the top level lists 100,000 z indices
+    dataset = _dataset((1, 1, 2 * ENTRIES))  # the top level lists 100,000 z indices of 64³
     g = MagGeometry(dataset.data_source.data_layers[0], (1, 1, 1))
     ctx = WkContext(None, None, WkOptions())  # type: ignore[arg-type]
     mag = CountingOmeMag(("wk", "ds", "color.ome.zarr", "1"), ctx, dataset, g, ())

@@ -64,12 +64,14 @@ def test_ome_view_equals_the_served_array(tmp_path: Path, element_class: str, ma
     scale = Scale(factor=(4.0, 4.0, 40.0), unit="nanometer")
     (root / ".zattrs").write_bytes(volume.dumps(volume.ome_zattrs(g.layer, [mag], scale, "c")))
     (root / mag_name(mag) / ".zarray").write_bytes(volume.dumps(volume.ome_zarray(g)))
-    cx, cy, cz = g.chunk_counts
-    for x in range(cx):
-        for y in range(cy):
-            for z in range(cz):
-                chunk = volume.ome_chunk_from_native(g, served_chunk(arr, g, x, y, z))
-                assert len(chunk) == g.chunk_bytes
+    ox, oy, oz = g.ome_chunk_counts
+    for x in range(ox):
+        for y in range(oy):
+            for z in range(oz):
+                served = {xyz: served_chunk(arr, g, *xyz) for xyz in g.served_chunks((x, y, z))}
+                assert 1 <= len(served) <= 8
+                chunk = volume.ome_chunk(g, (x, y, z), served)
+                assert len(chunk) == g.ome_chunk_bytes
                 channel = ["0"] if g.channels > 1 else []  # the c axis has one chunk
                 path = root.joinpath(mag_name(mag), *channel, str(z), str(y), str(x))
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -278,7 +280,7 @@ async def test_a_voxel_read_in_both_views_is_fetched_once_and_stored_once(
 
     async def read_chunks() -> None:
         for xyz in box_chunks:
-            chunk = WkChunk(ctx, dataset, g, xyz, ome=False)
+            chunk = WkChunk(ctx, dataset, g, xyz)
             data = await fetcher.read(chunk, 0, chunk.size, ReadPattern(grid=chunk.grid()))
             assert data == (
                 bytes(g.chunk_bytes) if xyz == (0, 0, 0) else served_chunk(arr, g, *xyz)
@@ -294,32 +296,66 @@ async def test_a_voxel_read_in_both_views_is_fetched_once_and_stored_once(
     cache.close()
 
 
-@pytest.mark.parametrize(("element_class", "shared"), [("uint8", True), ("uint24", False)])
-async def test_a_single_channel_chunk_is_one_cache_entry_in_both_views(
-    tmp_path: Path, element_class: str, shared: bool
+@pytest.mark.parametrize("element_class", ["uint8", "uint24"])
+async def test_an_ome_chunk_is_its_served_chunks_in_one_box_stored_as_theirs(
+    tmp_path: Path, element_class: str
 ):
+    """An OME-Zarr chunk inside the bounding box costs one box request for its 2×2×2 served
+    chunks, each stored as the native view's chunk: reading those after it costs nothing,
+    and reading it again costs nothing. One at the array's end, reaching past the box,
+    takes its chunks one by one from the chunk route (the raw route answers zeros there)."""
     from neurofs.io.cache import BlockCache
     from neurofs.io.fetcher import Fetcher
+    from neurofs.io.readahead import ReadPattern
     from neurofs.io.stats import Stats
     from neurofs.sources.webknossos.models import Dataset
-    from neurofs.sources.webknossos.tree import WkChunk, WkContext, WkOptions
+    from neurofs.sources.webknossos.tree import OmeChunk, WkChunk, WkContext, WkOptions
 
-    g = MagGeometry(layer(element_class), (1, 1, 1))
+    class BoxApi(FakeApi):
+        def __init__(self, arr: np.ndarray, g: MagGeometry) -> None:
+            super().__init__(arr, g)
+            self.boxes: list[tuple[tuple[int, int, int], tuple[int, int, int]]] = []
+
+        async def cuboid(self, dataset, layer, mag, corner, size, nbytes, *, identity):
+            self.boxes.append((corner, size))
+            (x, y, z), (w, h, d) = corner, size
+            return self.arr[:, x : x + w, y : y + h, z : z + d].tobytes(order="F")
+
+    g = MagGeometry(layer(element_class, top_left=(0, 0, 0), size=(128, 96, 100)), (1, 1, 1))
     arr = served_array(g)
     dataset = Dataset.model_validate(
         {"id": "d1", "name": "d", "owningOrganization": "o", "dataStore": {"url": "http://ds"}}
     )
     cache = BlockCache(tmp_path / "cache", 1 << 30)
     fetcher = Fetcher(cache, Stats())
-    api = FakeApi(arr, g)
+    api = BoxApi(arr, g)
     ctx = WkContext(api, fetcher, WkOptions())  # type: ignore[arg-type]
-    native = WkChunk(ctx, dataset, g, (1, 1, 1), ome=False)
-    ome = WkChunk(ctx, dataset, g, (1, 1, 1), ome=True)
-    assert await fetcher.read(native, 0, native.size) == served_chunk(arr, g, 1, 1, 1)
-    served = served_chunk(arr, g, 1, 1, 1)
-    assert await fetcher.read(ome, 0, ome.size) == volume.ome_chunk_from_native(g, served)
-    assert api.requests == (1 if shared else 2)
-    assert cache.stats().stored_blocks == (1 if shared else 2)
+    expected = arr.transpose(0, 3, 2, 1)  # (c, z, y, x)
+
+    def ome_array(data: bytes) -> np.ndarray:
+        side = volume.OME_CHUNK
+        return np.frombuffer(data, dtype=g.dtype).reshape((g.channels, side, side, side))
+
+    inner = OmeChunk(ctx, dataset, g, (1, 0, 0))  # x 64..128, y 0..64, z 0..64: inside
+    data = await fetcher.read(inner, 0, inner.size, ReadPattern())
+    assert len(data) == inner.size == g.ome_chunk_bytes
+    np.testing.assert_array_equal(ome_array(data), expected[:, 0:64, 0:64, 64:128])
+    assert api.boxes == [((64, 0, 0), (64, 64, 64))] and api.requests == 0
+    for xyz in g.served_chunks((1, 0, 0)):  # the native view's chunks: held
+        native = WkChunk(ctx, dataset, g, xyz)
+        assert await fetcher.read(native, 0, native.size) == served_chunk(arr, g, *xyz)
+    assert await fetcher.read(inner, 1000, 5000, ReadPattern()) == data[1000:6000]
+    assert len(api.boxes) == 1 and api.requests == 0
+    # At the array's end: y 64..96 is one row of chunks; of z, 64..96 lies inside the box
+    # and 96..128 reaches past its end at 100. The two inside come in one box, the other
+    # two from the chunk route.
+    edge = OmeChunk(ctx, dataset, g, (0, 1, 1))
+    assert len(g.served_chunks((0, 1, 1))) == 4
+    got = ome_array(await fetcher.read(edge, 0, edge.size, ReadPattern()))
+    padded = np.zeros((g.channels, 64, 64, 64), dtype=g.dtype)
+    padded[:, :36, :32, :] = expected[:, 64:100, 64:96, 0:64]
+    np.testing.assert_array_equal(got, padded)
+    assert api.boxes[1:] == [((0, 64, 64), (64, 32, 32))] and api.requests == 2
     cache.close()
 
 

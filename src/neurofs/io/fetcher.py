@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -736,22 +736,43 @@ class Fetcher:
     async def _read_line_ahead(self, objects: list[RemoteObject], fetch_line: LineFetch) -> None:
         """One request for a line of objects (registered in flight by the caller), each
         cached as its own block, as if fetched alone."""
-        keys = [self._block.key(obj, 0) for obj in objects]
-        units: dict[BlockKey, bytes] = {}
         try:
             async with self.read_ahead.slots:
-                datas = await fetch_line(objects)
-                for obj, key, data in zip(objects, keys, datas, strict=True):
-                    if len(data) != obj.size:
-                        raise RemoteError(f"{obj.content_id}: got {len(data)} bytes")
-                    units[key] = data
-                self.stats.add("readahead_blocks", len(keys))
-                await self._arrived(units, in_slot=True)
+                await self._fetch_together(objects, fetch_line, in_slot=True)
+            self.stats.add("readahead_blocks", len(objects))
         except Exception as exc:  # a reader that needs these objects will see the error itself
+            log.debug("read-ahead of a line of %d objects failed: %s", len(objects), exc)
+
+    async def read_together(self, objects: Sequence[RemoteObject], fetch: LineFetch) -> list[bytes]:
+        """The whole bytes of each of ``objects`` (each of one block: a volume's neighbouring
+        chunks), those held nowhere fetched by one call of ``fetch`` (one request, where the
+        source can), each cached as its own block as if fetched alone."""
+        missing = [obj for obj in objects if self._line_member(obj)]
+        if len(missing) > 1:
+            for obj in missing:
+                self._inflight[self._block.key(obj, 0)] = _Inflight()
+            await self._fetch_together(missing, fetch, in_slot=False)
+        return [await self.read(obj, 0, obj.size) for obj in objects]
+
+    async def _fetch_together(
+        self, objects: Sequence[RemoteObject], fetch: LineFetch, in_slot: bool
+    ) -> None:
+        """One call of ``fetch`` for objects of one block each, registered in flight by the
+        caller: each stored as its own block, or each waiter given the error."""
+        keys = [self._block.key(obj, 0) for obj in objects]
+        try:
+            datas = await fetch(objects)
+            units: dict[BlockKey, bytes] = {}
+            for obj, key, data in zip(objects, keys, datas, strict=True):
+                if len(data) != obj.size:
+                    raise RemoteError(f"{obj.content_id}: got {len(data)} bytes")
+                units[key] = data
+            await self._arrived(units, in_slot=in_slot)
+        except Exception as exc:  # each waiter gets it (an interruption: "fetch interrupted")
             for key in keys:
                 if key in self._inflight:
                     self._inflight[key].error = exc
-            log.debug("read-ahead of a line of %d objects failed: %s", len(objects), exc)
+            raise
         finally:
             for key in keys:
                 if key in self._inflight:

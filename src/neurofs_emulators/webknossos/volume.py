@@ -47,7 +47,7 @@ on open grids (one axis per array, broadcast), so a box costs memory for its own
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -151,9 +151,9 @@ class LayerSpec:
         ce = tuple(min(e, b) for e, b in zip(end, hi, strict=True))
         if any(a >= b for a, b in zip(cs, ce, strict=True)):
             return out
-        values = self._compute(mag, (cs[0], cs[1], cs[2]), (ce[0], ce[1], ce[2]))
-        sl = tuple(slice(a - s, b - s) for a, b, s in zip(cs, ce, start, strict=True))
-        out[(slice(None), *sl)] = values
+        for a, b in _pieces((cs[0], cs[1], cs[2]), (ce[0], ce[1], ce[2])):
+            at = tuple(slice(p - s, q - s) for p, q, s in zip(a, b, start, strict=True))
+            out[(slice(None), *at)] = self._compute(mag, a, b)
         return out
 
     def box_has_data(self, mag: Vec3, start: Vec3, end: Vec3) -> bool:
@@ -190,6 +190,26 @@ class LayerSpec:
         return np.stack(out)
 
 
+# Voxels computed at once, at most: a box's temporaries stay small (512 KiB at most) and its
+# time grows with its voxels, as a datastore's would (with the int16 formula, a 64³ box takes
+# 0.95 ms so, the same as its eight 32³ chunks; at once 1.6 ms, and 6-8 ms with int64 grids).
+PIECE_VOXELS = 1 << 16
+
+
+def _pieces(start: Vec3, end: Vec3) -> list[tuple[Vec3, Vec3]]:
+    """``[start, end)`` cut into boxes of at most ``PIECE_VOXELS`` voxels (slabs of whole z
+    planes, or rows of a plane larger than that)."""
+    (x0, y0, z0), (x1, y1, z1) = start, end
+    plane = (x1 - x0) * (y1 - y0)
+    if plane <= PIECE_VOXELS:
+        dz = max(1, PIECE_VOXELS // plane)
+        return [((x0, y0, z), (x1, y1, min(z + dz, z1))) for z in range(z0, z1, dz)]
+    dy = max(1, PIECE_VOXELS // (x1 - x0))
+    return [
+        ((x0, y, z), (x1, min(y + dy, y1), z + 1)) for z in range(z0, z1) for y in range(y0, y1, dy)
+    ]
+
+
 def _grid(xs: IntArray, ys: IntArray, zs: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     """Open grids (shapes (X,1,1), (1,Y,1), (1,1,Z)): every formula mixes the three axes, so
     its result has the full shape while its inputs stay one axis long."""
@@ -201,16 +221,26 @@ def _tri(v: IntArray, period: int) -> IntArray:
     return np.abs(np.mod(v, 2 * period) - period)
 
 
-def color(x: IntArray, y: IntArray, z: IntArray, s: int) -> IntArray:
-    """The mag-1 color formula (values 0..255, int64)."""
-    base = 2 * _tri(x + 7 * s, 40) + 2 * _tri(y + 11 * s, 56) + 5 * _tri(z + 3 * s, 12)
-    noise = np.mod(7 * x + 13 * y + 29 * z + s, 4)
+def color(x: IntArray, y: IntArray, z: IntArray, s: int) -> npt.NDArray[np.int16]:
+    """The mag-1 color formula (values 0..255, int16) on open grids (each argument varies
+    along one axis): each term is computed along its own axis, and only the sums of the
+    three are full boxes, in int16. The same values as the formula on int64 boxes, with a
+    quarter of the memory traffic."""
+
+    def along(v: IntArray) -> npt.NDArray[np.int16]:
+        return v.astype(np.int16)
+
+    base = along(2 * _tri(x + 7 * s, 40)) + along(2 * _tri(y + 11 * s, 56))
+    base = base + along(5 * _tri(z + 3 * s, 12))
+    # (7x + 13y + 29z + s) mod 4, from the terms' own remainders.
+    noise = along(np.mod(7 * x + s, 4)) + along(np.mod(13 * y, 4))
+    noise = (noise + along(np.mod(29 * z, 4))) & 3
     value = base + noise
     membrane = (np.mod(x + 5 * s, 40) == 0) | (np.mod(y + 3 * s, 48) == 0) | (np.mod(z, 24) == 0)
     return np.where(membrane, value // 3, value)
 
 
-def rgb(x: IntArray, y: IntArray, z: IntArray, s: int) -> list[IntArray]:
+def rgb(x: IntArray, y: IntArray, z: IntArray, s: int) -> list[npt.NDArray[np.integer[Any]]]:
     """The mag-1 RGB formula: three channels, values 0..255 each."""
     return [color(x, y, z, s), color(y, z, x, s + 1), np.mod(x + 2 * y + 3 * z + s, 256)]
 

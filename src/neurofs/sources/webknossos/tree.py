@@ -33,7 +33,7 @@ from neurofs.errors import InvalidContent, NotFound, ReadOnly
 from neurofs.io.fetcher import Assembled, BlocksOnly, Fetcher, RemoteObject, ServedWhole
 from neurofs.io.parallel import tasks_of_one_request
 from neurofs.io.readahead import GridHint, Index
-from neurofs.sources.webknossos import lines, volume
+from neurofs.sources.webknossos import boxes, volume
 from neurofs.sources.webknossos.api import WebknossosApi, folder_paths
 from neurofs.sources.webknossos.models import (
     DataLayer,
@@ -101,65 +101,60 @@ def _revision(dataset: Dataset, layer: DataLayer) -> str:
 
 
 class WkChunk(ServedWhole):
-    """One 32³ chunk as served (native) or as the OME-Zarr view needs it (transposed).
+    """One 32³ chunk as the datastore serves it (F order over c, x, y, z).
 
     A chunk is a whole object: the datastore's zarr streaming ignores ``Range`` and always
-    sends the full chunk, and a multi-channel chunk of the OME-Zarr view is a transpose of
-    all of it. ``fetch(start, end)`` returns exactly [start, end) of it, but downloads it
-    whole; as a ``ServedWhole`` object the fetcher asks for all of it in one request and
-    cuts the blocks itself."""
+    sends the full chunk. ``fetch(start, end)`` returns exactly [start, end) of it, but
+    downloads it whole; as a ``ServedWhole`` object the fetcher asks for all of it in one
+    request and cuts the blocks itself. The native view's chunk files, the OME-Zarr view's
+    chunks and small plain volumes are all read from these, so a chunk is fetched and stored
+    once whichever view reads it."""
 
     def __init__(
-        self,
-        ctx: WkContext,
-        dataset: Dataset,
-        g: MagGeometry,
-        cxyz: tuple[int, int, int],
-        ome: bool,
+        self, ctx: WkContext, dataset: Dataset, g: MagGeometry, cxyz: tuple[int, int, int]
     ) -> None:
         self._ctx = ctx
         self._dataset = dataset
         self._g = g
         self._key = f"0.{cxyz[0]}.{cxyz[1]}.{cxyz[2]}"
-        self._ome = ome
         self.xyz = cxyz
         self.size = g.chunk_bytes
-        mag = mag_name(g.mag)
-        # A single-channel chunk is the same bytes in both views (see volume.py): one
-        # identity, so it is fetched and stored once whichever view reads it.
-        transposed = ome and g.channels > 1
-        # As served (the datastore's bytes): also its name in the shared tier.
-        self.native_id = (
-            f"wk:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag}/{self._key}"
-            f"@{_revision(dataset, g.layer)}"
+        # Also its name in the shared tier.
+        self.content_id = (
+            f"wk:{dataset.data_store.url}/{dataset.id}/{g.layer.name}/{mag_name(g.mag)}/"
+            f"{self._key}@{_revision(dataset, g.layer)}"
         )
-        self.content_id = f"{self.native_id}/ome" if transposed else self.native_id
 
     def grid(self) -> GridHint:
-        """Where this chunk sits among the chunks of its mag, in this view: the hint for
-        read-ahead along the axis a reader walks, bounded by the mag's extent."""
-        ctx, dataset, g, ome = self._ctx, self._dataset, self._g, self._ome
+        """Where this chunk sits among the chunks of its mag: the hint for read-ahead along
+        the axis a reader walks, bounded by the mag's extent."""
+        ctx, dataset, g = self._ctx, self._dataset, self._g
 
         def at(index: Index) -> WkChunk:
             x, y, z = index
-            return WkChunk(ctx, dataset, g, (x, y, z), ome)
+            return WkChunk(ctx, dataset, g, (x, y, z))
 
-        identity = (dataset.data_store.url, dataset.id, g.layer.name, g.mag, ome)
-        return GridHint(identity, self.xyz, g.chunk_counts, at, self._fetch_line)
+        identity = (dataset.data_store.url, dataset.id, g.layer.name, g.mag)
+        return GridHint(identity, self.xyz, g.chunk_counts, at, self.fetch_box)
 
-    async def _fetch_line(self, objects: Sequence[RemoteObject]) -> list[bytes]:
-        """Chunks of this mag next to each other along one axis (read-ahead's lines): those
-        inside the bounding box as one box of the raw route, any others one by one."""
+    async def fetch_box(self, objects: Sequence[RemoteObject]) -> list[bytes]:
+        """Chunks of this mag that fill a box (a line that read-ahead fetches, an OME-Zarr
+        chunk's 2×2×2): those inside the bounding box as one box of the raw route, any
+        others each from the chunk route, all at once."""
         chunks = [obj for obj in objects if isinstance(obj, WkChunk)]
         if len(chunks) != len(objects):
-            raise TypeError("a line of WEBKNOSSOS chunks holds only chunks")
+            raise TypeError("a box of WEBKNOSSOS chunks holds only chunks")
         g = self._g
-        boxed = [c for c in chunks if lines.inside_box(g, c.xyz)]
+        boxed = [c for c in chunks if boxes.inside_box(g, c.xyz)]
+        if len(boxed) < 2:
+            boxed = []
         found: dict[tuple[int, int, int], bytes] = {}
-        if len(boxed) > 1:
-            corner, size = lines.line_box([c.xyz for c in boxed])
+
+        async def box() -> None:
+            xyzs = [c.xyz for c in boxed]
+            corner, size = boxes.chunks_box(xyzs)
             nbytes = size[0] * size[1] * size[2] * g.voxel_bytes
-            box = await self._ctx.api.cuboid(
+            data = await self._ctx.api.cuboid(
                 self._dataset,
                 g.layer.name,
                 g.mag,
@@ -168,14 +163,18 @@ class WkChunk(ServedWhole):
                 nbytes,
                 identity=_box_identity(self._dataset, g, corner, size),
             )
-            cut = lines.cut_line(g, box, [c.xyz for c in boxed])
-            for c, native in zip(boxed, cut, strict=True):
-                found[c.xyz] = volume.ome_chunk_from_native(g, native) if c._ome else native
-        out: list[bytes] = []
-        for c in chunks:
-            data = found.get(c.xyz)
-            out.append(data if data is not None else await c.fetch(0, c.size))
-        return out
+            found.update(zip(xyzs, boxes.cut_box(g, data, xyzs), strict=True))
+
+        async def alone(c: WkChunk) -> None:
+            found[c.xyz] = await c.fetch(0, c.size)
+
+        async with tasks_of_one_request() as nursery:
+            if boxed:
+                nursery.start_soon(box)
+            for c in chunks:
+                if c not in boxed:
+                    nursery.start_soon(alone, c)
+        return [found[c.xyz] for c in chunks]
 
     async def fetch(self, start: int, end: int) -> bytes:
         g = self._g
@@ -185,13 +184,42 @@ class WkChunk(ServedWhole):
             mag_name(g.mag),
             self._key,
             self.size,
-            identity=self.native_id,
+            identity=self.content_id,
         )
         if data is None:  # missing on the server: the fill value
             return bytes(end - start)
-        if self._ome:
-            data = volume.ome_chunk_from_native(self._g, data)
         return data[start:end]
+
+
+class OmeChunk(Assembled):
+    """One chunk of the OME-Zarr view (``volume.OME_CHUNK``³): the served chunks it covers,
+    fetched together as one box when none is held, put together in C order over [c,] z, y, x.
+
+    It caches nothing of its own: its bytes are those chunks' blocks, shared with the native
+    view and the plain volumes. Any read of it takes all of it (a zarr reader reads chunks
+    whole), for one request."""
+
+    def __init__(
+        self, ctx: WkContext, dataset: Dataset, g: MagGeometry, oxyz: tuple[int, int, int]
+    ) -> None:
+        self._ctx = ctx
+        self._g = g
+        self._oxyz = oxyz
+        self._served = [WkChunk(ctx, dataset, g, xyz) for xyz in g.served_chunks(oxyz)]
+        self.size = g.ome_chunk_bytes
+        x, y, z = oxyz
+        self.content_id = f"{_volume_identity('wk-ome', dataset, g)}/{z}/{y}/{x}"
+
+    def parts(self, start: int, end: int) -> list[RemoteObject]:
+        return list(self._served)
+
+    async def fetch(self, start: int, end: int) -> bytes:
+        served = self._served
+        datas = await self._ctx.fetcher.read_together(served, served[0].fetch_box)
+        whole = volume.ome_chunk(
+            self._g, self._oxyz, {c.xyz: d for c, d in zip(served, datas, strict=True)}
+        )
+        return whole[start:end]
 
 
 class RawVolume(Assembled):
@@ -210,7 +238,7 @@ class RawVolume(Assembled):
         self.content_id = _volume_identity("wk-raw", dataset, g)
 
     def _chunk(self, xyz: tuple[int, int, int]) -> WkChunk:
-        return WkChunk(self._ctx, self._dataset, self._g, xyz, ome=False)
+        return WkChunk(self._ctx, self._dataset, self._g, xyz)
 
     def parts(self, start: int, end: int) -> list[RemoteObject]:
         region = volume.raw_region(self._g, start, end)
@@ -694,7 +722,7 @@ class OmeMagDir(Directory):
         return Attrs(Kind.DIRECTORY, 0, self._mtime)
 
     def _levels(self) -> list[int]:
-        cx, cy, cz = self._g.chunk_counts
+        cx, cy, cz = self._g.ome_chunk_counts
         return ([1] if self._g.channels > 1 else []) + [cz, cy, cx]
 
     def _count(self) -> int:
@@ -710,8 +738,8 @@ class OmeMagDir(Directory):
         if len(prefix) < len(self._levels()):
             return OmeMagDir(key, self._ctx, self._d, self._g, prefix)
         z, y, x = prefix[-3:]
-        obj = WkChunk(self._ctx, self._d, self._g, (x, y, z), ome=True)
-        return _chunk_file(key, self._ctx, obj, self._mtime)
+        chunk = OmeChunk(self._ctx, self._d, self._g, (x, y, z))
+        return _remote_file(key, self._ctx, chunk, self._mtime)
 
     async def children(self) -> Sequence[Node]:
         count = self._count() if self._count() <= MAX_LISTED_CHUNKS else 0  # beyond: by name
@@ -742,12 +770,16 @@ def _chunk_file(key: NodePath, ctx: WkContext, chunk: WkChunk, mtime: float) -> 
     )
 
 
-def _raw_file(key: NodePath, ctx: WkContext, raw: RawVolume | RawBoxes, mtime: float) -> RemoteFile:
-    async def resolve() -> RawVolume | RawBoxes:
-        return raw
+def _remote_file(
+    key: NodePath, ctx: WkContext, obj: RawVolume | RawBoxes | OmeChunk, mtime: float
+) -> RemoteFile:
+    """A file read from ``obj`` (a plain volume, an OME-Zarr chunk) with no grid hint."""
+
+    async def resolve() -> RawVolume | RawBoxes | OmeChunk:
+        return obj
 
     return RemoteFile(
-        key, size=raw.size, mtime=mtime, fetcher=ctx.fetcher, resolve=resolve, immutable=False
+        key, size=obj.size, mtime=mtime, fetcher=ctx.fetcher, resolve=resolve, immutable=False
     )
 
 
@@ -763,7 +795,7 @@ class NativeLayerDir(_LayerDir):
             nodes.append(NativeMagDir((*self.key, name), self._ctx, d, g))
             if g.raw_size <= self._ctx.options.raw_max_bytes:
                 raw = plain_volume(self._ctx, d, g)
-                nodes.append(_raw_file((*self.key, f"{name}.raw"), self._ctx, raw, mtime))
+                nodes.append(_remote_file((*self.key, f"{name}.raw"), self._ctx, raw, mtime))
                 scale = d.data_source.scale
                 nodes.append(
                     _bytes_file(
@@ -794,7 +826,7 @@ class NativeMagDir(Directory):
         return Attrs(Kind.DIRECTORY, 0, self._mtime)
 
     def _chunk(self, x: int, y: int, z: int) -> RemoteFile:
-        obj = WkChunk(self._ctx, self._d, self._g, (x, y, z), ome=False)
+        obj = WkChunk(self._ctx, self._d, self._g, (x, y, z))
         return _chunk_file((*self.key, f"0.{x}.{y}.{z}"), self._ctx, obj, self._mtime)
 
     def _zarray(self) -> Node:

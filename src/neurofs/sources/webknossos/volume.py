@@ -5,9 +5,10 @@ uncompressed, 32³ chunks, starting at voxel 0 (not at the bounding box's top-le
 
 - The native view (``<layer>/``) repeats that array as served.
 - The OME-Zarr view (``<layer>.ome.zarr/``) is an OME-NGFF 0.4 image with axes z, y, x (and c
-  first for multi-channel layers), C order. F order over (1, x, y, z) is byte for byte C
-  order over (z, y, x), so single-channel chunks pass through untouched; only the key changes
-  (``0.x.y.z`` → ``z/y/x``). Multi-channel chunks are transposed.
+  first for multi-channel layers), C order, in chunks of ``OME_CHUNK``³: each is the 2×2×2
+  served chunks it covers, put together (``ome_chunk``). F order over (c, x, y, z) is C
+  order over (z, y, x, c), so a served chunk is a block of it as is; multi-channel chunks
+  are transposed to put c first.
 - Plain volumes (``<mag>.raw`` with ``.nhdr`` and ``.mhd`` headers) cover the layer's bounding
   box at that mag, x fastest, then y, then z (channels innermost), little-endian.
 """
@@ -26,6 +27,11 @@ from neurofs.sources.webknossos.models import DataLayer, Dataset, Scale
 from neurofs.tree.render import json_text
 
 CHUNK = 32
+# The OME-Zarr view's chunk side: 2×2×2 served chunks, fetched in one box. A zarr reader pays
+# a few file system round trips per chunk file (lookup, open, read, flush, release), and on
+# a region of 32³ chunks those, not the network, bounded it (a 256³ region: 512 chunk files,
+# 1.2 s against the official client's 0.8 s); 64³ is a eighth as many files and requests.
+OME_CHUNK = 2 * CHUNK
 Mag = tuple[int, int, int]
 
 
@@ -79,6 +85,27 @@ class MagGeometry:
     @property
     def chunk_bytes(self) -> int:
         return CHUNK**3 * self.channels * self.dtype.itemsize
+
+    @property
+    def ome_chunk_counts(self) -> tuple[int, int, int]:
+        return tuple(math.ceil(s / OME_CHUNK) for s in self.shape_xyz)  # type: ignore[return-value]
+
+    @property
+    def ome_chunk_bytes(self) -> int:
+        return OME_CHUNK**3 * self.channels * self.dtype.itemsize
+
+    def served_chunks(self, ome_xyz: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+        """The served chunks an OME-Zarr chunk covers (x, y, z indexes; up to 2×2×2, fewer at
+        the array's end)."""
+        per = OME_CHUNK // CHUNK
+        ox, oy, oz = ome_xyz
+        return [
+            (x, y, z)
+            for x in range(ox * per, ox * per + per)
+            for y in range(oy * per, oy * per + per)
+            for z in range(oz * per, oz * per + per)
+            if self.has_chunk(x, y, z)
+        ]
 
     def has_chunk(self, x: int, y: int, z: int) -> bool:
         cx, cy, cz = self.chunk_counts
@@ -306,7 +333,7 @@ def ome_zarray(g: MagGeometry) -> dict[str, Any]:
     return {
         "zarr_format": 2,
         "shape": ([g.channels] if multi else []) + [z, y, x],
-        "chunks": ([g.channels] if multi else []) + [CHUNK, CHUNK, CHUNK],
+        "chunks": ([g.channels] if multi else []) + [OME_CHUNK, OME_CHUNK, OME_CHUNK],
         "dtype": _dtype_str(g.dtype),
         "compressor": None,
         "filters": None,
@@ -456,12 +483,21 @@ def dumps(doc: dict[str, Any]) -> bytes:
 # ---------------------------------------------------------------- chunk bytes
 
 
-def ome_chunk_from_native(g: MagGeometry, native: bytes) -> bytes:
-    """The OME-Zarr chunk (C order over [c,] z, y, x) from a served chunk (F order c, x, y, z)."""
-    if g.channels == 1:
-        return native
-    arr = np.frombuffer(native, dtype=g.dtype).reshape((g.channels, CHUNK, CHUNK, CHUNK), order="F")
-    return np.ascontiguousarray(arr.transpose(0, 3, 2, 1)).tobytes()
+def ome_chunk(
+    g: MagGeometry, ome_xyz: tuple[int, int, int], served: Mapping[tuple[int, int, int], bytes]
+) -> bytes:
+    """The OME-Zarr chunk at ``ome_xyz`` (C order over [c,] z, y, x) from the served chunks
+    it covers (F order over c, x, y, z, by their x, y, z indexes); past the array's end, the
+    fill value."""
+    side, per = OME_CHUNK, OME_CHUNK // CHUNK
+    out = np.zeros((side, side, side, g.channels), dtype=g.dtype)  # z, y, x, c
+    for (x, y, z), native in served.items():
+        block = np.frombuffer(native, dtype=g.dtype).reshape((CHUNK, CHUNK, CHUNK, g.channels))
+        lx, ly, lz = ((c - o * per) * CHUNK for c, o in zip((x, y, z), ome_xyz, strict=True))
+        out[lz : lz + CHUNK, ly : ly + CHUNK, lx : lx + CHUNK] = block
+    if g.channels > 1:
+        return np.ascontiguousarray(out.transpose(3, 0, 1, 2)).tobytes()
+    return out.tobytes()
 
 
 # ---------------------------------------------------------------- plain volume headers
