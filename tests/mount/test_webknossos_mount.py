@@ -571,17 +571,22 @@ def test_datasource_properties_is_what_the_datastore_serves(
 
 
 def _refuse_route(emulator: WkEmulator, dataset: str, below: str, message: str) -> None:
-    """The datastore answers 404 for everything below ``zarr/<dataset id>/<below>``, as it does
-    for a dataset, layer or mag it does not have, while the main server still lists them."""
+    """The datastore answers 404 for everything below ``zarr/<dataset id>/<below>`` and for
+    the raw route's boxes of that layer (of the dataset, for ``below`` empty), as it does for
+    a dataset, layer or mag it does not have, while the main server still lists them."""
     info = httpx.get(f"{emulator.api_url}/api/buildinfo").json()
     version = min(info["httpApiVersioning"]["currentApiVersion"], 14)
-    emulator.refuse(
-        "GET",
-        f"/data/v{version}/zarr/{WORLD.dataset(dataset).id}/{below}",
-        404,
-        {"messages": [{"error": message}]},
-        times=10_000,
-    )
+    dataset_id = WORLD.dataset(dataset).id
+    layer = below.split("/", 1)[0]
+    boxes = f"datasets/{dataset_id}/layers/{layer}/data" if layer else f"datasets/{dataset_id}/"
+    for route in (f"zarr/{dataset_id}/{below}", boxes):
+        emulator.refuse(
+            "GET",
+            f"/data/v{version}/{route}",
+            404,
+            {"messages": [{"error": message}]},
+            times=10_000,
+        )
 
 
 @pytest.mark.parametrize(

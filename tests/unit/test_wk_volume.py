@@ -300,10 +300,10 @@ async def test_a_voxel_read_in_both_views_is_fetched_once_and_stored_once(
 async def test_an_ome_chunk_is_its_served_chunks_in_one_box_stored_as_theirs(
     tmp_path: Path, element_class: str
 ):
-    """An OME-Zarr chunk inside the bounding box costs one box request for its 2×2×2 served
-    chunks, each stored as the native view's chunk: reading those after it costs nothing,
-    and reading it again costs nothing. One at the array's end, reaching past the box,
-    takes its chunks one by one from the chunk route (the raw route answers zeros there)."""
+    """An OME-Zarr chunk costs one box request for its 2×2×2 served chunks, each stored as
+    the native view's chunk: reading those after it costs nothing, and reading it again
+    costs nothing; after a restart it comes from the disk. One at the array's end covers
+    fewer served chunks: one box of those, the rest of the chunk the fill value."""
     from neurofs.io.cache import BlockCache
     from neurofs.io.fetcher import Fetcher
     from neurofs.io.readahead import ReadPattern
@@ -319,7 +319,11 @@ async def test_an_ome_chunk_is_its_served_chunks_in_one_box_stored_as_theirs(
         async def cuboid(self, dataset, layer, mag, corner, size, nbytes, *, identity):
             self.boxes.append((corner, size))
             (x, y, z), (w, h, d) = corner, size
-            return self.arr[:, x : x + w, y : y + h, z : z + d].tobytes(order="F")
+            box = np.zeros((self.g.channels, w, h, d), dtype=self.g.dtype)  # zeros past it
+            part = self.arr[:, x : x + w, y : y + h, z : z + d]
+            box[:, : part.shape[1], : part.shape[2], : part.shape[3]] = part
+            assert len(box.tobytes()) == nbytes
+            return box.tobytes(order="F")
 
     g = MagGeometry(layer(element_class, top_left=(0, 0, 0), size=(128, 96, 100)), (1, 1, 1))
     arr = served_array(g)
@@ -346,16 +350,24 @@ async def test_an_ome_chunk_is_its_served_chunks_in_one_box_stored_as_theirs(
         assert await fetcher.read(native, 0, native.size) == served_chunk(arr, g, *xyz)
     assert await fetcher.read(inner, 1000, 5000, ReadPattern()) == data[1000:6000]
     assert len(api.boxes) == 1 and api.requests == 0
-    # At the array's end: y 64..96 is one row of chunks; of z, 64..96 lies inside the box
-    # and 96..128 reaches past its end at 100. The two inside come in one box, the other
-    # two from the chunk route.
+    # At the array's end: y 64..96 is one row of chunks, z 64..128 two (the second reaching
+    # past the bounding box's end at 100): four served chunks, one box.
     edge = OmeChunk(ctx, dataset, g, (0, 1, 1))
     assert len(g.served_chunks((0, 1, 1))) == 4
     got = ome_array(await fetcher.read(edge, 0, edge.size, ReadPattern()))
     padded = np.zeros((g.channels, 64, 64, 64), dtype=g.dtype)
     padded[:, :36, :32, :] = expected[:, 64:100, 64:96, 0:64]
     np.testing.assert_array_equal(got, padded)
-    assert api.boxes[1:] == [((0, 64, 64), (64, 32, 32))] and api.requests == 2
+    assert api.boxes[1:] == [((0, 64, 64), (64, 32, 64))] and api.requests == 0
+    cache.close()
+    # After a restart: from the disk, the eight served chunks read together.
+    cache = BlockCache(tmp_path / "cache", 1 << 30)
+    stats = Stats()
+    ctx = WkContext(api, Fetcher(cache, stats), WkOptions())  # type: ignore[arg-type]
+    again = OmeChunk(ctx, dataset, g, (1, 0, 0))
+    assert await ctx.fetcher.read(again, 0, again.size, ReadPattern()) == data
+    assert len(api.boxes) == 2 and api.requests == 0
+    assert stats.get("cache_hits") == 8
     cache.close()
 
 

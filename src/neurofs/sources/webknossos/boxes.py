@@ -6,9 +6,11 @@ chunks it covers (``volume.OME_CHUNK``). The datastore answers any box of voxels
 request, F order over (c, x, y, z) (scalableminds/webknossos, BinaryDataController
 ``requestRawCuboid``), which is also the layout of each chunk its zarr streaming serves
 (``volume.py``); so the box of a set of chunks, cut along its axes, gives each chunk's bytes
-exactly as the chunk route sends them. Only chunks wholly inside the layer's bounding box are
-cut from a box: outside it, the raw route answers zeros where the chunk route may send the
-voxels stored there.
+exactly as the chunk route sends them. Both routes read the same buckets through
+``BinaryDataService.handleDataRequests``: a bucket reaching past the layer's bounding box
+comes with zeros outside it from both (``clipToLayerBoundingBox``, webknossos PR #8551;
+before it, with the stored voxels from both), and a bucket wholly outside it is zeros in
+the box where the chunk route answers 404, which the mount reads as the fill value, 0.
 """
 
 from __future__ import annotations
@@ -20,14 +22,6 @@ import numpy as np
 from neurofs.sources.webknossos.volume import CHUNK, MagGeometry
 
 XYZ = tuple[int, int, int]
-
-
-def inside_box(g: MagGeometry, chunk: XYZ) -> bool:
-    """Whether all of a chunk's voxels lie inside the mag's bounding box."""
-    start, end = g.box
-    return all(
-        s <= c * CHUNK and (c + 1) * CHUNK <= e for c, s, e in zip(chunk, start, end, strict=True)
-    )
 
 
 def chunks_box(chunks: Sequence[XYZ]) -> tuple[XYZ, XYZ]:

@@ -139,42 +139,27 @@ class WkChunk(ServedWhole):
 
     async def fetch_box(self, objects: Sequence[RemoteObject]) -> list[bytes]:
         """Chunks of this mag that fill a box (a line that read-ahead fetches, an OME-Zarr
-        chunk's 2×2×2): those inside the bounding box as one box of the raw route, any
-        others each from the chunk route, all at once."""
+        chunk's 2×2×2) as one box of the raw route, cut into the chunks (``boxes.py``); a
+        single chunk from the chunk route, which tells a missing chunk from zeros."""
         chunks = [obj for obj in objects if isinstance(obj, WkChunk)]
         if len(chunks) != len(objects):
             raise TypeError("a box of WEBKNOSSOS chunks holds only chunks")
+        if len(chunks) == 1:
+            return [await chunks[0].fetch(0, chunks[0].size)]
         g = self._g
-        boxed = [c for c in chunks if boxes.inside_box(g, c.xyz)]
-        if len(boxed) < 2:
-            boxed = []
-        found: dict[tuple[int, int, int], bytes] = {}
-
-        async def box() -> None:
-            xyzs = [c.xyz for c in boxed]
-            corner, size = boxes.chunks_box(xyzs)
-            nbytes = size[0] * size[1] * size[2] * g.voxel_bytes
-            data = await self._ctx.api.cuboid(
-                self._dataset,
-                g.layer.name,
-                g.mag,
-                corner,
-                size,
-                nbytes,
-                identity=_box_identity(self._dataset, g, corner, size),
-            )
-            found.update(zip(xyzs, boxes.cut_box(g, data, xyzs), strict=True))
-
-        async def alone(c: WkChunk) -> None:
-            found[c.xyz] = await c.fetch(0, c.size)
-
-        async with tasks_of_one_request() as nursery:
-            if boxed:
-                nursery.start_soon(box)
-            for c in chunks:
-                if c not in boxed:
-                    nursery.start_soon(alone, c)
-        return [found[c.xyz] for c in chunks]
+        xyzs = [c.xyz for c in chunks]
+        corner, size = boxes.chunks_box(xyzs)
+        nbytes = size[0] * size[1] * size[2] * g.voxel_bytes
+        data = await self._ctx.api.cuboid(
+            self._dataset,
+            g.layer.name,
+            g.mag,
+            corner,
+            size,
+            nbytes,
+            identity=_box_identity(self._dataset, g, corner, size),
+        )
+        return boxes.cut_box(g, data, xyzs)
 
     async def fetch(self, start: int, end: int) -> bytes:
         g = self._g
