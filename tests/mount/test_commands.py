@@ -133,26 +133,6 @@ def _chunk_requests(emulator: WkEmulator, layer: str, mag: str) -> set[str]:
     return found
 
 
-def _served_chunks(emulator: WkEmulator, layer: str) -> list[tuple[int, int, int]]:
-    """The mag-1 chunks (x, y, z) of ``layer`` the datastore sent, by the chunk route or
-    inside a box of the raw route, one entry per time sent."""
-    sent: list[tuple[int, int, int]] = []
-    chunk = re.compile(rf"/{layer}/1/0\.(\d+)\.(\d+)\.(\d+)$")
-    for r in emulator.requests():
-        if match := chunk.search(r["path"]):
-            x, y, z = map(int, match.groups())
-            sent.append((x, y, z))
-        elif r["path"].endswith(f"/layers/{layer}/data"):
-            q = {k: int(v) for k, v in (p.split("=") for p in r["query"].split("&"))}
-            sent += [
-                (x // 32, y // 32, z // 32)
-                for x in range(q["x"], q["x"] + q["width"], 32)
-                for y in range(q["y"], q["y"] + q["height"], 32)
-                for z in range(q["z"], q["z"] + q["depth"], 32)
-            ]
-    return sent
-
-
 def test_prefetch_with_a_bbox_fetches_exactly_the_chunks_inside(
     make_mount, wk_emulator: WkEmulator
 ):
@@ -165,12 +145,12 @@ def test_prefetch_with_a_bbox_fetches_exactly_the_chunks_inside(
     neurofs("prefetch", mag, "--bbox", "64,64,10:130,100,40", "--jobs", "4")
     # Each served chunk those hold (x 2..5, y 2..3, z 0..1), once.
     served = {(x, y, z) for x in range(2, 6) for y in (2, 3) for z in (0, 1)}
-    assert sorted(_served_chunks(wk_emulator, "color")) == sorted(served)
+    assert sorted(wk_emulator.served_chunks("color")) == sorted(served)
     m.remount()
     wk_emulator.reset()
     for key in sorted(expected):
         assert len((mag / key).read_bytes()) == 64**3
-    assert _served_chunks(wk_emulator, "color") == []  # from the cache
+    assert wk_emulator.served_chunks("color") == []  # from the cache
 
 
 def test_prefetch_with_a_bbox_on_the_native_layout(make_mount, wk_emulator: WkEmulator):

@@ -204,23 +204,14 @@ def test_one_mib_of_a_big_plain_volume_costs_about_one_mib(mount: Mount, emulato
     assert checked_box_voxels(emulator) == fetched <= 2 * MiB + 4 * row
 
 
-def chunks_fetched(emulator: WkEmulator) -> list[tuple[int, int, int]]:
-    """The mag-1 chunks (x, y, z) the datastore sent: by the chunk route, or inside a box of
-    the raw route (read-ahead's lines of chunks), one entry per time sent."""
-    sent: list[tuple[int, int, int]] = []
-    for r in chunk_requests(emulator):
-        x, y, z = map(int, r["path"].rsplit("/", 1)[1].split(".")[1:])
-        sent.append((x, y, z))
-    for r in box_requests(emulator):
-        q = {k: int(v) for k, v in (p.split("=") for p in r["query"].split("&"))}
-        assert q["mag"] == 1 and all(q[a] % 32 == 0 for a in "xyz")
-        sent += [
-            (x // 32, y // 32, z // 32)
-            for x in range(q["x"], q["x"] + q["width"], 32)
-            for y in range(q["y"], q["y"] + q["height"], 32)
-            for z in range(q["z"], q["z"] + q["depth"], 32)
-        ]
-    return sent
+def region_chunks(x0: int, y0: int, z0: int, side: int) -> set[tuple[int, int, int]]:
+    """The mag-1 chunks (x, y, z) of a chunk-aligned cube of ``side`` voxels at (x0, y0, z0)."""
+    return {
+        (x // 32, y // 32, z // 32)
+        for x in range(x0, x0 + side, 32)
+        for y in range(y0, y0 + side, 32)
+        for z in range(z0, z0 + side, 32)
+    }
 
 
 def test_zarr_reads_a_deep_region_of_the_ome_view_in_one_request_per_chunk(
@@ -239,13 +230,8 @@ def test_zarr_reads_a_deep_region_of_the_ome_view_in_one_request_per_chunk(
         DATASET, "color", (1, 1, 1), x0, y0, z0, x0 + side, y0 + side, z0 + side
     )[0].transpose(2, 1, 0)
     np.testing.assert_array_equal(region, expected)
-    inside = {
-        (x // 32, y // 32, z // 32)
-        for x in range(x0, x0 + side, 32)
-        for y in range(y0, y0 + side, 32)
-        for z in range(z0, z0 + side, 32)
-    }
-    sent = chunks_fetched(emulator)
+    inside = region_chunks(x0, y0, z0, side)
+    sent = emulator.served_chunks("color")
     assert sorted(sent) == sorted(inside)  # each served chunk of the region once, no more
     assert chunk_requests(emulator) == []
     assert len(box_requests(emulator)) == (side // 64) ** 3  # one per chunk read
@@ -267,13 +253,8 @@ def test_zarr_reads_a_deep_region_of_the_native_view_with_fewer_requests_than_ch
         DATASET, "color", (1, 1, 1), x0, y0, z0, x0 + side, y0 + side, z0 + side
     )[0]
     np.testing.assert_array_equal(region, expected)
-    inside = {
-        (x // 32, y // 32, z // 32)
-        for x in range(x0, x0 + side, 32)
-        for y in range(y0, y0 + side, 32)
-        for z in range(z0, z0 + side, 32)
-    }
-    sent = chunks_fetched(emulator)
+    inside = region_chunks(x0, y0, z0, side)
+    sent = emulator.served_chunks("color")
     assert len(sent) == len(set(sent))  # none twice, by either route
     # Every chunk of the region; past it, the first row's end (two chunks, before the
     # reader's extent is known) and SWEEP_AHEAD lines of 8 chunks along each axis the reader

@@ -8,6 +8,7 @@ The wrappers answer everything a :class:`RunningEmulator` does (``urls``, ``orig
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -155,6 +156,27 @@ class WkEmulator(Emulator):
         return httpx.Client(
             base_url=self._base() + "/api/v12/", headers={"X-Auth-Token": token}, timeout=60
         )
+
+    def served_chunks(self, layer: str) -> list[tuple[int, int, int]]:
+        """The mag-1 chunks (x, y, z) of ``layer`` the datastore sent, by its zarr chunk
+        route or inside a box of its raw route (every box must be whole chunks of mag 1),
+        one entry per time sent."""
+        chunk = re.compile(rf"/zarr/[^/]+/{re.escape(layer)}/1/0\.(\d+)\.(\d+)\.(\d+)$")
+        sent: list[tuple[int, int, int]] = []
+        for r in self.requests():
+            if found := chunk.search(r["path"]):
+                x, y, z = map(int, found.groups())
+                sent.append((x, y, z))
+            elif r["path"].endswith(f"/layers/{layer}/data"):
+                q = {k: int(v) for k, v in (p.split("=") for p in r["query"].split("&"))}
+                assert q["mag"] == 1 and all(q[a] % 32 == 0 for a in "xyz"), r["query"]
+                sent += [
+                    (x // 32, y // 32, z // 32)
+                    for x in range(q["x"], q["x"] + q["width"], 32)
+                    for y in range(q["y"], q["y"] + q["height"], 32)
+                    for z in range(q["z"], q["z"] + q["depth"], 32)
+                ]
+        return sent
 
 
 @dataclass

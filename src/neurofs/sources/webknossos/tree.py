@@ -138,14 +138,13 @@ class WkChunk(ServedWhole):
         return GridHint(identity, self.xyz, g.chunk_counts, at, self.fetch_box)
 
     async def fetch_box(self, objects: Sequence[RemoteObject]) -> list[bytes]:
-        """Chunks of this mag that fill a box (a line that read-ahead fetches, an OME-Zarr
-        chunk's 2×2×2) as one box of the raw route, cut into the chunks (``boxes.py``); a
-        single chunk from the chunk route, which tells a missing chunk from zeros."""
+        """Two or more chunks of this mag that fill a box (a line that read-ahead fetches, an
+        OME-Zarr chunk's 2×2×2) as one box of the raw route, cut into the chunks
+        (``boxes.py``). The fetcher asks for a lone chunk through the chunk route instead,
+        which tells a missing chunk from zeros."""
         chunks = [obj for obj in objects if isinstance(obj, WkChunk)]
         if len(chunks) != len(objects):
             raise TypeError("a box of WEBKNOSSOS chunks holds only chunks")
-        if len(chunks) == 1:
-            return [await chunks[0].fetch(0, chunks[0].size)]
         g = self._g
         xyzs = [c.xyz for c in chunks]
         corner, size = boxes.chunks_box(xyzs)
